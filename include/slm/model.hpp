@@ -1,0 +1,72 @@
+// A loaded model: the mapped GGUF file, its validated hyperparameters, its
+// tokenizer and views of its weights. Loading validates everything up front,
+// so that the forward pass can trust every shape it reads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "slm/gguf.hpp"
+#include "slm/tokenizer.hpp"
+
+namespace slm {
+
+enum class RopeStyle {
+  Normal,  // rotates pairs (x[2i], x[2i+1])                 - Llama
+  NeoX,    // rotates pairs (x[i], x[i + n_rot/2])             - Qwen2, Qwen3
+};
+
+struct ModelConfig {
+  std::string arch;          // general.architecture
+  std::string name;          // general.name, or the file name
+  int32_t n_vocab = 0;
+  int32_t n_embd = 0;
+  int32_t n_layer = 0;
+  int32_t n_head = 0;
+  int32_t n_head_kv = 0;
+  int32_t head_dim = 0;      // independent of n_embd / n_head in Qwen3
+  int32_t n_ff = 0;
+  int32_t n_ctx_train = 0;   // <arch>.context_length: the largest context a session may ask for
+  int32_t n_rot = 0;         // rotated dimensions per head (<arch>.rope.dimension_count)
+  float rms_norm_eps = 1e-5f;
+  float rope_freq_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
+  RopeStyle rope_style = RopeStyle::Normal;
+  bool tied_output = false;  // output matrix is token_embd
+  bool has_qkv_bias = false;
+  bool has_qk_norm = false;
+  bool has_rope_freq_factors = false;  // rope_freqs.weight (Llama 3.1+)
+};
+
+struct ModelWeights;  // lib/model/weights.hpp: views into the mapped file
+
+class Model {
+ public:
+  // Opens, maps and validates a GGUF model. Throws slm::Error naming what is wrong:
+  // an unknown architecture, a missing or insane hyperparameter, a missing tensor or
+  // one of the wrong shape or type, special token ids outside the vocabulary.
+  static std::shared_ptr<const Model> load(const std::string& path);
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const GgufFile& gguf() const { return gguf_; }
+  const ModelWeights& weights() const { return *weights_; }
+  // tokenizer.chat_template, or "" when the file has none.
+  std::string chat_template() const;
+  // Number of weights, and the bytes they occupy in the file.
+  uint64_t n_params() const;
+  uint64_t weight_bytes() const;
+
+  Model(GgufFile gguf, ModelConfig config, std::unique_ptr<Tokenizer> tokenizer,
+        std::unique_ptr<ModelWeights> weights);
+  ~Model();
+
+ private:
+  GgufFile gguf_;
+  ModelConfig config_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<ModelWeights> weights_;
+};
+
+}  // namespace slm

@@ -1,0 +1,66 @@
+// A session owns the KV cache and scratch memory for one conversation with a model.
+// Logits are bit-identical whatever the batch split and the thread count: every
+// output element is reduced in a fixed order by exactly one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "slm/model.hpp"
+
+namespace slm {
+
+enum class KvType { F16, F32 };
+
+struct SessionOptions {
+  int32_t n_ctx = 0;      // 0: min(model's training context, 4096)
+  int32_t n_threads = 0;  // 0: the number of physical cores
+  int32_t n_batch = 512;  // tokens evaluated together; larger batches are split (results are identical)
+  KvType kv_type = KvType::F16;
+};
+
+struct SessionState;  // lib/model/session_state.hpp: KV cache and scratch buffers
+
+class Session {
+ public:
+  // Throws slm::Error when n_ctx exceeds the model's training context or the options are invalid.
+  explicit Session(std::shared_ptr<const Model> model, SessionOptions options = {});
+  ~Session();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+
+  // Evaluates `tokens` at positions start_pos, start_pos+1, ...; the cache keeps positions
+  // below start_pos (start_pos <= n_past(); a smaller start_pos drops the rest first).
+  // Returns the logits of the last token (n_vocab floats), or with all_logits of every token
+  // (tokens.size() x n_vocab, row-major). The span stays valid until the next eval.
+  // Throws slm::Error for an empty batch, a token id outside the vocabulary, or a batch that
+  // would run past n_ctx; the cache is left as it was.
+  std::span<const float> eval(std::span<const TokenId> tokens, int32_t start_pos, bool all_logits = false);
+  // The same at start_pos = n_past().
+  std::span<const float> eval(std::span<const TokenId> tokens, bool all_logits = false) {
+    return eval(tokens, n_past(), all_logits);
+  }
+
+  // Forgets every position >= n_keep (chat reuse, speculative decoding).
+  void truncate(int32_t n_keep);
+  void reset() { truncate(0); }
+
+  int32_t n_past() const;
+  int32_t n_ctx() const;
+  int32_t n_threads() const;
+  // The tokens whose keys and values the cache holds, position by position.
+  const std::vector<TokenId>& cached_tokens() const;
+  const Model& model() const { return *model_; }
+  const std::shared_ptr<const Model>& model_ptr() const { return model_; }
+
+ private:
+  std::shared_ptr<const Model> model_;
+  std::unique_ptr<SessionState> state_;
+};
+
+// Physical cores of this machine (hyper-threads do not help a memory- and FMA-bound loop).
+int32_t default_thread_count();
+
+}  // namespace slm

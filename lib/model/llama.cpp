@@ -1,0 +1,86 @@
+// The Llama-family transformer, top to bottom. Llama 2/3.x, TinyLlama, SmolLM2 and
+// Mistral run it as is; Qwen2 (q/k/v biases) and Qwen3 (q/k norms) run it with their
+// extra tensors present. Every step is one op over the whole batch of tokens.
+#include <vector>
+
+#include "lib/model/arch.hpp"
+#include "lib/model/session_state.hpp"
+#include "lib/model/weights.hpp"
+#include "lib/ops/kv_cache.hpp"
+#include "lib/ops/ops.hpp"
+
+namespace slm {
+
+const ArchSpec kLlamaArch = {
+    .name = "llama",
+    .rope_style = RopeStyle::Normal,
+    .qkv_bias = false,
+    .qk_norm = false,
+    .forward = forward_llama,
+};
+
+// RMSNorm of each of n_rows rows of width n.
+static void rms_norm_rows(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps) {
+  for (int64_t r = 0; r < n_rows; ++r) ops::rms_norm(x + r * n, weight, y + r * n, n, eps);
+}
+
+void forward_llama(const Model& model, SessionState& s, std::span<const TokenId> tokens, int32_t pos0,
+                   bool all_logits, float* logits) {
+  const ModelConfig& c = model.config();
+  const ModelWeights& w = model.weights();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t n_embd = c.n_embd, n_ff = c.n_ff;
+  const int64_t q_dim = int64_t(c.n_head) * c.head_dim, kv_dim = int64_t(c.n_head_kv) * c.head_dim;
+  const int threads = s.n_threads;
+  float *x = s.x.data(), *xn = s.x_norm.data(), *q = s.q.data(), *k = s.k.data(), *v = s.v.data();
+  float *attn = s.attn.data(), *out = s.block_out.data(), *gate = s.gate.data(), *up = s.up.data();
+
+  // Token embeddings.
+  for (int64_t t = 0; t < n; ++t) ops::dequantize_matrix_row(w.token_embd, tokens[t], x + t * n_embd);
+
+  // Rotation angles of each token's position, shared by every layer and head.
+  for (int64_t t = 0; t < n; ++t) ops::rope_angles(pos0 + int32_t(t), c, w.rope_freq_factors, s.rope.data() + t * c.n_rot);
+
+  for (int32_t layer = 0; layer < c.n_layer; ++layer) {
+    const LayerWeights& L = w.layers[layer];
+
+    // ---- attention block ----
+    rms_norm_rows(x, L.attn_norm, xn, n, n_embd, c.rms_norm_eps);
+    ops::matmul(L.attn_q, xn, n, q, threads);
+    ops::matmul(L.attn_k, xn, n, k, threads);
+    ops::matmul(L.attn_v, xn, n, v, threads);
+    if (L.attn_q_bias) {  // qwen2
+      ops::add_bias(q, L.attn_q_bias, n, q_dim);
+      ops::add_bias(k, L.attn_k_bias, n, kv_dim);
+      ops::add_bias(v, L.attn_v_bias, n, kv_dim);
+    }
+    if (L.attn_q_norm) {  // qwen3: RMSNorm over each head's vector
+      rms_norm_rows(q, L.attn_q_norm, q, n * c.n_head, c.head_dim, c.rms_norm_eps);
+      rms_norm_rows(k, L.attn_k_norm, k, n * c.n_head_kv, c.head_dim, c.rms_norm_eps);
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      const float* angles = s.rope.data() + t * c.n_rot;
+      ops::rope_in_place(q + t * q_dim, c.n_head, c.head_dim, c.n_rot, angles, c.rope_style);
+      ops::rope_in_place(k + t * kv_dim, c.n_head_kv, c.head_dim, c.n_rot, angles, c.rope_style);
+      s.cache.store(layer, pos0 + int32_t(t), k + t * kv_dim, v + t * kv_dim);
+    }
+    ops::attention(q, s.cache, layer, pos0, int32_t(n), {c.n_head, c.n_head_kv, c.head_dim}, attn, threads);
+    ops::matmul(L.attn_output, attn, n, out, threads);
+    ops::add_in_place(x, out, n * n_embd);
+
+    // ---- feed-forward block (SwiGLU) ----
+    rms_norm_rows(x, L.ffn_norm, xn, n, n_embd, c.rms_norm_eps);
+    ops::matmul(L.ffn_gate, xn, n, gate, threads);
+    ops::matmul(L.ffn_up, xn, n, up, threads);
+    ops::swiglu_in_place(gate, up, n * n_ff);
+    ops::matmul(L.ffn_down, gate, n, out, threads);
+    ops::add_in_place(x, out, n * n_embd);
+  }
+
+  // Final norm and the output projection, for the last token or for all of them.
+  const int64_t first = all_logits ? 0 : n - 1;
+  rms_norm_rows(x + first * n_embd, w.output_norm, xn, n - first, n_embd, c.rms_norm_eps);
+  ops::matmul(w.output, xn, n - first, logits, threads);
+}
+
+}  // namespace slm

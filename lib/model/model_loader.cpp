@@ -1,0 +1,240 @@
+// Model::load: read the hyperparameters, check them for sanity, and bind every
+// tensor the architecture needs, checking its shape and type. A file that passes
+// here cannot make the forward pass read out of bounds.
+#include <fmt/format.h>
+
+#include <charconv>
+#include <filesystem>
+#include <set>
+
+#include "kernels/dequantize.hpp"
+#include "lib/model/arch.hpp"
+#include "lib/model/weights.hpp"
+#include "slm/model.hpp"
+
+namespace slm {
+
+namespace {
+
+// Upper bounds well above any model slm targets (up to ~14B), low enough that
+// products of them cannot overflow 64 bits.
+constexpr int64_t kMaxEmbd = 1 << 16;
+constexpr int64_t kMaxLayers = 1024;
+constexpr int64_t kMaxHeads = 1024;
+constexpr int64_t kMaxHeadDim = 1024;
+constexpr int64_t kMaxFeedForward = 1 << 20;
+constexpr int64_t kMaxContext = 1 << 24;
+
+struct Binder {
+  const GgufFile& file;
+  ModelWeights& weights;
+
+  [[noreturn]] void fail(const std::string& message) const { throw Error(file.path() + ": " + message); }
+
+  const GgufTensor& require(const std::string& name) const {
+    const GgufTensor* tensor = file.find_tensor(name);
+    if (!tensor) fail("missing tensor " + name);
+    return *tensor;
+  }
+
+  void check_type(const GgufTensor& t) const {
+    if (!ggml_type_info(t.type).weight_format)
+      fail(fmt::format("tensor {} has type {}, which is not a weight format", t.name, ggml_type_name(t.type)));
+  }
+
+  ops::WeightMatrix matrix(const std::string& name, int64_t n_in, int64_t n_out) const {
+    return matrix_from(require(name), n_in, n_out);
+  }
+
+  ops::WeightMatrix matrix_from(const GgufTensor& t, int64_t n_in, int64_t n_out) const {
+    check_type(t);
+    if (t.ne[0] != uint64_t(n_in) || t.ne[1] != uint64_t(n_out) || t.ne[2] != 1 || t.ne[3] != 1)
+      fail(fmt::format("tensor {} has shape {}, expected [{}, {}]", t.name, t.shape_string(), n_in, n_out));
+    return {t.type, n_in, n_out, t.data, ggml_row_bytes(t.type, uint64_t(n_in))};
+  }
+
+  // A 1-D tensor of n values, copied to float.
+  const float* vector(const std::string& name, int64_t n) const { return vector_from(require(name), n); }
+
+  const float* optional_vector(const std::string& name, int64_t n) const {
+    const GgufTensor* t = file.find_tensor(name);
+    return t ? vector_from(*t, n) : nullptr;
+  }
+
+  const float* vector_from(const GgufTensor& t, int64_t n) const {
+    check_type(t);
+    if (t.n_elements() != uint64_t(n) || t.ne[0] != uint64_t(n))
+      fail(fmt::format("tensor {} has shape {}, expected [{}]", t.name, t.shape_string(), n));
+    auto values = std::make_unique<std::vector<float>>(size_t(n));
+    kernels::dequantize_row(t.type, t.data, values->data(), n);
+    const float* data = values->data();
+    weights.float_copies.push_back(std::move(values));
+    return data;
+  }
+};
+
+int32_t checked_hparam(const GgufFile& file, const std::string& key, int64_t min, int64_t max,
+                       std::optional<int64_t> fallback = std::nullopt) {
+  std::optional<uint32_t> value = file.get_u32_opt(key);
+  if (!value && !fallback) throw Error(file.path() + ": missing key " + key);
+  const int64_t v = value ? int64_t(*value) : *fallback;
+  if (v < min || v > max)
+    throw Error(fmt::format("{}: key {} is {}, expected a value in [{}, {}]", file.path(), key, v, min, max));
+  return int32_t(v);
+}
+
+ModelConfig read_config(const GgufFile& file, const ArchSpec& spec) {
+  const std::string p = std::string(spec.name) + ".";
+  ModelConfig c;
+  c.arch = spec.name;
+  const std::string* name = file.get_string_opt("general.name");
+  c.name = name ? *name : std::filesystem::path(file.path()).filename().string();
+  c.n_embd = checked_hparam(file, p + "embedding_length", 1, kMaxEmbd);
+  c.n_layer = checked_hparam(file, p + "block_count", 1, kMaxLayers);
+  c.n_ff = checked_hparam(file, p + "feed_forward_length", 1, kMaxFeedForward);
+  c.n_head = checked_hparam(file, p + "attention.head_count", 1, kMaxHeads);
+  c.n_head_kv = checked_hparam(file, p + "attention.head_count_kv", 1, c.n_head, c.n_head);
+  if (c.n_head % c.n_head_kv != 0)
+    throw Error(fmt::format("{}: {}attention.head_count ({}) is not a multiple of head_count_kv ({})", file.path(), p,
+                            c.n_head, c.n_head_kv));
+  if (!file.has(p + "attention.key_length") && c.n_embd % c.n_head != 0)
+    throw Error(fmt::format("{}: {}embedding_length ({}) is not a multiple of attention.head_count ({})", file.path(),
+                            p, c.n_embd, c.n_head));
+  c.head_dim = checked_hparam(file, p + "attention.key_length", 2, kMaxHeadDim, c.n_embd / c.n_head);
+  const int32_t value_length = checked_hparam(file, p + "attention.value_length", 1, kMaxHeadDim, c.head_dim);
+  if (value_length != c.head_dim)
+    throw Error(fmt::format("{}: {}attention.value_length ({}) differs from key_length ({}), which slm does not support",
+                            file.path(), p, value_length, c.head_dim));
+  c.n_rot = checked_hparam(file, p + "rope.dimension_count", 2, c.head_dim, c.head_dim);
+  if (c.n_rot % 2 != 0) throw Error(fmt::format("{}: {}rope.dimension_count ({}) must be even", file.path(), p, c.n_rot));
+  c.n_ctx_train = checked_hparam(file, p + "context_length", 1, kMaxContext);
+
+  const float eps = file.get_f32(p + "attention.layer_norm_rms_epsilon");
+  if (!(eps > 0.0f && eps < 1.0f))
+    throw Error(fmt::format("{}: {}attention.layer_norm_rms_epsilon is {}, expected a value in (0, 1)", file.path(), p, eps));
+  c.rms_norm_eps = eps;
+  c.rope_freq_base = file.get_f32_opt(p + "rope.freq_base").value_or(10000.0f);
+  if (!(c.rope_freq_base > 1.0f && c.rope_freq_base < 1e12f))
+    throw Error(fmt::format("{}: {}rope.freq_base is {}, expected a value in (1, 1e12)", file.path(), p, c.rope_freq_base));
+  if (const std::string* scaling = file.get_string_opt(p + "rope.scaling.type"); scaling && *scaling != "none") {
+    if (*scaling != "linear")
+      throw Error(fmt::format("{}: {}rope.scaling.type '{}' is not supported (only none and linear)", file.path(), p, *scaling));
+    const float factor = file.get_f32_opt(p + "rope.scaling.factor").value_or(1.0f);
+    if (!(factor >= 1.0f && factor <= 1024.0f))
+      throw Error(fmt::format("{}: {}rope.scaling.factor is {}, expected a value in [1, 1024]", file.path(), p, factor));
+    c.rope_freq_scale = 1.0f / factor;
+  }
+  c.rope_style = spec.rope_style;
+  c.has_qkv_bias = spec.qkv_bias;
+  c.has_qk_norm = spec.qk_norm;
+  return c;
+}
+
+// Every blk.N.* tensor must have N < n_layer, and tensor names must parse.
+void check_layer_count(const GgufFile& file, int32_t n_layer) {
+  for (const GgufTensor& t : file.tensors()) {
+    if (!t.name.starts_with("blk.")) continue;
+    const char* begin = t.name.data() + 4;
+    const char* end = t.name.data() + t.name.size();
+    int64_t index = -1;
+    auto [ptr, ec] = std::from_chars(begin, end, index);
+    if (ec != std::errc() || ptr == end || *ptr != '.')
+      throw Error(fmt::format("{}: tensor name {} has no layer number", file.path(), t.name));
+    if (index >= n_layer)
+      throw Error(fmt::format("{}: tensor {} belongs to layer {}, but block_count is {}", file.path(), t.name, index,
+                              n_layer));
+  }
+}
+
+std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, ModelConfig& c) {
+  auto weights = std::make_unique<ModelWeights>();
+  Binder b{file, *weights};
+  const int64_t E = c.n_embd, V = c.n_vocab, F = c.n_ff;
+  const int64_t q_dim = int64_t(c.n_head) * c.head_dim, kv_dim = int64_t(c.n_head_kv) * c.head_dim;
+
+  weights->token_embd = b.matrix("token_embd.weight", E, V);
+  weights->output_norm = b.vector("output_norm.weight", E);
+  if (const GgufTensor* output = file.find_tensor("output.weight")) {
+    weights->output = b.matrix_from(*output, E, V);
+  } else {
+    weights->output = weights->token_embd;
+    c.tied_output = true;
+  }
+  weights->rope_freq_factors = b.optional_vector("rope_freqs.weight", c.n_rot / 2);
+  c.has_rope_freq_factors = weights->rope_freq_factors != nullptr;
+  if (c.has_rope_freq_factors)
+    for (int i = 0; i < c.n_rot / 2; ++i)
+      if (!(weights->rope_freq_factors[i] > 0.0f))
+        throw Error(fmt::format("{}: rope_freqs.weight[{}] is {}, expected a positive factor", file.path(), i,
+                                weights->rope_freq_factors[i]));
+
+  check_layer_count(file, c.n_layer);
+  weights->layers.resize(size_t(c.n_layer));
+  for (int32_t i = 0; i < c.n_layer; ++i) {
+    const std::string p = fmt::format("blk.{}.", i);
+    LayerWeights& L = weights->layers[size_t(i)];
+    L.attn_norm = b.vector(p + "attn_norm.weight", E);
+    L.attn_q = b.matrix(p + "attn_q.weight", E, q_dim);
+    L.attn_k = b.matrix(p + "attn_k.weight", E, kv_dim);
+    L.attn_v = b.matrix(p + "attn_v.weight", E, kv_dim);
+    L.attn_output = b.matrix(p + "attn_output.weight", q_dim, E);
+    if (c.has_qkv_bias) {
+      L.attn_q_bias = b.vector(p + "attn_q.bias", q_dim);
+      L.attn_k_bias = b.vector(p + "attn_k.bias", kv_dim);
+      L.attn_v_bias = b.vector(p + "attn_v.bias", kv_dim);
+    }
+    if (c.has_qk_norm) {
+      L.attn_q_norm = b.vector(p + "attn_q_norm.weight", c.head_dim);
+      L.attn_k_norm = b.vector(p + "attn_k_norm.weight", c.head_dim);
+    }
+    L.ffn_norm = b.vector(p + "ffn_norm.weight", E);
+    L.ffn_gate = b.matrix(p + "ffn_gate.weight", E, F);
+    L.ffn_up = b.matrix(p + "ffn_up.weight", E, F);
+    L.ffn_down = b.matrix(p + "ffn_down.weight", F, E);
+  }
+  return weights;
+}
+
+}  // namespace
+
+std::shared_ptr<const Model> Model::load(const std::string& path) {
+  GgufFile file = GgufFile::open(path);
+  const std::string& arch = file.get_string("general.architecture");
+  const ArchSpec* spec = find_arch(arch);
+  if (!spec)
+    throw Error(fmt::format("{}: unknown architecture '{}' (slm runs: {})", file.path(), arch, supported_arch_names()));
+  ModelConfig config = read_config(file, *spec);
+  auto tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_gguf(file));
+  config.n_vocab = tokenizer->n_vocab();
+  if (std::optional<uint32_t> vocab_size = file.get_u32_opt(config.arch + ".vocab_size");
+      vocab_size && int64_t(*vocab_size) != config.n_vocab)
+    throw Error(fmt::format("{}: {}.vocab_size is {}, but the tokenizer has {} tokens", file.path(), config.arch,
+                            *vocab_size, config.n_vocab));
+  auto weights = bind_weights(file, config);
+  return std::make_shared<const Model>(std::move(file), std::move(config), std::move(tokenizer), std::move(weights));
+}
+
+Model::Model(GgufFile gguf, ModelConfig config, std::unique_ptr<Tokenizer> tokenizer,
+             std::unique_ptr<ModelWeights> weights)
+    : gguf_(std::move(gguf)), config_(std::move(config)), tokenizer_(std::move(tokenizer)), weights_(std::move(weights)) {}
+
+Model::~Model() = default;
+
+std::string Model::chat_template() const {
+  const std::string* tmpl = gguf_.get_string_opt("tokenizer.chat_template");
+  return tmpl ? *tmpl : std::string();
+}
+
+uint64_t Model::n_params() const {
+  uint64_t total = 0;
+  for (const GgufTensor& t : gguf_.tensors()) total += t.n_elements();
+  return total;
+}
+
+uint64_t Model::weight_bytes() const {
+  uint64_t total = 0;
+  for (const GgufTensor& t : gguf_.tensors()) total += t.n_bytes;
+  return total;
+}
+
+}  // namespace slm

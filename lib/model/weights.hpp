@@ -1,0 +1,34 @@
+// Views of a model's weights, bound by name once at load time. Matrices point into
+// the mapped file; the small 1-D tensors (norms, biases, rope factors) are copied
+// to float so the forward pass never cares about their storage type or alignment.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "lib/ops/ops.hpp"
+
+namespace slm {
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;
+  ops::WeightMatrix attn_q, attn_k, attn_v, attn_output;
+  const float* attn_q_bias = nullptr;  // qwen2
+  const float* attn_k_bias = nullptr;
+  const float* attn_v_bias = nullptr;
+  const float* attn_q_norm = nullptr;  // qwen3: per-head RMSNorm weights, head_dim values
+  const float* attn_k_norm = nullptr;
+  const float* ffn_norm = nullptr;
+  ops::WeightMatrix ffn_gate, ffn_up, ffn_down;
+};
+
+struct ModelWeights {
+  ops::WeightMatrix token_embd;  // n_vocab rows of n_embd
+  std::vector<LayerWeights> layers;
+  const float* output_norm = nullptr;
+  ops::WeightMatrix output;      // token_embd itself when the model ties them
+  const float* rope_freq_factors = nullptr;  // n_rot/2 divisors (Llama 3.1+), or nullptr
+  std::vector<std::unique_ptr<std::vector<float>>> float_copies;  // storage for the pointers above
+};
+
+}  // namespace slm

@@ -1,0 +1,85 @@
+#include "lib/ops/kv_cache.hpp"
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/dot.hpp"
+#include "kernels/quant_blocks.hpp"
+#include "lib/ops/ops.hpp"
+
+namespace slm::ops {
+
+KvCache::KvCache(KvType type_, int32_t n_ctx_, int32_t n_layer_, int32_t row_size_)
+    : type(type_), n_ctx(n_ctx_), n_layer(n_layer_), row_size(row_size_) {
+  const uint64_t n = static_cast<uint64_t>(n_ctx) * n_layer * row_size;
+  if (type == KvType::F16) {
+    keys_f16.resize(n);
+    values_f16.resize(n);
+  } else {
+    keys_f32.resize(n);
+    values_f32.resize(n);
+  }
+}
+
+void KvCache::store(int32_t layer, int32_t position, const float* key, const float* value) {
+  const uint64_t base = row_index(layer, position);
+  for (int32_t i = 0; i < row_size; ++i) {
+    if (type == KvType::F16) {
+      keys_f16[base + i] = kernels::fp32_to_fp16(key[i]);
+      values_f16[base + i] = kernels::fp32_to_fp16(value[i]);
+    } else {
+      keys_f32[base + i] = key[i];
+      values_f32[base + i] = value[i];
+    }
+  }
+}
+
+static void read_row(const KvCache& cache, const std::vector<uint16_t>& f16, const std::vector<float>& f32,
+                     uint64_t base, int32_t n, float* out) {
+  if (cache.type == KvType::F16)
+    for (int32_t i = 0; i < n; ++i) out[i] = kernels::fp16_to_fp32(f16[base + i]);
+  else
+    for (int32_t i = 0; i < n; ++i) out[i] = f32[base + i];
+}
+
+void KvCache::read_key(int32_t layer, int32_t position, int32_t offset, int32_t n, float* out) const {
+  read_row(*this, keys_f16, keys_f32, row_index(layer, position) + offset, n, out);
+}
+
+void KvCache::read_value(int32_t layer, int32_t position, int32_t offset, int32_t n, float* out) const {
+  read_row(*this, values_f16, values_f32, row_index(layer, position) + offset, n, out);
+}
+
+void attention(const float* q, const KvCache& cache, int32_t layer, int32_t pos0, int32_t n_tokens,
+               const AttentionShape& shape, float* out, int n_threads) {
+  const int32_t head_dim = shape.head_dim;
+  const int32_t group = shape.n_head / shape.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const int64_t n_pairs = static_cast<int64_t>(n_tokens) * shape.n_head;
+#pragma omp parallel num_threads(n_threads)
+  {
+    std::vector<float> scores(static_cast<size_t>(pos0 + n_tokens));
+    std::vector<float> row(static_cast<size_t>(head_dim));
+#pragma omp for schedule(static)
+    for (int64_t pair = 0; pair < n_pairs; ++pair) {
+      const int32_t t = static_cast<int32_t>(pair / shape.n_head);
+      const int32_t h = static_cast<int32_t>(pair % shape.n_head);
+      const int32_t kv_offset = (h / group) * head_dim;
+      const float* q_head = q + (static_cast<int64_t>(t) * shape.n_head + h) * head_dim;
+      float* out_head = out + (static_cast<int64_t>(t) * shape.n_head + h) * head_dim;
+      const int32_t n_keys = pos0 + t + 1;  // causal: positions 0 .. pos0 + t
+      for (int32_t j = 0; j < n_keys; ++j) {
+        cache.read_key(layer, j, kv_offset, head_dim, row.data());
+        scores[j] = kernels::dot_f32(q_head, row.data(), head_dim) * scale;
+      }
+      softmax_in_place(scores.data(), n_keys);
+      for (int32_t d = 0; d < head_dim; ++d) out_head[d] = 0.0f;
+      for (int32_t j = 0; j < n_keys; ++j) {
+        cache.read_value(layer, j, kv_offset, head_dim, row.data());
+        kernels::axpy_f32(scores[j], row.data(), out_head, head_dim);
+      }
+    }
+  }
+}
+
+}  // namespace slm::ops

@@ -1,0 +1,92 @@
+#include "lib/ops/ops.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/dequantize.hpp"
+#include "kernels/dot.hpp"
+
+namespace slm::ops {
+
+void dequantize_matrix_row(const WeightMatrix& w, int64_t row, float* out) {
+  kernels::dequantize_row(w.type, w.data + static_cast<uint64_t>(row) * w.row_bytes, out, w.n_in);
+}
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int n_threads) {
+  // Each weight row is decoded once and used for every token of the batch.
+  const int64_t n_in = w.n_in;
+  const int64_t n_out = w.n_out;
+#pragma omp parallel num_threads(n_threads)
+  {
+    std::vector<float> row(static_cast<size_t>(n_in));
+#pragma omp for schedule(static)
+    for (int64_t o = 0; o < n_out; ++o) {
+      dequantize_matrix_row(w, o, row.data());
+      for (int64_t t = 0; t < n_tokens; ++t) y[t * n_out + o] = kernels::dot_f32(row.data(), x + t * n_in, n_in);
+    }
+  }
+}
+
+void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps) {
+  double sum_squares = 0.0;  // double: n is up to ~8k and this sets the scale of everything after
+  for (int64_t i = 0; i < n; ++i) sum_squares += static_cast<double>(x[i]) * x[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(sum_squares / static_cast<double>(n) + eps));
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * weight[i];
+}
+
+void add_bias(float* x, const float* bias, int64_t n_tokens, int64_t n) {
+  for (int64_t t = 0; t < n_tokens; ++t) add_in_place(x + t * n, bias, n);
+}
+
+void add_in_place(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void swiglu_in_place(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void rope_angles(int32_t position, const ModelConfig& config, const float* freq_factors, float* cos_sin) {
+  // theta_i = pos * scale * base^(-2i/n_rot) / factor_i, computed in double so that long
+  // positions keep their precision.
+  const int half = config.n_rot / 2;
+  for (int i = 0; i < half; ++i) {
+    double theta = static_cast<double>(position) * config.rope_freq_scale *
+                   std::pow(static_cast<double>(config.rope_freq_base), -2.0 * i / config.n_rot);
+    if (freq_factors) theta /= freq_factors[i];
+    cos_sin[2 * i] = static_cast<float>(std::cos(theta));
+    cos_sin[2 * i + 1] = static_cast<float>(std::sin(theta));
+  }
+}
+
+void rope_in_place(float* x, int n_heads, int head_dim, int n_rot, const float* cos_sin, RopeStyle style) {
+  const int half = n_rot / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* head = x + static_cast<int64_t>(h) * head_dim;
+    for (int i = 0; i < half; ++i) {
+      // Normal pairs neighbours (2i, 2i+1); NeoX pairs the two halves (i, i + n_rot/2).
+      const int a = style == RopeStyle::Normal ? 2 * i : i;
+      const int b = style == RopeStyle::Normal ? 2 * i + 1 : i + half;
+      const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
+      const float x0 = head[a], x1 = head[b];
+      head[a] = x0 * c - x1 * s;
+      head[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void softmax_in_place(float* x, int64_t n) {
+  const float max_value = *std::max_element(x, x + n);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max_value);
+    sum += x[i];
+  }
+  const float inv_sum = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv_sum;
+}
+
+}  // namespace slm::ops

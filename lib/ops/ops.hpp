@@ -1,0 +1,50 @@
+// The operations a transformer forward pass is made of. Ops work on plain float
+// rows and weight views; the number crunching inside them is delegated to kernels/.
+// Every op is deterministic: each output element is produced by one thread in an
+// order that does not depend on the batch size or the thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "slm/ggml_type.hpp"
+#include "slm/model.hpp"
+
+namespace slm::ops {
+
+// A 2-D weight matrix as stored in the file: n_out rows of n_in weights each.
+struct WeightMatrix {
+  GgmlType type = GgmlType::F32;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+  const uint8_t* data = nullptr;
+  uint64_t row_bytes = 0;
+};
+
+// y[t][o] = sum_i w[o][i] * x[t][i] for n_tokens rows of x; y is [n_tokens][w.n_out].
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int n_threads);
+
+// Row `row` of a matrix (an embedding lookup), as floats.
+void dequantize_matrix_row(const WeightMatrix& w, int64_t row, float* out);
+
+// y = x / sqrt(mean(x^2) + eps) * weight, for one row of n values.
+void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps);
+
+// x[t][i] += b[i]
+void add_bias(float* x, const float* bias, int64_t n_tokens, int64_t n);
+
+// x[i] += y[i]
+void add_in_place(float* x, const float* y, int64_t n);
+
+// gate[i] = silu(gate[i]) * up[i]
+void swiglu_in_place(float* gate, const float* up, int64_t n);
+
+// Rotation angles for one position: cos_sin[2*i], cos_sin[2*i+1] for i < n_rot/2.
+void rope_angles(int32_t position, const ModelConfig& config, const float* freq_factors, float* cos_sin);
+
+// Rotates the first n_rot dimensions of each of n_heads heads of x (head-major).
+void rope_in_place(float* x, int n_heads, int head_dim, int n_rot, const float* cos_sin, RopeStyle style);
+
+// Softmax over n values in place.
+void softmax_in_place(float* x, int64_t n);
+
+}  // namespace slm::ops

@@ -1,0 +1,140 @@
+#include "slm/sampler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include "slm/error.hpp"
+
+namespace slm {
+
+namespace {
+
+// Higher logit first, lower id first on ties: the order every stage agrees on.
+bool ranks_before(const TokenCandidate& a, const TokenCandidate& b) {
+  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
+
+void sort_candidates(std::vector<TokenCandidate>& candidates) {
+  std::sort(candidates.begin(), candidates.end(), ranks_before);
+}
+
+// Fills prob from logit (candidates sorted, so the first is the maximum).
+void softmax(std::vector<TokenCandidate>& candidates) {
+  const float max_logit = candidates.front().logit;
+  double sum = 0.0;
+  for (auto& c : candidates) {
+    c.prob = std::exp(c.logit - max_logit);
+    sum += c.prob;
+  }
+  for (auto& c : candidates) c.prob = static_cast<float>(c.prob / sum);
+}
+
+void keep_top_k(std::vector<TokenCandidate>& candidates, int32_t k) {
+  if (k <= 0 || size_t(k) >= candidates.size()) return;
+  std::partial_sort(candidates.begin(), candidates.begin() + k, candidates.end(), ranks_before);
+  candidates.resize(size_t(k));
+}
+
+void keep_top_p(std::vector<TokenCandidate>& candidates, float p) {
+  if (p >= 1.0f) return;
+  sort_candidates(candidates);
+  softmax(candidates);
+  double cumulative = 0.0;
+  size_t keep = 0;
+  while (keep < candidates.size()) {
+    cumulative += candidates[keep++].prob;
+    if (cumulative >= p) break;
+  }
+  candidates.resize(keep);
+}
+
+void keep_min_p(std::vector<TokenCandidate>& candidates, float min_p) {
+  if (min_p <= 0.0f) return;
+  sort_candidates(candidates);
+  softmax(candidates);
+  const float threshold = candidates.front().prob * min_p;
+  size_t keep = 1;
+  while (keep < candidates.size() && candidates[keep].prob >= threshold) ++keep;
+  candidates.resize(keep);
+}
+
+}  // namespace
+
+TokenId argmax(std::span<const float> logits) {
+  if (logits.empty()) throw Error("argmax of an empty logit row");
+  return TokenId(std::max_element(logits.begin(), logits.end()) - logits.begin());  // first maximum
+}
+
+Sampler::Sampler(SamplerParams params) : params_(std::move(params)), rng_(params_.seed) {
+  if (!(params_.repeat_penalty > 0.0f)) throw Error("repeat penalty must be positive");
+  if (params_.penalty_last_n < 0) throw Error("penalty window must not be negative");
+}
+
+void Sampler::accept(TokenId token) {
+  if (params_.penalty_last_n == 0) return;
+  recent_.push_back(token);
+  if (recent_.size() > size_t(params_.penalty_last_n)) recent_.erase(recent_.begin());
+}
+
+void Sampler::reset() {
+  recent_.clear();
+  rng_.seed(params_.seed);
+}
+
+void Sampler::apply_penalties(std::vector<TokenCandidate>& candidates) const {
+  const bool active = params_.repeat_penalty != 1.0f || params_.presence_penalty != 0.0f ||
+                      params_.frequency_penalty != 0.0f;
+  if (!active || recent_.empty()) return;
+  std::unordered_map<TokenId, int> counts;
+  for (TokenId t : recent_) ++counts[t];
+  for (auto& candidate : candidates) {
+    const auto found = counts.find(candidate.id);
+    if (found == counts.end()) continue;
+    float& logit = candidate.logit;
+    logit = logit > 0 ? logit / params_.repeat_penalty : logit * params_.repeat_penalty;
+    logit -= float(found->second) * params_.frequency_penalty + params_.presence_penalty;
+  }
+}
+
+TokenId Sampler::sample(std::span<const float> logits) {
+  if (logits.empty()) throw Error("cannot sample from an empty logit row");
+  std::vector<TokenCandidate> candidates(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) candidates[i] = {TokenId(i), logits[i], 0.0f};
+
+  const bool greedy = params_.temperature <= 0.0f;
+  for (SamplerStage stage : params_.order) {
+    switch (stage) {
+      case SamplerStage::Penalties:
+        apply_penalties(candidates);
+        break;
+      case SamplerStage::TopK:
+        if (!greedy) keep_top_k(candidates, params_.top_k);
+        break;
+      case SamplerStage::TopP:
+        if (!greedy) keep_top_p(candidates, params_.top_p);
+        break;
+      case SamplerStage::MinP:
+        if (!greedy) keep_min_p(candidates, params_.min_p);
+        break;
+      case SamplerStage::Temperature:
+        if (!greedy)
+          for (auto& c : candidates) c.logit /= params_.temperature;
+        break;
+    }
+  }
+  if (greedy) return std::min_element(candidates.begin(), candidates.end(), ranks_before)->id;
+
+  sort_candidates(candidates);
+  softmax(candidates);
+  // 53 random bits -> a double in [0, 1): the same on every platform, unlike std distributions.
+  const double u = double(rng_() >> 11) * 0x1p-53;
+  double cumulative = 0.0;
+  for (const auto& c : candidates) {
+    cumulative += c.prob;
+    if (u < cumulative) return c.id;
+  }
+  return candidates.back().id;
+}
+
+}  // namespace slm
