@@ -59,6 +59,7 @@ struct GgufArray {
   std::vector<double> floats;       // FLOAT32 / FLOAT64 elements
   std::vector<std::string> strings; // STRING elements
   uint64_t size() const;
+  bool operator==(const GgufArray&) const = default;
 };
 
 // One metadata value. Integers of every width are held as int64_t (uint64 values above
@@ -66,6 +67,7 @@ struct GgufArray {
 struct GgufValue {
   GgufValueType type = GgufValueType::UINT8;
   std::variant<int64_t, double, bool, std::string, GgufArray> value;
+  bool operator==(const GgufValue&) const = default;
 };
 
 struct GgufKeyValue {
