@@ -80,7 +80,7 @@ AffineScale search_affine_scale(const float* x, int n, int q_max) {
   const float highest = *std::max_element(x, x + n);
   if (highest <= lowest) return {0.0f, -lowest};
 
-  int q[32];
+  int q[32];  // sub-blocks hold 16 or 32 weights
   AffineScale best{(highest - lowest) / float(q_max), -lowest};
   quantize_affine(x, n, q_max, best, q);
   double best_error = affine_error(x, n, best, q);

@@ -68,7 +68,8 @@ TEST(DequantGolden, EveryTensorOfEveryModelMatchesTheReference) {
       ASSERT_NE(tensor, nullptr) << where;
       EXPECT_EQ(ggml_type_name(tensor->type), expected.at("type").get<std::string>()) << where;
       const auto ne = expected.at("ne").get<std::vector<uint64_t>>();
-      for (size_t d = 0; d < 4; ++d) EXPECT_EQ(tensor->ne[d], d < ne.size() ? ne[d] : 1u) << where << " ne[" << d << "]";
+      for (size_t d = 0; d < 4; ++d)
+        EXPECT_EQ(tensor->ne[d], d < ne.size() ? ne[d] : 1u) << where << " ne[" << d << "]";
 
       const TensorStatistics stats = dequantize_and_summarize(*tensor);
       // first16: exact float32 equality. Our dequantizers do the same float32 operations in the

@@ -384,7 +384,10 @@ TEST(Q8_K, BlockSumsAreTheSumsOfEachSixteenQuants) {
     int max_abs = 0;
     for (int g = 0; g < 16; ++g) {
       int sum = 0;
-      for (int i = 0; i < 16; ++i) sum += block.qs[16 * g + i], max_abs = std::max(max_abs, std::abs(int(block.qs[16 * g + i])));
+      for (int i = 0; i < 16; ++i) {
+        sum += block.qs[16 * g + i];
+        max_abs = std::max(max_abs, std::abs(int(block.qs[16 * g + i])));
+      }
       EXPECT_EQ(block.bsums[g], sum) << g;
     }
     EXPECT_EQ(max_abs, 127);  // the largest weight maps to -127 (or 127)
