@@ -1,0 +1,73 @@
+// slm's promise: logits are bit-identical whether a prompt is evaluated in one batch,
+// in uneven batches or one token at a time, and whatever the thread count.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "slm/session.hpp"
+#include "support/assets.hpp"
+
+namespace slm::test {
+namespace {
+
+std::vector<float> logits_of(const std::shared_ptr<const Model>& model, const std::vector<TokenId>& tokens,
+                             int threads, int32_t n_batch, bool one_at_a_time, KvType kv_type) {
+  SessionOptions options;
+  options.n_threads = threads;
+  options.n_batch = n_batch;
+  options.n_ctx = 256;
+  options.kv_type = kv_type;
+  Session session(model, options);
+  const size_t n_vocab = size_t(model->config().n_vocab);
+  if (!one_at_a_time) {
+    const auto all = session.eval(tokens, 0, true);
+    return {all.begin(), all.end()};
+  }
+  std::vector<float> out;
+  for (TokenId t : tokens) {
+    const auto row = session.eval(std::span<const TokenId>(&t, 1));
+    EXPECT_EQ(row.size(), n_vocab);
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
+std::vector<TokenId> prompt_tokens(const Model& model) {
+  return model.tokenizer().tokenize("Lily and Tom went to the park. They saw a big dog and a small cat, and they", true, true);
+}
+
+class Determinism : public ::testing::TestWithParam<std::tuple<std::string, KvType>> {};
+
+TEST_P(Determinism, LogitsAreBitIdenticalAcrossBatchingAndThreads) {
+  const auto [stem, kv_type] = GetParam();
+  const auto path = shared_path("models/" + stem + ".gguf");
+  SLM_REQUIRE_ASSET(path);
+  auto model = Model::load(path.string());
+  const auto tokens = prompt_tokens(*model);
+  ASSERT_GT(tokens.size(), 10u);
+
+  const auto reference = logits_of(model, tokens, 1, 512, false, kv_type);
+  const auto check = [&](const std::vector<float>& other, const char* what) {
+    ASSERT_EQ(other.size(), reference.size()) << what;
+    EXPECT_EQ(std::memcmp(other.data(), reference.data(), reference.size() * sizeof(float)), 0) << what;
+  };
+  check(logits_of(model, tokens, 2, 512, false, kv_type), "one batch, 2 threads");
+  check(logits_of(model, tokens, 2, 5, false, kv_type), "batches of 5, 2 threads");
+  check(logits_of(model, tokens, 1, 512, true, kv_type), "one token at a time, 1 thread");
+  check(logits_of(model, tokens, 2, 512, true, kv_type), "one token at a time, 2 threads");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, Determinism,
+    ::testing::Combine(::testing::Values("stories260K", "syn-llama-tiny-Q4_K_M", "syn-qwen2-tiny-Q8_0",
+                                         "syn-qwen3-tiny-Q4_K_M", "syn-llama3-tiny-Q8_0", "syn-llama-tiny-BF16"),
+                       ::testing::Values(KvType::F16, KvType::F32)),
+    [](const auto& info) {
+      std::string name = std::get<0>(info.param) + (std::get<1>(info.param) == KvType::F16 ? "_kvF16" : "_kvF32");
+      for (char& ch : name)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      return name;
+    });
+
+}  // namespace
+}  // namespace slm::test

@@ -1,0 +1,133 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "slm/error.hpp"
+#include "slm/sampler.hpp"
+
+namespace slm {
+namespace {
+
+SamplerParams greedy_params() {
+  SamplerParams p;
+  p.temperature = 0.0f;
+  return p;
+}
+
+TEST(Sampler, GreedyPicksTheHighestLogitAndTheLowestIdOnTies) {
+  Sampler sampler(greedy_params());
+  const std::vector<float> logits = {0.5f, 3.0f, -1.0f, 3.0f};
+  EXPECT_EQ(sampler.sample(logits), 1);
+  EXPECT_EQ(argmax(logits), 1);
+}
+
+TEST(Sampler, SameSeedGivesTheSameTokensAndAnotherSeedDiffers) {
+  const std::vector<float> logits = {1.0f, 1.1f, 0.9f, 1.05f, 0.95f, 1.02f};
+  auto draw = [&](uint64_t seed) {
+    SamplerParams p;
+    p.seed = seed;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    p.temperature = 1.0f;
+    Sampler sampler(p);
+    std::vector<TokenId> out;
+    for (int i = 0; i < 64; ++i) out.push_back(sampler.sample(logits));
+    return out;
+  };
+  EXPECT_EQ(draw(7), draw(7));
+  EXPECT_NE(draw(7), draw(8));
+}
+
+TEST(Sampler, SamplesInProportionToSoftmaxProbabilities) {
+  SamplerParams p;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  p.temperature = 1.0f;
+  p.seed = 1234;
+  Sampler sampler(p);
+  const std::vector<float> logits = {std::log(0.2f), std::log(0.8f)};
+  int ones = 0;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) ones += sampler.sample(logits) == 1;
+  // Binomial(20000, 0.8): standard deviation 0.0028; 0.015 is over 5 sigma.
+  EXPECT_NEAR(double(ones) / n, 0.8, 0.015);
+}
+
+TEST(Sampler, TopKOfOneIsGreedyAtAnyTemperature) {
+  SamplerParams p;
+  p.top_k = 1;
+  p.temperature = 5.0f;
+  Sampler sampler(p);
+  const std::vector<float> logits = {0.1f, 0.3f, 0.2f};
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(sampler.sample(logits), 1);
+}
+
+TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
+  SamplerParams p;
+  p.top_k = 0;
+  p.min_p = 0.0f;
+  p.top_p = 0.5f;  // token 2 alone holds 0.6
+  p.temperature = 1.0f;
+  Sampler sampler(p);
+  const std::vector<float> logits = {std::log(0.25f), std::log(0.15f), std::log(0.6f)};
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(sampler.sample(logits), 2);
+}
+
+TEST(Sampler, MinPDropsTokensBelowAFractionOfTheBest) {
+  SamplerParams p;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.5f;  // keeps tokens with p >= 0.5 * 0.5: ids 0 and 1
+  p.temperature = 1.0f;
+  Sampler sampler(p);
+  const std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
+  std::set<TokenId> seen;
+  for (int i = 0; i < 200; ++i) seen.insert(sampler.sample(logits));
+  EXPECT_EQ(seen, (std::set<TokenId>{0, 1}));
+}
+
+TEST(Sampler, RepeatPenaltyDividesPositiveAndMultipliesNegativeLogits) {
+  SamplerParams p = greedy_params();
+  p.repeat_penalty = 1.5f;
+  Sampler sampler(p);
+  sampler.accept(0);
+  EXPECT_EQ(sampler.sample(std::vector<float>{2.0f, 1.9f}), 1);    // 2.0 / 1.5 = 1.33 < 1.9
+  EXPECT_EQ(sampler.sample(std::vector<float>{-1.0f, -1.4f}), 1);  // -1.0 * 1.5 = -1.5 < -1.4
+}
+
+TEST(Sampler, PresenceAndFrequencyPenaltiesSubtractPerSeenTokenAndPerOccurrence) {
+  SamplerParams p = greedy_params();
+  p.frequency_penalty = 0.3f;
+  Sampler sampler(p);
+  sampler.accept(0);
+  EXPECT_EQ(sampler.sample(std::vector<float>{1.0f, 0.8f}), 1);  // 1.0 - 0.3 = 0.7 < 0.8
+  sampler.accept(1);
+  sampler.accept(1);
+  EXPECT_EQ(sampler.sample(std::vector<float>{1.0f, 1.2f}), 0);  // 1.2 - 2 * 0.3 = 0.6 < 0.7
+}
+
+TEST(Sampler, PenaltyWindowForgetsOldTokens) {
+  SamplerParams p = greedy_params();
+  p.presence_penalty = 1.0f;
+  p.penalty_last_n = 2;
+  Sampler sampler(p);
+  sampler.accept(0);
+  EXPECT_EQ(sampler.sample(std::vector<float>{1.0f, 0.5f}), 1);
+  sampler.accept(1);
+  sampler.accept(1);  // token 0 has left the 2-token window
+  EXPECT_EQ(sampler.sample(std::vector<float>{1.0f, 0.5f}), 0);
+}
+
+TEST(Sampler, RejectsInvalidParameters) {
+  SamplerParams p;
+  p.repeat_penalty = 0.0f;
+  EXPECT_THROW(Sampler{p}, Error);
+  Sampler ok;
+  EXPECT_THROW(ok.sample(std::vector<float>{}), Error);
+}
+
+}  // namespace
+}  // namespace slm

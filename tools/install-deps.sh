@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything slm needs to build, test and benchmark, from Debian 12 packages.
+# Run as root (or it uses sudo).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libopenblas-openmp-dev   # OpenBLAS, the OpenMP build (its threads never fight ours)
+  libfmt-dev libcli11-dev nlohmann-json3-dev
+  libpcre2-dev             # Unicode regexes of the BPE pre-tokenizers
+  libedit-dev              # line editing and history in slm-chat (BSD licence)
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev # libFuzzer targets and sanitizers
+  python3-numpy            # ../shared/tools/synth_gguf.py, for benchmark models
+  g++-aarch64-linux-gnu qemu-user  # NEON kernels, cross-compiled and run under emulation
+)
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"
