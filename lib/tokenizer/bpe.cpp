@@ -1,0 +1,115 @@
+#include "lib/tokenizer/bpe.hpp"
+
+#include <queue>
+
+#include "lib/tokenizer/unicode.hpp"
+#include "slm/error.hpp"
+
+namespace slm::tokenizer {
+
+BpeModel BpeModel::build(const std::vector<std::string>& merges, bool ignore_merges, std::string_view source) {
+  BpeModel model;
+  model.ignore_merges = ignore_merges;
+  model.merge_ranks.reserve(merges.size());
+  for (size_t rank = 0; rank < merges.size(); ++rank) {
+    const std::string& line = merges[rank];
+    const size_t space = line.find(' ', 1);
+    if (space == std::string::npos) {
+      throw Error(std::string(source) + ": tokenizer.ggml.merges[" + std::to_string(rank) +
+                  "] has no space between its two parts: '" + line + "'");
+    }
+    model.merge_ranks.emplace(std::pair(line.substr(0, space), line.substr(space + 1)), static_cast<int32_t>(rank));
+  }
+  return model;
+}
+
+namespace {
+
+struct Symbol {
+  int32_t previous = -1;
+  int32_t next = -1;
+  size_t begin = 0;
+  size_t length = 0;  // 0 once merged into its left neighbour
+};
+
+struct Bigram {
+  int32_t left = 0;
+  int32_t right = 0;
+  int32_t rank = 0;
+  size_t left_length = 0;   // the lengths when queued: symbols only grow, so a changed
+  size_t right_length = 0;  // length means the pair is stale
+};
+
+// Lowest rank first; among equal ranks the leftmost pair.
+struct BigramOrder {
+  bool operator()(const Bigram& a, const Bigram& b) const {
+    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
+  }
+};
+
+}  // namespace
+
+void BpeModel::encode_word(const Vocabulary& vocabulary, std::string_view word, std::vector<TokenId>& out) const {
+  if (word.empty()) return;
+  if (ignore_merges) {
+    const TokenId whole = vocabulary.find(word);
+    if (whole >= 0) {
+      out.push_back(whole);
+      return;
+    }
+  }
+
+  std::vector<Symbol> symbols;
+  symbols.reserve(word.size());
+  for (size_t offset = 0; offset < word.size();) {
+    Symbol symbol;
+    symbol.begin = offset;
+    symbol.length = std::min(utf8_sequence_length(static_cast<uint8_t>(word[offset])), word.size() - offset);
+    offset += symbol.length;
+    symbol.previous = static_cast<int32_t>(symbols.size()) - 1;
+    symbol.next = offset == word.size() ? -1 : static_cast<int32_t>(symbols.size()) + 1;
+    symbols.push_back(symbol);
+  }
+
+  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
+  const auto try_add_bigram = [&](int32_t left, int32_t right) {
+    if (left < 0 || right < 0) return;
+    const Symbol& a = symbols[left];
+    const Symbol& b = symbols[right];
+    const auto it = merge_ranks.find(std::pair(word.substr(a.begin, a.length), word.substr(b.begin, b.length)));
+    if (it == merge_ranks.end()) return;
+    queue.push(Bigram{left, right, it->second, a.length, b.length});
+  };
+  for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) try_add_bigram(i - 1, i);
+
+  while (!queue.empty()) {
+    const Bigram bigram = queue.top();
+    queue.pop();
+    Symbol& left = symbols[bigram.left];
+    Symbol& right = symbols[bigram.right];
+    if (left.length != bigram.left_length || right.length != bigram.right_length || left.next != bigram.right) {
+      continue;
+    }
+    left.length += right.length;
+    right.length = 0;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].previous = bigram.left;
+    try_add_bigram(left.previous, bigram.left);
+    try_add_bigram(bigram.left, left.next);
+  }
+
+  for (int32_t i = 0; i != -1; i = symbols[i].next) {
+    const std::string_view piece = word.substr(symbols[i].begin, symbols[i].length);
+    const TokenId id = vocabulary.find(piece);
+    if (id >= 0) {
+      out.push_back(id);
+      continue;
+    }
+    for (size_t b = 0; b < piece.size(); ++b) {
+      const TokenId byte_id = vocabulary.find(piece.substr(b, 1));
+      if (byte_id >= 0) out.push_back(byte_id);
+    }
+  }
+}
+
+}  // namespace slm::tokenizer

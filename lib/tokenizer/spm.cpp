@@ -1,0 +1,104 @@
+#include "lib/tokenizer/spm.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <queue>
+
+#include "lib/tokenizer/unicode.hpp"
+
+namespace slm::tokenizer {
+
+SpmModel SpmModel::build(const Vocabulary& vocabulary, TokenId unknown_id) {
+  SpmModel model;
+  for (int byte = 0; byte < 256; ++byte) {
+    char hex_name[8];
+    std::snprintf(hex_name, sizeof hex_name, "<0x%02X>", byte);
+    TokenId id = vocabulary.find(hex_name);
+    if (id < 0) id = vocabulary.find(std::string_view(reinterpret_cast<const char*>(&byte), 1));
+    if (id < 0) id = unknown_id;
+    model.byte_tokens[static_cast<size_t>(byte)] = id;
+  }
+  return model;
+}
+
+namespace {
+
+// A run of the text; merged symbols grow to the right and leave an empty symbol behind.
+struct Symbol {
+  int32_t previous = -1;
+  int32_t next = -1;
+  size_t begin = 0;
+  size_t length = 0;
+};
+
+struct Bigram {
+  int32_t left = 0;
+  int32_t right = 0;
+  float score = 0;
+  size_t length = 0;  // the merged length when queued; a mismatch later means the pair is stale
+};
+
+// Highest score first; among equal scores the leftmost pair.
+struct BigramOrder {
+  bool operator()(const Bigram& a, const Bigram& b) const {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  }
+};
+
+}  // namespace
+
+void SpmModel::tokenize(const Vocabulary& vocabulary, std::string_view text, std::vector<TokenId>& out) const {
+  if (text.empty()) return;
+  std::vector<Symbol> symbols;
+  symbols.reserve(text.size());
+  for (size_t offset = 0; offset < text.size();) {
+    Symbol symbol;
+    symbol.begin = offset;
+    symbol.length = std::min(utf8_sequence_length(static_cast<uint8_t>(text[offset])), text.size() - offset);
+    offset += symbol.length;
+    symbol.previous = static_cast<int32_t>(symbols.size()) - 1;
+    symbol.next = offset == text.size() ? -1 : static_cast<int32_t>(symbols.size()) + 1;
+    symbols.push_back(symbol);
+  }
+
+  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
+  const auto try_add_bigram = [&](int32_t left, int32_t right) {
+    if (left < 0 || right < 0) return;
+    const size_t length = symbols[left].length + symbols[right].length;
+    const TokenId id = vocabulary.find(text.substr(symbols[left].begin, length));
+    if (id < 0) return;
+    queue.push(Bigram{left, right, vocabulary.scores[static_cast<size_t>(id)], length});
+  };
+  for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) try_add_bigram(i - 1, i);
+
+  while (!queue.empty()) {
+    const Bigram bigram = queue.top();
+    queue.pop();
+    Symbol& left = symbols[bigram.left];
+    Symbol& right = symbols[bigram.right];
+    if (left.length == 0 || right.length == 0 || left.length + right.length != bigram.length) continue;
+    left.length += right.length;
+    right.length = 0;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].previous = bigram.left;
+    try_add_bigram(left.previous, bigram.left);
+    try_add_bigram(bigram.left, left.next);
+  }
+
+  // Every merged symbol is a token (a pair is only queued when it is one), so only single
+  // characters can be missing from the vocabulary; they become byte tokens.
+  for (int32_t i = 0; i != -1; i = symbols[i].next) {
+    const std::string_view piece = text.substr(symbols[i].begin, symbols[i].length);
+    const TokenId id = vocabulary.find(piece);
+    if (id >= 0) {
+      out.push_back(id);
+      continue;
+    }
+    for (const char byte : piece) {
+      const TokenId byte_id = byte_tokens[static_cast<uint8_t>(byte)];
+      if (byte_id >= 0) out.push_back(byte_id);
+    }
+  }
+}
+
+}  // namespace slm::tokenizer
