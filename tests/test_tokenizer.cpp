@@ -27,8 +27,9 @@ Tokenizer load_vocab(const std::string& name) {
 
 #define REQUIRE_VOCAB(name) SLM_REQUIRE_ASSET(slm::test::shared_path("vocab/ggml-vocab-" name ".gguf"))
 
-// A small SentencePiece vocabulary: the three specials, 256 byte tokens, then pieces.
-TokenizerMetadata tiny_spm_metadata() {
+// A small SentencePiece vocabulary: the three specials, 256 byte tokens (ids 3..258), then
+// the given pieces (ids 259...).
+TokenizerMetadata spm_metadata_with(const std::vector<std::pair<std::string, float>>& pieces) {
   TokenizerMetadata metadata;
   metadata.model = "llama";
   metadata.tokens = {"<unk>", "<s>", "</s>"};
@@ -40,14 +41,18 @@ TokenizerMetadata tiny_spm_metadata() {
     metadata.token_types.push_back(6);
   }
   metadata.scores.assign(metadata.tokens.size(), 0.0f);
-  const std::vector<std::pair<std::string, float>> pieces = {
-      {"\xE2\x96\x81", -1}, {"a", -2}, {"b", -2}, {"\xE2\x96\x81" "a", -3}, {"ab", -1.5f}, {"\xE2\x96\x81" "ab", -4}};
   for (const auto& [text, score] : pieces) {
     metadata.tokens.push_back(text);
     metadata.scores.push_back(score);
     metadata.token_types.push_back(1);
   }
   return metadata;
+}
+
+#define SPM_SPACE "\xE2\x96\x81"  // U+2581, SentencePiece's space
+
+TokenizerMetadata tiny_spm_metadata() {
+  return spm_metadata_with({{SPM_SPACE, -1}, {"a", -2}, {"b", -2}, {SPM_SPACE "a", -3}, {"ab", -1.5f}, {SPM_SPACE "ab", -4}});
 }
 
 constexpr TokenId kTinySpace = 259, kTinyA = 260, kTinyB = 261, kTinySpaceA = 262, kTinyAB = 263, kTinySpaceAB = 264;
@@ -62,6 +67,13 @@ TEST(TokenizerSpm, MergesTheHighestScoringPairFirst) {
   EXPECT_EQ(tokenizer.tokenize("ba", false, false), (std::vector<TokenId>{kTinySpace, kTinyB, kTinyA}));
   EXPECT_EQ(tokenizer.tokenize("a", true, false), (std::vector<TokenId>{1, kTinySpaceA}));
   (void)kTinyAB;
+}
+
+TEST(TokenizerSpm, MergesAcrossSpacesWhenTheVocabularyHasSuchTokens) {
+  // "b▁a" spans a word boundary: the per-word shortcut must not be taken for this vocabulary.
+  const Tokenizer tokenizer = Tokenizer::from_metadata(
+      spm_metadata_with({{SPM_SPACE, -1}, {"a", -2}, {"b", -2}, {"b" SPM_SPACE, -0.5f}, {"b" SPM_SPACE "a", -0.1f}}));
+  EXPECT_EQ(tokenizer.tokenize("b a", false, false), (std::vector<TokenId>{259, 263}));
 }
 
 TEST(TokenizerSpm, FallsBackToByteTokensForUnknownCharacters) {
@@ -94,10 +106,10 @@ TEST(TokenizerSpm, LlamaVocabularyIdsAndPieces) {
   EXPECT_FALSE(tokenizer.is_end_of_generation(1));
   EXPECT_EQ(tokenizer.tokenize("Hello world", true, false), (std::vector<TokenId>{1, 15043, 3186}));
   EXPECT_EQ(tokenizer.token_to_piece(15043), " Hello");
-  EXPECT_EQ(tokenizer.token_text(15043), "\xE2\x96\x81Hello");
+  EXPECT_EQ(tokenizer.token_text(15043), SPM_SPACE "Hello");
   EXPECT_EQ(tokenizer.token_to_piece(1), "<s>");
   EXPECT_EQ(tokenizer.token_to_piece(1, /*render_special=*/false), "");
-  EXPECT_EQ(tokenizer.find_token("\xE2\x96\x81Hello"), 15043);
+  EXPECT_EQ(tokenizer.find_token(SPM_SPACE "Hello"), 15043);
   EXPECT_EQ(tokenizer.find_token("no such token"), std::nullopt);
 }
 

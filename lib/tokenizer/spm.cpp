@@ -8,8 +8,29 @@
 
 namespace slm::tokenizer {
 
+namespace {
+
+constexpr std::string_view kSpmSpace = "\xE2\x96\x81";  // U+2581
+
+// Whether the bytes of a '▁' start at `pos` of `text` without another '▁' right before them.
+bool starts_a_space_run(std::string_view text, size_t pos) {
+  return text.compare(pos, kSpmSpace.size(), kSpmSpace) == 0 &&
+         (pos < kSpmSpace.size() || text.compare(pos - kSpmSpace.size(), kSpmSpace.size(), kSpmSpace) != 0);
+}
+
+bool has_space_run_inside(std::string_view token) {
+  for (size_t pos = token.find(kSpmSpace, 1); pos != std::string_view::npos; pos = token.find(kSpmSpace, pos + 1)) {
+    if (starts_a_space_run(token, pos)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 SpmModel SpmModel::build(const Vocabulary& vocabulary, TokenId unknown_id) {
   SpmModel model;
+  model.words_merge_independently =
+      std::none_of(vocabulary.texts.begin(), vocabulary.texts.end(), has_space_run_inside);
   for (int byte = 0; byte < 256; ++byte) {
     char hex_name[8];
     std::snprintf(hex_name, sizeof hex_name, "<0x%02X>", byte);
@@ -48,6 +69,23 @@ struct BigramOrder {
 }  // namespace
 
 void SpmModel::tokenize(const Vocabulary& vocabulary, std::string_view text, std::vector<TokenId>& out) const {
+  if (!words_merge_independently) {
+    merge_and_emit(vocabulary, text, out);
+    return;
+  }
+  // Cut where a run of '▁' starts, at character boundaries as the whole text splits into them.
+  size_t word_begin = 0;
+  for (size_t offset = 0; offset < text.size();) {
+    if (offset > word_begin && starts_a_space_run(text, offset)) {
+      merge_and_emit(vocabulary, text.substr(word_begin, offset - word_begin), out);
+      word_begin = offset;
+    }
+    offset += std::min(utf8_sequence_length(static_cast<uint8_t>(text[offset])), text.size() - offset);
+  }
+  merge_and_emit(vocabulary, text.substr(word_begin), out);
+}
+
+void SpmModel::merge_and_emit(const Vocabulary& vocabulary, std::string_view text, std::vector<TokenId>& out) const {
   if (text.empty()) return;
   std::vector<Symbol> symbols;
   symbols.reserve(text.size());
