@@ -13,6 +13,7 @@
 #include "slm/gguf.hpp"
 #include "slm/tokenizer.hpp"
 #include "support/assets.hpp"
+#include "support/gguf_bytes.hpp"
 
 namespace {
 
@@ -341,6 +342,29 @@ TEST(TokenizerMetadataChecks, OutOfRangeIdsAreErrors) {
   EXPECT_THROW(tokenizer.token_text(1 << 30), slm::Error);
   const std::vector<TokenId> ids = {1, 99999};
   EXPECT_THROW(tokenizer.detokenize(ids), slm::Error);
+}
+
+// A GGUF holding only tokenizer keys: three tokens, `n_scores` scores, `n_types` token types.
+slm::GgufFile gguf_with_vocab(uint64_t n_scores, uint64_t n_types, uint32_t bos_id) {
+  slm::test::GgufBytes file;
+  file.header(0, 5).kv_string("tokenizer.ggml.model", "llama");
+  file.array_header("tokenizer.ggml.tokens", slm::GgufValueType::STRING, 3).str("<unk>").str("<s>").str("a");
+  file.array_header("tokenizer.ggml.scores", slm::GgufValueType::FLOAT32, n_scores);
+  for (uint64_t i = 0; i < n_scores; ++i) file.f32(0.0f);
+  file.array_header("tokenizer.ggml.token_type", slm::GgufValueType::INT32, n_types);
+  for (uint64_t i = 0; i < n_types; ++i) file.u32(i == 0 ? 2 : i == 1 ? 3 : 1);
+  file.kv_u32("tokenizer.ggml.bos_token_id", bos_id);
+  return slm::GgufFile::from_bytes(file.bytes(), "vocab.gguf");
+}
+
+TEST(TokenizerMetadataChecks, GgufVocabularyIsValidated) {
+  const Tokenizer good = Tokenizer::from_gguf(gguf_with_vocab(3, 3, 1));
+  EXPECT_EQ(good.n_vocab(), 3);
+  EXPECT_EQ(good.bos(), 1);
+  EXPECT_EQ(good.eos(), 2);  // absent: llama.cpp's SentencePiece default
+  EXPECT_THROW(Tokenizer::from_gguf(gguf_with_vocab(2, 3, 1)), slm::Error);
+  EXPECT_THROW(Tokenizer::from_gguf(gguf_with_vocab(3, 4, 1)), slm::Error);
+  EXPECT_THROW(Tokenizer::from_gguf(gguf_with_vocab(3, 3, 3)), slm::Error);
 }
 
 TEST(TokenizerMetadataChecks, GgufWithoutTokenizerIsAnError) {

@@ -10,18 +10,22 @@ namespace {
 
 std::string where(const GgufFile& file, std::string_view key) { return file.path() + ": key " + std::string(key); }
 
-const GgufArray* array_of(const GgufFile& file, std::string_view key, GgufValueType element_type, bool required) {
+enum class ElementKind { String, Integer, Float };
+
+// An array whose elements are of the expected kind (any width of integer or float).
+const GgufArray* array_of(const GgufFile& file, std::string_view key, ElementKind kind, bool required) {
   const GgufArray* array = file.get_array_opt(key);
   if (array == nullptr) {
     if (required) throw Error(file.path() + ": missing key " + std::string(key));
     return nullptr;
   }
-  const bool integer_expected = element_type == GgufValueType::INT32;
-  const bool matches = integer_expected ? !array->ints.empty() || array->size() == 0
-                                        : array->element_type == element_type;
-  if (!matches) {
+  const size_t elements = kind == ElementKind::String    ? array->strings.size()
+                          : kind == ElementKind::Integer ? array->ints.size()
+                                                         : array->floats.size();
+  if (elements != array->size()) {
+    static constexpr std::string_view kKindNames[] = {"strings", "integers", "floats"};
     throw Error(where(file, key) + " is an array of " + std::string(gguf_value_type_name(array->element_type)) +
-                ", expected " + std::string(gguf_value_type_name(element_type)));
+                ", expected " + std::string(kKindNames[static_cast<int>(kind)]));
   }
   return array;
 }
@@ -43,16 +47,16 @@ Tokenizer Tokenizer::from_gguf(const GgufFile& file) {
   if (const std::string* pre = file.get_string_opt("tokenizer.ggml.pre")) metadata.pre = *pre;
   if (const std::string* name = file.get_string_opt("general.name")) metadata.model_name = *name;
 
-  metadata.tokens = array_of(file, "tokenizer.ggml.tokens", GgufValueType::STRING, true)->strings;
-  if (const GgufArray* scores = array_of(file, "tokenizer.ggml.scores", GgufValueType::FLOAT32, false)) {
+  metadata.tokens = array_of(file, "tokenizer.ggml.tokens", ElementKind::String, true)->strings;
+  if (const GgufArray* scores = array_of(file, "tokenizer.ggml.scores", ElementKind::Float, false)) {
     metadata.scores.assign(scores->floats.begin(), scores->floats.end());
   }
-  if (const GgufArray* types = array_of(file, "tokenizer.ggml.token_type", GgufValueType::INT32, false)) {
+  if (const GgufArray* types = array_of(file, "tokenizer.ggml.token_type", ElementKind::Integer, false)) {
     metadata.token_types.reserve(types->ints.size());
     for (const int64_t type : types->ints) metadata.token_types.push_back(static_cast<int32_t>(type));
   }
   if (metadata.model == "gpt2") {
-    metadata.merges = array_of(file, "tokenizer.ggml.merges", GgufValueType::STRING, true)->strings;
+    metadata.merges = array_of(file, "tokenizer.ggml.merges", ElementKind::String, true)->strings;
   }
 
   metadata.bos_id = token_id_of(file, "tokenizer.ggml.bos_token_id");
