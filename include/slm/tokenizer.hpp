@@ -59,7 +59,9 @@ struct TokenizerMetadata {
   std::vector<int32_t> token_types;   // tokenizer.ggml.token_type: empty or one per token
   std::vector<std::string> merges;    // tokenizer.ggml.merges ("left right"), BPE only
   // Special token ids; nullopt = key absent. The GGUF "none" markers -1 / 0xFFFFFFFF are read
-  // as absent; any other id outside the vocabulary is an error.
+  // as absent; any other id outside the vocabulary is an error. Absent SPM ids take llama.cpp's
+  // defaults (BOS 1, EOS 2, unknown 0); absent BPE ids stay -1 (llama.cpp would use 11). An
+  // absent EOT is found by text (<|eot_id|>, <|im_end|>, <|end|>, <end_of_turn>, <|endoftext|>).
   std::optional<int64_t> bos_id, eos_id, eot_id, eom_id, unknown_id, padding_id;
   std::optional<bool> add_bos, add_eos, add_space_prefix;
 };
