@@ -107,6 +107,7 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
     }
     if (options.stop_at_end_of_generation && tokenizer.is_end_of_generation(token)) {
       result.stop_reason = StopReason::EndOfGeneration;
+      result.end_token = token;
       break;
     }
     result.tokens.push_back(token);

@@ -1,6 +1,7 @@
 // generate() and Session on the real, trained stories260K model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "slm/generate.hpp"
@@ -63,6 +64,31 @@ TEST_F(Stories, TwoHundredGreedyTokensAreTheSameEveryRunAndStreamTheWholeText) {
     else EXPECT_EQ(r.text, first_text);
   }
   EXPECT_TRUE(first_text.starts_with(" Once upon a time"));
+}
+
+TEST(Generate, EndOfGenerationTokenIsReportedButNotStreamed) {
+  // A random-weight model at a high temperature samples EOS within a few hundred tokens
+  // (stories260K, trained without EOS at story ends, never does).
+  const auto path = shared_path("models/syn-llama-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(path);
+  auto model = Model::load(path.string());
+  Session session(model);
+  SamplerParams params;
+  params.temperature = 1.5f;
+  params.top_k = 0;
+  params.top_p = 1.0f;
+  params.min_p = 0.0f;
+  params.seed = 1;
+  Sampler sampler(params);
+  GenerateOptions options;
+  options.max_tokens = 2000;
+  const auto r = generate(session, sampler, model->tokenizer().tokenize("Once upon a time", true, false), options, nullptr);
+  ASSERT_EQ(r.stop_reason, StopReason::EndOfGeneration);
+  EXPECT_TRUE(model->tokenizer().is_end_of_generation(r.end_token));
+  EXPECT_TRUE(std::none_of(r.tokens.begin(), r.tokens.end(),
+                           [&](TokenId t) { return model->tokenizer().is_end_of_generation(t); }));
+  // The cache holds the prompt and every generated token; the end token was never evaluated.
+  EXPECT_EQ(session.n_past(), r.n_prompt_tokens + int32_t(r.tokens.size()));
 }
 
 TEST_F(Stories, StopStringEndsTheTextBeforeIt) {

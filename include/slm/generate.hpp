@@ -28,6 +28,7 @@ struct GenerateResult {
   StopReason stop_reason = StopReason::MaxTokens;
   std::string text;                 // everything streamed to the callback
   std::vector<TokenId> tokens;      // the generated tokens (the end-of-generation token excluded)
+  TokenId end_token = -1;           // the end-of-generation token that stopped it (sampled, never evaluated), or -1
   int32_t n_prompt_tokens = 0;      // tokens of the prompt
   int32_t n_prompt_evaluated = 0;   // of those, how many were evaluated (the rest came from the cache)
   double prompt_seconds = 0;        // evaluating the prompt
