@@ -159,7 +159,9 @@ struct RenderLimits {
   std::size_t max_output_bytes = 16u << 20;   // the rendered text, and any one string built
   std::uint64_t max_loop_iterations = 1'000'000;  // total over all loops of one render
   std::uint32_t max_call_depth = 100;         // nested macro calls (recursion)
-  std::uint64_t max_work = 1ull << 30;         // bytes and items produced by operators and filters
+  // Bytes and items produced (strings, lists, output) and values walked by repr, ==, <
+  // and tojson; bounds the time of a render.
+  std::uint64_t max_work = 1ull << 28;
 };
 
 struct RenderOptions {

@@ -239,7 +239,7 @@ Value filter_indent(Evaluator& evaluator, const Value& input, const CallArgs& ar
   std::string out;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (i > 0) out.push_back('\n');
-    const bool indent_line = (i > 0 || a[1].truthy()) && (a[2].truthy() || !lines[i].empty());
+    const bool indent_line = i == 0 ? a[1].truthy() : (a[2].truthy() || !lines[i].empty());
     if (indent_line) out += indentation;
     out += lines[i];
   }
@@ -254,7 +254,7 @@ Value filter_items(Evaluator&, const Value& input, const CallArgs&) {
   return Value::list(std::move(pairs));
 }
 
-Value filter_join(Evaluator&, const Value& input, const CallArgs& args) {
+Value filter_join(Evaluator& evaluator, const Value& input, const CallArgs& args) {
   const Arguments a(args, "join", {"d", "attribute"});
   const std::string separator = a.given(0) ? a[0].str() : "";
   std::string out;
@@ -263,6 +263,7 @@ Value filter_join(Evaluator&, const Value& input, const CallArgs& args) {
     if (!first) out += separator;
     first = false;
     out += a.given(1) && !a[1].is_none() ? lookup_path(item, a[1].str()).str() : item.str();
+    check_size(evaluator, out.size());
   }
   return out;
 }

@@ -210,7 +210,7 @@ Value str_join(Evaluator& evaluator, const Value& self, const CallArgs& args) {
       raise_type_error(fmt::format("sequence item {}: expected str instance, {} found", index, item.type_name()));
     if (index++ > 0) out += self.as_string();
     out += item.as_string();
-    if (out.size() > evaluator.limits().max_output_bytes) evaluator.account(Value(out));
+    if (out.size() > evaluator.limits().max_output_bytes) raise("ResourceError", "joined string exceeds the size limit");
   }
   return out;
 }

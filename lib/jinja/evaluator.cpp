@@ -10,9 +10,12 @@
 namespace slm::jinja::detail {
 namespace {
 
-// Nested eval/exec frames of one render (expressions, blocks and macro calls together);
-// keeps the native stack well inside its default size.
-constexpr std::uint32_t max_recursion = 2000;
+// Nested eval/exec frames of one render (expressions, blocks and macro calls together).
+// About 450 bytes of native stack each: the deepest render stays under 512 KiB.
+constexpr std::uint32_t max_recursion = 1000;
+
+// The evaluator whose render is running on this thread (charge_traversal's meter).
+thread_local Evaluator* active_evaluator = nullptr;
 
 // An error that already carries its template line.
 class LocatedError : public slm::Error {
@@ -56,7 +59,15 @@ Evaluator::~Evaluator() {
   for (auto& scope : captured_scopes_) scope->variables.clear();
 }
 
+void charge_traversal(std::uint64_t units) {
+  if (active_evaluator) active_evaluator->charge(units);
+}
+
 std::string Evaluator::render(const TemplateProgram& program, const Value& context) {
+  struct ActiveEvaluator {
+    Evaluator* saved;
+    ~ActiveEvaluator() { active_evaluator = saved; }
+  } active{std::exchange(active_evaluator, this)};
   auto globals = std::make_shared<Scope>();
   DictData builtin_globals;
   add_globals(builtin_globals);
@@ -87,7 +98,8 @@ std::shared_ptr<Object> Evaluator::new_object(Object::Type type) {
 void Evaluator::charge(std::uint64_t units) {
   work_ += units;
   if (work_ > options_.limits.max_work)
-    raise("ResourceError", fmt::format("template exceeded its work limit of {} produced bytes and items", options_.limits.max_work));
+    raise("ResourceError", fmt::format("template exceeded its work limit of {} units (bytes and values produced or walked)",
+                                       options_.limits.max_work));
 }
 
 void Evaluator::account(const Value& produced) {

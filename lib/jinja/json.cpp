@@ -248,6 +248,7 @@ class JsonWriter {
         item_separator_(format.item_separator.value_or(format.indent ? "," : ", ")) {}
 
   void write(const Value& value, std::size_t level) {
+    charge_traversal(traversal_cost_per_value + value.as_string().size());
     switch (value.kind()) {
       case Value::Kind::none: out += "null"; return;
       case Value::Kind::boolean: out += value.as_bool() ? "true" : "false"; return;

@@ -696,7 +696,10 @@ class Parser {
 
   std::string parse_dotted_name() {
     std::string name = expect_name();
-    while (skip_op(".")) name += "." + expect_name();
+    while (skip_op(".")) {
+      name.push_back('.');
+      name += expect_name();
+    }
     return name;
   }
 

@@ -16,7 +16,7 @@ using Kind = Value::Kind;
 
 bool is_int_like(const Value& v) { return v.is_integer() || v.is_boolean(); }
 
-std::string quoted_type(const Value& v) { return "'" + v.type_name() + "'"; }
+std::string quoted_type(const Value& v) { return fmt::format("'{}'", v.type_name()); }
 
 [[noreturn]] void unsupported_operands(std::string_view symbol, const Value& a, const Value& b) {
   raise_type_error(fmt::format("unsupported operand type(s) for {}: {} and {}", symbol, quoted_type(a), quoted_type(b)));
@@ -53,6 +53,7 @@ std::string_view symbol_of(Operator op) {
 Value repeat(const Value& sequence, std::int64_t count, std::size_t max_size) {
   if (count <= 0) return sequence.is_string() ? Value("") : sequence.is_tuple() ? Value::tuple({}) : Value::list({});
   const std::size_t unit = sequence.is_string() ? sequence.as_string().size() : sequence.items().size();
+  if (!sequence.is_string()) max_size = std::min(max_size, max_list_items);
   if (unit != 0 && static_cast<std::uint64_t>(count) > max_size / unit)
     raise("MemoryError", fmt::format("repeating a {} {} times exceeds the size limit of {}", sequence.type_name(), count, max_size));
   if (sequence.is_string()) {
@@ -164,13 +165,14 @@ std::vector<std::size_t> slice_indices(std::size_t length, const Value& start_va
 }
 
 Value missing_attribute(const Value& object, const std::string& name) {
-  const std::string owner = object.is_none() ? "'None'" : "'" + object.type_name() + " object'";
+  const std::string owner = object.is_none() ? std::string("'None'") : fmt::format("'{} object'", object.type_name());
   return Value::undefined(fmt::format("{} has no attribute '{}'", owner, name));
 }
 
 }  // namespace
 
 bool python_equals(const Value& a, const Value& b) {
+  charge_traversal(traversal_cost_per_comparison);
   if (a.is_number() && b.is_number()) {
     if (a.is_floating() || b.is_floating()) return a.as_number() == b.as_number();
     return a.as_int_like() == b.as_int_like();
@@ -184,6 +186,7 @@ bool python_equals(const Value& a, const Value& b) {
     case Kind::tuple: {
       const auto& x = a.items();
       const auto& y = b.items();
+      if (&x == &y) return true;  // the same list, as Python's identity shortcut
       if (x.size() != y.size()) return false;
       for (std::size_t i = 0; i < x.size(); ++i)
         if (!python_equals(x[i], y[i])) return false;
@@ -191,6 +194,7 @@ bool python_equals(const Value& a, const Value& b) {
     }
     case Kind::dict: {
       const auto& x = a.as_dict().entries;
+      if (&x == &b.as_dict().entries) return true;
       if (x.size() != b.as_dict().entries.size()) return false;
       for (const auto& [key, value] : x) {
         const Value* other = b.as_dict().find(key);
@@ -205,6 +209,7 @@ bool python_equals(const Value& a, const Value& b) {
 }
 
 bool python_less(const Value& a, const Value& b, std::string_view symbol) {
+  charge_traversal(traversal_cost_per_comparison);
   if (a.is_undefined()) raise_undefined(a);
   if (b.is_undefined()) raise_undefined(b);
   if (a.is_number() && b.is_number()) {
@@ -255,6 +260,8 @@ Value python_binary(Operator op, const Value& a, const Value& b, std::size_t max
         return Value(a.as_string() + b.as_string());
       }
       if (a.is_sequence() && a.kind() == b.kind()) {
+        if (a.items().size() + b.items().size() > max_list_items)
+          raise("MemoryError", fmt::format("{} exceeds the limit of {} items", a.type_name(), max_list_items));
         std::vector<Value> items = a.items();
         items.insert(items.end(), b.items().begin(), b.items().end());
         return a.is_tuple() ? Value::tuple(std::move(items)) : Value::list(std::move(items));
@@ -354,9 +361,13 @@ std::vector<Value> iterate(const Value& value) {
       return keys;
     }
     case Kind::string: {
+      const std::u32string code_points = decode_utf8(value.as_string());
+      if (code_points.size() > max_list_items)
+        raise("MemoryError", fmt::format("iterating a string of more than {} characters", max_list_items));
       std::vector<Value> characters;
+      characters.reserve(code_points.size());
       std::string character;
-      for (char32_t c : decode_utf8(value.as_string())) {
+      for (char32_t c : code_points) {
         character.clear();
         append_utf8(character, c);
         characters.emplace_back(character);

@@ -12,6 +12,9 @@
 
 namespace slm::jinja::detail {
 
+// Lists built by operators and filters stay below this many items (2M Values = 64 MiB).
+inline constexpr std::size_t max_list_items = std::size_t{1} << 21;
+
 bool python_equals(const Value& a, const Value& b);
 // a < b for numbers, strings, lists and tuples; TypeError otherwise. `symbol` names the
 // operator in the error ("'<' not supported between instances of 'int' and 'str'").

@@ -57,6 +57,15 @@ class Arguments {
 // Sets `object.name` (loop attributes, namespace assignment).
 void set_attribute(Object& object, std::string_view name, Value value);
 
+// Charges work done while walking values (repr, ==, <, tojson) to the render running on
+// this thread, if any: lists can hold the same list many times over, and walking such a
+// value must hit RenderLimits::max_work instead of running for hours.
+void charge_traversal(std::uint64_t units);
+// Work units per value written by repr/tojson and per comparison, roughly their cost in
+// bytes produced, so that max_work bounds time whatever the mix.
+inline constexpr std::uint64_t traversal_cost_per_value = 16;
+inline constexpr std::uint64_t traversal_cost_per_comparison = 4;
+
 // A builtin function value.
 Value make_function(std::string name, std::function<Value(Evaluator&, CallArgs&)> call);
 

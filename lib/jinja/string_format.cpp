@@ -70,7 +70,7 @@ std::string format_number(const Value& value, const Spec& spec) {
                                  value.type_name()));
   std::string format = "%" + spec.flags;
   if (spec.width >= 0) format += std::to_string(spec.width);
-  if (spec.precision >= 0) format += "." + std::to_string(spec.precision);
+  if (spec.precision >= 0) format += fmt::format(".{}", spec.precision);
   const bool integral = std::string_view("diouxX").find(spec.conversion) != std::string_view::npos;
   if (integral) {
     double number = value.as_number();
@@ -86,7 +86,7 @@ std::string format_number(const Value& value, const Spec& spec) {
     // Python's alternate octal form is 0o17, C's is 017.
     if (conversion == 'o' && spec.flags.find('#') != std::string::npos) {
       const std::size_t zero = out.find('0');
-      if (zero != std::string::npos) out.insert(zero + 1, "o");
+      if (zero != std::string::npos) out.insert(zero + 1, 1, 'o');
     }
     return out;
   }

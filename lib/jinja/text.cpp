@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 namespace slm::jinja::detail {
 
@@ -96,8 +97,16 @@ bool is_python_space(char32_t c) {
 
 bool is_word_char(char32_t c) {
   if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-  return !is_python_space(c) && !(c >= 0x2010 && c <= 0x205E) && !(c >= 0x3000 && c <= 0x303F) &&
-         !(c >= 0xDC80 && c <= 0xDCFF);
+  if (c < 0xC0) return c == 0xAA || c == 0xB2 || c == 0xB3 || c == 0xB5 || c == 0xB9 || c == 0xBA || (c >= 0xBC && c <= 0xBE);
+  if (c == 0xD7 || c == 0xF7) return false;
+  // Punctuation, symbol, emoji and combining-mark blocks; everything else counts as a letter.
+  static constexpr std::pair<char32_t, char32_t> non_word[] = {
+      {0x0300, 0x036F}, {0x2000, 0x206F}, {0x20A0, 0x20FF}, {0x2190, 0x23FF}, {0x2500, 0x2BFF},
+      {0x2E00, 0x2E7F}, {0x3000, 0x303F}, {0xDC80, 0xDCFF}, {0xFE00, 0xFE0F}, {0xFE10, 0xFE6F},
+      {0xFF01, 0xFF0F}, {0xFF1A, 0xFF20}, {0x1F000, 0x1FAFF}};
+  for (const auto& [first, last] : non_word)
+    if (c >= first && c <= last) return false;
+  return !is_python_space(c);
 }
 
 namespace {
@@ -181,7 +190,12 @@ std::string map_code_points(std::string_view text, Map map) {
 
 }  // namespace
 
-std::string upper(std::string_view text) { return map_code_points(text, to_upper); }
+std::string upper(std::string_view text) {
+  std::string out = map_code_points(text, to_upper);
+  // The one common full case mapping that changes length: German sharp s.
+  for (std::size_t at = out.find("\xC3\x9F"); at != std::string::npos; at = out.find("\xC3\x9F", at + 2)) out.replace(at, 2, "SS");
+  return out;
+}
 std::string lower(std::string_view text) { return map_code_points(text, to_lower); }
 
 std::string capitalize(std::string_view text) {

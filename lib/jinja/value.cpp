@@ -185,27 +185,32 @@ std::string Value::type_name() const {
 
 namespace {
 
-void append_repr(std::string& out, const Value& value, std::uint32_t depth);
+// Objects whose repr is being written; one met again prints as "..." (Python's reprlib
+// guard), so self-referencing namespaces neither recurse forever nor blow up.
+using ReprStack = std::vector<const detail::Object*>;
 
-void append_dict_repr(std::string& out, const DictData& dict, std::uint32_t depth) {
+void append_repr(std::string& out, const Value& value, std::uint32_t depth, ReprStack& in_progress);
+
+void append_dict_repr(std::string& out, const DictData& dict, std::uint32_t depth, ReprStack& in_progress) {
   out.push_back('{');
   bool first = true;
   for (const auto& [key, item] : dict.entries) {
     if (!first) out += ", ";
     first = false;
-    append_repr(out, key, depth + 1);
+    append_repr(out, key, depth + 1, in_progress);
     out += ": ";
-    append_repr(out, item, depth + 1);
+    append_repr(out, item, depth + 1, in_progress);
   }
   out.push_back('}');
 }
 
 // Namespaces can reference themselves, so repr stops at a depth instead of recursing forever.
-void append_repr(std::string& out, const Value& value, std::uint32_t depth) {
+void append_repr(std::string& out, const Value& value, std::uint32_t depth, ReprStack& in_progress) {
   if (depth > max_value_depth) {
     out += "...";
     return;
   }
+  detail::charge_traversal(detail::traversal_cost_per_value + value.as_string().size());
   switch (value.kind()) {
     case Value::Kind::string: out += detail::python_string_repr(value.as_string()); return;
     case Value::Kind::undefined: out += "Undefined"; return;
@@ -216,21 +221,28 @@ void append_repr(std::string& out, const Value& value, std::uint32_t depth) {
       const auto& items = value.items();
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (i > 0) out += ", ";
-        append_repr(out, items[i], depth + 1);
+        append_repr(out, items[i], depth + 1, in_progress);
       }
       if (is_tuple && items.size() == 1) out.push_back(',');
       out.push_back(is_tuple ? ')' : ']');
       return;
     }
-    case Value::Kind::dict: append_dict_repr(out, value.as_dict(), depth); return;
+    case Value::Kind::dict: append_dict_repr(out, value.as_dict(), depth, in_progress); return;
     case Value::Kind::function: out += "<function " + value.as_function()->name + ">"; return;
     case Value::Kind::object:
       if (value.as_object()->type == detail::Object::Type::namespace_object) {
+        const detail::Object* object = value.as_object().get();
+        if (std::find(in_progress.begin(), in_progress.end(), object) != in_progress.end()) {
+          out += "...";
+          return;
+        }
+        in_progress.push_back(object);
         out += "<Namespace ";
-        append_dict_repr(out, value.as_object()->attributes, depth);
+        append_dict_repr(out, object->attributes, depth, in_progress);
         out.push_back('>');
+        in_progress.pop_back();
       } else {
-        out += "<" + value.type_name() + ">";
+        out += fmt::format("<{}>", value.type_name());
       }
       return;
     default: out += value.str(); return;
@@ -253,7 +265,8 @@ std::string Value::str() const {
 
 std::string Value::repr() const {
   std::string out;
-  append_repr(out, *this, 0);
+  ReprStack in_progress;
+  append_repr(out, *this, 0, in_progress);
   return out;
 }
 
