@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/dot.hpp"
+#include "kernels/matmul.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "lib/ops/ops.hpp"
 
@@ -56,10 +57,12 @@ void attention(const float* q, const KvCache& cache, int32_t layer, int32_t pos0
   const int32_t group = shape.n_head / shape.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const int64_t n_pairs = static_cast<int64_t>(n_tokens) * shape.n_head;
+  const bool f16 = cache.type == KvType::F16;
+  // Keys and values are read in place: the cache is [layer][position][row_size].
+  const uint64_t layer_base = static_cast<uint64_t>(layer) * cache.n_ctx * cache.row_size;
 #pragma omp parallel num_threads(n_threads)
   {
     std::vector<float> scores(static_cast<size_t>(pos0 + n_tokens));
-    std::vector<float> row(static_cast<size_t>(head_dim));
 #pragma omp for schedule(static)
     for (int64_t pair = 0; pair < n_pairs; ++pair) {
       const int32_t t = static_cast<int32_t>(pair / shape.n_head);
@@ -67,16 +70,22 @@ void attention(const float* q, const KvCache& cache, int32_t layer, int32_t pos0
       const int32_t kv_offset = (h / group) * head_dim;
       const float* q_head = q + (static_cast<int64_t>(t) * shape.n_head + h) * head_dim;
       float* out_head = out + (static_cast<int64_t>(t) * shape.n_head + h) * head_dim;
+      const auto row_at = [&](int32_t position) {
+        return layer_base + static_cast<uint64_t>(position) * cache.row_size + kv_offset;
+      };
       const int32_t n_keys = pos0 + t + 1;  // causal: positions 0 .. pos0 + t
       for (int32_t j = 0; j < n_keys; ++j) {
-        cache.read_key(layer, j, kv_offset, head_dim, row.data());
-        scores[j] = kernels::dot_f32(q_head, row.data(), head_dim) * scale;
+        const float dot = f16 ? kernels::dot_f16_f32(cache.keys_f16.data() + row_at(j), q_head, head_dim)
+                              : kernels::dot_f32(q_head, cache.keys_f32.data() + row_at(j), head_dim);
+        scores[j] = dot * scale;
       }
       softmax_in_place(scores.data(), n_keys);
       for (int32_t d = 0; d < head_dim; ++d) out_head[d] = 0.0f;
       for (int32_t j = 0; j < n_keys; ++j) {
-        cache.read_value(layer, j, kv_offset, head_dim, row.data());
-        kernels::axpy_f32(scores[j], row.data(), out_head, head_dim);
+        if (f16)
+          kernels::axpy_f16_f32(scores[j], cache.values_f16.data() + row_at(j), out_head, head_dim);
+        else
+          kernels::axpy_f32(scores[j], cache.values_f32.data() + row_at(j), out_head, head_dim);
       }
     }
   }

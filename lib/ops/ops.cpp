@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 #include "kernels/dequantize.hpp"
-#include "kernels/dot.hpp"
+#include "kernels/matmul.hpp"
 
 namespace slm::ops {
 
@@ -16,17 +15,19 @@ void dequantize_matrix_row(const WeightMatrix& w, int64_t row, float* out) {
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int n_threads) {
-  // Each weight row is decoded once and used for every token of the batch.
-  const int64_t n_in = w.n_in;
-  const int64_t n_out = w.n_out;
+  // Each thread takes one contiguous range of rows, in whole 64-byte lines of y (16 floats)
+  // so that no two threads write the same line. matmul_rows computes every output the same
+  // way whatever range it falls in, so the thread count never changes a bit of y.
+  constexpr int64_t kRowsPerLine = 16;
+  const int64_t n_lines = (w.n_out + kRowsPerLine - 1) / kRowsPerLine;
 #pragma omp parallel num_threads(n_threads)
   {
-    std::vector<float> row(static_cast<size_t>(n_in));
-#pragma omp for schedule(static)
-    for (int64_t o = 0; o < n_out; ++o) {
-      dequantize_matrix_row(w, o, row.data());
-      for (int64_t t = 0; t < n_tokens; ++t) y[t * n_out + o] = kernels::dot_f32(row.data(), x + t * n_in, n_in);
-    }
+    const int64_t n_parts = omp_get_num_threads();
+    const int64_t part = omp_get_thread_num();
+    const int64_t row_begin = std::min(w.n_out, part * n_lines / n_parts * kRowsPerLine);
+    const int64_t row_end = std::min(w.n_out, (part + 1) * n_lines / n_parts * kRowsPerLine);
+    if (row_begin < row_end)
+      kernels::matmul_rows(w.type, w.data, w.row_bytes, w.n_in, x, n_tokens, y, w.n_out, row_begin, row_end);
   }
 }
 

@@ -1,0 +1,153 @@
+// The run-time choice of instruction set, and the scalar kernels: the reference every
+// SIMD kernel is tested against. The scalar matmul is dequantize_row followed by dot_f32,
+// so it gives bit for bit what slm computed before it had SIMD kernels.
+#include "kernels/matmul.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kernels/dequantize.hpp"
+#include "kernels/dot.hpp"
+#include "kernels/matmul_isa.hpp"
+#include "kernels/quant_blocks.hpp"
+
+namespace slm::kernels {
+
+// ---------------------------------------------------------------------------
+// Scalar kernels
+// ---------------------------------------------------------------------------
+
+void matmul_rows_scalar(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
+                        int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  std::vector<float> row(static_cast<size_t>(n_in));
+  for (int64_t o = row_begin; o < row_end; ++o) {
+    dequantize_row(type, weights + static_cast<uint64_t>(o) * row_bytes, row.data(), n_in);
+    for (int64_t t = 0; t < n_tokens; ++t) y[t * y_stride + o] = dot_f32(row.data(), x + t * n_in, n_in);
+  }
+}
+
+namespace {
+
+// The halves as floats, in a per-thread buffer that only grows (attention calls this per key).
+const float* halves_to_floats(const uint16_t* halves, int64_t n) {
+  thread_local std::vector<float> floats;
+  if (floats.size() < static_cast<size_t>(n)) floats.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) floats[static_cast<size_t>(i)] = fp16_to_fp32(halves[i]);
+  return floats.data();
+}
+
+float dot_f16_f32_scalar(const uint16_t* a, const float* b, int64_t n) {
+  return dot_f32(halves_to_floats(a, n), b, n);
+}
+
+void axpy_f16_f32_scalar(float a, const uint16_t* x, float* y, int64_t n) {
+  axpy_f32(a, halves_to_floats(x, n), y, n);
+}
+
+}  // namespace
+
+const IsaKernels kScalarKernels = {Isa::Scalar, matmul_rows_scalar, dot_f16_f32_scalar, axpy_f16_f32_scalar};
+
+// ---------------------------------------------------------------------------
+// Choosing the instruction set
+// ---------------------------------------------------------------------------
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Neon: return "neon";
+  }
+  return "unknown";
+}
+
+bool isa_available(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return true;
+    case Isa::Avx2:
+#if defined(SLM_HAVE_AVX2_KERNELS)
+      // libgcc's checks include the OS saving the YMM registers (XGETBV).
+      __builtin_cpu_init();
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+      return false;
+#endif
+    case Isa::Neon:
+#if defined(SLM_HAVE_NEON_KERNELS)
+      return true;  // Advanced SIMD and the fp16 conversions are baseline AArch64; no dotprod is used
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+IsaChoice choose_isa(const char* slm_isa_setting) {
+  const std::string_view setting = slm_isa_setting ? slm_isa_setting : "";
+  if (setting.empty()) {
+    for (Isa isa : {Isa::Avx2, Isa::Neon})
+      if (isa_available(isa)) return {isa, ""};
+    return {Isa::Scalar, ""};
+  }
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
+    if (setting != isa_name(isa)) continue;
+    if (isa_available(isa)) return {isa, ""};
+    return {Isa::Scalar, "slm: SLM_ISA=" + std::string(setting) +
+                             " is not available in this build or on this CPU; using scalar kernels"};
+  }
+  return {Isa::Scalar, "slm: SLM_ISA=" + std::string(setting) +
+                           " is not one of scalar, avx2, neon; using scalar kernels"};
+}
+
+Isa active_isa() {
+  static const Isa chosen = [] {
+    const IsaChoice choice = choose_isa(std::getenv("SLM_ISA"));
+    if (!choice.warning.empty()) std::fprintf(stderr, "%s\n", choice.warning.c_str());
+    return choice.isa;
+  }();
+  return chosen;
+}
+
+const IsaKernels& kernels_for(Isa isa) {
+  if (!isa_available(isa))
+    throw std::invalid_argument(std::string("kernels_for: ISA ") + isa_name(isa) +
+                                " is not available in this build or on this CPU");
+  switch (isa) {
+#if defined(SLM_HAVE_AVX2_KERNELS)
+    case Isa::Avx2: return kAvx2Kernels;
+#endif
+#if defined(SLM_HAVE_NEON_KERNELS)
+    case Isa::Neon: return kNeonKernels;
+#endif
+    default: return kScalarKernels;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------
+
+namespace {
+
+const IsaKernels& active_kernels() {
+  static const IsaKernels& kernels = kernels_for(active_isa());
+  return kernels;
+}
+
+}  // namespace
+
+void matmul_rows(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
+                 int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  check_row_length("matmul_rows", n_in, ggml_type_info(type).block_size);
+  active_kernels().matmul_rows(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+}
+
+float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) { return active_kernels().dot_f16_f32(a, b, n); }
+
+void axpy_f16_f32(float a, const uint16_t* x, float* y, int64_t n) { active_kernels().axpy_f16_f32(a, x, y, n); }
+
+}  // namespace slm::kernels

@@ -1,0 +1,74 @@
+// Products of GGML weight rows with float32 activations (the matmul under every linear
+// layer), and the fp16 dot / axpy under attention over an F16 KV cache, each in one
+// instruction set chosen once at run time.
+//
+// Accuracy: activations stay float32; they are never quantized to 8 bits as llama.cpp
+// does. Every kernel decodes a weight to exactly the float dequantize_row gives it and
+// multiplies it with the float activation.
+//
+// Reduction order, which is what keeps logits bit-identical whatever the batch size and
+// the thread count: y[t][o] is one dot product of weight row o with token t's activations,
+// accumulated in 8 float lanes (weight i goes to lane i % 8, in increasing i), then the
+// lanes are summed pairwise as dot_f32 does: (0+4, 1+5, 2+6, 3+7), (0+2, 1+3), 0+1.
+// No kernel splits a dot product or changes that order with the tile shape, the row range
+// or the number of tokens. The scalar kernels multiply, then add (bit for bit
+// dequantize_row + dot_f32); the SIMD kernels fuse each multiply-add (FMA), so two
+// instruction sets differ by rounding only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "slm/ggml_type.hpp"
+
+namespace slm::kernels {
+
+enum class Isa { Scalar, Avx2, Neon };
+
+const char* isa_name(Isa isa);
+
+// Compiled into this build and supported by this CPU. Scalar always is; Avx2 needs
+// AVX2, FMA and F16C; Neon is every AArch64 CPU.
+bool isa_available(Isa isa);
+
+// What SLM_ISA (nullptr when unset) selects. Unset or empty: the best available ISA.
+// "scalar", "avx2" or "neon": that ISA if available; otherwise, like any other value,
+// Scalar with a warning saying why.
+struct IsaChoice {
+  Isa isa = Isa::Scalar;
+  std::string warning;  // empty when the setting was honoured
+};
+IsaChoice choose_isa(const char* slm_isa_setting);
+
+// choose_isa(getenv("SLM_ISA")), decided at the first call; its warning goes to stderr once.
+Isa active_isa();
+
+// y[t * y_stride + o] = sum_i W[o][i] * x[t * n_in + i], for o in [row_begin, row_end)
+// and t in [0, n_tokens). Row o of W is the ggml_row_bytes(type, n_in) bytes at
+// weights + o * row_bytes. Other elements of y are not touched.
+// Throws std::invalid_argument when n_in is not a multiple of the type's block size.
+void matmul_rows(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
+                 int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+
+// sum_i fp16(a[i]) * b[i], in the lane order above.
+float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);
+
+// y[i] += a * fp16(x[i])
+void axpy_f16_f32(float a, const uint16_t* x, float* y, int64_t n);
+
+// The kernels of one instruction set; the functions above call active_isa()'s.
+// Tests run every available ISA through this table.
+using MatmulRowsFn = void (*)(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in,
+                              const float* x, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
+                              int64_t row_end);
+struct IsaKernels {
+  Isa isa;
+  MatmulRowsFn matmul_rows;  // n_in already checked against the block size
+  float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
+  void (*axpy_f16_f32)(float a, const uint16_t* x, float* y, int64_t n);
+};
+
+// Throws std::invalid_argument unless isa_available(isa).
+const IsaKernels& kernels_for(Isa isa);
+
+}  // namespace slm::kernels

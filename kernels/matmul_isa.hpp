@@ -1,0 +1,18 @@
+// The kernel table each instruction set's files define, for the dispatcher in matmul.cpp.
+// A table exists only where its files are compiled in (SLM_HAVE_AVX2_KERNELS /
+// SLM_HAVE_NEON_KERNELS); matmul.cpp checks the CPU before handing one out.
+#pragma once
+
+#include "kernels/matmul.hpp"
+
+namespace slm::kernels {
+
+extern const IsaKernels kScalarKernels;  // matmul.cpp
+extern const IsaKernels kAvx2Kernels;    // matmul_avx2.cpp
+extern const IsaKernels kNeonKernels;    // matmul_neon.cpp
+
+// The scalar reference, which SIMD kernels also fall back to for a type they do not decode.
+void matmul_rows_scalar(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
+                        int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+
+}  // namespace slm::kernels

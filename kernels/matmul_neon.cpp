@@ -1,0 +1,170 @@
+// NEON kernels: the float formats and the legacy 32-weight blocks, the fp16 dot/axpy of
+// attention, and the type switch (K-quants are in matmul_k_quants_neon.cpp).
+// Block layouts: kernels/quant_blocks.hpp. The same decoders as matmul_avx2.cpp, 16 bytes
+// of quants at a time.
+#include <arm_neon.h>
+
+#include <cstring>
+
+#include "kernels/matmul_isa.hpp"
+#include "kernels/matmul_tiling.hpp"
+#include "kernels/quant_blocks.hpp"
+#include "kernels/simd_neon.hpp"
+
+namespace slm::kernels::neon {
+namespace {
+
+using Vec = NeonLanes::Vec;
+
+// ---------------------------------------------------------------------------
+// Float formats, in blocks of 8 weights (rows of any length; the tiling pads the last block)
+// ---------------------------------------------------------------------------
+
+struct F32Format {
+  static constexpr int kWeights = 8;
+  static constexpr int kBytes = 8 * sizeof(float);
+  template <class Sink>
+  static void decode(const uint8_t* block, Sink&& sink) {
+    sink(0, NeonLanes::load(reinterpret_cast<const float*>(block)));
+  }
+};
+
+struct F16Format {
+  static constexpr int kWeights = 8;
+  static constexpr int kBytes = 8 * sizeof(Fp16Bits);
+  template <class Sink>
+  static void decode(const uint8_t* block, Sink&& sink) {
+    const uint16_t* halves = reinterpret_cast<const uint16_t*>(block);
+    sink(0, Vec{vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(halves))),
+                vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(halves + 4)))});
+  }
+};
+
+// bf16 is the top half of a float.
+struct Bf16Format {
+  static constexpr int kWeights = 8;
+  static constexpr int kBytes = 8 * sizeof(Bf16Bits);
+  template <class Sink>
+  static void decode(const uint8_t* block, Sink&& sink) {
+    const uint16_t* halves = reinterpret_cast<const uint16_t*>(block);
+    sink(0, Vec{vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(halves), 16)),
+                vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(halves + 4), 16))});
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Legacy formats: 32 weights, one fp16 scale d (and min m) per block.
+// ---------------------------------------------------------------------------
+
+// Q4_0, Q4_1, Q5_0, Q5_1: byte j of qs holds weight j in its low nibble and weight j+16 in
+// its high nibble; Q5 adds bit j of qh as the 5th bit of weight j. Without a min,
+// w = d * (q - zero_point) with zero_point 8 (Q4_0) or 16 (Q5_0); with one, w = d * q + m.
+template <class Block, bool kFifthBit>
+struct LegacyNibbleFormat {
+  static constexpr int kWeights = kLegacyBlockSize;
+  static constexpr int kBytes = sizeof(Block);
+  static constexpr bool kHasMin = requires(const Block& b) { b.m; };
+
+  template <class Sink>
+  static void decode(const uint8_t* bytes, Sink&& sink) {
+    const Block& block = *reinterpret_cast<const Block*>(bytes);
+    const uint8x16_t packed = vld1q_u8(block.qs);
+    uint8x16_t first = vandq_u8(packed, vdupq_n_u8(0x0f));  // weights 0..15
+    uint8x16_t second = vshrq_n_u8(packed, 4);              // weights 16..31
+    if constexpr (kFifthBit) {
+      uint32_t high_bits;
+      std::memcpy(&high_bits, block.qh, sizeof(high_bits));
+      first = vorrq_u8(first, spread_bits(high_bits & 0xffffu, 0x10));
+      second = vorrq_u8(second, spread_bits(high_bits >> 16, 0x10));
+    }
+    const float32x4_t d = broadcast_half(block.d);
+    if constexpr (kHasMin) {
+      const float32x4_t m = broadcast_half(block.m);
+      emit16(first, d, m, 0, sink);
+      emit16(second, d, m, 16, sink);
+    } else {
+      const uint8x16_t zero_point = vdupq_n_u8(kFifthBit ? 16 : 8);  // wraps to the signed q - zero_point
+      emit16(vsubq_u8(first, zero_point), d, 0, sink);
+      emit16(vsubq_u8(second, zero_point), d, 16, sink);
+    }
+  }
+};
+
+using Q4_0Format = LegacyNibbleFormat<BlockQ4_0, false>;
+using Q4_1Format = LegacyNibbleFormat<BlockQ4_1, false>;
+using Q5_0Format = LegacyNibbleFormat<BlockQ5_0, true>;
+using Q5_1Format = LegacyNibbleFormat<BlockQ5_1, true>;
+
+// Q8_0: w = d * q, q a signed byte.
+struct Q8_0Format {
+  static constexpr int kWeights = kLegacyBlockSize;
+  static constexpr int kBytes = sizeof(BlockQ8_0);
+  template <class Sink>
+  static void decode(const uint8_t* bytes, Sink&& sink) {
+    const BlockQ8_0& block = *reinterpret_cast<const BlockQ8_0*>(bytes);
+    const float32x4_t d = broadcast_half(block.d);
+    const uint8_t* qs = reinterpret_cast<const uint8_t*>(block.qs);
+    emit16(vld1q_u8(qs), d, 0, sink);
+    emit16(vld1q_u8(qs + 16), d, 16, sink);
+  }
+};
+
+tiling::FormatKernel kernel_for(GgmlType type) {
+  switch (type) {
+    case GgmlType::F32: return tiling::matmul_rows<NeonLanes, F32Format>;
+    case GgmlType::F16: return tiling::matmul_rows<NeonLanes, F16Format>;
+    case GgmlType::BF16: return tiling::matmul_rows<NeonLanes, Bf16Format>;
+    case GgmlType::Q4_0: return tiling::matmul_rows<NeonLanes, Q4_0Format>;
+    case GgmlType::Q4_1: return tiling::matmul_rows<NeonLanes, Q4_1Format>;
+    case GgmlType::Q5_0: return tiling::matmul_rows<NeonLanes, Q5_0Format>;
+    case GgmlType::Q5_1: return tiling::matmul_rows<NeonLanes, Q5_1Format>;
+    case GgmlType::Q8_0: return tiling::matmul_rows<NeonLanes, Q8_0Format>;
+    default: return k_quant_kernel(type);
+  }
+}
+
+void matmul_rows_neon(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
+                      int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  const tiling::FormatKernel kernel = kernel_for(type);
+  if (!kernel)  // activation formats (Q8_1, Q8_K): never a model's weights
+    return matmul_rows_scalar(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+  kernel(weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+}
+
+// ---------------------------------------------------------------------------
+// Attention over an F16 cache
+// ---------------------------------------------------------------------------
+
+// A key row is one row of an F16 matrix: the same lanes and order as the matmul.
+float dot_f16_f32_neon(const uint16_t* a, const float* b, int64_t n) {
+  float result;
+  tiling::dot_row_group<NeonLanes, F16Format, 1>(reinterpret_cast<const uint8_t*>(a), 0, n, b, &result);
+  return result;
+}
+
+void axpy_f16_f32_neon(float a, const uint16_t* x, float* y, int64_t n) {
+  const float32x4_t scale = vdupq_n_f32(a);
+  const auto axpy8 = [scale](const uint16_t* x8, float* y8) {
+    const float32x4_t x_low = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x8)));
+    const float32x4_t x_high = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x8 + 4)));
+    vst1q_f32(y8, vfmaq_f32(vld1q_f32(y8), scale, x_low));
+    vst1q_f32(y8 + 4, vfmaq_f32(vld1q_f32(y8 + 4), scale, x_high));
+  };
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) axpy8(x + i, y + i);
+  if (const int64_t tail = n - i) {
+    uint16_t x_padded[8] = {};
+    float y_padded[8] = {};
+    std::memcpy(x_padded, x + i, static_cast<size_t>(tail) * sizeof(uint16_t));
+    std::memcpy(y_padded, y + i, static_cast<size_t>(tail) * sizeof(float));
+    axpy8(x_padded, y_padded);
+    std::memcpy(y + i, y_padded, static_cast<size_t>(tail) * sizeof(float));
+  }
+}
+
+}  // namespace
+}  // namespace slm::kernels::neon
+
+namespace slm::kernels {
+const IsaKernels kNeonKernels = {Isa::Neon, neon::matmul_rows_neon, neon::dot_f16_f32_neon, neon::axpy_f16_f32_neon};
+}  // namespace slm::kernels

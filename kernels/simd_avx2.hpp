@@ -1,0 +1,78 @@
+// AVX2 + FMA + F16C building blocks of the matmul_avx2*.cpp files. Include it from those
+// files only: they alone are compiled with -mavx2 -mfma -mf16c, so every inline function
+// here exists only in AVX2 code (an inline function of a shared header compiled with these
+// flags could be the copy the linker keeps for everyone, and fault on older CPUs).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/matmul_tiling.hpp"
+#include "slm/ggml_type.hpp"
+
+namespace slm::kernels::avx2 {
+
+// The Simd of matmul_tiling.hpp: 8 float lanes in one ymm register.
+struct Avx2Lanes {
+  using Vec = __m256;
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+  static Vec fma(Vec w, Vec x, Vec acc) { return _mm256_fmadd_ps(w, x, acc); }
+  static float reduce(Vec v) {
+    const __m128 four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // 0+4 .. 3+7
+    const __m128 two = _mm_add_ps(four, _mm_movehl_ps(four, four));                         // 0+2, 1+3
+    return _mm_cvtss_f32(_mm_add_ss(two, _mm_movehdup_ps(two)));                            // 0+1
+  }
+};
+
+// An fp16 field of a block (exact: every binary16 is a float).
+inline float half_to_float(uint16_t half) { return _cvtsh_ss(half); }
+inline __m256 broadcast_half(uint16_t half) { return _mm256_set1_ps(half_to_float(half)); }
+
+inline __m128i low_half(__m256i v) { return _mm256_castsi256_si128(v); }
+inline __m128i high_half(__m256i v) { return _mm256_extracti128_si256(v, 1); }
+
+// Byte i (0..15) of the result is `value` where bit i of `bits` is set, else 0.
+inline __m128i spread_bits(uint32_t bits, uint8_t value) {
+  const __m128i byte_per_half = _mm_set_epi64x(0x0101010101010101, 0);  // bytes 0..7 <- bits 0..7, 8..15 <- 8..15
+  const __m128i bytes = _mm_shuffle_epi8(_mm_cvtsi32_si128(static_cast<int>(bits)), byte_per_half);
+  const __m128i bit_of_byte = _mm_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+  return _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(bytes, bit_of_byte), bit_of_byte),
+                       _mm_set1_epi8(static_cast<char>(value)));
+}
+
+// (v >> shift) & mask in every byte (shift < 8; bits moved in from the neighbouring byte are masked off).
+inline __m128i shift_mask(__m128i v, int shift, uint8_t mask) {
+  return _mm_and_si128(_mm_srli_epi16(v, shift), _mm_set1_epi8(static_cast<char>(mask)));
+}
+inline __m256i shift_mask(__m256i v, int shift, uint8_t mask) {
+  return _mm256_and_si256(_mm256_srli_epi16(v, shift), _mm256_set1_epi8(static_cast<char>(mask)));
+}
+
+// The 8 int8 in the low 8 bytes of q, as floats.
+inline __m256 low8_to_float(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)); }
+
+// Sends the 16 weights q[i] * scale (q: 16 int8 quants) to sink at offset, offset + 8.
+// Every weight format's products d * q are exact in float, so this is the float the scalar
+// dequantizer computes.
+template <class Sink>
+void emit16(__m128i q, __m256 scale, int offset, Sink& sink) {
+  sink(offset, _mm256_mul_ps(low8_to_float(q), scale));
+  sink(offset + 8, _mm256_mul_ps(low8_to_float(_mm_unpackhi_epi64(q, q)), scale));
+}
+
+// As emit16, for q[i] * scale + bias: one rounding after the exact product, as in the
+// scalar `q * d + m` (Q4_1, Q5_1) and `scale * q - min` (K-quants, bias = -min).
+template <class Sink>
+void emit16(__m128i q, __m256 scale, __m256 bias, int offset, Sink& sink) {
+  sink(offset, _mm256_fmadd_ps(low8_to_float(q), scale, bias));
+  sink(offset + 8, _mm256_fmadd_ps(low8_to_float(_mm_unpackhi_epi64(q, q)), scale, bias));
+}
+
+// The K-quant kernels (matmul_k_quants_avx2.cpp); nullptr for any other type.
+tiling::FormatKernel k_quant_kernel(GgmlType type);
+
+}  // namespace slm::kernels::avx2

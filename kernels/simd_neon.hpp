@@ -1,0 +1,83 @@
+// NEON (AArch64 Advanced SIMD) building blocks of the matmul_*neon.cpp files. Include it
+// from those files only: they alone are compiled with -march=armv8.2-a+..., so every inline
+// function here exists only in that code (an inline function of a shared header compiled with
+// these flags could be the copy the linker keeps for everyone, and fault on older CPUs).
+#pragma once
+
+#include <arm_neon.h>
+
+#include <cstdint>
+
+#include "kernels/matmul_tiling.hpp"
+#include "slm/ggml_type.hpp"
+
+namespace slm::kernels::neon {
+
+// The Simd of matmul_tiling.hpp: 8 float lanes in two q registers (lanes 0..3, 4..7), so that
+// the lanes and their reduction order are the AVX2 kernels' and dot_f32's.
+struct NeonLanes {
+  struct Vec {
+    float32x4_t low, high;
+  };
+  static Vec zero() { return {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)}; }
+  static Vec load(const float* p) { return {vld1q_f32(p), vld1q_f32(p + 4)}; }
+  static void store(float* p, Vec v) {
+    vst1q_f32(p, v.low);
+    vst1q_f32(p + 4, v.high);
+  }
+  static Vec fma(Vec w, Vec x, Vec acc) { return {vfmaq_f32(acc.low, w.low, x.low), vfmaq_f32(acc.high, w.high, x.high)}; }
+  static float reduce(Vec v) {
+    const float32x4_t four = vaddq_f32(v.low, v.high);                       // 0+4 .. 3+7
+    const float32x2_t two = vadd_f32(vget_low_f32(four), vget_high_f32(four));  // 0+2, 1+3
+    return vget_lane_f32(two, 0) + vget_lane_f32(two, 1);                     // 0+1
+  }
+};
+
+// An fp16 field of a block (exact: every binary16 is a float).
+inline float half_to_float(uint16_t half) {
+  return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(half))), 0);
+}
+inline float32x4_t broadcast_half(uint16_t half) { return vdupq_n_f32(half_to_float(half)); }
+
+// Byte i (0..15) of the result is `value` where bit i of `bits` is set, else 0.
+inline uint8x16_t spread_bits(uint32_t bits, uint8_t value) {
+  const uint8x16_t bytes = vcombine_u8(vdup_n_u8(uint8_t(bits)), vdup_n_u8(uint8_t(bits >> 8)));
+  const uint8x16_t bit_of_byte = vreinterpretq_u8_u64(vdupq_n_u64(0x8040201008040201ull));
+  return vandq_u8(vtstq_u8(bytes, bit_of_byte), vdupq_n_u8(value));
+}
+
+// (v >> shift) & mask in every byte.
+inline uint8x16_t shift_mask(uint8x16_t v, int shift, uint8_t mask) {
+  return vandq_u8(vshlq_u8(v, vdupq_n_s8(int8_t(-shift))), vdupq_n_u8(mask));
+}
+
+// The 8 int16 of q as floats.
+inline NeonLanes::Vec to_float(int16x8_t q) {
+  return {vcvtq_f32_s32(vmovl_s16(vget_low_s16(q))), vcvtq_f32_s32(vmovl_high_s16(q))};
+}
+
+// Sends the 16 weights q[i] * scale (q: 16 quants, as int8) to sink at offset, offset + 8.
+// Every weight format's products d * q are exact in float, so this is the float the scalar
+// dequantizer computes.
+template <class Sink>
+void emit16(uint8x16_t q_bytes, float32x4_t scale, int offset, Sink& sink) {
+  const int8x16_t q = vreinterpretq_s8_u8(q_bytes);
+  const NeonLanes::Vec first = to_float(vmovl_s8(vget_low_s8(q))), second = to_float(vmovl_high_s8(q));
+  sink(offset, NeonLanes::Vec{vmulq_f32(first.low, scale), vmulq_f32(first.high, scale)});
+  sink(offset + 8, NeonLanes::Vec{vmulq_f32(second.low, scale), vmulq_f32(second.high, scale)});
+}
+
+// As emit16, for q[i] * scale + bias: one rounding after the exact product, as in the
+// scalar `q * d + m` (Q4_1, Q5_1) and `scale * q - min` (K-quants, bias = -min).
+template <class Sink>
+void emit16(uint8x16_t q_bytes, float32x4_t scale, float32x4_t bias, int offset, Sink& sink) {
+  const int8x16_t q = vreinterpretq_s8_u8(q_bytes);
+  const NeonLanes::Vec first = to_float(vmovl_s8(vget_low_s8(q))), second = to_float(vmovl_high_s8(q));
+  sink(offset, NeonLanes::Vec{vfmaq_f32(bias, first.low, scale), vfmaq_f32(bias, first.high, scale)});
+  sink(offset + 8, NeonLanes::Vec{vfmaq_f32(bias, second.low, scale), vfmaq_f32(bias, second.high, scale)});
+}
+
+// The K-quant kernels (matmul_k_quants_neon.cpp); nullptr for any other type.
+tiling::FormatKernel k_quant_kernel(GgmlType type);
+
+}  // namespace slm::kernels::neon

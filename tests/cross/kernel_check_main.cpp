@@ -1,0 +1,51 @@
+// The kernel checks of tests/support/kernel_checks.hpp without GoogleTest, for the AArch64
+// cross build that run-neon-tests.sh runs under qemu. Prints a line per group of checks and
+// a closing "N passed, M failed"; exits non-zero if a check failed or if the NEON kernels
+// were not checked (or, with SLM_ISA unset, are not the ones the dispatcher chose).
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "kernels/matmul.hpp"
+#include "support/kernel_checks.hpp"
+
+namespace {
+
+using slm::kernels::checks::CheckReport;
+
+int64_t total_passed = 0, total_failed = 0;
+
+void print_and_count(const std::string& name, const CheckReport& report) {
+  std::printf("%-10s %lld passed, %lld failed\n", name.c_str(), static_cast<long long>(report.passed),
+              static_cast<long long>(report.failed));
+  std::fputs(report.summary().c_str(), stdout);
+  total_passed += report.passed;
+  total_failed += report.failed;
+}
+
+}  // namespace
+
+int main() {
+  using namespace slm::kernels;
+  CheckReport choice;
+  checks::check_isa_choice(choice);
+  print_and_count("ISA choice", choice);
+
+  bool neon_checked = false;
+  for (Isa isa : checks::available_isas()) {
+    CheckReport report;
+    checks::check_every_kernel(isa, report);
+    print_and_count(isa_name(isa), report);
+    neon_checked |= isa == Isa::Neon && report.passed > 0;
+  }
+
+  CheckReport neon_exercised;
+  neon_exercised.expect(neon_checked, "the NEON kernels are not available in this build, so they were not checked");
+  if (!std::getenv("SLM_ISA"))
+    neon_exercised.expect(active_isa() == Isa::Neon,
+                          std::string("the dispatcher chose ") + isa_name(active_isa()) + ", not neon");
+  print_and_count("NEON used", neon_exercised);
+
+  std::printf("%lld passed, %lld failed\n", static_cast<long long>(total_passed), static_cast<long long>(total_failed));
+  return total_failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,334 @@
+// Checks of each instruction set's kernels against the scalar reference, shared by the
+// GoogleTest suite (tests/test_kernels_simd.cpp) and the cross-compiled NEON driver
+// (tests/cross/kernel_check_main.cpp, which runs under qemu without GoogleTest).
+// A check records what it verified and a message per failure in a CheckReport.
+#pragma once
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/dequantize.hpp"
+#include "kernels/matmul.hpp"
+#include "kernels/quant_blocks.hpp"
+#include "slm/ggml_type.hpp"
+
+namespace slm::kernels::checks {
+
+struct CheckReport {
+  int64_t passed = 0;
+  int64_t failed = 0;
+  std::vector<std::string> failures;  // the first 20 messages: one broken kernel fails thousands of pairs
+
+  bool ok() const { return failed == 0; }
+  void expect(bool passed_check, const std::string& message) {
+    if (passed_check) {
+      ++passed;
+      return;
+    }
+    ++failed;
+    if (failures.size() < 20) failures.push_back(message);
+  }
+  std::string summary() const {
+    std::string text;
+    for (const std::string& failure : failures) text += failure + "\n";
+    if (failed > int64_t(failures.size())) text += "... and " + std::to_string(failed - int64_t(failures.size())) + " more\n";
+    return text;
+  }
+};
+
+// The formats a model's weights come in: every one has a SIMD decoder.
+inline constexpr GgmlType kWeightFormats[] = {
+    GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+    GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
+inline std::vector<Isa> available_isas() {
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon})
+    if (isa_available(isa)) isas.push_back(isa);
+  return isas;
+}
+
+inline std::string describe(Isa isa, GgmlType type) {
+  return std::string(isa_name(isa)) + " " + std::string(ggml_type_name(type));
+}
+
+inline uint32_t float_bits(float f) { return std::bit_cast<uint32_t>(f); }
+
+// ---------------------------------------------------------------------------
+// Random inputs (fixed seeds)
+// ---------------------------------------------------------------------------
+
+// A random nonzero fp16 scale with magnitude in [2^-10, 2^-2), either sign: products with
+// quants and activations stay far from overflow and from subnormals.
+inline Fp16Bits random_scale(std::mt19937& rng) {
+  std::uniform_real_distribution<float> magnitude_log2(-10.0f, -2.0f);
+  const float magnitude = std::exp2(magnitude_log2(rng));
+  return fp32_to_fp16(rng() % 2 ? magnitude : -magnitude);
+}
+
+// Random bytes for every quant bit (all bit patterns occur), then valid random fp16 scales.
+template <class Block>
+void randomize_blocks(uint8_t* bytes, int64_t n_blocks, std::mt19937& rng) {
+  for (int64_t i = 0; i < n_blocks * int64_t(sizeof(Block)); ++i) bytes[i] = uint8_t(rng());
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    auto& block = *reinterpret_cast<Block*>(bytes + b * int64_t(sizeof(Block)));
+    block.d = random_scale(rng);
+    if constexpr (requires { block.m; }) block.m = random_scale(rng);
+    if constexpr (requires { block.dmin; }) block.dmin = random_scale(rng);
+  }
+}
+
+struct RandomMatrix {
+  GgmlType type;
+  int64_t n_rows = 0, n_in = 0;
+  uint64_t row_bytes = 0;
+  std::vector<uint8_t> bytes;
+  std::vector<float> weights;  // [n_rows][n_in], dequantize_row of bytes: the scalar specification
+};
+
+inline RandomMatrix random_matrix(GgmlType type, int64_t n_rows, int64_t n_in, uint32_t seed) {
+  RandomMatrix m{type, n_rows, n_in, ggml_row_bytes(type, uint64_t(n_in)), {}, {}};
+  m.bytes.resize(m.row_bytes * uint64_t(n_rows));
+  std::mt19937 rng(seed);
+  const int64_t n = n_rows * n_in;
+  const int64_t n_blocks = n / int64_t(ggml_type_info(type).block_size);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  uint8_t* out = m.bytes.data();
+  switch (type) {
+    case GgmlType::F32:
+      for (int64_t i = 0; i < n; ++i) reinterpret_cast<float*>(out)[i] = normal(rng);
+      break;
+    case GgmlType::F16:
+      for (int64_t i = 0; i < n; ++i) reinterpret_cast<Fp16Bits*>(out)[i] = fp32_to_fp16(normal(rng));
+      break;
+    case GgmlType::BF16:
+      for (int64_t i = 0; i < n; ++i) reinterpret_cast<Bf16Bits*>(out)[i] = fp32_to_bf16(normal(rng));
+      break;
+    case GgmlType::Q4_0: randomize_blocks<BlockQ4_0>(out, n_blocks, rng); break;
+    case GgmlType::Q4_1: randomize_blocks<BlockQ4_1>(out, n_blocks, rng); break;
+    case GgmlType::Q5_0: randomize_blocks<BlockQ5_0>(out, n_blocks, rng); break;
+    case GgmlType::Q5_1: randomize_blocks<BlockQ5_1>(out, n_blocks, rng); break;
+    case GgmlType::Q8_0: randomize_blocks<BlockQ8_0>(out, n_blocks, rng); break;
+    case GgmlType::Q2_K: randomize_blocks<BlockQ2_K>(out, n_blocks, rng); break;
+    case GgmlType::Q3_K: randomize_blocks<BlockQ3_K>(out, n_blocks, rng); break;
+    case GgmlType::Q4_K: randomize_blocks<BlockQ4_K>(out, n_blocks, rng); break;
+    case GgmlType::Q5_K: randomize_blocks<BlockQ5_K>(out, n_blocks, rng); break;
+    case GgmlType::Q6_K: randomize_blocks<BlockQ6_K>(out, n_blocks, rng); break;
+    default: std::abort();  // not a weight format
+  }
+  m.weights.resize(static_cast<size_t>(n));
+  for (int64_t o = 0; o < n_rows; ++o)
+    dequantize_row(type, out + uint64_t(o) * m.row_bytes, m.weights.data() + o * n_in, n_in);
+  return m;
+}
+
+inline std::vector<float> random_activations(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = normal(rng);
+  return x;
+}
+
+// Row lengths: one block, a few, and past the 256-weight chunk the batched kernels decode at
+// a time; the float formats add lengths that are not a multiple of 8.
+inline std::vector<int64_t> test_row_lengths(GgmlType type) {
+  const int64_t block = ggml_type_info(type).block_size;
+  if (block == 1) return {1, 5, 8, 13, 64, 100, 300};
+  if (block == 32) return {32, 64, 96, 288, 544};
+  return {256, 512, 768};
+}
+
+// ---------------------------------------------------------------------------
+// Matmul
+// ---------------------------------------------------------------------------
+
+// How far two float32 evaluations of one dot product may be apart. Each kernel sums 8 lanes
+// of m = ceil(n/8) terms, then 3 pairwise additions, so every term meets at most m + 3
+// roundings (product and additions; fewer with FMA) and each result lies within
+// gamma(m + 3) * sum|w_i x_i| of the exact dot product, gamma(k) = k u / (1 - k u),
+// u = 2^-24 (Higham, "Accuracy and Stability of Numerical Algorithms", 3.1). The scalar
+// and SIMD kernels decode identical weights and differ only in FMA and so may differ by
+// twice that. With m <= n/8 + 1: 2 * gamma(n/8 + 4) * sum|w_i x_i|.
+inline double dot_tolerance(int64_t n, double sum_abs_products) {
+  const double u = std::ldexp(1.0, -24);
+  const double k = double(n) / 8.0 + 4.0;
+  return 2.0 * (k * u / (1.0 - k * u)) * sum_abs_products;
+}
+
+inline double sum_abs_products(const float* w, const float* x, int64_t n) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::fabs(double(w[i]) * double(x[i]));
+  return sum;
+}
+
+// Every kernel of `isa` within dot_tolerance of the scalar reference, for all 9 rows of a
+// random matrix and 19 tokens (more than one 16-token tile), at every test_row_lengths.
+// Then calls over sub-ranges of rows (odd ones included) and of tokens (1..9, 17, 19, at
+// the start and at the end of the batch, with a y_stride wider than the rows) give
+// bit-identical outputs to the full call, and leave every other element of y untouched.
+inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
+  constexpr int64_t kRows = 9, kTokens = 19, kStride = kRows + 2;
+  const IsaKernels& simd = kernels_for(isa);
+  const IsaKernels& scalar = kernels_for(Isa::Scalar);
+  for (int64_t n_in : test_row_lengths(type)) {
+    const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(1000 + n_in));
+    const std::vector<float> x = random_activations(kTokens * n_in, uint32_t(2000 + n_in));
+    std::vector<float> expected(kTokens * kRows), full(kTokens * kRows);
+    scalar.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), kTokens, expected.data(), kRows, 0, kRows);
+    simd.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), kTokens, full.data(), kRows, 0, kRows);
+    const std::string where = describe(isa, type) + " n_in " + std::to_string(n_in);
+    for (int64_t t = 0; t < kTokens; ++t)
+      for (int64_t o = 0; o < kRows; ++o) {
+        const double bound = dot_tolerance(n_in, sum_abs_products(&m.weights[o * n_in], &x[t * n_in], n_in));
+        const double error = std::fabs(double(full[t * kRows + o]) - double(expected[t * kRows + o]));
+        report.expect(error <= bound, where + " row " + std::to_string(o) + " token " + std::to_string(t) + ": " +
+                                          std::to_string(full[t * kRows + o]) + " vs scalar " +
+                                          std::to_string(expected[t * kRows + o]) + ", bound " + std::to_string(bound));
+      }
+
+    const float sentinel = std::bit_cast<float>(0x7fc0dead);  // a NaN no kernel produces
+    const int64_t row_ranges[][2] = {{0, 9}, {0, 1}, {1, 8}, {3, 4}, {2, 7}, {5, 9}, {4, 9}};
+    for (const auto& range : row_ranges)
+      for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 19})
+        for (int64_t first_token : {int64_t(0), kTokens - n_tokens}) {
+          std::vector<float> y(kTokens * kStride, sentinel);
+          simd.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data() + first_token * n_in, n_tokens,
+                           y.data() + first_token * kStride, kStride, range[0], range[1]);
+          bool identical = true, untouched = true;
+          for (int64_t t = 0; t < kTokens; ++t)
+            for (int64_t o = 0; o < kStride; ++o) {
+              const bool written = t >= first_token && t < first_token + n_tokens && o >= range[0] && o < range[1];
+              const float value = y[t * kStride + o];
+              if (written) identical &= float_bits(value) == float_bits(full[t * kRows + o]);
+              else untouched &= float_bits(value) == float_bits(sentinel);
+            }
+          const std::string call = where + " rows [" + std::to_string(range[0]) + ", " + std::to_string(range[1]) +
+                                   ") tokens " + std::to_string(first_token) + " + " + std::to_string(n_tokens);
+          report.expect(identical, call + ": not bit-identical to the full call");
+          report.expect(untouched, call + ": wrote outside its rows and tokens");
+        }
+  }
+}
+
+// With one-hot activations (token t is 1 at weight t, 0 elsewhere) every product but one
+// is a zero, so each output is exactly one decoded weight: y[t][o] == W[o][t], bit for bit
+// the scalar dequantize_row. Checked in one batch and one token at a time.
+inline void check_one_hot_activations_give_the_exact_weights(Isa isa, GgmlType type, CheckReport& report) {
+  constexpr int64_t kRows = 5;
+  const int64_t n_in = ggml_type_info(type).block_size == 1 ? 21 : 2 * ggml_type_info(type).block_size;
+  const RandomMatrix m = random_matrix(type, kRows, n_in, 77);
+  std::vector<float> x(n_in * n_in, 0.0f);
+  for (int64_t t = 0; t < n_in; ++t) x[t * n_in + t] = 1.0f;
+  const IsaKernels& simd = kernels_for(isa);
+  std::vector<float> batched(n_in * kRows), single(n_in * kRows);
+  simd.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), n_in, batched.data(), kRows, 0, kRows);
+  for (int64_t t = 0; t < n_in; ++t)
+    simd.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data() + t * n_in, 1, single.data() + t * kRows,
+                     kRows, 0, kRows);
+  for (int64_t o = 0; o < kRows; ++o)
+    for (int64_t i = 0; i < n_in; ++i) {
+      const float weight = m.weights[o * n_in + i];
+      const std::string where = describe(isa, type) + " weight " + std::to_string(i) + " of row " + std::to_string(o) +
+                                " (scalar " + std::to_string(weight) + "): ";
+      report.expect(batched[i * kRows + o] == weight, where + "batched " + std::to_string(batched[i * kRows + o]));
+      report.expect(single[i * kRows + o] == weight, where + "one token " + std::to_string(single[i * kRows + o]));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// fp16 dot and axpy (attention over an F16 KV cache)
+// ---------------------------------------------------------------------------
+
+inline std::vector<Fp16Bits> random_halves(int64_t n, uint32_t seed) {
+  const std::vector<float> values = random_activations(n, seed);
+  std::vector<Fp16Bits> halves(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) halves[size_t(i)] = fp32_to_fp16(values[size_t(i)]);
+  return halves;
+}
+
+inline const std::vector<int64_t>& fp16_test_lengths() {
+  static const std::vector<int64_t> lengths = {0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 64, 100, 128, 257};
+  return lengths;
+}
+
+inline void check_dot_f16_f32(Isa isa, CheckReport& report) {
+  for (int64_t n : fp16_test_lengths()) {
+    const std::vector<Fp16Bits> a = random_halves(n, uint32_t(300 + n));
+    const std::vector<float> b = random_activations(n, uint32_t(400 + n));
+    std::vector<float> a_floats(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) a_floats[size_t(i)] = fp16_to_fp32(a[size_t(i)]);
+    const float expected = kernels_for(Isa::Scalar).dot_f16_f32(a.data(), b.data(), n);
+    const float got = kernels_for(isa).dot_f16_f32(a.data(), b.data(), n);
+    const double bound = dot_tolerance(n, sum_abs_products(a_floats.data(), b.data(), n));
+    report.expect(std::fabs(double(got) - double(expected)) <= bound,
+                  std::string(isa_name(isa)) + " dot_f16_f32 n " + std::to_string(n) + ": " + std::to_string(got) +
+                      " vs scalar " + std::to_string(expected));
+  }
+}
+
+// y + a*x: the scalar kernel rounds the product and the sum, FMA only the sum; each is
+// within u(|y| + |a x|) + u|a x| of the exact value, so they differ by at most 4u(|y| + |a x|).
+inline void check_axpy_f16_f32(Isa isa, CheckReport& report) {
+  const double u = std::ldexp(1.0, -24);
+  for (int64_t n : fp16_test_lengths()) {
+    const std::vector<Fp16Bits> x = random_halves(n, uint32_t(500 + n));
+    const std::vector<float> y0 = random_activations(n + 1, uint32_t(600 + n));  // y0[n]: must stay untouched
+    const float a = 0.37f;
+    std::vector<float> expected = y0, got = y0;
+    kernels_for(Isa::Scalar).axpy_f16_f32(a, x.data(), expected.data(), n);
+    kernels_for(isa).axpy_f16_f32(a, x.data(), got.data(), n);
+    bool close = true;
+    for (int64_t i = 0; i < n; ++i) {
+      const double product = std::fabs(double(a) * fp16_to_fp32(x[size_t(i)]));
+      close &= std::fabs(double(got[size_t(i)]) - double(expected[size_t(i)])) <=
+               4 * u * (std::fabs(double(y0[size_t(i)])) + product);
+    }
+    const std::string where = std::string(isa_name(isa)) + " axpy_f16_f32 n " + std::to_string(n);
+    report.expect(close, where + ": differs from scalar by more than 4u(|y| + |a x|)");
+    report.expect(float_bits(got[size_t(n)]) == float_bits(y0[size_t(n)]), where + ": wrote past y[n - 1]");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Choosing the instruction set
+// ---------------------------------------------------------------------------
+
+inline void check_isa_choice(CheckReport& report) {
+  Isa best = Isa::Scalar;
+  for (Isa isa : {Isa::Avx2, Isa::Neon})
+    if (isa_available(isa)) best = isa;
+  for (const char* unset : {static_cast<const char*>(nullptr), ""}) {
+    const IsaChoice choice = choose_isa(unset);
+    report.expect(choice.isa == best && choice.warning.empty(),
+                  std::string("SLM_ISA unset or empty must choose ") + isa_name(best));
+  }
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
+    const IsaChoice choice = choose_isa(isa_name(isa));
+    const bool honoured = isa_available(isa) ? choice.isa == isa && choice.warning.empty()
+                                             : choice.isa == Isa::Scalar && !choice.warning.empty();
+    report.expect(honoured, std::string("SLM_ISA=") + isa_name(isa) + " must choose " + isa_name(isa) +
+                                " when available, else scalar with a warning");
+  }
+  const IsaChoice unknown = choose_isa("sse9");
+  report.expect(unknown.isa == Isa::Scalar && !unknown.warning.empty(), "SLM_ISA=sse9 must fall back to scalar, warning");
+  report.expect(active_isa() == choose_isa(std::getenv("SLM_ISA")).isa, "active_isa() must follow SLM_ISA");
+}
+
+// Every kernel check above for one ISA, over every weight format.
+inline void check_every_kernel(Isa isa, CheckReport& report) {
+  for (GgmlType type : kWeightFormats) {
+    check_matmul(isa, type, report);
+    check_one_hot_activations_give_the_exact_weights(isa, type, report);
+  }
+  check_dot_f16_f32(isa, report);
+  check_axpy_f16_f32(isa, report);
+}
+
+}  // namespace slm::kernels::checks

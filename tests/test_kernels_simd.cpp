@@ -1,0 +1,114 @@
+// Every instruction set's matmul and fp16 attention kernels against the scalar reference,
+// on random inputs with fixed seeds; the checks themselves are in support/kernel_checks.hpp
+// (shared with the NEON driver that runs under qemu, tests/cross/).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels/matmul.hpp"
+#include "support/kernel_checks.hpp"
+
+namespace slm::kernels {
+// Test names and failure messages show the ISA and type by name.
+void PrintTo(Isa isa, std::ostream* os) { *os << isa_name(isa); }
+}  // namespace slm::kernels
+namespace slm {
+void PrintTo(GgmlType type, std::ostream* os) { *os << ggml_type_name(type); }
+}  // namespace slm
+
+namespace slm::kernels::checks {
+namespace {
+
+class KernelsPerIsaAndFormat : public ::testing::TestWithParam<std::tuple<Isa, GgmlType>> {};
+
+TEST_P(KernelsPerIsaAndFormat, MatmulMatchesScalarAndIsBitIdenticalWhateverTheRowsAndTokens) {
+  const auto [isa, type] = GetParam();
+  CheckReport report;
+  check_matmul(isa, type, report);
+  EXPECT_TRUE(report.ok()) << report.summary();
+  EXPECT_GT(report.passed, 0);
+}
+
+TEST_P(KernelsPerIsaAndFormat, OneHotActivationsGiveTheScalarDequantizedWeightsExactly) {
+  const auto [isa, type] = GetParam();
+  CheckReport report;
+  check_one_hot_activations_give_the_exact_weights(isa, type, report);
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+std::vector<std::tuple<Isa, GgmlType>> isa_format_pairs() {
+  std::vector<std::tuple<Isa, GgmlType>> pairs;
+  for (Isa isa : available_isas())
+    for (GgmlType type : kWeightFormats) pairs.emplace_back(isa, type);
+  return pairs;
+}
+
+INSTANTIATE_TEST_SUITE_P(AvailableIsas, KernelsPerIsaAndFormat, ::testing::ValuesIn(isa_format_pairs()),
+                         [](const auto& info) {
+                           return std::string(isa_name(std::get<0>(info.param))) + "_" +
+                                  std::string(ggml_type_name(std::get<1>(info.param)));
+                         });
+
+class KernelsPerIsa : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(KernelsPerIsa, DotF16F32MatchesScalar) {
+  CheckReport report;
+  check_dot_f16_f32(GetParam(), report);
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+TEST_P(KernelsPerIsa, AxpyF16F32MatchesScalarAndStaysInBounds) {
+  CheckReport report;
+  check_axpy_f16_f32(GetParam(), report);
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+INSTANTIATE_TEST_SUITE_P(AvailableIsas, KernelsPerIsa, ::testing::ValuesIn(available_isas()),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
+
+TEST(IsaChoice, FollowsSlmIsaAndFallsBackToScalarWithAWarning) {
+  CheckReport report;
+  check_isa_choice(report);
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+TEST(MatmulRows, RejectsRowsThatAreNotWholeBlocks) {
+  std::vector<uint8_t> weights(64);
+  std::vector<float> x(40), y(1);
+  EXPECT_THROW(matmul_rows(GgmlType::Q4_0, weights.data(), 18, 40, x.data(), 1, y.data(), 1, 0, 1),
+               std::invalid_argument);
+}
+
+// active_isa() decides once per process, so these run in a fresh process ("threadsafe"
+// death tests re-execute the binary) with SLM_ISA set before the first call.
+TEST(IsaChoiceDeathTest, SlmIsaScalarForcesTheScalarKernels) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("SLM_ISA", "scalar", 1);
+        std::exit(active_isa() == Isa::Scalar ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST(IsaChoiceDeathTest, AnUnavailableIsaFallsBackToScalarWithOneWarning) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const Isa unavailable = isa_available(Isa::Avx2) ? Isa::Neon : Isa::Avx2;
+  if (isa_available(unavailable)) GTEST_SKIP() << "every ISA is available here";
+  const std::string name = isa_name(unavailable);
+  EXPECT_EXIT(
+      {
+        setenv("SLM_ISA", name.c_str(), 1);
+        const bool scalar = active_isa() == Isa::Scalar && active_isa() == Isa::Scalar;
+        std::exit(scalar ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "^slm: SLM_ISA=" + name + " is not available[^\n]*\n$");
+}
+
+}  // namespace
+}  // namespace slm::kernels::checks
