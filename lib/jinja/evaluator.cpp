@@ -135,16 +135,7 @@ ScopePtr Evaluator::child_scope(const ScopePtr& parent) const {
 }
 
 std::string Evaluator::capture(const std::vector<NodePtr>& body, const ScopePtr& scope) {
-  std::string buffer;
-  std::string* const saved = std::exchange(out_, &buffer);
-  try {
-    exec_body(body, scope);
-  } catch (...) {
-    out_ = saved;
-    throw;
-  }
-  out_ = saved;
-  return buffer;
+  return capture_output([&] { exec_body(body, scope); });
 }
 
 // ------------------------------------------------------------------ expressions
@@ -396,16 +387,7 @@ void Evaluator::render_loop(const Node& loop, const ScopePtr& scope, const Value
     const Node* loop_node = &loop;
     context->call = std::make_shared<Function>(Function{"loop", [loop_node, scope, depth](Evaluator& evaluator, CallArgs& args) -> Value {
       if (args.positional.size() != 1) raise_type_error("loop() takes exactly one argument");
-      std::string buffer;
-      std::string* const saved = std::exchange(evaluator.out_, &buffer);
-      try {
-        evaluator.render_loop(*loop_node, scope, args.positional[0], depth + 1);
-      } catch (...) {
-        evaluator.out_ = saved;
-        throw;
-      }
-      evaluator.out_ = saved;
-      return Value(std::move(buffer));
+      return Value(evaluator.capture_output([&] { evaluator.render_loop(*loop_node, scope, args.positional[0], depth + 1); }));
     }});
   }
   for (std::int64_t i = 0; i < length; ++i) {

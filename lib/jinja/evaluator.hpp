@@ -52,6 +52,18 @@ class Evaluator {
   // Renders a for loop over `iterable` at recursion `depth` into the current output.
   void render_loop(const Node& loop, const ScopePtr& scope, const Value& iterable, int depth);
   std::string capture(const std::vector<NodePtr>& body, const ScopePtr& scope);
+  // What `render()` writes, returned instead of written (set blocks, macros, loop(...)).
+  template <typename Render>
+  std::string capture_output(Render&& render) {
+    std::string buffer;
+    struct Restore {
+      std::string*& out;
+      std::string* saved;
+      ~Restore() { out = saved; }
+    } restore{out_, std::exchange(out_, &buffer)};
+    render();
+    return buffer;
+  }
 
  private:
   const RenderOptions& options_;
