@@ -185,6 +185,8 @@ TEST(JinjaSet, TuplesBlocksAndFilters) {
   EXPECT_EQ(render("{% set a, b = 1, 2 %}{{ a }}{{ b }}"), "12");
   EXPECT_EQ(render("{% set v %}{% set inner = 1 %}Block {{ 1 + 1 }}{% endset %}{{ v }}[{{ inner }}]"), "Block 2[]");
   EXPECT_EQ(render("{% set v | upper | trim %}  abc  {% endset %}[{{ v }}]"), "[ABC]");
+  EXPECT_EQ(render("{% set ns = namespace() %}{% for i in [1, 2] %}{% set ns.text %}item {{ i }}{% endset %}{% endfor %}{{ ns.text }}"),
+            "item 2");
 }
 
 TEST(JinjaMacro, DefaultsKeywordsAndCallTimeDefaults) {
@@ -247,6 +249,9 @@ TEST(JinjaErrors, SyntaxErrorsNameTheLineAndTheConstruct) {
 
 TEST(JinjaErrors, RuntimeErrorsNameTheLine) {
   EXPECT_EQ(render_error("ok\n\n{{ 1 + 's' }}"), "jinja: line 3: TypeError: unsupported operand type(s) for +: 'int' and 'str'");
+  // Messages stay on one line even when they quote text with newlines.
+  EXPECT_EQ(render_error("{{ 'a\nb' + 1 }}"), "jinja: line 1: TypeError: can only concatenate str (not \"int\") to str");
+  EXPECT_EQ(render_error("{{ d['x\ny'].z }}", R"({"d": {}})"), "jinja: line 1: UndefinedError: 'dict object' has no attribute 'x\\ny'");
 }
 
 TEST(JinjaSandbox, MutatingMethodsRaiseSecurityError) {

@@ -41,7 +41,7 @@ enum class NodeKind : std::uint8_t {
   if_block,       // if args[0]: branches[0] elif args[1]: branches[1] ... else: else_body
   for_loop,       // for targets in args[0] if args[1] (nullable): body, else: else_body; recursive
   set_value,      // set targets = args[0]; or set name.attribute = args[0] when attribute is set
-  set_block,      // set targets | args[0] (filter chain, nullable): body
+  set_block,      // set targets (or name.attribute) | args[0] (filter chain, nullable): body
   macro,          // macro name(targets = defaults): body; defaults[i] null = required
   call_block,     // call(targets = defaults) args[0] (a call node): body, passed as `caller`
   filter_block,   // filter args[0] (filter chain with a null innermost operand): body

@@ -286,7 +286,7 @@ Flow Evaluator::exec(const Node& node, const ScopePtr& scope) {
   } catch (const slm::Error& error) {
     std::string_view message = error.what();
     if (message.starts_with("jinja: ")) message.remove_prefix(7);
-    throw LocatedError(fmt::format("jinja: line {}: {}", node.line, message));
+    throw LocatedError(located_message(node.line, message));
   }
 }
 
@@ -300,10 +300,10 @@ Flow Evaluator::exec_statement(const Node& node, const ScopePtr& scope) {
         if (eval(*node.args[i], scope).truthy()) return exec_body(node.branches[i], scope);
       return exec_body(node.else_body, scope);
     case NodeKind::for_loop: render_loop(node, scope, eval(*node.args[0], scope), 0); break;
-    case NodeKind::set_value: exec_set(node, scope); break;
+    case NodeKind::set_value: assign(node, scope, eval(*node.args[0], scope)); break;
     case NodeKind::set_block: {
       const Value content(capture(node.body, child_scope(scope)));
-      assign_targets(node, *scope, node.args[0] ? eval_filter(*node.args[0], scope, &content) : content);
+      assign(node, scope, node.args[0] ? eval_filter(*node.args[0], scope, &content) : content);
       break;
     }
     case NodeKind::macro: scope->set(node.name, make_macro(node, scope)); break;
@@ -336,8 +336,7 @@ void Evaluator::assign_targets(const Node& node, Scope& scope, const Value& valu
   for (std::size_t i = 0; i < expected; ++i) scope.set(node.targets[i], parts[i]);
 }
 
-void Evaluator::exec_set(const Node& node, const ScopePtr& scope) {
-  Value value = eval(*node.args[0], scope);
+void Evaluator::assign(const Node& node, const ScopePtr& scope, Value value) {
   if (node.attribute.empty()) return assign_targets(node, *scope, value);
   const Value target = lookup(node.name, scope);
   if (!target.is_object() || target.as_object()->type != Object::Type::namespace_object)

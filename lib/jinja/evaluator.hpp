@@ -97,7 +97,8 @@ class Evaluator {
   Flow exec(const Node& node, const ScopePtr& scope);
   Flow exec_statement(const Node& node, const ScopePtr& scope);
   void assign_targets(const Node& node, Scope& scope, const Value& value);
-  void exec_set(const Node& node, const ScopePtr& scope);
+  // A set statement's assignment: to its names, or to a namespace attribute.
+  void assign(const Node& node, const ScopePtr& scope, Value value);
   void exec_call_block(const Node& node, const ScopePtr& scope);
 };
 

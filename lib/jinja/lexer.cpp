@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "lib/jinja/runtime.hpp"
 #include "lib/jinja/text.hpp"
 #include "slm/error.hpp"
 
@@ -91,7 +92,7 @@ class Lexer {
   }
 
   [[noreturn]] void fail(std::size_t pos, const std::string& message) {
-    throw slm::Error(fmt::format("jinja: line {}: {}", line_at(pos), message));
+    throw slm::Error(located_message(line_at(pos), message));
   }
 
   bool starts_with(std::size_t pos, std::string_view prefix) const {

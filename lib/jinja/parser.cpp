@@ -152,26 +152,22 @@ NodePtr Parser::parse_for() {
   return node;
 }
 
+// {% set target = value %} or {% set target | filters %}...{% endset %}, where the target
+// is names or a namespace attribute (ns.attr).
 NodePtr Parser::parse_set() {
-  const int line = next().line;
+  auto node = make_node(NodeKind::set_value, next().line);
   if (current().kind == TokenKind::name && peek().kind == TokenKind::op && peek().text == ".") {
-    auto node = make_node(NodeKind::set_value, line);
     node->name = next().text;
     next();  // .
     node->attribute = expect_name();
-    expect_op("=");
+  } else {
+    parse_targets(*node, "");
+  }
+  if (skip_op("=")) {
     node->args.push_back(parse_tuple(false, true, {}, false));
     return node;
   }
-  auto target = make_node(NodeKind::set_value, line);
-  parse_targets(*target, "");
-  if (skip_op("=")) {
-    target->args.push_back(parse_tuple(false, true, {}, false));
-    return target;
-  }
-  auto node = make_node(NodeKind::set_block, line);
-  node->targets = std::move(target->targets);
-  node->unpack = target->unpack;
+  node->kind = NodeKind::set_block;
   node->args.push_back(is_op("|") ? parse_filter(nullptr, false) : nullptr);
   node->body = parse_block_body("endset");
   return node;

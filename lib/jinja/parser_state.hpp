@@ -14,6 +14,7 @@
 #include "lib/jinja/ast.hpp"
 #include "lib/jinja/lexer.hpp"
 #include "lib/jinja/parser.hpp"
+#include "lib/jinja/runtime.hpp"
 #include "slm/error.hpp"
 
 namespace slm::jinja::detail {
@@ -71,7 +72,7 @@ class Parser {
 
   [[noreturn]] void fail(const std::string& message) const { fail_at(current().line, message); }
   [[noreturn]] static void fail_at(int line, const std::string& message) {
-    throw slm::Error(fmt::format("jinja: line {}: {}", line, message));
+    throw slm::Error(located_message(line, message));
   }
 
   bool is_op(std::string_view op) const { return current().kind == TokenKind::op && current().text == op; }

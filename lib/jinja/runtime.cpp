@@ -6,6 +6,16 @@
 
 namespace slm::jinja::detail {
 
+std::string located_message(int line, std::string_view message) {
+  std::string out = fmt::format("jinja: line {}: ", line);
+  for (char c : message) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else out.push_back(c);
+  }
+  return out;
+}
+
 void raise(std::string_view python_exception, std::string_view message) {
   throw slm::Error(fmt::format("{}: {}", python_exception, message));
 }

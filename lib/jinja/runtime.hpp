@@ -33,6 +33,9 @@ struct Object {
   std::shared_ptr<Function> call;  // `loop(...)` of a recursive loop; otherwise null
 };
 
+// "jinja: line L: message" on one line (newlines inside the message are escaped).
+std::string located_message(int line, std::string_view message);
+
 // Errors carry the Python exception name jinja2 would raise, e.g.
 // "TypeError: can only concatenate str (not "int") to str". The evaluator adds the line.
 [[noreturn]] void raise(std::string_view python_exception, std::string_view message);
