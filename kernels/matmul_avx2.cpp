@@ -17,30 +17,33 @@ namespace {
 // Float formats, in blocks of 8 weights (rows of any length; the tiling pads the last block)
 // ---------------------------------------------------------------------------
 
-struct F32Format {
+struct F32Format : tiling::ScalesReadByDecode {
   static constexpr int kWeights = 8;
   static constexpr int kBytes = 8 * sizeof(float);
+  static constexpr int kPieces = 1;
   template <class Sink>
-  static void decode(const uint8_t* block, Sink&& sink) {
+  static void decode(const uint8_t* block, const Scales&, int /*piece*/, Sink&& sink) {
     sink(0, _mm256_loadu_ps(reinterpret_cast<const float*>(block)));
   }
 };
 
-struct F16Format {
+struct F16Format : tiling::ScalesReadByDecode {
   static constexpr int kWeights = 8;
   static constexpr int kBytes = 8 * sizeof(Fp16Bits);
+  static constexpr int kPieces = 1;
   template <class Sink>
-  static void decode(const uint8_t* block, Sink&& sink) {
+  static void decode(const uint8_t* block, const Scales&, int /*piece*/, Sink&& sink) {
     sink(0, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block))));
   }
 };
 
 // bf16 is the top half of a float.
-struct Bf16Format {
+struct Bf16Format : tiling::ScalesReadByDecode {
   static constexpr int kWeights = 8;
   static constexpr int kBytes = 8 * sizeof(Bf16Bits);
+  static constexpr int kPieces = 1;
   template <class Sink>
-  static void decode(const uint8_t* block, Sink&& sink) {
+  static void decode(const uint8_t* block, const Scales&, int /*piece*/, Sink&& sink) {
     const __m256i widened = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block)));
     sink(0, _mm256_castsi256_ps(_mm256_slli_epi32(widened, 16)));
   }
@@ -54,13 +57,14 @@ struct Bf16Format {
 // its high nibble; Q5 adds bit j of qh as the 5th bit of weight j. Without a min,
 // w = d * (q - zero_point) with zero_point 8 (Q4_0) or 16 (Q5_0); with one, w = d * q + m.
 template <class Block, bool kFifthBit>
-struct LegacyNibbleFormat {
+struct LegacyNibbleFormat : tiling::ScalesReadByDecode {
   static constexpr int kWeights = kLegacyBlockSize;
   static constexpr int kBytes = sizeof(Block);
+  static constexpr int kPieces = 1;
   static constexpr bool kHasMin = requires(const Block& b) { b.m; };
 
   template <class Sink>
-  static void decode(const uint8_t* bytes, Sink&& sink) {
+  static void decode(const uint8_t* bytes, const Scales&, int /*piece*/, Sink&& sink) {
     const Block& block = *reinterpret_cast<const Block*>(bytes);
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
     __m128i first = _mm_and_si128(packed, _mm_set1_epi8(0x0f));  // weights 0..15
@@ -90,11 +94,12 @@ using Q5_0Format = LegacyNibbleFormat<BlockQ5_0, true>;
 using Q5_1Format = LegacyNibbleFormat<BlockQ5_1, true>;
 
 // Q8_0: w = d * q, q a signed byte.
-struct Q8_0Format {
+struct Q8_0Format : tiling::ScalesReadByDecode {
   static constexpr int kWeights = kLegacyBlockSize;
   static constexpr int kBytes = sizeof(BlockQ8_0);
+  static constexpr int kPieces = 1;
   template <class Sink>
-  static void decode(const uint8_t* bytes, Sink&& sink) {
+  static void decode(const uint8_t* bytes, const Scales&, int /*piece*/, Sink&& sink) {
     const BlockQ8_0& block = *reinterpret_cast<const BlockQ8_0*>(bytes);
     const __m256 d = broadcast_half(block.d);
     emit16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs)), d, 0, sink);

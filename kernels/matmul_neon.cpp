@@ -20,20 +20,22 @@ using Vec = NeonLanes::Vec;
 // Float formats, in blocks of 8 weights (rows of any length; the tiling pads the last block)
 // ---------------------------------------------------------------------------
 
-struct F32Format {
+struct F32Format : tiling::ScalesReadByDecode {
   static constexpr int kWeights = 8;
   static constexpr int kBytes = 8 * sizeof(float);
+  static constexpr int kPieces = 1;
   template <class Sink>
-  static void decode(const uint8_t* block, Sink&& sink) {
+  static void decode(const uint8_t* block, const Scales&, int /*piece*/, Sink&& sink) {
     sink(0, NeonLanes::load(reinterpret_cast<const float*>(block)));
   }
 };
 
-struct F16Format {
+struct F16Format : tiling::ScalesReadByDecode {
   static constexpr int kWeights = 8;
   static constexpr int kBytes = 8 * sizeof(Fp16Bits);
+  static constexpr int kPieces = 1;
   template <class Sink>
-  static void decode(const uint8_t* block, Sink&& sink) {
+  static void decode(const uint8_t* block, const Scales&, int /*piece*/, Sink&& sink) {
     const uint16_t* halves = reinterpret_cast<const uint16_t*>(block);
     sink(0, Vec{vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(halves))),
                 vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(halves + 4)))});
@@ -41,11 +43,12 @@ struct F16Format {
 };
 
 // bf16 is the top half of a float.
-struct Bf16Format {
+struct Bf16Format : tiling::ScalesReadByDecode {
   static constexpr int kWeights = 8;
   static constexpr int kBytes = 8 * sizeof(Bf16Bits);
+  static constexpr int kPieces = 1;
   template <class Sink>
-  static void decode(const uint8_t* block, Sink&& sink) {
+  static void decode(const uint8_t* block, const Scales&, int /*piece*/, Sink&& sink) {
     const uint16_t* halves = reinterpret_cast<const uint16_t*>(block);
     sink(0, Vec{vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(halves), 16)),
                 vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(halves + 4), 16))});
@@ -60,13 +63,14 @@ struct Bf16Format {
 // its high nibble; Q5 adds bit j of qh as the 5th bit of weight j. Without a min,
 // w = d * (q - zero_point) with zero_point 8 (Q4_0) or 16 (Q5_0); with one, w = d * q + m.
 template <class Block, bool kFifthBit>
-struct LegacyNibbleFormat {
+struct LegacyNibbleFormat : tiling::ScalesReadByDecode {
   static constexpr int kWeights = kLegacyBlockSize;
   static constexpr int kBytes = sizeof(Block);
+  static constexpr int kPieces = 1;
   static constexpr bool kHasMin = requires(const Block& b) { b.m; };
 
   template <class Sink>
-  static void decode(const uint8_t* bytes, Sink&& sink) {
+  static void decode(const uint8_t* bytes, const Scales&, int /*piece*/, Sink&& sink) {
     const Block& block = *reinterpret_cast<const Block*>(bytes);
     const uint8x16_t packed = vld1q_u8(block.qs);
     uint8x16_t first = vandq_u8(packed, vdupq_n_u8(0x0f));  // weights 0..15
@@ -96,11 +100,12 @@ using Q5_0Format = LegacyNibbleFormat<BlockQ5_0, true>;
 using Q5_1Format = LegacyNibbleFormat<BlockQ5_1, true>;
 
 // Q8_0: w = d * q, q a signed byte.
-struct Q8_0Format {
+struct Q8_0Format : tiling::ScalesReadByDecode {
   static constexpr int kWeights = kLegacyBlockSize;
   static constexpr int kBytes = sizeof(BlockQ8_0);
+  static constexpr int kPieces = 1;
   template <class Sink>
-  static void decode(const uint8_t* bytes, Sink&& sink) {
+  static void decode(const uint8_t* bytes, const Scales&, int /*piece*/, Sink&& sink) {
     const BlockQ8_0& block = *reinterpret_cast<const BlockQ8_0*>(bytes);
     const float32x4_t d = broadcast_half(block.d);
     const uint8_t* qs = reinterpret_cast<const uint8_t*>(block.qs);

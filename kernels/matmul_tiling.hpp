@@ -4,9 +4,13 @@
 //   Simd    - 8 float lanes:  Vec; zero(); load(p); store(p, v); fma(w, x, acc) = acc + w*x
 //             rounded once; reduce(v) = the lanes summed (0+4, 1+5, 2+6, 3+7), (0+2, 1+3), 0+1.
 //   Format  - one weight format: kWeights weights in kBytes bytes per block (the float formats
-//             use blocks of 8), and decode(block, sink), which calls sink(offset, w) for
-//             offset = 0, 8, ..., kWeights - 8 in that order, w being the exact float values
-//             of weights offset .. offset + 7 (what dequantize_row gives).
+//             use blocks of 8), decoded in kPieces pieces of 32 (or 8) weights:
+//             unpack_scales(block) gives a Scales (a K-quant block's sub-block scales as floats,
+//             unpacked once for all pieces); decode(block, scales, piece, sink) calls
+//             sink(offset, w) for the piece's weights in order, offset counting from the block's
+//             start, w being the exact float values of weights offset .. offset + 7 (what
+//             dequantize_row gives). Pieces let the one-token kernel interleave several rows
+//             inside a 256-weight block.
 //
 // Every (row, token) pair is computed the same way whichever path or tile it falls in:
 // acc = fma(w[i..i+7], x[i..i+7], acc) for i = 0, 8, 16, ... (a row's last 8 zero-padded),
@@ -23,21 +27,29 @@ namespace slm::kernels::tiling {
 inline constexpr int kLanes = 8;
 inline constexpr int kRowsPerGroup = 4;         // rows decoded together and sharing each activation load
 inline constexpr int64_t kChunkWeights = 256;   // weights per row decoded into the L1 buffer at a time
-inline constexpr int kTokensPerTile = 16;       // tokens that reuse one decoded chunk
-inline constexpr int kTokensPerPass = 2;        // tokens per register tile: 4 rows x 2 tokens = 8 FMA chains
+inline constexpr int kTokensPerTile = 24;       // tokens that reuse one decoded chunk
+inline constexpr int kTokensPerPass = 3;        // tokens per register tile: 4 rows x 3 tokens = 12 FMA chains
+
+// For the formats whose decode reads its block's one scale itself (float and legacy formats).
+struct ScalesReadByDecode {
+  struct Scales {};
+  static Scales unpack_scales(const uint8_t* /*block*/) { return {}; }
+};
 
 // Decodes a block of which only the first n_valid weights exist (the end of a float-format
 // row whose length is not a multiple of 8) as if the missing weights were zeros.
 template <class Format, class Sink>
 void decode_partial_block(const uint8_t* block, int64_t n_valid, Sink&& sink) {
   uint8_t padded[Format::kBytes] = {};
+  static_assert(Format::kWeights == kLanes, "only float-format rows end in a partial block");
   std::memcpy(padded, block, static_cast<size_t>(n_valid * Format::kBytes / Format::kWeights));
-  Format::decode(padded, sink);
+  Format::decode(padded, Format::unpack_scales(padded), 0, sink);
 }
 
 // ---------------------------------------------------------------------------
 // One token (generation): kRows rows at a time, each block decoded into registers and
-// multiplied at once, so every weight byte is read once and never stored.
+// multiplied at once, so every weight byte is read once and never stored. A pair's sums form
+// one chain of dependent FMAs, so the rows are interleaved piece by piece: kRows chains in flight.
 // ---------------------------------------------------------------------------
 
 template <class Simd, class Format, int kRows>
@@ -51,9 +63,13 @@ void dot_row_group(const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, c
   const int64_t n_blocks = n_in / Format::kWeights;
   for (int64_t b = 0; b < n_blocks; ++b) {
     const uint8_t* block = first_row + b * Format::kBytes;
+    typename Format::Scales scales[kRows];
+    for (int r = 0; r < kRows; ++r) scales[r] = Format::unpack_scales(block + r * row_bytes);
+    for (int piece = 0; piece < Format::kPieces; ++piece) {
 #pragma GCC unroll 8
-    for (int r = 0; r < kRows; ++r)
-      Format::decode(block + r * row_bytes, accumulate_into(acc[r], x + b * Format::kWeights));
+      for (int r = 0; r < kRows; ++r)
+        Format::decode(block + r * row_bytes, scales[r], piece, accumulate_into(acc[r], x + b * Format::kWeights));
+    }
   }
   if constexpr (Format::kWeights == kLanes) {
     if (const int64_t tail = n_in % kLanes) {
@@ -98,10 +114,11 @@ void accumulate_register_tile(const float* decoded, const float* const* x_tokens
 template <class Simd>
 void accumulate_token_tile(const float* decoded, const float* const* x_tokens, int n_tokens, int64_t n_steps,
                            typename Simd::Vec (*acc)[kTokensPerTile]) {
-  static_assert(kTokensPerPass == 2);
+  static_assert(kTokensPerPass == 3);
   int t = 0;
-  for (; t + 2 <= n_tokens; t += 2) accumulate_register_tile<Simd, 2>(decoded, x_tokens + t, n_steps, acc, t);
-  if (t < n_tokens) accumulate_register_tile<Simd, 1>(decoded, x_tokens + t, n_steps, acc, t);
+  for (; t + 3 <= n_tokens; t += 3) accumulate_register_tile<Simd, 3>(decoded, x_tokens + t, n_steps, acc, t);
+  if (n_tokens - t == 2) accumulate_register_tile<Simd, 2>(decoded, x_tokens + t, n_steps, acc, t);
+  if (n_tokens - t == 1) accumulate_register_tile<Simd, 1>(decoded, x_tokens + t, n_steps, acc, t);
 }
 
 // Writes `count` weights starting at weight `first` (a multiple of the block size) of `row`
@@ -113,9 +130,12 @@ void decode_chunk(const uint8_t* row, int64_t first, int64_t count, float* out) 
   const auto store_at = [](float* base) {
     return [base](int offset, typename Simd::Vec w) { Simd::store(base + offset, w); };
   };
-  for (; done + Format::kWeights <= count; done += Format::kWeights, block += Format::kBytes)
-    Format::decode(block, store_at(out + done));
-  if (done < count) decode_partial_block<Format>(block, count - done, store_at(out + done));
+  for (; done + Format::kWeights <= count; done += Format::kWeights, block += Format::kBytes) {
+    const typename Format::Scales scales = Format::unpack_scales(block);
+    for (int piece = 0; piece < Format::kPieces; ++piece) Format::decode(block, scales, piece, store_at(out + done));
+  }
+  if constexpr (Format::kWeights == kLanes)
+    if (done < count) decode_partial_block<Format>(block, count - done, store_at(out + done));
 }
 
 // What one thread's batched matmul keeps in L1: ~4 KiB of decoded weights, 2 KiB of sums.

@@ -1,0 +1,109 @@
+// kernels::matmul_rows per instruction set and weight format, on an 896 x 4864 matrix (the
+// FFN down projection of Qwen2-0.5B), for 1 token (generation) and 64 tokens (a prompt),
+// on 1 and 2 threads (rows split as ops::matmul splits them).
+// bytes/s counts the weight bytes read; "flops" is 2 * rows * n_in * tokens per second.
+// Generation reads the weights from memory, as a model too big for the caches does: the
+// benchmark cycles through copies of the matrix that together exceed the last-level cache.
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/matmul.hpp"
+#include "kernels/quantize.hpp"
+#include "slm/ggml_type.hpp"
+
+namespace {
+
+using slm::GgmlType;
+using slm::kernels::Isa;
+
+constexpr int64_t kRows = 896;
+constexpr int64_t kRowLength = 4864;
+constexpr size_t kBytesPastCaches = size_t(128) << 20;
+
+const GgmlType kWeightFormats[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
+                                   GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K,
+                                   GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
+std::vector<float> normal_values(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> values(static_cast<size_t>(n));
+  for (float& v : values) v = normal(rng);
+  return values;
+}
+
+// The matrix in `type`, quantized once per format from the same normal weights.
+const std::vector<uint8_t>& quantized_matrix(GgmlType type) {
+  static std::map<GgmlType, std::vector<uint8_t>> matrices;
+  auto [it, inserted] = matrices.try_emplace(type);
+  if (inserted) {
+    const std::vector<float> weights = normal_values(kRows * kRowLength, 1);
+    const uint64_t row_bytes = slm::ggml_row_bytes(type, kRowLength);
+    it->second.resize(row_bytes * kRows);
+    for (int64_t o = 0; o < kRows; ++o)
+      slm::kernels::quantize_row(type, weights.data() + o * kRowLength, it->second.data() + o * row_bytes, kRowLength);
+  }
+  return it->second;
+}
+
+void BM_MatmulRows(benchmark::State& state, Isa isa, GgmlType type, int64_t n_tokens, int n_threads) {
+  if (!slm::kernels::isa_available(isa)) {
+    state.SkipWithError("ISA not available on this CPU");
+    return;
+  }
+  const auto kernel = slm::kernels::kernels_for(isa).matmul_rows;
+  const std::vector<uint8_t>& matrix = quantized_matrix(type);
+  const uint64_t row_bytes = slm::ggml_row_bytes(type, kRowLength);
+  const size_t n_copies = n_tokens == 1 ? std::max<size_t>(1, kBytesPastCaches / matrix.size()) : 1;
+  std::vector<uint8_t> copies(matrix.size() * n_copies);
+  for (size_t c = 0; c < n_copies; ++c) std::memcpy(copies.data() + c * matrix.size(), matrix.data(), matrix.size());
+  const std::vector<float> x = normal_values(n_tokens * kRowLength, 2);
+  std::vector<float> y(static_cast<size_t>(n_tokens * kRows));
+
+  size_t copy = 0;
+  for (auto _ : state) {
+    const uint8_t* weights = copies.data() + copy * matrix.size();
+    copy = (copy + 1) % n_copies;
+#pragma omp parallel num_threads(n_threads)
+    {
+      // As ops::matmul: contiguous ranges of whole 16-row lines.
+      const int64_t n_lines = kRows / 16, part = omp_get_thread_num(), n_parts = omp_get_num_threads();
+      kernel(type, weights, row_bytes, kRowLength, x.data(), n_tokens, y.data(), kRows, part * n_lines / n_parts * 16,
+             (part + 1) * n_lines / n_parts * 16);
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(matrix.size()));
+  state.counters["flops"] = benchmark::Counter(2.0 * kRows * kRowLength * double(n_tokens),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+int register_all() {
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
+    if (!slm::kernels::isa_available(isa)) continue;
+    for (GgmlType type : kWeightFormats)
+      for (int64_t n_tokens : {1, 64})
+        for (int n_threads : {1, 2}) {
+          const std::string name = std::string("matmul_rows/") + slm::kernels::isa_name(isa) + "/" +
+                                   std::string(slm::ggml_type_name(type)) + "/tokens:" + std::to_string(n_tokens) +
+                                   "/threads:" + std::to_string(n_threads);
+          benchmark::RegisterBenchmark(name.c_str(), BM_MatmulRows, isa, type, n_tokens, n_threads)->UseRealTime();
+        }
+  }
+  return 0;
+}
+
+const int registered = register_all();
+
+}  // namespace
+
+BENCHMARK_MAIN();
