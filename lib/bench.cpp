@@ -1,0 +1,100 @@
+// slm-bench's measurements; see include/slm/bench.hpp.
+#include "slm/bench.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <random>
+
+#include "kernels/matmul.hpp"
+#include "slm/model.hpp"
+
+namespace slm::bench {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+double measure_read_bandwidth(uint64_t bytes, int32_t n_threads, int32_t repetitions) {
+  const int64_t n_words = int64_t(std::max<uint64_t>(bytes / sizeof(uint64_t), 4096) / 4 * 4);
+  // Not value-initialized: each thread writes its own part first, so that its pages sit in
+  // that thread's memory node, as a model's weights do after the first tokens.
+  std::unique_ptr<uint64_t[]> buffer(new uint64_t[size_t(n_words)]);
+  uint64_t* words = buffer.get();
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int64_t i = 0; i < n_words; ++i) words[i] = uint64_t(i);
+
+  double best_seconds = 0;
+  uint64_t checksum = 0;
+  for (int32_t rep = 0; rep < std::max(repetitions, 1); ++rep) {
+    const auto start = std::chrono::steady_clock::now();
+    uint64_t total = 0;
+#pragma omp parallel num_threads(n_threads) reduction(+ : total)
+    {
+      // Four independent sums, so that the adds keep up with memory on any core.
+      uint64_t sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < n_words; i += 4) {
+        sum0 += words[i];
+        sum1 += words[i + 1];
+        sum2 += words[i + 2];
+        sum3 += words[i + 3];
+      }
+      total += sum0 + sum1 + sum2 + sum3;
+    }
+    const double seconds = seconds_since(start);
+    checksum += total;
+    if (rep == 0 || seconds < best_seconds) best_seconds = seconds;
+  }
+  // The sums must be used, or the compiler may drop the loads.
+  volatile uint64_t sink = checksum;
+  (void)sink;
+  return double(n_words) * sizeof(uint64_t) / best_seconds / 1e9;
+}
+
+std::string active_kernel_isa() { return kernels::isa_name(kernels::active_isa()); }
+
+std::vector<TokenId> random_tokens(const Model& model, int32_t n_tokens, uint32_t seed) {
+  std::mt19937 generator(seed);
+  std::uniform_int_distribution<TokenId> token(0, model.config().n_vocab - 1);
+  std::vector<TokenId> tokens(size_t(std::max(n_tokens, 0)));
+  for (TokenId& id : tokens) id = token(generator);
+  const Tokenizer& tokenizer = model.tokenizer();
+  if (!tokens.empty() && tokenizer.add_bos() && tokenizer.bos() >= 0) tokens[0] = tokenizer.bos();
+  return tokens;
+}
+
+double time_prompt(Session& session, std::span<const TokenId> prompt) {
+  session.reset();
+  const auto start = std::chrono::steady_clock::now();
+  session.eval(prompt, 0);
+  return seconds_since(start);
+}
+
+double time_generation(Session& session, TokenId first_token, std::span<const TokenId> tokens) {
+  session.reset();
+  session.eval(std::span<const TokenId>(&first_token, 1), 0);
+  const auto start = std::chrono::steady_clock::now();
+  for (const TokenId& token : tokens) session.eval(std::span<const TokenId>(&token, 1));
+  return seconds_since(start);
+}
+
+MeanStddev mean_stddev(std::span<const double> values) {
+  MeanStddev result;
+  if (values.empty()) return result;
+  for (double v : values) result.mean += v;
+  result.mean /= double(values.size());
+  if (values.size() < 2) return result;
+  double sum_squares = 0;
+  for (double v : values) sum_squares += (v - result.mean) * (v - result.mean);
+  result.stddev = std::sqrt(sum_squares / double(values.size() - 1));
+  return result;
+}
+
+}  // namespace slm::bench

@@ -1,0 +1,270 @@
+// slm-bench: prompt-processing and generation speed, in llama-bench's table and JSON formats,
+// plus the bandwidth generation achieves against the machine's measured read bandwidth.
+//
+//   pp<N>: N random tokens evaluated in one call from an empty cache.
+//   tg<N>: after an untimed first token, N random tokens evaluated one at a time.
+// Each test runs once to warm up, then -r times; t/s is the mean ± sample stddev of the runs.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/cli.hpp"
+#include "common/tool_main.hpp"
+#include "slm/bench.hpp"
+#include "slm/quantize.hpp"
+#include "slm/session.hpp"
+
+namespace {
+
+using nlohmann::ordered_json;
+
+struct Options {
+  std::vector<std::string> models;
+  std::vector<int> n_prompt{512}, n_gen{128}, threads;
+  int repetitions = 5;
+  std::string output_format = "md", kv_type = "f16";
+  int bandwidth_mib = 1024;
+  uint32_t seed = 1234;
+};
+
+struct TestResult {
+  std::string model_filename, model_type;
+  uint64_t model_size = 0, model_n_params = 0;
+  int n_threads = 0, n_prompt = 0, n_gen = 0;
+  std::string test_time;
+  std::vector<double> samples_seconds;
+  double read_bandwidth_gbs = 0;  // the machine's, at n_threads
+
+  int n_tokens() const { return n_prompt > 0 ? n_prompt : n_gen; }
+  std::string test_name() const { return n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen); }
+  std::vector<double> samples_ts() const {
+    std::vector<double> ts;
+    for (double s : samples_seconds) ts.push_back(n_tokens() / s);
+    return ts;
+  }
+  // Generation reads every weight once per token.
+  double gen_bandwidth_gbs() const {
+    return double(model_size) * slm::bench::mean_stddev(samples_ts()).mean / 1e9;
+  }
+};
+
+// "qwen2 494M Q4_K - Medium": llama-bench's model_type is arch, size class, file type. llama.cpp
+// names size classes from per-architecture tables; slm rounds the parameter count instead.
+std::string model_type(const slm::Model& model) {
+  const double n = double(model.n_params());
+  const std::string size = n >= 1e9 ? fmt::format("{:.1f}B", n / 1e9)
+                           : n >= 1e7 ? fmt::format("{:.0f}M", n / 1e6)
+                                      : fmt::format("{:.1f}M", n / 1e6);
+  std::string file_type;
+  if (auto raw = model.gguf().get_u32_opt("general.file_type")) {
+    file_type = slm::file_type_description(*raw);
+  } else {  // llama.cpp guesses from the most common matrix type
+    std::map<slm::GgmlType, int> counts;
+    for (const slm::GgufTensor& t : model.gguf().tensors())
+      if (t.n_dims >= 2) ++counts[t.type];
+    auto most = std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; });
+    const slm::GgmlType guess = most == counts.end() ? slm::GgmlType::F32 : most->first;
+    file_type = (guess == slm::GgmlType::F32 ? "all F32" : std::string(slm::ggml_type_name(guess))) + " (guessed)";
+  }
+  return fmt::format("{} {} {}", model.config().arch, size, file_type);
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+// One model at one thread count: every pp and tg test.
+void run_model_tests(const Options& o, const std::shared_ptr<const slm::Model>& model, const std::string& path,
+                     int n_threads, double read_bandwidth_gbs, std::vector<TestResult>& results) {
+  std::vector<std::pair<int, int>> tests;  // (n_prompt, n_gen)
+  for (int p : o.n_prompt)
+    if (p > 0) tests.emplace_back(p, 0);
+  for (int n : o.n_gen)
+    if (n > 0) tests.emplace_back(0, n);
+  for (const auto& [n_prompt, n_gen] : tests) {
+    slm::SessionOptions session_options;
+    session_options.n_threads = n_threads;
+    session_options.n_ctx = std::max(1, n_prompt + n_gen + (n_gen > 0 ? 1 : 0));
+    session_options.kv_type = o.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
+    if (session_options.n_ctx > model->config().n_ctx_train)
+      throw slm::Error(fmt::format("{}: the test needs a context of {} tokens, more than the model's {}", path,
+                                   session_options.n_ctx, model->config().n_ctx_train));
+    slm::Session session(model, session_options);
+    const std::vector<slm::TokenId> tokens = slm::bench::random_tokens(*model, std::max(n_prompt, n_gen + 1), o.seed);
+    const auto run_once = [&] {
+      if (n_prompt > 0) return slm::bench::time_prompt(session, tokens);
+      return slm::bench::time_generation(session, tokens[0], std::span(tokens).subspan(1));
+    };
+
+    TestResult result{path, model_type(*model), model->weight_bytes(), model->n_params(), n_threads, n_prompt, n_gen,
+                      utc_now()};
+    result.read_bandwidth_gbs = read_bandwidth_gbs;
+    run_once();  // warm-up: page in the weights, size the scratch buffers
+    for (int rep = 0; rep < o.repetitions; ++rep) result.samples_seconds.push_back(run_once());
+    results.push_back(std::move(result));
+  }
+}
+
+// ---- output -------------------------------------------------------------------------------------
+
+std::string size_text(uint64_t bytes) {  // llama-bench: MiB below 1 GiB, else GiB
+  return bytes < (uint64_t(1) << 30) ? fmt::format("{:.2f} MiB", bytes / 1048576.0)
+                                     : fmt::format("{:.2f} GiB", bytes / 1073741824.0);
+}
+
+std::string params_text(uint64_t n) { return n < 1000000000 ? fmt::format("{:.2f} M", n / 1e6) : fmt::format("{:.2f} B", n / 1e9); }
+
+std::string mean_stddev_text(std::span<const double> values) {
+  const slm::bench::MeanStddev m = slm::bench::mean_stddev(values);
+  return fmt::format("{:.2f} ± {:.2f}", m.mean, m.stddev);
+}
+
+// A markdown table as llama-bench draws it: each column at least its minimum width, left- or
+// right-aligned, with ":" marking right alignment in the rule line.
+struct Column {
+  std::string title;
+  size_t min_width;
+  bool right_aligned;
+};
+
+void print_markdown_table(const std::vector<Column>& columns, const std::vector<std::vector<std::string>>& rows) {
+  // Widths in characters; "±" is two bytes but one column on screen.
+  const auto display_width = [](const std::string& s) {
+    size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    return n;
+  };
+  std::vector<size_t> widths;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    size_t width = std::max(columns[c].min_width, columns[c].title.size());
+    for (const auto& row : rows) width = std::max(width, display_width(row[c]));
+    widths.push_back(width);
+  }
+  const auto print_row = [&](const std::vector<std::string>& cells) {
+    std::string line = "|";
+    for (size_t c = 0; c < columns.size(); ++c) {
+      const std::string padding(widths[c] - display_width(cells[c]), ' ');
+      line += " " + (columns[c].right_aligned ? padding + cells[c] : cells[c] + padding) + " |";
+    }
+    fmt::print("{}\n", line);
+  };
+  std::vector<std::string> titles;
+  for (const Column& column : columns) titles.push_back(column.title);
+  print_row(titles);
+  std::string rule = "|";
+  for (size_t c = 0; c < columns.size(); ++c)
+    rule += " " + std::string(widths[c] - (columns[c].right_aligned ? 1 : 0), '-') + (columns[c].right_aligned ? ":" : "") + " |";
+  fmt::print("{}\n", rule);
+  for (const auto& row : rows) print_row(row);
+}
+
+void print_markdown(const Options& o, const std::vector<TestResult>& results) {
+  std::vector<std::vector<std::string>> rows, generation_rows;
+  for (const TestResult& r : results) {
+    const std::vector<double> ts = r.samples_ts();
+    const std::string model = std::filesystem::path(r.model_filename).filename().string();
+    rows.push_back({r.model_type, size_text(r.model_size), params_text(r.model_n_params), std::to_string(r.n_threads),
+                    r.test_name(), mean_stddev_text(ts)});
+    if (r.n_gen > 0)
+      generation_rows.push_back({model, std::to_string(r.n_threads), r.test_name(), mean_stddev_text(ts),
+                                 fmt::format("{:.2f}", r.gen_bandwidth_gbs()), fmt::format("{:.2f}", r.read_bandwidth_gbs),
+                                 fmt::format("{:.0f}%", 100 * r.gen_bandwidth_gbs() / r.read_bandwidth_gbs)});
+  }
+  print_markdown_table({{"model", 30, false}, {"size", 10, true}, {"params", 10, true}, {"threads", 7, true},
+                        {"test", 13, true}, {"t/s", 20, true}},
+                       rows);
+  if (!generation_rows.empty()) {
+    fmt::print("\n");
+    print_markdown_table({{"model file", 10, false}, {"threads", 7, true}, {"test", 6, true}, {"t/s", 14, true},
+                          {"weights GB/s", 12, true}, {"machine read GB/s", 17, true}, {"share", 5, true}},
+                         generation_rows);
+  }
+  fmt::print("\nbuild: slm, kernels: {} (SLM_ISA chooses); weights GB/s = model size x t/s; machine read GB/s: "
+             "best streaming read of {} MiB at the same thread count\n",
+             slm::bench::active_kernel_isa(), o.bandwidth_mib);
+}
+
+void print_json(const Options& o, const std::vector<TestResult>& results) {
+  ordered_json out = ordered_json::array();
+  for (const TestResult& r : results) {
+    const std::vector<double> ts = r.samples_ts();
+    std::vector<double> ns;
+    std::vector<uint64_t> samples_ns;
+    for (double s : r.samples_seconds) ns.push_back(s * 1e9), samples_ns.push_back(uint64_t(s * 1e9));
+    const slm::bench::MeanStddev ts_stats = slm::bench::mean_stddev(ts), ns_stats = slm::bench::mean_stddev(ns);
+    ordered_json entry{
+        {"model_filename", r.model_filename}, {"model_type", r.model_type},
+        {"model_size", r.model_size},         {"model_n_params", r.model_n_params},
+        {"n_threads", r.n_threads},           {"type_k", o.kv_type},
+        {"type_v", o.kv_type},                {"kernels", slm::bench::active_kernel_isa()},
+        {"n_prompt", r.n_prompt},             {"n_gen", r.n_gen},
+        {"test_time", r.test_time},           {"avg_ns", uint64_t(ns_stats.mean)},
+        {"stddev_ns", uint64_t(ns_stats.stddev)}, {"avg_ts", ts_stats.mean},
+        {"stddev_ts", ts_stats.stddev},       {"samples_ns", samples_ns},
+        {"samples_ts", ts},                   {"read_bandwidth_gbs", r.read_bandwidth_gbs},
+    };
+    // Bandwidth of generation: tg tests only.
+    entry["gen_bandwidth_gbs"] = r.n_gen > 0 ? ordered_json(r.gen_bandwidth_gbs()) : ordered_json(nullptr);
+    entry["gen_bandwidth_share"] =
+        r.n_gen > 0 ? ordered_json(r.gen_bandwidth_gbs() / r.read_bandwidth_gbs) : ordered_json(nullptr);
+    out.push_back(std::move(entry));
+  }
+  fmt::print("{}\n", out.dump(2));
+}
+
+int run(Options o) {
+  if (o.threads.empty()) o.threads = {slm::default_thread_count()};
+  std::map<int, double> read_bandwidth;  // by thread count, measured once each
+  for (int t : o.threads)
+    if (!read_bandwidth.contains(t))
+      read_bandwidth[t] = slm::bench::measure_read_bandwidth(uint64_t(o.bandwidth_mib) << 20, t);
+
+  std::vector<TestResult> results;
+  for (const std::string& path : o.models) {
+    const std::shared_ptr<const slm::Model> model = slm::Model::load(path);
+    for (int t : o.threads) run_model_tests(o, model, path, t, read_bandwidth[t], results);
+  }
+  if (o.output_format == "json")
+    print_json(o, results);
+  else
+    print_markdown(o, results);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return slm::tools::run_tool("slm-bench", [&] {
+    Options o;
+    CLI::App app{"measure prompt (pp) and generation (tg) speed like llama-bench", "slm-bench"};
+    app.add_option("-m,--model", o.models, "GGUF model files, comma-separated")->required()->delimiter(',');
+    app.add_option("-p,--n-prompt", o.n_prompt, "prompt lengths to test, comma-separated; 0 skips pp")
+        ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("-n,--n-gen", o.n_gen, "generation lengths to test, comma-separated; 0 skips tg")
+        ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("-r,--repetitions", o.repetitions, "timed runs per test, after one warm-up run")
+        ->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("-t,--threads", o.threads, "thread counts, comma-separated (default: physical cores)")
+        ->delimiter(',')->check(CLI::PositiveNumber);
+    app.add_option("-o,--output", o.output_format, "output format: md (markdown table) or json")
+        ->capture_default_str()->check(CLI::IsMember({"md", "json"}));
+    app.add_option("--kv-type", o.kv_type, "KV cache type: f16 or f32")
+        ->capture_default_str()->check(CLI::IsMember({"f16", "f32"}));
+    app.add_option("--bw-mib", o.bandwidth_mib, "MiB read by the read-bandwidth measurement (far above the caches)")
+        ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+    app.add_option("--seed", o.seed, "seed of the random tokens")->capture_default_str();
+    if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
+    return run(o);
+  });
+}
