@@ -272,7 +272,7 @@ uint64_t alignment_from_metadata(const std::vector<GgufKeyValue>& metadata, cons
   if (entry == metadata.end()) return kDefaultAlignment;
   const std::string where = fmt::format("{}: key {} at offset {}", file_name, kAlignmentKey, entry->file_offset);
   if (entry->value.type != GgufValueType::UINT32)
-    throw Error(fmt::format("{}: is {}, expected uint32", where, describe_value_type(entry->value)));
+    throw Error(fmt::format("{} is {}, expected uint32", where, describe_value_type(entry->value)));
   const auto alignment = static_cast<uint64_t>(std::get<int64_t>(entry->value.value));
   if (const std::string problem = alignment_problem(alignment); !problem.empty())
     throw Error(fmt::format("{}: {}", where, problem));

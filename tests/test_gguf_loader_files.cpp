@@ -1,7 +1,5 @@
 // GGUF loader on whole files: the writer round trip, every shared model and vocab file,
 // and truncation and bit-flip sweeps over a real model.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -13,6 +11,7 @@
 #include "slm/gguf.hpp"
 #include "slm/gguf_writer.hpp"
 #include "support/assets.hpp"
+#include "support/gguf_bytes.hpp"
 
 namespace slm {
 namespace {
@@ -144,12 +143,11 @@ TEST(GgufWriterRoundTrip, EveryValueTypeAndTensorTypeReadsBackFromMemory) {
 }
 
 TEST(GgufWriterRoundTrip, WrittenFileReadsBackFromDisk) {
-  const auto path = std::filesystem::temp_directory_path() / ("slm_round_trip_" + std::to_string(::getpid()) + ".gguf");
+  const auto path = test::scratch_dir() / "round_trip.gguf";
   const GgufWriter writer = writer_with_every_value_type(32, kRoundTripTensors);
   writer.write_file(path.string());
   EXPECT_EQ(file_bytes(path), writer.to_bytes());
   expect_round_trip(writer, GgufFile::open(path.string()), 32);
-  std::filesystem::remove(path);
 }
 
 TEST(GgufWriterRoundTrip, CopyingASharedModelReproducesItsMetadataAndTensors) {

@@ -1,7 +1,6 @@
 // GGUF loader: the header, metadata values, typed getters and opening files from disk.
 // Every malformed file is crafted here byte by byte (support/gguf_bytes.hpp).
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -297,36 +296,19 @@ TEST(GgufGetters, OptionalGettersReturnNothingWhenAbsentAndStillCheckTheType) {
 // Opening files from disk
 // ---------------------------------------------------------------------------
 
-// A fresh directory for this test, removed afterwards.
-class GgufOpen : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = std::filesystem::temp_directory_path() /
-           ("slm_gguf_" + std::to_string(::getpid()) + "_" + info->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+using test::scratch_dir;
+using test::write_scratch_file;
 
-  std::filesystem::path write(const std::string& name, const std::vector<uint8_t>& bytes) {
-    const auto path = dir_ / name;
-    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    return path;
-  }
-
-  std::filesystem::path dir_;
-};
-
-TEST_F(GgufOpen, MappedFileLoads) {
-  const auto path = write("ok.gguf", one_key_file().bytes());
+TEST(GgufOpen, MappedFileLoads) {
+  const auto path = write_scratch_file("ok.gguf", one_key_file().bytes());
   const GgufFile gguf = GgufFile::open(path.string());
   EXPECT_EQ(gguf.path(), path.string());
   EXPECT_EQ(gguf.get_string("general.architecture"), "llama");
   EXPECT_EQ(gguf.file_size(), one_key_file().size());
 }
 
-TEST_F(GgufOpen, EmptyFileIsRejected) {
-  const auto path = write("empty.gguf", {});
+TEST(GgufOpen, EmptyFileIsRejected) {
+  const auto path = write_scratch_file("empty.gguf", {});
   EXPECT_THROW(
       {
         try {
@@ -339,18 +321,18 @@ TEST_F(GgufOpen, EmptyFileIsRejected) {
       Error);
 }
 
-TEST_F(GgufOpen, DirectoryIsRejected) {
+TEST(GgufOpen, DirectoryIsRejected) {
   try {
-    GgufFile::open(dir_.string());
+    GgufFile::open(scratch_dir().string());
     FAIL() << "expected slm::Error";
   } catch (const Error& error) {
-    EXPECT_EQ(std::string(error.what()), dir_.string() + ": is a directory, expected a GGUF file");
+    EXPECT_EQ(std::string(error.what()), scratch_dir().string() + ": is a directory, expected a GGUF file");
   }
 }
 
-TEST_F(GgufOpen, MissingFileIsRejected) {
+TEST(GgufOpen, MissingFileIsRejected) {
   try {
-    GgufFile::open((dir_ / "absent.gguf").string());
+    GgufFile::open((scratch_dir() / "absent.gguf").string());
     FAIL() << "expected slm::Error";
   } catch (const Error& error) {
     EXPECT_NE(std::string(error.what()).find("absent.gguf: cannot open: No such file"), std::string::npos)
@@ -358,9 +340,9 @@ TEST_F(GgufOpen, MissingFileIsRejected) {
   }
 }
 
-TEST_F(GgufOpen, FileThatCannotBeMappedIsReadIntoMemory) {
+TEST(GgufOpen, FileThatCannotBeMappedIsReadIntoMemory) {
   // A FIFO cannot be mapped, so the loader reads it instead.
-  const auto fifo = dir_ / "pipe.gguf";
+  const auto fifo = scratch_dir() / "pipe.gguf";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   const std::vector<uint8_t> bytes = one_key_file().bytes();
   std::thread writer([&] {
@@ -372,8 +354,8 @@ TEST_F(GgufOpen, FileThatCannotBeMappedIsReadIntoMemory) {
   EXPECT_EQ(gguf.file_size(), bytes.size());
 }
 
-TEST_F(GgufOpen, MovedFileKeepsItsData) {
-  const auto path = write("ok.gguf", one_key_file().bytes());
+TEST(GgufOpen, MovedFileKeepsItsData) {
+  const auto path = write_scratch_file("ok.gguf", one_key_file().bytes());
   GgufFile first = GgufFile::open(path.string());
   GgufFile second = std::move(first);
   EXPECT_EQ(second.get_string("general.architecture"), "llama");

@@ -185,7 +185,7 @@ TEST(GgufAlignment, AlignmentOverTheCapIsRejected) {
 TEST(GgufAlignment, AlignmentOfTheWrongTypeIsRejected) {
   EXPECT_TRUE(load_fails_with(
       file_with_alignment([](GgufBytes& f) { f.key("general.alignment", GgufValueType::UINT64).u64(32); }),
-      "key general.alignment at offset 68: is a uint64, expected uint32"));
+      "key general.alignment at offset 68 is a uint64, expected uint32"));
   EXPECT_TRUE(load_fails_with(file_with_alignment([](GgufBytes& f) { f.kv_string("general.alignment", "32"); }),
                               "is a string, expected uint32"));
 }

@@ -1,6 +1,9 @@
 #include "support/gguf_bytes.hpp"
 
+#include <unistd.h>
+
 #include <bit>
+#include <fstream>
 
 namespace slm::test {
 
@@ -73,6 +76,28 @@ GgufBytes file_with_tensors(const std::vector<TensorInfoSpec>& tensors, uint64_t
     return ::testing::AssertionFailure() << "error \"" << message << "\" does not contain \"" << expected << "\"";
   }
   return ::testing::AssertionFailure() << "the file loaded, expected an error containing \"" << expected << "\"";
+}
+
+std::filesystem::path scratch_dir() {
+  struct ScratchDir {
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("slm_gguf_tests_" + std::to_string(::getpid()));
+    ScratchDir() { std::filesystem::create_directories(path); }
+    ~ScratchDir() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  };
+  static const ScratchDir dir;
+  return dir.path;
+}
+
+std::filesystem::path write_scratch_file(const std::string& name, const std::vector<uint8_t>& bytes) {
+  const std::filesystem::path path = scratch_dir() / name;
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!file) throw std::runtime_error("cannot write " + path.string());
+  return path;
 }
 
 }  // namespace slm::test

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,5 +63,10 @@ GgufBytes file_with_tensors(const std::vector<TensorInfoSpec>& tensors, uint64_t
 // Success when GgufFile::from_bytes throws slm::Error whose message contains `expected`;
 // the failure message shows what happened instead.
 ::testing::AssertionResult load_fails_with(const GgufBytes& file, std::string_view expected);
+
+// A directory for this test process under the system temp dir, removed at exit.
+std::filesystem::path scratch_dir();
+// Writes `bytes` to scratch_dir() / name and returns the path.
+std::filesystem::path write_scratch_file(const std::string& name, const std::vector<uint8_t>& bytes);
 
 }  // namespace slm::test
