@@ -102,10 +102,10 @@ struct KNibbleFormat {
   static Scales unpack_scales(const uint8_t* bytes) {
     const Block& block = *reinterpret_cast<const Block*>(bytes);
     const __m128i scales_then_mins = load16(k_quant_scales_and_mins(block.scales).words);
+    const __m128i mins = _mm_unpackhi_epi64(scales_then_mins, scales_then_mins);
     Scales scales;
     _mm256_storeu_ps(scales.scale, _mm256_mul_ps(low8_to_float(scales_then_mins), broadcast_half(block.d)));
-    _mm256_storeu_ps(scales.minus_min, _mm256_mul_ps(low8_to_float(_mm_unpackhi_epi64(scales_then_mins, scales_then_mins)),
-                                                     _mm256_set1_ps(-half_to_float(block.dmin))));
+    _mm256_storeu_ps(scales.minus_min, _mm256_mul_ps(low8_to_float(mins), _mm256_set1_ps(-half_to_float(block.dmin))));
     return scales;
   }
   template <class Sink>

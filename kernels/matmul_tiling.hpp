@@ -60,8 +60,10 @@ void decode_partial_block(const uint8_t* block, int64_t n_valid, Sink&& sink) {
 // one chain of dependent FMAs, so the rows are interleaved piece by piece: kRows chains in flight.
 // ---------------------------------------------------------------------------
 
+// n_next_rows (<= kRows) rows follow the group; they are prefetched.
 template <class Simd, class Format, int kRows>
-void dot_row_group(const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, const float* x, float* y) {
+void dot_row_group(const uint8_t* first_row, uint64_t row_bytes, int n_next_rows, int64_t n_in, const float* x,
+                   float* y) {
   using Vec = typename Simd::Vec;
   Vec acc[kRows];
   for (Vec& a : acc) a = Simd::zero();
@@ -71,7 +73,7 @@ void dot_row_group(const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, c
   const int64_t n_blocks = n_in / Format::kWeights;
   for (int64_t b = 0; b < n_blocks; ++b) {
     const uint8_t* block = first_row + b * Format::kBytes;
-    for (int r = 0; r < kRows; ++r) prefetch(block + (kRows + r) * row_bytes, Format::kBytes);
+    for (int r = 0; r < n_next_rows; ++r) prefetch(block + (kRows + r) * row_bytes, Format::kBytes);
     typename Format::Scales scales[kRows];
     for (int r = 0; r < kRows; ++r) scales[r] = Format::unpack_scales(block + r * row_bytes);
     for (int piece = 0; piece < Format::kPieces; ++piece) {
@@ -147,7 +149,7 @@ void decode_chunk(const uint8_t* row, int64_t first, int64_t count, float* out) 
     if (done < count) decode_partial_block<Format>(block, count - done, store_at(out + done));
 }
 
-// What one thread's batched matmul keeps in L1: ~4 KiB of decoded weights, 2 KiB of sums.
+// What one thread's batched matmul keeps in L1: 4 KiB of decoded weights, 3 KiB of sums.
 template <class Simd>
 struct BatchScratch {
   // Rows of a group past the matrix's end stay zero (or keep an earlier group's finite
@@ -157,9 +159,10 @@ struct BatchScratch {
   alignas(32) float x_tail[kTokensPerTile][kLanes];
 };
 
+// Rows [0, n_rows) of the group at first_row; n_next_rows rows after the group are prefetched.
 template <class Simd, class Format>
-void matmul_row_group(const uint8_t* first_row, uint64_t row_bytes, int n_rows, int64_t n_in, const float* x,
-                      int64_t n_tokens, float* y, int64_t y_stride, BatchScratch<Simd>& scratch) {
+void matmul_row_group(const uint8_t* first_row, uint64_t row_bytes, int n_rows, int n_next_rows, int64_t n_in,
+                      const float* x, int64_t n_tokens, float* y, int64_t y_stride, BatchScratch<Simd>& scratch) {
   using Vec = typename Simd::Vec;
   const float* x_tokens[kTokensPerTile];
   const float* x_tail_tokens[kTokensPerTile];
@@ -173,10 +176,10 @@ void matmul_row_group(const uint8_t* first_row, uint64_t row_bytes, int n_rows, 
       const int64_t count = std::min(kChunkWeights, n_in - k0);
       const int64_t chunk_offset = k0 / Format::kWeights * Format::kBytes;
       const int64_t chunk_bytes = (count + Format::kWeights - 1) / Format::kWeights * Format::kBytes;
-      for (int r = 0; r < n_rows; ++r) {
+      for (int r = 0; r < n_next_rows; ++r)
         prefetch(first_row + (kRowsPerGroup + r) * row_bytes + chunk_offset, chunk_bytes);
+      for (int r = 0; r < n_rows; ++r)
         decode_chunk<Simd, Format>(first_row + r * row_bytes, k0, count, scratch.decoded + r * kChunkWeights);
-      }
       const int64_t full_steps = count / kLanes;
       for (int t = 0; t < tile_tokens; ++t) x_tokens[t] = x + (t0 + t) * n_in + k0;
       accumulate_token_tile<Simd>(scratch.decoded, x_tokens, tile_tokens, full_steps, scratch.acc);
@@ -205,19 +208,21 @@ using FormatKernel = void (*)(const uint8_t* weights, uint64_t row_bytes, int64_
 template <class Simd, class Format>
 void matmul_rows(const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x, int64_t n_tokens,
                  float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  const auto rows_from = [row_end](int64_t o) {
+    return static_cast<int>(std::clamp<int64_t>(row_end - o, 0, kRowsPerGroup));
+  };
   int64_t o = row_begin;
   if (n_tokens == 1) {
     for (; o + kRowsPerGroup <= row_end; o += kRowsPerGroup)
-      dot_row_group<Simd, Format, kRowsPerGroup>(weights + o * row_bytes, row_bytes, n_in, x, y + o);
-    for (; o < row_end; ++o) dot_row_group<Simd, Format, 1>(weights + o * row_bytes, row_bytes, n_in, x, y + o);
+      dot_row_group<Simd, Format, kRowsPerGroup>(weights + o * row_bytes, row_bytes, rows_from(o + kRowsPerGroup),
+                                                 n_in, x, y + o);
+    for (; o < row_end; ++o) dot_row_group<Simd, Format, 1>(weights + o * row_bytes, row_bytes, 0, n_in, x, y + o);
     return;
   }
   BatchScratch<Simd> scratch;
-  for (; o < row_end; o += kRowsPerGroup) {
-    const int n_rows = static_cast<int>(std::min<int64_t>(kRowsPerGroup, row_end - o));
-    matmul_row_group<Simd, Format>(weights + o * row_bytes, row_bytes, n_rows, n_in, x, n_tokens, y + o, y_stride,
-                                   scratch);
-  }
+  for (; o < row_end; o += kRowsPerGroup)
+    matmul_row_group<Simd, Format>(weights + o * row_bytes, row_bytes, rows_from(o), rows_from(o + kRowsPerGroup), n_in,
+                                   x, n_tokens, y + o, y_stride, scratch);
 }
 
 }  // namespace slm::kernels::tiling

@@ -25,7 +25,9 @@ struct NeonLanes {
     vst1q_f32(p, v.low);
     vst1q_f32(p + 4, v.high);
   }
-  static Vec fma(Vec w, Vec x, Vec acc) { return {vfmaq_f32(acc.low, w.low, x.low), vfmaq_f32(acc.high, w.high, x.high)}; }
+  static Vec fma(Vec w, Vec x, Vec acc) {
+    return {vfmaq_f32(acc.low, w.low, x.low), vfmaq_f32(acc.high, w.high, x.high)};
+  }
   static float reduce(Vec v) {
     const float32x4_t four = vaddq_f32(v.low, v.high);                       // 0+4 .. 3+7
     const float32x2_t two = vadd_f32(vget_low_f32(four), vget_high_f32(four));  // 0+2, 1+3

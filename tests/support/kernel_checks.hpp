@@ -37,7 +37,8 @@ struct CheckReport {
   std::string summary() const {
     std::string text;
     for (const std::string& failure : failures) text += failure + "\n";
-    if (failed > int64_t(failures.size())) text += "... and " + std::to_string(failed - int64_t(failures.size())) + " more\n";
+    const int64_t not_listed = failed - int64_t(failures.size());
+    if (not_listed > 0) text += "... and " + std::to_string(not_listed) + " more\n";
     return text;
   }
 };
@@ -317,7 +318,8 @@ inline void check_isa_choice(CheckReport& report) {
                                 " when available, else scalar with a warning");
   }
   const IsaChoice unknown = choose_isa("sse9");
-  report.expect(unknown.isa == Isa::Scalar && !unknown.warning.empty(), "SLM_ISA=sse9 must fall back to scalar, warning");
+  report.expect(unknown.isa == Isa::Scalar && !unknown.warning.empty(),
+                "SLM_ISA=sse9 must fall back to scalar, with a warning");
   report.expect(active_isa() == choose_isa(std::getenv("SLM_ISA")).isa, "active_isa() must follow SLM_ISA");
 }
 
