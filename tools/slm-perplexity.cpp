@@ -337,8 +337,9 @@ int main(int argc, char** argv) {
     app.add_option("--chunks", o.max_chunks, "evaluate at most N chunks (default: all that fit in the text)")
         ->check(CLI::PositiveNumber);
     app.add_option("-t,--threads", o.threads, "threads (default: physical cores)")->check(CLI::NonNegativeNumber);
-    app.add_option("--kv-type", o.kv_type, "K/V cache type: f32 (default; within 0.01% of the exact float64 "
-                                           "perplexity) or f16 (llama-perplexity's default; rounds keys and values, +0.012% on stories260K)")
+    app.add_option("--kv-type", o.kv_type,
+                   "K/V cache type: f32 (default; within 0.01% of the exact float64 perplexity) or f16 "
+                   "(llama-perplexity's default; rounding keys and values costs +0.012% on stories260K)")
         ->check(CLI::IsMember({"f16", "f32"}));
     app.add_option("--json", o.json_path, "also write the result as JSON to FILE");
     app.add_option("--kl-divergence-base", o.kld_base_path,
