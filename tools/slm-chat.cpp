@@ -1,140 +1,230 @@
-// slm-chat: talk to a local model. One-shot with -p, interactive otherwise.
+// slm-chat: talk to a local model with its own chat template. One-shot with -p, a
+// conversation otherwise (at a terminal, or one message per line from a pipe); --print-prompt
+// shows the exact prompt a conversation file renders to. tools/README-chat.md documents it all.
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <iostream>
+#include <fstream>
+#include <sstream>
 
+#include "common/chat_commands.hpp"
+#include "common/chat_input.hpp"
+#include "common/chat_output.hpp"
 #include "common/chat_prompt.hpp"
+#include "common/chat_session.hpp"
 #include "common/cli.hpp"
 #include "common/tool_main.hpp"
-#include "slm/generate.hpp"
+
+#ifdef SLM_HAVE_LIBEDIT
+#include <editline/readline.h>
+
+#include <cstdlib>
+#endif
 
 namespace {
+
+using namespace slm::tools;
 
 std::atomic<bool> g_cancel{false};
 std::atomic<bool> g_generating{false};
 
+// Ctrl-C during a reply stops the reply and keeps the conversation; at the prompt it exits.
+// (libedit restores the terminal before it passes the signal on to this handler.)
 void on_sigint(int) {
   if (g_generating.load()) {
-    g_cancel.store(true);  // stop the reply, keep the conversation
-  } else {
-    const char newline = '\n';
-    (void)!write(STDOUT_FILENO, &newline, 1);
-    _exit(130);
+    g_cancel.store(true);
+    return;
   }
+  if (isatty(STDOUT_FILENO)) (void)!write(STDOUT_FILENO, "\n", 1);
+  _exit(130);
+}
+
+LineEditor make_line_editor() {
+  LineEditor editor;
+#ifdef SLM_HAVE_LIBEDIT
+  editor.read_line = [](const std::string& prompt) -> std::optional<std::string> {
+    char* line = readline(prompt.c_str());
+    if (line == nullptr) return std::nullopt;
+    std::string text(line);
+    std::free(line);
+    return text;
+  };
+  editor.add_history = [](const std::string& entry) { add_history(entry.c_str()); };
+#endif
+  return editor;
 }
 
 struct ChatOptions {
   std::string model_path, prompt, system_prompt, kv_type = "f16";
-  bool raw = false, verbose = false;
+  std::string template_file, builtin_template, messages_file, context_policy = "drop-oldest";
+  std::optional<std::string> bos_token, eos_token, template_kwargs;
+  bool raw = false, verbose = false, json = false, hide_thinking = false, print_prompt = false;
   int n_predict = -1, context = 0, threads = 0;
   slm::SamplerParams sampling;
 };
 
-class Chat {
- public:
-  explicit Chat(const ChatOptions& o)
-      : options_(o),
-        model_(slm::Model::load(o.model_path)),
-        session_(model_, session_options(o)),
-        sampler_(o.sampling),
-        format_(slm::tools::pick_builtin_format(*model_)) {
-    if (!o.system_prompt.empty()) messages_.push_back({"system", o.system_prompt});
-    if (o.verbose)
-      std::fprintf(stderr, "slm-chat: %s (%s), context %d, %d threads, chat format %s (built-in)\n",
-                   model_->config().name.c_str(), model_->config().arch.c_str(), session_.n_ctx(),
-                   session_.n_threads(), slm::tools::builtin_format_name(format_));
-  }
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw slm::Error(fmt::format("cannot read {}", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
-  // Completes raw text (no chat template).
-  void complete_raw(const std::string& text) {
-    const auto tokens = model_->tokenizer().tokenize(text, true, false);
-    run(tokens);
-  }
+TemplateRequest template_request(const ChatOptions& o) {
+  return {o.template_file, builtin_format_from_name(o.builtin_template)};
+}
 
-  // Adds a user turn and streams the assistant's reply.
-  void reply_to(const std::string& user_text) {
-    messages_.push_back({"user", user_text});
-    const std::string prompt = slm::tools::render_builtin(format_, messages_, true);
-    const slm::Tokenizer& tokenizer = model_->tokenizer();
-    const bool prompt_has_bos = tokenizer.bos() >= 0 && prompt.starts_with(tokenizer.token_text(tokenizer.bos()));
-    const auto tokens = tokenizer.tokenize(prompt, !prompt_has_bos, true);
-    const slm::GenerateResult r = run(tokens);
-    messages_.push_back({"assistant", r.text});
+// --bos-token / --eos-token override the model's tokens; --chat-template-kwargs adds variables.
+void apply_template_flags(const ChatOptions& o, ChatTemplate& chat_template) {
+  if (o.bos_token) chat_template.bos_token = o.bos_token;
+  if (o.eos_token) chat_template.eos_token = o.eos_token;
+  if (o.template_kwargs) {
+    chat_template.extra_vars = slm::jinja::value_from_json(*o.template_kwargs);
+    if (!chat_template.extra_vars.is_dict()) throw slm::Error("--chat-template-kwargs must be a JSON object");
   }
+}
 
- private:
-  static slm::SessionOptions session_options(const ChatOptions& o) {
-    slm::SessionOptions s;
-    s.n_ctx = o.context;
-    s.n_threads = o.threads;
-    s.kv_type = o.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
-    return s;
+// --print-prompt: the exact prompt, byte for byte, with no newline added.
+int print_prompt(const ChatOptions& o) {
+  std::shared_ptr<const slm::Model> model;
+  if (!o.model_path.empty()) model = slm::Model::load(o.model_path);
+  std::string warning;
+  ChatTemplate chat_template = choose_chat_template(model.get(), template_request(o), warning);
+  apply_template_flags(o, chat_template);
+  if (o.verbose) std::fprintf(stderr, "slm-chat: chat template: %s\n", chat_template.origin.c_str());
+  if (!warning.empty()) std::fprintf(stderr, "slm-chat: %s\n", warning.c_str());
+
+  ConversationFile conversation;
+  if (!o.messages_file.empty()) {
+    conversation = parse_conversation_file(read_text_file(o.messages_file));
+  } else {
+    std::vector<ChatMessage> messages;
+    if (!o.system_prompt.empty()) messages.push_back({"system", o.system_prompt});
+    if (!o.prompt.empty()) messages.push_back({"user", o.prompt});
+    conversation.messages = messages_to_value(messages);
   }
+  std::string prompt;
+  try {
+    prompt = render_conversation_file(chat_template, conversation);
+  } catch (const slm::Error& e) {
+    std::string message = e.what();  // the contract is one line on stderr
+    for (char& c : message)
+      if (c == '\n' || c == '\r') c = ' ';
+    throw slm::Error(message);
+  }
+  std::fwrite(prompt.data(), 1, prompt.size(), stdout);
+  return 0;
+}
 
-  slm::GenerateResult run(const std::vector<slm::TokenId>& tokens) {
-    slm::GenerateOptions gen;
-    gen.max_tokens = options_.n_predict;
-    gen.cancel = &g_cancel;
+slm::SessionOptions session_options(const ChatOptions& o) {
+  slm::SessionOptions s;
+  s.n_ctx = o.context;
+  s.n_threads = o.threads;
+  s.kv_type = o.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
+  return s;
+}
+
+void print_model_info(const slm::Model& model, const ChatSession& chat) {
+  std::fprintf(stderr, "slm-chat: %s (%s), context %d, %d threads\nslm-chat: chat template: %s\n",
+               model.config().name.c_str(), model.config().arch.c_str(), chat.session().n_ctx(),
+               chat.session().n_threads(), chat.chat_template().origin.c_str());
+}
+
+// Reads messages until the end of input, /exit, or a full conversation under --context-policy stop.
+void converse(ChatSession& chat, ChatOutput& output, bool raw, const std::string& model_name) {
+  const bool terminal = isatty(STDIN_FILENO);
+  if (terminal && !output.settings().json)
+    std::fprintf(stderr, "slm-chat: chatting with %s. /help lists the commands; Ctrl-C stops a reply, Ctrl-D exits.\n",
+                 model_name.c_str());
+  MessageReader reader(STDIN_FILENO, terminal, make_line_editor());
+  while (true) {
+    std::optional<std::string> message = reader.read_message();
+    if (!message) {
+      if (terminal) std::fputs("\n", stdout);  // Ctrl-D leaves the cursor after the prompt
+      return;
+    }
+    if (message->empty()) continue;
+    if (is_command(*message)) {
+      if (run_command(*message, chat, output) == CommandOutcome::Exit) return;
+      continue;
+    }
+    if (message->starts_with("//")) message->erase(0, 1);
     g_cancel = false;
     g_generating = true;
-    const slm::GenerateResult r = slm::generate(session_, sampler_, tokens, gen, [](std::string_view piece) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-      return true;
-    });
+    TurnOutcome outcome = TurnOutcome::Replied;
+    if (raw) chat.complete_raw(*message, &g_cancel);
+    else outcome = chat.reply_to(*message, &g_cancel);
     g_generating = false;
-    std::fputc('\n', stdout);
-    if (r.stop_reason == slm::StopReason::ContextFull) std::fprintf(stderr, "[context full: reply cut short]\n");
-    if (options_.verbose) print_timings(r);
-    return r;
+    if (outcome == TurnOutcome::ConversationFull) return;
   }
+}
 
-  static void print_timings(const slm::GenerateResult& r) {
-    const double prompt_rate = r.prompt_seconds > 0 ? r.n_prompt_evaluated / r.prompt_seconds : 0;
-    const double gen_rate = r.generation_seconds > 0 && r.tokens.size() > 1
-                                ? double(r.tokens.size() - 1) / r.generation_seconds
-                                : 0;
-    std::fprintf(stderr,
-                 "[prompt: %d tokens (%d from cache), %.1f tok/s | generation: %zu tokens, %.1f tok/s | "
-                 "time to first token: %.0f ms | stop: %s]\n",
-                 r.n_prompt_tokens, r.n_prompt_tokens - r.n_prompt_evaluated, prompt_rate, r.tokens.size(), gen_rate,
-                 r.time_to_first_token * 1000.0, std::string(slm::stop_reason_name(r.stop_reason)).c_str());
-  }
+int run_chat(const ChatOptions& o) {
+  const std::shared_ptr<const slm::Model> model = slm::Model::load(o.model_path);
+  ChatOutput output(OutputSettings{o.json, isatty(STDOUT_FILENO) != 0, o.hide_thinking, o.verbose});
+  std::string warning;
+  ChatTemplate chat_template = choose_chat_template(model.get(), template_request(o), warning);
+  apply_template_flags(o, chat_template);
+  if (!warning.empty()) output.notice(warning);
 
-  ChatOptions options_;
-  std::shared_ptr<const slm::Model> model_;
-  slm::Session session_;
-  slm::Sampler sampler_;
-  slm::tools::BuiltinChatFormat format_;
-  std::vector<slm::tools::ChatMessage> messages_;
-};
-
-int run(const ChatOptions& o) {
-  Chat chat(o);
+  ChatSettings settings;
+  settings.n_predict = o.n_predict;
+  settings.context_policy = o.context_policy == "stop" ? ContextPolicy::Stop : ContextPolicy::DropOldest;
+  ChatSession chat(model, session_options(o), o.sampling, std::move(chat_template), settings, output);
+  if (!o.system_prompt.empty()) chat.set_system_prompt(o.system_prompt);
+  if (o.verbose) print_model_info(*model, chat);
   std::signal(SIGINT, on_sigint);
-  if (!o.prompt.empty()) {
-    if (o.raw) chat.complete_raw(o.prompt);
-    else chat.reply_to(o.prompt);
+
+  if (o.prompt.empty()) {
+    converse(chat, output, o.raw, model->config().name);
     return 0;
   }
-  const bool interactive = isatty(STDIN_FILENO);
-  if (interactive) std::fprintf(stderr, "Chatting. Ctrl-C stops a reply, Ctrl-D exits.\n");
-  std::string line;
-  while (true) {
-    if (interactive) {
-      std::fputs("> ", stdout);
-      std::fflush(stdout);
-    }
-    if (!std::getline(std::cin, line)) break;
-    if (line.empty()) continue;
-    if (o.raw) chat.complete_raw(line);
-    else chat.reply_to(line);
+  g_generating = true;
+  if (o.raw) {
+    chat.complete_raw(o.prompt, &g_cancel);
+    return 0;
   }
-  return 0;
+  return chat.reply_to(o.prompt, &g_cancel) == TurnOutcome::Replied ? 0 : 1;
+}
+
+const char* const after_help = R"(
+Modes:
+  -p TEXT         one-shot: print the reply to TEXT and exit (exit 1 when the message cannot be answered)
+  (no -p)         a conversation: at a terminal with line editing and history, a trailing '\' continuing
+                  the line and a pasted block taken as one message; from a pipe, one message per line
+                  (blank lines skipped) and only the replies on stdout, each followed by a newline
+  --print-prompt  print the exact prompt for --messages FILE (or --system/-p) and exit; no model is
+                  needed with --chat-template-file or --builtin-template (--bos-token/--eos-token then
+                  give the tokens; left out, they are undefined in the template)
+
+Commands (in a conversation):
+)" "%COMMANDS%" R"(
+
+Context policy (before each turn the prompt must leave min(n-predict or 256, ctx/2) tokens for the reply):
+  drop-oldest     drop whole turns after the system prompt, oldest first; a message too long even then
+                  is refused with one line and the conversation goes on
+  stop            say so and end the conversation (exit 0; exit 1 with -p)
+
+--json events, one object per line on stdout:
+  {"event":"token","text":"..."}  ("thinking":true inside <think>)
+  {"event":"reply","text":"...","stop_reason":"...","n_prompt_tokens":N,"n_prompt_evaluated":N,
+   "n_generated":N,"ttft_ms":X,"prompt_tokens_per_second":X,"generation_tokens_per_second":X}
+  {"event":"context_trimmed","dropped_messages":N,"n_prompt_tokens":N}
+  {"event":"info","message":"..."}  {"event":"error","message":"..."}
+)";
+
+std::string help_footer() {
+  std::string footer = after_help;
+  std::string commands;
+  std::istringstream lines(chat_commands_help);
+  for (std::string line; std::getline(lines, line);) commands += "  " + line + "\n";
+  commands.pop_back();
+  footer.replace(footer.find("%COMMANDS%"), 10, commands);
+  return footer;
 }
 
 }  // namespace
@@ -143,15 +233,36 @@ int main(int argc, char** argv) {
   return slm::tools::run_tool("slm-chat", [&] {
     ChatOptions o;
     slm::SamplerParams& s = o.sampling;
-    CLI::App app{"chat with a local GGUF model (interactive, or one-shot with -p)", "slm-chat"};
-    app.add_option("-m,--model", o.model_path, "GGUF model file")->required();
-    app.add_option("-p,--prompt", o.prompt, "one-shot: answer this prompt, print the reply and exit");
-    app.add_flag("--raw", o.raw, "no chat template: continue the prompt text as it is");
+    CLI::App app{"chat with a local GGUF model using its own chat template (a conversation, or one-shot with -p)",
+                 "slm-chat"};
+    app.footer(help_footer());
+    app.add_option("-m,--model", o.model_path,
+                   "GGUF model file (not needed for --print-prompt with --chat-template-file or --builtin-template)")
+        ->type_name("FILE");
+    app.add_option("-p,--prompt", o.prompt, "one-shot: answer this message, print the reply and exit");
+    app.add_flag("--raw", o.raw, "no chat template: continue the text as it is");
     app.add_option("--system", o.system_prompt, "system prompt for the conversation");
+    app.add_option("--chat-template-file", o.template_file,
+                   "Jinja chat template to use instead of the model's own (tokenizer.chat_template)")
+        ->type_name("FILE");
+    app.add_option("--builtin-template", o.builtin_template,
+                   "use a built-in template instead of the model's: chatml, llama3 or plain (a transcript)")
+        ->check(CLI::IsMember({"chatml", "llama3", "plain"}))->excludes("--chat-template-file");
+    app.add_option("--messages", o.messages_file,
+                   "with --print-prompt: a JSON conversation {\"messages\": [...], \"tools\": [...], "
+                   "\"add_generation_prompt\": true, <other keys>: template variables}")
+        ->type_name("FILE");
+    app.add_flag("--print-prompt", o.print_prompt, "print the rendered prompt byte for byte (no newline added) and exit");
+    app.add_option("--chat-template-kwargs", o.template_kwargs,
+                   "more template variables as a JSON object, e.g. '{\"enable_thinking\": false}'");
+    app.add_option("--bos-token", o.bos_token, "text of the template's bos_token (default: the model's BOS token)");
+    app.add_option("--eos-token", o.eos_token, "text of the template's eos_token (default: the model's EOS token)");
     app.add_option("-n,--n-predict", o.n_predict, "tokens to generate per reply at most (-1: until the end of the turn)")
         ->default_val(-1);
     app.add_option("-c,--ctx-size", o.context, "context size in tokens (0: the model's, at most 4096)")
         ->default_val(0)->check(CLI::NonNegativeNumber);
+    app.add_option("--context-policy", o.context_policy, "when the conversation outgrows the context: drop-oldest or stop")
+        ->check(CLI::IsMember({"drop-oldest", "stop"}))->default_val("drop-oldest");
     app.add_option("-t,--threads", o.threads, "threads (0: the number of physical cores)")
         ->default_val(0)->check(CLI::NonNegativeNumber);
     app.add_option("--temp", s.temperature, "temperature; 0 picks the most likely token (greedy)")->default_val(0.8f);
@@ -170,8 +281,17 @@ int main(int argc, char** argv) {
     app.add_option("-s,--seed", s.seed, "random seed: the same seed and settings give the same reply")
         ->default_val(s.seed);
     app.add_option("--kv-type", o.kv_type, "KV cache type: f16 (default) or f32")->check(CLI::IsMember({"f16", "f32"}));
-    app.add_flag("-v,--verbose", o.verbose, "print model info and timings (prompt and generation tok/s, time to first token)");
+    app.add_flag("--json", o.json, "print one JSON object per line per event (see below) instead of text");
+    app.add_flag("--hide-thinking", o.hide_thinking, "leave out a reasoning model's <think>...</think> section");
+    app.add_flag("-v,--verbose", o.verbose,
+                 "print the model, the chat template in use, and after every reply the timings "
+                 "(prompt and generation tok/s, time to first token)");
     if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
-    return run(o);
+    if (o.print_prompt) return print_prompt(o);
+    if (o.model_path.empty()) {
+      std::fputs("slm-chat: error: -m MODEL is required (see --help)\n", stderr);
+      return 2;
+    }
+    return run_chat(o);
   });
 }
