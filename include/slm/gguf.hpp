@@ -105,7 +105,9 @@ class GgufFile {
   uint32_t version() const;
   uint64_t file_size() const;
   uint64_t alignment() const;
-  uint64_t data_offset() const;  // where the tensor data section starts
+  // Where the tensor data section starts; for a file without tensors that ends before the
+  // padding (llama.cpp's vocab-only files do), the file size.
+  uint64_t data_offset() const;
 
   // ---- metadata ----
   const std::vector<GgufKeyValue>& metadata() const;  // in file order
