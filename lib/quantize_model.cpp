@@ -279,12 +279,13 @@ std::vector<GgufKeyValue> output_metadata(const GgufFile& input, FileType file_t
       {"general.file_type", u32_value(uint32_t(file_type))},
   };
   std::vector<GgufKeyValue> metadata = input.metadata();
-  for (const auto& [key, value] : updates) {
+  for (const auto& update : updates) {  // not a structured binding: clang 14 cannot capture one in a lambda
+    const std::string_view key = update.first;
     auto found = std::find_if(metadata.begin(), metadata.end(), [&](const GgufKeyValue& kv) { return kv.key == key; });
     if (found != metadata.end())
-      found->value = value;
+      found->value = update.second;
     else
-      metadata.push_back({std::string(key), value, 0});
+      metadata.push_back({std::string(key), update.second, 0});
   }
   return metadata;
 }
