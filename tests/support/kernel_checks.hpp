@@ -170,12 +170,12 @@ inline double sum_abs_products(const float* w, const float* x, int64_t n) {
 }
 
 // Every kernel of `isa` within dot_tolerance of the scalar reference, for all 9 rows of a
-// random matrix and 19 tokens (more than one 16-token tile), at every test_row_lengths.
-// Then calls over sub-ranges of rows (odd ones included) and of tokens (1..9, 17, 19, at
-// the start and at the end of the batch, with a y_stride wider than the rows) give
-// bit-identical outputs to the full call, and leave every other element of y untouched.
+// random matrix and 53 tokens (the batched kernels take 24 at a time), at every
+// test_row_lengths. Then calls over sub-ranges of rows (odd ones included) and of tokens
+// (1..9, 25, 53, at the start and at the end of the batch, with a y_stride wider than the
+// rows) give bit-identical outputs to the full call, and leave every other element of y untouched.
 inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
-  constexpr int64_t kRows = 9, kTokens = 19, kStride = kRows + 2;
+  constexpr int64_t kRows = 9, kTokens = 53, kStride = kRows + 2;
   const IsaKernels& simd = kernels_for(isa);
   const IsaKernels& scalar = kernels_for(Isa::Scalar);
   for (int64_t n_in : test_row_lengths(type)) {
@@ -197,7 +197,7 @@ inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
     const float sentinel = std::bit_cast<float>(0x7fc0dead);  // a NaN no kernel produces
     const int64_t row_ranges[][2] = {{0, 9}, {0, 1}, {1, 8}, {3, 4}, {2, 7}, {5, 9}, {4, 9}};
     for (const auto& range : row_ranges)
-      for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 19})
+      for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 25, 53})
         for (int64_t first_token : {int64_t(0), kTokens - n_tokens}) {
           std::vector<float> y(kTokens * kStride, sentinel);
           simd.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data() + first_token * n_in, n_tokens,
