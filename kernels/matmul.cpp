@@ -15,6 +15,10 @@
 #include "kernels/matmul_isa.hpp"
 #include "kernels/quant_blocks.hpp"
 
+#if defined(SLM_HAVE_AVX2_KERNELS)
+#include <cpuid.h>
+#endif
+
 namespace slm::kernels {
 
 // ---------------------------------------------------------------------------
@@ -65,14 +69,32 @@ const char* isa_name(Isa isa) {
   return "unknown";
 }
 
+#if defined(SLM_HAVE_AVX2_KERNELS)
+namespace {
+
+// CPUID itself rather than __builtin_cpu_supports, which clang 14 has no "f16c" for.
+bool cpu_has_avx2_fma_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const bool fma = ecx & (1u << 12), osxsave = ecx & (1u << 27), avx = ecx & (1u << 28), f16c = ecx & (1u << 29);
+  if (!(fma && osxsave && avx && f16c)) return false;
+  // The OS must save the YMM registers: XCR0 bits 1 (SSE state) and 2 (AVX state).
+  unsigned xcr0_low = 0, xcr0_high = 0;
+  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+  if ((xcr0_low & 6u) != 6u) return false;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return ebx & (1u << 5);  // AVX2
+}
+
+}  // namespace
+#endif
+
 bool isa_available(Isa isa) {
   switch (isa) {
     case Isa::Scalar: return true;
     case Isa::Avx2:
 #if defined(SLM_HAVE_AVX2_KERNELS)
-      // libgcc's checks include the OS saving the YMM registers (XGETBV).
-      __builtin_cpu_init();
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return cpu_has_avx2_fma_f16c();
 #else
       return false;
 #endif
