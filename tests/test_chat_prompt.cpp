@@ -2,6 +2,7 @@
 // conversation file renders to (byte for byte, no newline added), with or without a model, and
 // a template error is one line on stderr with exit code 1.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
@@ -105,8 +106,9 @@ TEST_F(ChatPrintPrompt, RendersEveryGoldenRecordWithoutAModel) {
       EXPECT_EQ(run.stdout_text, "") << label;
       EXPECT_EQ(count_lines(run.stderr_text), 1) << label << "\n" << run.stderr_text;
       const std::string error = record["error"].get<std::string>();
-      if (record["error_kind"] == "raise_exception")  // the template's own message, after Python's "TemplateError: "
+      if (record["error_kind"] == "raise_exception") {  // the template's own message, after Python's "TemplateError: "
         EXPECT_EQ(run.stderr_text, "slm-chat: error: " + error.substr(error.find(": ") + 2) + "\n") << label;
+      }
     }
     ++checked;
   }

@@ -6,6 +6,7 @@
 // with a real end-of-generation token) and a chat template that concatenates the messages and
 // closes each reply with eos_token, as real templates close a turn.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>

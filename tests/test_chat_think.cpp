@@ -1,6 +1,7 @@
 // The <think> section of a reasoning model's reply: found in streamed text whatever way the
 // tags are split, also when the prompt already opened it; shown dimmed, or hidden.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>

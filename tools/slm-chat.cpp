@@ -140,11 +140,11 @@ void converse(ChatSession& chat, ChatOutput& output, bool raw, const std::string
   if (terminal && !output.settings().json)
     std::fprintf(stderr, "slm-chat: chatting with %s. /help lists the commands; Ctrl-C stops a reply, Ctrl-D exits.\n",
                  model_name.c_str());
-  MessageReader reader(STDIN_FILENO, terminal, make_line_editor());
+  MessageReader reader(STDIN_FILENO, terminal, !output.settings().json, make_line_editor());
   while (true) {
     std::optional<std::string> message = reader.read_message();
     if (!message) {
-      if (terminal) std::fputs("\n", stdout);  // Ctrl-D leaves the cursor after the prompt
+      if (terminal && !output.settings().json) std::fputs("\n", stdout);  // Ctrl-D leaves the cursor after the prompt
       return;
     }
     if (message->empty()) continue;
@@ -191,7 +191,7 @@ int run_chat(const ChatOptions& o) {
   return chat.reply_to(o.prompt, &g_cancel) == TurnOutcome::Replied ? 0 : 1;
 }
 
-const char* const after_help = R"(
+const char* const modes_help = R"(
 Modes:
   -p TEXT         one-shot: print the reply to TEXT and exit (exit 1 when the message cannot be answered)
   (no -p)         a conversation: at a terminal with line editing and history, a trailing '\' continuing
@@ -202,8 +202,9 @@ Modes:
                   give the tokens; left out, they are undefined in the template)
 
 Commands (in a conversation):
-)" "%COMMANDS%" R"(
+)";
 
+const char* const policy_and_events_help = R"(
 Context policy (before each turn the prompt must leave min(n-predict or 256, ctx/2) tokens for the reply):
   drop-oldest     drop whole turns after the system prompt, oldest first; a message too long even then
                   is refused with one line and the conversation goes on
@@ -218,13 +219,10 @@ Context policy (before each turn the prompt must leave min(n-predict or 256, ctx
 )";
 
 std::string help_footer() {
-  std::string footer = after_help;
   std::string commands;
   std::istringstream lines(chat_commands_help);
   for (std::string line; std::getline(lines, line);) commands += "  " + line + "\n";
-  commands.pop_back();
-  footer.replace(footer.find("%COMMANDS%"), 10, commands);
-  return footer;
+  return modes_help + commands + policy_and_events_help;
 }
 
 }  // namespace

@@ -15,8 +15,11 @@ constexpr const char* continuation_prompt = ". ";
 
 }  // namespace
 
-MessageReader::MessageReader(int fd, bool terminal, LineEditor editor)
-    : fd_(fd), terminal_(terminal), editor_(terminal && editor.read_line ? std::move(editor) : LineEditor{}) {}
+MessageReader::MessageReader(int fd, bool terminal, bool show_prompts, LineEditor editor)
+    : fd_(fd),
+      terminal_(terminal),
+      show_prompts_(terminal && show_prompts),
+      editor_(terminal && editor.read_line ? std::move(editor) : LineEditor{}) {}
 
 std::optional<std::string> MessageReader::read_message() {
   std::optional<std::string> message = read_line(first_line_prompt);
@@ -35,8 +38,8 @@ std::optional<std::string> MessageReader::read_message() {
 }
 
 std::optional<std::string> MessageReader::read_line(const std::string& prompt) {
-  if (editor_.read_line) return editor_.read_line(prompt);
-  if (terminal_) {
+  if (editor_.read_line) return editor_.read_line(show_prompts_ ? prompt : "");
+  if (show_prompts_) {
     std::fputs(prompt.c_str(), stdout);
     std::fflush(stdout);
   }

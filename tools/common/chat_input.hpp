@@ -19,8 +19,9 @@ struct LineEditor {
 
 class MessageReader {
  public:
-  // `terminal`: show prompts and detect pastes; `editor` is used only at a terminal.
-  MessageReader(int fd, bool terminal, LineEditor editor = {});
+  // `terminal`: detect pastes and use `editor`; prompts are shown at a terminal unless
+  // `show_prompts` is false (--json keeps stdout for events).
+  MessageReader(int fd, bool terminal, bool show_prompts, LineEditor editor = {});
 
   // The next message; nullopt at the end of input.
   std::optional<std::string> read_message();
@@ -32,6 +33,7 @@ class MessageReader {
 
   int fd_;
   bool terminal_;
+  bool show_prompts_;
   LineEditor editor_;
   std::string buffer_;  // read but not yet returned (plain reads only)
   size_t scanned_ = 0;  // bytes of buffer_ known to hold no newline

@@ -88,7 +88,7 @@ void ChatOutput::end_reply(const GenerateResult& result) {
   write_stdout("\n");
   if (result.stop_reason == StopReason::Cancelled) std::fputs("[stopped]\n", stderr);
   if (result.stop_reason == StopReason::ContextFull)
-    std::fputs("[context full: the reply was cut short; the next turn drops the oldest messages]\n", stderr);
+    std::fputs("[context full: the reply was cut short]\n", stderr);
   if (settings_.verbose)
     std::fprintf(stderr,
                  "[prompt: %d tokens, %d evaluated (%d from cache), %.1f tok/s | generation: %zu tokens, %.1f tok/s | "
