@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/attention.hpp"
 #include "kernels/dequantize.hpp"
 #include "kernels/dot.hpp"
 #include "kernels/matmul_isa.hpp"
@@ -54,7 +55,8 @@ void axpy_f16_f32_scalar(float a, const uint16_t* x, float* y, int64_t n) {
 
 }  // namespace
 
-const IsaKernels kScalarKernels = {Isa::Scalar, matmul_rows_scalar, dot_f16_f32_scalar, axpy_f16_f32_scalar};
+const IsaKernels kScalarKernels = {Isa::Scalar, matmul_rows_scalar, dot_f16_f32_scalar, axpy_f16_f32_scalar,
+                                    attend_head_scalar};
 
 // ---------------------------------------------------------------------------
 // Choosing the instruction set
@@ -171,5 +173,7 @@ void matmul_rows(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int6
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) { return active_kernels().dot_f16_f32(a, b, n); }
 
 void axpy_f16_f32(float a, const uint16_t* x, float* y, int64_t n) { active_kernels().axpy_f16_f32(a, x, y, n); }
+
+void attend_head(const AttentionHead& head) { active_kernels().attend_head(head); }
 
 }  // namespace slm::kernels

@@ -23,6 +23,8 @@
 
 namespace slm::kernels {
 
+struct AttentionHead;
+
 enum class Isa { Scalar, Avx2, Neon };
 
 const char* isa_name(Isa isa);
@@ -66,6 +68,7 @@ struct IsaKernels {
   MatmulRowsFn matmul_rows;  // n_in already checked against the block size
   float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
   void (*axpy_f16_f32)(float a, const uint16_t* x, float* y, int64_t n);
+  void (*attend_head)(const AttentionHead& head);  // kernels/attention.hpp
 };
 
 // Throws std::invalid_argument unless isa_available(isa).

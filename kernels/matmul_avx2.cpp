@@ -162,5 +162,6 @@ void axpy_f16_f32_avx2(float a, const uint16_t* x, float* y, int64_t n) {
 }  // namespace slm::kernels::avx2
 
 namespace slm::kernels {
-const IsaKernels kAvx2Kernels = {Isa::Avx2, avx2::matmul_rows_avx2, avx2::dot_f16_f32_avx2, avx2::axpy_f16_f32_avx2};
+const IsaKernels kAvx2Kernels = {Isa::Avx2, avx2::matmul_rows_avx2, avx2::dot_f16_f32_avx2, avx2::axpy_f16_f32_avx2,
+                                  avx2::attend_head_avx2};
 }  // namespace slm::kernels

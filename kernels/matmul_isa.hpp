@@ -3,6 +3,7 @@
 // SLM_HAVE_NEON_KERNELS); matmul.cpp checks the CPU before handing one out.
 #pragma once
 
+#include "kernels/attention.hpp"
 #include "kernels/matmul.hpp"
 
 namespace slm::kernels {
@@ -12,6 +13,10 @@ extern const IsaKernels kAvx2Kernels;    // matmul_avx2.cpp
 extern const IsaKernels kNeonKernels;    // matmul_neon.cpp
 
 // The scalar reference, which SIMD kernels also fall back to for a type they do not decode.
+namespace avx2 {
+void attend_head_avx2(const AttentionHead& head);  // attention_avx2.cpp
+}
+
 void matmul_rows_scalar(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
                         int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 

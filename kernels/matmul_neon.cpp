@@ -2,6 +2,7 @@
 // attention, and the type switch (K-quants are in matmul_k_quants_neon.cpp).
 // Block layouts: kernels/quant_blocks.hpp. The same decoders as matmul_avx2.cpp, 16 bytes
 // of quants at a time.
+#include "kernels/attention.hpp"
 #include <arm_neon.h>
 
 #include <cstring>
@@ -171,5 +172,7 @@ void axpy_f16_f32_neon(float a, const uint16_t* x, float* y, int64_t n) {
 }  // namespace slm::kernels::neon
 
 namespace slm::kernels {
-const IsaKernels kNeonKernels = {Isa::Neon, neon::matmul_rows_neon, neon::dot_f16_f32_neon, neon::axpy_f16_f32_neon};
+// Attention falls back to the scalar reference on NEON for now.
+const IsaKernels kNeonKernels = {Isa::Neon, neon::matmul_rows_neon, neon::dot_f16_f32_neon, neon::axpy_f16_f32_neon,
+                                  attend_head_scalar};
 }  // namespace slm::kernels

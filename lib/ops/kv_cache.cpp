@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/attention.hpp"
 #include "kernels/dot.hpp"
 #include "kernels/matmul.hpp"
 #include "kernels/quant_blocks.hpp"
@@ -70,23 +71,23 @@ void attention(const float* q, const KvCache& cache, int32_t layer, int32_t pos0
       const int32_t kv_offset = (h / group) * head_dim;
       const float* q_head = q + (static_cast<int64_t>(t) * shape.n_head + h) * head_dim;
       float* out_head = out + (static_cast<int64_t>(t) * shape.n_head + h) * head_dim;
-      const auto row_at = [&](int32_t position) {
-        return layer_base + static_cast<uint64_t>(position) * cache.row_size + kv_offset;
-      };
-      const int32_t n_keys = pos0 + t + 1;  // causal: positions 0 .. pos0 + t
-      for (int32_t j = 0; j < n_keys; ++j) {
-        const float dot = f16 ? kernels::dot_f16_f32(cache.keys_f16.data() + row_at(j), q_head, head_dim)
-                              : kernels::dot_f32(q_head, cache.keys_f32.data() + row_at(j), head_dim);
-        scores[j] = dot * scale;
+      const uint64_t first_row = layer_base + static_cast<uint64_t>(kv_offset);
+      kernels::AttentionHead head;
+      head.q = q_head;
+      head.head_dim = head_dim;
+      head.scale = scale;
+      if (f16) {
+        head.keys_f16 = cache.keys_f16.data() + first_row;
+        head.values_f16 = cache.values_f16.data() + first_row;
+      } else {
+        head.keys_f32 = cache.keys_f32.data() + first_row;
+        head.values_f32 = cache.values_f32.data() + first_row;
       }
-      softmax_in_place(scores.data(), n_keys);
-      for (int32_t d = 0; d < head_dim; ++d) out_head[d] = 0.0f;
-      for (int32_t j = 0; j < n_keys; ++j) {
-        if (f16)
-          kernels::axpy_f16_f32(scores[j], cache.values_f16.data() + row_at(j), out_head, head_dim);
-        else
-          kernels::axpy_f32(scores[j], cache.values_f32.data() + row_at(j), out_head, head_dim);
-      }
+      head.stride = cache.row_size;
+      head.n_keys = pos0 + t + 1;  // causal: positions 0 .. pos0 + t
+      head.scores = scores.data();
+      head.out = out_head;
+      kernels::attend_head(head);
     }
   }
 }
