@@ -36,22 +36,6 @@ void KvCache::store(int32_t layer, int32_t position, const float* key, const flo
   }
 }
 
-static void read_row(const KvCache& cache, const std::vector<uint16_t>& f16, const std::vector<float>& f32,
-                     uint64_t base, int32_t n, float* out) {
-  if (cache.type == KvType::F16)
-    for (int32_t i = 0; i < n; ++i) out[i] = kernels::fp16_to_fp32(f16[base + i]);
-  else
-    for (int32_t i = 0; i < n; ++i) out[i] = f32[base + i];
-}
-
-void KvCache::read_key(int32_t layer, int32_t position, int32_t offset, int32_t n, float* out) const {
-  read_row(*this, keys_f16, keys_f32, row_index(layer, position) + offset, n, out);
-}
-
-void KvCache::read_value(int32_t layer, int32_t position, int32_t offset, int32_t n, float* out) const {
-  read_row(*this, values_f16, values_f32, row_index(layer, position) + offset, n, out);
-}
-
 void attention(const float* q, const KvCache& cache, int32_t layer, int32_t pos0, int32_t n_tokens,
                const AttentionShape& shape, float* out, int n_threads) {
   const int32_t head_dim = shape.head_dim;

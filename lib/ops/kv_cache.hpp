@@ -21,9 +21,6 @@ struct KvCache {
 
   // Stores the key and value rows of one position.
   void store(int32_t layer, int32_t position, const float* key, const float* value);
-  // Copies `n` values starting at `offset` of a stored row into out (as floats).
-  void read_key(int32_t layer, int32_t position, int32_t offset, int32_t n, float* out) const;
-  void read_value(int32_t layer, int32_t position, int32_t offset, int32_t n, float* out) const;
 
  private:
   uint64_t row_index(int32_t layer, int32_t position) const {

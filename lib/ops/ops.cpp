@@ -79,15 +79,4 @@ void rope_in_place(float* x, int n_heads, int head_dim, int n_rot, const float* 
   }
 }
 
-void softmax_in_place(float* x, int64_t n) {
-  const float max_value = *std::max_element(x, x + n);
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max_value);
-    sum += x[i];
-  }
-  const float inv_sum = static_cast<float>(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv_sum;
-}
-
 }  // namespace slm::ops

@@ -44,7 +44,4 @@ void rope_angles(int32_t position, const ModelConfig& config, const float* freq_
 // Rotates the first n_rot dimensions of each of n_heads heads of x (head-major).
 void rope_in_place(float* x, int n_heads, int head_dim, int n_rot, const float* cos_sin, RopeStyle style);
 
-// Softmax over n values in place.
-void softmax_in_place(float* x, int64_t n);
-
 }  // namespace slm::ops
