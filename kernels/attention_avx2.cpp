@@ -44,14 +44,78 @@ __m256 load_row8(const uint16_t* row, int32_t count) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(padded)));
 }
 
+// Heads up to this many 8-float chunks keep q and the output in registers.
+constexpr int32_t kMaxRegisterChunks = 8;
+
+// Stores the first `count` (<= 8) lanes of v at out.
+void store_row8(float* out, __m256 v, int32_t count) {
+  if (count >= 8) {
+    _mm256_storeu_ps(out, v);
+    return;
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes, v);
+  std::memcpy(out, lanes, size_t(count) * sizeof(float));
+}
+
+// out = sum_j (scores[j] * inv_sum) * v_j. Narrow heads split the keys over `Streams`
+// independent register accumulators (key j in stream j % Streams, streams added in order at
+// the end), so consecutive keys do not wait on one FMA chain; the order depends only on
+// n_keys and head_dim.
+template <int Streams, typename Element>
+void accumulate_in_registers(const AttentionHead& h, const Element* values, float inv_sum, int32_t n_chunks) {
+  __m256 acc[Streams][kMaxRegisterChunks];
+  for (int s = 0; s < Streams; ++s)
+    for (int32_t c = 0; c < n_chunks; ++c) acc[s][c] = _mm256_setzero_ps();
+  const int32_t D = h.head_dim;
+  for (int32_t j = 0; j < h.n_keys; ++j) {
+    const __m256 weight = _mm256_set1_ps(h.scores[j] * inv_sum);
+    const Element* value = values + j * h.stride;
+    __m256* stream = acc[j % Streams];
+    for (int32_t c = 0; c < n_chunks; ++c)
+      stream[c] = _mm256_fmadd_ps(weight, load_row8(value + 8 * c, D - 8 * c), stream[c]);
+  }
+  for (int32_t c = 0; c < n_chunks; ++c) {
+    __m256 total = acc[0][c];
+    for (int s = 1; s < Streams; ++s) total = _mm256_add_ps(total, acc[s][c]);
+    store_row8(h.out + 8 * c, total, D - 8 * c);
+  }
+}
+
+template <typename Element>
+void accumulate_values(const AttentionHead& h, const Element* values, float inv_sum) {
+  const int32_t D = h.head_dim;
+  const int32_t n_chunks = (D + 7) / 8;
+  if (n_chunks <= 2) return accumulate_in_registers<4>(h, values, inv_sum, n_chunks);
+  if (n_chunks <= 4) return accumulate_in_registers<2>(h, values, inv_sum, n_chunks);
+  if (n_chunks <= kMaxRegisterChunks) return accumulate_in_registers<1>(h, values, inv_sum, n_chunks);
+  // Wide heads: the output row in memory, key by key.
+  std::fill(h.out, h.out + D, 0.0f);
+  for (int32_t j = 0; j < h.n_keys; ++j) {
+    const __m256 weight = _mm256_set1_ps(h.scores[j] * inv_sum);
+    const Element* value = values + j * h.stride;
+    for (int32_t d = 0; d < D; d += 8)
+      store_row8(h.out + d, _mm256_fmadd_ps(weight, load_row8(value + d, D - d), load_row8(h.out + d, D - d)), D - d);
+  }
+}
+
 template <typename Element>
 void attend(const AttentionHead& h, const Element* keys, const Element* values) {
   const int32_t D = h.head_dim;
-  // Scores: q.k_j in 8 lanes (element d in lane d % 8), reduced pairwise.
+  // Scores: q.k_j in 8 lanes (element d in lane d % 8), reduced pairwise. q stays in
+  // registers for heads up to kMaxRegisterChunks * 8 wide.
+  const int32_t n_chunks = (D + 7) / 8;
+  __m256 q_chunks[kMaxRegisterChunks];
+  const bool q_in_registers = n_chunks <= kMaxRegisterChunks;
+  if (q_in_registers)
+    for (int32_t c = 0; c < n_chunks; ++c) q_chunks[c] = load_row8(h.q + 8 * c, D - 8 * c);
   for (int32_t j = 0; j < h.n_keys; ++j) {
     const Element* key = keys + j * h.stride;
     __m256 acc = _mm256_setzero_ps();
-    for (int32_t d = 0; d < D; d += 8) acc = _mm256_fmadd_ps(load_row8(h.q + d, D - d), load_row8(key + d, D - d), acc);
+    for (int32_t c = 0; c < n_chunks; ++c) {
+      const __m256 q_chunk = q_in_registers ? q_chunks[c] : load_row8(h.q + 8 * c, D - 8 * c);
+      acc = _mm256_fmadd_ps(q_chunk, load_row8(key + 8 * c, D - 8 * c), acc);
+    }
     h.scores[j] = Avx2Lanes::reduce(acc) * h.scale;
   }
   // Softmax: exp of 8 keys at a time, the sum in 8 lanes (key j in lane j % 8).
@@ -76,23 +140,7 @@ void attend(const AttentionHead& h, const Element* keys, const Element* values) 
     sum = _mm256_add_ps(sum, e);
   }
   const float inv_sum = 1.0f / Avx2Lanes::reduce(sum);
-  // Values: out += weight_j * v_j, key by key.
-  std::fill(h.out, h.out + D, 0.0f);
-  for (int32_t k = 0; k < h.n_keys; ++k) {
-    const __m256 weight = _mm256_set1_ps(h.scores[k] * inv_sum);
-    const Element* value = values + k * h.stride;
-    for (int32_t d = 0; d < D; d += 8) {
-      const int32_t count = std::min(8, D - d);
-      const __m256 updated = _mm256_fmadd_ps(weight, load_row8(value + d, count), load_row8(h.out + d, count));
-      if (count == 8) {
-        _mm256_storeu_ps(h.out + d, updated);
-      } else {
-        float lanes[8];
-        _mm256_storeu_ps(lanes, updated);
-        std::memcpy(h.out + d, lanes, size_t(count) * sizeof(float));
-      }
-    }
-  }
+  accumulate_values(h, values, inv_sum);
 }
 
 }  // namespace
