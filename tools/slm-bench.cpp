@@ -10,7 +10,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -86,7 +86,7 @@ std::string utc_now() {
 
 // One model at one thread count: every pp and tg test.
 void run_model_tests(const Options& o, const std::shared_ptr<const slm::Model>& model, const std::string& path,
-                     int n_threads, double read_bandwidth_gbs, std::vector<TestResult>& results) {
+                     int n_threads, double read_bandwidth_gbs, const std::function<void(TestResult)>& on_result) {
   std::vector<std::pair<int, int>> tests;  // (n_prompt, n_gen)
   for (int p : o.n_prompt)
     if (p > 0) tests.emplace_back(p, 0);
@@ -107,12 +107,13 @@ void run_model_tests(const Options& o, const std::shared_ptr<const slm::Model>& 
       return slm::bench::time_generation(session, tokens[0], std::span(tokens).subspan(1));
     };
 
-    TestResult result{path, model_type(*model), model->weight_bytes(), model->n_params(), n_threads, n_prompt, n_gen,
-                      utc_now()};
-    result.read_bandwidth_gbs = read_bandwidth_gbs;
+    const std::string test_time = utc_now();
     run_once();  // warm-up: page in the weights, size the scratch buffers
-    for (int rep = 0; rep < o.repetitions; ++rep) result.samples_seconds.push_back(run_once());
-    results.push_back(std::move(result));
+    std::vector<double> samples_seconds;
+    for (int rep = 0; rep < o.repetitions; ++rep) samples_seconds.push_back(run_once());
+    TestResult result{path,    model_type(*model), model->weight_bytes(), model->n_params(), n_threads,
+                      n_prompt, n_gen,              test_time,             std::move(samples_seconds), read_bandwidth_gbs};
+    on_result(std::move(result));
   }
 }
 
@@ -131,64 +132,88 @@ std::string mean_stddev_text(std::span<const double> values) {
 }
 
 // A markdown table as llama-bench draws it: each column at least its minimum width, left- or
-// right-aligned, with ":" marking right alignment in the rule line.
+// right-aligned, with ":" marking right alignment in the rule line. Rows may be printed as they
+// come; a cell wider than its column widens only its own row, as in llama-bench.
 struct Column {
   std::string title;
   size_t min_width;
   bool right_aligned;
 };
 
-void print_markdown_table(const std::vector<Column>& columns, const std::vector<std::vector<std::string>>& rows) {
-  // Widths in characters; "±" is two bytes but one column on screen.
-  const auto display_width = [](const std::string& s) {
+class MarkdownTable {
+ public:
+  // Widths: each column's minimum and title, widened to fit `rows_to_fit` (if known up front).
+  explicit MarkdownTable(std::vector<Column> columns, const std::vector<std::vector<std::string>>& rows_to_fit = {})
+      : columns_(std::move(columns)) {
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      size_t width = std::max(columns_[c].min_width, columns_[c].title.size());
+      for (const auto& row : rows_to_fit) width = std::max(width, display_width(row[c]));
+      widths_.push_back(width);
+    }
+  }
+
+  void print_header() const {
+    std::vector<std::string> titles;
+    for (const Column& column : columns_) titles.push_back(column.title);
+    print_row(titles);
+    std::string rule = "|";
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      const bool right = columns_[c].right_aligned;
+      rule += " " + std::string(widths_[c] - (right ? 1 : 0), '-') + (right ? ":" : "") + " |";
+    }
+    fmt::print("{}\n", rule);
+  }
+
+  void print_row(const std::vector<std::string>& cells) const {
+    std::string line = "|";
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      const std::string padding(widths_[c] - std::min(widths_[c], display_width(cells[c])), ' ');
+      line += " " + (columns_[c].right_aligned ? padding + cells[c] : cells[c] + padding) + " |";
+    }
+    fmt::print("{}\n", line);
+    std::fflush(stdout);
+  }
+
+ private:
+  // Characters on screen: "±" is two bytes but one column.
+  static size_t display_width(const std::string& s) {
     size_t n = 0;
     for (unsigned char c : s) n += (c & 0xC0) != 0x80;
     return n;
-  };
-  std::vector<size_t> widths;
-  for (size_t c = 0; c < columns.size(); ++c) {
-    size_t width = std::max(columns[c].min_width, columns[c].title.size());
-    for (const auto& row : rows) width = std::max(width, display_width(row[c]));
-    widths.push_back(width);
   }
-  const auto print_row = [&](const std::vector<std::string>& cells) {
-    std::string line = "|";
-    for (size_t c = 0; c < columns.size(); ++c) {
-      const std::string padding(widths[c] - display_width(cells[c]), ' ');
-      line += " " + (columns[c].right_aligned ? padding + cells[c] : cells[c] + padding) + " |";
-    }
-    fmt::print("{}\n", line);
-  };
-  std::vector<std::string> titles;
-  for (const Column& column : columns) titles.push_back(column.title);
-  print_row(titles);
-  std::string rule = "|";
-  for (size_t c = 0; c < columns.size(); ++c)
-    rule += " " + std::string(widths[c] - (columns[c].right_aligned ? 1 : 0), '-') + (columns[c].right_aligned ? ":" : "") + " |";
-  fmt::print("{}\n", rule);
-  for (const auto& row : rows) print_row(row);
+
+  std::vector<Column> columns_;
+  std::vector<size_t> widths_;
+};
+
+// llama-bench's table: printed row by row while the tests run.
+const MarkdownTable& speed_table() {
+  static const MarkdownTable table({{"model", 30, false}, {"size", 10, true}, {"params", 10, true},
+                                    {"threads", 7, true}, {"test", 13, true}, {"t/s", 20, true}});
+  return table;
 }
 
-void print_markdown(const Options& o, const std::vector<TestResult>& results) {
-  std::vector<std::vector<std::string>> rows, generation_rows;
-  for (const TestResult& r : results) {
-    const std::vector<double> ts = r.samples_ts();
-    const std::string model = std::filesystem::path(r.model_filename).filename().string();
-    rows.push_back({r.model_type, size_text(r.model_size), params_text(r.model_n_params), std::to_string(r.n_threads),
-                    r.test_name(), mean_stddev_text(ts)});
+std::vector<std::string> speed_row(const TestResult& r) {
+  return {r.model_type, size_text(r.model_size), params_text(r.model_n_params), std::to_string(r.n_threads),
+          r.test_name(), mean_stddev_text(r.samples_ts())};
+}
+
+// The generation tests again, with the bandwidth they achieve and the machine's.
+void print_bandwidth_table(const Options& o, const std::vector<TestResult>& results) {
+  std::vector<std::vector<std::string>> rows;
+  for (const TestResult& r : results)
     if (r.n_gen > 0)
-      generation_rows.push_back({model, std::to_string(r.n_threads), r.test_name(), mean_stddev_text(ts),
-                                 fmt::format("{:.2f}", r.gen_bandwidth_gbs()), fmt::format("{:.2f}", r.read_bandwidth_gbs),
-                                 fmt::format("{:.0f}%", 100 * r.gen_bandwidth_gbs() / r.read_bandwidth_gbs)});
-  }
-  print_markdown_table({{"model", 30, false}, {"size", 10, true}, {"params", 10, true}, {"threads", 7, true},
-                        {"test", 13, true}, {"t/s", 20, true}},
-                       rows);
-  if (!generation_rows.empty()) {
+      rows.push_back({std::filesystem::path(r.model_filename).filename().string(), std::to_string(r.n_threads),
+                      r.test_name(), mean_stddev_text(r.samples_ts()), fmt::format("{:.2f}", r.gen_bandwidth_gbs()),
+                      fmt::format("{:.2f}", r.read_bandwidth_gbs),
+                      fmt::format("{:.0f}%", 100 * r.gen_bandwidth_gbs() / r.read_bandwidth_gbs)});
+  if (!rows.empty()) {
+    const MarkdownTable table({{"model file", 10, false}, {"threads", 7, true}, {"test", 6, true}, {"t/s", 14, true},
+                               {"weights GB/s", 12, true}, {"machine read GB/s", 17, true}, {"share", 5, true}},
+                              rows);
     fmt::print("\n");
-    print_markdown_table({{"model file", 10, false}, {"threads", 7, true}, {"test", 6, true}, {"t/s", 14, true},
-                          {"weights GB/s", 12, true}, {"machine read GB/s", 17, true}, {"share", 5, true}},
-                         generation_rows);
+    table.print_header();
+    for (const auto& row : rows) table.print_row(row);
   }
   fmt::print("\nbuild: slm, kernels: {} (SLM_ISA chooses); weights GB/s = model size x t/s; machine read GB/s: "
              "best streaming read of {} MiB at the same thread count\n",
@@ -230,15 +255,21 @@ int run(Options o) {
     if (!read_bandwidth.contains(t))
       read_bandwidth[t] = slm::bench::measure_read_bandwidth(uint64_t(o.bandwidth_mib) << 20, t);
 
+  const bool markdown = o.output_format == "md";
+  if (markdown) speed_table().print_header();
   std::vector<TestResult> results;
   for (const std::string& path : o.models) {
     const std::shared_ptr<const slm::Model> model = slm::Model::load(path);
-    for (int t : o.threads) run_model_tests(o, model, path, t, read_bandwidth[t], results);
+    for (int t : o.threads)
+      run_model_tests(o, model, path, t, read_bandwidth[t], [&](TestResult result) {
+        if (markdown) speed_table().print_row(speed_row(result));
+        results.push_back(std::move(result));
+      });
   }
-  if (o.output_format == "json")
-    print_json(o, results);
+  if (markdown)
+    print_bandwidth_table(o, results);
   else
-    print_markdown(o, results);
+    print_json(o, results);
   return 0;
 }
 
