@@ -13,8 +13,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev # libFuzzer targets and sanitizers
   python3-numpy            # ../shared/tools/synth_gguf.py, for benchmark models
-  g++-aarch64-linux-gnu qemu-user  # NEON kernels, cross-compiled and run under emulation
+  g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # NEON kernels, cross-compiled and run under qemu
 )
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"
+# Recommended packages too: the cross compiler needs its Recommends (libc6-dev-arm64-cross).
+$SUDO apt-get install -y -qq "${PACKAGES[@]}"
