@@ -2,6 +2,7 @@
 
 #include <queue>
 
+#include "lib/tokenizer/symbols.hpp"
 #include "lib/tokenizer/unicode.hpp"
 #include "slm/error.hpp"
 
@@ -24,13 +25,6 @@ BpeModel BpeModel::build(const std::vector<std::string>& merges, bool ignore_mer
 }
 
 namespace {
-
-struct Symbol {
-  int32_t previous = -1;
-  int32_t next = -1;
-  size_t begin = 0;
-  size_t length = 0;  // 0 once merged into its left neighbour
-};
 
 struct Bigram {
   int32_t left = 0;
@@ -59,17 +53,7 @@ void BpeModel::encode_word(const Vocabulary& vocabulary, std::string_view word, 
     }
   }
 
-  std::vector<Symbol> symbols;
-  symbols.reserve(word.size());
-  for (size_t offset = 0; offset < word.size();) {
-    Symbol symbol;
-    symbol.begin = offset;
-    symbol.length = std::min(utf8_sequence_length(static_cast<uint8_t>(word[offset])), word.size() - offset);
-    offset += symbol.length;
-    symbol.previous = static_cast<int32_t>(symbols.size()) - 1;
-    symbol.next = offset == word.size() ? -1 : static_cast<int32_t>(symbols.size()) + 1;
-    symbols.push_back(symbol);
-  }
+  std::vector<Symbol> symbols = split_into_symbols(word);
 
   std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
   const auto try_add_bigram = [&](int32_t left, int32_t right) {

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <queue>
 
+#include "lib/tokenizer/symbols.hpp"
 #include "lib/tokenizer/unicode.hpp"
 
 namespace slm::tokenizer {
@@ -44,14 +45,6 @@ SpmModel SpmModel::build(const Vocabulary& vocabulary, TokenId unknown_id) {
 
 namespace {
 
-// A run of the text; merged symbols grow to the right and leave an empty symbol behind.
-struct Symbol {
-  int32_t previous = -1;
-  int32_t next = -1;
-  size_t begin = 0;
-  size_t length = 0;
-};
-
 struct Bigram {
   int32_t left = 0;
   int32_t right = 0;
@@ -87,17 +80,7 @@ void SpmModel::tokenize(const Vocabulary& vocabulary, std::string_view text, std
 
 void SpmModel::merge_and_emit(const Vocabulary& vocabulary, std::string_view text, std::vector<TokenId>& out) const {
   if (text.empty()) return;
-  std::vector<Symbol> symbols;
-  symbols.reserve(text.size());
-  for (size_t offset = 0; offset < text.size();) {
-    Symbol symbol;
-    symbol.begin = offset;
-    symbol.length = std::min(utf8_sequence_length(static_cast<uint8_t>(text[offset])), text.size() - offset);
-    offset += symbol.length;
-    symbol.previous = static_cast<int32_t>(symbols.size()) - 1;
-    symbol.next = offset == text.size() ? -1 : static_cast<int32_t>(symbols.size()) + 1;
-    symbols.push_back(symbol);
-  }
+  std::vector<Symbol> symbols = split_into_symbols(text);
 
   std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
   const auto try_add_bigram = [&](int32_t left, int32_t right) {
