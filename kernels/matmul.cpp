@@ -22,6 +22,8 @@
 
 namespace slm::kernels {
 
+bool float_activations_only(GgmlType /*type*/) { return false; }
+
 // ---------------------------------------------------------------------------
 // Scalar kernels
 // ---------------------------------------------------------------------------
@@ -55,8 +57,8 @@ void axpy_f16_f32_scalar(float a, const uint16_t* x, float* y, int64_t n) {
 
 }  // namespace
 
-const IsaKernels kScalarKernels = {Isa::Scalar, matmul_rows_scalar, dot_f16_f32_scalar, axpy_f16_f32_scalar,
-                                    attend_head_scalar};
+const IsaKernels kScalarKernels = {Isa::Scalar,        matmul_rows_scalar, dot_f16_f32_scalar,
+                                    axpy_f16_f32_scalar, attend_head_scalar, float_activations_only};
 
 // ---------------------------------------------------------------------------
 // Choosing the instruction set

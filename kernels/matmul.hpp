@@ -2,12 +2,14 @@
 // layer), and the fp16 dot / axpy under attention over an F16 KV cache, each in one
 // instruction set chosen once at run time.
 //
-// Accuracy: activations stay float32; they are never quantized to 8 bits as llama.cpp
-// does. Every kernel decodes a weight to exactly the float dequantize_row gives it and
-// multiplies it with the float activation.
+// Accuracy: the scalar kernels (the reference) and the SIMD kernels of the float formats
+// decode a weight to exactly the float dequantize_row gives it and multiply it with the
+// float32 activation. Where an ISA has integer kernels (integer_activations), the
+// activations are first quantized to 16-bit blocks (kernels/activation_blocks.hpp: 15 bits of
+// magnitude, where llama.cpp keeps 8) and multiplied with the weights as integers.
 //
 // Reduction order, which is what keeps logits bit-identical whatever the batch size and
-// the thread count: y[t][o] is one dot product of weight row o with token t's activations,
+// the thread count (the integer kernels' own order: kernels/matmul_int_avx2.cpp): y[t][o] is one dot product of weight row o with token t's activations,
 // accumulated in 8 float lanes (weight i goes to lane i % 8, in increasing i), then the
 // lanes are summed pairwise as dot_f32 does: (0+4, 1+5, 2+6, 3+7), (0+2, 1+3), 0+1.
 // No kernel splits a dot product or changes that order with the tile shape, the row range
@@ -69,6 +71,8 @@ struct IsaKernels {
   float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
   void (*axpy_f16_f32)(float a, const uint16_t* x, float* y, int64_t n);
   void (*attend_head)(const AttentionHead& head);  // kernels/attention.hpp
+  // Whether matmul_rows quantizes the activations to 16-bit blocks for this weight type.
+  bool (*integer_activations)(GgmlType type);
 };
 
 // Throws std::invalid_argument unless isa_available(isa).

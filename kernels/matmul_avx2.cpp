@@ -108,6 +108,7 @@ struct Q8_0Format : tiling::ScalesReadByDecode {
 };
 
 tiling::FormatKernel kernel_for(GgmlType type) {
+  if (const tiling::FormatKernel integer = integer_kernel(type)) return integer;
   switch (type) {
     case GgmlType::F32: return tiling::matmul_rows<Avx2Lanes, F32Format>;
     case GgmlType::F16: return tiling::matmul_rows<Avx2Lanes, F16Format>;
@@ -162,6 +163,10 @@ void axpy_f16_f32_avx2(float a, const uint16_t* x, float* y, int64_t n) {
 }  // namespace slm::kernels::avx2
 
 namespace slm::kernels {
-const IsaKernels kAvx2Kernels = {Isa::Avx2, avx2::matmul_rows_avx2, avx2::dot_f16_f32_avx2, avx2::axpy_f16_f32_avx2,
-                                  avx2::attend_head_avx2};
+const IsaKernels kAvx2Kernels = {Isa::Avx2,
+                                  avx2::matmul_rows_avx2,
+                                  avx2::dot_f16_f32_avx2,
+                                  avx2::axpy_f16_f32_avx2,
+                                  avx2::attend_head_avx2,
+                                  [](GgmlType type) { return avx2::integer_kernel(type) != nullptr; }};
 }  // namespace slm::kernels

@@ -174,5 +174,5 @@ void axpy_f16_f32_neon(float a, const uint16_t* x, float* y, int64_t n) {
 namespace slm::kernels {
 // Attention falls back to the scalar reference on NEON for now.
 const IsaKernels kNeonKernels = {Isa::Neon, neon::matmul_rows_neon, neon::dot_f16_f32_neon, neon::axpy_f16_f32_neon,
-                                  attend_head_scalar};
+                                  attend_head_scalar, float_activations_only};
 }  // namespace slm::kernels

@@ -75,4 +75,8 @@ void emit16(__m128i q, __m256 scale, __m256 bias, int offset, Sink& sink) {
 // The K-quant kernels (matmul_k_quants_avx2.cpp); nullptr for any other type.
 tiling::FormatKernel k_quant_kernel(GgmlType type);
 
+// The integer kernels with 16-bit activations (matmul_int_avx2.cpp); nullptr for a type
+// that has none (float formats, and the ones the float kernels serve: Q4_1, Q5_1, Q2_K, Q3_K).
+tiling::FormatKernel integer_kernel(GgmlType type);
+
 }  // namespace slm::kernels::avx2

@@ -4,6 +4,7 @@
 // A check records what it verified and a message per failure in a CheckReport.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/activation_blocks.hpp"
 #include "kernels/dequantize.hpp"
 #include "kernels/matmul.hpp"
 #include "kernels/quant_blocks.hpp"
@@ -169,7 +171,45 @@ inline double sum_abs_products(const float* w, const float* x, int64_t n) {
   return sum;
 }
 
-// Every kernel of `isa` within dot_tolerance of the scalar reference, for all 9 rows of a
+// |dmin * min_i| of each weight of a Q4_K / Q5_K row (0 for other types): the integer kernels
+// sum a K-quant weight's two parts, d * scale_i * q and -dmin * min_i, separately, so their
+// float roundings scale with |d * scale_i * q| + |dmin * min_i| <= |w| + 2 |dmin * min_i|.
+inline std::vector<double> separately_summed_offsets(GgmlType type, const uint8_t* row, int64_t n_in) {
+  std::vector<double> offsets(static_cast<size_t>(n_in), 0.0);
+  if (type != GgmlType::Q4_K && type != GgmlType::Q5_K) return offsets;
+  const size_t block_bytes = ggml_type_info(type).block_bytes;
+  for (int64_t i = 0; i < n_in; ++i) {
+    const uint8_t* block = row + size_t(i / kSuperBlockSize) * block_bytes;
+    Fp16Bits dmin;  // both layouts start with d, dmin, then the 12 bytes of scales
+    std::memcpy(&dmin, block + sizeof(Fp16Bits), sizeof(dmin));
+    const ScaleAndMin sm = k_quant_scale_min(block + 2 * sizeof(Fp16Bits), int(i % kSuperBlockSize / 32));
+    offsets[size_t(i)] = std::fabs(double(fp16_to_fp32(dmin)) * sm.min);
+  }
+  return offsets;
+}
+
+// How far an integer kernel (16-bit activations) may be from the float reference: rounding
+// activation i to d * q moves it by at most d / 2 (d: its block's activation_scale), which
+// moves the dot product by at most sum_i |w_i| d_i / 2; the float roundings are bounded as in
+// dot_tolerance, over the parts the kernel sums (see separately_summed_offsets) and with the
+// rounded activations (|x| + d/2).
+inline double integer_dot_tolerance(GgmlType type, const float* w, const uint8_t* row, const float* x, int64_t n) {
+  const int64_t block = activation_block_size(type);
+  const std::vector<double> offsets = separately_summed_offsets(type, row, n);
+  double activation_rounding = 0, parts = 0;
+  for (int64_t b = 0; b < n; b += block) {
+    float amax = 0;
+    for (int64_t i = b; i < b + block; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const double half_step = activation_scale(amax).d / 2.0;
+    for (int64_t i = b; i < b + block; ++i) {
+      activation_rounding += std::fabs(double(w[i])) * half_step;
+      parts += (std::fabs(double(w[i])) + 2 * offsets[size_t(i)]) * (std::fabs(double(x[i])) + half_step);
+    }
+  }
+  return activation_rounding + dot_tolerance(n, parts);
+}
+
+// Every kernel of `isa` within dot_tolerance (integer_dot_tolerance for the integer kernels) of the scalar reference, for all 9 rows of a
 // random matrix and 53 tokens (the batched kernels take 24 at a time), at every
 // test_row_lengths. Then calls over sub-ranges of rows (odd ones included) and of tokens
 // (1..9, 25, 53, at the start and at the end of the batch, with a y_stride wider than the
@@ -178,6 +218,7 @@ inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
   constexpr int64_t kRows = 9, kTokens = 53, kStride = kRows + 2;
   const IsaKernels& simd = kernels_for(isa);
   const IsaKernels& scalar = kernels_for(Isa::Scalar);
+  const bool integer = simd.integer_activations(type);
   for (int64_t n_in : test_row_lengths(type)) {
     const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(1000 + n_in));
     const std::vector<float> x = random_activations(kTokens * n_in, uint32_t(2000 + n_in));
@@ -187,7 +228,11 @@ inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
     const std::string where = describe(isa, type) + " n_in " + std::to_string(n_in);
     for (int64_t t = 0; t < kTokens; ++t)
       for (int64_t o = 0; o < kRows; ++o) {
-        const double bound = dot_tolerance(n_in, sum_abs_products(&m.weights[o * n_in], &x[t * n_in], n_in));
+        const double bound =
+            integer
+                ? integer_dot_tolerance(type, &m.weights[o * n_in], m.bytes.data() + uint64_t(o) * m.row_bytes,
+                                        &x[t * n_in], n_in)
+                : dot_tolerance(n_in, sum_abs_products(&m.weights[o * n_in], &x[t * n_in], n_in));
         const double error = std::fabs(double(full[t * kRows + o]) - double(expected[t * kRows + o]));
         report.expect(error <= bound, where + " row " + std::to_string(o) + " token " + std::to_string(t) + ": " +
                                           std::to_string(full[t * kRows + o]) + " vs scalar " +
