@@ -8,8 +8,9 @@
 //     for each group g of the block (the whole block; 128 weights for K-quants):
 //       isum = sum over the group of w_int[i] * q[i]     (int32 lanes; exact, so in any order)
 //       acc  = fma(float(isum), group_scale * d_x, acc)   (8 float lanes, one rounding)
-//     min  = fma(min_scale * d_x, float(min_isum), min)   (Q4_K/Q5_K's -dmin * min_i terms)
-//   y = the lanes of acc summed as in matmul.hpp, + min.
+//     Q4_K/Q5_K's -dmin * min_i terms: lane i of min_isum = min_i * (sum of q over sub-block i),
+//       acc  = fma(float(min_isum), -dmin * d_x, acc)
+//   y = the lanes of acc summed as in matmul.hpp.
 // w_int is the weight with its sub-block scale folded in (K-quants: scale_i * q), so
 // group_scale is the block's fp16 d; d_x is a power of two, so group_scale * d_x is exact.
 // Overflow: |q| <= 2^14 and |w_int| <= 4096 (Q6_K), 1953 (Q5_K), 945 (Q4_K), 128 (Q8_0); a
@@ -164,11 +165,10 @@ struct KNibbleInts {
     return half_to_float(reinterpret_cast<const Block*>(bytes)->d);
   }
   static float min_scale(const uint8_t* bytes) { return -half_to_float(reinterpret_cast<const Block*>(bytes)->dmin); }
-  static int32_t min_isum(const Scales& scales, const int32_t* sum32) {
-    const auto* mins = reinterpret_cast<const uint8_t*>(scales.scales_then_mins.words) + 8;
-    int32_t sum = 0;
-    for (int i = 0; i < 8; ++i) sum += int32_t(mins[i]) * sum32[i];
-    return sum;
+  // min_i in lane i.
+  static __m256i mins(const Scales& scales) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+        reinterpret_cast<const __m128i*>(reinterpret_cast<const uint8_t*>(scales.scales_then_mins.words) + 8)));
   }
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales& scales, int g, Sink&& sink) {
@@ -220,12 +220,9 @@ __m256 add_group(__m256 acc, __m256i isum, float group_scale, float d_x) {
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(group_scale * d_x), acc);
 }
 
-float add_min(float min_acc, float min_scale, float d_x, int32_t min_isum) {
-  return _mm_cvtss_f32(
-      _mm_fmadd_ss(_mm_set_ss(min_scale * d_x), _mm_set_ss(static_cast<float>(min_isum)), _mm_set_ss(min_acc)));
-}
 
-float finish(__m256 acc, float min_acc) { return Avx2Lanes::reduce(acc) + min_acc; }
+// Lane i: min_i * sum32[i], exact: |min_i * sum32[i]| <= 63 * 32 * 2^14.
+__m256i min_products(__m256i mins, const int32_t* sum32) { return _mm256_mullo_epi32(mins, load_ints(sum32)); }
 
 // ---------------------------------------------------------------------------
 // One token: kRows rows at a time, each group decoded in registers.
@@ -235,7 +232,6 @@ template <class Format, int kRows>
 void dot_rows(const uint8_t* first_row, uint64_t row_bytes, int n_next_rows, int64_t n_blocks,
               const ActivationBlock<Format::kWeights>* x, float* y) {
   __m256 acc[kRows];
-  float min_acc[kRows] = {};
   for (__m256& a : acc) a = _mm256_setzero_ps();
   for (int64_t b = 0; b < n_blocks; ++b) {
     const uint8_t* block = first_row + b * Format::kBytes;
@@ -256,10 +252,10 @@ void dot_rows(const uint8_t* first_row, uint64_t row_bytes, int n_next_rows, int
     }
     if constexpr (Format::kHasMin)
       for (int r = 0; r < kRows; ++r)
-        min_acc[r] = add_min(min_acc[r], Format::min_scale(block + r * row_bytes), xb.d,
-                             Format::min_isum(scales[r], xb.sum32));
+        acc[r] = add_group(acc[r], min_products(Format::mins(scales[r]), xb.sum32),
+                           Format::min_scale(block + r * row_bytes), xb.d);
   }
-  for (int r = 0; r < kRows; ++r) y[r] = finish(acc[r], min_acc[r]);
+  for (int r = 0; r < kRows; ++r) y[r] = Avx2Lanes::reduce(acc[r]);
 }
 
 // ---------------------------------------------------------------------------
@@ -278,9 +274,8 @@ struct ChunkScratch {
   alignas(32) int16_t w[kRowsPerGroup][kChunkWeights] = {};
   float group_scale[kRowsPerGroup][kGroups] = {};
   float min_scale[kRowsPerGroup][kBlocks] = {};
-  typename Format::Scales scales[kRowsPerGroup][kBlocks] = {};
+  __m256i mins[kRowsPerGroup][kBlocks] = {};
   __m256 acc[kRowsPerGroup][kTokensPerTile];
-  float min_acc[kRowsPerGroup][kTokensPerTile];
 };
 
 template <class Format>
@@ -288,8 +283,10 @@ void decode_chunk(const uint8_t* row, int64_t first_block, int n_blocks, int r, 
   for (int b = 0; b < n_blocks; ++b) {
     const uint8_t* block = row + (first_block + b) * Format::kBytes;
     const typename Format::Scales scales = Format::unpack(block);
-    s.scales[r][b] = scales;
-    if constexpr (Format::kHasMin) s.min_scale[r][b] = Format::min_scale(block);
+    if constexpr (Format::kHasMin) {
+      s.mins[r][b] = Format::mins(scales);
+      s.min_scale[r][b] = Format::min_scale(block);
+    }
     for (int g = 0; g < Format::kGroups; ++g) {
       s.group_scale[r][b * Format::kGroups + g] = Format::group_scale(block, scales, g);
       int16_t* out = s.w[r] + b * Format::kWeights + g * Format::kGroupSteps * 16;
@@ -308,21 +305,37 @@ void accumulate_chunk(const ChunkScratch<Format>& s, int n_blocks, const Activat
     for (int g = 0; g < Format::kGroups; ++g) {
       const int offset = b * Format::kWeights + g * Format::kGroupSteps * 16;
       __m256i isum[kRowsPerGroup][kTokens];
-      for (auto& row : isum)
-        for (__m256i& v : row) v = _mm256_setzero_si256();
+#pragma GCC unroll 4
+      for (int r = 0; r < kRowsPerGroup; ++r)
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm256_setzero_si256();
+      const int16_t* x_group[kTokens];
+      for (int t = 0; t < kTokens; ++t) x_group[t] = x_tokens[t][b].q + g * Format::kGroupSteps * 16;
       for (int step = 0; step < Format::kGroupSteps; ++step) {
         __m256i x[kTokens];
-        for (int t = 0; t < kTokens; ++t) x[t] = load_ints(x_tokens[t][b].q + g * Format::kGroupSteps * 16 + 16 * step);
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t) x[t] = load_ints(x_group[t] + 16 * step);
+#pragma GCC unroll 4
         for (int r = 0; r < kRowsPerGroup; ++r) {
           const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(s.w[r] + offset + 16 * step));
+#pragma GCC unroll 4
           for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm256_add_epi32(isum[r][t], _mm256_madd_epi16(w, x[t]));
         }
       }
+#pragma GCC unroll 4
       for (int r = 0; r < kRowsPerGroup; ++r)
+#pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t)
           acc[r][t0 + t] = add_group(acc[r][t0 + t], isum[r][t], s.group_scale[r][b * Format::kGroups + g],
                                      x_tokens[t][b].d);
     }
+    if constexpr (Format::kHasMin)
+#pragma GCC unroll 4
+      for (int r = 0; r < kRowsPerGroup; ++r)
+#pragma GCC unroll 4
+        for (int t = 0; t < kTokens; ++t)
+          acc[r][t0 + t] = add_group(acc[r][t0 + t], min_products(s.mins[r][b], x_tokens[t][b].sum32),
+                                     s.min_scale[r][b], x_tokens[t][b].d);
   }
 }
 
@@ -335,7 +348,7 @@ void matmul_row_group(const uint8_t* first_row, uint64_t row_bytes, int n_rows, 
   for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokensPerTile) {
     const int tile_tokens = static_cast<int>(std::min<int64_t>(kTokensPerTile, n_tokens - t0));
     for (int r = 0; r < kRowsPerGroup; ++r)
-      for (int t = 0; t < kTokensPerTile; ++t) s.acc[r][t] = _mm256_setzero_ps(), s.min_acc[r][t] = 0.0f;
+      for (int t = 0; t < kTokensPerTile; ++t) s.acc[r][t] = _mm256_setzero_ps();
     for (int64_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
       const int chunk_blocks = static_cast<int>(std::min<int64_t>(kChunkBlocks, n_blocks - b0));
       for (int r = 0; r < n_next_rows; ++r)
@@ -345,15 +358,9 @@ void matmul_row_group(const uint8_t* first_row, uint64_t row_bytes, int n_rows, 
       int t = 0;
       for (; t + 2 <= tile_tokens; t += 2) accumulate_chunk<Format, 2>(s, chunk_blocks, x_tokens + t, s.acc, t);
       if (t < tile_tokens) accumulate_chunk<Format, 1>(s, chunk_blocks, x_tokens + t, s.acc, t);
-      if constexpr (Format::kHasMin)
-        for (int r = 0; r < n_rows; ++r)
-          for (int u = 0; u < tile_tokens; ++u)
-            for (int b = 0; b < chunk_blocks; ++b)
-              s.min_acc[r][u] = add_min(s.min_acc[r][u], s.min_scale[r][b], x_tokens[u][b].d,
-                                        Format::min_isum(s.scales[r][b], x_tokens[u][b].sum32));
     }
     for (int u = 0; u < tile_tokens; ++u)
-      for (int r = 0; r < n_rows; ++r) y[(t0 + u) * y_stride + r] = finish(s.acc[r][u], s.min_acc[r][u]);
+      for (int r = 0; r < n_rows; ++r) y[(t0 + u) * y_stride + r] = Avx2Lanes::reduce(s.acc[r][u]);
   }
 }
 
