@@ -49,9 +49,13 @@ TEST(LogitsTool, WritesGoldenFieldsThatAgreeWithTheExactReference) {
   for (size_t i = 0; i < g.tokens.size(); ++i) {
     const auto& position = j.at("positions")[i];
     ASSERT_EQ(position.at("top").size(), 20u);
-    // Same top-1 token and logsumexp as the exact reference, to float32 round-off.
+    // Same top-1 token and logsumexp as the exact reference. The tolerance was 1e-3 (float32
+    // and fp16-cache round-off) until the AVX2 integer kernels, which round activations to
+    // 16-bit blocks: on this random-weight model (logsumexp ~14) that moves logsumexp by up to
+    // 2e-3 (measured), hence 5e-3, 1/3 of a 0.1% relative error. The distribution-level bar is
+    // test_model_golden's: KLD from exact at most llama.cpp's (it is ~1e4 times smaller).
     EXPECT_EQ(position.at("top")[0][0].get<int32_t>(), g.exact.positions[i].top[0].first) << "position " << i;
-    EXPECT_NEAR(position.at("logsumexp").get<double>(), g.exact.positions[i].logsumexp, 1e-3) << "position " << i;
+    EXPECT_NEAR(position.at("logsumexp").get<double>(), g.exact.positions[i].logsumexp, 5e-3) << "position " << i;
   }
   EXPECT_EQ(j.at("greedy").at("ids").get<std::vector<int32_t>>(), g.exact.greedy_ids);
   std::filesystem::remove(out);
