@@ -301,6 +301,11 @@ void decode_chunk(const uint8_t* row, int64_t first_block, int n_blocks, int r, 
 template <class Format, int kTokens>
 void accumulate_chunk(const ChunkScratch<Format>& s, int n_blocks, const ActivationBlock<Format::kWeights>* const* x_tokens,
                       __m256 (*acc)[kTokensPerTile], int t0) {
+  __m256 sum[kRowsPerGroup][kTokens];  // acc's pairs in registers for the whole chunk
+#pragma GCC unroll 4
+  for (int r = 0; r < kRowsPerGroup; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) sum[r][t] = acc[r][t0 + t];
   for (int b = 0; b < n_blocks; ++b) {
     for (int g = 0; g < Format::kGroups; ++g) {
       const int offset = b * Format::kWeights + g * Format::kGroupSteps * 16;
@@ -326,17 +331,20 @@ void accumulate_chunk(const ChunkScratch<Format>& s, int n_blocks, const Activat
       for (int r = 0; r < kRowsPerGroup; ++r)
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t)
-          acc[r][t0 + t] = add_group(acc[r][t0 + t], isum[r][t], s.group_scale[r][b * Format::kGroups + g],
-                                     x_tokens[t][b].d);
+          sum[r][t] = add_group(sum[r][t], isum[r][t], s.group_scale[r][b * Format::kGroups + g], x_tokens[t][b].d);
     }
     if constexpr (Format::kHasMin)
 #pragma GCC unroll 4
       for (int r = 0; r < kRowsPerGroup; ++r)
 #pragma GCC unroll 4
         for (int t = 0; t < kTokens; ++t)
-          acc[r][t0 + t] = add_group(acc[r][t0 + t], min_products(s.mins[r][b], x_tokens[t][b].sum32),
-                                     s.min_scale[r][b], x_tokens[t][b].d);
+          sum[r][t] = add_group(sum[r][t], min_products(s.mins[r][b], x_tokens[t][b].sum32), s.min_scale[r][b],
+                                x_tokens[t][b].d);
   }
+#pragma GCC unroll 4
+  for (int r = 0; r < kRowsPerGroup; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) acc[r][t0 + t] = sum[r][t];
 }
 
 template <class Format>
