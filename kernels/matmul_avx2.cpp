@@ -66,15 +66,8 @@ struct LegacyNibbleFormat : tiling::ScalesReadByDecode {
   template <class Sink>
   static void decode(const uint8_t* bytes, const Scales&, int /*piece*/, Sink&& sink) {
     const Block& block = *reinterpret_cast<const Block*>(bytes);
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
-    __m128i first = _mm_and_si128(packed, _mm_set1_epi8(0x0f));  // weights 0..15
-    __m128i second = shift_mask(packed, 4, 0x0f);                 // weights 16..31
-    if constexpr (kFifthBit) {
-      uint32_t high_bits;
-      std::memcpy(&high_bits, block.qh, sizeof(high_bits));
-      first = _mm_or_si128(first, spread_bits(high_bits & 0xffffu, 0x10));
-      second = _mm_or_si128(second, spread_bits(high_bits >> 16, 0x10));
-    }
+    __m128i first, second;  // weights 0..15, 16..31
+    legacy_quants<Block, kFifthBit>(block, first, second);
     const __m256 d = broadcast_half(block.d);
     if constexpr (kHasMin) {
       const __m256 m = broadcast_half(block.m);

@@ -43,8 +43,6 @@ struct alignas(32) ActivationBlock {
   int32_t sum32[N / 32];  // the sums of q over each 32: the K-quant min terms
 };
 
-__m256i load_ints(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-
 int32_t sum_lanes(__m256i v) {
   const __m128i four = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   const __m128i two = _mm_add_epi32(four, _mm_unpackhi_epi64(four, four));
@@ -77,8 +75,8 @@ void quantize_block(const float* x, ActivationBlock<N>& out) {
   }
   const __m256i ones = _mm256_set1_epi16(1);
   for (int j = 0; j < N / 32; ++j)
-    out.sum32[j] = sum_lanes(_mm256_add_epi32(_mm256_madd_epi16(load_ints(out.q + 32 * j), ones),
-                                              _mm256_madd_epi16(load_ints(out.q + 32 * j + 16), ones)));
+    out.sum32[j] = sum_lanes(_mm256_add_epi32(_mm256_madd_epi16(load32(out.q + 32 * j), ones),
+                                              _mm256_madd_epi16(load32(out.q + 32 * j + 16), ones)));
 }
 
 // Every token's activations, in a per-thread buffer that only grows.
@@ -98,8 +96,6 @@ const ActivationBlock<N>* quantize_activations(const float* x, int64_t n_tokens,
 // the 16 weights step*16 .. step*16+15 of group g as int16 (sub-block scale folded in).
 // ---------------------------------------------------------------------------
 
-__m128i load16(const void* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
-
 struct NoScales {};
 
 // Q4_0, Q5_0: weight j in the low nibble of qs[j], weight j+16 in the high one, Q5_0's 5th
@@ -115,16 +111,8 @@ struct LegacyNibbleInts {
   }
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales&, int, Sink&& sink) {
-    const Block& block = *reinterpret_cast<const Block*>(bytes);
-    const __m128i packed = load16(block.qs);
-    __m128i first = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
-    __m128i second = shift_mask(packed, 4, 0x0f);
-    if constexpr (kFifthBit) {
-      uint32_t high_bits;
-      std::memcpy(&high_bits, block.qh, sizeof(high_bits));
-      first = _mm_or_si128(first, spread_bits(high_bits & 0xffffu, 0x10));
-      second = _mm_or_si128(second, spread_bits(high_bits >> 16, 0x10));
-    }
+    __m128i first, second;
+    legacy_quants<Block, kFifthBit>(*reinterpret_cast<const Block*>(bytes), first, second);
     const __m128i zero_point = _mm_set1_epi8(kFifthBit ? 16 : 8);
     sink(0, _mm256_cvtepi8_epi16(_mm_sub_epi8(first, zero_point)));
     sink(1, _mm256_cvtepi8_epi16(_mm_sub_epi8(second, zero_point)));
@@ -154,7 +142,6 @@ template <class Block>
 struct KNibbleInts {
   static constexpr int kWeights = kSuperBlockSize, kBytes = sizeof(Block), kGroups = 2, kGroupSteps = 8;
   static constexpr bool kHasMin = true;
-  static constexpr bool kFifthBit = requires(const Block& b) { b.qh; };
   struct Scales {
     SixteenBytes scales_then_mins;  // bytes 0..7: scale_i, 8..15: min_i
   };
@@ -176,8 +163,7 @@ struct KNibbleInts {
     const auto* scale_bytes = reinterpret_cast<const uint8_t*>(scales.scales_then_mins.words);
     for (int k = 0; k < 4; ++k) {
       const int sub = 4 * g + k;
-      __m256i q = shift_mask(load_ints(block.qs + 32 * (sub / 2)), 4 * (sub % 2), 0x0f);
-      if constexpr (kFifthBit) q = _mm256_or_si256(q, _mm256_slli_epi16(shift_mask(load_ints(block.qh), sub, 0x01), 4));
+      const __m256i q = k_nibble_quants(block, sub);
       const __m256i scale = _mm256_set1_epi16(scale_bytes[sub]);
       sink(2 * k, _mm256_mullo_epi16(_mm256_cvtepu8_epi16(low_half(q)), scale));
       sink(2 * k + 1, _mm256_mullo_epi16(_mm256_cvtepu8_epi16(high_half(q)), scale));
@@ -199,11 +185,8 @@ struct Q6_KInts {
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales&, int g, Sink&& sink) {
     const BlockQ6_K& block = *reinterpret_cast<const BlockQ6_K*>(bytes);
-    const __m256i high_all = load_ints(block.qh + 32 * g);
     for (int k = 0; k < 4; ++k) {
-      const __m256i low = shift_mask(load_ints(block.ql + 64 * g + 32 * (k % 2)), 4 * (k / 2), 0x0f);
-      const __m256i high = _mm256_slli_epi16(shift_mask(high_all, 2 * k, 0x03), 4);
-      const __m256i q = _mm256_sub_epi8(_mm256_or_si256(low, high), _mm256_set1_epi8(32));
+      const __m256i q = q6_k_quants(block, g, k);
       const int sub = 8 * g + 2 * k;
       sink(2 * k, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(low_half(q)), _mm256_set1_epi16(block.scales[sub])));
       sink(2 * k + 1,
@@ -222,7 +205,7 @@ __m256 add_group(__m256 acc, __m256i isum, float group_scale, float d_x) {
 
 
 // Lane i: min_i * sum32[i], exact: |min_i * sum32[i]| <= 63 * 32 * 2^14.
-__m256i min_products(__m256i mins, const int32_t* sum32) { return _mm256_mullo_epi32(mins, load_ints(sum32)); }
+__m256i min_products(__m256i mins, const int32_t* sum32) { return _mm256_mullo_epi32(mins, load32(sum32)); }
 
 // ---------------------------------------------------------------------------
 // One token: kRows rows at a time, each group decoded in registers.
@@ -245,7 +228,7 @@ void dot_rows(const uint8_t* first_row, uint64_t row_bytes, int n_next_rows, int
       for (int r = 0; r < kRows; ++r) {
         __m256i isum = _mm256_setzero_si256();
         Format::decode_group(block + r * row_bytes, scales[r], g, [&](int step, __m256i w) {
-          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(w, load_ints(xq + 16 * step)));
+          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(w, load32(xq + 16 * step)));
         });
         acc[r] = add_group(acc[r], isum, Format::group_scale(block + r * row_bytes, scales[r], g), xb.d);
       }
@@ -319,7 +302,7 @@ void accumulate_chunk(const ChunkScratch<Format>& s, int n_blocks, const Activat
       for (int step = 0; step < Format::kGroupSteps; ++step) {
         __m256i x[kTokens];
 #pragma GCC unroll 4
-        for (int t = 0; t < kTokens; ++t) x[t] = load_ints(x_group[t] + 16 * step);
+        for (int t = 0; t < kTokens; ++t) x[t] = load32(x_group[t] + 16 * step);
 #pragma GCC unroll 4
         for (int r = 0; r < kRowsPerGroup; ++r) {
           const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(s.w[r] + offset + 16 * step));

@@ -10,8 +10,6 @@
 namespace slm::kernels::avx2 {
 namespace {
 
-__m128i load16(const void* bytes) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes)); }
-__m256i load32(const void* bytes) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes)); }
 __m256 broadcast(const float& value) { return _mm256_broadcast_ss(&value); }
 
 // out[i] = float(q[i]) * factor for the 16 int8 in q (sub-block scales: exact products).
@@ -94,7 +92,6 @@ struct KNibbleFormat {
   static constexpr int kWeights = kSuperBlockSize;
   static constexpr int kBytes = sizeof(Block);
   static constexpr int kPieces = kWeights / kPieceWeights;
-  static constexpr bool kFifthBit = requires(const Block& b) { b.qh; };
   struct Scales {
     float scale[8];      // d * scale_i
     float minus_min[8];  // -dmin * min_i
@@ -110,9 +107,7 @@ struct KNibbleFormat {
   }
   template <class Sink>
   static void decode(const uint8_t* bytes, const Scales& scales, int sub, Sink&& sink) {
-    const Block& block = *reinterpret_cast<const Block*>(bytes);
-    __m256i q = shift_mask(load32(block.qs + 32 * (sub / 2)), 4 * (sub % 2), 0x0f);
-    if constexpr (kFifthBit) q = _mm256_or_si256(q, _mm256_slli_epi16(shift_mask(load32(block.qh), sub, 0x01), 4));
+    const __m256i q = k_nibble_quants(*reinterpret_cast<const Block*>(bytes), sub);
     const __m256 scale = broadcast(scales.scale[sub]);
     const __m256 minus_min = broadcast(scales.minus_min[sub]);
     emit16(low_half(q), scale, minus_min, 32 * sub, sink);
@@ -142,10 +137,7 @@ struct Q6_KFormat {
   template <class Sink>
   static void decode(const uint8_t* bytes, const Scales& scales, int piece, Sink&& sink) {
     const BlockQ6_K& block = *reinterpret_cast<const BlockQ6_K*>(bytes);
-    const int half = piece / 4, k = piece % 4;
-    const __m256i low = shift_mask(load32(block.ql + 64 * half + 32 * (k % 2)), 4 * (k / 2), 0x0f);
-    const __m256i high = _mm256_slli_epi16(shift_mask(load32(block.qh + 32 * half), 2 * k, 0x03), 4);
-    const __m256i q = _mm256_sub_epi8(_mm256_or_si256(low, high), _mm256_set1_epi8(32));
+    const __m256i q = q6_k_quants(block, piece / 4, piece % 4);
     for (int i = 0; i < 2; ++i) {
       const int sub = 2 * piece + i;
       emit16(i == 0 ? low_half(q) : high_half(q), broadcast(scales.scale[sub]), 16 * sub, sink);

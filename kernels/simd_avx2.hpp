@@ -52,6 +52,42 @@ inline __m256i shift_mask(__m256i v, int shift, uint8_t mask) {
   return _mm256_and_si256(_mm256_srli_epi16(v, shift), _mm256_set1_epi8(static_cast<char>(mask)));
 }
 
+inline __m128i load16(const void* bytes) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes)); }
+inline __m256i load32(const void* bytes) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes)); }
+
+// The quants of a Q4_0/Q4_1/Q5_0/Q5_1 block (0..15, or 0..31 with the 5th bit): weights 0..15
+// in `first` (low nibbles of qs), 16..31 in `second` (high nibbles); bit j of qh is weight j's 5th bit.
+template <class Block, bool kFifthBit>
+void legacy_quants(const Block& block, __m128i& first, __m128i& second) {
+  const __m128i packed = load16(block.qs);
+  first = _mm_and_si128(packed, _mm_set1_epi8(0x0f));
+  second = shift_mask(packed, 4, 0x0f);
+  if constexpr (kFifthBit) {
+    uint32_t high_bits;
+    std::memcpy(&high_bits, block.qh, sizeof(high_bits));
+    first = _mm_or_si128(first, spread_bits(high_bits & 0xffffu, 0x10));
+    second = _mm_or_si128(second, spread_bits(high_bits >> 16, 0x10));
+  }
+}
+
+// The 32 quants (0..15, or 0..31 for Q5_K) of sub-block `sub` of a Q4_K/Q5_K block: the low or
+// high nibbles of qs[32 (sub/2) ..], Q5_K's 5th bit of weight l being bit `sub` of qh[l].
+template <class Block>
+__m256i k_nibble_quants(const Block& block, int sub) {
+  __m256i q = shift_mask(load32(block.qs + 32 * (sub / 2)), 4 * (sub % 2), 0x0f);
+  if constexpr (requires { block.qh; }) q = _mm256_or_si256(q, _mm256_slli_epi16(shift_mask(load32(block.qh), sub, 0x01), 4));
+  return q;
+}
+
+// The 32 quants (-32..31) of weights 32k .. 32k+31 of half `half` of a Q6_K block: low nibble
+// in ql[64 half + 32 (k%2) + l] (shifted by 4 (k/2)), top 2 bits at bits 2k of qh[32 half + l].
+template <class Block>
+__m256i q6_k_quants(const Block& block, int half, int k) {
+  const __m256i low = shift_mask(load32(block.ql + 64 * half + 32 * (k % 2)), 4 * (k / 2), 0x0f);
+  const __m256i high = _mm256_slli_epi16(shift_mask(load32(block.qh + 32 * half), 2 * k, 0x03), 4);
+  return _mm256_sub_epi8(_mm256_or_si256(low, high), _mm256_set1_epi8(32));
+}
+
 // The 8 int8 in the low 8 bytes of q, as floats.
 inline __m256 low8_to_float(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)); }
 
