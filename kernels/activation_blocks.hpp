@@ -1,10 +1,11 @@
 // Activations quantized to 16-bit integers, once per matmul, for the integer dot products of
 // the SIMD kernels (kernels/matmul_int_avx2.cpp). llama.cpp quantizes activations to 8 bits;
-// slm keeps 15 bits of magnitude, so an activation moves by at most 2^-15 of its block's
-// largest magnitude: ~500 times less than 8-bit blocks, far below the fp16 KV cache's rounding.
+// slm keeps 12 to 15 bits of magnitude (by weight format), so an activation moves by at most
+// 2^-13 to 2^-16 of its block's largest magnitude: 16 to 128 times less than 8-bit blocks.
 //
 // A block of N activations (N = the weight format's block: 32, or 256 for K-quants) shares a
-// power-of-two scale d; activation i becomes q[i] = round_to_nearest_even(x[i] / d), |q[i]| <= 2^14.
+// power-of-two scale d; activation i becomes q[i] = round_to_nearest_even(x[i] / d), |q[i]| <= 2^B - 1
+// with B = activation_magnitude_bits(weight format).
 // A power of two makes x / d and d * q exact, so the only rounding is to the integer, and a
 // one-hot activation vector gives exactly the dequantized weights.
 // This header is the specification; the SIMD quantizers follow it bit for bit and the tests
@@ -19,7 +20,22 @@
 
 namespace slm::kernels {
 
-inline constexpr int kActivationMagnitudeBits = 14;  // |q| <= 2^14: headroom in the int32 sums
+inline constexpr int kActivationMagnitudeBits = 14;  // the default of activation_scale
+
+// The magnitude bits of the activations a weight format is multiplied with: as many as keep
+// the integer kernels' int32 group sums exact (matmul_int_avx2.cpp sums groups of 32 legacy
+// or 128 K-quant products, with the K-quant sub-block scale folded into the weight):
+//   Q4_0, Q5_0, Q8_0: 15 bits (the int16 range), 32 * 128 * 2^15 = 2^27;
+//   Q4_K 14, Q5_K 13, Q6_K 12: 128 * 945 * 2^14, 128 * 1953 * 2^13, 128 * 4096 * 2^12 < 2^31.
+// Even 12 bits are 16 times finer than llama.cpp's 8-bit activation blocks.
+constexpr int activation_magnitude_bits(GgmlType weight_type) {
+  switch (weight_type) {
+    case GgmlType::Q4_K: return 14;
+    case GgmlType::Q5_K: return 13;
+    case GgmlType::Q6_K: return 12;
+    default: return 15;
+  }
+}
 
 // Below this largest magnitude a block is all zeros (d = 0): its dot products are below
 // float32's resolution of any weight's contribution anyway, and a power-of-two d stays normal.
@@ -30,15 +46,18 @@ struct ActivationScale {
   float inverse;  // 1 / d (exact), or 0 when d is 0 or not finite
 };
 
-// d for a block whose largest |x| is `amax`: the power of two with amax / d in [2^13, 2^14).
+// d for a block whose largest |x| is `amax`, with B = magnitude_bits: the power of two with
+// amax / d in [2^(B-1), 2^B), or twice that when amax / d would round to 2^B (amax / d >=
+// 2^B - 1/2), so that every |q| <= 2^B - 1.
 // A NaN or infinite activation makes d NaN, so that it reaches the outputs as in float math.
-inline ActivationScale activation_scale(float amax) {
+inline ActivationScale activation_scale(float amax, int magnitude_bits = kActivationMagnitudeBits) {
   if (!(amax <= std::numeric_limits<float>::max())) return {std::numeric_limits<float>::quiet_NaN(), 0.0f};
   if (amax < kSmallestQuantizedMagnitude) return {0.0f, 0.0f};
   int exponent = 0;
   std::frexp(amax, &exponent);  // amax = m * 2^exponent, m in [0.5, 1)
-  return {std::ldexp(1.0f, exponent - 1 - (kActivationMagnitudeBits - 1)),
-          std::ldexp(1.0f, kActivationMagnitudeBits - exponent)};
+  int shift = magnitude_bits - exponent;  // amax * 2^shift = m * 2^B, exact
+  if (std::ldexp(amax, shift) >= std::ldexp(1.0f, magnitude_bits) - 0.5f) --shift;
+  return {std::ldexp(1.0f, -shift), std::ldexp(1.0f, shift)};
 }
 
 // The activation block the integer kernels pair with a weight format: its own block.

@@ -4,17 +4,23 @@
 // FMA does 8, and the weights never go through int -> float conversion.
 //
 // What each (row, token) output is, whatever the batch, the row range or the thread count:
-//   for each weight block b (and its activation block, of the same length):
-//     for each group g of the block (the whole block; 128 weights for K-quants):
-//       isum = sum over the group of w_int[i] * q[i]     (int32 lanes; exact, so in any order)
-//       acc  = fma(float(isum), group_scale * d_x, acc)   (8 float lanes, one rounding)
-//     Q4_K/Q5_K's -dmin * min_i terms: lane i of min_isum = min_i * (sum of q over sub-block i),
+//   acc = 0 (one float)
+//   for each weight block b (and its activation block, of the same length), with d = the
+//   block's fp16 scale and d_x the activation block's:
+//     for each group g of kGroupWeights weights of the block, in order:
+//       isum = sum over the group of w_int[i] * q[i]        (int32, exact, so in any order)
+//       acc  = fma(float(isum), d * d_x, acc)
+//     Q4_K/Q5_K's -dmin * min_i terms, after the groups:
+//       min_isum = sum over sub-blocks i of min_i * (sum of q over sub-block i)   (exact)
 //       acc  = fma(float(min_isum), -dmin * d_x, acc)
-//   y = the lanes of acc summed as in matmul.hpp.
-// w_int is the weight with its sub-block scale folded in (K-quants: scale_i * q), so
-// group_scale is the block's fp16 d; d_x is a power of two, so group_scale * d_x is exact.
-// Overflow: |q| <= 2^14 and |w_int| <= 4096 (Q6_K), 1953 (Q5_K), 945 (Q4_K), 128 (Q8_0); a
-// lane adds 2 products per 16 weights, 16 products for a group of 128: < 2^31.
+//   y = acc.
+// w_int is the weight with its sub-block scale folded in (K-quants: scale_i * q); d_x is a
+// power of two, so d * d_x is exact. One token computes 4 rows in the lanes of a 128-bit
+// vector; a prompt computes 8 rows in the lanes of a 256-bit vector, from weights decoded
+// into an interleaved layout (see RowTile): the per-lane arithmetic is the same.
+// Overflow: |w_int| <= 4096 (Q6_K), 1953 (Q5_K), 945 (Q4_K), 128 (Q8_0) and |q| <= 2^B - 1
+// with B = activation_magnitude_bits (12, 13, 14, 14), so a group sum stays below 2^31 with
+// groups of 128 (K-quants) and 32 (legacy): 128 * 4096 * 4095 = 2146959360 < 2^31 - 1.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -49,7 +55,7 @@ int32_t sum_lanes(__m256i v) {
   return _mm_cvtsi128_si32(_mm_add_epi32(two, _mm_shuffle_epi32(two, 1)));
 }
 
-template <int N>
+template <int N, int kBits>
 void quantize_block(const float* x, ActivationBlock<N>& out) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   __m256 amax8 = _mm256_setzero_ps();
@@ -63,7 +69,7 @@ void quantize_block(const float* x, ActivationBlock<N>& out) {
   _mm256_storeu_ps(lanes, amax8);
   float amax = *std::max_element(lanes, lanes + 8);
   if (!_mm256_testz_ps(unordered, unordered)) amax = std::numeric_limits<float>::quiet_NaN();
-  const ActivationScale scale = activation_scale(amax);
+  const ActivationScale scale = activation_scale(amax, kBits);
   out.d = scale.d;
   const __m256 inverse = _mm256_set1_ps(scale.inverse);
   for (int i = 0; i < N; i += 16) {
@@ -80,20 +86,21 @@ void quantize_block(const float* x, ActivationBlock<N>& out) {
 }
 
 // Every token's activations, in a per-thread buffer that only grows.
-template <int N>
+template <int N, int kBits>
 const ActivationBlock<N>* quantize_activations(const float* x, int64_t n_tokens, int64_t n_in) {
   thread_local std::vector<ActivationBlock<N>> blocks;
   const int64_t n_blocks = n_in / N;
   if (blocks.size() < static_cast<size_t>(n_tokens * n_blocks)) blocks.resize(static_cast<size_t>(n_tokens * n_blocks));
   for (int64_t t = 0; t < n_tokens; ++t)
-    for (int64_t b = 0; b < n_blocks; ++b) quantize_block<N>(x + t * n_in + b * N, blocks[static_cast<size_t>(t * n_blocks + b)]);
+    for (int64_t b = 0; b < n_blocks; ++b) quantize_block<N, kBits>(x + t * n_in + b * N, blocks[static_cast<size_t>(t * n_blocks + b)]);
   return blocks.data();
 }
 
 // ---------------------------------------------------------------------------
-// Weight formats as 16-bit integers. Each has kWeights per block in kGroups groups of
-// kGroupSteps * 16 weights; decode_group(block, scales, g, sink) calls sink(step, w16) with
-// the 16 weights step*16 .. step*16+15 of group g as int16 (sub-block scale folded in).
+// Weight formats as 16-bit integers. Each has kWeights per block in groups of kGroupWeights;
+// decode_group(block, scales, g, sink) calls sink(step, w16) with the 16 weights
+// step*16 .. step*16+15 of group g as int16 (sub-block scale folded in). scale(block) is the
+// block's d; the K-quants with a min add min_scale (-dmin) and mins (min_i in lane i).
 // ---------------------------------------------------------------------------
 
 struct NoScales {};
@@ -102,13 +109,12 @@ struct NoScales {};
 // bit in bit j of qh; w = d * (q - zero_point).
 template <class Block, bool kFifthBit>
 struct LegacyNibbleInts {
-  static constexpr int kWeights = kLegacyBlockSize, kBytes = sizeof(Block), kGroups = 1, kGroupSteps = 2;
+  static constexpr int kWeights = kLegacyBlockSize, kBytes = sizeof(Block), kGroupWeights = 32;
+  static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q4_0);
   static constexpr bool kHasMin = false;
   using Scales = NoScales;
   static Scales unpack(const uint8_t*) { return {}; }
-  static float group_scale(const uint8_t* bytes, const Scales&, int) {
-    return half_to_float(reinterpret_cast<const Block*>(bytes)->d);
-  }
+  static float scale(const uint8_t* bytes) { return half_to_float(reinterpret_cast<const Block*>(bytes)->d); }
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales&, int, Sink&& sink) {
     __m128i first, second;
@@ -120,13 +126,12 @@ struct LegacyNibbleInts {
 };
 
 struct Q8_0Ints {
-  static constexpr int kWeights = kLegacyBlockSize, kBytes = sizeof(BlockQ8_0), kGroups = 1, kGroupSteps = 2;
+  static constexpr int kWeights = kLegacyBlockSize, kBytes = sizeof(BlockQ8_0), kGroupWeights = 32;
+  static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q8_0);
   static constexpr bool kHasMin = false;
   using Scales = NoScales;
   static Scales unpack(const uint8_t*) { return {}; }
-  static float group_scale(const uint8_t* bytes, const Scales&, int) {
-    return half_to_float(reinterpret_cast<const BlockQ8_0*>(bytes)->d);
-  }
+  static float scale(const uint8_t* bytes) { return half_to_float(reinterpret_cast<const BlockQ8_0*>(bytes)->d); }
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales&, int, Sink&& sink) {
     const BlockQ8_0& block = *reinterpret_cast<const BlockQ8_0*>(bytes);
@@ -135,12 +140,13 @@ struct Q8_0Ints {
   }
 };
 
-// Q4_K, Q5_K: 8 sub-blocks of 32, w = d * scale_i * q - dmin * min_i; group g is sub-blocks
-// 4g .. 4g+3. Sub-blocks 2j and 2j+1 are the low and high nibbles of qs[32j .. 32j+31]; Q5_K's
-// 5th bit of weight l of sub-block i is bit i of qh[l].
-template <class Block>
+// Q4_K, Q5_K: 8 sub-blocks of 32, w = d * scale_i * q - dmin * min_i. Sub-blocks 2j and 2j+1
+// are the low and high nibbles of qs[32j .. 32j+31]; Q5_K's 5th bit of weight l of
+// sub-block i is bit i of qh[l].
+template <class Block, GgmlType kType>
 struct KNibbleInts {
-  static constexpr int kWeights = kSuperBlockSize, kBytes = sizeof(Block), kGroups = 2, kGroupSteps = 8;
+  static constexpr int kWeights = kSuperBlockSize, kBytes = sizeof(Block), kGroupWeights = 128;
+  static constexpr int kActivationBits = activation_magnitude_bits(kType);
   static constexpr bool kHasMin = true;
   struct Scales {
     SixteenBytes scales_then_mins;  // bytes 0..7: scale_i, 8..15: min_i
@@ -148,11 +154,8 @@ struct KNibbleInts {
   static Scales unpack(const uint8_t* bytes) {
     return {k_quant_scales_and_mins(reinterpret_cast<const Block*>(bytes)->scales)};
   }
-  static float group_scale(const uint8_t* bytes, const Scales&, int) {
-    return half_to_float(reinterpret_cast<const Block*>(bytes)->d);
-  }
+  static float scale(const uint8_t* bytes) { return half_to_float(reinterpret_cast<const Block*>(bytes)->d); }
   static float min_scale(const uint8_t* bytes) { return -half_to_float(reinterpret_cast<const Block*>(bytes)->dmin); }
-  // min_i in lane i.
   static __m256i mins(const Scales& scales) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(
         reinterpret_cast<const __m128i*>(reinterpret_cast<const uint8_t*>(scales.scales_then_mins.words) + 8)));
@@ -161,12 +164,12 @@ struct KNibbleInts {
   static void decode_group(const uint8_t* bytes, const Scales& scales, int g, Sink&& sink) {
     const Block& block = *reinterpret_cast<const Block*>(bytes);
     const auto* scale_bytes = reinterpret_cast<const uint8_t*>(scales.scales_then_mins.words);
-    for (int k = 0; k < 4; ++k) {
-      const int sub = 4 * g + k;
+    for (int k = 0; k < kGroupWeights / 32; ++k) {
+      const int sub = g * (kGroupWeights / 32) + k;
       const __m256i q = k_nibble_quants(block, sub);
-      const __m256i scale = _mm256_set1_epi16(scale_bytes[sub]);
-      sink(2 * k, _mm256_mullo_epi16(_mm256_cvtepu8_epi16(low_half(q)), scale));
-      sink(2 * k + 1, _mm256_mullo_epi16(_mm256_cvtepu8_epi16(high_half(q)), scale));
+      const __m256i sub_scale = _mm256_set1_epi16(scale_bytes[sub]);
+      sink(2 * k, _mm256_mullo_epi16(_mm256_cvtepu8_epi16(low_half(q)), sub_scale));
+      sink(2 * k + 1, _mm256_mullo_epi16(_mm256_cvtepu8_epi16(high_half(q)), sub_scale));
     }
   }
 };
@@ -175,13 +178,12 @@ struct KNibbleInts {
 // weight 32k + l of a half has its low nibble in ql[64g + 32(k%2) + l] (shifted by 4(k/2))
 // and its top 2 bits at bits 2k of qh[32g + l].
 struct Q6_KInts {
-  static constexpr int kWeights = kSuperBlockSize, kBytes = sizeof(BlockQ6_K), kGroups = 2, kGroupSteps = 8;
+  static constexpr int kWeights = kSuperBlockSize, kBytes = sizeof(BlockQ6_K), kGroupWeights = 128;
+  static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q6_K);
   static constexpr bool kHasMin = false;
   using Scales = NoScales;
   static Scales unpack(const uint8_t*) { return {}; }
-  static float group_scale(const uint8_t* bytes, const Scales&, int) {
-    return half_to_float(reinterpret_cast<const BlockQ6_K*>(bytes)->d);
-  }
+  static float scale(const uint8_t* bytes) { return half_to_float(reinterpret_cast<const BlockQ6_K*>(bytes)->d); }
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales&, int g, Sink&& sink) {
     const BlockQ6_K& block = *reinterpret_cast<const BlockQ6_K*>(bytes);
@@ -195,186 +197,275 @@ struct Q6_KInts {
   }
 };
 
-// ---------------------------------------------------------------------------
-// The accumulation every path shares (the formula at the top of this file)
-// ---------------------------------------------------------------------------
+template <class Format>
+constexpr int kGroupsPerBlock = Format::kWeights / Format::kGroupWeights;
+template <class Format>
+constexpr int kStepsPerGroup = Format::kGroupWeights / 16;
 
-__m256 add_group(__m256 acc, __m256i isum, float group_scale, float d_x) {
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(group_scale * d_x), acc);
-}
-
+// GCC otherwise regroups the (associative) integer sums of an unrolled group into a tree
+// whose partial sums spill to the stack: measured 1.3x slower.
+inline void keep_in_register(__m256i& v) { __asm__("" : "+x"(v)); }
 
 // Lane i: min_i * sum32[i], exact: |min_i * sum32[i]| <= 63 * 32 * 2^14.
 __m256i min_products(__m256i mins, const int32_t* sum32) { return _mm256_mullo_epi32(mins, load32(sum32)); }
 
 // ---------------------------------------------------------------------------
-// One token: kRows rows at a time, each group decoded in registers.
+// One token: 4 rows, each group decoded in registers; the 4 group sums meet in one vector.
 // ---------------------------------------------------------------------------
 
-template <class Format, int kRows>
-void dot_rows(const uint8_t* first_row, uint64_t row_bytes, int n_next_rows, int64_t n_blocks,
-              const ActivationBlock<Format::kWeights>* x, float* y) {
-  __m256 acc[kRows];
-  for (__m256& a : acc) a = _mm256_setzero_ps();
+// Lane r: the sum of the lanes of v[r].
+__m128i sum_lanes4(const __m256i (&v)[4]) {
+  const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+  const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+  const __m256i abcd = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+  return _mm_add_epi32(low_half(abcd), high_half(abcd));
+}
+
+// y[r] for the 4 rows first_row + r * row_stride (a stride of 0 computes one row 4 times).
+template <class Format>
+void dot_rows(const uint8_t* first_row, uint64_t row_stride, int n_next_rows, int64_t n_blocks,
+              const ActivationBlock<Format::kWeights>* x, float (&y)[4]) {
+  constexpr int kBytes = Format::kBytes;
+  __m128 acc = _mm_setzero_ps();
   for (int64_t b = 0; b < n_blocks; ++b) {
-    const uint8_t* block = first_row + b * Format::kBytes;
-    for (int r = 0; r < n_next_rows; ++r) tiling::prefetch(block + (kRows + r) * row_bytes, Format::kBytes);
+    const uint8_t* block = first_row + b * kBytes;
+    for (int r = 0; r < n_next_rows; ++r) tiling::prefetch(block + (4 + r) * row_stride, kBytes);
     const ActivationBlock<Format::kWeights>& xb = x[b];
-    typename Format::Scales scales[kRows];
-    for (int r = 0; r < kRows; ++r) scales[r] = Format::unpack(block + r * row_bytes);
-    for (int g = 0; g < Format::kGroups; ++g) {
-      const int16_t* xq = xb.q + g * Format::kGroupSteps * 16;
+    const __m128 d_x = _mm_set1_ps(xb.d);
+    typename Format::Scales scales[4];
+    for (int r = 0; r < 4; ++r) scales[r] = Format::unpack(block + r * row_stride);
+    const __m128 scale = _mm_mul_ps(_mm_setr_ps(Format::scale(block), Format::scale(block + row_stride),
+                                                Format::scale(block + 2 * row_stride), Format::scale(block + 3 * row_stride)),
+                                    d_x);
+    for (int g = 0; g < kGroupsPerBlock<Format>; ++g) {
+      const int16_t* xq = xb.q + g * Format::kGroupWeights;
+      __m256i isum[4];
 #pragma GCC unroll 4
-      for (int r = 0; r < kRows; ++r) {
-        __m256i isum = _mm256_setzero_si256();
-        Format::decode_group(block + r * row_bytes, scales[r], g, [&](int step, __m256i w) {
-          isum = _mm256_add_epi32(isum, _mm256_madd_epi16(w, load32(xq + 16 * step)));
+      for (int r = 0; r < 4; ++r) {
+        isum[r] = _mm256_setzero_si256();
+        Format::decode_group(block + r * row_stride, scales[r], g, [&](int step, __m256i w) {
+          isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(w, load32(xq + 16 * step)));
+          keep_in_register(isum[r]);
         });
-        acc[r] = add_group(acc[r], isum, Format::group_scale(block + r * row_bytes, scales[r], g), xb.d);
       }
+      acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sum_lanes4(isum)), scale, acc);
     }
-    if constexpr (Format::kHasMin)
-      for (int r = 0; r < kRows; ++r)
-        acc[r] = add_group(acc[r], min_products(Format::mins(scales[r]), xb.sum32),
-                           Format::min_scale(block + r * row_bytes), xb.d);
+    if constexpr (Format::kHasMin) {
+      __m256i products[4];
+      for (int r = 0; r < 4; ++r) products[r] = min_products(Format::mins(scales[r]), xb.sum32);
+      const __m128 min_scale =
+          _mm_mul_ps(_mm_setr_ps(Format::min_scale(block), Format::min_scale(block + row_stride),
+                                 Format::min_scale(block + 2 * row_stride), Format::min_scale(block + 3 * row_stride)),
+                     d_x);
+      acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sum_lanes4(products)), min_scale, acc);
+    }
   }
-  for (int r = 0; r < kRows; ++r) y[r] = Avx2Lanes::reduce(acc[r]);
+  _mm_storeu_ps(y, acc);
 }
 
 // ---------------------------------------------------------------------------
-// Several tokens: a group of kRowsPerGroup rows decoded a chunk of 256 weights at a time into
-// int16 in L1, each chunk serving kTokensPerTile tokens in register tiles of 4 rows x 2 tokens.
+// Several tokens: a tile of 8 rows is decoded a chunk of 256 weights at a time into L1,
+// interleaved so that one 32-bit lane holds a pair of weights of one row:
+//   w[k][r] = the weights 2k, 2k+1 of row r.
+// _mm256_madd_epi16 with a broadcast pair of activations then gives each row's partial sum in
+// its own lane, so a group's sums need no horizontal addition. Each chunk serves
+// kTileTokens tokens, kPassTokens at a time in registers.
 // ---------------------------------------------------------------------------
 
-constexpr int kRowsPerGroup = tiling::kRowsPerGroup;
-constexpr int kTokensPerTile = tiling::kTokensPerTile;
+constexpr int kTileRows = 8;
 constexpr int kChunkWeights = 256;
+constexpr int kTileTokens = 32;
+constexpr int kPassTokens = 4;
 
 template <class Format>
-struct ChunkScratch {
+struct RowTile {
   static constexpr int kBlocks = kChunkWeights / Format::kWeights;
-  static constexpr int kGroups = kBlocks * Format::kGroups;
-  alignas(32) int16_t w[kRowsPerGroup][kChunkWeights] = {};
-  float group_scale[kRowsPerGroup][kGroups] = {};
-  float min_scale[kRowsPerGroup][kBlocks] = {};
-  __m256i mins[kRowsPerGroup][kBlocks] = {};
-  __m256 acc[kRowsPerGroup][kTokensPerTile];
+  alignas(32) int16_t rows[kTileRows][kChunkWeights];          // decoded, one row after another
+  alignas(32) int16_t w[kChunkWeights / 2][kTileRows][2];      // interleaved
+  __m256 scale[kBlocks];                                       // lane r: row r's d
+  __m256 min_scale[kBlocks];                                   // lane r: row r's -dmin
+  __m256i mins[kBlocks][8];                                    // [b][i] lane r: row r's min_i
+  __m256 acc[kTileTokens];
 };
 
-template <class Format>
-void decode_chunk(const uint8_t* row, int64_t first_block, int n_blocks, int r, ChunkScratch<Format>& s) {
-  for (int b = 0; b < n_blocks; ++b) {
-    const uint8_t* block = row + (first_block + b) * Format::kBytes;
-    const typename Format::Scales scales = Format::unpack(block);
-    if constexpr (Format::kHasMin) {
-      s.mins[r][b] = Format::mins(scales);
-      s.min_scale[r][b] = Format::min_scale(block);
-    }
-    for (int g = 0; g < Format::kGroups; ++g) {
-      s.group_scale[r][b * Format::kGroups + g] = Format::group_scale(block, scales, g);
-      int16_t* out = s.w[r] + b * Format::kWeights + g * Format::kGroupSteps * 16;
-      Format::decode_group(block, scales, g, [out](int step, __m256i w) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(out + 16 * step), w);
-      });
-    }
+// The 8 x 8 transpose of 32-bit elements: v[i] lane j <- v[j] lane i.
+void transpose8x8(__m256i (&v)[8]) {
+  __m256i t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+    u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+    u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+    u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[i] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x20);
+    v[i + 4] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x31);
   }
 }
 
-// acc[r][t0 + t] for the kTokens tokens of x_tokens (each pointing at the chunk's first block).
-template <class Format, int kTokens>
-void accumulate_chunk(const ChunkScratch<Format>& s, int n_blocks, const ActivationBlock<Format::kWeights>* const* x_tokens,
-                      __m256 (*acc)[kTokensPerTile], int t0) {
-  __m256 sum[kRowsPerGroup][kTokens];  // acc's pairs in registers for the whole chunk
-#pragma GCC unroll 4
-  for (int r = 0; r < kRowsPerGroup; ++r)
-#pragma GCC unroll 4
-    for (int t = 0; t < kTokens; ++t) sum[r][t] = acc[r][t0 + t];
+// Decodes blocks first_block .. first_block + n_blocks - 1 of the n_rows rows at rows[r];
+// the other rows of the tile are zero.
+template <class Format>
+void decode_chunk(const uint8_t* const (&rows)[kTileRows], int n_rows, int64_t first_block, int n_blocks,
+                  RowTile<Format>& tile) {
+  for (int r = 0; r < kTileRows; ++r) {
+    for (int b = 0; b < n_blocks; ++b) {
+      int16_t* out = tile.rows[r] + b * Format::kWeights;
+      if (r >= n_rows) {
+        std::memset(out, 0, Format::kWeights * sizeof(int16_t));
+        continue;
+      }
+      const uint8_t* block = rows[r] + (first_block + b) * Format::kBytes;
+      const typename Format::Scales scales = Format::unpack(block);
+      for (int g = 0; g < kGroupsPerBlock<Format>; ++g)
+        Format::decode_group(block, scales, g, [&](int step, __m256i w) {
+          _mm256_store_si256(reinterpret_cast<__m256i*>(out + g * Format::kGroupWeights + 16 * step), w);
+        });
+    }
+  }
   for (int b = 0; b < n_blocks; ++b) {
-    for (int g = 0; g < Format::kGroups; ++g) {
-      const int offset = b * Format::kWeights + g * Format::kGroupSteps * 16;
-      __m256i isum[kRowsPerGroup][kTokens];
+    float scale[kTileRows] = {}, min_scale[kTileRows] = {};
+    alignas(32) int32_t mins[8][kTileRows] = {};
+    for (int r = 0; r < n_rows; ++r) {
+      const uint8_t* block = rows[r] + (first_block + b) * Format::kBytes;
+      scale[r] = Format::scale(block);
+      if constexpr (Format::kHasMin) {
+        min_scale[r] = Format::min_scale(block);
+        alignas(32) int32_t row_mins[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(row_mins), Format::mins(Format::unpack(block)));
+        for (int i = 0; i < 8; ++i) mins[i][r] = row_mins[i];
+      }
+    }
+    tile.scale[b] = _mm256_loadu_ps(scale);
+    if constexpr (Format::kHasMin) {
+      tile.min_scale[b] = _mm256_loadu_ps(min_scale);
+      for (int i = 0; i < 8; ++i) tile.mins[b][i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(mins[i]));
+    }
+  }
+  for (int step = 0; step < n_blocks * Format::kWeights / 16; ++step) {
+    __m256i v[8];
+    for (int r = 0; r < kTileRows; ++r) v[r] = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile.rows[r] + 16 * step));
+    transpose8x8(v);
+    for (int j = 0; j < 8; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(tile.w[8 * step + j]), v[j]);
+  }
+}
+
+__m256i broadcast_pair(const int16_t* q) {
+  int32_t pair;
+  std::memcpy(&pair, q, sizeof(pair));
+  return _mm256_set1_epi32(pair);
+}
+
+// tile.acc[t0 + t] for the kTokens tokens of x_tokens (each pointing at the chunk's first block).
+template <class Format, int kTokens>
+void accumulate_chunk(RowTile<Format>& tile, int n_blocks, const ActivationBlock<Format::kWeights>* const* x_tokens,
+                      int t0) {
+  __m256 acc[kTokens];
 #pragma GCC unroll 4
-      for (int r = 0; r < kRowsPerGroup; ++r)
+  for (int t = 0; t < kTokens; ++t) acc[t] = tile.acc[t0 + t];
+  for (int b = 0; b < n_blocks; ++b) {
+    __m256 scale[kTokens];
 #pragma GCC unroll 4
-        for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm256_setzero_si256();
-      const int16_t* x_group[kTokens];
-      for (int t = 0; t < kTokens; ++t) x_group[t] = x_tokens[t][b].q + g * Format::kGroupSteps * 16;
-      for (int step = 0; step < Format::kGroupSteps; ++step) {
-        __m256i x[kTokens];
+    for (int t = 0; t < kTokens; ++t) scale[t] = _mm256_mul_ps(tile.scale[b], _mm256_set1_ps(x_tokens[t][b].d));
+    for (int g = 0; g < kGroupsPerBlock<Format>; ++g) {
+      const int first_weight = g * Format::kGroupWeights;
+      const int16_t(*w)[kTileRows][2] = tile.w + (b * Format::kWeights + first_weight) / 2;
+      __m256i isum[kTokens];
 #pragma GCC unroll 4
-        for (int t = 0; t < kTokens; ++t) x[t] = load32(x_group[t] + 16 * step);
+      for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 16
+      for (int k = 0; k < Format::kGroupWeights / 2; ++k) {
+        const __m256i wk = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[k]));
 #pragma GCC unroll 4
-        for (int r = 0; r < kRowsPerGroup; ++r) {
-          const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(s.w[r] + offset + 16 * step));
-#pragma GCC unroll 4
-          for (int t = 0; t < kTokens; ++t) isum[r][t] = _mm256_add_epi32(isum[r][t], _mm256_madd_epi16(w, x[t]));
+        for (int t = 0; t < kTokens; ++t) {
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(wk, broadcast_pair(x_tokens[t][b].q + first_weight + 2 * k)));
+          keep_in_register(isum[t]);
         }
       }
 #pragma GCC unroll 4
-      for (int r = 0; r < kRowsPerGroup; ++r)
-#pragma GCC unroll 4
-        for (int t = 0; t < kTokens; ++t)
-          sum[r][t] = add_group(sum[r][t], isum[r][t], s.group_scale[r][b * Format::kGroups + g], x_tokens[t][b].d);
+      for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), scale[t], acc[t]);
     }
-    if constexpr (Format::kHasMin)
+    if constexpr (Format::kHasMin) {
 #pragma GCC unroll 4
-      for (int r = 0; r < kRowsPerGroup; ++r)
-#pragma GCC unroll 4
-        for (int t = 0; t < kTokens; ++t)
-          sum[r][t] = add_group(sum[r][t], min_products(s.mins[r][b], x_tokens[t][b].sum32), s.min_scale[r][b],
-                                x_tokens[t][b].d);
+      for (int t = 0; t < kTokens; ++t) {
+        __m256i products = _mm256_setzero_si256();
+        for (int i = 0; i < 8; ++i)
+          products = _mm256_add_epi32(products, _mm256_mullo_epi32(tile.mins[b][i], _mm256_set1_epi32(x_tokens[t][b].sum32[i])));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products),
+                                 _mm256_mul_ps(tile.min_scale[b], _mm256_set1_ps(x_tokens[t][b].d)), acc[t]);
+      }
+    }
   }
 #pragma GCC unroll 4
-  for (int r = 0; r < kRowsPerGroup; ++r)
-#pragma GCC unroll 4
-    for (int t = 0; t < kTokens; ++t) acc[r][t0 + t] = sum[r][t];
+  for (int t = 0; t < kTokens; ++t) tile.acc[t0 + t] = acc[t];
 }
 
 template <class Format>
-void matmul_row_group(const uint8_t* first_row, uint64_t row_bytes, int n_rows, int n_next_rows, int64_t n_blocks,
-                      const ActivationBlock<Format::kWeights>* x, int64_t n_tokens, float* y, int64_t y_stride,
-                      ChunkScratch<Format>& s) {
-  constexpr int kChunkBlocks = ChunkScratch<Format>::kBlocks;
-  const ActivationBlock<Format::kWeights>* x_tokens[kTokensPerTile];
-  for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokensPerTile) {
-    const int tile_tokens = static_cast<int>(std::min<int64_t>(kTokensPerTile, n_tokens - t0));
-    for (int r = 0; r < kRowsPerGroup; ++r)
-      for (int t = 0; t < kTokensPerTile; ++t) s.acc[r][t] = _mm256_setzero_ps();
+void matmul_row_tile(const uint8_t* first_row, uint64_t row_bytes, int n_rows, int n_next_rows, int64_t n_blocks,
+                     const ActivationBlock<Format::kWeights>* x, int64_t n_tokens, float* y, int64_t y_stride,
+                     RowTile<Format>& tile) {
+  constexpr int kChunkBlocks = RowTile<Format>::kBlocks;
+  const uint8_t* rows[kTileRows];  // a short tile repeats its last row; those lanes are dropped
+  for (int r = 0; r < kTileRows; ++r) rows[r] = first_row + uint64_t(std::min(r, n_rows - 1)) * row_bytes;
+  const ActivationBlock<Format::kWeights>* x_tokens[kTileTokens];
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens) {
+    const int tile_tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n_tokens - t0));
+    for (int t = 0; t < tile_tokens; ++t) tile.acc[t] = _mm256_setzero_ps();
     for (int64_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
       const int chunk_blocks = static_cast<int>(std::min<int64_t>(kChunkBlocks, n_blocks - b0));
-      for (int r = 0; r < n_next_rows; ++r)
-        tiling::prefetch(first_row + (kRowsPerGroup + r) * row_bytes + b0 * Format::kBytes, chunk_blocks * Format::kBytes);
-      for (int r = 0; r < n_rows; ++r) decode_chunk<Format>(first_row + r * row_bytes, b0, chunk_blocks, r, s);
+      if (t0 + kTileTokens >= n_tokens)  // the last pass over these rows: bring in the next ones
+        for (int r = 0; r < n_next_rows; ++r)
+          tiling::prefetch(first_row + (kTileRows + r) * row_bytes + b0 * Format::kBytes, chunk_blocks * Format::kBytes);
+      decode_chunk<Format>(rows, n_rows, b0, chunk_blocks, tile);
       for (int t = 0; t < tile_tokens; ++t) x_tokens[t] = x + (t0 + t) * n_blocks + b0;
       int t = 0;
-      for (; t + 2 <= tile_tokens; t += 2) accumulate_chunk<Format, 2>(s, chunk_blocks, x_tokens + t, s.acc, t);
-      if (t < tile_tokens) accumulate_chunk<Format, 1>(s, chunk_blocks, x_tokens + t, s.acc, t);
+      for (; t + kPassTokens <= tile_tokens; t += kPassTokens)
+        accumulate_chunk<Format, kPassTokens>(tile, chunk_blocks, x_tokens + t, t);
+      switch (tile_tokens - t) {
+        case 3: accumulate_chunk<Format, 3>(tile, chunk_blocks, x_tokens + t, t); break;
+        case 2: accumulate_chunk<Format, 2>(tile, chunk_blocks, x_tokens + t, t); break;
+        case 1: accumulate_chunk<Format, 1>(tile, chunk_blocks, x_tokens + t, t); break;
+        default: break;
+      }
     }
-    for (int u = 0; u < tile_tokens; ++u)
-      for (int r = 0; r < n_rows; ++r) y[(t0 + u) * y_stride + r] = Avx2Lanes::reduce(s.acc[r][u]);
+    for (int t = 0; t < tile_tokens; ++t) {
+      float lanes[kTileRows];
+      _mm256_storeu_ps(lanes, tile.acc[t]);
+      std::memcpy(y + (t0 + t) * y_stride, lanes, size_t(n_rows) * sizeof(float));
+    }
   }
 }
 
 template <class Format>
 void matmul_rows_int(const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x, int64_t n_tokens,
                      float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  const ActivationBlock<Format::kWeights>* xq = quantize_activations<Format::kWeights>(x, n_tokens, n_in);
+  const ActivationBlock<Format::kWeights>* xq = quantize_activations<Format::kWeights, Format::kActivationBits>(x, n_tokens, n_in);
   const int64_t n_blocks = n_in / Format::kWeights;
-  const auto rows_from = [row_end](int64_t o) {
-    return static_cast<int>(std::clamp<int64_t>(row_end - o, 0, kRowsPerGroup));
-  };
-  int64_t o = row_begin;
   if (n_tokens == 1) {
-    for (; o + kRowsPerGroup <= row_end; o += kRowsPerGroup)
-      dot_rows<Format, kRowsPerGroup>(weights + o * row_bytes, row_bytes, rows_from(o + kRowsPerGroup), n_blocks, xq,
-                                      y + o);
-    for (; o < row_end; ++o) dot_rows<Format, 1>(weights + o * row_bytes, row_bytes, 0, n_blocks, xq, y + o);
+    float out[4];
+    int64_t o = row_begin;
+    for (; o + 4 <= row_end; o += 4) {
+      const int n_next_rows = static_cast<int>(std::clamp<int64_t>(row_end - o - 4, 0, 4));
+      dot_rows<Format>(weights + uint64_t(o) * row_bytes, row_bytes, n_next_rows, n_blocks, xq, out);
+      std::memcpy(y + o, out, sizeof(out));
+    }
+    for (; o < row_end; ++o) {
+      dot_rows<Format>(weights + uint64_t(o) * row_bytes, 0, 0, n_blocks, xq, out);
+      y[o] = out[0];
+    }
     return;
   }
-  thread_local ChunkScratch<Format> scratch;
-  for (; o < row_end; o += kRowsPerGroup)
-    matmul_row_group<Format>(weights + o * row_bytes, row_bytes, rows_from(o), rows_from(o + kRowsPerGroup), n_blocks,
-                             xq, n_tokens, y + o, y_stride, scratch);
+  thread_local RowTile<Format> tile;
+  for (int64_t o = row_begin; o < row_end; o += kTileRows) {
+    const int n_rows = static_cast<int>(std::min<int64_t>(kTileRows, row_end - o));
+    const int n_next_rows = static_cast<int>(std::clamp<int64_t>(row_end - o - kTileRows, 0, kTileRows));
+    matmul_row_tile<Format>(weights + uint64_t(o) * row_bytes, row_bytes, n_rows, n_next_rows, n_blocks, xq, n_tokens,
+                            y + o, y_stride, tile);
+  }
 }
 
 }  // namespace
@@ -384,8 +475,8 @@ tiling::FormatKernel integer_kernel(GgmlType type) {
     case GgmlType::Q4_0: return matmul_rows_int<LegacyNibbleInts<BlockQ4_0, false>>;
     case GgmlType::Q5_0: return matmul_rows_int<LegacyNibbleInts<BlockQ5_0, true>>;
     case GgmlType::Q8_0: return matmul_rows_int<Q8_0Ints>;
-    case GgmlType::Q4_K: return matmul_rows_int<KNibbleInts<BlockQ4_K>>;
-    case GgmlType::Q5_K: return matmul_rows_int<KNibbleInts<BlockQ5_K>>;
+    case GgmlType::Q4_K: return matmul_rows_int<KNibbleInts<BlockQ4_K, GgmlType::Q4_K>>;
+    case GgmlType::Q5_K: return matmul_rows_int<KNibbleInts<BlockQ5_K, GgmlType::Q5_K>>;
     case GgmlType::Q6_K: return matmul_rows_int<Q6_KInts>;
     default: return nullptr;
   }

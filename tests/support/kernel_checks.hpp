@@ -200,7 +200,7 @@ inline double integer_dot_tolerance(GgmlType type, const float* w, const uint8_t
   for (int64_t b = 0; b < n; b += block) {
     float amax = 0;
     for (int64_t i = b; i < b + block; ++i) amax = std::max(amax, std::fabs(x[i]));
-    const double half_step = activation_scale(amax).d / 2.0;
+    const double half_step = activation_scale(amax, activation_magnitude_bits(type)).d / 2.0;
     for (int64_t i = b; i < b + block; ++i) {
       activation_rounding += std::fabs(double(w[i])) * half_step;
       parts += (std::fabs(double(w[i])) + 2 * offsets[size_t(i)]) * (std::fabs(double(x[i])) + half_step);
