@@ -199,11 +199,12 @@ struct Q6_KInts {
 
 template <class Format>
 constexpr int kGroupsPerBlock = Format::kWeights / Format::kGroupWeights;
-template <class Format>
-constexpr int kStepsPerGroup = Format::kGroupWeights / 16;
 
-// GCC otherwise regroups the (associative) integer sums of an unrolled group into a tree
-// whose partial sums spill to the stack: measured 1.3x slower.
+// Pins a running sum to a register at this point. Without it GCC regroups the (associative)
+// integer sums of an unrolled group into a tree whose partial sums spill to the stack. Where it
+// pays was measured (benchmarks/bench_matmul, alternating runs): the 128-weight groups of one
+// token (K-quants 6-11% faster) and the 32-weight groups of a prompt tile (legacy 1.4x); in
+// the other two cases GCC's own schedule is faster.
 inline void keep_in_register(__m256i& v) { __asm__("" : "+x"(v)); }
 
 // Lane i: min_i * sum32[i], exact: |min_i * sum32[i]| <= 63 * 32 * 2^14.
@@ -245,7 +246,7 @@ void dot_rows(const uint8_t* first_row, uint64_t row_stride, int n_next_rows, in
         isum[r] = _mm256_setzero_si256();
         Format::decode_group(block + r * row_stride, scales[r], g, [&](int step, __m256i w) {
           isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(w, load32(xq + 16 * step)));
-          keep_in_register(isum[r]);
+          if constexpr (Format::kGroupWeights != 32) keep_in_register(isum[r]);
         });
       }
       acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sum_lanes4(isum)), scale, acc);
@@ -274,8 +275,8 @@ void dot_rows(const uint8_t* first_row, uint64_t row_stride, int n_next_rows, in
 
 constexpr int kTileRows = 8;
 constexpr int kChunkWeights = 256;
-constexpr int kTileTokens = 32;
-constexpr int kPassTokens = 4;
+constexpr int kTileTokens = 36;
+constexpr int kPassTokens = 6;
 
 template <class Format>
 struct RowTile {
@@ -365,32 +366,32 @@ template <class Format, int kTokens>
 void accumulate_chunk(RowTile<Format>& tile, int n_blocks, const ActivationBlock<Format::kWeights>* const* x_tokens,
                       int t0) {
   __m256 acc[kTokens];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int t = 0; t < kTokens; ++t) acc[t] = tile.acc[t0 + t];
   for (int b = 0; b < n_blocks; ++b) {
     __m256 scale[kTokens];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int t = 0; t < kTokens; ++t) scale[t] = _mm256_mul_ps(tile.scale[b], _mm256_set1_ps(x_tokens[t][b].d));
     for (int g = 0; g < kGroupsPerBlock<Format>; ++g) {
       const int first_weight = g * Format::kGroupWeights;
       const int16_t(*w)[kTileRows][2] = tile.w + (b * Format::kWeights + first_weight) / 2;
       __m256i isum[kTokens];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 16
       for (int k = 0; k < Format::kGroupWeights / 2; ++k) {
         const __m256i wk = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[k]));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int t = 0; t < kTokens; ++t) {
           isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(wk, broadcast_pair(x_tokens[t][b].q + first_weight + 2 * k)));
-          keep_in_register(isum[t]);
+          if constexpr (Format::kGroupWeights == 32) keep_in_register(isum[t]);
         }
       }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), scale[t], acc[t]);
     }
     if constexpr (Format::kHasMin) {
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t) {
         __m256i products = _mm256_setzero_si256();
         for (int i = 0; i < 8; ++i)
@@ -400,8 +401,18 @@ void accumulate_chunk(RowTile<Format>& tile, int n_blocks, const ActivationBlock
       }
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int t = 0; t < kTokens; ++t) tile.acc[t0 + t] = acc[t];
+}
+
+// accumulate_chunk for n < kPassTokens tokens.
+template <class Format, int kTokens>
+void accumulate_remainder(RowTile<Format>& tile, int n_blocks, const ActivationBlock<Format::kWeights>* const* x_tokens,
+                          int t0, int n) {
+  if constexpr (kTokens > 0) {
+    if (n == kTokens) return accumulate_chunk<Format, kTokens>(tile, n_blocks, x_tokens, t0);
+    accumulate_remainder<Format, kTokens - 1>(tile, n_blocks, x_tokens, t0, n);
+  }
 }
 
 template <class Format>
@@ -425,12 +436,7 @@ void matmul_row_tile(const uint8_t* first_row, uint64_t row_bytes, int n_rows, i
       int t = 0;
       for (; t + kPassTokens <= tile_tokens; t += kPassTokens)
         accumulate_chunk<Format, kPassTokens>(tile, chunk_blocks, x_tokens + t, t);
-      switch (tile_tokens - t) {
-        case 3: accumulate_chunk<Format, 3>(tile, chunk_blocks, x_tokens + t, t); break;
-        case 2: accumulate_chunk<Format, 2>(tile, chunk_blocks, x_tokens + t, t); break;
-        case 1: accumulate_chunk<Format, 1>(tile, chunk_blocks, x_tokens + t, t); break;
-        default: break;
-      }
+      accumulate_remainder<Format, kPassTokens - 1>(tile, chunk_blocks, x_tokens + t, t, tile_tokens - t);
     }
     for (int t = 0; t < tile_tokens; ++t) {
       float lanes[kTileRows];
