@@ -33,4 +33,24 @@ void attend_head_scalar(const AttentionHead& h) {
   }
 }
 
+void attend_queries_one_by_one(const AttentionQueries& a, void (*attend_head)(const AttentionHead&)) {
+  for (int32_t t = 0; t < a.n_tokens; ++t)
+    for (int32_t h = 0; h < a.n_heads; ++h) {
+      const int64_t offset = t * a.token_stride + int64_t(h) * a.head_dim;
+      AttentionHead head;
+      head.q = a.q + offset;
+      head.head_dim = a.head_dim;
+      head.scale = a.scale;
+      head.keys_f32 = a.keys_f32;
+      head.values_f32 = a.values_f32;
+      head.keys_f16 = a.keys_f16;
+      head.values_f16 = a.values_f16;
+      head.stride = a.stride;
+      head.n_keys = a.first_n_keys + t;
+      head.scores = a.scratch;
+      head.out = a.out + offset;
+      attend_head(head);
+    }
+}
+
 }  // namespace slm::kernels

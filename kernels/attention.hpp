@@ -23,8 +23,42 @@ struct AttentionHead {
   float* out = nullptr;            // head_dim values, overwritten
 };
 
+// Queries that share one KV head: n_tokens consecutive tokens x n_heads consecutive query
+// heads. Query (t, h) is q + t * token_stride + h * head_dim (its output at the same offset of
+// out) and attends to keys 0 .. first_n_keys + t - 1 (causal). Keys and values as in
+// AttentionHead. Evaluating the queries together lets each block of keys and values be read
+// from memory once for all of them.
+struct AttentionQueries {
+  const float* q = nullptr;
+  float* out = nullptr;
+  int64_t token_stride = 0;  // floats between one token's rows of q (and of out) and the next's
+  int32_t n_tokens = 0;
+  int32_t n_heads = 0;
+  int32_t head_dim = 0;
+  float scale = 1.0f;
+  const float* keys_f32 = nullptr;
+  const float* values_f32 = nullptr;
+  const uint16_t* keys_f16 = nullptr;
+  const uint16_t* values_f16 = nullptr;
+  int64_t stride = 0;
+  int32_t first_n_keys = 0;  // >= 1
+  float* scratch = nullptr;  // attention_scratch_floats(*this) floats
+};
+
+// The scratch floats attend_queries needs: the running state of every query, or the scores
+// of the longest one.
+inline int64_t attention_scratch_floats(const AttentionQueries& a) {
+  const int64_t state = int64_t(a.n_tokens) * a.n_heads * (a.head_dim + 2);
+  const int64_t scores = int64_t(a.first_n_keys) + a.n_tokens;
+  return state > scores ? state : scores;
+}
+
 // Dispatched to active_isa()'s kernel.
 void attend_head(const AttentionHead& head);
+void attend_queries(const AttentionQueries& queries);
+
+// Each query on its own with `attend_head`: the kernel of the ISAs without a grouped one.
+void attend_queries_one_by_one(const AttentionQueries& queries, void (*attend_head)(const AttentionHead&));
 
 // The scalar reference: dot_f32 / dot_f16_f32 per key, softmax with std::exp and a double
 // sum, then the values accumulated key by key.

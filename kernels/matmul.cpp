@@ -55,10 +55,12 @@ void axpy_f16_f32_scalar(float a, const uint16_t* x, float* y, int64_t n) {
   axpy_f32(a, halves_to_floats(x, n), y, n);
 }
 
+void attend_queries_scalar(const AttentionQueries& queries) { attend_queries_one_by_one(queries, attend_head_scalar); }
+
 }  // namespace
 
-const IsaKernels kScalarKernels = {Isa::Scalar,        matmul_rows_scalar, dot_f16_f32_scalar,
-                                    axpy_f16_f32_scalar, attend_head_scalar, float_activations_only};
+const IsaKernels kScalarKernels = {Isa::Scalar,        matmul_rows_scalar, dot_f16_f32_scalar,   axpy_f16_f32_scalar,
+                                    attend_head_scalar, attend_queries_scalar, float_activations_only};
 
 // ---------------------------------------------------------------------------
 // Choosing the instruction set
@@ -177,5 +179,6 @@ float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) { return active_
 void axpy_f16_f32(float a, const uint16_t* x, float* y, int64_t n) { active_kernels().axpy_f16_f32(a, x, y, n); }
 
 void attend_head(const AttentionHead& head) { active_kernels().attend_head(head); }
+void attend_queries(const AttentionQueries& queries) { active_kernels().attend_queries(queries); }
 
 }  // namespace slm::kernels

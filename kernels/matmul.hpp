@@ -26,6 +26,7 @@
 namespace slm::kernels {
 
 struct AttentionHead;
+struct AttentionQueries;
 
 enum class Isa { Scalar, Avx2, Neon };
 
@@ -71,6 +72,7 @@ struct IsaKernels {
   float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
   void (*axpy_f16_f32)(float a, const uint16_t* x, float* y, int64_t n);
   void (*attend_head)(const AttentionHead& head);  // kernels/attention.hpp
+  void (*attend_queries)(const AttentionQueries& queries);
   // Whether matmul_rows quantizes the activations to 16-bit blocks for this weight type.
   bool (*integer_activations)(GgmlType type);
 };

@@ -161,5 +161,6 @@ const IsaKernels kAvx2Kernels = {Isa::Avx2,
                                   avx2::dot_f16_f32_avx2,
                                   avx2::axpy_f16_f32_avx2,
                                   avx2::attend_head_avx2,
+                                  avx2::attend_queries_avx2,
                                   [](GgmlType type) { return avx2::integer_kernel(type) != nullptr; }};
 }  // namespace slm::kernels

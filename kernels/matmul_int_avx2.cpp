@@ -19,8 +19,8 @@
 // vector; a prompt computes 8 rows in the lanes of a 256-bit vector, from weights decoded
 // into an interleaved layout (see RowTile): the per-lane arithmetic is the same.
 // Overflow: |w_int| <= 4096 (Q6_K), 1953 (Q5_K), 945 (Q4_K), 128 (Q8_0) and |q| <= 2^B - 1
-// with B = activation_magnitude_bits (12, 13, 14, 14), so a group sum stays below 2^31 with
-// groups of 128 (K-quants) and 32 (legacy): 128 * 4096 * 4095 = 2146959360 < 2^31 - 1.
+// with B = activation_magnitude_bits (13, 13, 14, 15), so a group sum stays below 2^31 with
+// groups of 64 (Q6_K), 128 (Q4_K, Q5_K) and 32 (legacy): 64 * 4096 * 8191 = 2147221504 < 2^31 - 1.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -174,11 +174,11 @@ struct KNibbleInts {
   }
 };
 
-// Q6_K: 16 sub-blocks of 16, w = d * scales[i] * (q - 32); group g is half g of the block:
-// weight 32k + l of a half has its low nibble in ql[64g + 32(k%2) + l] (shifted by 4(k/2))
-// and its top 2 bits at bits 2k of qh[32g + l].
+// Q6_K: 16 sub-blocks of 16, w = d * scales[i] * (q - 32); group g is weights 64g .. 64g+63:
+// weight 32k + l of half h has its low nibble in ql[64h + 32(k%2) + l] (shifted by 4(k/2))
+// and its top 2 bits at bits 2k of qh[32h + l].
 struct Q6_KInts {
-  static constexpr int kWeights = kSuperBlockSize, kBytes = sizeof(BlockQ6_K), kGroupWeights = 128;
+  static constexpr int kWeights = kSuperBlockSize, kBytes = sizeof(BlockQ6_K), kGroupWeights = 64;
   static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q6_K);
   static constexpr bool kHasMin = false;
   using Scales = NoScales;
@@ -187,11 +187,12 @@ struct Q6_KInts {
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales&, int g, Sink&& sink) {
     const BlockQ6_K& block = *reinterpret_cast<const BlockQ6_K*>(bytes);
-    for (int k = 0; k < 4; ++k) {
-      const __m256i q = q6_k_quants(block, g, k);
-      const int sub = 8 * g + 2 * k;
-      sink(2 * k, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(low_half(q)), _mm256_set1_epi16(block.scales[sub])));
-      sink(2 * k + 1,
+    for (int i = 0; i < kGroupWeights / 32; ++i) {
+      const int piece = g * (kGroupWeights / 32) + i, half = piece / 4, k = piece % 4;  // weights 32 piece ..
+      const __m256i q = q6_k_quants(block, half, k);
+      const int sub = 8 * half + 2 * k;
+      sink(2 * i, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(low_half(q)), _mm256_set1_epi16(block.scales[sub])));
+      sink(2 * i + 1,
            _mm256_mullo_epi16(_mm256_cvtepi8_epi16(high_half(q)), _mm256_set1_epi16(block.scales[sub + 1])));
     }
   }
@@ -238,6 +239,7 @@ void dot_rows(const uint8_t* first_row, uint64_t row_stride, int n_next_rows, in
     const __m128 scale = _mm_mul_ps(_mm_setr_ps(Format::scale(block), Format::scale(block + row_stride),
                                                 Format::scale(block + 2 * row_stride), Format::scale(block + 3 * row_stride)),
                                     d_x);
+#pragma GCC unroll 8
     for (int g = 0; g < kGroupsPerBlock<Format>; ++g) {
       const int16_t* xq = xb.q + g * Format::kGroupWeights;
       __m256i isum[4];
@@ -322,6 +324,7 @@ void decode_chunk(const uint8_t* const (&rows)[kTileRows], int n_rows, int64_t f
       }
       const uint8_t* block = rows[r] + (first_block + b) * Format::kBytes;
       const typename Format::Scales scales = Format::unpack(block);
+#pragma GCC unroll 8
       for (int g = 0; g < kGroupsPerBlock<Format>; ++g)
         Format::decode_group(block, scales, g, [&](int step, __m256i w) {
           _mm256_store_si256(reinterpret_cast<__m256i*>(out + g * Format::kGroupWeights + 16 * step), w);

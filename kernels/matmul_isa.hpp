@@ -14,7 +14,8 @@ extern const IsaKernels kNeonKernels;    // matmul_neon.cpp
 
 // The scalar reference, which SIMD kernels also fall back to for a type they do not decode.
 namespace avx2 {
-void attend_head_avx2(const AttentionHead& head);  // attention_avx2.cpp
+void attend_head_avx2(const AttentionHead& head);         // attention_avx2.cpp
+void attend_queries_avx2(const AttentionQueries& queries);  // attention_avx2.cpp
 }
 
 // The integer_activations of an ISA whose kernels all keep activations in float32.

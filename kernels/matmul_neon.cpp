@@ -173,6 +173,11 @@ void axpy_f16_f32_neon(float a, const uint16_t* x, float* y, int64_t n) {
 
 namespace slm::kernels {
 // Attention falls back to the scalar reference on NEON for now.
-const IsaKernels kNeonKernels = {Isa::Neon, neon::matmul_rows_neon, neon::dot_f16_f32_neon, neon::axpy_f16_f32_neon,
-                                  attend_head_scalar, float_activations_only};
+const IsaKernels kNeonKernels = {Isa::Neon,
+                                  neon::matmul_rows_neon,
+                                  neon::dot_f16_f32_neon,
+                                  neon::axpy_f16_f32_neon,
+                                  attend_head_scalar,
+                                  [](const AttentionQueries& q) { attend_queries_one_by_one(q, attend_head_scalar); },
+                                  float_activations_only};
 }  // namespace slm::kernels

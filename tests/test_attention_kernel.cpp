@@ -1,6 +1,7 @@
 // kernels::attend_head on every available instruction set against the scalar reference.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <random>
 
@@ -75,6 +76,96 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionKernel,
                                            Case{64, 9, false}, Case{64, 129, true}, Case{128, 33, true},
                                            Case{6, 5, false}, Case{6, 17, true}, Case{80, 64, false},
                                            Case{128, 1, true}));
+
+// attend_queries: tokens x heads sharing a KV head, causal, against the scalar reference per
+// query; and each query's output the same bits whether evaluated with the others or alone.
+struct GroupCase {
+  int32_t head_dim;
+  int32_t n_tokens;
+  int32_t n_heads;
+  int32_t first_n_keys;
+  bool f16;
+};
+
+class AttentionQueriesKernel : public ::testing::TestWithParam<GroupCase> {};
+
+TEST_P(AttentionQueriesKernel, EveryQueryAgreesWithTheReferenceAndDoesNotDependOnTheOthers) {
+  const GroupCase c = GetParam();
+  const int32_t n_keys_max = c.first_n_keys + c.n_tokens - 1;
+  const int64_t stride = c.head_dim * 2 + 3;
+  const int64_t token_stride = int64_t(c.n_heads + 1) * c.head_dim;  // room for another head's rows
+  std::mt19937 rng(99 + c.head_dim * 7 + c.n_tokens * 13 + c.first_n_keys);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> q(size_t(token_stride * c.n_tokens)), keys(size_t(stride * n_keys_max)), values(keys.size());
+  for (float& x : q) x = 2.0f * normal(rng);
+  for (float& x : keys) x = normal(rng);
+  for (float& x : values) x = normal(rng);
+  std::vector<uint16_t> keys16(keys.size()), values16(values.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    keys16[i] = fp32_to_fp16(keys[i]);
+    values16[i] = fp32_to_fp16(values[i]);
+  }
+  const auto queries_for = [&](int32_t first_token, int32_t n_tokens, int32_t first_head, int32_t n_heads, float* out) {
+    AttentionQueries a;
+    const int64_t offset = first_token * token_stride + int64_t(first_head) * c.head_dim;
+    a.q = q.data() + offset;
+    a.out = out + offset;
+    a.token_stride = token_stride;
+    a.n_tokens = n_tokens;
+    a.n_heads = n_heads;
+    a.head_dim = c.head_dim;
+    a.scale = 1.0f / std::sqrt(float(c.head_dim));
+    if (c.f16) {
+      a.keys_f16 = keys16.data();
+      a.values_f16 = values16.data();
+    } else {
+      a.keys_f32 = keys.data();
+      a.values_f32 = values.data();
+    }
+    a.stride = stride;
+    a.first_n_keys = c.first_n_keys + first_token;
+    return a;
+  };
+  const auto run = [&](const IsaKernels& kernels, int32_t first_token, int32_t n_tokens, int32_t first_head,
+                       int32_t n_heads, std::vector<float>& out) {
+    AttentionQueries a = queries_for(first_token, n_tokens, first_head, n_heads, out.data());
+    std::vector<float> scratch(size_t(attention_scratch_floats(a)));
+    a.scratch = scratch.data();
+    kernels.attend_queries(a);
+  };
+  std::vector<float> reference(q.size(), NAN);
+  run(kernels_for(Isa::Scalar), 0, c.n_tokens, 0, c.n_heads, reference);
+  float max_abs_value = 0;
+  for (float v : values) max_abs_value = std::max(max_abs_value, std::abs(v));
+  // As EveryIsaAgreesWithTheScalarReference, plus the online softmax's rescaling of the running
+  // output by exp(M - M') once per block of 64 keys: a few ulps per block.
+  const float tolerance = 4.0f * float(16 + n_keys_max + 4 * (n_keys_max / 64 + 1)) * 0x1p-24f * max_abs_value;
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
+    if (!isa_available(isa)) continue;
+    std::vector<float> together(q.size(), NAN);
+    run(kernels_for(isa), 0, c.n_tokens, 0, c.n_heads, together);
+    for (int32_t t = 0; t < c.n_tokens; ++t)
+      for (int32_t h = 0; h < c.n_heads; ++h) {
+        std::vector<float> alone(q.size(), NAN);
+        run(kernels_for(isa), t, 1, h, 1, alone);
+        for (int32_t d = 0; d < c.head_dim; ++d) {
+          const size_t i = size_t(t * token_stride + h * c.head_dim + d);
+          EXPECT_NEAR(together[i], reference[i], tolerance) << isa_name(isa) << " token " << t << " head " << h;
+          EXPECT_EQ(std::bit_cast<uint32_t>(together[i]), std::bit_cast<uint32_t>(alone[i]))
+              << isa_name(isa) << " token " << t << " head " << h << " element " << d;
+        }
+      }
+    // The slots between the heads' rows are not written.
+    for (int32_t t = 0; t < c.n_tokens; ++t)
+      EXPECT_TRUE(std::isnan(together[size_t(t * token_stride + c.n_heads * c.head_dim)]));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, AttentionQueriesKernel,
+                         ::testing::Values(GroupCase{64, 8, 7, 1, true}, GroupCase{64, 3, 2, 100, false},
+                                           GroupCase{128, 5, 4, 60, true}, GroupCase{8, 9, 1, 200, false},
+                                           GroupCase{6, 4, 3, 63, true}, GroupCase{80, 2, 2, 129, false},
+                                           GroupCase{64, 1, 7, 1000, true}));
 
 TEST(AttentionKernel, OneKeyReturnsItsValueRow) {
   const std::vector<float> q = {1, 2, 3}, key = {0.5f, -1, 2}, value = {4, -5, 6};
