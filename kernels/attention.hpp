@@ -45,10 +45,14 @@ struct AttentionQueries {
   float* scratch = nullptr;  // attention_scratch_floats(*this) floats
 };
 
-// The scratch floats attend_queries needs: the running state of every query, or the scores
-// of the longest one.
+// Keys per block of the online softmax: a block of F16 keys and values converted to float32
+// (2 * 32 * head_dim floats, 16 KB for head_dim 64) stays in L1 while every query uses it.
+inline constexpr int32_t kAttentionKeyBlock = 32;
+
+// The scratch floats attend_queries needs: every query's running state and a block of keys and
+// values as float32, or (evaluating the queries one by one) the scores of the longest query.
 inline int64_t attention_scratch_floats(const AttentionQueries& a) {
-  const int64_t state = int64_t(a.n_tokens) * a.n_heads * (a.head_dim + 2);
+  const int64_t state = int64_t(a.n_tokens) * a.n_heads * (a.head_dim + 2) + 2 * int64_t(kAttentionKeyBlock) * a.head_dim;
   const int64_t scores = int64_t(a.first_n_keys) + a.n_tokens;
   return state > scores ? state : scores;
 }

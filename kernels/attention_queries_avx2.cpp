@@ -1,0 +1,189 @@
+// AVX2 attention for the queries that share one KV head (kernels/attention.hpp,
+// AttentionQueries), with the softmax computed online over blocks of kAttentionKeyBlock keys
+// (flash attention). Each block of keys and values is converted to float32 once, into L1, and
+// then serves every query of the group: the query heads of a KV head and several tokens.
+//
+// What a query's output is, whatever the other queries (blocks start at multiples of
+// kAttentionKeyBlock, so they depend on the key index alone):
+//   M = -inf, S = 0, O = 0 (head_dim floats)
+//   for each block of keys, up to the query's n_keys:
+//     s_j = (q . k_j) * scale (8 lanes, then reduced as Avx2Lanes::reduce)
+//     M' = max(M, max_j s_j);  c = exp(M - M');  p_j = exp(s_j - M')
+//     S = S * c + (sum of p_j: 8 lanes, then reduced);  M = M'
+//     O = O * c, then O += p_j * v_j key by key
+//   out = O * (1 / S)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include "kernels/attention.hpp"
+#include "kernels/attention_avx2.hpp"
+#include "kernels/simd_avx2.hpp"
+
+namespace slm::kernels::avx2 {
+namespace {
+
+constexpr int32_t kKeyBlock = kAttentionKeyBlock;
+
+// Chunk c (8 floats) of a row of head_dim floats: kChunks > 0 means head_dim = 8 * kChunks,
+// so every chunk is whole; kChunks = 0 takes any head_dim.
+template <int kChunks>
+__m256 load_chunk(const float* row, int32_t c, int32_t head_dim) {
+  if constexpr (kChunks > 0) return _mm256_loadu_ps(row + 8 * c);
+  else return load_row8(row + 8 * c, head_dim - 8 * c);
+}
+template <int kChunks>
+void store_chunk(float* row, int32_t c, int32_t head_dim, __m256 v) {
+  if constexpr (kChunks > 0) _mm256_storeu_ps(row + 8 * c, v);
+  else store_row8(row + 8 * c, v, head_dim - 8 * c);
+}
+
+// One query's running M, S and O, in the scratch between blocks.
+struct QueryState {
+  float* m;
+  float* s;
+  float* o;
+};
+
+// A block of keys and values as float32 rows, row_stride floats apart.
+struct KeyBlock {
+  const float* keys;
+  const float* values;
+  int64_t row_stride;
+};
+
+// o = o * correction, then o += weights[j] * v_j for the n_keys value rows, for the kGroup
+// chunks of o from chunk c0: independent FMA chains, so consecutive keys do not wait.
+template <int kGroup, int kChunks>
+void add_weighted_values(const KeyBlock& block, const float* weights, int32_t n_keys, float correction, int32_t c0,
+                         int32_t head_dim, float* o) {
+  __m256 acc[kGroup];
+  for (int i = 0; i < kGroup; ++i)
+    acc[i] = _mm256_mul_ps(load_chunk<kChunks>(o, c0 + i, head_dim), _mm256_set1_ps(correction));
+  for (int32_t j = 0; j < n_keys; ++j) {
+    const __m256 weight = _mm256_set1_ps(weights[j]);
+    const float* value = block.values + j * block.row_stride;
+    for (int i = 0; i < kGroup; ++i) acc[i] = _mm256_fmadd_ps(weight, load_chunk<kChunks>(value, c0 + i, head_dim), acc[i]);
+  }
+  for (int i = 0; i < kGroup; ++i) store_chunk<kChunks>(o, c0 + i, head_dim, acc[i]);
+}
+
+// One query over the first n_keys keys of a block.
+template <int kChunks>
+void attend_block(const float* q, float scale, int32_t head_dim, const KeyBlock& block, int32_t n_keys,
+                  QueryState state) {
+  const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + 7) / 8;
+  alignas(32) float scores[kKeyBlock];
+  n_keys = std::min(n_keys, kKeyBlock);  // as the caller guarantees: tells the compiler scores is large enough
+  // Four keys at a time share each chunk of q; every key keeps its own sum.
+  int32_t j = 0;
+  for (; j + 4 <= n_keys; j += 4) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int32_t c = 0; c < n_chunks; ++c) {
+      const __m256 q_chunk = load_chunk<kChunks>(q, c, head_dim);
+      for (int i = 0; i < 4; ++i)
+        acc[i] = _mm256_fmadd_ps(q_chunk, load_chunk<kChunks>(block.keys + (j + i) * block.row_stride, c, head_dim), acc[i]);
+    }
+    for (int i = 0; i < 4; ++i) scores[j + i] = Avx2Lanes::reduce(acc[i]) * scale;
+  }
+  for (; j < n_keys; ++j) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int32_t c = 0; c < n_chunks; ++c)
+      acc = _mm256_fmadd_ps(load_chunk<kChunks>(q, c, head_dim), load_chunk<kChunks>(block.keys + j * block.row_stride, c, head_dim), acc);
+    scores[j] = Avx2Lanes::reduce(acc) * scale;
+  }
+
+  const float new_max = std::max(*state.m, *std::max_element(scores, scores + n_keys));
+  // exp(M - M') is 0 for the first block (M = -inf; exp_nonpositive clamps it to 2^-126, which
+  // only ever multiplies the zero S and O).
+  const float correction = _mm256_cvtss_f32(exp_nonpositive(_mm256_set1_ps(*state.m - new_max)));
+  const __m256 max_vec = _mm256_set1_ps(new_max);
+  __m256 sum = _mm256_setzero_ps();
+  for (int32_t k = 0; k < n_keys; k += 8) {
+    const int32_t count = std::min<int32_t>(8, n_keys - k);
+    const __m256 in_range = _mm256_castsi256_ps(
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    const __m256 e = _mm256_and_ps(exp_nonpositive(_mm256_sub_ps(load_row8(scores + k, count), max_vec)), in_range);
+    store_row8(scores + k, e, count);
+    sum = _mm256_add_ps(sum, e);
+  }
+  *state.s = *state.s * correction + Avx2Lanes::reduce(sum);
+  *state.m = new_max;
+
+  int32_t c = 0;
+  for (; c + 8 <= n_chunks; c += 8) add_weighted_values<8, kChunks>(block, scores, n_keys, correction, c, head_dim, state.o);
+  for (; c + 4 <= n_chunks; c += 4) add_weighted_values<4, kChunks>(block, scores, n_keys, correction, c, head_dim, state.o);
+  for (; c < n_chunks; ++c) add_weighted_values<1, kChunks>(block, scores, n_keys, correction, c, head_dim, state.o);
+}
+
+// Rows first .. first + n - 1 of an F16 cache as float32 rows of head_dim, head_dim apart.
+void convert_rows(const uint16_t* rows, int64_t stride, int32_t first, int32_t n, int32_t head_dim, float* out) {
+  for (int32_t j = 0; j < n; ++j) {
+    const uint16_t* row = rows + (first + j) * stride;
+    for (int32_t d = 0; d < head_dim; d += 8) store_row8(out + j * head_dim + d, load_row8(row + d, head_dim - d), head_dim - d);
+  }
+}
+
+template <int kChunks, typename Element>
+void attend_all(const AttentionQueries& a, const Element* keys, const Element* values) {
+  const int32_t D = a.head_dim;
+  const int64_t n_queries = int64_t(a.n_tokens) * a.n_heads;
+  const auto state_of = [&](int32_t t, int32_t h) {
+    float* base = a.scratch + (int64_t(t) * a.n_heads + h) * (D + 2);
+    return QueryState{base, base + 1, base + 2};
+  };
+  for (int32_t t = 0; t < a.n_tokens; ++t)
+    for (int32_t h = 0; h < a.n_heads; ++h) {
+      const QueryState state = state_of(t, h);
+      *state.m = -INFINITY;
+      *state.s = 0.0f;
+      std::fill(state.o, state.o + D, 0.0f);
+    }
+  float* converted_keys = a.scratch + n_queries * (D + 2);
+  float* converted_values = converted_keys + kKeyBlock * D;
+  const int32_t last_n_keys = a.first_n_keys + a.n_tokens - 1;
+  for (int32_t first_key = 0; first_key < last_n_keys; first_key += kKeyBlock) {
+    KeyBlock block;
+    if constexpr (std::is_same_v<Element, float>) {
+      block = {keys + first_key * a.stride, values + first_key * a.stride, a.stride};
+    } else {
+      const int32_t n_block = std::min(kKeyBlock, last_n_keys - first_key);
+      convert_rows(keys, a.stride, first_key, n_block, D, converted_keys);
+      convert_rows(values, a.stride, first_key, n_block, D, converted_values);
+      block = {converted_keys, converted_values, D};
+    }
+    for (int32_t t = 0; t < a.n_tokens; ++t) {
+      const int32_t n_keys = std::min(kKeyBlock, a.first_n_keys + t - first_key);
+      if (n_keys <= 0) continue;
+      for (int32_t h = 0; h < a.n_heads; ++h)
+        attend_block<kChunks>(a.q + t * a.token_stride + int64_t(h) * D, a.scale, D, block, n_keys, state_of(t, h));
+    }
+  }
+  for (int32_t t = 0; t < a.n_tokens; ++t)
+    for (int32_t h = 0; h < a.n_heads; ++h) {
+      const QueryState state = state_of(t, h);
+      const __m256 inverse = _mm256_set1_ps(1.0f / *state.s);
+      float* out = a.out + t * a.token_stride + int64_t(h) * D;
+      for (int32_t d = 0; d < D; d += 8) store_row8(out + d, _mm256_mul_ps(load_row8(state.o + d, D - d), inverse), D - d);
+    }
+}
+
+template <typename Element>
+void attend_all(const AttentionQueries& a, const Element* keys, const Element* values) {
+  switch (a.head_dim) {
+    case 64: return attend_all<8>(a, keys, values);
+    case 128: return attend_all<16>(a, keys, values);
+    default: return attend_all<0>(a, keys, values);
+  }
+}
+
+}  // namespace
+
+void attend_queries_avx2(const AttentionQueries& a) {
+  if (a.keys_f16) attend_all(a, a.keys_f16, a.values_f16);
+  else attend_all(a, a.keys_f32, a.values_f32);
+}
+
+}  // namespace slm::kernels::avx2
