@@ -22,6 +22,10 @@ namespace slm::kernels {
 
 inline constexpr int kActivationMagnitudeBits = 14;  // the default of activation_scale
 
+// The NEON dotprod kernels' activation bits for every format (matmul_int_neon.cpp): 14 bits
+// split into two signed bytes for sdot.
+inline constexpr int kNeonActivationBits = 14;
+
 // The magnitude bits of the activations a weight format is multiplied with: as many as keep
 // the integer kernels' int32 group sums exact (matmul_int_avx2.cpp sums groups of 32 legacy
 // products, 128 Q4_K/Q5_K ones and 64 Q6_K ones, the K-quant sub-block scale folded into the

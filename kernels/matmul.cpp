@@ -22,7 +22,7 @@
 
 namespace slm::kernels {
 
-bool float_activations_only(GgmlType /*type*/) { return false; }
+int float_activations_only(GgmlType /*type*/) { return 0; }
 
 // ---------------------------------------------------------------------------
 // Scalar kernels

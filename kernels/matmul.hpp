@@ -4,9 +4,9 @@
 //
 // Accuracy: the scalar kernels (the reference) and the SIMD kernels of the float formats
 // decode a weight to exactly the float dequantize_row gives it and multiply it with the
-// float32 activation. Where an ISA has integer kernels (integer_activations), the
-// activations are first quantized to 16-bit blocks (kernels/activation_blocks.hpp: 15 bits of
-// magnitude, where llama.cpp keeps 8) and multiplied with the weights as integers.
+// float32 activation. Where an ISA has integer kernels (activation_bits), the activations are
+// first quantized to 16-bit blocks (kernels/activation_blocks.hpp: 13 to 15 bits of magnitude,
+// where llama.cpp keeps 8) and multiplied with the weights as integers.
 //
 // Reduction order, which is what keeps logits bit-identical whatever the batch size and
 // the thread count (the integer kernels' own order: kernels/matmul_int_avx2.cpp): y[t][o] is one dot product of weight row o with token t's activations,
@@ -73,8 +73,9 @@ struct IsaKernels {
   void (*axpy_f16_f32)(float a, const uint16_t* x, float* y, int64_t n);
   void (*attend_head)(const AttentionHead& head);  // kernels/attention.hpp
   void (*attend_queries)(const AttentionQueries& queries);
-  // Whether matmul_rows quantizes the activations to 16-bit blocks for this weight type.
-  bool (*integer_activations)(GgmlType type);
+  // The bits of magnitude of the integer blocks matmul_rows rounds the activations to for this
+  // weight type (kernels/activation_blocks.hpp), or 0 where it keeps them in float32.
+  int (*activation_bits)(GgmlType type);
 };
 
 // Throws std::invalid_argument unless isa_available(isa).

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "kernels/activation_blocks.hpp"
 #include "kernels/matmul_isa.hpp"
 #include "kernels/matmul_tiling.hpp"
 #include "kernels/quant_blocks.hpp"
@@ -162,5 +163,5 @@ const IsaKernels kAvx2Kernels = {Isa::Avx2,
                                   avx2::axpy_f16_f32_avx2,
                                   avx2::attend_head_avx2,
                                   avx2::attend_queries_avx2,
-                                  [](GgmlType type) { return avx2::integer_kernel(type) != nullptr; }};
+                                  [](GgmlType type) { return avx2::integer_kernel(type) ? activation_magnitude_bits(type) : 0; }};
 }  // namespace slm::kernels

@@ -1,5 +1,6 @@
 // NEON kernels: the float formats and the legacy 32-weight blocks, the fp16 dot/axpy of
-// attention, and the type switch (K-quants are in matmul_k_quants_neon.cpp).
+// attention, and the type switch (K-quants are in matmul_k_quants_neon.cpp; the dotprod
+// integer kernels, taken first where the CPU has them, in matmul_int_neon.cpp).
 // Block layouts: kernels/quant_blocks.hpp. The same decoders as matmul_avx2.cpp, 16 bytes
 // of quants at a time.
 #include "kernels/attention.hpp"
@@ -7,6 +8,7 @@
 
 #include <cstring>
 
+#include "kernels/activation_blocks.hpp"
 #include "kernels/matmul_isa.hpp"
 #include "kernels/matmul_tiling.hpp"
 #include "kernels/quant_blocks.hpp"
@@ -73,15 +75,8 @@ struct LegacyNibbleFormat : tiling::ScalesReadByDecode {
   template <class Sink>
   static void decode(const uint8_t* bytes, const Scales&, int /*piece*/, Sink&& sink) {
     const Block& block = *reinterpret_cast<const Block*>(bytes);
-    const uint8x16_t packed = vld1q_u8(block.qs);
-    uint8x16_t first = vandq_u8(packed, vdupq_n_u8(0x0f));  // weights 0..15
-    uint8x16_t second = vshrq_n_u8(packed, 4);              // weights 16..31
-    if constexpr (kFifthBit) {
-      uint32_t high_bits;
-      std::memcpy(&high_bits, block.qh, sizeof(high_bits));
-      first = vorrq_u8(first, spread_bits(high_bits & 0xffffu, 0x10));
-      second = vorrq_u8(second, spread_bits(high_bits >> 16, 0x10));
-    }
+    uint8x16_t first, second;  // weights 0..15, 16..31
+    legacy_quants<Block, kFifthBit>(block, first, second);
     const float32x4_t d = broadcast_half(block.d);
     if constexpr (kHasMin) {
       const float32x4_t m = broadcast_half(block.m);
@@ -131,7 +126,8 @@ tiling::FormatKernel kernel_for(GgmlType type) {
 
 void matmul_rows_neon(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
                       int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  const tiling::FormatKernel kernel = kernel_for(type);
+  const tiling::FormatKernel integer = integer_kernel(type);
+  const tiling::FormatKernel kernel = integer ? integer : kernel_for(type);
   if (!kernel)  // activation formats (Q8_1, Q8_K): never a model's weights
     return matmul_rows_scalar(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
   kernel(weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
@@ -179,5 +175,5 @@ const IsaKernels kNeonKernels = {Isa::Neon,
                                   neon::axpy_f16_f32_neon,
                                   attend_head_scalar,
                                   [](const AttentionQueries& q) { attend_queries_one_by_one(q, attend_head_scalar); },
-                                  float_activations_only};
+                                  [](GgmlType type) { return neon::integer_kernel(type) ? kNeonActivationBits : 0; }};
 }  // namespace slm::kernels

@@ -7,6 +7,7 @@
 #include <arm_neon.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/matmul_tiling.hpp"
 #include "slm/ggml_type.hpp"
@@ -48,6 +49,22 @@ inline uint8x16_t spread_bits(uint32_t bits, uint8_t value) {
   return vandq_u8(vtstq_u8(bytes, bit_of_byte), vdupq_n_u8(value));
 }
 
+// The quants of a Q4_0/Q4_1/Q5_0/Q5_1 block (0..15, or 0..31 with the 5th bit): weights 0..15
+// in `first` (low nibbles of qs), 16..31 in `second` (high nibbles); bit j of qh is weight j's
+// 5th bit.
+template <class Block, bool kFifthBit>
+void legacy_quants(const Block& block, uint8x16_t& first, uint8x16_t& second) {
+  const uint8x16_t packed = vld1q_u8(block.qs);
+  first = vandq_u8(packed, vdupq_n_u8(0x0f));
+  second = vshrq_n_u8(packed, 4);
+  if constexpr (kFifthBit) {
+    uint32_t high_bits;
+    std::memcpy(&high_bits, block.qh, sizeof(high_bits));
+    first = vorrq_u8(first, spread_bits(high_bits & 0xffffu, 0x10));
+    second = vorrq_u8(second, spread_bits(high_bits >> 16, 0x10));
+  }
+}
+
 // (v >> shift) & mask in every byte.
 inline uint8x16_t shift_mask(uint8x16_t v, int shift, uint8_t mask) {
   return vandq_u8(vshlq_u8(v, vdupq_n_s8(int8_t(-shift))), vdupq_n_u8(mask));
@@ -81,5 +98,9 @@ void emit16(uint8x16_t q_bytes, float32x4_t scale, float32x4_t bias, int offset,
 
 // The K-quant kernels (matmul_k_quants_neon.cpp); nullptr for any other type.
 tiling::FormatKernel k_quant_kernel(GgmlType type);
+
+// The dotprod integer kernels (matmul_int_neon.cpp): Q4_0, Q5_0 and Q8_0 where the CPU has
+// the dot product instructions; nullptr for other types and CPUs.
+tiling::FormatKernel integer_kernel(GgmlType type);
 
 }  // namespace slm::kernels::neon

@@ -46,6 +46,17 @@ int main() {
                           std::string("the dispatcher chose ") + isa_name(active_isa()) + ", not neon");
   print_and_count("NEON used", neon_exercised);
 
+  // The dotprod integer kernels take Q4_0, Q5_0 and Q8_0 where the CPU has the instructions;
+  // run-neon-tests.sh runs qemu with a CPU that has them and says so in SLM_EXPECT_DOTPROD.
+  if (isa_available(Isa::Neon)) {
+    CheckReport dotprod;
+    const int bits = kernels_for(Isa::Neon).activation_bits(slm::GgmlType::Q8_0);
+    std::printf("NEON integer (dotprod) kernels: %s\n", bits > 0 ? "used for Q4_0, Q5_0, Q8_0" : "not used (no dotprod)");
+    if (std::getenv("SLM_EXPECT_DOTPROD"))
+      dotprod.expect(bits > 0, "SLM_EXPECT_DOTPROD is set but the NEON kernels did not take the dotprod path");
+    print_and_count("dotprod", dotprod);
+  }
+
   std::printf("%lld passed, %lld failed\n", static_cast<long long>(total_passed), static_cast<long long>(total_failed));
   return total_failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

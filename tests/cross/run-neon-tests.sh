@@ -8,4 +8,5 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 BUILD="${1:-$HERE/../../build-neon}"
 cmake -S "$HERE" -B "$BUILD" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$HERE/aarch64.cmake" > /dev/null
 cmake --build "$BUILD"
-qemu-aarch64 -L /usr/aarch64-linux-gnu "$BUILD/kernel_check"
+# -cpu max has the dot product instructions: the dotprod integer kernels are checked too.
+SLM_EXPECT_DOTPROD=1 qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$BUILD/kernel_check"

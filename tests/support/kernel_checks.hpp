@@ -188,19 +188,21 @@ inline std::vector<double> separately_summed_offsets(GgmlType type, const uint8_
   return offsets;
 }
 
-// How far an integer kernel (16-bit activations) may be from the float reference: rounding
-// activation i to d * q moves it by at most d / 2 (d: its block's activation_scale), which
+// How far an integer kernel (activations rounded to `bits` bits of magnitude) may be from the
+// float reference: rounding activation i to d * q moves it by at most d / 2 (d: its block's
+// activation_scale), which
 // moves the dot product by at most sum_i |w_i| d_i / 2; the float roundings are bounded as in
 // dot_tolerance, over the parts the kernel sums (see separately_summed_offsets) and with the
 // rounded activations (|x| + d/2).
-inline double integer_dot_tolerance(GgmlType type, const float* w, const uint8_t* row, const float* x, int64_t n) {
+inline double integer_dot_tolerance(GgmlType type, int bits, const float* w, const uint8_t* row, const float* x,
+                                    int64_t n) {
   const int64_t block = activation_block_size(type);
   const std::vector<double> offsets = separately_summed_offsets(type, row, n);
   double activation_rounding = 0, parts = 0;
   for (int64_t b = 0; b < n; b += block) {
     float amax = 0;
     for (int64_t i = b; i < b + block; ++i) amax = std::max(amax, std::fabs(x[i]));
-    const double half_step = activation_scale(amax, activation_magnitude_bits(type)).d / 2.0;
+    const double half_step = activation_scale(amax, bits).d / 2.0;
     for (int64_t i = b; i < b + block; ++i) {
       activation_rounding += std::fabs(double(w[i])) * half_step;
       parts += (std::fabs(double(w[i])) + 2 * offsets[size_t(i)]) * (std::fabs(double(x[i])) + half_step);
@@ -218,7 +220,7 @@ inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
   constexpr int64_t kRows = 9, kTokens = 53, kStride = kRows + 2;
   const IsaKernels& simd = kernels_for(isa);
   const IsaKernels& scalar = kernels_for(Isa::Scalar);
-  const bool integer = simd.integer_activations(type);
+  const int activation_bits = simd.activation_bits(type);
   for (int64_t n_in : test_row_lengths(type)) {
     const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(1000 + n_in));
     const std::vector<float> x = random_activations(kTokens * n_in, uint32_t(2000 + n_in));
@@ -229,8 +231,8 @@ inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
     for (int64_t t = 0; t < kTokens; ++t)
       for (int64_t o = 0; o < kRows; ++o) {
         const double bound =
-            integer
-                ? integer_dot_tolerance(type, &m.weights[o * n_in], m.bytes.data() + uint64_t(o) * m.row_bytes,
+            activation_bits > 0
+                ? integer_dot_tolerance(type, activation_bits, &m.weights[o * n_in], m.bytes.data() + uint64_t(o) * m.row_bytes,
                                         &x[t * n_in], n_in)
                 : dot_tolerance(n_in, sum_abs_products(&m.weights[o * n_in], &x[t * n_in], n_in));
         const double error = std::fabs(double(full[t * kRows + o]) - double(expected[t * kRows + o]));
