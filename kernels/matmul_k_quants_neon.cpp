@@ -95,7 +95,6 @@ struct KNibbleFormat {
   static constexpr int kWeights = kSuperBlockSize;
   static constexpr int kBytes = sizeof(Block);
   static constexpr int kPieces = kWeights / kPieceWeights;
-  static constexpr bool kFifthBit = requires(const Block& b) { b.qh; };
   struct Scales {
     float scale[8];      // d * scale_i
     float minus_min[8];  // -dmin * min_i
@@ -117,9 +116,7 @@ struct KNibbleFormat {
     const float32x4_t scale = broadcast(scales.scale[sub]);
     const float32x4_t minus_min = broadcast(scales.minus_min[sub]);
     for (int i = 0; i < 2; ++i) {
-      uint8x16_t q = shift_mask(vld1q_u8(block.qs + 32 * (sub / 2) + 16 * i), 4 * (sub % 2), 0x0f);
-      if constexpr (kFifthBit) q = vorrq_u8(q, vshlq_n_u8(shift_mask(vld1q_u8(block.qh + 16 * i), sub, 0x01), 4));
-      emit16(q, scale, minus_min, 32 * sub + 16 * i, sink);
+      emit16(k_nibble_quants16(block, sub, i), scale, minus_min, 32 * sub + 16 * i, sink);
     }
   }
 };
@@ -146,13 +143,9 @@ struct Q6_KFormat {
   template <class Sink>
   static void decode(const uint8_t* bytes, const Scales& scales, int piece, Sink&& sink) {
     const BlockQ6_K& block = *reinterpret_cast<const BlockQ6_K*>(bytes);
-    const int half = piece / 4, k = piece % 4;
     for (int i = 0; i < 2; ++i) {
       const int sub = 2 * piece + i;
-      const uint8x16_t low = shift_mask(vld1q_u8(block.ql + 64 * half + 32 * (k % 2) + 16 * i), 4 * (k / 2), 0x0f);
-      const uint8x16_t high = vshlq_n_u8(shift_mask(vld1q_u8(block.qh + 32 * half + 16 * i), 2 * k, 0x03), 4);
-      const uint8x16_t q = vsubq_u8(vorrq_u8(low, high), vdupq_n_u8(32));
-      emit16(q, broadcast(scales.scale[sub]), 16 * sub, sink);
+      emit16(q6_k_quants16(block, piece, i), broadcast(scales.scale[sub]), 16 * sub, sink);
     }
   }
 };

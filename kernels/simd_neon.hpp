@@ -96,11 +96,33 @@ void emit16(uint8x16_t q_bytes, float32x4_t scale, float32x4_t bias, int offset,
   sink(offset + 8, NeonLanes::Vec{vfmaq_f32(bias, second.low, scale), vfmaq_f32(bias, second.high, scale)});
 }
 
+// Weights 32 sub + 16 i .. + 15 (i = 0, 1) of a Q4_K/Q5_K block as quants 0..15 (0..31 for
+// Q5_K): the low or high nibbles of qs[32 (sub/2) + 16 i ..]; Q5_K's 5th bit of weight l of
+// sub-block sub is bit sub of qh[l].
+template <class Block>
+uint8x16_t k_nibble_quants16(const Block& block, int sub, int i) {
+  uint8x16_t q = shift_mask(vld1q_u8(block.qs + 32 * (sub / 2) + 16 * i), 4 * (sub % 2), 0x0f);
+  if constexpr (requires { block.qh; }) q = vorrq_u8(q, vshlq_n_u8(shift_mask(vld1q_u8(block.qh + 16 * i), sub, 0x01), 4));
+  return q;
+}
+
+// Weights 32 piece + 16 i .. + 15 of a Q6_K block as q - 32 (-32..31, in wrapped bytes). Per
+// half h (64 bytes of ql, 32 of qh), weight 32 k + l has its low nibble in ql[32 (k%2) + l]
+// (low nibble for k < 2, high for k >= 2) and its top 2 bits at bits 2k of qh[l]; piece p is
+// h = p / 4, k = p % 4.
+template <class Block>
+uint8x16_t q6_k_quants16(const Block& block, int piece, int i) {
+  const int half = piece / 4, k = piece % 4;
+  const uint8x16_t low = shift_mask(vld1q_u8(block.ql + 64 * half + 32 * (k % 2) + 16 * i), 4 * (k / 2), 0x0f);
+  const uint8x16_t high = vshlq_n_u8(shift_mask(vld1q_u8(block.qh + 32 * half + 16 * i), 2 * k, 0x03), 4);
+  return vsubq_u8(vorrq_u8(low, high), vdupq_n_u8(32));
+}
+
 // The K-quant kernels (matmul_k_quants_neon.cpp); nullptr for any other type.
 tiling::FormatKernel k_quant_kernel(GgmlType type);
 
-// The dotprod integer kernels (matmul_int_neon.cpp): Q4_0, Q5_0 and Q8_0 where the CPU has
-// the dot product instructions; nullptr for other types and CPUs.
+// The dotprod integer kernels (matmul_int_neon.cpp): Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K
+// where the CPU has the dot product instructions; nullptr for other types and CPUs.
 tiling::FormatKernel integer_kernel(GgmlType type);
 
 }  // namespace slm::kernels::neon

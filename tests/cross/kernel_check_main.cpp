@@ -46,14 +46,21 @@ int main() {
                           std::string("the dispatcher chose ") + isa_name(active_isa()) + ", not neon");
   print_and_count("NEON used", neon_exercised);
 
-  // The dotprod integer kernels take Q4_0, Q5_0 and Q8_0 where the CPU has the instructions;
-  // run-neon-tests.sh runs qemu with a CPU that has them and says so in SLM_EXPECT_DOTPROD.
+  // The dotprod integer kernels take Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K where the CPU has
+  // the instructions; run-neon-tests.sh runs qemu with a CPU that has them and says so in
+  // SLM_EXPECT_DOTPROD.
   if (isa_available(Isa::Neon)) {
     CheckReport dotprod;
-    const int bits = kernels_for(Isa::Neon).activation_bits(slm::GgmlType::Q8_0);
-    std::printf("NEON integer (dotprod) kernels: %s\n", bits > 0 ? "used for Q4_0, Q5_0, Q8_0" : "not used (no dotprod)");
-    if (std::getenv("SLM_EXPECT_DOTPROD"))
-      dotprod.expect(bits > 0, "SLM_EXPECT_DOTPROD is set but the NEON kernels did not take the dotprod path");
+    std::string used;
+    for (slm::GgmlType type : {slm::GgmlType::Q4_0, slm::GgmlType::Q5_0, slm::GgmlType::Q8_0, slm::GgmlType::Q4_K,
+                               slm::GgmlType::Q5_K, slm::GgmlType::Q6_K}) {
+      const bool integer = kernels_for(Isa::Neon).activation_bits(type) > 0;
+      if (integer) used += std::string(used.empty() ? "" : " ") + std::string(slm::ggml_type_info(type).name);
+      if (std::getenv("SLM_EXPECT_DOTPROD"))
+        dotprod.expect(integer, std::string("SLM_EXPECT_DOTPROD is set but NEON did not take the dotprod path for ") +
+                                    std::string(slm::ggml_type_info(type).name));
+    }
+    std::printf("NEON integer (dotprod) kernels: %s\n", used.empty() ? "not used (no dotprod)" : used.c_str());
     print_and_count("dotprod", dotprod);
   }
 
