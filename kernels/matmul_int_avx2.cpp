@@ -277,7 +277,7 @@ void dot_rows(const uint8_t* first_row, uint64_t row_stride, int n_next_rows, in
 
 constexpr int kTileRows = 8;
 constexpr int kChunkWeights = 256;
-constexpr int kTileTokens = 36;
+constexpr int kTileTokens = 144;
 constexpr int kPassTokens = 6;
 
 template <class Format>

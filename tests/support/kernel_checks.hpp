@@ -212,12 +212,12 @@ inline double integer_dot_tolerance(GgmlType type, int bits, const float* w, con
 }
 
 // Every kernel of `isa` within dot_tolerance (integer_dot_tolerance for the integer kernels) of the scalar reference, for all 9 rows of a
-// random matrix and 53 tokens (the batched kernels take 24 at a time), at every
+// random matrix and 149 tokens (the float tiles take 24 at a time, the AVX2 integer tiles 144), at every
 // test_row_lengths. Then calls over sub-ranges of rows (odd ones included) and of tokens
-// (1..9, 25, 53, at the start and at the end of the batch, with a y_stride wider than the
+// (1..9, 25, 53, 149, at the start and at the end of the batch, with a y_stride wider than the
 // rows) give bit-identical outputs to the full call, and leave every other element of y untouched.
 inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
-  constexpr int64_t kRows = 9, kTokens = 53, kStride = kRows + 2;
+  constexpr int64_t kRows = 9, kTokens = 149, kStride = kRows + 2;
   const IsaKernels& simd = kernels_for(isa);
   const IsaKernels& scalar = kernels_for(Isa::Scalar);
   const int activation_bits = simd.activation_bits(type);
@@ -244,7 +244,7 @@ inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
     const float sentinel = std::bit_cast<float>(0x7fc0dead);  // a NaN no kernel produces
     const int64_t row_ranges[][2] = {{0, 9}, {0, 1}, {1, 8}, {3, 4}, {2, 7}, {5, 9}, {4, 9}};
     for (const auto& range : row_ranges)
-      for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 25, 53})
+      for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 25, 53, 149})
         for (int64_t first_token : {int64_t(0), kTokens - n_tokens}) {
           std::vector<float> y(kTokens * kStride, sentinel);
           simd.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data() + first_token * n_in, n_tokens,
