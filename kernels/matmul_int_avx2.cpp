@@ -115,13 +115,32 @@ struct LegacyNibbleInts {
   using Scales = NoScales;
   static Scales unpack(const uint8_t*) { return {}; }
   static float scale(const uint8_t* bytes) { return half_to_float(reinterpret_cast<const Block*>(bytes)->d); }
+  // Q5_0 has all 32 weights in one register, as signed bytes q - 16: where the 5th bit is
+  // clear, q - 16 = low nibble | 0xF0 (two's complement), and where it is set, the low nibble
+  // itself. An andnot and an or replace spreading the bit twice and subtracting: one token
+  // is 1.24x faster (bench_matmul, alternating runs). Q4_0 measured faster as two halves.
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales&, int, Sink&& sink) {
-    __m128i first, second;
-    legacy_quants<Block, kFifthBit>(*reinterpret_cast<const Block*>(bytes), first, second);
-    const __m128i zero_point = _mm_set1_epi8(kFifthBit ? 16 : 8);
-    sink(0, _mm256_cvtepi8_epi16(_mm_sub_epi8(first, zero_point)));
-    sink(1, _mm256_cvtepi8_epi16(_mm_sub_epi8(second, zero_point)));
+    const Block& block = *reinterpret_cast<const Block*>(bytes);
+    if constexpr (!kFifthBit) {
+      __m128i first, second;
+      legacy_quants<Block, false>(block, first, second);
+      sink(0, _mm256_cvtepi8_epi16(_mm_sub_epi8(first, _mm_set1_epi8(8))));
+      sink(1, _mm256_cvtepi8_epi16(_mm_sub_epi8(second, _mm_set1_epi8(8))));
+    } else {
+      const __m128i packed = load16(block.qs);
+      __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+      uint32_t high_bits;
+      std::memcpy(&high_bits, block.qh, sizeof(high_bits));
+      // Byte j <- byte j / 8 of the bits, then 0xFF where bit j is set.
+      const __m256i byte_of_bit = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+      const __m256i bit_of_byte = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+      const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(high_bits)), byte_of_bit);
+      const __m256i fifth_bit_set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit_of_byte), bit_of_byte);
+      q = _mm256_or_si256(q, _mm256_andnot_si256(fifth_bit_set, _mm256_set1_epi8(static_cast<char>(0xf0))));
+      sink(0, _mm256_cvtepi8_epi16(low_half(q)));
+      sink(1, _mm256_cvtepi8_epi16(high_half(q)));
+    }
   }
 };
 
