@@ -99,8 +99,8 @@ const ActivationBlock<N>* quantize_activations(const float* x, int64_t n_tokens,
 // ---------------------------------------------------------------------------
 // Weight formats as 16-bit integers. Each has kWeights per block in groups of kGroupWeights;
 // decode_group(block, scales, g, sink) calls sink(step, w16) with the 16 weights
-// step*16 .. step*16+15 of group g as int16 (sub-block scale folded in). scale(block) is the
-// block's d; the K-quants with a min add min_scale (-dmin) and mins (min_i in lane i).
+// step*16 .. step*16+15 of group g as int16 (sub-block scale folded in). d_bits(block) is the
+// block's fp16 d; the K-quants with a min add dmin_bits (dmin) and mins (min_i in lane i).
 // ---------------------------------------------------------------------------
 
 struct NoScales {};
@@ -114,7 +114,7 @@ struct LegacyNibbleInts {
   static constexpr bool kHasMin = false;
   using Scales = NoScales;
   static Scales unpack(const uint8_t*) { return {}; }
-  static float scale(const uint8_t* bytes) { return half_to_float(reinterpret_cast<const Block*>(bytes)->d); }
+  static uint16_t d_bits(const uint8_t* bytes) { return reinterpret_cast<const Block*>(bytes)->d; }
   // Q5_0 has all 32 weights in one register, as signed bytes q - 16: where the 5th bit is
   // clear, q - 16 = low nibble | 0xF0 (two's complement), and where it is set, the low nibble
   // itself. An andnot and an or replace spreading the bit twice and subtracting: one token
@@ -150,7 +150,7 @@ struct Q8_0Ints {
   static constexpr bool kHasMin = false;
   using Scales = NoScales;
   static Scales unpack(const uint8_t*) { return {}; }
-  static float scale(const uint8_t* bytes) { return half_to_float(reinterpret_cast<const BlockQ8_0*>(bytes)->d); }
+  static uint16_t d_bits(const uint8_t* bytes) { return reinterpret_cast<const BlockQ8_0*>(bytes)->d; }
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales&, int, Sink&& sink) {
     const BlockQ8_0& block = *reinterpret_cast<const BlockQ8_0*>(bytes);
@@ -173,8 +173,8 @@ struct KNibbleInts {
   static Scales unpack(const uint8_t* bytes) {
     return {k_quant_scales_and_mins(reinterpret_cast<const Block*>(bytes)->scales)};
   }
-  static float scale(const uint8_t* bytes) { return half_to_float(reinterpret_cast<const Block*>(bytes)->d); }
-  static float min_scale(const uint8_t* bytes) { return -half_to_float(reinterpret_cast<const Block*>(bytes)->dmin); }
+  static uint16_t d_bits(const uint8_t* bytes) { return reinterpret_cast<const Block*>(bytes)->d; }
+  static uint16_t dmin_bits(const uint8_t* bytes) { return reinterpret_cast<const Block*>(bytes)->dmin; }
   static __m256i mins(const Scales& scales) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(
         reinterpret_cast<const __m128i*>(reinterpret_cast<const uint8_t*>(scales.scales_then_mins.words) + 8)));
@@ -202,7 +202,7 @@ struct Q6_KInts {
   static constexpr bool kHasMin = false;
   using Scales = NoScales;
   static Scales unpack(const uint8_t*) { return {}; }
-  static float scale(const uint8_t* bytes) { return half_to_float(reinterpret_cast<const BlockQ6_K*>(bytes)->d); }
+  static uint16_t d_bits(const uint8_t* bytes) { return reinterpret_cast<const BlockQ6_K*>(bytes)->d; }
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales&, int g, Sink&& sink) {
     const BlockQ6_K& block = *reinterpret_cast<const BlockQ6_K*>(bytes);
@@ -234,6 +234,15 @@ __m256i min_products(__m256i mins, const int32_t* sum32) { return _mm256_mullo_e
 // One token: 4 rows, each group decoded in registers; the 4 group sums meet in one vector.
 // ---------------------------------------------------------------------------
 
+// The 4 fp16 values as floats, lane by lane.
+__m128 halves_to_floats(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3) {
+  __m128i halves = _mm_cvtsi32_si128(h0);
+  halves = _mm_insert_epi16(halves, h1, 1);
+  halves = _mm_insert_epi16(halves, h2, 2);
+  halves = _mm_insert_epi16(halves, h3, 3);
+  return _mm_cvtph_ps(halves);
+}
+
 // Lane r: the sum of the lanes of v[r].
 __m128i sum_lanes4(const __m256i (&v)[4]) {
   const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
@@ -255,8 +264,8 @@ void dot_rows(const uint8_t* first_row, uint64_t row_stride, int n_next_rows, in
     const __m128 d_x = _mm_set1_ps(xb.d);
     typename Format::Scales scales[4];
     for (int r = 0; r < 4; ++r) scales[r] = Format::unpack(block + r * row_stride);
-    const __m128 scale = _mm_mul_ps(_mm_setr_ps(Format::scale(block), Format::scale(block + row_stride),
-                                                Format::scale(block + 2 * row_stride), Format::scale(block + 3 * row_stride)),
+    const __m128 scale = _mm_mul_ps(halves_to_floats(Format::d_bits(block), Format::d_bits(block + row_stride),
+                                                     Format::d_bits(block + 2 * row_stride), Format::d_bits(block + 3 * row_stride)),
                                     d_x);
 #pragma GCC unroll 8
     for (int g = 0; g < kGroupsPerBlock<Format>; ++g) {
@@ -276,9 +285,9 @@ void dot_rows(const uint8_t* first_row, uint64_t row_stride, int n_next_rows, in
       __m256i products[4];
       for (int r = 0; r < 4; ++r) products[r] = min_products(Format::mins(scales[r]), xb.sum32);
       const __m128 min_scale =
-          _mm_mul_ps(_mm_setr_ps(Format::min_scale(block), Format::min_scale(block + row_stride),
-                                 Format::min_scale(block + 2 * row_stride), Format::min_scale(block + 3 * row_stride)),
-                     d_x);
+          _mm_mul_ps(halves_to_floats(Format::dmin_bits(block), Format::dmin_bits(block + row_stride),
+                                      Format::dmin_bits(block + 2 * row_stride), Format::dmin_bits(block + 3 * row_stride)),
+                     _mm_xor_ps(d_x, _mm_set1_ps(-0.0f)));  // -dmin * d_x
       acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sum_lanes4(products)), min_scale, acc);
     }
   }
@@ -355,9 +364,9 @@ void decode_chunk(const uint8_t* const (&rows)[kTileRows], int n_rows, int64_t f
     alignas(32) int32_t mins[8][kTileRows] = {};
     for (int r = 0; r < n_rows; ++r) {
       const uint8_t* block = rows[r] + (first_block + b) * Format::kBytes;
-      scale[r] = Format::scale(block);
+      scale[r] = half_to_float(Format::d_bits(block));
       if constexpr (Format::kHasMin) {
-        min_scale[r] = Format::min_scale(block);
+        min_scale[r] = -half_to_float(Format::dmin_bits(block));
         alignas(32) int32_t row_mins[8];
         _mm256_store_si256(reinterpret_cast<__m256i*>(row_mins), Format::mins(Format::unpack(block)));
         for (int i = 0; i < 8; ++i) mins[i][r] = row_mins[i];
