@@ -10,10 +10,10 @@
 namespace slm::kernels {
 
 void attend_head_scalar(const AttentionHead& h) {
-  const bool f16 = h.keys_f16 != nullptr;
+  const bool f16 = h.kv.keys_f16 != nullptr;
   for (int32_t j = 0; j < h.n_keys; ++j) {
-    const float dot = f16 ? kernels_for(Isa::Scalar).dot_f16_f32(h.keys_f16 + j * h.stride, h.q, h.head_dim)
-                          : dot_f32(h.q, h.keys_f32 + j * h.stride, h.head_dim);
+    const float dot = f16 ? kernels_for(Isa::Scalar).dot_f16_f32(h.kv.keys_f16 + j * h.kv.stride, h.q, h.head_dim)
+                          : dot_f32(h.q, h.kv.keys_f32 + j * h.kv.stride, h.head_dim);
     h.scores[j] = dot * h.scale;
   }
   const float max_score = *std::max_element(h.scores, h.scores + h.n_keys);
@@ -27,9 +27,9 @@ void attend_head_scalar(const AttentionHead& h) {
   for (int32_t j = 0; j < h.n_keys; ++j) {
     const float weight = h.scores[j] * inv_sum;
     if (f16)
-      for (int32_t d = 0; d < h.head_dim; ++d) h.out[d] += weight * fp16_to_fp32(h.values_f16[j * h.stride + d]);
+      for (int32_t d = 0; d < h.head_dim; ++d) h.out[d] += weight * fp16_to_fp32(h.kv.values_f16[j * h.kv.stride + d]);
     else
-      for (int32_t d = 0; d < h.head_dim; ++d) h.out[d] += weight * h.values_f32[j * h.stride + d];
+      for (int32_t d = 0; d < h.head_dim; ++d) h.out[d] += weight * h.kv.values_f32[j * h.kv.stride + d];
   }
 }
 
@@ -41,11 +41,7 @@ void attend_queries_one_by_one(const AttentionQueries& a, void (*attend_head)(co
       head.q = a.q + offset;
       head.head_dim = a.head_dim;
       head.scale = a.scale;
-      head.keys_f32 = a.keys_f32;
-      head.values_f32 = a.values_f32;
-      head.keys_f16 = a.keys_f16;
-      head.values_f16 = a.values_f16;
-      head.stride = a.stride;
+      head.kv = a.kv;
       head.n_keys = a.first_n_keys + t;
       head.scores = a.scratch;
       head.out = a.out + offset;

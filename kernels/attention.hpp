@@ -8,16 +8,20 @@
 
 namespace slm::kernels {
 
-struct AttentionHead {
-  const float* q = nullptr;        // head_dim values
-  int32_t head_dim = 0;
-  float scale = 1.0f;
-  // Keys and values, row j at element offset j * stride: F32 or F16 (exactly one pair set).
+// Cached keys and values, row j at element offset j * stride: F32 or F16 (exactly one pair set).
+struct KvRows {
   const float* keys_f32 = nullptr;
   const float* values_f32 = nullptr;
   const uint16_t* keys_f16 = nullptr;
   const uint16_t* values_f16 = nullptr;
   int64_t stride = 0;
+};
+
+struct AttentionHead {
+  const float* q = nullptr;        // head_dim values
+  int32_t head_dim = 0;
+  float scale = 1.0f;
+  KvRows kv;
   int32_t n_keys = 0;              // >= 1
   float* scores = nullptr;         // scratch of n_keys floats
   float* out = nullptr;            // head_dim values, overwritten
@@ -25,9 +29,8 @@ struct AttentionHead {
 
 // Queries that share one KV head: n_tokens consecutive tokens x n_heads consecutive query
 // heads. Query (t, h) is q + t * token_stride + h * head_dim (its output at the same offset of
-// out) and attends to keys 0 .. first_n_keys + t - 1 (causal). Keys and values as in
-// AttentionHead. Evaluating the queries together lets each block of keys and values be read
-// from memory once for all of them.
+// out) and attends to keys 0 .. first_n_keys + t - 1 (causal). Evaluating the queries
+// together lets each block of keys and values be read from memory once for all of them.
 struct AttentionQueries {
   const float* q = nullptr;
   float* out = nullptr;
@@ -36,11 +39,7 @@ struct AttentionQueries {
   int32_t n_heads = 0;
   int32_t head_dim = 0;
   float scale = 1.0f;
-  const float* keys_f32 = nullptr;
-  const float* values_f32 = nullptr;
-  const uint16_t* keys_f16 = nullptr;
-  const uint16_t* values_f16 = nullptr;
-  int64_t stride = 0;
+  KvRows kv;
   int32_t first_n_keys = 0;  // >= 1
   float* scratch = nullptr;  // attention_scratch_floats(*this) floats
 };

@@ -147,11 +147,11 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
   for (int32_t first_key = 0; first_key < last_n_keys; first_key += kKeyBlock) {
     KeyBlock block;
     if constexpr (std::is_same_v<Element, float>) {
-      block = {keys + first_key * a.stride, values + first_key * a.stride, a.stride};
+      block = {keys + first_key * a.kv.stride, values + first_key * a.kv.stride, a.kv.stride};
     } else {
       const int32_t n_block = std::min(kKeyBlock, last_n_keys - first_key);
-      convert_rows(keys, a.stride, first_key, n_block, D, converted_keys);
-      convert_rows(values, a.stride, first_key, n_block, D, converted_values);
+      convert_rows(keys, a.kv.stride, first_key, n_block, D, converted_keys);
+      convert_rows(values, a.kv.stride, first_key, n_block, D, converted_values);
       block = {converted_keys, converted_values, D};
     }
     for (int32_t t = 0; t < a.n_tokens; ++t) {
@@ -182,8 +182,8 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
 }  // namespace
 
 void attend_queries_avx2(const AttentionQueries& a) {
-  if (a.keys_f16) attend_all(a, a.keys_f16, a.values_f16);
-  else attend_all(a, a.keys_f32, a.values_f32);
+  if (a.kv.keys_f16) attend_all(a, a.kv.keys_f16, a.kv.values_f16);
+  else attend_all(a, a.kv.keys_f32, a.kv.values_f32);
 }
 
 }  // namespace slm::kernels::avx2

@@ -313,9 +313,9 @@ struct RowTile {
   static constexpr int kBlocks = kChunkWeights / Format::kWeights;
   alignas(32) int16_t rows[kTileRows][kChunkWeights];          // decoded, one row after another
   alignas(32) int16_t w[kChunkWeights / 2][kTileRows][2];      // interleaved
-  __m256 scale[kBlocks];                                       // lane r: row r's d
-  __m256 min_scale[kBlocks];                                   // lane r: row r's -dmin
-  __m256i mins[kBlocks][8];                                    // [b][i] lane r: row r's min_i
+  alignas(32) float scale[kBlocks][kTileRows];                 // [b][r]: row r's d
+  alignas(32) float min_scale[kBlocks][kTileRows];             // [b][r]: row r's -dmin
+  alignas(32) int32_t mins[kBlocks][8][kTileRows];             // [b][i][r]: row r's min_i
   __m256 acc[kTileTokens];
 };
 
@@ -348,6 +348,8 @@ void decode_chunk(const uint8_t* const (&rows)[kTileRows], int n_rows, int64_t f
       int16_t* out = tile.rows[r] + b * Format::kWeights;
       if (r >= n_rows) {
         std::memset(out, 0, Format::kWeights * sizeof(int16_t));
+        tile.scale[b][r] = tile.min_scale[b][r] = 0.0f;
+        for (int i = 0; i < 8; ++i) tile.mins[b][i][r] = 0;
         continue;
       }
       const uint8_t* block = rows[r] + (first_block + b) * Format::kBytes;
@@ -357,25 +359,13 @@ void decode_chunk(const uint8_t* const (&rows)[kTileRows], int n_rows, int64_t f
         Format::decode_group(block, scales, g, [&](int step, __m256i w) {
           _mm256_store_si256(reinterpret_cast<__m256i*>(out + g * Format::kGroupWeights + 16 * step), w);
         });
-    }
-  }
-  for (int b = 0; b < n_blocks; ++b) {
-    float scale[kTileRows] = {}, min_scale[kTileRows] = {};
-    alignas(32) int32_t mins[8][kTileRows] = {};
-    for (int r = 0; r < n_rows; ++r) {
-      const uint8_t* block = rows[r] + (first_block + b) * Format::kBytes;
-      scale[r] = half_to_float(Format::d_bits(block));
+      tile.scale[b][r] = half_to_float(Format::d_bits(block));
       if constexpr (Format::kHasMin) {
-        min_scale[r] = -half_to_float(Format::dmin_bits(block));
+        tile.min_scale[b][r] = -half_to_float(Format::dmin_bits(block));
         alignas(32) int32_t row_mins[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(row_mins), Format::mins(Format::unpack(block)));
-        for (int i = 0; i < 8; ++i) mins[i][r] = row_mins[i];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(row_mins), Format::mins(scales));
+        for (int i = 0; i < 8; ++i) tile.mins[b][i][r] = row_mins[i];
       }
-    }
-    tile.scale[b] = _mm256_loadu_ps(scale);
-    if constexpr (Format::kHasMin) {
-      tile.min_scale[b] = _mm256_loadu_ps(min_scale);
-      for (int i = 0; i < 8; ++i) tile.mins[b][i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(mins[i]));
     }
   }
   for (int step = 0; step < n_blocks * Format::kWeights / 16; ++step) {
@@ -402,7 +392,8 @@ void accumulate_chunk(RowTile<Format>& tile, int n_blocks, const ActivationBlock
   for (int b = 0; b < n_blocks; ++b) {
     __m256 scale[kTokens];
 #pragma GCC unroll 8
-    for (int t = 0; t < kTokens; ++t) scale[t] = _mm256_mul_ps(tile.scale[b], _mm256_set1_ps(x_tokens[t][b].d));
+    for (int t = 0; t < kTokens; ++t)
+      scale[t] = _mm256_mul_ps(_mm256_load_ps(tile.scale[b]), _mm256_set1_ps(x_tokens[t][b].d));
     for (int g = 0; g < kGroupsPerBlock<Format>; ++g) {
       const int first_weight = g * Format::kGroupWeights;
       const int16_t(*w)[kTileRows][2] = tile.w + (b * Format::kWeights + first_weight) / 2;
@@ -425,10 +416,12 @@ void accumulate_chunk(RowTile<Format>& tile, int n_blocks, const ActivationBlock
 #pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t) {
         __m256i products = _mm256_setzero_si256();
-        for (int i = 0; i < 8; ++i)
-          products = _mm256_add_epi32(products, _mm256_mullo_epi32(tile.mins[b][i], _mm256_set1_epi32(x_tokens[t][b].sum32[i])));
+        for (int i = 0; i < 8; ++i) {
+          const __m256i min_i = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile.mins[b][i]));
+          products = _mm256_add_epi32(products, _mm256_mullo_epi32(min_i, _mm256_set1_epi32(x_tokens[t][b].sum32[i])));
+        }
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products),
-                                 _mm256_mul_ps(tile.min_scale[b], _mm256_set1_ps(x_tokens[t][b].d)), acc[t]);
+                                 _mm256_mul_ps(_mm256_load_ps(tile.min_scale[b]), _mm256_set1_ps(x_tokens[t][b].d)), acc[t]);
       }
     }
   }

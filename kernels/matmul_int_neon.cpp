@@ -106,9 +106,9 @@ const SplitActivations<N>* quantize_activations(const float* x, int64_t n_tokens
 
 // ---------------------------------------------------------------------------
 // Weight formats as signed bytes. Each has kWeights per block; quants(block, unpacked, j)
-// gives weights 16j .. 16j+15 and piece_scale(unpacked, j) their integer scale; groups of
-// kGroupPieces pieces; scale(block) is d; with kHasMin, min_scale(block) is -dmin and
-// mins(unpacked) the sub-block mins.
+// gives weights 16j .. 16j+15 and piece_scale(block, unpacked, j) their integer scale; groups
+// of kGroupPieces pieces; scale(block) is d's bits; with kHasMin, min_scale_half(block) is
+// dmin's bits and unpacked.scales_then_mins[8 + i] the sub-block mins.
 // ---------------------------------------------------------------------------
 
 struct NoScales {};
@@ -118,14 +118,16 @@ template <class Block, bool kFifthBit>
 struct LegacyNibbleBytes {
   static constexpr int kWeights = kLegacyBlockSize, kBytes = sizeof(Block), kGroupPieces = 2;
   static constexpr bool kHasMin = false;
-  using Unpacked = NoScales;
-  static Unpacked unpack(const uint8_t*) { return {}; }
-  static int8x16_t quants(const uint8_t* bytes, const Unpacked&, int j) {
+  struct Unpacked {
+    int8x16_t pieces[2];  // the block's 32 quants, decoded once
+  };
+  static Unpacked unpack(const uint8_t* bytes) {
     uint8x16_t first, second;
     legacy_quants<Block, kFifthBit>(*reinterpret_cast<const Block*>(bytes), first, second);
     const uint8x16_t zero_point = vdupq_n_u8(kFifthBit ? 16 : 8);  // wraps to the signed q - zero_point
-    return vreinterpretq_s8_u8(vsubq_u8(j == 0 ? first : second, zero_point));
+    return {{vreinterpretq_s8_u8(vsubq_u8(first, zero_point)), vreinterpretq_s8_u8(vsubq_u8(second, zero_point))}};
   }
+  static int8x16_t quants(const uint8_t*, const Unpacked& unpacked, int j) { return unpacked.pieces[j]; }
   static int32_t piece_scale(const uint8_t*, const Unpacked&, int) { return 1; }
   static uint16_t scale(const uint8_t* bytes) { return reinterpret_cast<const Block*>(bytes)->d; }
 };
@@ -163,7 +165,6 @@ struct KNibbleBytes {
   static int32_t piece_scale(const uint8_t*, const Unpacked& u, int j) { return u.scales_then_mins[j / 2]; }
   static uint16_t scale(const uint8_t* bytes) { return reinterpret_cast<const Block*>(bytes)->d; }
   static uint16_t min_scale_half(const uint8_t* bytes) { return reinterpret_cast<const Block*>(bytes)->dmin; }
-  static int32_t min(const Unpacked& u, int i) { return u.scales_then_mins[8 + i]; }
 };
 
 // Q6_K: piece j is sub-block j (16 weights), w = d * scales[j] * (q - 32).
@@ -220,12 +221,10 @@ float32x4_t dot_rows(const uint8_t* first_row, uint64_t row_stride, int64_t n_bl
       int32x4_t mins[4];
       uint16_t dmin_halves[4];
       for (int r = 0; r < 4; ++r) {
-        mins[r] = vdupq_n_s32(0);
-        for (int i = 0; i < 4; ++i) {
-          const int32_t pair[4] = {Format::min(unpacked[r], i), Format::min(unpacked[r], i + 4), 0, 0};
-          const int32_t sums[4] = {xb.sum32[i], xb.sum32[i + 4], 0, 0};
-          mins[r] = vmlaq_s32(mins[r], vld1q_s32(pair), vld1q_s32(sums));
-        }
+        // Lane i: min_i * sum32[i] + min_{i+4} * sum32[i+4], exact (63 * 32 * 2^14 each).
+        const uint16x8_t min_values = vmovl_u8(vld1_u8(unpacked[r].scales_then_mins + 8));
+        mins[r] = vmlaq_s32(vmulq_s32(vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(min_values))), vld1q_s32(xb.sum32)),
+                            vreinterpretq_s32_u32(vmovl_high_u16(min_values)), vld1q_s32(xb.sum32 + 4));
         dmin_halves[r] = Format::min_scale_half(blocks[r]);
       }
       const float32x4_t min_scale = vmulq_n_f32(vnegq_f32(halves_to_floats(dmin_halves)), xb.d);

@@ -12,6 +12,27 @@
 namespace slm::kernels {
 namespace {
 
+std::vector<uint16_t> to_fp16(const std::vector<float>& values) {
+  std::vector<uint16_t> halves(values.size());
+  for (size_t i = 0; i < values.size(); ++i) halves[i] = fp32_to_fp16(values[i]);
+  return halves;
+}
+
+// The F16 or the F32 copy of keys and values, as a kernel reads them.
+KvRows kv_rows(bool f16, const std::vector<float>& keys, const std::vector<float>& values,
+               const std::vector<uint16_t>& keys16, const std::vector<uint16_t>& values16, int64_t stride) {
+  KvRows kv;
+  if (f16) {
+    kv.keys_f16 = keys16.data();
+    kv.values_f16 = values16.data();
+  } else {
+    kv.keys_f32 = keys.data();
+    kv.values_f32 = values.data();
+  }
+  kv.stride = stride;
+  return kv;
+}
+
 struct Case {
   int32_t head_dim;
   int32_t n_keys;
@@ -29,25 +50,14 @@ TEST_P(AttentionKernel, EveryIsaAgreesWithTheScalarReference) {
   for (float& x : q) x = 2.0f * normal(rng);  // scores of a few units, like real attention
   for (float& x : keys) x = normal(rng);
   for (float& x : values) x = normal(rng);
-  std::vector<uint16_t> keys16(keys.size()), values16(values.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    keys16[i] = fp32_to_fp16(keys[i]);
-    values16[i] = fp32_to_fp16(values[i]);
-  }
+  const std::vector<uint16_t> keys16 = to_fp16(keys), values16 = to_fp16(values);
   auto run = [&](const IsaKernels& kernels) {
     std::vector<float> scores(size_t(c.n_keys)), out(size_t(c.head_dim), NAN);
     AttentionHead head;
     head.q = q.data();
     head.head_dim = c.head_dim;
     head.scale = 1.0f / std::sqrt(float(c.head_dim));
-    if (c.f16) {
-      head.keys_f16 = keys16.data();
-      head.values_f16 = values16.data();
-    } else {
-      head.keys_f32 = keys.data();
-      head.values_f32 = values.data();
-    }
-    head.stride = stride;
+    head.kv = kv_rows(c.f16, keys, values, keys16, values16, stride);
     head.n_keys = c.n_keys;
     head.scores = scores.data();
     head.out = out.data();
@@ -100,11 +110,7 @@ TEST_P(AttentionQueriesKernel, EveryQueryAgreesWithTheReferenceAndDoesNotDependO
   for (float& x : q) x = 2.0f * normal(rng);
   for (float& x : keys) x = normal(rng);
   for (float& x : values) x = normal(rng);
-  std::vector<uint16_t> keys16(keys.size()), values16(values.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    keys16[i] = fp32_to_fp16(keys[i]);
-    values16[i] = fp32_to_fp16(values[i]);
-  }
+  const std::vector<uint16_t> keys16 = to_fp16(keys), values16 = to_fp16(values);
   const auto queries_for = [&](int32_t first_token, int32_t n_tokens, int32_t first_head, int32_t n_heads, float* out) {
     AttentionQueries a;
     const int64_t offset = first_token * token_stride + int64_t(first_head) * c.head_dim;
@@ -115,14 +121,7 @@ TEST_P(AttentionQueriesKernel, EveryQueryAgreesWithTheReferenceAndDoesNotDependO
     a.n_heads = n_heads;
     a.head_dim = c.head_dim;
     a.scale = 1.0f / std::sqrt(float(c.head_dim));
-    if (c.f16) {
-      a.keys_f16 = keys16.data();
-      a.values_f16 = values16.data();
-    } else {
-      a.keys_f32 = keys.data();
-      a.values_f32 = values.data();
-    }
-    a.stride = stride;
+    a.kv = kv_rows(c.f16, keys, values, keys16, values16, stride);
     a.first_n_keys = c.first_n_keys + first_token;
     return a;
   };
@@ -175,9 +174,9 @@ TEST(AttentionKernel, OneKeyReturnsItsValueRow) {
     AttentionHead head;
     head.q = q.data();
     head.head_dim = 3;
-    head.keys_f32 = key.data();
-    head.values_f32 = value.data();
-    head.stride = 3;
+    head.kv.keys_f32 = key.data();
+    head.kv.values_f32 = value.data();
+    head.kv.stride = 3;
     head.n_keys = 1;
     head.scores = &score;
     head.out = out;

@@ -74,13 +74,13 @@ void attention(const float* q, const KvCache& cache, int32_t layer, int32_t pos0
       queries.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
       const uint64_t first_row = layer_base + static_cast<uint64_t>(kv_head) * head_dim;
       if (f16) {
-        queries.keys_f16 = cache.keys_f16.data() + first_row;
-        queries.values_f16 = cache.values_f16.data() + first_row;
+        queries.kv.keys_f16 = cache.keys_f16.data() + first_row;
+        queries.kv.values_f16 = cache.values_f16.data() + first_row;
       } else {
-        queries.keys_f32 = cache.keys_f32.data() + first_row;
-        queries.values_f32 = cache.values_f32.data() + first_row;
+        queries.kv.keys_f32 = cache.keys_f32.data() + first_row;
+        queries.kv.values_f32 = cache.values_f32.data() + first_row;
       }
-      queries.stride = cache.row_size;
+      queries.kv.stride = cache.row_size;
       queries.first_n_keys = pos0 + first_token + 1;  // causal: positions 0 .. pos0 + t
       scratch.resize(static_cast<size_t>(kernels::attention_scratch_floats(queries)));
       queries.scratch = scratch.data();
