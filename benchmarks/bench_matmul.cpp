@@ -1,6 +1,7 @@
 // kernels::matmul_rows per instruction set and weight format, on an 896 x 4864 matrix (the
 // FFN down projection of Qwen2-0.5B), for 1 token (generation) and 64 tokens (a prompt),
-// on 1 and 2 threads (rows split as ops::matmul splits them).
+// on 1 and 2 threads (rows split as ops::matmul splits them). matmul_interleaved: the same
+// matrix repacked into the 8-row interleaved layout, for the ISAs and formats that read it.
 // bytes/s counts the weight bytes read; "flops" is 2 * rows * n_in * tokens per second; on one
 // thread both are per second of that thread's CPU time, on two per second of real time.
 // Generation reads the weights from memory, as a model too big for the caches does: the
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/interleaved_blocks.hpp"
 #include "kernels/matmul.hpp"
 #include "kernels/quantize.hpp"
 #include "slm/ggml_type.hpp"
@@ -55,19 +57,36 @@ const std::vector<uint8_t>& quantized_matrix(GgmlType type) {
   return it->second;
 }
 
-void BM_MatmulRows(benchmark::State& state, Isa isa, GgmlType type, int64_t n_tokens, int n_threads) {
+// The matrix in the 8-row interleaved layout.
+std::vector<uint8_t> interleaved_matrix(GgmlType type) {
+  const std::vector<uint8_t>& rows = quantized_matrix(type);
+  const uint64_t row_bytes = slm::ggml_row_bytes(type, kRowLength);
+  const uint64_t tile_bytes = slm::kernels::kInterleavedRows * row_bytes;
+  std::vector<uint8_t> tiles(rows.size());
+  for (uint64_t offset = 0; offset < rows.size(); offset += tile_bytes)
+    slm::kernels::interleave_rows(type, rows.data() + offset, row_bytes, kRowLength, tiles.data() + offset);
+  return tiles;
+}
+
+void BM_Matmul(benchmark::State& state, Isa isa, GgmlType type, int64_t n_tokens, int n_threads, bool interleaved) {
   if (!slm::kernels::isa_available(isa)) {
     state.SkipWithError("ISA not available on this CPU");
     return;
   }
-  const auto kernel = slm::kernels::kernels_for(isa).matmul_rows;
-  const std::vector<uint8_t>& matrix = quantized_matrix(type);
+  const slm::kernels::IsaKernels& kernels = slm::kernels::kernels_for(isa);
+  const std::vector<uint8_t> matrix = interleaved ? interleaved_matrix(type) : quantized_matrix(type);
   const uint64_t row_bytes = slm::ggml_row_bytes(type, kRowLength);
+  const std::vector<float> x = normal_values(n_tokens * kRowLength, 2);
+  std::vector<float> y(static_cast<size_t>(n_tokens * kRows));
+  const auto kernel = [&](const uint8_t* weights, int64_t row_begin, int64_t row_end) {
+    if (interleaved)
+      kernels.matmul_interleaved(type, weights, kRowLength, x.data(), n_tokens, y.data(), kRows, row_begin, row_end);
+    else
+      kernels.matmul_rows(type, weights, row_bytes, kRowLength, x.data(), n_tokens, y.data(), kRows, row_begin, row_end);
+  };
   const size_t n_copies = n_tokens == 1 ? std::max<size_t>(1, kBytesPastCaches / matrix.size()) : 1;
   std::vector<uint8_t> copies(matrix.size() * n_copies);
   for (size_t c = 0; c < n_copies; ++c) std::memcpy(copies.data() + c * matrix.size(), matrix.data(), matrix.size());
-  const std::vector<float> x = normal_values(n_tokens * kRowLength, 2);
-  std::vector<float> y(static_cast<size_t>(n_tokens * kRows));
 
   size_t copy = 0;
   for (auto _ : state) {
@@ -77,8 +96,7 @@ void BM_MatmulRows(benchmark::State& state, Isa isa, GgmlType type, int64_t n_to
     {
       // As ops::matmul: contiguous ranges of whole 16-row lines.
       const int64_t n_lines = kRows / 16, part = omp_get_thread_num(), n_parts = omp_get_num_threads();
-      kernel(type, weights, row_bytes, kRowLength, x.data(), n_tokens, y.data(), kRows, part * n_lines / n_parts * 16,
-             (part + 1) * n_lines / n_parts * 16);
+      kernel(weights, part * n_lines / n_parts * 16, (part + 1) * n_lines / n_parts * 16);
     }
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
@@ -91,15 +109,19 @@ void BM_MatmulRows(benchmark::State& state, Isa isa, GgmlType type, int64_t n_to
 int register_all() {
   for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
     if (!slm::kernels::isa_available(isa)) continue;
-    for (GgmlType type : kWeightFormats)
-      for (int64_t n_tokens : {1, 64})
-        for (int n_threads : {1, 2}) {
-          const std::string name = std::string("matmul_rows/") + slm::kernels::isa_name(isa) + "/" +
-                                   std::string(slm::ggml_type_name(type)) + "/tokens:" + std::to_string(n_tokens) +
-                                   "/threads:" + std::to_string(n_threads);
-          auto* benchmark = benchmark::RegisterBenchmark(name.c_str(), BM_MatmulRows, isa, type, n_tokens, n_threads);
-          if (n_threads > 1) benchmark->UseRealTime();  // one thread: its CPU time, steadier on a shared machine
-        }
+    for (bool interleaved : {false, true})
+      for (GgmlType type : kWeightFormats) {
+        if (interleaved && !slm::kernels::kernels_for(isa).interleaves(type)) continue;
+        for (int64_t n_tokens : {1, 64})
+          for (int n_threads : {1, 2}) {
+            const std::string name = std::string(interleaved ? "matmul_interleaved/" : "matmul_rows/") +
+                                     slm::kernels::isa_name(isa) + "/" + std::string(slm::ggml_type_name(type)) +
+                                     "/tokens:" + std::to_string(n_tokens) + "/threads:" + std::to_string(n_threads);
+            auto* benchmark =
+                benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, isa, type, n_tokens, n_threads, interleaved);
+            if (n_threads > 1) benchmark->UseRealTime();  // one thread: its CPU time, steadier on a shared machine
+          }
+      }
   }
   return 0;
 }

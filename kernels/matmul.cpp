@@ -23,6 +23,7 @@
 namespace slm::kernels {
 
 int float_activations_only(GgmlType /*type*/) { return 0; }
+bool never_interleaves(GgmlType /*type*/) { return false; }
 
 // ---------------------------------------------------------------------------
 // Scalar kernels
@@ -60,7 +61,8 @@ void attend_queries_scalar(const AttentionQueries& queries) { attend_queries_one
 }  // namespace
 
 const IsaKernels kScalarKernels = {Isa::Scalar,        matmul_rows_scalar, dot_f16_f32_scalar,   axpy_f16_f32_scalar,
-                                    attend_head_scalar, attend_queries_scalar, float_activations_only};
+                                    attend_head_scalar, attend_queries_scalar, float_activations_only,
+                                    never_interleaves,  nullptr};
 
 // ---------------------------------------------------------------------------
 // Choosing the instruction set
@@ -172,6 +174,18 @@ void matmul_rows(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int6
                  int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
   check_row_length("matmul_rows", n_in, ggml_type_info(type).block_size);
   active_kernels().matmul_rows(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+}
+
+bool interleaves(GgmlType type) { return active_kernels().interleaves(type); }
+
+void matmul_interleaved_rows(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
+                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  const IsaKernels& kernels = active_kernels();
+  if (!kernels.interleaves(type))
+    throw std::invalid_argument(std::string("matmul_interleaved_rows: the ") + isa_name(kernels.isa) +
+                                " kernels have no interleaved layout for " + std::string(ggml_type_name(type)));
+  check_row_length("matmul_interleaved_rows", n_in, ggml_type_info(type).block_size);
+  kernels.matmul_interleaved(type, tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
 }
 
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) { return active_kernels().dot_f16_f32(a, b, n); }

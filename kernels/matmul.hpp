@@ -55,6 +55,17 @@ Isa active_isa();
 void matmul_rows(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
                  int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 
+// The 8-row interleaved layout (kernels/interleaved_blocks.hpp), into which Model::load repacks
+// the matrices of each type the active ISA multiplies faster from it.
+bool interleaves(GgmlType type);
+
+// matmul_rows for a matrix repacked with interleave_rows: row o is row o % 8 of the tile at
+// tiles + (o / 8) * 8 * ggml_row_bytes(type, n_in). row_begin and row_end are multiples of 8.
+// Every output has the bits matmul_rows gives it from the rows as the file stores them.
+// Throws std::invalid_argument unless interleaves(type) and n_in is a multiple of the block size.
+void matmul_interleaved_rows(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
+                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+
 // sum_i fp16(a[i]) * b[i], in the lane order above.
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);
 
@@ -66,6 +77,8 @@ void axpy_f16_f32(float a, const uint16_t* x, float* y, int64_t n);
 using MatmulRowsFn = void (*)(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in,
                               const float* x, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin,
                               int64_t row_end);
+using MatmulInterleavedFn = void (*)(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x,
+                                     int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 struct IsaKernels {
   Isa isa;
   MatmulRowsFn matmul_rows;  // n_in already checked against the block size
@@ -76,6 +89,10 @@ struct IsaKernels {
   // The bits of magnitude of the integer blocks matmul_rows rounds the activations to for this
   // weight type (kernels/activation_blocks.hpp), or 0 where it keeps them in float32.
   int (*activation_bits)(GgmlType type);
+  // Whether this ISA multiplies `type` from the interleaved layout, and how (nullptr when it
+  // never does); row_begin and row_end are multiples of kInterleavedRows.
+  bool (*interleaves)(GgmlType type);
+  MatmulInterleavedFn matmul_interleaved;
 };
 
 // Throws std::invalid_argument unless isa_available(isa).

@@ -163,5 +163,7 @@ const IsaKernels kAvx2Kernels = {Isa::Avx2,
                                   avx2::axpy_f16_f32_avx2,
                                   avx2::attend_head_avx2,
                                   avx2::attend_queries_avx2,
-                                  [](GgmlType type) { return avx2::integer_kernel(type) ? activation_magnitude_bits(type) : 0; }};
+                                  [](GgmlType type) { return avx2::integer_kernel(type) ? activation_magnitude_bits(type) : 0; },
+                                  avx2::interleaves,
+                                  avx2::matmul_interleaved_avx2};
 }  // namespace slm::kernels

@@ -20,6 +20,7 @@ void attend_queries_avx2(const AttentionQueries& queries);  // attention_avx2.cp
 
 // The activation_bits of an ISA whose kernels all keep activations in float32: 0.
 int float_activations_only(GgmlType type);
+bool never_interleaves(GgmlType type);
 
 void matmul_rows_scalar(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
                         int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);

@@ -175,5 +175,7 @@ const IsaKernels kNeonKernels = {Isa::Neon,
                                   neon::axpy_f16_f32_neon,
                                   attend_head_scalar,
                                   [](const AttentionQueries& q) { attend_queries_one_by_one(q, attend_head_scalar); },
-                                  [](GgmlType type) { return neon::integer_kernel(type) ? kNeonActivationBits : 0; }};
+                                  [](GgmlType type) { return neon::integer_kernel(type) ? kNeonActivationBits : 0; },
+                                  never_interleaves,
+                                  nullptr};
 }  // namespace slm::kernels

@@ -115,4 +115,9 @@ tiling::FormatKernel k_quant_kernel(GgmlType type);
 // that has none (float formats, and the ones the float kernels serve: Q4_1, Q5_1, Q2_K, Q3_K).
 tiling::FormatKernel integer_kernel(GgmlType type);
 
+// The integer kernels over the 8-row interleaved layout (matmul_interleaved_avx2.cpp).
+bool interleaves(GgmlType type);
+void matmul_interleaved_avx2(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
+                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+
 }  // namespace slm::kernels::avx2

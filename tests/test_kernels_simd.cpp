@@ -41,18 +41,54 @@ TEST_P(KernelsPerIsaAndFormat, OneHotActivationsGiveTheScalarDequantizedWeightsE
   EXPECT_TRUE(report.ok()) << report.summary();
 }
 
-std::vector<std::tuple<Isa, GgmlType>> isa_format_pairs() {
+// The ISA and format pairs multiplied from the interleaved layout (none without AVX2).
+class InterleavedKernels : public ::testing::TestWithParam<std::tuple<Isa, GgmlType>> {};
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(InterleavedKernels);
+
+TEST_P(InterleavedKernels, MatmulGivesTheBitsOfTheRowLayout) {
+  const auto [isa, type] = GetParam();
+  CheckReport report;
+  check_matmul_interleaved(isa, type, report);
+  EXPECT_TRUE(report.ok()) << report.summary();
+  EXPECT_GT(report.passed, 0);
+}
+
+TEST(InterleavedLayout, RoundTripsEveryRowAndPutsEachWeightInItsSlot) {
+  for (GgmlType type : kWeightFormats) {
+    if (!has_interleaved_layout(type)) continue;
+    CheckReport report;
+    check_interleave_round_trip(type, report);
+    EXPECT_TRUE(report.ok()) << ggml_type_name(type) << "\n" << report.summary();
+    EXPECT_GT(report.passed, 0);
+  }
+}
+
+TEST(InterleavedLayout, Avx2InterleavesTheLegacyFormatsAndNoOtherIsaDoes) {
+  for (Isa isa : available_isas())
+    for (GgmlType type : kWeightFormats) {
+      const bool expected = isa == Isa::Avx2 && has_interleaved_layout(type);
+      EXPECT_EQ(kernels_for(isa).interleaves(type), expected) << isa_name(isa) << " " << ggml_type_name(type);
+    }
+  EXPECT_TRUE(has_interleaved_layout(GgmlType::Q4_0) && has_interleaved_layout(GgmlType::Q5_0) &&
+              has_interleaved_layout(GgmlType::Q8_0) && !has_interleaved_layout(GgmlType::Q4_K));
+}
+
+std::vector<std::tuple<Isa, GgmlType>> isa_format_pairs(bool interleaved_only = false) {
   std::vector<std::tuple<Isa, GgmlType>> pairs;
   for (Isa isa : available_isas())
-    for (GgmlType type : kWeightFormats) pairs.emplace_back(isa, type);
+    for (GgmlType type : kWeightFormats)
+      if (!interleaved_only || kernels_for(isa).interleaves(type)) pairs.emplace_back(isa, type);
   return pairs;
 }
 
+std::string isa_format_name(const ::testing::TestParamInfo<std::tuple<Isa, GgmlType>>& info) {
+  return std::string(isa_name(std::get<0>(info.param))) + "_" + std::string(ggml_type_name(std::get<1>(info.param)));
+}
+
 INSTANTIATE_TEST_SUITE_P(AvailableIsas, KernelsPerIsaAndFormat, ::testing::ValuesIn(isa_format_pairs()),
-                         [](const auto& info) {
-                           return std::string(isa_name(std::get<0>(info.param))) + "_" +
-                                  std::string(ggml_type_name(std::get<1>(info.param)));
-                         });
+                         isa_format_name);
+INSTANTIATE_TEST_SUITE_P(AvailableIsas, InterleavedKernels, ::testing::ValuesIn(isa_format_pairs(true)),
+                         isa_format_name);
 
 class KernelsPerIsa : public ::testing::TestWithParam<Isa> {};
 

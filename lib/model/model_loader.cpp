@@ -2,6 +2,7 @@
 // tensor the architecture needs, checking its shape and type. A file that passes
 // here cannot make the forward pass read out of bounds.
 #include <fmt/format.h>
+#include <omp.h>
 
 #include <charconv>
 #include <filesystem>
@@ -195,6 +196,27 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, ModelConfig& c)
   return weights;
 }
 
+// Repacks every matrix the forward pass multiplies into the layout the active kernels read
+// faster (ops::should_interleave), once; a tied output matrix is the token embedding, whose
+// lookups keep reading the file's rows.
+void interleave_weights(ModelWeights& weights) {
+  std::vector<ops::WeightMatrix*> matrices = {&weights.output};
+  for (LayerWeights& L : weights.layers)
+    for (ops::WeightMatrix* w : {&L.attn_q, &L.attn_k, &L.attn_v, &L.attn_output, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
+      matrices.push_back(w);
+  const int n_threads = std::max(1, omp_get_num_procs());
+  for (ops::WeightMatrix* w : matrices) {
+    if (!ops::should_interleave(*w)) continue;
+    const uint64_t n_bytes = ops::interleaved_bytes(*w);
+    constexpr uint64_t kAlignment = 64;
+    auto* tiles = static_cast<uint8_t*>(std::aligned_alloc(kAlignment, (n_bytes + kAlignment - 1) / kAlignment * kAlignment));
+    if (!tiles) throw Error(fmt::format("out of memory repacking a {} MB matrix", n_bytes >> 20));
+    weights.interleaved_copies.emplace_back(tiles);
+    ops::interleave_matrix(*w, tiles, n_threads);
+    w->interleaved = tiles;
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<const Model> Model::load(const std::string& path) {
@@ -211,6 +233,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
     throw Error(fmt::format("{}: {}.vocab_size is {}, but the tokenizer has {} tokens", file.path(), config.arch,
                             *vocab_size, config.n_vocab));
   auto weights = bind_weights(file, config);
+  interleave_weights(*weights);
   return std::make_shared<const Model>(std::move(file), std::move(config), std::move(tokenizer), std::move(weights));
 }
 

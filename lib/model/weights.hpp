@@ -3,6 +3,7 @@
 // to float so the forward pass never cares about their storage type or alignment.
 #pragma once
 
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -29,6 +30,11 @@ struct ModelWeights {
   ops::WeightMatrix output;      // token_embd itself when the model ties them
   const float* rope_freq_factors = nullptr;  // n_rot/2 divisors (Llama 3.1+), or nullptr
   std::vector<std::unique_ptr<std::vector<float>>> float_copies;  // storage for the pointers above
+  // Storage of the matrices' interleaved tiles (WeightMatrix::interleaved), 64-byte aligned.
+  struct FreeBytes {
+    void operator()(uint8_t* bytes) const { std::free(bytes); }
+  };
+  std::vector<std::unique_ptr<uint8_t[], FreeBytes>> interleaved_copies;
 };
 
 }  // namespace slm

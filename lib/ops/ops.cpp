@@ -4,14 +4,49 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/dequantize.hpp"
+#include "kernels/interleaved_blocks.hpp"
 #include "kernels/matmul.hpp"
 
 namespace slm::ops {
 
+namespace {
+
+int64_t n_interleaved_rows(const WeightMatrix& w) {
+  return w.interleaved ? w.n_out / kernels::kInterleavedRows * kernels::kInterleavedRows : 0;
+}
+
+}  // namespace
+
 void dequantize_matrix_row(const WeightMatrix& w, int64_t row, float* out) {
+  if (row < n_interleaved_rows(w)) {
+    thread_local std::vector<uint8_t> bytes;
+    bytes.resize(w.row_bytes);
+    const int64_t first_row = row / kernels::kInterleavedRows * kernels::kInterleavedRows;
+    kernels::deinterleave_row(w.type, w.interleaved + uint64_t(first_row) * w.row_bytes, w.n_in,
+                              int(row - first_row), bytes.data());
+    kernels::dequantize_row(w.type, bytes.data(), out, w.n_in);
+    return;
+  }
   kernels::dequantize_row(w.type, w.data + static_cast<uint64_t>(row) * w.row_bytes, out, w.n_in);
+}
+
+bool should_interleave(const WeightMatrix& w) {
+  return kernels::interleaves(w.type) && w.n_out >= kernels::kInterleavedRows;
+}
+
+uint64_t interleaved_bytes(const WeightMatrix& w) {
+  return uint64_t(w.n_out / kernels::kInterleavedRows * kernels::kInterleavedRows) * w.row_bytes;
+}
+
+void interleave_matrix(const WeightMatrix& w, uint8_t* tiles, int n_threads) {
+  const int64_t n_tiles = w.n_out / kernels::kInterleavedRows;
+  const uint64_t tile_bytes = kernels::kInterleavedRows * w.row_bytes;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+  for (int64_t t = 0; t < n_tiles; ++t)
+    kernels::interleave_rows(w.type, w.data + uint64_t(t) * tile_bytes, w.row_bytes, w.n_in, tiles + uint64_t(t) * tile_bytes);
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int n_threads) {
@@ -19,6 +54,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, i
   // so that no two threads write the same line. matmul_rows computes every output the same
   // way whatever range it falls in, so the thread count never changes a bit of y.
   constexpr int64_t kRowsPerLine = 16;
+  static_assert(kRowsPerLine % kernels::kInterleavedRows == 0);
   const int64_t n_lines = (w.n_out + kRowsPerLine - 1) / kRowsPerLine;
 #pragma omp parallel num_threads(n_threads)
   {
@@ -26,8 +62,13 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, i
     const int64_t part = omp_get_thread_num();
     const int64_t row_begin = std::min(w.n_out, part * n_lines / n_parts * kRowsPerLine);
     const int64_t row_end = std::min(w.n_out, (part + 1) * n_lines / n_parts * kRowsPerLine);
-    if (row_begin < row_end)
-      kernels::matmul_rows(w.type, w.data, w.row_bytes, w.n_in, x, n_tokens, y, w.n_out, row_begin, row_end);
+    // Lines of 16 rows are whole tiles of 8, so a range splits into interleaved tiles and rows.
+    const int64_t tiles_end = std::min(row_end, n_interleaved_rows(w));
+    if (row_begin < tiles_end)
+      kernels::matmul_interleaved_rows(w.type, w.interleaved, w.n_in, x, n_tokens, y, w.n_out, row_begin, tiles_end);
+    const int64_t rows_begin = std::max(row_begin, tiles_end);
+    if (rows_begin < row_end)
+      kernels::matmul_rows(w.type, w.data, w.row_bytes, w.n_in, x, n_tokens, y, w.n_out, rows_begin, row_end);
   }
 }
 

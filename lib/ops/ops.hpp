@@ -18,7 +18,20 @@ struct WeightMatrix {
   int64_t n_out = 0;
   const uint8_t* data = nullptr;
   uint64_t row_bytes = 0;
+  // The same rows repacked for the kernels (kernels/interleaved_blocks.hpp): rows
+  // [0, n_out / 8 * 8) in whole tiles of 8, the rest still read from `data`. nullptr: none.
+  const uint8_t* interleaved = nullptr;
 };
+
+// Whether the active kernels multiply w faster once it is repacked with interleave_rows.
+bool should_interleave(const WeightMatrix& w);
+
+// The bytes of w's interleaved tiles: rows [0, n_out / 8 * 8), each of them row_bytes long.
+uint64_t interleaved_bytes(const WeightMatrix& w);
+
+// Writes w's interleaved tiles to `tiles` (interleaved_bytes(w) bytes), the tiles divided
+// among n_threads threads.
+void interleave_matrix(const WeightMatrix& w, uint8_t* tiles, int n_threads);
 
 // y[t][o] = sum_i w[o][i] * x[t][i] for n_tokens rows of x; y is [n_tokens][w.n_out].
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int n_threads);

@@ -17,6 +17,7 @@
 #include "kernels/activation_blocks.hpp"
 #include "kernels/dequantize.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/interleaved_blocks.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "slm/ggml_type.hpp"
 
@@ -291,6 +292,84 @@ inline void check_one_hot_activations_give_the_exact_weights(Isa isa, GgmlType t
 }
 
 // ---------------------------------------------------------------------------
+// The 8-row interleaved layout (kernels/interleaved_blocks.hpp)
+// ---------------------------------------------------------------------------
+
+// interleave_rows then deinterleave_row gives back every row byte for byte, and a Q8_0 tile
+// holds each weight in the slot the layout's specification names.
+inline void check_interleave_round_trip(GgmlType type, CheckReport& report) {
+  constexpr int64_t kRows = 2 * kInterleavedRows;
+  for (int64_t n_in : test_row_lengths(type)) {
+    const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(3000 + n_in));
+    std::vector<uint8_t> tiles(m.bytes.size()), row(m.row_bytes);
+    for (int64_t tile = 0; tile < kRows / kInterleavedRows; ++tile)
+      interleave_rows(type, m.bytes.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes, m.row_bytes, n_in,
+                      tiles.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes);
+    for (int64_t o = 0; o < kRows; ++o) {
+      deinterleave_row(type, tiles.data() + uint64_t(o / kInterleavedRows * kInterleavedRows) * m.row_bytes, n_in,
+                       int(o % kInterleavedRows), row.data());
+      report.expect(std::memcmp(row.data(), m.bytes.data() + uint64_t(o) * m.row_bytes, m.row_bytes) == 0,
+                    std::string(ggml_type_name(type)) + " n_in " + std::to_string(n_in) + " row " + std::to_string(o) +
+                        ": deinterleave_row(interleave_rows) differs from the row");
+    }
+    if (type != GgmlType::Q8_0) continue;
+    // Block b of the first tile: d[8] (16 bytes), then group m's slot j at byte 16 + 32 m + j.
+    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(m.bytes.data());
+    const int64_t n_blocks = n_in / kLegacyBlockSize;
+    for (int64_t b = 0; b < n_blocks; ++b)
+      for (int g = 0; g < 8; ++g)
+        for (int j = 0; j < 32; ++j) {
+          const int r = (j % 16) / 2, weight = 4 * g + (j < 16 ? 0 : 2) + j % 2;
+          const int8_t stored = int8_t(tiles[uint64_t(b) * 8 * sizeof(BlockQ8_0) + 16 + 32 * g + j]);
+          report.expect(stored == blocks[r * n_blocks + b].qs[weight],
+                        "Q8_0 block " + std::to_string(b) + " group " + std::to_string(g) + " slot " + std::to_string(j) +
+                            " is not row " + std::to_string(r) + "'s weight " + std::to_string(weight));
+        }
+  }
+}
+
+// Where an ISA multiplies `type` from the interleaved layout: every output has the bits its
+// matmul_rows gives from the rows as stored, for ranges of whole tiles and any number of
+// tokens, and nothing outside the range is written.
+inline void check_matmul_interleaved(Isa isa, GgmlType type, CheckReport& report) {
+  const IsaKernels& simd = kernels_for(isa);
+  if (!simd.interleaves(type)) return;
+  constexpr int64_t kRows = 3 * kInterleavedRows, kTokens = 149, kStride = kRows + 3;
+  for (int64_t n_in : test_row_lengths(type)) {
+    const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(4000 + n_in));
+    std::vector<uint8_t> tiles(m.bytes.size());
+    for (int64_t tile = 0; tile < kRows / kInterleavedRows; ++tile)
+      interleave_rows(type, m.bytes.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes, m.row_bytes, n_in,
+                      tiles.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes);
+    const std::vector<float> x = random_activations(kTokens * n_in, uint32_t(5000 + n_in));
+    std::vector<float> from_rows(kTokens * kRows);
+    simd.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), kTokens, from_rows.data(), kRows, 0, kRows);
+    const float sentinel = std::bit_cast<float>(0x7fc0dead);
+    const int64_t row_ranges[][2] = {{0, 24}, {0, 8}, {8, 16}, {16, 24}, {8, 24}};
+    for (const auto& range : row_ranges)
+      for (int64_t n_tokens : {1, 2, 5, 6, 7, 13, 144, 149})
+        for (int64_t first_token : {int64_t(0), kTokens - n_tokens}) {
+          std::vector<float> y(kTokens * kStride, sentinel);
+          simd.matmul_interleaved(type, tiles.data(), n_in, x.data() + first_token * n_in, n_tokens,
+                                  y.data() + first_token * kStride, kStride, range[0], range[1]);
+          bool identical = true, untouched = true;
+          for (int64_t t = 0; t < kTokens; ++t)
+            for (int64_t o = 0; o < kStride; ++o) {
+              const bool written = t >= first_token && t < first_token + n_tokens && o >= range[0] && o < range[1];
+              const float value = y[t * kStride + o];
+              if (written) identical &= float_bits(value) == float_bits(from_rows[t * kRows + o]);
+              else untouched &= float_bits(value) == float_bits(sentinel);
+            }
+          const std::string call = describe(isa, type) + " n_in " + std::to_string(n_in) + " interleaved rows [" +
+                                   std::to_string(range[0]) + ", " + std::to_string(range[1]) + ") tokens " +
+                                   std::to_string(first_token) + " + " + std::to_string(n_tokens);
+          report.expect(identical, call + ": not bit-identical to matmul_rows on the rows as stored");
+          report.expect(untouched, call + ": wrote outside its rows and tokens");
+        }
+  }
+}
+
+// ---------------------------------------------------------------------------
 // fp16 dot and axpy (attention over an F16 KV cache)
 // ---------------------------------------------------------------------------
 
@@ -375,6 +454,7 @@ inline void check_every_kernel(Isa isa, CheckReport& report) {
   for (GgmlType type : kWeightFormats) {
     check_matmul(isa, type, report);
     check_one_hot_activations_give_the_exact_weights(isa, type, report);
+    check_matmul_interleaved(isa, type, report);
   }
   check_dot_f16_f32(isa, report);
   check_axpy_f16_f32(isa, report);

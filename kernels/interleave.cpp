@@ -1,0 +1,133 @@
+// The 8-row interleaved layout: see kernels/interleaved_blocks.hpp.
+#include <cstring>
+#include <stdexcept>
+
+#include "kernels/interleaved_blocks.hpp"
+#include "kernels/quant_blocks.hpp"
+
+namespace slm::kernels {
+namespace {
+
+// Where a format keeps the quants of 32 weights: at qs (4-bit nibbles, or 8-bit bytes) and, for
+// 5-bit quants, the 5th bits in a little-endian uint32 at qh. Offsets from the block's start;
+// a tile's group is the same without the block's 2-byte d.
+struct QuantBytes {
+  int bits;
+  int qh_offset;
+  int qs_offset;
+};
+
+QuantBytes block_quant_bytes(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_0: return {4, 0, offsetof(BlockQ4_0, qs)};
+    case GgmlType::Q5_0: return {5, offsetof(BlockQ5_0, qh), offsetof(BlockQ5_0, qs)};
+    case GgmlType::Q8_0: return {8, 0, offsetof(BlockQ8_0, qs)};
+    default: throw std::invalid_argument("interleaved layout: not a legacy format with one scale per block");
+  }
+}
+
+constexpr int kScaleBytes = sizeof(Fp16Bits);
+
+QuantBytes group_quant_bytes(GgmlType type) {
+  QuantBytes group = block_quant_bytes(type);
+  group.qh_offset -= kScaleBytes;
+  group.qs_offset -= kScaleBytes;
+  return group;
+}
+
+// The 32 quants stored at `bytes`: unsigned 4/5-bit values, or Q8_0's bytes.
+void unpack_quants(const uint8_t* bytes, QuantBytes f, uint8_t (&q)[32]) {
+  if (f.bits == 8) {
+    std::memcpy(q, bytes + f.qs_offset, 32);
+    return;
+  }
+  for (int i = 0; i < 16; ++i) {
+    q[i] = bytes[f.qs_offset + i] & 0x0f;
+    q[i + 16] = bytes[f.qs_offset + i] >> 4;
+  }
+  if (f.bits == 5) {
+    uint32_t high_bits;
+    std::memcpy(&high_bits, bytes + f.qh_offset, sizeof(high_bits));
+    for (int i = 0; i < 32; ++i) q[i] |= uint8_t(((high_bits >> i) & 1u) << 4);
+  }
+}
+
+// The inverse of unpack_quants.
+void pack_quants(const uint8_t (&q)[32], QuantBytes f, uint8_t* bytes) {
+  if (f.bits == 8) {
+    std::memcpy(bytes + f.qs_offset, q, 32);
+    return;
+  }
+  for (int i = 0; i < 16; ++i) bytes[f.qs_offset + i] = uint8_t((q[i] & 0x0f) | (q[i + 16] & 0x0f) << 4);
+  if (f.bits == 5) {
+    uint32_t high_bits = 0;
+    for (int i = 0; i < 32; ++i) high_bits |= uint32_t((q[i] >> 4) & 1u) << i;
+    std::memcpy(bytes + f.qh_offset, &high_bits, sizeof(high_bits));
+  }
+}
+
+// The (row, weight) of slot j of group m.
+struct SlotSource {
+  int row;
+  int weight;
+};
+SlotSource slot_source(int m, int j) {
+  const int k = j % 16;
+  return {k / 2, 4 * m + (j < 16 ? 0 : 2) + k % 2};
+}
+
+constexpr int kGroups = kLegacyBlockSize / 4;
+
+}  // namespace
+
+bool has_interleaved_layout(GgmlType type) {
+  return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0;
+}
+
+void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile) {
+  const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
+  const uint64_t block_size = ggml_type_info(type).block_bytes;
+  const int group_size = int(block_size) - kScaleBytes;
+  const int64_t n_blocks = n_in / kLegacyBlockSize;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    uint8_t* out = tile + uint64_t(b) * kInterleavedRows * block_size;
+    uint8_t q[kInterleavedRows][32];
+    for (int r = 0; r < kInterleavedRows; ++r) {
+      const uint8_t* block = first_row + uint64_t(r) * row_bytes + uint64_t(b) * block_size;
+      std::memcpy(out + kScaleBytes * r, block, kScaleBytes);
+      unpack_quants(block, block_bytes, q[r]);
+    }
+    for (int m = 0; m < kGroups; ++m) {
+      uint8_t slots[32];
+      for (int j = 0; j < 32; ++j) {
+        const SlotSource source = slot_source(m, j);
+        slots[j] = q[source.row][source.weight];
+      }
+      pack_quants(slots, group_bytes, out + kInterleavedRows * kScaleBytes + m * group_size);
+    }
+  }
+}
+
+void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row, uint8_t* out) {
+  const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
+  const uint64_t block_size = ggml_type_info(type).block_bytes;
+  const int group_size = int(block_size) - kScaleBytes;
+  const int64_t n_blocks = n_in / kLegacyBlockSize;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const uint8_t* in = tile + uint64_t(b) * kInterleavedRows * block_size;
+    uint8_t* block = out + uint64_t(b) * block_size;
+    std::memcpy(block, in + kScaleBytes * row, kScaleBytes);
+    uint8_t q[32];
+    for (int m = 0; m < kGroups; ++m) {
+      uint8_t slots[32];
+      unpack_quants(in + kInterleavedRows * kScaleBytes + m * group_size, group_bytes, slots);
+      for (int j = 0; j < 32; ++j) {
+        const SlotSource source = slot_source(m, j);
+        if (source.row == row) q[source.weight] = slots[j];
+      }
+    }
+    pack_quants(q, block_bytes, block);
+  }
+}
+
+}  // namespace slm::kernels

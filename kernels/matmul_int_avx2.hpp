@@ -1,0 +1,245 @@
+// The AVX2 integer kernels' shared parts (matmul_int_avx2.cpp: weights in their rows;
+// matmul_interleaved_avx2.cpp: weights in the 8-row interleaved layout): the activation
+// blocks, and the 8-row tile that serves a prompt. Include it from those two files only.
+//
+// The formats whose weights are small integers times a scale (Q4_0,
+// Q5_0, Q8_0, Q4_K, Q5_K, Q6_K) multiplied with activations quantized once per call to 16-bit
+// blocks (kernels/activation_blocks.hpp). _mm256_madd_epi16 does 16 multiply-adds where an
+// FMA does 8, and the weights never go through int -> float conversion.
+//
+// What each (row, token) output is, whatever the batch, the row range or the thread count:
+//   acc = 0 (one float)
+//   for each weight block b (and its activation block, of the same length), with d = the
+//   block's fp16 scale and d_x the activation block's:
+//     for each group g of kGroupWeights weights of the block, in order:
+//       isum = sum over the group of w_int[i] * q[i]        (int32, exact, so in any order)
+//       acc  = fma(float(isum), d * d_x, acc)
+//     Q4_K/Q5_K's -dmin * min_i terms, after the groups:
+//       min_isum = sum over sub-blocks i of min_i * (sum of q over sub-block i)   (exact)
+//       acc  = fma(float(min_isum), -dmin * d_x, acc)
+//   y = acc.
+// w_int is the weight with its sub-block scale folded in (K-quants: scale_i * q); d_x is a
+// power of two, so d * d_x is exact. One token computes 4 rows in the lanes of a 128-bit
+// vector; a prompt computes 8 rows in the lanes of a 256-bit vector, from weights decoded
+// into an interleaved layout (see RowTile): the per-lane arithmetic is the same.
+// Overflow: |w_int| <= 4096 (Q6_K), 1953 (Q5_K), 945 (Q4_K), 128 (Q8_0) and |q| <= 2^B - 1
+// with B = activation_magnitude_bits (13, 13, 14, 15), so a group sum stays below 2^31 with
+// groups of 64 (Q6_K), 128 (Q4_K, Q5_K) and 32 (legacy): 64 * 4096 * 8191 = 2147221504 < 2^31 - 1.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "kernels/activation_blocks.hpp"
+#include "kernels/simd_avx2.hpp"
+
+namespace slm::kernels::avx2 {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Activation blocks
+// ---------------------------------------------------------------------------
+
+template <int N>
+struct alignas(32) ActivationBlock {
+  int16_t q[N];
+  float d;
+  int32_t sum32[N / 32];  // the sums of q over each 32: the K-quant min terms
+};
+
+int32_t sum_lanes(__m256i v) {
+  const __m128i four = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i two = _mm_add_epi32(four, _mm_unpackhi_epi64(four, four));
+  return _mm_cvtsi128_si32(_mm_add_epi32(two, _mm_shuffle_epi32(two, 1)));
+}
+
+template <int N, int kBits>
+void quantize_block(const float* x, ActivationBlock<N>& out) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 amax8 = _mm256_setzero_ps();
+  __m256 unordered = _mm256_setzero_ps();  // all ones in a lane that saw a NaN, which max_ps would drop
+  for (int i = 0; i < N; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    amax8 = _mm256_max_ps(amax8, _mm256_andnot_ps(sign, v));
+    unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes, amax8);
+  float amax = *std::max_element(lanes, lanes + 8);
+  if (!_mm256_testz_ps(unordered, unordered)) amax = std::numeric_limits<float>::quiet_NaN();
+  const ActivationScale scale = activation_scale(amax, kBits);
+  out.d = scale.d;
+  const __m256 inverse = _mm256_set1_ps(scale.inverse);
+  for (int i = 0; i < N; i += 16) {
+    // x * inverse is exact (a power of two); cvtps rounds to nearest even, as the specification.
+    const __m256i low = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), inverse));
+    const __m256i high = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8), inverse));
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(low, high), 0xd8);  // packs works per 128
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out.q + i), packed);
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int j = 0; j < N / 32; ++j)
+    out.sum32[j] = sum_lanes(_mm256_add_epi32(_mm256_madd_epi16(load32(out.q + 32 * j), ones),
+                                              _mm256_madd_epi16(load32(out.q + 32 * j + 16), ones)));
+}
+
+// Every token's activations, in a per-thread buffer that only grows.
+template <int N, int kBits>
+const ActivationBlock<N>* quantize_activations(const float* x, int64_t n_tokens, int64_t n_in) {
+  thread_local std::vector<ActivationBlock<N>> blocks;
+  const int64_t n_blocks = n_in / N;
+  if (blocks.size() < static_cast<size_t>(n_tokens * n_blocks)) blocks.resize(static_cast<size_t>(n_tokens * n_blocks));
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t b = 0; b < n_blocks; ++b) quantize_block<N, kBits>(x + t * n_in + b * N, blocks[static_cast<size_t>(t * n_blocks + b)]);
+  return blocks.data();
+}
+
+// Pins a running sum to a register at this point. Without it GCC regroups the (associative)
+// integer sums of an unrolled group into a tree whose partial sums spill to the stack. Where it
+// pays was measured (benchmarks/bench_matmul, alternating runs): the 128-weight groups of one
+// token (K-quants 6-11% faster) and the 32-weight groups of a prompt tile (legacy 1.4x); in
+// the other two cases GCC's own schedule is faster.
+inline void keep_in_register(__m256i& v) { __asm__("" : "+x"(v)); }
+
+// The 32 quants of a Q5_0 block (or interleaved group) as signed bytes q - 16, in one register:
+// where the 5th bit is clear, q - 16 = low nibble | 0xF0 (two's complement), and where it is
+// set, the low nibble itself. An andnot and an or replace spreading the bit twice and
+// subtracting: one token is 1.24x faster (bench_matmul, alternating runs). Byte j: the low
+// nibble of qs[j] (j < 16) or the high one of qs[j - 16], with bit j of high_bits.
+inline __m256i q5_0_signed_quants(const uint8_t* qs, uint32_t high_bits) {
+  const __m128i packed = load16(qs);
+  const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+  // Byte j <- byte j / 8 of the bits, then 0xFF where bit j is set.
+  const __m256i byte_of_bit = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+  const __m256i bit_of_byte = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(high_bits)), byte_of_bit);
+  const __m256i fifth_bit_set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit_of_byte), bit_of_byte);
+  return _mm256_or_si256(q, _mm256_andnot_si256(fifth_bit_set, _mm256_set1_epi8(static_cast<char>(0xf0))));
+}
+
+// ---------------------------------------------------------------------------
+// Several tokens: a tile of 8 rows is decoded a chunk of 256 weights at a time into L1,
+// interleaved so that one 32-bit lane holds a pair of weights of one row:
+//   w[k][r] = the weights 2k, 2k+1 of row r.
+// _mm256_madd_epi16 with a broadcast pair of activations then gives each row's partial sum in
+// its own lane, so a group's sums need no horizontal addition. Each chunk serves
+// kTileTokens tokens, kPassTokens at a time in registers.
+// ---------------------------------------------------------------------------
+
+template <class Format>
+constexpr int kGroupsPerBlock = Format::kWeights / Format::kGroupWeights;
+
+constexpr int kTileRows = 8;
+constexpr int kChunkWeights = 256;
+constexpr int kTileTokens = 144;
+constexpr int kPassTokens = 6;
+
+template <class Format>
+struct RowTile {
+  static constexpr int kBlocks = kChunkWeights / Format::kWeights;
+  alignas(32) int16_t w[kChunkWeights / 2][kTileRows][2];      // interleaved
+  alignas(32) float scale[kBlocks][kTileRows];                 // [b][r]: row r's d
+  alignas(32) float min_scale[kBlocks][kTileRows];             // [b][r]: row r's -dmin
+  alignas(32) int32_t mins[kBlocks][8][kTileRows];             // [b][i][r]: row r's min_i
+  __m256 acc[kTileTokens];
+};
+
+__m256i broadcast_pair(const int16_t* q) {
+  int32_t pair;
+  std::memcpy(&pair, q, sizeof(pair));
+  return _mm256_set1_epi32(pair);
+}
+
+// tile.acc[t0 + t] for the kTokens tokens of x_tokens (each pointing at the chunk's first block).
+template <class Format, int kTokens>
+void accumulate_chunk(RowTile<Format>& tile, int n_blocks, const ActivationBlock<Format::kWeights>* const* x_tokens,
+                      int t0) {
+  __m256 acc[kTokens];
+#pragma GCC unroll 8
+  for (int t = 0; t < kTokens; ++t) acc[t] = tile.acc[t0 + t];
+  for (int b = 0; b < n_blocks; ++b) {
+    __m256 scale[kTokens];
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t)
+      scale[t] = _mm256_mul_ps(_mm256_load_ps(tile.scale[b]), _mm256_set1_ps(x_tokens[t][b].d));
+    for (int g = 0; g < kGroupsPerBlock<Format>; ++g) {
+      const int first_weight = g * Format::kGroupWeights;
+      const int16_t(*w)[kTileRows][2] = tile.w + (b * Format::kWeights + first_weight) / 2;
+      __m256i isum[kTokens];
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 16
+      for (int k = 0; k < Format::kGroupWeights / 2; ++k) {
+        const __m256i wk = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[k]));
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) {
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(wk, broadcast_pair(x_tokens[t][b].q + first_weight + 2 * k)));
+          if constexpr (Format::kGroupWeights == 32) keep_in_register(isum[t]);
+        }
+      }
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), scale[t], acc[t]);
+    }
+    if constexpr (Format::kHasMin) {
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) {
+        __m256i products = _mm256_setzero_si256();
+        for (int i = 0; i < 8; ++i) {
+          const __m256i min_i = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile.mins[b][i]));
+          products = _mm256_add_epi32(products, _mm256_mullo_epi32(min_i, _mm256_set1_epi32(x_tokens[t][b].sum32[i])));
+        }
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products),
+                                 _mm256_mul_ps(_mm256_load_ps(tile.min_scale[b]), _mm256_set1_ps(x_tokens[t][b].d)), acc[t]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < kTokens; ++t) tile.acc[t0 + t] = acc[t];
+}
+
+// accumulate_chunk for n < kPassTokens tokens.
+template <class Format, int kTokens>
+void accumulate_remainder(RowTile<Format>& tile, int n_blocks, const ActivationBlock<Format::kWeights>* const* x_tokens,
+                          int t0, int n) {
+  if constexpr (kTokens > 0) {
+    if (n == kTokens) return accumulate_chunk<Format, kTokens>(tile, n_blocks, x_tokens, t0);
+    accumulate_remainder<Format, kTokens - 1>(tile, n_blocks, x_tokens, t0, n);
+  }
+}
+
+// The tile's passes over n_tokens tokens: tiles of kTileTokens tokens, each over the row's
+// chunks of kChunkBlocks blocks, each chunk decoded into the tile once by
+// decode(b0, chunk_blocks, last_pass) (last_pass: the last tile of tokens over these rows,
+// the time to prefetch the next) and served kPassTokens tokens at a time.
+template <class Format, class DecodeChunk>
+void multiply_row_tile(DecodeChunk&& decode, int n_rows, int64_t n_blocks, const ActivationBlock<Format::kWeights>* x,
+                       int64_t n_tokens, float* y, int64_t y_stride, RowTile<Format>& tile) {
+  constexpr int kChunkBlocks = RowTile<Format>::kBlocks;
+  const ActivationBlock<Format::kWeights>* x_tokens[kTileTokens];
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens) {
+    const int tile_tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n_tokens - t0));
+    for (int t = 0; t < tile_tokens; ++t) tile.acc[t] = _mm256_setzero_ps();
+    for (int64_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
+      const int chunk_blocks = static_cast<int>(std::min<int64_t>(kChunkBlocks, n_blocks - b0));
+      decode(b0, chunk_blocks, t0 + kTileTokens >= n_tokens);
+      for (int t = 0; t < tile_tokens; ++t) x_tokens[t] = x + (t0 + t) * n_blocks + b0;
+      int t = 0;
+      for (; t + kPassTokens <= tile_tokens; t += kPassTokens)
+        accumulate_chunk<Format, kPassTokens>(tile, chunk_blocks, x_tokens + t, t);
+      accumulate_remainder<Format, kPassTokens - 1>(tile, chunk_blocks, x_tokens + t, t, tile_tokens - t);
+    }
+    for (int t = 0; t < tile_tokens; ++t) {
+      float lanes[kTileRows];
+      _mm256_storeu_ps(lanes, tile.acc[t]);
+      std::memcpy(y + (t0 + t) * y_stride, lanes, size_t(n_rows) * sizeof(float));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace slm::kernels::avx2
