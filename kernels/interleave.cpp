@@ -98,10 +98,11 @@ void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes
       unpack_quants(block, block_bytes, q[r]);
     }
     for (int m = 0; m < kGroups; ++m) {
+      // slot_source(m, j) row by row: slots 2r, 2r+1 <- weights 4m, 4m+1; slots 16+2r, 17+2r <- 4m+2, 4m+3.
       uint8_t slots[32];
-      for (int j = 0; j < 32; ++j) {
-        const SlotSource source = slot_source(m, j);
-        slots[j] = q[source.row][source.weight];
+      for (int r = 0; r < kInterleavedRows; ++r) {
+        std::memcpy(slots + 2 * r, q[r] + 4 * m, 2);
+        std::memcpy(slots + 16 + 2 * r, q[r] + 4 * m + 2, 2);
       }
       pack_quants(slots, group_bytes, out + kInterleavedRows * kScaleBytes + m * group_size);
     }

@@ -104,6 +104,19 @@ class FileImage {
     return owned_;
   }
 
+  // Drops the mapped pages wholly inside [begin, begin + n) from the resident set; a private
+  // read-only mapping reads them back from the file if they are touched again. A heap copy
+  // keeps its bytes (MADV_DONTNEED would zero them).
+  void release_pages(const uint8_t* begin, uint64_t n) const {
+    if (!mapping_) return;
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t first = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(begin) + n) / page * page;
+    const auto mapping_begin = reinterpret_cast<uintptr_t>(mapping_);
+    if (first < end && first >= mapping_begin && end <= mapping_begin + mapping_size_)
+      ::madvise(reinterpret_cast<void*>(first), end - first, MADV_DONTNEED);
+  }
+
  private:
   static std::vector<uint8_t> read_all(int fd, const std::string& path, size_t size_hint) {
     constexpr size_t kChunkBytes = size_t{1} << 20;
@@ -210,6 +223,7 @@ GgufFile GgufFile::from_bytes(std::vector<uint8_t> bytes, std::string name) {
 const std::string& GgufFile::path() const { return impl_->path; }
 uint32_t GgufFile::version() const { return impl_->parsed.version; }
 uint64_t GgufFile::file_size() const { return impl_->image.bytes().size(); }
+void GgufFile::release_pages(const uint8_t* begin, uint64_t n_bytes) const { impl_->image.release_pages(begin, n_bytes); }
 uint64_t GgufFile::alignment() const { return impl_->parsed.alignment; }
 uint64_t GgufFile::data_offset() const { return impl_->parsed.data_offset; }
 

@@ -150,6 +150,26 @@ TEST(GgufWriterRoundTrip, WrittenFileReadsBackFromDisk) {
   expect_round_trip(writer, GgufFile::open(path.string()), 32);
 }
 
+// Model::load releases the pages of the tensors it repacks; a tensor read again afterwards (a
+// tied embedding's lookups) must read the same bytes, mapped or copied.
+TEST(GgufReleasePages, ReleasedTensorBytesReadBackUnchanged) {
+  GgufWriter writer;
+  writer.add("general.architecture", GgufValue{GgufValueType::STRING, std::string("llama")});
+  const std::vector<uint8_t> weights = random_bytes(256 * 1024, 7);
+  writer.add_tensor("w", GgmlType::F32, {64 * 1024}, weights);
+  const auto path = test::scratch_dir() / "release_pages.gguf";
+  writer.write_file(path.string());
+  for (const GgufFile& gguf : {GgufFile::open(path.string()), GgufFile::from_bytes(writer.to_bytes(), "copy")}) {
+    const GgufTensor& tensor = gguf.tensors().at(0);
+    ASSERT_EQ(std::vector<uint8_t>(tensor.data, tensor.data + tensor.n_bytes), weights);
+    gguf.release_pages(tensor.data + 100, tensor.n_bytes - 5000);  // ends inside pages: only whole ones go
+    gguf.release_pages(tensor.data, tensor.n_bytes);
+    gguf.release_pages(tensor.data + 10, 20);  // no whole page: nothing
+    EXPECT_EQ(std::vector<uint8_t>(tensor.data, tensor.data + tensor.n_bytes), weights);
+    EXPECT_EQ(gguf.get_string("general.architecture"), "llama");
+  }
+}
+
 TEST(GgufWriterRoundTrip, CopyingASharedModelReproducesItsMetadataAndTensors) {
   const auto path = test::shared_path("models/syn-llama-tiny-Q4_K_M.gguf");
   SLM_REQUIRE_ASSET(path);

@@ -104,6 +104,10 @@ class GgufFile {
   const std::string& path() const;
   uint32_t version() const;
   uint64_t file_size() const;
+  // Says the process no longer needs [begin, begin + n_bytes) of a mapped file in memory (a
+  // tensor repacked elsewhere): those pages leave its resident set, and are read back from
+  // the file, unchanged, if touched again. Does nothing to a heap copy.
+  void release_pages(const uint8_t* begin, uint64_t n_bytes) const;
   uint64_t alignment() const;
   // Where the tensor data section starts; for a file without tensors that ends before the
   // padding (llama.cpp's vocab-only files do), the file size.

@@ -197,9 +197,10 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, ModelConfig& c)
 }
 
 // Repacks every matrix the forward pass multiplies into the layout the active kernels read
-// faster (ops::should_interleave), once; a tied output matrix is the token embedding, whose
-// lookups keep reading the file's rows.
-void interleave_weights(ModelWeights& weights) {
+// faster (ops::should_interleave), once, and releases the file's pages of the repacked rows,
+// so that memory holds each weight once. A tied output matrix is the token embedding, whose
+// lookups read the file's rows again (only the pages of the tokens looked up).
+void interleave_weights(const GgufFile& file, ModelWeights& weights) {
   std::vector<ops::WeightMatrix*> matrices = {&weights.output};
   for (LayerWeights& L : weights.layers)
     for (ops::WeightMatrix* w : {&L.attn_q, &L.attn_k, &L.attn_v, &L.attn_output, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
@@ -214,6 +215,7 @@ void interleave_weights(ModelWeights& weights) {
     weights.interleaved_copies.emplace_back(tiles);
     ops::interleave_matrix(*w, tiles, n_threads);
     w->interleaved = tiles;
+    file.release_pages(w->data, n_bytes);
   }
 }
 
@@ -233,7 +235,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
     throw Error(fmt::format("{}: {}.vocab_size is {}, but the tokenizer has {} tokens", file.path(), config.arch,
                             *vocab_size, config.n_vocab));
   auto weights = bind_weights(file, config);
-  interleave_weights(*weights);
+  interleave_weights(file, *weights);
   return std::make_shared<const Model>(std::move(file), std::move(config), std::move(tokenizer), std::move(weights));
 }
 

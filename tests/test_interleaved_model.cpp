@@ -1,0 +1,68 @@
+// Model::load repacks the matrices the active kernels multiply faster from the 8-row
+// interleaved layout (kernels/interleaved_blocks.hpp): every such matrix of a shared model is
+// repacked, no other is, and a repacked row reads back as the file's row.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "kernels/dequantize.hpp"
+#include "kernels/interleaved_blocks.hpp"
+#include "kernels/matmul.hpp"
+#include "lib/model/weights.hpp"
+#include "slm/model.hpp"
+#include "support/assets.hpp"
+
+namespace slm::test {
+namespace {
+
+std::vector<const ops::WeightMatrix*> multiplied_matrices(const ModelWeights& weights) {
+  std::vector<const ops::WeightMatrix*> matrices = {&weights.output};
+  for (const LayerWeights& L : weights.layers)
+    for (const ops::WeightMatrix* w : {&L.attn_q, &L.attn_k, &L.attn_v, &L.attn_output, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
+      matrices.push_back(w);
+  return matrices;
+}
+
+struct SharedModel {
+  std::string stem;
+  bool has_legacy;  // matrices in Q4_0, Q5_0 or Q8_0
+};
+
+class InterleavedModel : public ::testing::TestWithParam<SharedModel> {};
+
+TEST_P(InterleavedModel, RepacksExactlyTheMatricesTheKernelsInterleaveAndKeepsEveryRow) {
+  const auto path = shared_path("models/" + GetParam().stem + ".gguf");
+  SLM_REQUIRE_ASSET(path);
+  const auto model = Model::load(path.string());
+  int repacked = 0, legacy = 0;
+  for (const ops::WeightMatrix* w : multiplied_matrices(model->weights())) {
+    legacy += kernels::has_interleaved_layout(w->type) && w->n_out >= kernels::kInterleavedRows;
+    const bool expected = kernels::interleaves(w->type) && w->n_out >= kernels::kInterleavedRows;
+    ASSERT_EQ(w->interleaved != nullptr, expected) << ggml_type_name(w->type) << " " << w->n_out << " rows";
+    if (!w->interleaved) continue;
+    ++repacked;
+    std::vector<float> from_tiles(size_t(w->n_in)), from_file(size_t(w->n_in));
+    for (int64_t row : {int64_t(0), int64_t(5), w->n_out / 2, w->n_out - 1}) {
+      ops::dequantize_matrix_row(*w, row, from_tiles.data());
+      kernels::dequantize_row(w->type, w->data + uint64_t(row) * w->row_bytes, from_file.data(), w->n_in);
+      ASSERT_EQ(from_tiles, from_file) << "row " << row;
+    }
+  }
+  EXPECT_EQ(legacy > 0, GetParam().has_legacy);
+  if (kernels::active_isa() == kernels::Isa::Avx2) EXPECT_EQ(repacked, legacy) << "AVX2 interleaves every legacy matrix";
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedModels, InterleavedModel,
+                         ::testing::Values(SharedModel{"syn-llama-tiny-Q4_0", true}, SharedModel{"syn-llama-tiny-Q5_0", true},
+                                           SharedModel{"syn-llama-tiny-Q8_0", true}, SharedModel{"syn-qwen3-tiny-Q8_0", true},
+                                           SharedModel{"syn-qwen2-tiny-Q4_K_M", false}),
+                         [](const auto& info) {
+                           std::string name = info.param.stem;
+                           for (char& c : name)
+                             if (c == '-' || c == '.') c = '_';
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace slm::test
