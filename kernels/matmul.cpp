@@ -60,7 +60,7 @@ void attend_queries_scalar(const AttentionQueries& queries) { attend_queries_one
 
 }  // namespace
 
-const IsaKernels kScalarKernels = {Isa::Scalar,        matmul_rows_scalar, dot_f16_f32_scalar,   axpy_f16_f32_scalar,
+const IsaKernels kScalarKernels = {Isa::Scalar,        "scalar", matmul_rows_scalar, dot_f16_f32_scalar,   axpy_f16_f32_scalar,
                                     attend_head_scalar, attend_queries_scalar, float_activations_only,
                                     never_interleaves,  nullptr};
 
@@ -92,6 +92,12 @@ bool cpu_has_avx2_fma_f16c() {
   if ((xcr0_low & 6u) != 6u) return false;
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
   return ebx & (1u << 5);  // AVX2
+}
+
+// AVX-VNNI (the VEX-encoded vpdpwssd): CPUID leaf 7, sub-leaf 1, EAX bit 4.
+bool cpu_has_avx_vnni() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 4));
 }
 
 }  // namespace
@@ -146,14 +152,23 @@ const IsaKernels& kernels_for(Isa isa) {
   if (!isa_available(isa))
     throw std::invalid_argument(std::string("kernels_for: ISA ") + isa_name(isa) +
                                 " is not available in this build or on this CPU");
+  return *kernel_variants(isa).front();
+}
+
+std::vector<const IsaKernels*> kernel_variants(Isa isa) {
+  if (!isa_available(isa)) return {};
   switch (isa) {
 #if defined(SLM_HAVE_AVX2_KERNELS)
-    case Isa::Avx2: return kAvx2Kernels;
+    case Isa::Avx2:
+#if defined(SLM_HAVE_AVXVNNI_KERNELS)
+      if (cpu_has_avx_vnni()) return {&kAvxVnniKernels, &kAvx2Kernels};
+#endif
+      return {&kAvx2Kernels};
 #endif
 #if defined(SLM_HAVE_NEON_KERNELS)
-    case Isa::Neon: return kNeonKernels;
+    case Isa::Neon: return {&kNeonKernels};
 #endif
-    default: return kScalarKernels;
+    default: return {&kScalarKernels};
   }
 }
 

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "slm/ggml_type.hpp"
 
@@ -81,6 +82,7 @@ using MatmulInterleavedFn = void (*)(GgmlType type, const uint8_t* tiles, int64_
                                      int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 struct IsaKernels {
   Isa isa;
+  const char* name;  // "scalar", "avx2", "avx2+avxvnni" (AVX2 with its integer kernels built with AVX-VNNI), "neon"
   MatmulRowsFn matmul_rows;  // n_in already checked against the block size
   float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
   void (*axpy_f16_f32)(float a, const uint16_t* x, float* y, int64_t n);
@@ -95,7 +97,11 @@ struct IsaKernels {
   MatmulInterleavedFn matmul_interleaved;
 };
 
-// Throws std::invalid_argument unless isa_available(isa).
+// The fastest kernels of an ISA for this CPU. Throws std::invalid_argument unless isa_available(isa).
 const IsaKernels& kernels_for(Isa isa);
+
+// Every build of an ISA's kernels this CPU runs, kernels_for(isa) first (AVX2: with AVX-VNNI,
+// then without); all of them give the same bits. Empty unless isa_available(isa).
+std::vector<const IsaKernels*> kernel_variants(Isa isa);
 
 }  // namespace slm::kernels

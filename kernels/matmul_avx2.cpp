@@ -101,8 +101,9 @@ struct Q8_0Format : tiling::ScalesReadByDecode {
   }
 };
 
+template <const IntegerKernelSet& kInteger>
 tiling::FormatKernel kernel_for(GgmlType type) {
-  if (const tiling::FormatKernel integer = integer_kernel(type)) return integer;
+  if (const tiling::FormatKernel integer = kInteger.row_kernel(type)) return integer;
   switch (type) {
     case GgmlType::F32: return tiling::matmul_rows<Avx2Lanes, F32Format>;
     case GgmlType::F16: return tiling::matmul_rows<Avx2Lanes, F16Format>;
@@ -116,9 +117,10 @@ tiling::FormatKernel kernel_for(GgmlType type) {
   }
 }
 
+template <const IntegerKernelSet& kInteger>
 void matmul_rows_avx2(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
                       int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  const tiling::FormatKernel kernel = kernel_for(type);
+  const tiling::FormatKernel kernel = kernel_for<kInteger>(type);
   if (!kernel)  // activation formats (Q8_1, Q8_K): never a model's weights
     return matmul_rows_scalar(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
   kernel(weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
@@ -157,13 +159,32 @@ void axpy_f16_f32_avx2(float a, const uint16_t* x, float* y, int64_t n) {
 }  // namespace slm::kernels::avx2
 
 namespace slm::kernels {
-const IsaKernels kAvx2Kernels = {Isa::Avx2,
-                                  avx2::matmul_rows_avx2,
-                                  avx2::dot_f16_f32_avx2,
-                                  avx2::axpy_f16_f32_avx2,
-                                  avx2::attend_head_avx2,
-                                  avx2::attend_queries_avx2,
-                                  [](GgmlType type) { return avx2::integer_kernel(type) ? activation_magnitude_bits(type) : 0; },
-                                  avx2::interleaves,
-                                  avx2::matmul_interleaved_avx2};
+namespace {
+
+// The AVX2 table with one build of the integer kernels. Every entry is a constant (the
+// lambdas read kInteger when called), so the table is ready before any static initializer
+// of another file can ask for it.
+template <const IntegerKernelSet& kInteger>
+constexpr IsaKernels avx2_kernels(const char* name) {
+  return {Isa::Avx2,
+          name,
+          avx2::matmul_rows_avx2<kInteger>,
+          avx2::dot_f16_f32_avx2,
+          avx2::axpy_f16_f32_avx2,
+          avx2::attend_head_avx2,
+          avx2::attend_queries_avx2,
+          [](GgmlType type) { return kInteger.row_kernel(type) ? activation_magnitude_bits(type) : 0; },
+          [](GgmlType type) { return kInteger.interleaves(type); },
+          [](GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens, float* y,
+             int64_t y_stride, int64_t row_begin, int64_t row_end) {
+            kInteger.matmul_interleaved(type, tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+          }};
+}
+
+}  // namespace
+
+const IsaKernels kAvx2Kernels = avx2_kernels<kAvx2IntegerKernels>("avx2");
+#if defined(SLM_HAVE_AVXVNNI_KERNELS)
+const IsaKernels kAvxVnniKernels = avx2_kernels<kAvxVnniIntegerKernels>("avx2+avxvnni");
+#endif
 }  // namespace slm::kernels

@@ -2,6 +2,11 @@
 // every output follows, the activation blocks and the prompt tile: matmul_int_avx2.hpp).
 // One token computes 4 rows in the lanes of a 128-bit vector; a prompt decodes 8 rows into
 // the tile's interleaved layout, an 8 x 8 transpose at a time.
+// matmul_int_avxvnni.cpp compiles this file again with AVX-VNNI, in namespace avxvnni.
+#ifndef SLM_INTEGER_KERNELS
+#define SLM_INTEGER_KERNELS avx2
+#endif
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -13,7 +18,8 @@
 #include "kernels/quant_blocks.hpp"
 #include "kernels/simd_avx2.hpp"
 
-namespace slm::kernels::avx2 {
+namespace slm::kernels::SLM_INTEGER_KERNELS {
+using namespace slm::kernels::avx2;
 namespace {
 
 // ---------------------------------------------------------------------------
@@ -176,7 +182,7 @@ void dot_rows(const uint8_t* first_row, uint64_t row_stride, int n_next_rows, in
       for (int r = 0; r < 4; ++r) {
         isum[r] = _mm256_setzero_si256();
         Format::decode_group(block + r * row_stride, scales[r], g, [&](int step, __m256i w) {
-          isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(w, load32(xq + 16 * step)));
+          isum[r] = madd_add(isum[r], w, load32(xq + 16 * step));
           if constexpr (Format::kGroupWeights != 32) keep_in_register(isum[r]);
         });
       }
@@ -321,4 +327,4 @@ tiling::FormatKernel integer_kernel(GgmlType type) {
   }
 }
 
-}  // namespace slm::kernels::avx2
+}  // namespace slm::kernels::SLM_INTEGER_KERNELS

@@ -5,6 +5,11 @@
 // lane. One token then needs no horizontal additions, and a prompt fills its tile without a
 // transpose. Every output is computed by the formula of matmul_int_avx2.hpp, so the bits are
 // those of the row-layout kernels (tested).
+// matmul_int_avxvnni.cpp compiles this file again with AVX-VNNI, in namespace avxvnni.
+#ifndef SLM_INTEGER_KERNELS
+#define SLM_INTEGER_KERNELS avx2
+#endif
+
 #include <immintrin.h>
 
 #include <cstring>
@@ -15,7 +20,11 @@
 #include "kernels/quant_blocks.hpp"
 #include "kernels/simd_avx2.hpp"
 
-namespace slm::kernels::avx2 {
+namespace slm::kernels::SLM_INTEGER_KERNELS {
+using namespace slm::kernels::avx2;
+
+tiling::FormatKernel integer_kernel(GgmlType type);  // matmul_int_avx2.cpp
+
 namespace {
 
 static_assert(kInterleavedRows == kTileRows);
@@ -70,7 +79,7 @@ void dot_tile(const uint8_t* tile, const uint8_t* next_tile, int64_t n_blocks, c
     // Two sums, for two chains of additions; integer addition is exact, so the order is free.
     __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     Format::decode_pairs(block, [&](int pair, __m256i w) {
-      isum[pair % 2] = _mm256_add_epi32(isum[pair % 2], _mm256_madd_epi16(w, broadcast_pair(x[b].q + 2 * pair)));
+      isum[pair % 2] = madd_add(isum[pair % 2], w, broadcast_pair(x[b].q + 2 * pair));
     });
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])), scale, acc);
   }
@@ -119,7 +128,7 @@ void matmul_tiles(const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_
 
 bool interleaves(GgmlType type) { return has_interleaved_layout(type); }
 
-void matmul_interleaved_avx2(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
+void matmul_interleaved(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
                              float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
   switch (type) {
     case GgmlType::Q4_0: return matmul_tiles<Interleaved<GgmlType::Q4_0, BlockQ4_0>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
@@ -129,4 +138,13 @@ void matmul_interleaved_avx2(GgmlType type, const uint8_t* tiles, int64_t n_in, 
   }
 }
 
-}  // namespace slm::kernels::avx2
+}  // namespace slm::kernels::SLM_INTEGER_KERNELS
+
+namespace slm::kernels {
+#if defined(__AVXVNNI__)
+const IntegerKernelSet kAvxVnniIntegerKernels = {
+#else
+const IntegerKernelSet kAvx2IntegerKernels = {
+#endif
+    SLM_INTEGER_KERNELS::integer_kernel, SLM_INTEGER_KERNELS::interleaves, SLM_INTEGER_KERNELS::matmul_interleaved};
+}  // namespace slm::kernels

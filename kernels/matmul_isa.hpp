@@ -10,6 +10,7 @@ namespace slm::kernels {
 
 extern const IsaKernels kScalarKernels;  // matmul.cpp
 extern const IsaKernels kAvx2Kernels;    // matmul_avx2.cpp
+extern const IsaKernels kAvxVnniKernels;  // matmul_avx2.cpp: the integer kernels with AVX-VNNI
 extern const IsaKernels kNeonKernels;    // matmul_neon.cpp
 
 // The scalar reference, which SIMD kernels also fall back to for a type they do not decode.

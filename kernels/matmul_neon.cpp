@@ -170,6 +170,7 @@ void axpy_f16_f32_neon(float a, const uint16_t* x, float* y, int64_t n) {
 namespace slm::kernels {
 // Attention falls back to the scalar reference on NEON for now.
 const IsaKernels kNeonKernels = {Isa::Neon,
+                                  "neon",
                                   neon::matmul_rows_neon,
                                   neon::dot_f16_f32_neon,
                                   neon::axpy_f16_f32_neon,

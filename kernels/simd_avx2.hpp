@@ -1,7 +1,8 @@
-// AVX2 + FMA + F16C building blocks of the matmul_avx2*.cpp files. Include it from those
-// files only: they alone are compiled with -mavx2 -mfma -mf16c, so every inline function
-// here exists only in AVX2 code (an inline function of a shared header compiled with these
-// flags could be the copy the linker keeps for everyone, and fault on older CPUs).
+// AVX2 + FMA + F16C building blocks of the *_avx2.cpp (and *_avxvnni.cpp) files. Include it
+// from those files only: they alone are compiled with AVX2 flags. The helpers have internal
+// linkage, so each file keeps its own copy, compiled with its own flags: an inline function
+// with external linkage could be one copy the linker keeps for every file, and one compiled
+// with -mavxvnni would fault on a CPU without AVX-VNNI.
 #pragma once
 
 #include <immintrin.h>
@@ -9,10 +10,12 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/matmul.hpp"
 #include "kernels/matmul_tiling.hpp"
 #include "slm/ggml_type.hpp"
 
 namespace slm::kernels::avx2 {
+namespace {
 
 // The Simd of matmul_tiling.hpp: 8 float lanes in one ymm register.
 struct Avx2Lanes {
@@ -108,16 +111,27 @@ void emit16(__m128i q, __m256 scale, __m256 bias, int offset, Sink& sink) {
   sink(offset + 8, _mm256_fmadd_ps(low8_to_float(_mm_unpackhi_epi64(q, q)), scale, bias));
 }
 
+}  // namespace
+
 // The K-quant kernels (matmul_k_quants_avx2.cpp); nullptr for any other type.
 tiling::FormatKernel k_quant_kernel(GgmlType type);
 
-// The integer kernels with 16-bit activations (matmul_int_avx2.cpp); nullptr for a type
-// that has none (float formats, and the ones the float kernels serve: Q4_1, Q5_1, Q2_K, Q3_K).
-tiling::FormatKernel integer_kernel(GgmlType type);
-
-// The integer kernels over the 8-row interleaved layout (matmul_interleaved_avx2.cpp).
-bool interleaves(GgmlType type);
-void matmul_interleaved_avx2(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
-                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
-
 }  // namespace slm::kernels::avx2
+
+namespace slm::kernels {
+
+// The integer kernels, built twice from the same source: for AVX2 (matmul_int_avx2.cpp,
+// matmul_interleaved_avx2.cpp) and again with AVX-VNNI (matmul_int_avxvnni.cpp), for the CPUs
+// that have it. Both give the same bits.
+struct IntegerKernelSet {
+  // 16-bit activations (matmul_int_avx2.cpp); nullptr for a type that has none (float
+  // formats, and the ones the float kernels serve: Q4_1, Q5_1, Q2_K, Q3_K).
+  tiling::FormatKernel (*row_kernel)(GgmlType type);
+  // Over the 8-row interleaved layout (matmul_interleaved_avx2.cpp).
+  bool (*interleaves)(GgmlType type);
+  MatmulInterleavedFn matmul_interleaved;
+};
+extern const IntegerKernelSet kAvx2IntegerKernels;
+extern const IntegerKernelSet kAvxVnniIntegerKernels;
+
+}  // namespace slm::kernels

@@ -58,7 +58,7 @@ double measure_read_bandwidth(uint64_t bytes, int32_t n_threads, int32_t repetit
   return double(n_words) * sizeof(uint64_t) / best_seconds / 1e9;
 }
 
-std::string active_kernel_isa() { return kernels::isa_name(kernels::active_isa()); }
+std::string active_kernel_isa() { return kernels::kernels_for(kernels::active_isa()).name; }
 
 std::vector<TokenId> random_tokens(const Model& model, int32_t n_tokens, uint32_t seed) {
   std::mt19937 generator(seed);

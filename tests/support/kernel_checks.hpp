@@ -58,8 +58,8 @@ inline std::vector<Isa> available_isas() {
   return isas;
 }
 
-inline std::string describe(Isa isa, GgmlType type) {
-  return std::string(isa_name(isa)) + " " + std::string(ggml_type_name(type));
+inline std::string describe(const IsaKernels& kernels, GgmlType type) {
+  return std::string(kernels.name) + " " + std::string(ggml_type_name(type));
 }
 
 inline uint32_t float_bits(float f) { return std::bit_cast<uint32_t>(f); }
@@ -217,9 +217,8 @@ inline double integer_dot_tolerance(GgmlType type, int bits, const float* w, con
 // test_row_lengths. Then calls over sub-ranges of rows (odd ones included) and of tokens
 // (1..9, 25, 53, 149, at the start and at the end of the batch, with a y_stride wider than the
 // rows) give bit-identical outputs to the full call, and leave every other element of y untouched.
-inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
+inline void check_matmul(const IsaKernels& simd, GgmlType type, CheckReport& report) {
   constexpr int64_t kRows = 9, kTokens = 149, kStride = kRows + 2;
-  const IsaKernels& simd = kernels_for(isa);
   const IsaKernels& scalar = kernels_for(Isa::Scalar);
   const int activation_bits = simd.activation_bits(type);
   for (int64_t n_in : test_row_lengths(type)) {
@@ -228,7 +227,7 @@ inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
     std::vector<float> expected(kTokens * kRows), full(kTokens * kRows);
     scalar.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), kTokens, expected.data(), kRows, 0, kRows);
     simd.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), kTokens, full.data(), kRows, 0, kRows);
-    const std::string where = describe(isa, type) + " n_in " + std::to_string(n_in);
+    const std::string where = describe(simd, type) + " n_in " + std::to_string(n_in);
     for (int64_t t = 0; t < kTokens; ++t)
       for (int64_t o = 0; o < kRows; ++o) {
         const double bound =
@@ -269,13 +268,12 @@ inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
 // With one-hot activations (token t is 1 at weight t, 0 elsewhere) every product but one
 // is a zero, so each output is exactly one decoded weight: y[t][o] == W[o][t], bit for bit
 // the scalar dequantize_row. Checked in one batch and one token at a time.
-inline void check_one_hot_activations_give_the_exact_weights(Isa isa, GgmlType type, CheckReport& report) {
+inline void check_one_hot_activations_give_the_exact_weights(const IsaKernels& simd, GgmlType type, CheckReport& report) {
   constexpr int64_t kRows = 5;
   const int64_t n_in = ggml_type_info(type).block_size == 1 ? 21 : 2 * ggml_type_info(type).block_size;
   const RandomMatrix m = random_matrix(type, kRows, n_in, 77);
   std::vector<float> x(n_in * n_in, 0.0f);
   for (int64_t t = 0; t < n_in; ++t) x[t * n_in + t] = 1.0f;
-  const IsaKernels& simd = kernels_for(isa);
   std::vector<float> batched(n_in * kRows), single(n_in * kRows);
   simd.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), n_in, batched.data(), kRows, 0, kRows);
   for (int64_t t = 0; t < n_in; ++t)
@@ -284,7 +282,7 @@ inline void check_one_hot_activations_give_the_exact_weights(Isa isa, GgmlType t
   for (int64_t o = 0; o < kRows; ++o)
     for (int64_t i = 0; i < n_in; ++i) {
       const float weight = m.weights[o * n_in + i];
-      const std::string where = describe(isa, type) + " weight " + std::to_string(i) + " of row " + std::to_string(o) +
+      const std::string where = describe(simd, type) + " weight " + std::to_string(i) + " of row " + std::to_string(o) +
                                 " (scalar " + std::to_string(weight) + "): ";
       report.expect(batched[i * kRows + o] == weight, where + "batched " + std::to_string(batched[i * kRows + o]));
       report.expect(single[i * kRows + o] == weight, where + "one token " + std::to_string(single[i * kRows + o]));
@@ -331,8 +329,7 @@ inline void check_interleave_round_trip(GgmlType type, CheckReport& report) {
 // Where an ISA multiplies `type` from the interleaved layout: every output has the bits its
 // matmul_rows gives from the rows as stored, for ranges of whole tiles and any number of
 // tokens, and nothing outside the range is written.
-inline void check_matmul_interleaved(Isa isa, GgmlType type, CheckReport& report) {
-  const IsaKernels& simd = kernels_for(isa);
+inline void check_matmul_interleaved(const IsaKernels& simd, GgmlType type, CheckReport& report) {
   if (!simd.interleaves(type)) return;
   constexpr int64_t kRows = 3 * kInterleavedRows, kTokens = 149, kStride = kRows + 3;
   for (int64_t n_in : test_row_lengths(type)) {
@@ -360,13 +357,63 @@ inline void check_matmul_interleaved(Isa isa, GgmlType type, CheckReport& report
               if (written) identical &= float_bits(value) == float_bits(from_rows[t * kRows + o]);
               else untouched &= float_bits(value) == float_bits(sentinel);
             }
-          const std::string call = describe(isa, type) + " n_in " + std::to_string(n_in) + " interleaved rows [" +
+          const std::string call = describe(simd, type) + " n_in " + std::to_string(n_in) + " interleaved rows [" +
                                    std::to_string(range[0]) + ", " + std::to_string(range[1]) + ") tokens " +
                                    std::to_string(first_token) + " + " + std::to_string(n_tokens);
           report.expect(identical, call + ": not bit-identical to matmul_rows on the rows as stored");
           report.expect(untouched, call + ": wrote outside its rows and tokens");
         }
   }
+}
+
+// Every build of an ISA's kernels (kernel_variants: AVX2 with and without AVX-VNNI) gives the
+// bits of the first, from the rows and from the interleaved tiles, for 1 and 149 tokens.
+inline void check_variants_agree(Isa isa, GgmlType type, CheckReport& report) {
+  const std::vector<const IsaKernels*> variants = kernel_variants(isa);
+  constexpr int64_t kRows = 16, kTokens = 149;
+  for (int64_t n_in : test_row_lengths(type)) {
+    const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(6000 + n_in));
+    std::vector<uint8_t> tiles(m.bytes.size());
+    const bool interleavable = has_interleaved_layout(type);
+    for (int64_t tile = 0; interleavable && tile < kRows / kInterleavedRows; ++tile)
+      interleave_rows(type, m.bytes.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes, m.row_bytes, n_in,
+                      tiles.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes);
+    const std::vector<float> x = random_activations(kTokens * n_in, uint32_t(7000 + n_in));
+    for (int64_t n_tokens : {int64_t(1), kTokens}) {
+      std::vector<float> first, first_tiles;
+      for (const IsaKernels* kernels : variants) {
+        std::vector<float> y(size_t(n_tokens * kRows)), y_tiles;
+        kernels->matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), n_tokens, y.data(), kRows, 0, kRows);
+        if (kernels->interleaves(type)) {
+          y_tiles.resize(y.size());
+          kernels->matmul_interleaved(type, tiles.data(), n_in, x.data(), n_tokens, y_tiles.data(), kRows, 0, kRows);
+        }
+        if (kernels == variants.front()) {
+          first = y;
+          first_tiles = y_tiles;
+          continue;
+        }
+        const std::string where = describe(*kernels, type) + " n_in " + std::to_string(n_in) + " tokens " +
+                                  std::to_string(n_tokens) + " against " + variants.front()->name;
+        report.expect(std::memcmp(y.data(), first.data(), y.size() * sizeof(float)) == 0, where + ": rows differ");
+        report.expect(y_tiles.size() == first_tiles.size() &&
+                          std::memcmp(y_tiles.data(), first_tiles.data(), y_tiles.size() * sizeof(float)) == 0,
+                      where + ": interleaved tiles differ");
+      }
+    }
+  }
+}
+
+// The checks above for every build of an ISA's kernels, and their agreement.
+inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
+  for (const IsaKernels* kernels : kernel_variants(isa)) check_matmul(*kernels, type, report);
+  check_variants_agree(isa, type, report);
+}
+inline void check_one_hot_activations_give_the_exact_weights(Isa isa, GgmlType type, CheckReport& report) {
+  for (const IsaKernels* kernels : kernel_variants(isa)) check_one_hot_activations_give_the_exact_weights(*kernels, type, report);
+}
+inline void check_matmul_interleaved(Isa isa, GgmlType type, CheckReport& report) {
+  for (const IsaKernels* kernels : kernel_variants(isa)) check_matmul_interleaved(*kernels, type, report);
 }
 
 // ---------------------------------------------------------------------------
