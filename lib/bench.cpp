@@ -21,21 +21,26 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-double measure_read_bandwidth(uint64_t bytes, int32_t n_threads, int32_t repetitions) {
+ReadBandwidthBuffer make_read_bandwidth_buffer(uint64_t bytes, int32_t n_threads) {
   const int64_t n_words = int64_t(std::max<uint64_t>(bytes / sizeof(uint64_t), 4096) / 4 * 4);
   // Not value-initialized: each thread writes its own part first, so that its pages sit in
   // that thread's memory node, as a model's weights do after the first tokens.
-  std::unique_ptr<uint64_t[]> buffer(new uint64_t[size_t(n_words)]);
-  uint64_t* words = buffer.get();
-#pragma omp parallel for num_threads(n_threads) schedule(static)
+  ReadBandwidthBuffer buffer{std::unique_ptr<uint64_t[]>(new uint64_t[size_t(n_words)]), n_words};
+  uint64_t* words = buffer.words.get();
+#pragma omp parallel for num_threads(std::max(1, n_threads)) schedule(static)
   for (int64_t i = 0; i < n_words; ++i) words[i] = uint64_t(i);
+  return buffer;
+}
 
+double measure_read_bandwidth(const ReadBandwidthBuffer& buffer, int32_t n_threads, int32_t repetitions) {
+  const int64_t n_words = buffer.n_words;
+  const uint64_t* words = buffer.words.get();
   double best_seconds = 0;
   uint64_t checksum = 0;
   for (int32_t rep = 0; rep < std::max(repetitions, 1); ++rep) {
     const auto start = std::chrono::steady_clock::now();
     uint64_t total = 0;
-#pragma omp parallel num_threads(n_threads) reduction(+ : total)
+#pragma omp parallel num_threads(std::max(1, n_threads)) reduction(+ : total)
     {
       // Four independent sums, so that the adds keep up with memory on any core.
       uint64_t sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;
@@ -56,6 +61,10 @@ double measure_read_bandwidth(uint64_t bytes, int32_t n_threads, int32_t repetit
   volatile uint64_t sink = checksum;
   (void)sink;
   return double(n_words) * sizeof(uint64_t) / best_seconds / 1e9;
+}
+
+double measure_read_bandwidth(uint64_t bytes, int32_t n_threads, int32_t repetitions) {
+  return measure_read_bandwidth(make_read_bandwidth_buffer(bytes, n_threads), n_threads, repetitions);
 }
 
 std::string active_kernel_isa() { return kernels::kernels_for(kernels::active_isa()).name; }

@@ -39,7 +39,7 @@ struct TestResult {
   int n_threads = 0, n_prompt = 0, n_gen = 0;
   std::string test_time;
   std::vector<double> samples_seconds;
-  double read_bandwidth_gbs = 0;  // the machine's, at n_threads
+  double read_bandwidth_gbs = 0;  // the machine's, at n_threads: the mean of the reads next to each run
 
   int n_tokens() const { return n_prompt > 0 ? n_prompt : n_gen; }
   std::string test_name() const { return n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen); }
@@ -85,8 +85,12 @@ std::string utc_now() {
 }
 
 // One model at one thread count: every pp and tg test.
+// Generation is judged against the read bandwidth measured just before each run (best of 3
+// passes over the buffer), averaged like the runs: on a shared VM the bandwidth drifts by 1.8x
+// within an hour, and a reading taken minutes away would judge another machine.
 void run_model_tests(const Options& o, const std::shared_ptr<const slm::Model>& model, const std::string& path,
-                     int n_threads, double read_bandwidth_gbs, const std::function<void(TestResult)>& on_result) {
+                     int n_threads, const slm::bench::ReadBandwidthBuffer& bandwidth_buffer,
+                     const std::function<void(TestResult)>& on_result) {
   std::vector<std::pair<int, int>> tests;  // (n_prompt, n_gen)
   for (int p : o.n_prompt)
     if (p > 0) tests.emplace_back(p, 0);
@@ -109,10 +113,14 @@ void run_model_tests(const Options& o, const std::shared_ptr<const slm::Model>& 
 
     const std::string test_time = utc_now();
     run_once();  // warm-up: page in the weights, size the scratch buffers
-    std::vector<double> samples_seconds;
-    for (int rep = 0; rep < o.repetitions; ++rep) samples_seconds.push_back(run_once());
-    TestResult result{path,    model_type(*model), model->weight_bytes(), model->n_params(), n_threads,
-                      n_prompt, n_gen,              test_time,             std::move(samples_seconds), read_bandwidth_gbs};
+    std::vector<double> samples_seconds, read_bandwidth_gbs;
+    for (int rep = 0; rep < o.repetitions; ++rep) {
+      read_bandwidth_gbs.push_back(slm::bench::measure_read_bandwidth(bandwidth_buffer, n_threads));
+      samples_seconds.push_back(run_once());
+    }
+    TestResult result{path,     model_type(*model), model->weight_bytes(), model->n_params(),
+                      n_threads, n_prompt,           n_gen,                 test_time,
+                      std::move(samples_seconds), slm::bench::mean_stddev(read_bandwidth_gbs).mean};
     on_result(std::move(result));
   }
 }
@@ -216,7 +224,7 @@ void print_bandwidth_table(const Options& o, const std::vector<TestResult>& resu
     for (const auto& row : rows) table.print_row(row);
   }
   fmt::print("\nbuild: slm, kernels: {} (SLM_ISA chooses); weights GB/s = model size x t/s; machine read GB/s: "
-             "best streaming read of {} MiB at the same thread count\n",
+             "mean over the runs of the best of 3 streaming reads of {} MiB just before each, same threads\n",
              slm::bench::active_kernel_isa(), o.bandwidth_mib);
 }
 
@@ -250,10 +258,8 @@ void print_json(const Options& o, const std::vector<TestResult>& results) {
 
 int run(Options o) {
   if (o.threads.empty()) o.threads = {slm::default_thread_count()};
-  std::map<int, double> read_bandwidth;  // by thread count, measured once each
-  for (int t : o.threads)
-    if (!read_bandwidth.contains(t))
-      read_bandwidth[t] = slm::bench::measure_read_bandwidth(uint64_t(o.bandwidth_mib) << 20, t);
+  const slm::bench::ReadBandwidthBuffer bandwidth_buffer = slm::bench::make_read_bandwidth_buffer(
+      uint64_t(o.bandwidth_mib) << 20, *std::max_element(o.threads.begin(), o.threads.end()));
 
   const bool markdown = o.output_format == "md";
   if (markdown) speed_table().print_header();
@@ -261,7 +267,7 @@ int run(Options o) {
   for (const std::string& path : o.models) {
     const std::shared_ptr<const slm::Model> model = slm::Model::load(path);
     for (int t : o.threads)
-      run_model_tests(o, model, path, t, read_bandwidth[t], [&](TestResult result) {
+      run_model_tests(o, model, path, t, bandwidth_buffer, [&](TestResult result) {
         if (markdown) speed_table().print_row(speed_row(result));
         results.push_back(std::move(result));
       });
@@ -292,7 +298,7 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::IsMember({"md", "json"}));
     app.add_option("--kv-type", o.kv_type, "KV cache type: f16 or f32")
         ->capture_default_str()->check(CLI::IsMember({"f16", "f32"}));
-    app.add_option("--bw-mib", o.bandwidth_mib, "MiB read by the read-bandwidth measurement (far above the caches)")
+    app.add_option("--bw-mib", o.bandwidth_mib, "MiB of the buffer read (best of 3 passes) before every run to measure the machine's read bandwidth; far above the caches")
         ->capture_default_str()->check(CLI::Range(1, 1 << 20));
     app.add_option("--seed", o.seed, "seed of the random tokens")->capture_default_str();
     if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;

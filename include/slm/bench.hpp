@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -12,12 +13,24 @@
 
 namespace slm::bench {
 
-// GB/s (1e9 bytes per second) of `n_threads` threads summing a buffer of `bytes` bytes, each
-// thread its own contiguous part; the best of `repetitions` passes, as STREAM reports. The buffer
-// should be much larger than the caches (1 GiB) to measure memory rather than cache.
+// A buffer to measure the machine's read bandwidth with, again and again (slm-bench measures it
+// next to every generation run: on a shared machine it drifts within minutes). It should be
+// much larger than the caches (1 GiB) to measure memory rather than cache.
+struct ReadBandwidthBuffer {
+  std::unique_ptr<uint64_t[]> words;
+  int64_t n_words = 0;
+};
+// The buffer of `bytes` bytes (at least 32 KiB), its pages first written by `n_threads` threads,
+// each its own part, so that they sit in that thread's memory node.
+ReadBandwidthBuffer make_read_bandwidth_buffer(uint64_t bytes, int32_t n_threads);
+
+// GB/s (1e9 bytes per second) of `n_threads` threads summing the buffer, each thread its own
+// contiguous part; the best of `repetitions` passes, as STREAM reports.
+double measure_read_bandwidth(const ReadBandwidthBuffer& buffer, int32_t n_threads, int32_t repetitions = 3);
 double measure_read_bandwidth(uint64_t bytes, int32_t n_threads, int32_t repetitions = 5);
 
-// The instruction set the matmul kernels run on: "avx2", "neon" or "scalar" (SLM_ISA chooses).
+// The kernels the matmuls run on: "avx2+avxvnni", "avx2", "neon" or "scalar" (SLM_ISA chooses
+// the ISA; AVX2 uses its AVX-VNNI build where the CPU has AVX-VNNI).
 std::string active_kernel_isa();
 
 // `n_tokens` token ids drawn uniformly from the vocabulary with `seed`; the first is BOS when
