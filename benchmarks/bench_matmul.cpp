@@ -1,7 +1,8 @@
 // kernels::matmul_rows per instruction set and weight format, on an 896 x 4864 matrix (the
 // FFN down projection of Qwen2-0.5B), for 1 token (generation) and 64 tokens (a prompt),
-// on 1 and 2 threads (rows split as ops::matmul splits them). matmul_interleaved: the same
-// matrix repacked into the 8-row interleaved layout, for the ISAs and formats that read it.
+// on 1 and 2 threads (rows split as ops::matmul splits them), for every build of every ISA's
+// kernels (avx2 and avx2+avxvnni on a CPU with AVX-VNNI). matmul_interleaved: the same matrix
+// repacked into the 8-row interleaved layout, for the kernels and formats that read it.
 // bytes/s counts the weight bytes read; "flops" is 2 * rows * n_in * tokens per second; on one
 // thread both are per second of that thread's CPU time, on two per second of real time.
 // Generation reads the weights from memory, as a model too big for the caches does: the
@@ -68,12 +69,9 @@ std::vector<uint8_t> interleaved_matrix(GgmlType type) {
   return tiles;
 }
 
-void BM_Matmul(benchmark::State& state, Isa isa, GgmlType type, int64_t n_tokens, int n_threads, bool interleaved) {
-  if (!slm::kernels::isa_available(isa)) {
-    state.SkipWithError("ISA not available on this CPU");
-    return;
-  }
-  const slm::kernels::IsaKernels& kernels = slm::kernels::kernels_for(isa);
+void BM_Matmul(benchmark::State& state, const slm::kernels::IsaKernels* variant, GgmlType type, int64_t n_tokens,
+               int n_threads, bool interleaved) {
+  const slm::kernels::IsaKernels& kernels = *variant;
   const std::vector<uint8_t> matrix = interleaved ? interleaved_matrix(type) : quantized_matrix(type);
   const uint64_t row_bytes = slm::ggml_row_bytes(type, kRowLength);
   const std::vector<float> x = normal_values(n_tokens * kRowLength, 2);
@@ -107,22 +105,21 @@ void BM_Matmul(benchmark::State& state, Isa isa, GgmlType type, int64_t n_tokens
 }
 
 int register_all() {
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
-    if (!slm::kernels::isa_available(isa)) continue;
-    for (bool interleaved : {false, true})
-      for (GgmlType type : kWeightFormats) {
-        if (interleaved && !slm::kernels::kernels_for(isa).interleaves(type)) continue;
-        for (int64_t n_tokens : {1, 64})
-          for (int n_threads : {1, 2}) {
-            const std::string name = std::string(interleaved ? "matmul_interleaved/" : "matmul_rows/") +
-                                     slm::kernels::isa_name(isa) + "/" + std::string(slm::ggml_type_name(type)) +
-                                     "/tokens:" + std::to_string(n_tokens) + "/threads:" + std::to_string(n_threads);
-            auto* benchmark =
-                benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, isa, type, n_tokens, n_threads, interleaved);
-            if (n_threads > 1) benchmark->UseRealTime();  // one thread: its CPU time, steadier on a shared machine
-          }
-      }
-  }
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon})
+    for (const slm::kernels::IsaKernels* kernels : slm::kernels::kernel_variants(isa))
+      for (bool interleaved : {false, true})
+        for (GgmlType type : kWeightFormats) {
+          if (interleaved && !kernels->interleaves(type)) continue;
+          for (int64_t n_tokens : {1, 64})
+            for (int n_threads : {1, 2}) {
+              const std::string name = std::string(interleaved ? "matmul_interleaved/" : "matmul_rows/") +
+                                       kernels->name + "/" + std::string(slm::ggml_type_name(type)) +
+                                       "/tokens:" + std::to_string(n_tokens) + "/threads:" + std::to_string(n_threads);
+              auto* benchmark =
+                  benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, kernels, type, n_tokens, n_threads, interleaved);
+              if (n_threads > 1) benchmark->UseRealTime();  // one thread: its CPU time, steadier on a shared machine
+            }
+        }
   return 0;
 }
 
