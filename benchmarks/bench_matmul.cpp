@@ -62,10 +62,11 @@ const std::vector<uint8_t>& quantized_matrix(GgmlType type) {
 std::vector<uint8_t> interleaved_matrix(GgmlType type) {
   const std::vector<uint8_t>& rows = quantized_matrix(type);
   const uint64_t row_bytes = slm::ggml_row_bytes(type, kRowLength);
-  const uint64_t tile_bytes = slm::kernels::kInterleavedRows * row_bytes;
-  std::vector<uint8_t> tiles(rows.size());
-  for (uint64_t offset = 0; offset < rows.size(); offset += tile_bytes)
-    slm::kernels::interleave_rows(type, rows.data() + offset, row_bytes, kRowLength, tiles.data() + offset);
+  const uint64_t tile_bytes = slm::kernels::interleaved_tile_bytes(type, kRowLength);
+  std::vector<uint8_t> tiles(kRows / slm::kernels::kInterleavedRows * tile_bytes);
+  for (int64_t t = 0; t < kRows / slm::kernels::kInterleavedRows; ++t)
+    slm::kernels::interleave_rows(type, rows.data() + t * slm::kernels::kInterleavedRows * row_bytes, row_bytes,
+                                  kRowLength, tiles.data() + t * tile_bytes);
   return tiles;
 }
 

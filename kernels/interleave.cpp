@@ -78,13 +78,91 @@ SlotSource slot_source(int m, int j) {
 
 constexpr int kGroups = kLegacyBlockSize / 4;
 
+// The 32 slots of group m (slot_source) from the 8 rows' quants, weights first .. first + 31:
+// slots 2r, 2r+1 <- row r's weights 4m, 4m+1; slots 16+2r, 17+2r <- its weights 4m+2, 4m+3.
+template <int kRowWeights>
+void gather_slots(const uint8_t (&q)[kInterleavedRows][kRowWeights], int first, int m, uint8_t (&slots)[32]) {
+  for (int r = 0; r < kInterleavedRows; ++r) {
+    std::memcpy(slots + 2 * r, q[r] + first + 4 * m, 2);
+    std::memcpy(slots + 16 + 2 * r, q[r] + first + 4 * m + 2, 2);
+  }
+}
+
+// Q4_K: see interleaved_blocks.hpp.
+constexpr int kQ4KSubBlocks = 8;
+constexpr int kQ4KQuantsOffset = 2 * kInterleavedRows * kScaleBytes + 2 * kQ4KSubBlocks * kInterleavedRows;
+constexpr QuantBytes kNibbles = {4, 0, 0};
+static_assert(kQ4KQuantsOffset + kQ4KSubBlocks * kGroups * 16 == kQ4KTileBlockBytes);
+
+void interleave_q4_k_block(const BlockQ4_K* const (&rows)[kInterleavedRows], uint8_t* out) {
+  uint8_t q[kInterleavedRows][kSuperBlockSize];
+  for (int r = 0; r < kInterleavedRows; ++r) {
+    const BlockQ4_K& block = *rows[r];
+    std::memcpy(out + kScaleBytes * r, &block.d, kScaleBytes);
+    std::memcpy(out + kScaleBytes * (kInterleavedRows + r), &block.dmin, kScaleBytes);
+    for (int i = 0; i < kQ4KSubBlocks; ++i) {
+      const ScaleAndMin sm = k_quant_scale_min(block.scales, i);
+      out[2 * kInterleavedRows * kScaleBytes + i * kInterleavedRows + r] = sm.scale;
+      out[2 * kInterleavedRows * kScaleBytes + (kQ4KSubBlocks + i) * kInterleavedRows + r] = sm.min;
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t byte = block.qs[32 * (i / 2) + l];
+        q[r][32 * i + l] = i % 2 == 0 ? byte & 0x0f : byte >> 4;
+      }
+    }
+  }
+  for (int i = 0; i < kQ4KSubBlocks; ++i)
+    for (int m = 0; m < kGroups; ++m) {
+      uint8_t slots[32];
+      gather_slots(q, 32 * i, m, slots);
+      uint8_t* group = out + kQ4KQuantsOffset + (i * kGroups + m) * 16;
+      std::memset(group, 0, 16);
+      pack_quants(slots, kNibbles, group);
+    }
+}
+
+void deinterleave_q4_k_block(const uint8_t* in, int row, BlockQ4_K& block) {
+  std::memcpy(&block.d, in + kScaleBytes * row, kScaleBytes);
+  std::memcpy(&block.dmin, in + kScaleBytes * (kInterleavedRows + row), kScaleBytes);
+  uint8_t scales[kQ4KSubBlocks], mins[kQ4KSubBlocks];
+  for (int i = 0; i < kQ4KSubBlocks; ++i) {
+    scales[i] = in[2 * kInterleavedRows * kScaleBytes + i * kInterleavedRows + row];
+    mins[i] = in[2 * kInterleavedRows * kScaleBytes + (kQ4KSubBlocks + i) * kInterleavedRows + row];
+  }
+  pack_k_quant_scales_mins(scales, mins, block.scales);
+  std::memset(block.qs, 0, sizeof(block.qs));
+  for (int i = 0; i < kQ4KSubBlocks; ++i)
+    for (int m = 0; m < kGroups; ++m) {
+      uint8_t slots[32];
+      unpack_quants(in + kQ4KQuantsOffset + (i * kGroups + m) * 16, kNibbles, slots);
+      for (int j = 0; j < 32; ++j) {
+        const SlotSource source = slot_source(m, j);
+        if (source.row != row) continue;
+        block.qs[32 * (i / 2) + source.weight] |= uint8_t(i % 2 == 0 ? slots[j] : slots[j] << 4);
+      }
+    }
+}
+
 }  // namespace
 
 bool has_interleaved_layout(GgmlType type) {
-  return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0;
+  return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0 || type == GgmlType::Q4_K;
+}
+
+uint64_t interleaved_tile_bytes(GgmlType type, int64_t n_in) {
+  if (type == GgmlType::Q4_K) return uint64_t(n_in / kSuperBlockSize) * kQ4KTileBlockBytes;
+  return kInterleavedRows * ggml_row_bytes(type, uint64_t(n_in));
 }
 
 void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile) {
+  if (type == GgmlType::Q4_K) {
+    for (int64_t b = 0; b < n_in / kSuperBlockSize; ++b) {
+      const BlockQ4_K* rows[kInterleavedRows];
+      for (int r = 0; r < kInterleavedRows; ++r)
+        rows[r] = reinterpret_cast<const BlockQ4_K*>(first_row + uint64_t(r) * row_bytes) + b;
+      interleave_q4_k_block(rows, tile + uint64_t(b) * kQ4KTileBlockBytes);
+    }
+    return;
+  }
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
   const uint64_t block_size = ggml_type_info(type).block_bytes;
   const int group_size = int(block_size) - kScaleBytes;
@@ -98,18 +176,19 @@ void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes
       unpack_quants(block, block_bytes, q[r]);
     }
     for (int m = 0; m < kGroups; ++m) {
-      // slot_source(m, j) row by row: slots 2r, 2r+1 <- weights 4m, 4m+1; slots 16+2r, 17+2r <- 4m+2, 4m+3.
       uint8_t slots[32];
-      for (int r = 0; r < kInterleavedRows; ++r) {
-        std::memcpy(slots + 2 * r, q[r] + 4 * m, 2);
-        std::memcpy(slots + 16 + 2 * r, q[r] + 4 * m + 2, 2);
-      }
+      gather_slots(q, 0, m, slots);
       pack_quants(slots, group_bytes, out + kInterleavedRows * kScaleBytes + m * group_size);
     }
   }
 }
 
 void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row, uint8_t* out) {
+  if (type == GgmlType::Q4_K) {
+    for (int64_t b = 0; b < n_in / kSuperBlockSize; ++b)
+      deinterleave_q4_k_block(tile + uint64_t(b) * kQ4KTileBlockBytes, row, reinterpret_cast<BlockQ4_K*>(out)[b]);
+    return;
+  }
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
   const uint64_t block_size = ggml_type_info(type).block_bytes;
   const int group_size = int(block_size) - kScaleBytes;

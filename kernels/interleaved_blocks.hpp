@@ -1,4 +1,4 @@
-// The 8-row interleaved layout of the legacy formats Q4_0, Q5_0 and Q8_0, into which a model's
+// The 8-row interleaved layout of Q4_0, Q5_0, Q8_0 and Q4_K, into which a model's
 // matrices are repacked once at load time for the kernels that multiply them faster that way
 // (IsaKernels::interleaves; AVX2: one token 1.3x (Q5_0) to 1.7x (Q8_0) faster, measured with
 // benchmarks/bench_matmul). Same bytes, other order: a tile of 8 rows keeps, for each block b,
@@ -13,7 +13,15 @@
 //                                                                    qs[j], slot 16+j in its high one)
 //                           Q5_0: uint32 qh (little-endian), qs[16] (5th bit of slot j in bit j)
 //
-// so a tile's block is exactly 8 of the format's blocks long. Why this order: a group decodes
+// so a tile's block is exactly 8 of the format's blocks long.
+//
+// Q4_K (blocks of 256: 8 sub-blocks of 32), a tile's block b is
+//   uint16 d[8], dmin[8]            the 8 rows' fp16 scales
+//   uint8 scale[8][8], min[8][8]    [sub-block i][row r], unpacked from the 12 packed bytes
+//   for each sub-block i: 8 groups m of 16 bytes, as the Q4_0 groups, of weights 32i + 4m ..
+// 1184 bytes where the 8 blocks take 1152: the scales unpacked once here, not every token.
+//
+// Why this order: a group decodes
 // to the signed bytes of slots 0..31 in one register, whose two halves widen to 16 lanes of
 // int16 each = 8 rows x one pair of weights, which _mm256_madd_epi16 multiplies with a
 // broadcast pair of activations to give each row's sum in its own 32-bit lane: no horizontal
@@ -30,12 +38,16 @@
 namespace slm::kernels {
 
 inline constexpr int kInterleavedRows = 8;
+inline constexpr int kQ4KTileBlockBytes = 1184;  // d, dmin: 32; scales, mins: 128; quants: 1024
 
-// Q4_0, Q5_0 and Q8_0.
+// Q4_0, Q5_0, Q8_0 and Q4_K.
 bool has_interleaved_layout(GgmlType type);
 
+// The bytes of one tile of 8 rows of n_in weights (a multiple of the block size).
+uint64_t interleaved_tile_bytes(GgmlType type, int64_t n_in);
+
 // The tile of the 8 rows first_row + r * row_bytes (r = 0..7), each n_in weights of `type`
-// (a multiple of 32), written to `tile`: 8 * ggml_row_bytes(type, n_in) bytes.
+// (a multiple of the block size), written to `tile`: interleaved_tile_bytes(type, n_in) bytes.
 void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile);
 
 // Row `row` (0..7) of a tile, in the format's own layout: ggml_row_bytes(type, n_in) bytes.

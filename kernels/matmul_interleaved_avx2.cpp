@@ -29,10 +29,28 @@ namespace {
 
 static_assert(kInterleavedRows == kTileRows);
 
-// One interleaved format: a tile's block is d[8] then 8 groups of kGroupBytes, and
-// slots(group) gives the group's 32 weights as signed bytes, zero point removed.
+// The 32 nibbles of 16 bytes, one per byte: byte j the low nibble of byte j (j < 16), or the
+// high one of byte j - 16.
+__m256i nibbles(const uint8_t* bytes) {
+  const __m128i packed = load16(bytes);
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+}
+
+template <class Format>
+void store_pair(RowTile<Format>& tile, int pair, __m256i w) {
+  _mm256_store_si256(reinterpret_cast<__m256i*>(tile.w[pair]), w);
+}
+
+// Each interleaved format gives, for one block of a tile (8 rows):
+//   dot_block(block, x, acc): acc lane r += row r's part of one token's dot product, by the
+//     formula of matmul_int_avx2.hpp (one fma per group, then the min term);
+//   decode_block(block, tile, b): the block as block b of a prompt tile (weights with their
+//     sub-block scales, scales, mins).
+
+// Q4_0, Q5_0, Q8_0: d[8], then 8 groups of kGroupBytes; slots(group) gives the group's 32
+// weights as signed bytes, zero point removed.
 template <GgmlType kType, class Block>
-struct Interleaved {
+struct InterleavedLegacy {
   static constexpr int kWeights = kLegacyBlockSize, kGroupWeights = kLegacyBlockSize;
   static constexpr int kActivationBits = activation_magnitude_bits(kType);
   static constexpr bool kHasMin = false;
@@ -48,21 +66,88 @@ struct Interleaved {
       std::memcpy(&high_bits, group, sizeof(high_bits));
       return q5_0_signed_quants(group + sizeof(high_bits), high_bits);
     } else {
-      const __m128i packed = load16(group);
-      const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
-      return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+      return _mm256_sub_epi8(nibbles(group), _mm256_set1_epi8(8));
     }
   }
-  // The 8 rows' d as floats.
-  static __m256 scales(const uint8_t* block) { return _mm256_cvtph_ps(load16(block)); }
-  // sink(pair, w16) for the 16 pairs of the block: w16 lane r = the pair's two weights of row r.
-  template <class Sink>
-  static void decode_pairs(const uint8_t* block, Sink&& sink) {
+
+  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>& x, __m256& acc) {
+    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(load16(block)), _mm256_set1_ps(x.d));
+    // Two sums, for two chains of additions; integer addition is exact, so the order is free.
+    __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
 #pragma GCC unroll 8
     for (int m = 0; m < kLegacyBlockSize / 4; ++m) {
       const __m256i q = slots(block + kScaleBytes + m * kGroupBytes);
-      sink(2 * m, _mm256_cvtepi8_epi16(low_half(q)));
-      sink(2 * m + 1, _mm256_cvtepi8_epi16(high_half(q)));
+      isum[0] = madd_add(isum[0], _mm256_cvtepi8_epi16(low_half(q)), broadcast_pair(x.q + 4 * m));
+      isum[1] = madd_add(isum[1], _mm256_cvtepi8_epi16(high_half(q)), broadcast_pair(x.q + 4 * m + 2));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])), scale, acc);
+  }
+
+  static void decode_block(const uint8_t* block, RowTile<InterleavedLegacy>& tile, int b) {
+    _mm256_store_ps(tile.scale[b], _mm256_cvtph_ps(load16(block)));
+#pragma GCC unroll 8
+    for (int m = 0; m < kLegacyBlockSize / 4; ++m) {
+      const __m256i q = slots(block + kScaleBytes + m * kGroupBytes);
+      store_pair(tile, b * kWeights / 2 + 2 * m, _mm256_cvtepi8_epi16(low_half(q)));
+      store_pair(tile, b * kWeights / 2 + 2 * m + 1, _mm256_cvtepi8_epi16(high_half(q)));
+    }
+  }
+};
+
+// Q4_K: d[8], dmin[8], scale[8][8], min[8][8] ([sub-block][row]), then per sub-block 8
+// groups of 16 nibble bytes. The sub-block scale multiplies the 8 rows' int32 sums of each
+// sub-block (one _mm256_mullo_epi32 per 32 x 8 weights) instead of every weight.
+struct InterleavedQ4_K {
+  static constexpr int kWeights = kSuperBlockSize, kGroupWeights = 128;
+  static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q4_K);
+  static constexpr bool kHasMin = true;
+  static constexpr int kBlockBytes = kQ4KTileBlockBytes;
+  static constexpr int kSubBlocks = 8, kScalesOffset = 32, kMinsOffset = 96, kQuantsOffset = 160;
+
+  // Lane r: row r's scale (or min) of sub-block i.
+  static __m256i sub_block_bytes(const uint8_t* block, int offset, int i) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + offset + kTileRows * i)));
+  }
+  static __m256i quants(const uint8_t* block, int i, int m) { return nibbles(block + kQuantsOffset + (i * 8 + m) * 16); }
+
+  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>& x, __m256& acc) {
+    const __m256 d_x = _mm256_set1_ps(x.d);
+    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(load16(block)), d_x);
+    for (int g = 0; g < kWeights / kGroupWeights; ++g) {
+      __m256i isum = _mm256_setzero_si256();
+      for (int i = g * 4; i < g * 4 + 4; ++i) {
+        __m256i sub[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma GCC unroll 8
+        for (int m = 0; m < 8; ++m) {
+          const __m256i q = quants(block, i, m);
+          sub[0] = madd_add(sub[0], _mm256_cvtepu8_epi16(low_half(q)), broadcast_pair(x.q + 32 * i + 4 * m));
+          sub[1] = madd_add(sub[1], _mm256_cvtepu8_epi16(high_half(q)), broadcast_pair(x.q + 32 * i + 4 * m + 2));
+        }
+        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_add_epi32(sub[0], sub[1]), sub_block_bytes(block, kScalesOffset, i)));
+      }
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc);
+    }
+    __m256i products = _mm256_setzero_si256();
+    for (int i = 0; i < kSubBlocks; ++i)
+      products = _mm256_add_epi32(products, _mm256_mullo_epi32(sub_block_bytes(block, kMinsOffset, i), _mm256_set1_epi32(x.sum32[i])));
+    const __m256 min_scale = _mm256_mul_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_xor_ps(d_x, _mm256_set1_ps(-0.0f)));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products), min_scale, acc);
+  }
+
+  static void decode_block(const uint8_t* block, RowTile<InterleavedQ4_K>& tile, int b) {
+    _mm256_store_ps(tile.scale[b], _mm256_cvtph_ps(load16(block)));
+    _mm256_store_ps(tile.min_scale[b], _mm256_xor_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_set1_ps(-0.0f)));
+    for (int i = 0; i < kSubBlocks; ++i) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tile.mins[b][i]), sub_block_bytes(block, kMinsOffset, i));
+      // Row r's scale in lanes 2r and 2r + 1, beside its pair of weights.
+      const __m128i scales = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + kScalesOffset + kTileRows * i)));
+      const __m256i pair_scales = _mm256_set_m128i(_mm_unpackhi_epi16(scales, scales), _mm_unpacklo_epi16(scales, scales));
+      for (int m = 0; m < 8; ++m) {
+        const __m256i q = quants(block, i, m);
+        const int pair = b * kWeights / 2 + 16 * i + 2 * m;
+        store_pair(tile, pair, _mm256_mullo_epi16(_mm256_cvtepu8_epi16(low_half(q)), pair_scales));
+        store_pair(tile, pair + 1, _mm256_mullo_epi16(_mm256_cvtepu8_epi16(high_half(q)), pair_scales));
+      }
     }
   }
 };
@@ -73,28 +158,10 @@ void dot_tile(const uint8_t* tile, const uint8_t* next_tile, int64_t n_blocks, c
               float* y) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n_blocks; ++b) {
-    const uint8_t* block = tile + b * Format::kBlockBytes;
     if (next_tile) tiling::prefetch(next_tile + b * Format::kBlockBytes, Format::kBlockBytes);
-    const __m256 scale = _mm256_mul_ps(Format::scales(block), _mm256_set1_ps(x[b].d));
-    // Two sums, for two chains of additions; integer addition is exact, so the order is free.
-    __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-    Format::decode_pairs(block, [&](int pair, __m256i w) {
-      isum[pair % 2] = madd_add(isum[pair % 2], w, broadcast_pair(x[b].q + 2 * pair));
-    });
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])), scale, acc);
+    Format::dot_block(tile + b * Format::kBlockBytes, x[b], acc);
   }
   _mm256_storeu_ps(y, acc);
-}
-
-template <class Format>
-void decode_interleaved_chunk(const uint8_t* tile, int64_t first_block, int n_blocks, RowTile<Format>& row_tile) {
-  for (int b = 0; b < n_blocks; ++b) {
-    const uint8_t* block = tile + (first_block + b) * Format::kBlockBytes;
-    _mm256_store_ps(row_tile.scale[b], Format::scales(block));
-    Format::decode_pairs(block, [&](int pair, __m256i w) {
-      _mm256_store_si256(reinterpret_cast<__m256i*>(row_tile.w[b * Format::kWeights / 2 + pair]), w);
-    });
-  }
 }
 
 // Rows row_begin .. row_end - 1 (whole tiles) of the interleaved matrix at tiles.
@@ -118,7 +185,7 @@ void matmul_tiles(const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_
     const bool has_next = t + 1 < end_tile;
     const auto decode = [&](int64_t b0, int chunk_blocks, bool last_pass) {
       if (last_pass && has_next) tiling::prefetch(tile + tile_bytes + b0 * Format::kBlockBytes, chunk_blocks * Format::kBlockBytes);
-      decode_interleaved_chunk<Format>(tile, b0, chunk_blocks, row_tile);
+      for (int b = 0; b < chunk_blocks; ++b) Format::decode_block(tile + (b0 + b) * Format::kBlockBytes, row_tile, b);
     };
     multiply_row_tile<Format>(decode, kTileRows, n_blocks, xq, n_tokens, y + t * kTileRows, y_stride, row_tile);
   }
@@ -131,9 +198,10 @@ bool interleaves(GgmlType type) { return has_interleaved_layout(type); }
 void matmul_interleaved(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
                              float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
   switch (type) {
-    case GgmlType::Q4_0: return matmul_tiles<Interleaved<GgmlType::Q4_0, BlockQ4_0>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
-    case GgmlType::Q5_0: return matmul_tiles<Interleaved<GgmlType::Q5_0, BlockQ5_0>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
-    case GgmlType::Q8_0: return matmul_tiles<Interleaved<GgmlType::Q8_0, BlockQ8_0>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::Q4_0: return matmul_tiles<InterleavedLegacy<GgmlType::Q4_0, BlockQ4_0>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::Q5_0: return matmul_tiles<InterleavedLegacy<GgmlType::Q5_0, BlockQ5_0>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::Q8_0: return matmul_tiles<InterleavedLegacy<GgmlType::Q8_0, BlockQ8_0>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::Q4_K: return matmul_tiles<InterleavedQ4_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     default: throw std::invalid_argument("matmul_interleaved: no interleaved layout for this type");
   }
 }

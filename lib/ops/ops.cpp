@@ -24,9 +24,9 @@ void dequantize_matrix_row(const WeightMatrix& w, int64_t row, float* out) {
   if (row < n_interleaved_rows(w)) {
     thread_local std::vector<uint8_t> bytes;
     bytes.resize(w.row_bytes);
-    const int64_t first_row = row / kernels::kInterleavedRows * kernels::kInterleavedRows;
-    kernels::deinterleave_row(w.type, w.interleaved + uint64_t(first_row) * w.row_bytes, w.n_in,
-                              int(row - first_row), bytes.data());
+    const int64_t tile = row / kernels::kInterleavedRows;
+    kernels::deinterleave_row(w.type, w.interleaved + uint64_t(tile) * kernels::interleaved_tile_bytes(w.type, w.n_in),
+                              w.n_in, int(row % kernels::kInterleavedRows), bytes.data());
     kernels::dequantize_row(w.type, bytes.data(), out, w.n_in);
     return;
   }
@@ -38,15 +38,17 @@ bool should_interleave(const WeightMatrix& w) {
 }
 
 uint64_t interleaved_bytes(const WeightMatrix& w) {
-  return uint64_t(w.n_out / kernels::kInterleavedRows * kernels::kInterleavedRows) * w.row_bytes;
+  return uint64_t(w.n_out / kernels::kInterleavedRows) * kernels::interleaved_tile_bytes(w.type, w.n_in);
 }
 
 void interleave_matrix(const WeightMatrix& w, uint8_t* tiles, int n_threads) {
   const int64_t n_tiles = w.n_out / kernels::kInterleavedRows;
-  const uint64_t tile_bytes = kernels::kInterleavedRows * w.row_bytes;
+  const uint64_t tile_bytes = kernels::interleaved_tile_bytes(w.type, w.n_in);
+  const uint64_t tile_rows_bytes = kernels::kInterleavedRows * w.row_bytes;
 #pragma omp parallel for num_threads(n_threads) schedule(static)
   for (int64_t t = 0; t < n_tiles; ++t)
-    kernels::interleave_rows(w.type, w.data + uint64_t(t) * tile_bytes, w.row_bytes, w.n_in, tiles + uint64_t(t) * tile_bytes);
+    kernels::interleave_rows(w.type, w.data + uint64_t(t) * tile_rows_bytes, w.row_bytes, w.n_in,
+                             tiles + uint64_t(t) * tile_bytes);
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int n_threads) {

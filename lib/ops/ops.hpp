@@ -26,7 +26,7 @@ struct WeightMatrix {
 // Whether the active kernels multiply w faster once it is repacked with interleave_rows.
 bool should_interleave(const WeightMatrix& w);
 
-// The bytes of w's interleaved tiles: rows [0, n_out / 8 * 8), each of them row_bytes long.
+// The bytes of w's interleaved tiles of rows [0, n_out / 8 * 8).
 uint64_t interleaved_bytes(const WeightMatrix& w);
 
 // Writes w's interleaved tiles to `tiles` (interleaved_bytes(w) bytes), the tiles divided

@@ -293,18 +293,26 @@ inline void check_one_hot_activations_give_the_exact_weights(const IsaKernels& s
 // The 8-row interleaved layout (kernels/interleaved_blocks.hpp)
 // ---------------------------------------------------------------------------
 
+// The matrix's whole tiles of 8 rows, interleaved.
+inline std::vector<uint8_t> interleaved_tiles(const RandomMatrix& m) {
+  const uint64_t tile_bytes = interleaved_tile_bytes(m.type, m.n_in);
+  std::vector<uint8_t> tiles(uint64_t(m.n_rows / kInterleavedRows) * tile_bytes);
+  for (int64_t tile = 0; tile < m.n_rows / kInterleavedRows; ++tile)
+    interleave_rows(m.type, m.bytes.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes, m.row_bytes, m.n_in,
+                    tiles.data() + uint64_t(tile) * tile_bytes);
+  return tiles;
+}
+
 // interleave_rows then deinterleave_row gives back every row byte for byte, and a Q8_0 tile
 // holds each weight in the slot the layout's specification names.
 inline void check_interleave_round_trip(GgmlType type, CheckReport& report) {
   constexpr int64_t kRows = 2 * kInterleavedRows;
   for (int64_t n_in : test_row_lengths(type)) {
     const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(3000 + n_in));
-    std::vector<uint8_t> tiles(m.bytes.size()), row(m.row_bytes);
-    for (int64_t tile = 0; tile < kRows / kInterleavedRows; ++tile)
-      interleave_rows(type, m.bytes.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes, m.row_bytes, n_in,
-                      tiles.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes);
+    const std::vector<uint8_t> tiles = interleaved_tiles(m);
+    std::vector<uint8_t> row(m.row_bytes);
     for (int64_t o = 0; o < kRows; ++o) {
-      deinterleave_row(type, tiles.data() + uint64_t(o / kInterleavedRows * kInterleavedRows) * m.row_bytes, n_in,
+      deinterleave_row(type, tiles.data() + uint64_t(o / kInterleavedRows) * interleaved_tile_bytes(type, n_in), n_in,
                        int(o % kInterleavedRows), row.data());
       report.expect(std::memcmp(row.data(), m.bytes.data() + uint64_t(o) * m.row_bytes, m.row_bytes) == 0,
                     std::string(ggml_type_name(type)) + " n_in " + std::to_string(n_in) + " row " + std::to_string(o) +
@@ -334,10 +342,7 @@ inline void check_matmul_interleaved(const IsaKernels& simd, GgmlType type, Chec
   constexpr int64_t kRows = 3 * kInterleavedRows, kTokens = 149, kStride = kRows + 3;
   for (int64_t n_in : test_row_lengths(type)) {
     const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(4000 + n_in));
-    std::vector<uint8_t> tiles(m.bytes.size());
-    for (int64_t tile = 0; tile < kRows / kInterleavedRows; ++tile)
-      interleave_rows(type, m.bytes.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes, m.row_bytes, n_in,
-                      tiles.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes);
+    const std::vector<uint8_t> tiles = interleaved_tiles(m);
     const std::vector<float> x = random_activations(kTokens * n_in, uint32_t(5000 + n_in));
     std::vector<float> from_rows(kTokens * kRows);
     simd.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), kTokens, from_rows.data(), kRows, 0, kRows);
@@ -373,11 +378,7 @@ inline void check_variants_agree(Isa isa, GgmlType type, CheckReport& report) {
   constexpr int64_t kRows = 16, kTokens = 149;
   for (int64_t n_in : test_row_lengths(type)) {
     const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(6000 + n_in));
-    std::vector<uint8_t> tiles(m.bytes.size());
-    const bool interleavable = has_interleaved_layout(type);
-    for (int64_t tile = 0; interleavable && tile < kRows / kInterleavedRows; ++tile)
-      interleave_rows(type, m.bytes.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes, m.row_bytes, n_in,
-                      tiles.data() + uint64_t(tile * kInterleavedRows) * m.row_bytes);
+    const std::vector<uint8_t> tiles = has_interleaved_layout(type) ? interleaved_tiles(m) : std::vector<uint8_t>();
     const std::vector<float> x = random_activations(kTokens * n_in, uint32_t(7000 + n_in));
     for (int64_t n_tokens : {int64_t(1), kTokens}) {
       std::vector<float> first, first_tiles;
