@@ -142,14 +142,77 @@ void deinterleave_q4_k_block(const uint8_t* in, int row, BlockQ4_K& block) {
     }
 }
 
+// Q6_K: see interleaved_blocks.hpp. Weight w of a block: half w / 128, group (w % 128) / 32
+// and lane w % 32 locate its low nibble in ql and its top 2 bits in qh.
+constexpr int kQ6KSubBlocks = 16;
+constexpr int kQ6KQuantsOffset = kInterleavedRows * kScaleBytes + kQ6KSubBlocks * kInterleavedRows;
+constexpr int kQ6KGroupBytes = 24;  // 16 bytes of low nibbles, 8 of top 2 bits
+static_assert(kQ6KQuantsOffset + kQ4KSubBlocks * kGroups * kQ6KGroupBytes == kQ6KTileBlockBytes);
+
+struct Q6KPosition {
+  int low_byte, low_shift, high_byte, high_shift;
+};
+Q6KPosition q6_k_position(int w) {
+  const int half = w / 128, group = (w % 128) / 32, lane = w % 32;
+  return {64 * half + 32 * (group % 2) + lane, 4 * (group / 2), 32 * half + lane, 2 * group};
+}
+
+void interleave_q6_k_block(const BlockQ6_K* const (&rows)[kInterleavedRows], uint8_t* out) {
+  uint8_t q[kInterleavedRows][kSuperBlockSize];
+  for (int r = 0; r < kInterleavedRows; ++r) {
+    const BlockQ6_K& block = *rows[r];
+    std::memcpy(out + kScaleBytes * r, &block.d, kScaleBytes);
+    for (int i = 0; i < kQ6KSubBlocks; ++i)
+      out[kInterleavedRows * kScaleBytes + i * kInterleavedRows + r] = uint8_t(block.scales[i]);
+    for (int w = 0; w < kSuperBlockSize; ++w) {
+      const Q6KPosition p = q6_k_position(w);
+      q[r][w] = uint8_t(((block.ql[p.low_byte] >> p.low_shift) & 0x0f) | (((block.qh[p.high_byte] >> p.high_shift) & 3) << 4));
+    }
+  }
+  for (int c = 0; c < kQ4KSubBlocks; ++c)
+    for (int m = 0; m < kGroups; ++m) {
+      uint8_t slots[32];
+      gather_slots(q, 32 * c, m, slots);
+      uint8_t* group = out + kQ6KQuantsOffset + (c * kGroups + m) * kQ6KGroupBytes;
+      pack_quants(slots, kNibbles, group);
+      for (int k = 0; k < 8; ++k) {
+        group[16 + k] = 0;
+        for (int t = 0; t < 4; ++t) group[16 + k] |= uint8_t(((slots[k + 8 * t] >> 4) & 3) << (2 * t));
+      }
+    }
+}
+
+void deinterleave_q6_k_block(const uint8_t* in, int row, BlockQ6_K& block) {
+  std::memcpy(&block.d, in + kScaleBytes * row, kScaleBytes);
+  for (int i = 0; i < kQ6KSubBlocks; ++i) block.scales[i] = int8_t(in[kInterleavedRows * kScaleBytes + i * kInterleavedRows + row]);
+  std::memset(block.ql, 0, sizeof(block.ql));
+  std::memset(block.qh, 0, sizeof(block.qh));
+  for (int c = 0; c < kQ4KSubBlocks; ++c)
+    for (int m = 0; m < kGroups; ++m) {
+      const uint8_t* group = in + kQ6KQuantsOffset + (c * kGroups + m) * kQ6KGroupBytes;
+      uint8_t slots[32];
+      unpack_quants(group, kNibbles, slots);
+      for (int j = 0; j < 32; ++j) {
+        const SlotSource source = slot_source(m, j);
+        if (source.row != row) continue;
+        const int high = (group[16 + j % 8] >> (2 * (j / 8))) & 3;
+        const Q6KPosition p = q6_k_position(32 * c + source.weight);
+        block.ql[p.low_byte] |= uint8_t(slots[j] << p.low_shift);
+        block.qh[p.high_byte] |= uint8_t(high << p.high_shift);
+      }
+    }
+}
+
 }  // namespace
 
 bool has_interleaved_layout(GgmlType type) {
-  return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0 || type == GgmlType::Q4_K;
+  return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0 || type == GgmlType::Q4_K ||
+         type == GgmlType::Q6_K;
 }
 
 uint64_t interleaved_tile_bytes(GgmlType type, int64_t n_in) {
   if (type == GgmlType::Q4_K) return uint64_t(n_in / kSuperBlockSize) * kQ4KTileBlockBytes;
+  if (type == GgmlType::Q6_K) return uint64_t(n_in / kSuperBlockSize) * kQ6KTileBlockBytes;
   return kInterleavedRows * ggml_row_bytes(type, uint64_t(n_in));
 }
 
@@ -160,6 +223,15 @@ void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes
       for (int r = 0; r < kInterleavedRows; ++r)
         rows[r] = reinterpret_cast<const BlockQ4_K*>(first_row + uint64_t(r) * row_bytes) + b;
       interleave_q4_k_block(rows, tile + uint64_t(b) * kQ4KTileBlockBytes);
+    }
+    return;
+  }
+  if (type == GgmlType::Q6_K) {
+    for (int64_t b = 0; b < n_in / kSuperBlockSize; ++b) {
+      const BlockQ6_K* rows[kInterleavedRows];
+      for (int r = 0; r < kInterleavedRows; ++r)
+        rows[r] = reinterpret_cast<const BlockQ6_K*>(first_row + uint64_t(r) * row_bytes) + b;
+      interleave_q6_k_block(rows, tile + uint64_t(b) * kQ6KTileBlockBytes);
     }
     return;
   }
@@ -187,6 +259,11 @@ void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row,
   if (type == GgmlType::Q4_K) {
     for (int64_t b = 0; b < n_in / kSuperBlockSize; ++b)
       deinterleave_q4_k_block(tile + uint64_t(b) * kQ4KTileBlockBytes, row, reinterpret_cast<BlockQ4_K*>(out)[b]);
+    return;
+  }
+  if (type == GgmlType::Q6_K) {
+    for (int64_t b = 0; b < n_in / kSuperBlockSize; ++b)
+      deinterleave_q6_k_block(tile + uint64_t(b) * kQ6KTileBlockBytes, row, reinterpret_cast<BlockQ6_K*>(out)[b]);
     return;
   }
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);

@@ -1,4 +1,4 @@
-// The 8-row interleaved layout of Q4_0, Q5_0, Q8_0 and Q4_K, into which a model's
+// The 8-row interleaved layout of Q4_0, Q5_0, Q8_0, Q4_K and Q6_K, into which a model's
 // matrices are repacked once at load time for the kernels that multiply them faster that way
 // (IsaKernels::interleaves; AVX2: one token 1.3x (Q5_0) to 1.7x (Q8_0) faster, measured with
 // benchmarks/bench_matmul). Same bytes, other order: a tile of 8 rows keeps, for each block b,
@@ -21,6 +21,13 @@
 //   for each sub-block i: 8 groups m of 16 bytes, as the Q4_0 groups, of weights 32i + 4m ..
 // 1184 bytes where the 8 blocks take 1152: the scales unpacked once here, not every token.
 //
+// Q6_K (16 sub-blocks of 16, 6-bit quants), a tile's block b is
+//   uint16 d[8]; int8 scale[16][8] ([sub-block i][row r])
+//   for each 32 weights c = 0..7: 8 groups m of 24 bytes for weights 32c + 4m .., slots as
+//     above: 16 bytes of low nibbles (as Q4_0), then 8 bytes of top 2 bits, byte k holding
+//     those of slots k, k + 8, k + 16, k + 24 at bits 0, 2, 4, 6
+// 1680 bytes, exactly 8 blocks.
+//
 // Why this order: a group decodes
 // to the signed bytes of slots 0..31 in one register, whose two halves widen to 16 lanes of
 // int16 each = 8 rows x one pair of weights, which _mm256_madd_epi16 multiplies with a
@@ -39,8 +46,9 @@ namespace slm::kernels {
 
 inline constexpr int kInterleavedRows = 8;
 inline constexpr int kQ4KTileBlockBytes = 1184;  // d, dmin: 32; scales, mins: 128; quants: 1024
+inline constexpr int kQ6KTileBlockBytes = 1680;  // d: 16; scales: 128; quants: 1536 (8 blocks of 210)
 
-// Q4_0, Q5_0, Q8_0 and Q4_K.
+// Q4_0, Q5_0, Q8_0, Q4_K and Q6_K.
 bool has_interleaved_layout(GgmlType type);
 
 // The bytes of one tile of 8 rows of n_in weights (a multiple of the block size).

@@ -152,6 +152,66 @@ struct InterleavedQ4_K {
   }
 };
 
+// Q6_K: d[8], scale[16][8] (int8, [sub-block][row]), then per 32 weights c 8 groups of 24
+// bytes: 16 of low nibbles, 8 of top 2 bits (byte k: slots k, k + 8, k + 16, k + 24). Groups
+// 0-3 of c are sub-block 2c, groups 4-7 sub-block 2c + 1, whose scales multiply int32 sums.
+struct InterleavedQ6_K {
+  static constexpr int kWeights = kSuperBlockSize, kGroupWeights = 64;
+  static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q6_K);
+  static constexpr bool kHasMin = false;
+  static constexpr int kBlockBytes = kQ6KTileBlockBytes;
+  static constexpr int kScalesOffset = 16, kQuantsOffset = 144, kGroupBytes = 24;
+
+  // The group's 32 weights as signed bytes q - 32.
+  static __m256i quants(const uint8_t* block, int c, int m) {
+    const uint8_t* group = block + kQuantsOffset + (c * 8 + m) * kGroupBytes;
+    int64_t top_bits;
+    std::memcpy(&top_bits, group + 16, sizeof(top_bits));
+    // 64-bit lane L: byte k's bits 2L, 2L + 1 moved to bits 0, 1: the top bits of slot 8L + k.
+    const __m256i high = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x(top_bits), _mm256_set_epi64x(6, 4, 2, 0)),
+                                          _mm256_set1_epi8(3));
+    return _mm256_sub_epi8(_mm256_or_si256(nibbles(group), _mm256_slli_epi16(high, 4)), _mm256_set1_epi8(32));
+  }
+  static const uint8_t* sub_block_scales(const uint8_t* block, int i) { return block + kScalesOffset + kTileRows * i; }
+
+  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>& x, __m256& acc) {
+    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(load16(block)), _mm256_set1_ps(x.d));
+    for (int g = 0; g < kWeights / kGroupWeights; ++g) {
+      __m256i isum = _mm256_setzero_si256();
+      for (int c = 2 * g; c < 2 * g + 2; ++c) {
+        __m256i sub[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};  // sub-blocks 2c, 2c + 1
+#pragma GCC unroll 8
+        for (int m = 0; m < 8; ++m) {
+          const __m256i q = quants(block, c, m);
+          sub[m / 4] = madd_add(sub[m / 4], _mm256_cvtepi8_epi16(low_half(q)), broadcast_pair(x.q + 32 * c + 4 * m));
+          sub[m / 4] = madd_add(sub[m / 4], _mm256_cvtepi8_epi16(high_half(q)), broadcast_pair(x.q + 32 * c + 4 * m + 2));
+        }
+        for (int k = 0; k < 2; ++k) {
+          const __m256i scales = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sub_block_scales(block, 2 * c + k))));
+          isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(sub[k], scales));
+        }
+      }
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc);
+    }
+  }
+
+  static void decode_block(const uint8_t* block, RowTile<InterleavedQ6_K>& tile, int b) {
+    _mm256_store_ps(tile.scale[b], _mm256_cvtph_ps(load16(block)));
+    for (int c = 0; c < 8; ++c)
+      for (int k = 0; k < 2; ++k) {
+        // Row r's scale in lanes 2r and 2r + 1, beside its pair of weights.
+        const __m128i scales = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sub_block_scales(block, 2 * c + k))));
+        const __m256i pair_scales = _mm256_set_m128i(_mm_unpackhi_epi16(scales, scales), _mm_unpacklo_epi16(scales, scales));
+        for (int m = 4 * k; m < 4 * k + 4; ++m) {
+          const __m256i q = quants(block, c, m);
+          const int pair = b * kWeights / 2 + 16 * c + 2 * m;
+          store_pair(tile, pair, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(low_half(q)), pair_scales));
+          store_pair(tile, pair + 1, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(high_half(q)), pair_scales));
+        }
+      }
+  }
+};
+
 // One token, the 8 rows of one tile; next_tile (or nullptr) is prefetched.
 template <class Format>
 void dot_tile(const uint8_t* tile, const uint8_t* next_tile, int64_t n_blocks, const ActivationBlock<Format::kWeights>* x,
@@ -202,6 +262,7 @@ void matmul_interleaved(GgmlType type, const uint8_t* tiles, int64_t n_in, const
     case GgmlType::Q5_0: return matmul_tiles<InterleavedLegacy<GgmlType::Q5_0, BlockQ5_0>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q8_0: return matmul_tiles<InterleavedLegacy<GgmlType::Q8_0, BlockQ8_0>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q4_K: return matmul_tiles<InterleavedQ4_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::Q6_K: return matmul_tiles<InterleavedQ6_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     default: throw std::invalid_argument("matmul_interleaved: no interleaved layout for this type");
   }
 }

@@ -26,7 +26,7 @@ std::vector<const ops::WeightMatrix*> multiplied_matrices(const ModelWeights& we
 
 struct SharedModel {
   std::string stem;
-  bool has_interleavable;  // matrices in Q4_0, Q5_0, Q8_0 or Q4_K
+  bool has_interleavable;  // matrices in Q4_0, Q5_0, Q8_0, Q4_K or Q6_K
 };
 
 class InterleavedModel : public ::testing::TestWithParam<SharedModel> {};
@@ -57,7 +57,8 @@ INSTANTIATE_TEST_SUITE_P(SharedModels, InterleavedModel,
                          ::testing::Values(SharedModel{"syn-llama-tiny-Q4_0", true}, SharedModel{"syn-llama-tiny-Q5_0", true},
                                            SharedModel{"syn-llama-tiny-Q8_0", true}, SharedModel{"syn-qwen3-tiny-Q8_0", true},
                                            SharedModel{"syn-qwen2-tiny-Q4_K_M", true},
-                                           SharedModel{"syn-llama-tiny-Q6_K", false}),
+                                           SharedModel{"syn-llama-tiny-Q6_K", true},
+                                           SharedModel{"syn-llama-tiny-Q5_K_M", true}, SharedModel{"syn-llama-tiny-F16", false}),
                          [](const auto& info) {
                            std::string name = info.param.stem;
                            for (char& c : name)

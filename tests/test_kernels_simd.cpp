@@ -63,7 +63,7 @@ TEST(InterleavedLayout, RoundTripsEveryRowAndPutsEachWeightInItsSlot) {
   }
 }
 
-TEST(InterleavedLayout, Avx2InterleavesQ4_0Q5_0Q8_0AndQ4_KAndNoOtherIsaDoes) {
+TEST(InterleavedLayout, Avx2InterleavesQ4_0Q5_0Q8_0Q4_KAndQ6_KAndNoOtherIsaDoes) {
   for (Isa isa : available_isas())
     for (GgmlType type : kWeightFormats) {
       const bool expected = isa == Isa::Avx2 && has_interleaved_layout(type);
@@ -71,7 +71,7 @@ TEST(InterleavedLayout, Avx2InterleavesQ4_0Q5_0Q8_0AndQ4_KAndNoOtherIsaDoes) {
     }
   EXPECT_TRUE(has_interleaved_layout(GgmlType::Q4_0) && has_interleaved_layout(GgmlType::Q5_0) &&
               has_interleaved_layout(GgmlType::Q8_0) && has_interleaved_layout(GgmlType::Q4_K) &&
-              !has_interleaved_layout(GgmlType::Q6_K));
+              has_interleaved_layout(GgmlType::Q6_K) && !has_interleaved_layout(GgmlType::Q5_K));
 }
 
 std::vector<std::tuple<Isa, GgmlType>> isa_format_pairs(bool interleaved_only = false) {
