@@ -101,7 +101,9 @@ const ActivationBlock<N>* quantize_activations(const float* x, int64_t n_tokens,
 
 // acc + _mm256_madd_epi16(w, x): the products of 16-bit pairs summed into acc's 32-bit lanes,
 // in one vpdpwssd where the file is built with AVX-VNNI (matmul_int_avxvnni.cpp). Both wrap
-// around alike, and no sum here comes near 2^31, so both give the same bits.
+// around alike, and no sum here comes near 2^31, so both give the same bits. The one-token
+// paths use it; the prompt tile keeps madd + add, because its 6 chains of sums, one per
+// token, would wait on vpdpwssd's latency (7% slower in bench_matmul, tokens:64).
 inline __m256i madd_add(__m256i acc, __m256i w, __m256i x) {
 #if defined(__AVXVNNI__)
   return _mm256_dpwssd_avx_epi32(acc, w, x);
@@ -189,7 +191,7 @@ void accumulate_chunk(RowTile<Format>& tile, int n_blocks, const ActivationBlock
         const __m256i wk = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[k]));
 #pragma GCC unroll 8
         for (int t = 0; t < kTokens; ++t) {
-          isum[t] = madd_add(isum[t], wk, broadcast_pair(x_tokens[t][b].q + first_weight + 2 * k));
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(wk, broadcast_pair(x_tokens[t][b].q + first_weight + 2 * k)));
           if constexpr (Format::kGroupWeights == 32) keep_in_register(isum[t]);
         }
       }
