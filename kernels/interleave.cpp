@@ -203,6 +203,24 @@ void deinterleave_q6_k_block(const uint8_t* in, int row, BlockQ6_K& block) {
     }
 }
 
+// The K-quant tiles, a super-block of the 8 rows at a time.
+template <class Block>
+void interleave_super_blocks(const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile,
+                             int tile_block_bytes, void (*interleave_block)(const Block* const (&)[kInterleavedRows], uint8_t*)) {
+  for (int64_t b = 0; b < n_in / kSuperBlockSize; ++b) {
+    const Block* rows[kInterleavedRows];
+    for (int r = 0; r < kInterleavedRows; ++r) rows[r] = reinterpret_cast<const Block*>(first_row + uint64_t(r) * row_bytes) + b;
+    interleave_block(rows, tile + uint64_t(b) * tile_block_bytes);
+  }
+}
+
+template <class Block>
+void deinterleave_super_blocks(const uint8_t* tile, int64_t n_in, int row, uint8_t* out, int tile_block_bytes,
+                               void (*deinterleave_block)(const uint8_t*, int, Block&)) {
+  for (int64_t b = 0; b < n_in / kSuperBlockSize; ++b)
+    deinterleave_block(tile + uint64_t(b) * tile_block_bytes, row, reinterpret_cast<Block*>(out)[b]);
+}
+
 }  // namespace
 
 bool has_interleaved_layout(GgmlType type) {
@@ -217,24 +235,8 @@ uint64_t interleaved_tile_bytes(GgmlType type, int64_t n_in) {
 }
 
 void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile) {
-  if (type == GgmlType::Q4_K) {
-    for (int64_t b = 0; b < n_in / kSuperBlockSize; ++b) {
-      const BlockQ4_K* rows[kInterleavedRows];
-      for (int r = 0; r < kInterleavedRows; ++r)
-        rows[r] = reinterpret_cast<const BlockQ4_K*>(first_row + uint64_t(r) * row_bytes) + b;
-      interleave_q4_k_block(rows, tile + uint64_t(b) * kQ4KTileBlockBytes);
-    }
-    return;
-  }
-  if (type == GgmlType::Q6_K) {
-    for (int64_t b = 0; b < n_in / kSuperBlockSize; ++b) {
-      const BlockQ6_K* rows[kInterleavedRows];
-      for (int r = 0; r < kInterleavedRows; ++r)
-        rows[r] = reinterpret_cast<const BlockQ6_K*>(first_row + uint64_t(r) * row_bytes) + b;
-      interleave_q6_k_block(rows, tile + uint64_t(b) * kQ6KTileBlockBytes);
-    }
-    return;
-  }
+  if (type == GgmlType::Q4_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ4KTileBlockBytes, interleave_q4_k_block);
+  if (type == GgmlType::Q6_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ6KTileBlockBytes, interleave_q6_k_block);
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
   const uint64_t block_size = ggml_type_info(type).block_bytes;
   const int group_size = int(block_size) - kScaleBytes;
@@ -256,16 +258,8 @@ void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes
 }
 
 void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row, uint8_t* out) {
-  if (type == GgmlType::Q4_K) {
-    for (int64_t b = 0; b < n_in / kSuperBlockSize; ++b)
-      deinterleave_q4_k_block(tile + uint64_t(b) * kQ4KTileBlockBytes, row, reinterpret_cast<BlockQ4_K*>(out)[b]);
-    return;
-  }
-  if (type == GgmlType::Q6_K) {
-    for (int64_t b = 0; b < n_in / kSuperBlockSize; ++b)
-      deinterleave_q6_k_block(tile + uint64_t(b) * kQ6KTileBlockBytes, row, reinterpret_cast<BlockQ6_K*>(out)[b]);
-    return;
-  }
+  if (type == GgmlType::Q4_K) return deinterleave_super_blocks(tile, n_in, row, out, kQ4KTileBlockBytes, deinterleave_q4_k_block);
+  if (type == GgmlType::Q6_K) return deinterleave_super_blocks(tile, n_in, row, out, kQ6KTileBlockBytes, deinterleave_q6_k_block);
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
   const uint64_t block_size = ggml_type_info(type).block_bytes;
   const int group_size = int(block_size) - kScaleBytes;

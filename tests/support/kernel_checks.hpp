@@ -217,6 +217,25 @@ inline double integer_dot_tolerance(GgmlType type, int bits, const float* w, con
 // test_row_lengths. Then calls over sub-ranges of rows (odd ones included) and of tokens
 // (1..9, 25, 53, 149, at the start and at the end of the batch, with a y_stride wider than the
 // rows) give bit-identical outputs to the full call, and leave every other element of y untouched.
+// Whether y (rows of y_stride floats) holds expected's bits (rows of expected_stride) in tokens
+// [first_token, first_token + n_tokens) x outputs [row_begin, row_end), and `sentinel` elsewhere.
+struct WrittenBlock {
+  bool identical = true, untouched = true;
+};
+inline WrittenBlock compare_written_block(const std::vector<float>& y, int64_t y_stride, const std::vector<float>& expected,
+                                          int64_t expected_stride, int64_t first_token, int64_t n_tokens, int64_t row_begin,
+                                          int64_t row_end, float sentinel) {
+  WrittenBlock result;
+  for (int64_t t = 0; t < int64_t(y.size()) / y_stride; ++t)
+    for (int64_t o = 0; o < y_stride; ++o) {
+      const bool written = t >= first_token && t < first_token + n_tokens && o >= row_begin && o < row_end;
+      const float value = y[t * y_stride + o];
+      if (written) result.identical &= float_bits(value) == float_bits(expected[t * expected_stride + o]);
+      else result.untouched &= float_bits(value) == float_bits(sentinel);
+    }
+  return result;
+}
+
 inline void check_matmul(const IsaKernels& simd, GgmlType type, CheckReport& report) {
   constexpr int64_t kRows = 9, kTokens = 149, kStride = kRows + 2;
   const IsaKernels& scalar = kernels_for(Isa::Scalar);
@@ -249,14 +268,8 @@ inline void check_matmul(const IsaKernels& simd, GgmlType type, CheckReport& rep
           std::vector<float> y(kTokens * kStride, sentinel);
           simd.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data() + first_token * n_in, n_tokens,
                            y.data() + first_token * kStride, kStride, range[0], range[1]);
-          bool identical = true, untouched = true;
-          for (int64_t t = 0; t < kTokens; ++t)
-            for (int64_t o = 0; o < kStride; ++o) {
-              const bool written = t >= first_token && t < first_token + n_tokens && o >= range[0] && o < range[1];
-              const float value = y[t * kStride + o];
-              if (written) identical &= float_bits(value) == float_bits(full[t * kRows + o]);
-              else untouched &= float_bits(value) == float_bits(sentinel);
-            }
+          const auto [identical, untouched] =
+              compare_written_block(y, kStride, full, kRows, first_token, n_tokens, range[0], range[1], sentinel);
           const std::string call = where + " rows [" + std::to_string(range[0]) + ", " + std::to_string(range[1]) +
                                    ") tokens " + std::to_string(first_token) + " + " + std::to_string(n_tokens);
           report.expect(identical, call + ": not bit-identical to the full call");
@@ -354,14 +367,8 @@ inline void check_matmul_interleaved(const IsaKernels& simd, GgmlType type, Chec
           std::vector<float> y(kTokens * kStride, sentinel);
           simd.matmul_interleaved(type, tiles.data(), n_in, x.data() + first_token * n_in, n_tokens,
                                   y.data() + first_token * kStride, kStride, range[0], range[1]);
-          bool identical = true, untouched = true;
-          for (int64_t t = 0; t < kTokens; ++t)
-            for (int64_t o = 0; o < kStride; ++o) {
-              const bool written = t >= first_token && t < first_token + n_tokens && o >= range[0] && o < range[1];
-              const float value = y[t * kStride + o];
-              if (written) identical &= float_bits(value) == float_bits(from_rows[t * kRows + o]);
-              else untouched &= float_bits(value) == float_bits(sentinel);
-            }
+          const auto [identical, untouched] =
+              compare_written_block(y, kStride, from_rows, kRows, first_token, n_tokens, range[0], range[1], sentinel);
           const std::string call = describe(simd, type) + " n_in " + std::to_string(n_in) + " interleaved rows [" +
                                    std::to_string(range[0]) + ", " + std::to_string(range[1]) + ") tokens " +
                                    std::to_string(first_token) + " + " + std::to_string(n_tokens);
