@@ -108,7 +108,13 @@ struct InterleavedQ4_K {
   static __m256i sub_block_bytes(const uint8_t* block, int offset, int i) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + offset + kTileRows * i)));
   }
-  static __m256i quants(const uint8_t* block, int i, int m) { return nibbles(block + kQuantsOffset + (i * 8 + m) * 16); }
+  // Group m of sub-block i as two vectors of 16-bit weights (slots 0-15, then 16-31): the 16
+  // bytes widened once, then masked and shifted, with no cross-lane step.
+  static void quants(const uint8_t* block, int i, int m, __m256i& low, __m256i& high) {
+    const __m256i bytes = _mm256_cvtepu8_epi16(load16(block + kQuantsOffset + (i * 8 + m) * 16));
+    low = _mm256_and_si256(bytes, _mm256_set1_epi16(0x0f));
+    high = _mm256_srli_epi16(bytes, 4);
+  }
 
   static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>& x, __m256& acc) {
     const __m256 d_x = _mm256_set1_ps(x.d);
@@ -119,9 +125,10 @@ struct InterleavedQ4_K {
         __m256i sub[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
 #pragma GCC unroll 8
         for (int m = 0; m < 8; ++m) {
-          const __m256i q = quants(block, i, m);
-          sub[0] = madd_add(sub[0], _mm256_cvtepu8_epi16(low_half(q)), broadcast_pair(x.q + 32 * i + 4 * m));
-          sub[1] = madd_add(sub[1], _mm256_cvtepu8_epi16(high_half(q)), broadcast_pair(x.q + 32 * i + 4 * m + 2));
+          __m256i low, high;
+          quants(block, i, m, low, high);
+          sub[0] = madd_add(sub[0], low, broadcast_pair(x.q + 32 * i + 4 * m));
+          sub[1] = madd_add(sub[1], high, broadcast_pair(x.q + 32 * i + 4 * m + 2));
         }
         isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_add_epi32(sub[0], sub[1]), sub_block_bytes(block, kScalesOffset, i)));
       }
@@ -143,10 +150,11 @@ struct InterleavedQ4_K {
       const __m128i scales = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + kScalesOffset + kTileRows * i)));
       const __m256i pair_scales = _mm256_set_m128i(_mm_unpackhi_epi16(scales, scales), _mm_unpacklo_epi16(scales, scales));
       for (int m = 0; m < 8; ++m) {
-        const __m256i q = quants(block, i, m);
+        __m256i low, high;
+        quants(block, i, m, low, high);
         const int pair = b * kWeights / 2 + 16 * i + 2 * m;
-        store_pair(tile, pair, _mm256_mullo_epi16(_mm256_cvtepu8_epi16(low_half(q)), pair_scales));
-        store_pair(tile, pair + 1, _mm256_mullo_epi16(_mm256_cvtepu8_epi16(high_half(q)), pair_scales));
+        store_pair(tile, pair, _mm256_mullo_epi16(low, pair_scales));
+        store_pair(tile, pair + 1, _mm256_mullo_epi16(high, pair_scales));
       }
     }
   }
