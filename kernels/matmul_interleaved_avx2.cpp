@@ -1,6 +1,6 @@
-// AVX2 integer kernels over Q4_0, Q5_0 and Q8_0 weights repacked into the 8-row interleaved
-// layout (kernels/interleaved_blocks.hpp). Each group of 32 slots decodes in one register to
-// 8 rows x 4 weights, whose halves widen to two vectors of 8 rows x one pair: one
+// AVX2 integer kernels over Q4_0, Q5_0, Q8_0, Q4_K and Q6_K weights repacked into the 8-row
+// interleaved layout (kernels/interleaved_blocks.hpp). Each group of 32 slots decodes to
+// 8 rows x 4 weights, as two vectors of 8 rows x one pair of 16-bit weights: one
 // _mm256_madd_epi16 with a broadcast pair of activations leaves each row's sum in its own
 // lane. One token then needs no horizontal additions, and a prompt fills its tile without a
 // transpose. Every output is computed by the formula of matmul_int_avx2.hpp, so the bits are
