@@ -36,6 +36,12 @@ __m256i nibbles(const uint8_t* bytes) {
   return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
 }
 
+// The 8 bytes at p: one per row.
+__m128i load8(const uint8_t* p) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)); }
+
+// Row r's 16-bit value in lanes 2r and 2r + 1, beside its pair of weights.
+__m256i per_pair(__m128i rows) { return _mm256_set_m128i(_mm_unpackhi_epi16(rows, rows), _mm_unpacklo_epi16(rows, rows)); }
+
 template <class Format>
 void store_pair(RowTile<Format>& tile, int pair, __m256i w) {
   _mm256_store_si256(reinterpret_cast<__m256i*>(tile.w[pair]), w);
@@ -106,7 +112,7 @@ struct InterleavedQ4_K {
 
   // Lane r: row r's scale (or min) of sub-block i.
   static __m256i sub_block_bytes(const uint8_t* block, int offset, int i) {
-    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + offset + kTileRows * i)));
+    return _mm256_cvtepu8_epi32(load8(block + offset + kTileRows * i));
   }
   // Group m of sub-block i as two vectors of 16-bit weights (slots 0-15, then 16-31): the 16
   // bytes widened once, then masked and shifted, with no cross-lane step.
@@ -146,9 +152,7 @@ struct InterleavedQ4_K {
     _mm256_store_ps(tile.min_scale[b], _mm256_xor_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_set1_ps(-0.0f)));
     for (int i = 0; i < kSubBlocks; ++i) {
       _mm256_store_si256(reinterpret_cast<__m256i*>(tile.mins[b][i]), sub_block_bytes(block, kMinsOffset, i));
-      // Row r's scale in lanes 2r and 2r + 1, beside its pair of weights.
-      const __m128i scales = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + kScalesOffset + kTileRows * i)));
-      const __m256i pair_scales = _mm256_set_m128i(_mm_unpackhi_epi16(scales, scales), _mm_unpacklo_epi16(scales, scales));
+      const __m256i pair_scales = per_pair(_mm_cvtepu8_epi16(load8(block + kScalesOffset + kTileRows * i)));
       for (int m = 0; m < 8; ++m) {
         __m256i low, high;
         quants(block, i, m, low, high);
@@ -195,7 +199,7 @@ struct InterleavedQ6_K {
           sub[m / 4] = madd_add(sub[m / 4], _mm256_cvtepi8_epi16(high_half(q)), broadcast_pair(x.q + 32 * c + 4 * m + 2));
         }
         for (int k = 0; k < 2; ++k) {
-          const __m256i scales = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sub_block_scales(block, 2 * c + k))));
+          const __m256i scales = _mm256_cvtepi8_epi32(load8(sub_block_scales(block, 2 * c + k)));
           isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(sub[k], scales));
         }
       }
@@ -207,9 +211,7 @@ struct InterleavedQ6_K {
     _mm256_store_ps(tile.scale[b], _mm256_cvtph_ps(load16(block)));
     for (int c = 0; c < 8; ++c)
       for (int k = 0; k < 2; ++k) {
-        // Row r's scale in lanes 2r and 2r + 1, beside its pair of weights.
-        const __m128i scales = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sub_block_scales(block, 2 * c + k))));
-        const __m256i pair_scales = _mm256_set_m128i(_mm_unpackhi_epi16(scales, scales), _mm_unpacklo_epi16(scales, scales));
+        const __m256i pair_scales = per_pair(_mm_cvtepi8_epi16(load8(sub_block_scales(block, 2 * c + k))));
         for (int m = 4 * k; m < 4 * k + 4; ++m) {
           const __m256i q = quants(block, c, m);
           const int pair = b * kWeights / 2 + 16 * c + 2 * m;

@@ -9,7 +9,6 @@
 #include <set>
 
 #include "kernels/dequantize.hpp"
-#include "kernels/interleaved_blocks.hpp"
 #include "lib/model/arch.hpp"
 #include "lib/model/weights.hpp"
 #include "slm/model.hpp"
@@ -216,7 +215,7 @@ void interleave_weights(const GgufFile& file, ModelWeights& weights) {
     weights.interleaved_copies.emplace_back(tiles);
     ops::interleave_matrix(*w, tiles, n_threads);
     w->interleaved = tiles;
-    file.release_pages(w->data, uint64_t(w->n_out / kernels::kInterleavedRows * kernels::kInterleavedRows) * w->row_bytes);
+    file.release_pages(w->data, uint64_t(ops::n_interleaved_rows(*w)) * w->row_bytes);
   }
 }
 

@@ -12,13 +12,9 @@
 
 namespace slm::ops {
 
-namespace {
-
 int64_t n_interleaved_rows(const WeightMatrix& w) {
   return w.interleaved ? w.n_out / kernels::kInterleavedRows * kernels::kInterleavedRows : 0;
 }
-
-}  // namespace
 
 void dequantize_matrix_row(const WeightMatrix& w, int64_t row, float* out) {
   if (row < n_interleaved_rows(w)) {

@@ -23,6 +23,9 @@ struct WeightMatrix {
   const uint8_t* interleaved = nullptr;
 };
 
+// The rows of w read from its interleaved tiles: n_out / 8 * 8, or 0 when it has none.
+int64_t n_interleaved_rows(const WeightMatrix& w);
+
 // Whether the active kernels multiply w faster once it is repacked with interleave_rows.
 bool should_interleave(const WeightMatrix& w);
 
