@@ -13,13 +13,13 @@
 // The filter is plain logic in the tools' helper library, which tests do not link.
 #include "support/assets.hpp"
 #include "support/process.hpp"
-#include "tools/common/chat_think.cpp"
+#include "lib/chat/chat_think.hpp"
 
 namespace slm::test {
 namespace {
 
-using tools::TextSegment;
-using tools::ThinkFilter;
+using chat::TextSegment;
+using chat::ThinkFilter;
 
 // Streams `pieces` through a filter; adjacent segments of the same kind are merged.
 std::vector<TextSegment> filter(const std::vector<std::string>& pieces, bool starts_inside = false) {
@@ -55,9 +55,9 @@ TEST(ChatThinkFilter, FindsTagsSplitAcrossPiecesAtEveryPoint) {
 }
 
 TEST(ChatThinkFilter, APromptEndingInsideThinkStartsTheReplyInside) {
-  EXPECT_TRUE(tools::ends_inside_thinking("<｜Assistant｜><think>\n"));
-  EXPECT_FALSE(tools::ends_inside_thinking("<think>x</think>\n<|im_start|>assistant\n"));
-  EXPECT_FALSE(tools::ends_inside_thinking("no tags"));
+  EXPECT_TRUE(chat::ends_inside_thinking("<｜Assistant｜><think>\n"));
+  EXPECT_FALSE(chat::ends_inside_thinking("<think>x</think>\n<|im_start|>assistant\n"));
+  EXPECT_FALSE(chat::ends_inside_thinking("no tags"));
   const std::vector<TextSegment> expected = {{"reasoning</think>", true}, {"answer", false}};
   EXPECT_EQ(filter({"reason", "ing</th", "ink>answer"}, true), expected);
 }

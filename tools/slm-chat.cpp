@@ -13,7 +13,7 @@
 #include "common/chat_commands.hpp"
 #include "common/chat_input.hpp"
 #include "common/chat_output.hpp"
-#include "common/chat_prompt.hpp"
+#include "lib/chat/chat_prompt.hpp"
 #include "common/chat_session.hpp"
 #include "common/cli.hpp"
 #include "common/tool_main.hpp"

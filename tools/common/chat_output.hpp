@@ -15,10 +15,12 @@
 #include <string>
 #include <string_view>
 
-#include "common/chat_think.hpp"
+#include "lib/chat/chat_think.hpp"
 #include "slm/generate.hpp"
 
 namespace slm::tools {
+
+using namespace slm::chat;  // the chat rooms of the library (lib/chat/)
 
 struct OutputSettings {
   bool json = false;

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "common/chat_think.hpp"
+#include "lib/chat/chat_think.hpp"
 
 namespace slm::tools {
 

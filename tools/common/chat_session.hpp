@@ -18,11 +18,13 @@
 #include <vector>
 
 #include "common/chat_output.hpp"
-#include "common/chat_prompt.hpp"
-#include "common/chat_tokens.hpp"
+#include "lib/chat/chat_prompt.hpp"
+#include "lib/chat/chat_tokens.hpp"
 #include "slm/generate.hpp"
 
 namespace slm::tools {
+
+using namespace slm::chat;  // the chat rooms of the library (lib/chat/)
 
 enum class ContextPolicy { DropOldest, Stop };
 

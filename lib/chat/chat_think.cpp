@@ -1,9 +1,8 @@
-// Included by path from the tests as well, hence the include relative to this file.
-#include "chat_think.hpp"
+#include "lib/chat/chat_think.hpp"
 
 #include <algorithm>
 
-namespace slm::tools {
+namespace slm::chat {
 
 namespace {
 
@@ -59,4 +58,4 @@ std::vector<TextSegment> ThinkFilter::flush() {
   return segments;
 }
 
-}  // namespace slm::tools
+}  // namespace slm::chat

@@ -1,6 +1,6 @@
-#include "common/chat_tokens.hpp"
+#include "lib/chat/chat_tokens.hpp"
 
-namespace slm::tools {
+namespace slm::chat {
 
 std::vector<TokenId> tokenize_prompt(const Tokenizer& tokenizer, std::string_view rendered) {
   // add_special would also append EOS for models that set add_eos, which ends a chat prompt.
@@ -38,4 +38,4 @@ TokenHistory history_after_reply(const Tokenizer& tokenizer, std::vector<TokenId
   return history;
 }
 
-}  // namespace slm::tools
+}  // namespace slm::chat

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace slm::tools {
+namespace slm::chat {
 
 struct TextSegment {
   std::string text;
@@ -34,4 +34,4 @@ class ThinkFilter {
   std::string pending_;
 };
 
-}  // namespace slm::tools
+}  // namespace slm::chat

@@ -12,7 +12,7 @@
 #include "slm/jinja.hpp"
 #include "slm/model.hpp"
 
-namespace slm::tools {
+namespace slm::chat {
 
 struct ChatMessage {
   std::string role;  // system, user, assistant, tool
@@ -82,4 +82,4 @@ ConversationFile parse_conversation_file(std::string_view json_text);
 // template's extra_vars of the same name.
 std::string render_conversation_file(const ChatTemplate& chat_template, const ConversationFile& conversation);
 
-}  // namespace slm::tools
+}  // namespace slm::chat

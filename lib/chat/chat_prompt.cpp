@@ -1,4 +1,4 @@
-#include "common/chat_prompt.hpp"
+#include "lib/chat/chat_prompt.hpp"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 
 #include "slm/chat_template.hpp"
 
-namespace slm::tools {
+namespace slm::chat {
 
 namespace {
 
@@ -185,4 +185,4 @@ std::string render_conversation_file(const ChatTemplate& chat_template, const Co
                              variables);
 }
 
-}  // namespace slm::tools
+}  // namespace slm::chat

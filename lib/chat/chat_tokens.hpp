@@ -13,7 +13,7 @@
 #include "slm/generate.hpp"
 #include "slm/tokenizer.hpp"
 
-namespace slm::tools {
+namespace slm::chat {
 
 struct TokenHistory {
   std::vector<TokenId> tokens;  // prompt tokens + generated tokens + the end token of every turn so far
@@ -38,4 +38,4 @@ PromptTokens tokens_for_prompt(const Tokenizer& tokenizer, const TokenHistory& h
 TokenHistory history_after_reply(const Tokenizer& tokenizer, std::vector<TokenId> prompt_tokens,
                                  std::string rendered_prompt, const GenerateResult& reply);
 
-}  // namespace slm::tools
+}  // namespace slm::chat
