@@ -12,8 +12,8 @@ namespace slm::kernels {
 void attend_head_scalar(const AttentionHead& h) {
   const bool f16 = h.kv.keys_f16 != nullptr;
   for (int32_t j = 0; j < h.n_keys; ++j) {
-    const float dot = f16 ? kernels_for(Isa::Scalar).dot_f16_f32(h.kv.keys_f16 + j * h.kv.stride, h.q, h.head_dim)
-                          : dot_f32(h.q, h.kv.keys_f32 + j * h.kv.stride, h.head_dim);
+    const float dot = f16 ? kernels_for(Isa::Scalar).dot_f16_f32(h.kv.keys_f16 + h.kv.offset(j), h.q, h.head_dim)
+                          : dot_f32(h.q, h.kv.keys_f32 + h.kv.offset(j), h.head_dim);
     h.scores[j] = dot * h.scale;
   }
   const float max_score = *std::max_element(h.scores, h.scores + h.n_keys);
@@ -27,9 +27,9 @@ void attend_head_scalar(const AttentionHead& h) {
   for (int32_t j = 0; j < h.n_keys; ++j) {
     const float weight = h.scores[j] * inv_sum;
     if (f16)
-      for (int32_t d = 0; d < h.head_dim; ++d) h.out[d] += weight * fp16_to_fp32(h.kv.values_f16[j * h.kv.stride + d]);
+      for (int32_t d = 0; d < h.head_dim; ++d) h.out[d] += weight * fp16_to_fp32(h.kv.values_f16[h.kv.offset(j) + d]);
     else
-      for (int32_t d = 0; d < h.head_dim; ++d) h.out[d] += weight * h.kv.values_f32[j * h.kv.stride + d];
+      for (int32_t d = 0; d < h.head_dim; ++d) h.out[d] += weight * h.kv.values_f32[h.kv.offset(j) + d];
   }
 }
 

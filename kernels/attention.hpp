@@ -8,13 +8,24 @@
 
 namespace slm::kernels {
 
-// Cached keys and values, row j at element offset j * stride: F32 or F16 (exactly one pair set).
+// Rows per block of a paged cache.
+inline constexpr int32_t kKvBlockRows = 32;
+
+// Cached keys and values, F32 or F16 (exactly one pair set). Contiguous (blocks == nullptr):
+// row j at element offset j * stride. Paged: row j is row j % kKvBlockRows of block
+// blocks[j / kKvBlockRows], which starts at element blocks[...] * block_stride.
 struct KvRows {
   const float* keys_f32 = nullptr;
   const float* values_f32 = nullptr;
   const uint16_t* keys_f16 = nullptr;
   const uint16_t* values_f16 = nullptr;
   int64_t stride = 0;
+  const int32_t* blocks = nullptr;
+  int64_t block_stride = 0;
+
+  int64_t offset(int64_t j) const {
+    return blocks ? blocks[j / kKvBlockRows] * block_stride + (j % kKvBlockRows) * stride : j * stride;
+  }
 };
 
 struct AttentionHead {
@@ -46,7 +57,9 @@ struct AttentionQueries {
 
 // Keys per block of the online softmax: a block of F16 keys and values converted to float32
 // (2 * 32 * head_dim floats, 16 KB for head_dim 64) stays in L1 while every query uses it.
+// A block lies within one block of a paged cache, so its rows are stride apart.
 inline constexpr int32_t kAttentionKeyBlock = 32;
+static_assert(kKvBlockRows % kAttentionKeyBlock == 0);
 
 // The scratch floats attend_queries needs: every query's running state and a block of keys and
 // values as float32, or (evaluating the queries one by one) the scores of the longest query.

@@ -29,7 +29,7 @@ void accumulate_in_registers(const AttentionHead& h, const Element* values, floa
   const int32_t D = h.head_dim;
   for (int32_t j = 0; j < h.n_keys; ++j) {
     const __m256 weight = _mm256_set1_ps(h.scores[j] * inv_sum);
-    const Element* value = values + j * h.kv.stride;
+    const Element* value = values + h.kv.offset(j);
     __m256* stream = acc[j % Streams];
     for (int32_t c = 0; c < n_chunks; ++c)
       stream[c] = _mm256_fmadd_ps(weight, load_row8(value + 8 * c, D - 8 * c), stream[c]);
@@ -52,7 +52,7 @@ void accumulate_values(const AttentionHead& h, const Element* values, float inv_
   std::fill(h.out, h.out + D, 0.0f);
   for (int32_t j = 0; j < h.n_keys; ++j) {
     const __m256 weight = _mm256_set1_ps(h.scores[j] * inv_sum);
-    const Element* value = values + j * h.kv.stride;
+    const Element* value = values + h.kv.offset(j);
     for (int32_t d = 0; d < D; d += 8)
       store_row8(h.out + d, _mm256_fmadd_ps(weight, load_row8(value + d, D - d), load_row8(h.out + d, D - d)), D - d);
   }
@@ -69,7 +69,7 @@ void attend(const AttentionHead& h, const Element* keys, const Element* values) 
   if (q_in_registers)
     for (int32_t c = 0; c < n_chunks; ++c) q_chunks[c] = load_row8(h.q + 8 * c, D - 8 * c);
   for (int32_t j = 0; j < h.n_keys; ++j) {
-    const Element* key = keys + j * h.kv.stride;
+    const Element* key = keys + h.kv.offset(j);
     __m256 acc = _mm256_setzero_ps();
     for (int32_t c = 0; c < n_chunks; ++c) {
       const __m256 q_chunk = q_in_registers ? q_chunks[c] : load_row8(h.q + 8 * c, D - 8 * c);

@@ -118,10 +118,10 @@ void attend_block(const float* q, float scale, int32_t head_dim, const KeyBlock&
   for (; c < n_chunks; ++c) add_weighted_values<1, kChunks>(block, scores, n_keys, correction, c, head_dim, state.o);
 }
 
-// Rows first .. first + n - 1 of an F16 cache as float32 rows of head_dim, head_dim apart.
-void convert_rows(const uint16_t* rows, int64_t stride, int32_t first, int32_t n, int32_t head_dim, float* out) {
+// n F16 rows, stride apart, as float32 rows of head_dim, head_dim apart.
+void convert_rows(const uint16_t* rows, int64_t stride, int32_t n, int32_t head_dim, float* out) {
   for (int32_t j = 0; j < n; ++j) {
-    const uint16_t* row = rows + (first + j) * stride;
+    const uint16_t* row = rows + j * stride;
     for (int32_t d = 0; d < head_dim; d += 8) store_row8(out + j * head_dim + d, load_row8(row + d, head_dim - d), head_dim - d);
   }
 }
@@ -146,12 +146,13 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
   const int32_t last_n_keys = a.first_n_keys + a.n_tokens - 1;
   for (int32_t first_key = 0; first_key < last_n_keys; first_key += kKeyBlock) {
     KeyBlock block;
+    const int64_t first_row = a.kv.offset(first_key);  // the block's rows are stride apart (kKvBlockRows)
     if constexpr (std::is_same_v<Element, float>) {
-      block = {keys + first_key * a.kv.stride, values + first_key * a.kv.stride, a.kv.stride};
+      block = {keys + first_row, values + first_row, a.kv.stride};
     } else {
       const int32_t n_block = std::min(kKeyBlock, last_n_keys - first_key);
-      convert_rows(keys, a.kv.stride, first_key, n_block, D, converted_keys);
-      convert_rows(values, a.kv.stride, first_key, n_block, D, converted_values);
+      convert_rows(keys + first_row, a.kv.stride, n_block, D, converted_keys);
+      convert_rows(values + first_row, a.kv.stride, n_block, D, converted_values);
       block = {converted_keys, converted_values, D};
     }
     for (int32_t t = 0; t < a.n_tokens; ++t) {

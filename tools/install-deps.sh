@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libopenblas-openmp-dev   # OpenBLAS, the OpenMP build (its threads never fight ours)
   libfmt-dev libcli11-dev nlohmann-json3-dev
+  libcpp-httplib-dev       # the HTTP layer of slm-server (and slm-bench --server)
   libpcre2-dev             # Unicode regexes of the BPE pre-tokenizers
   libedit-dev              # line editing and history in slm-chat (BSD licence)
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -1,4 +1,5 @@
-// A session owns the KV cache and scratch memory for one conversation with a model.
+// A session owns the KV cache and scratch memory for one conversation with a model: one
+// sequence of a BatchDecoder (slm/batch.hpp) whose pool holds exactly its context.
 // Logits are bit-identical whatever the batch split and the thread count: every
 // output element is reduced in a fixed order by exactly one thread.
 #pragma once
@@ -21,7 +22,9 @@ struct SessionOptions {
   KvType kv_type = KvType::F16;
 };
 
-struct SessionState;  // lib/model/session_state.hpp: KV cache and scratch buffers
+class BatchDecoder;  // slm/batch.hpp: a session is one sequence of a BatchDecoder
+struct BatchRow;
+using SequenceId = int32_t;
 
 class Session {
  public:
@@ -52,12 +55,13 @@ class Session {
   int32_t n_threads() const;
   // The tokens whose keys and values the cache holds, position by position.
   const std::vector<TokenId>& cached_tokens() const;
-  const Model& model() const { return *model_; }
-  const std::shared_ptr<const Model>& model_ptr() const { return model_; }
+  const Model& model() const;
+  const std::shared_ptr<const Model>& model_ptr() const;
 
  private:
-  std::shared_ptr<const Model> model_;
-  std::unique_ptr<SessionState> state_;
+  std::unique_ptr<BatchDecoder> decoder_;
+  SequenceId sequence_ = 0;
+  std::vector<BatchRow> rows_;
 };
 
 // Physical cores of this machine (hyper-threads do not help a memory- and FMA-bound loop).

@@ -6,16 +6,26 @@
 #include <span>
 #include <string_view>
 
+#include "lib/ops/kv_pool.hpp"
 #include "slm/model.hpp"
 
 namespace slm {
 
-struct SessionState;
+struct ForwardScratch;  // lib/model/batch_state.hpp
 
-// Runs the model over tokens at positions pos0.. and writes logits: the last token's
-// (n_vocab floats) or, with all_logits, every token's ([n_tokens][n_vocab]).
-using ForwardFn = void (*)(const Model& model, SessionState& state, std::span<const TokenId> tokens,
-                           int32_t pos0, bool all_logits, float* logits);
+// One forward pass: rows of tokens from one or more sequences. The rows of each sequence are
+// contiguous and at consecutive positions; its blocks hold every position up to the last row's.
+struct ForwardBatch {
+  std::span<const TokenId> tokens;                 // one per row
+  std::span<const int32_t> positions;              // one per row
+  std::span<const ops::AttentionSpan> sequences;   // which rows belong to which sequence
+  std::span<const int32_t> logit_rows;             // the rows whose logits are wanted, ascending
+};
+
+// Runs the model over a batch, storing every row's keys and values in the pool, and writes
+// the logits of batch.logit_rows ([logit_rows.size()][n_vocab]).
+using ForwardFn = void (*)(const Model& model, ForwardScratch& scratch, ops::KvPool& pool, const ForwardBatch& batch,
+                           float* logits);
 
 struct ArchSpec {
   std::string_view name;     // general.architecture
@@ -36,7 +46,7 @@ const ArchSpec* find_arch(std::string_view name);
 std::string supported_arch_names();
 
 // The Llama-family transformer (lib/model/llama.cpp); the other specs reuse it.
-void forward_llama(const Model& model, SessionState& state, std::span<const TokenId> tokens, int32_t pos0,
-                   bool all_logits, float* logits);
+void forward_llama(const Model& model, ForwardScratch& scratch, ops::KvPool& pool, const ForwardBatch& batch,
+                   float* logits);
 
 }  // namespace slm

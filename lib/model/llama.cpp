@@ -1,12 +1,12 @@
 // The Llama-family transformer, top to bottom. Llama 2/3.x, TinyLlama, SmolLM2 and
 // Mistral run it as is; Qwen2 (q/k/v biases) and Qwen3 (q/k norms) run it with their
-// extra tensors present. Every step is one op over the whole batch of tokens.
+// extra tensors present. Every step is one op over the whole batch of rows, whatever sequences
+// they belong to; only attention looks at each sequence on its own.
 #include <vector>
 
 #include "lib/model/arch.hpp"
-#include "lib/model/session_state.hpp"
+#include "lib/model/batch_state.hpp"
 #include "lib/model/weights.hpp"
-#include "lib/ops/kv_cache.hpp"
 #include "lib/ops/ops.hpp"
 
 namespace slm {
@@ -19,16 +19,26 @@ const ArchSpec kLlamaArch = {
     .forward = forward_llama,
 };
 
+// Each row's key and value into its sequence's blocks, at its position.
+static void store_keys_and_values(ops::KvPool& pool, int32_t layer, const ForwardBatch& batch, const float* k,
+                                  const float* v, int64_t kv_dim) {
+  for (const ops::AttentionSpan& span : batch.sequences)
+    for (int32_t i = 0; i < span.n_rows; ++i) {
+      const int64_t row = span.first_row + i;
+      pool.store(layer, span.blocks, span.pos0 + i, k + row * kv_dim, v + row * kv_dim);
+    }
+}
+
 // RMSNorm of each of n_rows rows of width n.
 static void rms_norm_rows(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps) {
   for (int64_t r = 0; r < n_rows; ++r) ops::rms_norm(x + r * n, weight, y + r * n, n, eps);
 }
 
-void forward_llama(const Model& model, SessionState& s, std::span<const TokenId> tokens, int32_t pos0,
-                   bool all_logits, float* logits) {
+void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, const ForwardBatch& batch,
+                   float* logits) {
   const ModelConfig& c = model.config();
   const ModelWeights& w = model.weights();
-  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
   const int64_t n_embd = c.n_embd, n_ff = c.n_ff;
   const int64_t q_dim = int64_t(c.n_head) * c.head_dim, kv_dim = int64_t(c.n_head_kv) * c.head_dim;
   const int threads = s.n_threads;
@@ -36,10 +46,10 @@ void forward_llama(const Model& model, SessionState& s, std::span<const TokenId>
   float *attn = s.attn.data(), *out = s.block_out.data(), *gate = s.gate.data(), *up = s.up.data();
 
   // Token embeddings.
-  for (int64_t t = 0; t < n; ++t) ops::dequantize_matrix_row(w.token_embd, tokens[t], x + t * n_embd);
+  for (int64_t t = 0; t < n; ++t) ops::dequantize_matrix_row(w.token_embd, batch.tokens[t], x + t * n_embd);
 
-  // Rotation angles of each token's position, shared by every layer and head.
-  for (int64_t t = 0; t < n; ++t) ops::rope_angles(pos0 + int32_t(t), c, w.rope_freq_factors, s.rope.data() + t * c.n_rot);
+  // Rotation angles of each row's position, shared by every layer and head.
+  for (int64_t t = 0; t < n; ++t) ops::rope_angles(batch.positions[t], c, w.rope_freq_factors, s.rope.data() + t * c.n_rot);
 
   for (int32_t layer = 0; layer < c.n_layer; ++layer) {
     const LayerWeights& L = w.layers[layer];
@@ -62,9 +72,9 @@ void forward_llama(const Model& model, SessionState& s, std::span<const TokenId>
       const float* angles = s.rope.data() + t * c.n_rot;
       ops::rope_in_place(q + t * q_dim, c.n_head, c.head_dim, c.n_rot, angles, c.rope_style);
       ops::rope_in_place(k + t * kv_dim, c.n_head_kv, c.head_dim, c.n_rot, angles, c.rope_style);
-      s.cache.store(layer, pos0 + int32_t(t), k + t * kv_dim, v + t * kv_dim);
     }
-    ops::attention(q, s.cache, layer, pos0, int32_t(n), {c.n_head, c.n_head_kv, c.head_dim}, attn, threads);
+    store_keys_and_values(pool, layer, batch, k, v, kv_dim);
+    ops::attention(q, pool, layer, batch.sequences, {c.n_head, c.n_head_kv, c.head_dim}, attn, threads);
     ops::matmul(L.attn_output, attn, n, out, threads);
     ops::add_in_place(x, out, n * n_embd);
 
@@ -77,10 +87,11 @@ void forward_llama(const Model& model, SessionState& s, std::span<const TokenId>
     ops::add_in_place(x, out, n * n_embd);
   }
 
-  // Final norm and the output projection, for the last token or for all of them.
-  const int64_t first = all_logits ? 0 : n - 1;
-  rms_norm_rows(x + first * n_embd, w.output_norm, xn, n - first, n_embd, c.rms_norm_eps);
-  ops::matmul(w.output, xn, n - first, logits, threads);
+  // Final norm and the output projection, for the rows that want logits.
+  const int64_t n_out = int64_t(batch.logit_rows.size());
+  for (int64_t i = 0; i < n_out; ++i)
+    ops::rms_norm(x + batch.logit_rows[i] * n_embd, w.output_norm, xn + i * n_embd, n_embd, c.rms_norm_eps);
+  if (n_out > 0) ops::matmul(w.output, xn, n_out, logits, threads);
 }
 
 }  // namespace slm

@@ -1,0 +1,48 @@
+// What a BatchDecoder owns: the KV block pool, each sequence's block table and tokens, and
+// scratch rows sized for one forward pass, allocated once so the forward pass never allocates.
+#pragma once
+
+#include <unordered_map>
+#include <vector>
+
+#include "lib/ops/kv_pool.hpp"
+#include "slm/batch.hpp"
+
+namespace slm {
+
+// Scratch for up to n_rows rows: [n_rows][width] each.
+struct ForwardScratch {
+  int32_t n_rows = 0;
+  int n_threads = 1;
+  std::vector<float> x;         // residual stream, n_embd
+  std::vector<float> x_norm;    // normalized input of a block, n_embd
+  std::vector<float> q;         // n_head * head_dim
+  std::vector<float> k;         // n_head_kv * head_dim
+  std::vector<float> v;         // n_head_kv * head_dim
+  std::vector<float> attn;      // attention output, n_head * head_dim
+  std::vector<float> block_out; // a block's projection back to n_embd
+  std::vector<float> gate;      // n_ff
+  std::vector<float> up;        // n_ff
+  std::vector<float> rope;      // cos/sin pairs, n_rot
+
+  ForwardScratch(const ModelConfig& config, int32_t n_rows, int n_threads);
+};
+
+struct SequenceState {
+  std::vector<int32_t> blocks;   // block table: position p is in blocks[p / kKvBlockRows]
+  std::vector<TokenId> tokens;   // the tokens whose keys and values the blocks hold
+};
+
+struct BatchDecoderState {
+  int32_t n_ctx = 0;
+  ops::KvPool pool;
+  ForwardScratch scratch;
+  std::unordered_map<SequenceId, SequenceState> sequences;
+  SequenceId next_sequence = 0;
+  std::vector<float> logits;  // what decode() returns
+
+  BatchDecoderState(const ModelConfig& config, int32_t n_ctx, int32_t n_blocks, int32_t n_rows, int n_threads,
+                    KvType kv_type);
+};
+
+}  // namespace slm

@@ -1,0 +1,130 @@
+#include "lib/ops/kv_pool.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "kernels/attention.hpp"
+#include "kernels/quant_blocks.hpp"
+#include "slm/error.hpp"
+
+namespace slm::ops {
+
+KvPool::KvPool(KvType type_, int32_t n_blocks_, int32_t n_layer_, int32_t row_size_)
+    : type(type_), n_blocks(n_blocks_), n_layer(n_layer_), row_size(row_size_) {
+  const uint64_t n = uint64_t(n_layer) * layer_elements();
+  keys.reset(std::calloc(n, element_size()));
+  values.reset(std::calloc(n, element_size()));
+  if (!keys || !values) throw Error(fmt::format("cannot allocate a KV pool of {} MiB", bytes() >> 20));
+  ref_counts.assign(size_t(n_blocks), 0);
+  free_blocks.resize(size_t(n_blocks));
+  for (int32_t b = 0; b < n_blocks; ++b) free_blocks[size_t(b)] = n_blocks - 1 - b;
+}
+
+int32_t KvPool::allocate() {
+  const int32_t block = free_blocks.back();
+  free_blocks.pop_back();
+  ref_counts[size_t(block)] = 1;
+  return block;
+}
+
+void KvPool::release(int32_t block) {
+  if (--ref_counts[size_t(block)] == 0) free_blocks.push_back(block);
+}
+
+void KvPool::copy_block(int32_t from, int32_t to) {
+  const uint64_t bytes_per_block = block_elements() * element_size();
+  for (int32_t layer = 0; layer < n_layer; ++layer) {
+    const uint64_t layer_base = uint64_t(layer) * layer_elements() * element_size();
+    for (void* storage : {keys.get(), values.get()}) {
+      auto* base = static_cast<uint8_t*>(storage) + layer_base;
+      std::memcpy(base + uint64_t(to) * bytes_per_block, base + uint64_t(from) * bytes_per_block, bytes_per_block);
+    }
+  }
+}
+
+void KvPool::store(int32_t layer, const int32_t* blocks, int32_t position, const float* key, const float* value) {
+  const uint64_t base = uint64_t(layer) * layer_elements() + uint64_t(blocks[position / kKvBlockRows]) * block_elements() +
+                        uint64_t(position % kKvBlockRows) * uint64_t(row_size);
+  if (type == KvType::F16) {
+    uint16_t* k = static_cast<uint16_t*>(keys.get()) + base;
+    uint16_t* v = static_cast<uint16_t*>(values.get()) + base;
+    for (int32_t i = 0; i < row_size; ++i) {
+      k[i] = kernels::fp32_to_fp16(key[i]);
+      v[i] = kernels::fp32_to_fp16(value[i]);
+    }
+  } else {
+    std::memcpy(static_cast<float*>(keys.get()) + base, key, size_t(row_size) * sizeof(float));
+    std::memcpy(static_cast<float*>(values.get()) + base, value, size_t(row_size) * sizeof(float));
+  }
+}
+
+uint64_t kv_bytes_per_position(KvType type, int32_t n_layer, int32_t row_size) {
+  return 2 * uint64_t(n_layer) * uint64_t(row_size) * (type == KvType::F16 ? 2 : 4);
+}
+
+void attention(const float* q, const KvPool& pool, int32_t layer, std::span<const AttentionSpan> spans,
+               const AttentionShape& shape, float* out, int n_threads) {
+  const int32_t head_dim = shape.head_dim;
+  const int32_t group = shape.n_head / shape.n_head_kv;  // query heads per KV head
+  // A work item: up to kTileTokens tokens of one span x heads_per_item query heads of one KV
+  // head, so that each block of keys and values serves all of them. Items are independent and
+  // each query's result does not depend on its item, so the split never changes a bit of out.
+  constexpr int32_t kTileTokens = 8;
+  struct Tile {
+    int32_t span, first_token;
+  };
+  std::vector<Tile> tiles;
+  for (size_t s = 0; s < spans.size(); ++s)
+    for (int32_t t = 0; t < spans[s].n_rows; t += kTileTokens) tiles.push_back({int32_t(s), t});
+  const int64_t n_tiles = int64_t(tiles.size());
+  int32_t splits = 1;  // a KV head's query heads are split when there would be too few items
+  while (splits < group && n_tiles * shape.n_head_kv * splits < 2 * int64_t(n_threads)) ++splits;
+  const int32_t heads_per_item = (group + splits - 1) / splits;
+  const int32_t items_per_kv_head = (group + heads_per_item - 1) / heads_per_item;
+  const int64_t n_items = n_tiles * shape.n_head_kv * items_per_kv_head;
+  const bool f16 = pool.type == KvType::F16;
+  const uint64_t layer_base = uint64_t(layer) * pool.layer_elements();
+#pragma omp parallel num_threads(n_threads)
+  {
+    std::vector<float> scratch;
+#pragma omp for schedule(dynamic)
+    for (int64_t item = 0; item < n_items; ++item) {
+      const Tile tile = tiles[size_t(item / (int64_t(shape.n_head_kv) * items_per_kv_head))];
+      const AttentionSpan& span = spans[size_t(tile.span)];
+      const int32_t kv_head = static_cast<int32_t>(item / items_per_kv_head % shape.n_head_kv);
+      const int32_t first_head = kv_head * group + static_cast<int32_t>(item % items_per_kv_head) * heads_per_item;
+      kernels::AttentionQueries queries;
+      const int64_t offset = int64_t(span.first_row + tile.first_token) * shape.n_head * head_dim +
+                             int64_t(first_head) * head_dim;
+      queries.q = q + offset;
+      queries.out = out + offset;
+      queries.token_stride = int64_t(shape.n_head) * head_dim;
+      queries.n_tokens = std::min(kTileTokens, span.n_rows - tile.first_token);
+      queries.n_heads = std::min(heads_per_item, (kv_head + 1) * group - first_head);
+      queries.head_dim = head_dim;
+      queries.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+      const uint64_t first_element = layer_base + static_cast<uint64_t>(kv_head) * head_dim;
+      if (f16) {
+        queries.kv.keys_f16 = static_cast<const uint16_t*>(pool.keys.get()) + first_element;
+        queries.kv.values_f16 = static_cast<const uint16_t*>(pool.values.get()) + first_element;
+      } else {
+        queries.kv.keys_f32 = static_cast<const float*>(pool.keys.get()) + first_element;
+        queries.kv.values_f32 = static_cast<const float*>(pool.values.get()) + first_element;
+      }
+      queries.kv.stride = pool.row_size;
+      queries.kv.blocks = span.blocks;
+      queries.kv.block_stride = int64_t(pool.block_elements());
+      queries.first_n_keys = span.pos0 + tile.first_token + 1;  // causal: positions 0 .. pos0 + t
+      scratch.resize(static_cast<size_t>(kernels::attention_scratch_floats(queries)));
+      queries.scratch = scratch.data();
+      kernels::attend_queries(queries);
+    }
+  }
+}
+
+}  // namespace slm::ops

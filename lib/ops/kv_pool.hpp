@@ -1,0 +1,82 @@
+// Keys and values of every sequence, in one pool of fixed-size blocks (paged attention):
+// a sequence's positions live in the blocks its block table names, kKvBlockRows positions
+// each, so a short sequence holds only what it uses. Stored F16 (default: half the memory,
+// as llama.cpp) or F32, laid out [layer][block][row in block][n_head_kv * head_dim].
+//
+// Blocks are reference-counted: sequences that share a prefix share its blocks, and a shared
+// block is copied before anyone writes into it (copy_block).
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "kernels/attention.hpp"
+#include "slm/session.hpp"
+
+namespace slm::ops {
+
+inline constexpr int32_t kKvBlockRows = kernels::kKvBlockRows;
+
+struct KvPool {
+  KvType type = KvType::F16;
+  int32_t n_blocks = 0;
+  int32_t n_layer = 0;
+  int32_t row_size = 0;  // n_head_kv * head_dim
+
+  // Zeroed lazily by the OS (calloc): pages of blocks never written take no memory.
+  struct FreeBytes {
+    void operator()(void* bytes) const { std::free(bytes); }
+  };
+  std::unique_ptr<void, FreeBytes> keys, values;
+
+  std::vector<int32_t> ref_counts;   // per block: the sequences holding it
+  std::vector<int32_t> free_blocks;  // a stack; the lowest ids are handed out first
+
+  KvPool(KvType type, int32_t n_blocks, int32_t n_layer, int32_t row_size);
+
+  int32_t n_free() const { return int32_t(free_blocks.size()); }
+  // A free block with a reference count of 1. The caller has checked n_free() > 0.
+  int32_t allocate();
+  void retain(int32_t block) { ++ref_counts[size_t(block)]; }
+  void release(int32_t block);
+  // Copies every layer's rows of block `from` into block `to`.
+  void copy_block(int32_t from, int32_t to);
+
+  // Stores the key and value rows of `position` of the sequence with this block table.
+  void store(int32_t layer, const int32_t* blocks, int32_t position, const float* key, const float* value);
+
+  uint64_t element_size() const { return type == KvType::F16 ? 2 : 4; }
+  uint64_t block_elements() const { return uint64_t(kKvBlockRows) * uint64_t(row_size); }
+  uint64_t layer_elements() const { return uint64_t(n_blocks) * block_elements(); }
+  // The bytes the pool holds at most.
+  uint64_t bytes() const { return 2 * uint64_t(n_layer) * layer_elements() * element_size(); }
+};
+
+// The KV memory of one position of a model: keys and values of every layer.
+uint64_t kv_bytes_per_position(KvType type, int32_t n_layer, int32_t row_size);
+
+// The queries of one sequence: rows first_row .. first_row + n_rows - 1 of q, at positions
+// pos0, pos0 + 1, ..., attending causally over the sequence's blocks.
+struct AttentionSpan {
+  int32_t first_row = 0;
+  int32_t n_rows = 0;
+  int32_t pos0 = 0;
+  const int32_t* blocks = nullptr;
+};
+
+struct AttentionShape {
+  int32_t n_head = 0;
+  int32_t n_head_kv = 0;
+  int32_t head_dim = 0;
+};
+
+// Causal grouped-query attention of every span over its own sequence's cache. q and out are
+// [n_rows][n_head * head_dim]. Query head h reads KV head h / (n_head / n_head_kv). A query's
+// result depends only on its own sequence: never on the other spans or the thread count.
+void attention(const float* q, const KvPool& pool, int32_t layer, std::span<const AttentionSpan> spans,
+               const AttentionShape& shape, float* out, int n_threads);
+
+}  // namespace slm::ops
