@@ -34,19 +34,19 @@ using enum GgmlType;
 
 const std::vector<QuantizeRecipe>& quantize_recipes() {
   static const std::vector<QuantizeRecipe> recipes = {
-      {FileType::Q4_0, "Q4_0", Q4_0, {}, {}, "4.5 bits/weight, legacy 32-weight blocks"},
-      {FileType::Q5_0, "Q5_0", Q5_0, {}, {}, "5.5 bits/weight, legacy 32-weight blocks"},
-      {FileType::Q8_0, "Q8_0", Q8_0, {}, {}, "8.5 bits/weight, nearly lossless"},
-      {FileType::Q4_K_S, "Q4_K_S", Q4_K, {LayerSelection::FirstFour, Q5_K}, {LayerSelection::FirstEighth, Q5_K},
+      {FileType::Q4_0, "Q4_0", Q4_0, {}, {}, {}, "4.5 bits/weight, legacy 32-weight blocks"},
+      {FileType::Q5_0, "Q5_0", Q5_0, {}, {}, {}, "5.5 bits/weight, legacy 32-weight blocks"},
+      {FileType::Q8_0, "Q8_0", Q8_0, {}, {}, {}, "8.5 bits/weight, nearly lossless"},
+      {FileType::Q4_K_S, "Q4_K_S", Q4_K, {LayerSelection::FirstFour, Q5_K}, {LayerSelection::FirstEighth, Q5_K}, Q5_K,
        "Q4_K; attn_v of blocks 0-3 and ffn_down of the first 1/8 blocks Q5_K"},
-      {FileType::Q4_K_M, "Q4_K_M", Q4_K, {LayerSelection::UseMoreBits, Q6_K}, {LayerSelection::UseMoreBits, Q6_K},
+      {FileType::Q4_K_M, "Q4_K_M", Q4_K, {LayerSelection::UseMoreBits, Q6_K}, {LayerSelection::UseMoreBits, Q6_K}, Q5_K,
        "Q4_K; attn_v and ffn_down Q6_K in about half the blocks (the usual choice)"},
-      {FileType::Q5_K_M, "Q5_K_M", Q5_K, {LayerSelection::UseMoreBits, Q6_K}, {LayerSelection::UseMoreBits, Q6_K},
+      {FileType::Q5_K_M, "Q5_K_M", Q5_K, {LayerSelection::UseMoreBits, Q6_K}, {LayerSelection::UseMoreBits, Q6_K}, {},
        "Q5_K; attn_v and ffn_down Q6_K in about half the blocks"},
-      {FileType::Q6_K, "Q6_K", Q6_K, {}, {}, "6.56 bits/weight"},
-      {FileType::F16, "F16", F16, {}, {}, "16-bit floats"},
-      {FileType::BF16, "BF16", BF16, {}, {}, "bfloat16"},
-      {FileType::F32, "F32", F32, {}, {}, "32-bit floats (no loss; dequantizes a quantized file)"},
+      {FileType::Q6_K, "Q6_K", Q6_K, {}, {}, {}, "6.56 bits/weight"},
+      {FileType::F16, "F16", F16, {}, {}, {}, "16-bit floats"},
+      {FileType::BF16, "BF16", BF16, {}, {}, {}, "bfloat16"},
+      {FileType::F32, "F32", F32, {}, {}, {}, "32-bit floats (no loss; dequantizes a quantized file)"},
   };
   return recipes;
 }
@@ -92,26 +92,65 @@ std::string file_type_description(uint32_t raw_file_type) {
 
 namespace {
 
-// The tensors the rules single out, by name as llama.cpp's tensor_get_category finds them.
-enum class TensorRole { TokenEmbedding, Output, AttentionV, FfnDown, Other };
+// Names of matrices llama.cpp never quantizes (tensor_allows_quantization): small ones, or ones
+// read by something other than a matmul. A tensor is kept when its name contains one of these.
+constexpr std::string_view kKeptTensors[] = {
+    "ffn_gate_inp.weight",      // MoE router: picks the experts, so its errors change which run
+    "ffn_gate_tid2eid.weight",  // DeepSeek-V4's token-to-expert table (integers)
+    "ssm_conv1d",               // Mamba and Gated DeltaNet (qwen35) causal convolution kernels:
+    "shortconv.conv.weight",    //   LFM2's; rows of 3-4 taps, read by a convolution
+    "altup",                    // Gemma 3n: altup and laurel are tiny (4x4), the per-layer
+    "laurel",                   //   projection small
+    "per_layer_model_proj",
+    "indexer.k_proj.weight",    // MiniMax's small indexer projections
+    "indexer.q_proj.weight",
+    "time_mix_first.weight",    // RWKV's small 2-D mixing weights
+    "time_mix_w0.weight",
+    "time_mix_w1.weight",
+    "time_mix_w2.weight",
+    "time_mix_v0.weight",
+    "time_mix_v1.weight",
+    "time_mix_v2.weight",
+    "time_mix_a0.weight",
+    "time_mix_a1.weight",
+    "time_mix_a2.weight",
+    "time_mix_g1.weight",
+    "time_mix_g2.weight",
+    "time_mix_decay_w1.weight",
+    "time_mix_decay_w2.weight",
+    "time_mix_lerp_fused.weight",
+    "attn_rel_b.weight",        // T5's relative position bias
+};
+
+// Tensors kept by their whole name: BERT's positional and token-type embeddings.
+constexpr std::string_view kKeptTensorNames[] = {"position_embd.weight", "token_types.weight"};
+
+// The tensors the rules single out, by name as llama.cpp's tensor_get_category finds them, in
+// its order (the first match wins).
+enum class TensorRole { TokenEmbedding, Output, AttentionValue, AttentionKey, AttentionOutput, FfnDown, Other };
 
 TensorRole tensor_role(std::string_view name) {
+  const auto has = [&](std::string_view part) { return name.find(part) != std::string_view::npos; };
   if (name == "output.weight") return TensorRole::Output;
-  if (name == "token_embd.weight") return TensorRole::TokenEmbedding;
-  if (name.find("attn_v.weight") != std::string_view::npos) return TensorRole::AttentionV;
-  if (name.find("ffn_down") != std::string_view::npos) return TensorRole::FfnDown;
+  if (name == "token_embd.weight" || name == "per_layer_token_embd.weight") return TensorRole::TokenEmbedding;
+  // A fused q/k/v matrix (phi3, the in-projection of a DeltaNet layer) and MLA's compressed k/v
+  // (attn_kv_b) hold the values: llama.cpp treats and counts them as attn_v.
+  if (has("attn_qkv.weight") || has("attn_kv_b.weight") || has("attn_v.weight")) return TensorRole::AttentionValue;
+  if (has("attn_k.weight")) return TensorRole::AttentionKey;
+  if (has("attn_output.weight")) return TensorRole::AttentionOutput;
+  if (has("ffn_down")) return TensorRole::FfnDown;  // ffn_down_exps and ffn_down_shexp too
   return TensorRole::Other;
 }
 
 bool is_quantized_type(GgmlType type) { return type != F32 && type != F16 && type != BF16; }
 
-bool layer_selected(LayerSelection selection, int32_t layer, int32_t n_layer) {
+bool layer_selected(LayerSelection selection, int32_t index, int32_t count) {
   switch (selection) {
     case LayerSelection::None: return false;
     case LayerSelection::UseMoreBits:
-      return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
-    case LayerSelection::FirstFour: return layer < 4;
-    case LayerSelection::FirstEighth: return layer < n_layer / 8;
+      return index < count / 8 || index >= 7 * count / 8 || (index - count / 8) % 3 == 2;
+    case LayerSelection::FirstFour: return index < 4;
+    case LayerSelection::FirstEighth: return index < count / 8;
   }
   return false;
 }
@@ -144,13 +183,21 @@ GgmlType output_matrix_type(GgmlType base_type, uint64_t row_length) {
 
 bool is_quantizable(const TensorContext& tensor) {
   const std::string_view name = tensor.name;
-  return tensor.n_dims >= 2 && name.ends_with("weight") && name.find("_norm.weight") == std::string_view::npos;
+  if (tensor.n_dims < 2 || !name.ends_with("weight") || name.find("_norm.weight") != std::string_view::npos)
+    return false;
+  for (const std::string_view kept : kKeptTensors)
+    if (name.find(kept) != std::string_view::npos) return false;
+  for (const std::string_view kept : kKeptTensorNames)
+    if (name == kept) return false;
+  return true;
 }
 
 GgmlType choose_tensor_type(const QuantizeRecipe& recipe, const TensorContext& tensor, GgmlType current_type) {
   if (!is_quantizable(tensor)) return current_type;
   if (!is_quantized_type(recipe.base_type)) return recipe.base_type;
 
+  // llama.cpp: "for the 8-expert model, bumping this to Q8_0 trades just ~128MB" (Mixtral).
+  const bool eight_experts = tensor.n_expert == 8;
   GgmlType type = recipe.base_type;
   switch (tensor_role(tensor.name)) {
     case TensorRole::Output: type = output_matrix_type(recipe.base_type, tensor.row_length); break;
@@ -158,15 +205,46 @@ GgmlType choose_tensor_type(const QuantizeRecipe& recipe, const TensorContext& t
       // A tied token_embd is the output matrix too, and is quantized like one.
       if (tensor.tied_embeddings) type = output_matrix_type(recipe.base_type, tensor.row_length);
       break;
-    case TensorRole::AttentionV:
-      if (layer_selected(recipe.attn_v.layers, tensor.layer, tensor.n_layer)) type = recipe.attn_v.type;
+    case TensorRole::AttentionValue:
+      if (layer_selected(recipe.attn_v.layers, tensor.attention_value_index, tensor.n_attention_values))
+        type = recipe.attn_v.type;
+      if (eight_experts) type = Q8_0;
       break;
-    case TensorRole::FfnDown:
-      if (layer_selected(recipe.ffn_down.layers, tensor.layer, tensor.n_layer)) type = recipe.ffn_down.type;
+    case TensorRole::AttentionKey:
+      if (eight_experts) type = Q8_0;
       break;
+    case TensorRole::AttentionOutput:
+      if (eight_experts && recipe.attn_output_with_8_experts) type = *recipe.attn_output_with_8_experts;
+      break;
+    case TensorRole::FfnDown: {
+      // The experts of one block need not be stored together, so in a MoE model llama.cpp takes
+      // the block from the name; in a dense model it counts. Both are out of the block count.
+      const int32_t index = tensor.n_expert > 1 ? tensor.layer : tensor.ffn_down_index;
+      if (layer_selected(recipe.ffn_down.layers, index, tensor.n_layer)) type = recipe.ffn_down.type;
+      break;
+    }
     case TensorRole::Other: break;
   }
   return fallback_type(type, tensor.row_length);
+}
+
+void count_like_llama_cpp(std::vector<TensorContext>& tensors) {
+  // llama.cpp's weight_name_comparer: block index first (-1 outside the blocks), then name.
+  std::vector<TensorContext*> order;
+  for (TensorContext& tensor : tensors) order.push_back(&tensor);
+  std::stable_sort(order.begin(), order.end(), [](const TensorContext* a, const TensorContext* b) {
+    return a->layer != b->layer ? a->layer < b->layer : a->name < b->name;
+  });
+  int32_t n_attention_values = 0, n_ffn_down = 0;
+  for (TensorContext* tensor : order) {
+    tensor->attention_value_index = tensor->ffn_down_index = -1;
+    // llama.cpp's rules, and so its counters, only see the tensors it quantizes.
+    if (!is_quantizable(*tensor)) continue;
+    const TensorRole role = tensor_role(tensor->name);
+    if (role == TensorRole::AttentionValue) tensor->attention_value_index = n_attention_values++;
+    if (role == TensorRole::FfnDown) tensor->ffn_down_index = n_ffn_down++;
+  }
+  for (TensorContext& tensor : tensors) tensor.n_attention_values = n_attention_values;
 }
 
 std::vector<TensorContext> tensor_contexts(const GgufFile& file) {
@@ -178,19 +256,22 @@ std::vector<TensorContext> tensor_contexts(const GgufFile& file) {
     return error == std::errc() && end != name.data() + name.size() && *end == '.' ? index : -1;
   };
 
-  std::optional<uint32_t> n_layer;
-  if (const std::string* arch = file.get_string_opt("general.architecture"))
+  std::optional<uint32_t> n_layer, n_expert;
+  if (const std::string* arch = file.get_string_opt("general.architecture")) {
     n_layer = file.get_u32_opt(*arch + ".block_count");
+    n_expert = file.get_u32_opt(*arch + ".expert_count");
+  }
   const bool tied = file.find_tensor("output.weight") == nullptr;
 
   std::vector<TensorContext> contexts;
   int32_t max_layer = -1;
   for (const GgufTensor& t : file.tensors()) {
-    TensorContext context{t.name, t.n_dims, t.ne[0], block_index(t.name), 0, tied};
+    TensorContext context{t.name, t.n_dims, t.ne[0], block_index(t.name), 0, tied, n_expert.value_or(0)};
     max_layer = std::max(max_layer, context.layer);
     contexts.push_back(std::move(context));
   }
   for (TensorContext& context : contexts) context.n_layer = n_layer ? int32_t(*n_layer) : max_layer + 1;
+  count_like_llama_cpp(contexts);
   return contexts;
 }
 

@@ -7,11 +7,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <set>
 
@@ -56,6 +58,7 @@ std::vector<slm::TensorContext> tensors_of(const ModelShape& s) {
   }
   add("output_norm.weight", 1, s.n_embd, -1);
   if (!s.tied) add("output.weight", 2, s.n_embd, -1);
+  slm::count_like_llama_cpp(tensors);
   return tensors;
 }
 
@@ -167,28 +170,45 @@ TEST(QuantizeRules, TypeNamesAndFileTypeValues) {
   EXPECT_EQ(slm::file_type_description(0), "all F32");
 }
 
-// Every shared model that llama-quantize (v0.5.0) made with a recipe slm has: slm chooses the
-// type llama.cpp chose for every tensor.
+// Every shared model that llama-quantize made with a recipe slm has: slm chooses the type
+// llama.cpp chose for every tensor. Other files are skipped, each with a line saying why.
 TEST(QuantizeRules, AgreeWithFilesMadeByLlamaQuantize) {
   const fs::path models = slm::test::shared_path("models");
   SLM_REQUIRE_ASSET(models);
+  std::vector<fs::path> paths;
+  for (const auto& entry : fs::directory_iterator(models))
+    if (entry.path().extension() == ".gguf") paths.push_back(entry.path());
+  std::sort(paths.begin(), paths.end());
   int n_files = 0;
-  for (const auto& entry : fs::directory_iterator(models)) {
-    const std::string name = entry.path().filename().string();
-    if (!name.starts_with("syn-") || entry.path().extension() != ".gguf") continue;
-    const slm::GgufFile file = slm::GgufFile::open(entry.path().string());
-    const auto raw_file_type = file.get_u32_opt("general.file_type");
-    if (!raw_file_type || *raw_file_type == 0) continue;  // F32 bases were not made by llama-quantize
+  for (const fs::path& path : paths) {
+    const std::string name = path.filename().string();
+    const auto skip = [&](const std::string& why) { std::printf("  skipped %s: %s\n", name.c_str(), why.c_str()); };
+    std::optional<slm::GgufFile> file;
+    try {
+      file.emplace(slm::GgufFile::open(path.string()));
+    } catch (const slm::Error& e) {
+      skip(std::string("slm cannot read it (") + e.what() + ")");
+      continue;
+    }
+    const auto raw_file_type = file->get_u32_opt("general.file_type");
+    if (!raw_file_type || *raw_file_type == 0) {
+      skip("not quantized (no general.file_type, or all F32): llama-quantize did not choose its types");
+      continue;
+    }
     const auto recipe = std::find_if(slm::quantize_recipes().begin(), slm::quantize_recipes().end(),
                                      [&](const slm::QuantizeRecipe& r) { return uint32_t(r.file_type) == *raw_file_type; });
-    if (recipe == slm::quantize_recipes().end()) continue;  // Q2_K, Q3_K_M, Q4_1, Q5_1
-    const std::vector<slm::TensorContext> contexts = slm::tensor_contexts(file);
+    if (recipe == slm::quantize_recipes().end()) {
+      skip("file type " + slm::file_type_description(*raw_file_type) + ", a recipe slm-quantize does not have");
+      continue;
+    }
+    const std::vector<slm::TensorContext> contexts = slm::tensor_contexts(*file);
     for (size_t i = 0; i < contexts.size(); ++i)
       EXPECT_EQ(slm::ggml_type_name(slm::choose_tensor_type(*recipe, contexts[i], F32)),
-                slm::ggml_type_name(file.tensors()[i].type))
+                slm::ggml_type_name(file->tensors()[i].type))
           << name << ": " << contexts[i].name;
     ++n_files;
   }
+  std::printf("  compared %d files made by llama-quantize\n", n_files);
   EXPECT_GE(n_files, 10);
 }
 

@@ -3,18 +3,28 @@
 // The per-tensor rules are llama.cpp's (llama_tensor_get_type in src/llama-quant.cpp), so that
 // a file slm writes has the same tensor types, and the same size, as llama-quantize's:
 //
-// - Only matrices are quantized: tensors of two or more dimensions whose name ends in "weight"
-//   and is not a norm ("_norm.weight"). Norms, biases and rope factors are copied unchanged.
+// - Only matrices are quantized: tensors of two or more dimensions (3-D expert stacks too) whose
+//   name ends in "weight" and is not a norm ("_norm.weight"). Norms, biases and rope factors are
+//   copied unchanged, and so are a few small matrices llama.cpp names: MoE routers
+//   (ffn_gate_inp), the convolution kernels of recurrent layers (ssm_conv1d, shortconv.conv), and
+//   the others in kKeptTensors (quantize_model.cpp).
 // - The output matrix (output.weight, or token_embd.weight when the model ties them) gets Q6_K,
 //   except for Q8_0 files, and Q8_0 when its rows are not a whole number of the base type's blocks.
-// - Each recipe may give attn_v and ffn_down a bigger type in some blocks (the table in
-//   quantize_model.cpp): Q4_K_M and Q5_K_M give Q6_K to the "use_more_bits" blocks (the first
-//   eighth, the last eighth and every third block in between), Q4_K_S gives Q5_K to attn_v of
-//   blocks 0-3 and to ffn_down of the first eighth.
+// - Each recipe may give the attention values and ffn_down a bigger type in some blocks (the
+//   table in quantize_model.cpp): Q4_K_M and Q5_K_M give Q6_K to the "use_more_bits" ones (the
+//   first eighth, the last eighth and every third in between), Q4_K_S gives Q5_K to the first four
+//   attention values and to ffn_down of the first eighth of the blocks. Attention values are
+//   attn_v, and the fused attn_qkv and attn_kv_b that hold them; they are counted, not taken by
+//   block, so a hybrid model with attention in some blocks only upgrades among those. ffn_down is
+//   counted too in a dense model; in a mixture of experts it is taken by block.
+// - Models with exactly 8 experts (Mixtral) get Q8_0 for attn_v and attn_k, and Q5_K for
+//   attn_output in Q4_K_S and Q4_K_M files.
 // - A type whose block does not divide the row length falls back: Q4_K -> Q5_0, Q5_K -> Q5_1,
 //   Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0; if that still does not divide it, F16. (llama.cpp refuses
 //   a legacy type whose 32 does not divide the row; slm falls back to F16 there too.)
 // - F32, F16 and BF16 files convert every matrix to that type, with no other rule.
+//
+// Not taken from llama.cpp: its Falcon-only and 70B-only rules, and the importance-matrix ones.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +53,9 @@ enum class FileType : uint32_t {
   BF16 = 32,
 };
 
-// Which blocks a recipe gives a bigger type to.
+// Which attention values or ffn_down matrices a recipe gives a bigger type to: i is the tensor's
+// index (TensorContext::attention_value_index, ffn_down_index, or the block in a MoE model), n the
+// number of attention values, or of blocks for ffn_down.
 enum class LayerSelection {
   None,
   UseMoreBits,  // i < n/8, i >= 7n/8, or (i - n/8) % 3 == 2: llama.cpp's use_more_bits
@@ -60,8 +72,9 @@ struct QuantizeRecipe {
   FileType file_type;
   std::string_view name;         // the TYPE argument of slm-quantize: "Q4_K_M"
   GgmlType base_type;            // every matrix no rule below names
-  LayerUpgrade attn_v;
+  LayerUpgrade attn_v;           // the attention values: attn_v, attn_qkv, attn_kv_b
   LayerUpgrade ffn_down;
+  std::optional<GgmlType> attn_output_with_8_experts;  // attn_output of a model with 8 experts
   std::string_view description;  // for --help
 };
 
@@ -83,11 +96,22 @@ struct TensorContext {
   int32_t layer = -1;            // N of "blk.N.", -1 outside the blocks
   int32_t n_layer = 0;           // blocks in the model
   bool tied_embeddings = false;  // the model has no output.weight: token_embd is the output matrix
+  uint32_t n_expert = 0;         // <arch>.expert_count: experts of a MoE layer, 0 in a dense model
+  // llama.cpp's counters (i_attention_wv, n_attention_wv, i_ffn_down), set by
+  // count_like_llama_cpp: this tensor's place among the model's attention values and among its
+  // ffn_down matrices, in llama.cpp's tensor order. -1 for other tensors.
+  int32_t attention_value_index = -1;
+  int32_t n_attention_values = 0;
+  int32_t ffn_down_index = -1;
 };
 
-// The contexts of every tensor of a model file, in file order. n_layer is <arch>.block_count,
-// or one more than the largest block index when that key is missing.
+// The contexts of every tensor of a model file, in file order, counted by count_like_llama_cpp.
+// n_layer is <arch>.block_count, or one more than the largest block index when that key is missing.
 std::vector<TensorContext> tensor_contexts(const GgufFile& file);
+
+// Sets the counters of every tensor of one model as llama-quantize counts them: it visits the
+// tensors by block (the ones outside blocks first), then by name, whatever the file order.
+void count_like_llama_cpp(std::vector<TensorContext>& tensors);
 
 // False for the tensors that are copied unchanged (vectors, norms).
 bool is_quantizable(const TensorContext& tensor);
