@@ -13,6 +13,7 @@
 #include "slm/gguf.hpp"
 #include "slm/tokenizer.hpp"
 #include "support/assets.hpp"
+#include "support/golden.hpp"
 
 namespace {
 
@@ -117,23 +118,19 @@ INSTANTIATE_TEST_SUITE_P(AllVocabularies, VocabTestVectors, testing::ValuesIn(kV
 
 // ---- golden prompts ------------------------------------------------------------------------
 
+// Every prompt golden of every model folder; golden/ also holds other references (golden/arch's
+// KL-divergence files), which are listed as skipped.
 std::vector<std::filesystem::path> golden_prompt_files() {
   std::vector<std::filesystem::path> files;
-  const auto golden_dir = slm::test::shared_path("golden");
-  if (!std::filesystem::exists(golden_dir)) return files;
-  for (const auto& model_dir : std::filesystem::directory_iterator(golden_dir)) {
-    if (!model_dir.is_directory()) continue;
-    for (const auto& file : std::filesystem::directory_iterator(model_dir.path())) {
-      if (file.path().extension() == ".json") files.push_back(file.path());
-    }
-  }
-  std::sort(files.begin(), files.end());
+  for (const auto& [stem, stem_files] : slm::test::golden_folders().prompt_files_by_stem)
+    files.insert(files.end(), stem_files.begin(), stem_files.end());
   return files;
 }
 
 TEST(TokenizerGolden, PromptTokensMatchEveryGoldenFile) {
   const auto files = golden_prompt_files();
   if (files.empty()) GTEST_SKIP() << "shared asset missing: " << slm::test::shared_path("golden");
+  slm::test::print_skipped_golden_files();
   std::map<std::string, Tokenizer> tokenizers;  // by model file; many prompts share one
   size_t checked = 0;
   for (const auto& path : files) {

@@ -1,9 +1,11 @@
 #include "support/golden.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 
 #include "support/assets.hpp"
@@ -56,22 +58,120 @@ GoldenRecord read_golden(const std::filesystem::path& path) {
   return r;
 }
 
+namespace {
+
+// Reads a JSON document only as far as its top-level "schema" string: prompt goldens are large
+// (base64 logits), and every test process lists them.
+class SchemaReader : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  std::optional<std::string> schema;
+  bool is_object = false;
+  bool malformed = false;
+
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool string(string_t& text) override {
+    if (depth_ == 1 && key_is_schema_) {
+      schema = text;
+      return false;  // found: stop reading
+    }
+    return value();
+  }
+  bool start_object(std::size_t) override {
+    if (depth_ == 0) is_object = true;
+    return enter();
+  }
+  bool key(string_t& name) override {
+    key_is_schema_ = depth_ == 1 && name == "schema";
+    return true;
+  }
+  bool end_object() override { return leave(); }
+  bool start_array(std::size_t) override { return depth_ > 0 && enter(); }  // a top-level array: not a golden
+  bool end_array() override { return leave(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    malformed = true;
+    return false;
+  }
+
+ private:
+  bool value() {
+    key_is_schema_ = false;
+    return depth_ > 0;  // a document that is a bare value: nothing more to read
+  }
+  bool enter() {
+    key_is_schema_ = false;
+    ++depth_;
+    return true;
+  }
+  bool leave() {
+    --depth_;
+    return true;
+  }
+
+  int depth_ = 0;
+  bool key_is_schema_ = false;
+};
+
+// Why `path` is not a prompt golden, or nullopt when it is one.
+std::optional<std::string> why_not_a_prompt_golden(const std::filesystem::path& path) {
+  if (path.extension() != ".json") return "not a .json file";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "cannot be opened";
+  SchemaReader reader;
+  nlohmann::json::sax_parse(in, &reader);
+  if (reader.malformed && !reader.schema) return "not valid JSON";
+  if (!reader.is_object) return "not a JSON object";
+  if (!reader.schema) return std::string("no \"schema\" key, expected \"") + std::string(kPromptGoldenSchema) + "\"";
+  if (*reader.schema != kPromptGoldenSchema)
+    return "schema \"" + *reader.schema + "\", not the prompt golden's \"" + std::string(kPromptGoldenSchema) + "\"";
+  return std::nullopt;
+}
+
+GoldenFolders scan_golden_folders() {
+  GoldenFolders folders;
+  const auto dir = shared_path("golden");
+  if (!std::filesystem::is_directory(dir)) return folders;
+  for (const auto& folder : std::filesystem::directory_iterator(dir)) {
+    if (!folder.is_directory()) continue;
+    for (const auto& entry : std::filesystem::directory_iterator(folder.path())) {
+      if (const auto reason = why_not_a_prompt_golden(entry.path()))
+        folders.skipped.push_back({entry.path(), *reason});
+      else
+        folders.prompt_files_by_stem[folder.path().filename().string()].push_back(entry.path());
+    }
+  }
+  for (auto& [stem, files] : folders.prompt_files_by_stem) std::sort(files.begin(), files.end());
+  std::sort(folders.skipped.begin(), folders.skipped.end(),
+            [](const SkippedGoldenFile& a, const SkippedGoldenFile& b) { return a.path < b.path; });
+  return folders;
+}
+
+}  // namespace
+
+const GoldenFolders& golden_folders() {
+  static const GoldenFolders folders = scan_golden_folders();
+  return folders;
+}
+
+void print_skipped_golden_files() {
+  for (const SkippedGoldenFile& file : golden_folders().skipped)
+    std::printf("  skipped %s: %s\n", std::filesystem::relative(file.path, shared_dir()).c_str(), file.reason.c_str());
+}
+
 std::vector<std::string> golden_model_stems() {
   std::vector<std::string> stems;
-  const auto dir = shared_path("golden");
-  if (!std::filesystem::is_directory(dir)) return stems;
-  for (const auto& entry : std::filesystem::directory_iterator(dir))
-    if (entry.is_directory()) stems.push_back(entry.path().filename().string());
-  std::sort(stems.begin(), stems.end());
+  for (const auto& [stem, files] : golden_folders().prompt_files_by_stem) stems.push_back(stem);
   return stems;
 }
 
 std::vector<std::filesystem::path> golden_files(const std::string& stem) {
-  std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::directory_iterator(shared_path("golden") / stem))
-    if (entry.path().extension() == ".json") files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
-  return files;
+  const auto& by_stem = golden_folders().prompt_files_by_stem;
+  const auto found = by_stem.find(stem);
+  return found == by_stem.end() ? std::vector<std::filesystem::path>{} : found->second;
 }
 
 std::vector<uint8_t> base64_decode(std::string_view text) {

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace slm::test {
@@ -41,9 +43,32 @@ struct GoldenRecord {
 
 GoldenRecord read_golden(const std::filesystem::path& path);
 
-// Model stems that have a folder in golden/ (sorted); empty when the folder is missing.
+// The schema of a prompt golden: one (model, prompt) pair, golden/<model stem>/<prompt id>.json.
+inline constexpr std::string_view kPromptGoldenSchema = "slm-golden/1";
+
+// A file in a folder of golden/ that is not a prompt golden, and why (for the tests to print).
+struct SkippedGoldenFile {
+  std::filesystem::path path;
+  std::string reason;
+};
+
+// What golden/'s folders hold: the prompt goldens by model stem (a folder's name), and everything
+// else (golden/arch's KL-divergence references, READMEs, files of a schema not known here).
+struct GoldenFolders {
+  std::map<std::string, std::vector<std::filesystem::path>> prompt_files_by_stem;  // each sorted
+  std::vector<SkippedGoldenFile> skipped;
+};
+
+// Scans golden/ once per process: a prompt golden is a .json file whose top-level "schema" is
+// kPromptGoldenSchema. Files directly in golden/ (prompts.json, perplexity.json, ...) are not
+// looked at. Empty when golden/ is missing.
+const GoldenFolders& golden_folders();
+// Prints one line per skipped file: "  skipped golden/arch/summary.json: ...".
+void print_skipped_golden_files();
+
+// Model stems with at least one prompt golden (sorted): golden/arch and the like are not stems.
 std::vector<std::string> golden_model_stems();
-// The golden files of one model stem, sorted by prompt id.
+// The prompt goldens of one model stem, sorted by prompt id.
 std::vector<std::filesystem::path> golden_files(const std::string& stem);
 
 std::vector<uint8_t> base64_decode(std::string_view text);
