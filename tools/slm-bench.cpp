@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli.hpp"
+#include "common/markdown_table.hpp"
 #include "common/tool_main.hpp"
 #include "slm/bench.hpp"
 #include "slm/quantize.hpp"
@@ -23,6 +24,8 @@
 namespace {
 
 using nlohmann::ordered_json;
+using slm::tools::Column;
+using slm::tools::MarkdownTable;
 
 struct Options {
   std::vector<std::string> models;
@@ -138,61 +141,6 @@ std::string mean_stddev_text(std::span<const double> values) {
   const slm::bench::MeanStddev m = slm::bench::mean_stddev(values);
   return fmt::format("{:.2f} ± {:.2f}", m.mean, m.stddev);
 }
-
-// A markdown table as llama-bench draws it: each column at least its minimum width, left- or
-// right-aligned, with ":" marking right alignment in the rule line. Rows may be printed as they
-// come; a cell wider than its column widens only its own row, as in llama-bench.
-struct Column {
-  std::string title;
-  size_t min_width;
-  bool right_aligned;
-};
-
-class MarkdownTable {
- public:
-  // Widths: each column's minimum and title, widened to fit `rows_to_fit` (if known up front).
-  explicit MarkdownTable(std::vector<Column> columns, const std::vector<std::vector<std::string>>& rows_to_fit = {})
-      : columns_(std::move(columns)) {
-    for (size_t c = 0; c < columns_.size(); ++c) {
-      size_t width = std::max(columns_[c].min_width, columns_[c].title.size());
-      for (const auto& row : rows_to_fit) width = std::max(width, display_width(row[c]));
-      widths_.push_back(width);
-    }
-  }
-
-  void print_header() const {
-    std::vector<std::string> titles;
-    for (const Column& column : columns_) titles.push_back(column.title);
-    print_row(titles);
-    std::string rule = "|";
-    for (size_t c = 0; c < columns_.size(); ++c) {
-      const bool right = columns_[c].right_aligned;
-      rule += " " + std::string(widths_[c] - (right ? 1 : 0), '-') + (right ? ":" : "") + " |";
-    }
-    fmt::print("{}\n", rule);
-  }
-
-  void print_row(const std::vector<std::string>& cells) const {
-    std::string line = "|";
-    for (size_t c = 0; c < columns_.size(); ++c) {
-      const std::string padding(widths_[c] - std::min(widths_[c], display_width(cells[c])), ' ');
-      line += " " + (columns_[c].right_aligned ? padding + cells[c] : cells[c] + padding) + " |";
-    }
-    fmt::print("{}\n", line);
-    std::fflush(stdout);
-  }
-
- private:
-  // Characters on screen: "±" is two bytes but one column.
-  static size_t display_width(const std::string& s) {
-    size_t n = 0;
-    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-    return n;
-  }
-
-  std::vector<Column> columns_;
-  std::vector<size_t> widths_;
-};
 
 // llama-bench's table: printed row by row while the tests run.
 const MarkdownTable& speed_table() {
