@@ -1,0 +1,223 @@
+#include "lib/server/http_generation.hpp"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "lib/server/client_connection.hpp"
+#include "lib/server/openai_prompt.hpp"
+#include "lib/server/openai_response.hpp"
+
+namespace slm::server {
+
+namespace {
+
+// How often a waiting handler looks at its client's socket: a client that leaves is noticed,
+// and its request cancelled, within this time.
+constexpr std::chrono::milliseconds client_poll_interval{50};
+
+ConnectionAddresses addresses_of(const httplib::Request& request) {
+  return {request.local_addr, request.local_port, request.remote_addr, request.remote_port};
+}
+
+// One submitted request, from the scheduler's stream to the client.
+struct Generation {
+  RouteContext& context;
+  std::shared_ptr<const ServedModel> served;  // keeps the model (and its tokenizer) alive
+  std::shared_ptr<RequestStream> stream;
+  ResponseBuilder builder;
+  ClientConnection client;
+  bool finished = false;
+
+  Generation(RouteContext& context, std::shared_ptr<const ServedModel> served, std::shared_ptr<RequestStream> stream,
+             ResponseBuilder builder, ClientConnection client)
+      : context(context), served(std::move(served)), stream(std::move(stream)), builder(std::move(builder)),
+        client(client) {
+    context.track(this->stream);
+  }
+  ~Generation() {
+    if (!finished) stream->cancel();
+    context.untrack(stream);
+  }
+  Generation(const Generation&) = delete;
+  Generation& operator=(const Generation&) = delete;
+
+  // The next event; false after one poll interval without one. A client seen gone cancels.
+  bool next_event(StreamEvent& event) {
+    if (stream->next(event, client_poll_interval)) {
+      if (event.done) {
+        finished = true;
+        context.metrics.observe_generation(*event.done);
+      }
+      return true;
+    }
+    if (!stream->cancelled() && client.closed()) stream->cancel();
+    return false;
+  }
+};
+
+ApiError failure_of(const GenerationSummary& summary) {
+  if (summary.finish == FinishReason::Cancelled)
+    return unavailable("the request was cancelled: the server is shutting down", "cancelled");
+  return internal_error("generation failed: " + summary.error);
+}
+
+void answer_whole(Generation& generation, httplib::Response& response) {
+  StreamEvent event;
+  while (true) {
+    if (!generation.next_event(event)) continue;
+    if (event.token) generation.builder.add(*event.token);
+    if (!event.done) continue;
+    const GenerationSummary& summary = *event.done;
+    if (summary.finish == FinishReason::Stop || summary.finish == FinishReason::Length) {
+      response.status = 200;
+      response.set_content(generation.builder.whole_response(summary), "application/json");
+    } else {
+      send_error(response, failure_of(summary), generation.context.options.retry_after_seconds);
+    }
+    return;
+  }
+}
+
+bool send_event(httplib::DataSink& sink, const std::string& data) {
+  const std::string event = "data: " + data + "\n\n";
+  return sink.write(event.data(), event.size());
+}
+
+// Called by cpp-httplib until sink.done(): each call sends what one event completes. A failed
+// write means the client has gone: the request is cancelled and the connection dropped.
+bool provide_stream(Generation& generation, bool& started, httplib::DataSink& sink) {
+  if (!started) {
+    started = true;
+    if (const std::optional<std::string> first = generation.builder.stream_start())
+      if (!send_event(sink, *first)) return false;
+    return true;
+  }
+  StreamEvent event;
+  if (!generation.next_event(event)) return true;  // a cancelled request still ends with its summary
+  if (event.token)
+    if (const std::optional<std::string> chunk = generation.builder.stream_token(*event.token))
+      if (!send_event(sink, *chunk)) return false;
+  if (!event.done) return true;
+  const GenerationSummary& summary = *event.done;
+  std::vector<std::string> last;
+  if (summary.finish == FinishReason::Stop || summary.finish == FinishReason::Length)
+    last = generation.builder.stream_end(summary);
+  else
+    last.push_back(error_body(failure_of(summary)));  // the openai clients raise it as an APIError
+  last.push_back("[DONE]");
+  for (const std::string& data : last)
+    if (!send_event(sink, data)) return false;
+  sink.done();
+  return true;
+}
+
+void answer_stream(std::shared_ptr<Generation> generation, httplib::Response& response) {
+  response.status = 200;
+  response.set_header("Cache-Control", "no-cache");
+  auto started = std::make_shared<bool>(false);
+  response.set_chunked_content_provider(
+      "text/event-stream",
+      [generation, started](size_t, httplib::DataSink& sink) { return provide_stream(*generation, *started, sink); },
+      [generation](bool) { generation->stream->cancel(); });  // after the last chunk this changes nothing
+}
+
+void run_generation(RouteContext& context, std::shared_ptr<const ServedModel> served, GenerationRequest request,
+                    ResponseHeader header, ResponseOptions options, bool stream, const httplib::Request& http_request,
+                    httplib::Response& response) {
+  std::shared_ptr<RequestStream> submitted;
+  try {
+    submitted = served->scheduler->submit(std::move(request));
+  } catch (const Error& e) {  // a request that can never run; the checks before should have caught it
+    throw invalid_request(e.what());
+  }
+  if (!submitted)
+    throw unavailable("the server is busy: every slot is generating and the queue is full; retry later",
+                      "queue_full");
+  const Tokenizer& tokenizer = served->scheduler->model().tokenizer();
+  auto generation = std::make_shared<Generation>(context, served, std::move(submitted),
+                                                 ResponseBuilder(std::move(header), options, tokenizer),
+                                                 ClientConnection(addresses_of(http_request)));
+  if (stream) answer_stream(std::move(generation), response);
+  else answer_whole(*generation, response);
+}
+
+ResponseHeader response_header(const char* id_prefix, const GenerationParams& params, const RouteContext& context) {
+  return {new_response_id(id_prefix), params.model.empty() ? context.options.model_name : params.model,
+          int64_t(std::time(nullptr))};
+}
+
+}  // namespace
+
+std::shared_ptr<const ServedModel> RouteContext::ready_model() const {
+  std::lock_guard lock(mutex_);
+  if (refusing_) throw unavailable("the server is shutting down", "shutting_down");
+  if (!model_) throw unavailable("the model is still loading", "model_loading");
+  return model_;
+}
+
+void RouteContext::set_model(std::shared_ptr<const ServedModel> served) {
+  std::lock_guard lock(mutex_);
+  model_ = std::move(served);
+}
+
+void RouteContext::refuse_new_requests() {
+  std::lock_guard lock(mutex_);
+  refusing_ = true;
+}
+
+void RouteContext::track(const std::shared_ptr<RequestStream>& stream) {
+  std::lock_guard lock(mutex_);
+  in_flight_.insert(stream);
+}
+
+void RouteContext::untrack(const std::shared_ptr<RequestStream>& stream) {
+  std::lock_guard lock(mutex_);
+  in_flight_.erase(stream);
+  if (in_flight_.empty()) idle_.notify_all();
+}
+
+void RouteContext::wait_until_idle() {
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [&] { return in_flight_.empty(); });
+}
+
+void RouteContext::cancel_all() {
+  std::lock_guard lock(mutex_);
+  for (const std::shared_ptr<RequestStream>& stream : in_flight_) stream->cancel();
+}
+
+void send_error(httplib::Response& response, const ApiError& error, int32_t retry_after_seconds) {
+  response.status = error.status();
+  response.set_content(error_body(error), "application/json");
+  if (error.status() == 503) response.set_header("Retry-After", std::to_string(retry_after_seconds));
+}
+
+void handle_chat_completions(RouteContext& context, const httplib::Request& http_request, httplib::Response& response) {
+  std::shared_ptr<const ServedModel> served = context.ready_model();
+  const ChatRequest request = parse_chat_request(http_request.body, context.options.sampling, context.options.limits);
+  const Tokenizer& tokenizer = served->scheduler->model().tokenizer();
+  PreparedPrompt prompt = prepare_chat_prompt(served->chat_template, tokenizer, request);
+  const ResponseOptions options{Endpoint::ChatCompletions, prompt.starts_inside_thinking,
+                                request.params.top_logprobs >= 0, request.params.include_usage};
+  GenerationRequest generation =
+      make_generation_request(std::move(prompt), request.params, served->scheduler->n_ctx(), "messages");
+  run_generation(context, served, std::move(generation), response_header("chatcmpl-", request.params, context),
+                 options, request.params.stream, http_request, response);
+}
+
+void handle_completions(RouteContext& context, const httplib::Request& http_request, httplib::Response& response) {
+  std::shared_ptr<const ServedModel> served = context.ready_model();
+  const CompletionRequest request =
+      parse_completion_request(http_request.body, context.options.sampling, context.options.limits);
+  PreparedPrompt prompt = prepare_completion_prompt(served->scheduler->model().tokenizer(), request);
+  const ResponseOptions options{Endpoint::Completions, false, request.params.top_logprobs >= 0,
+                                request.params.include_usage};
+  GenerationRequest generation =
+      make_generation_request(std::move(prompt), request.params, served->scheduler->n_ctx(), "prompt");
+  run_generation(context, served, std::move(generation), response_header("cmpl-", request.params, context), options,
+                 request.params.stream, http_request, response);
+}
+
+}  // namespace slm::server

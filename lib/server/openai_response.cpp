@@ -1,0 +1,269 @@
+#include "lib/server/openai_response.hpp"
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+namespace slm::server {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr std::string_view open_tag = "<think>";
+constexpr std::string_view close_tag = "</think>";
+
+// Model text need not be valid UTF-8 (a byte-level model can emit anything): invalid bytes are
+// sent as U+FFFD so that every body stays valid JSON; the logprobs' `bytes` keep the exact bytes.
+std::string dump(const Json& json) { return json.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+std::string without_tags(std::string text) {
+  for (const std::string_view tag : {open_tag, close_tag})
+    for (size_t at = text.find(tag); at != std::string::npos; at = text.find(tag, at)) text.erase(at, tag.size());
+  return text;
+}
+
+Json token_bytes(const std::string& piece) {
+  Json bytes = Json::array();
+  for (const char c : piece) bytes.push_back(int(static_cast<unsigned char>(c)));
+  return bytes;
+}
+
+// Chat's format: one entry per token, with its alternatives.
+Json chat_logprobs(const Tokenizer& tokenizer, const std::vector<GeneratedToken>& tokens) {
+  Json content = Json::array();
+  for (const GeneratedToken& token : tokens) {
+    Json top = Json::array();
+    for (const TokenLogprob& alternative : token.top) {
+      const std::string piece = tokenizer.token_to_piece(alternative.token);
+      top.push_back({{"token", piece}, {"logprob", alternative.logprob}, {"bytes", token_bytes(piece)}});
+    }
+    const std::string piece = tokenizer.token_to_piece(token.token);
+    content.push_back(
+        {{"token", piece}, {"logprob", token.sampled.logprob}, {"bytes", token_bytes(piece)}, {"top_logprobs", top}});
+  }
+  return {{"content", content}};
+}
+
+// The legacy completions format: parallel arrays, the alternatives as {piece: logprob}.
+Json completion_logprobs(const Tokenizer& tokenizer, const std::vector<GeneratedToken>& tokens, size_t& text_offset) {
+  Json pieces = Json::array(), logprobs = Json::array(), tops = Json::array(), offsets = Json::array();
+  for (const GeneratedToken& token : tokens) {
+    const std::string piece = tokenizer.token_to_piece(token.token);
+    pieces.push_back(piece);
+    logprobs.push_back(token.sampled.logprob);
+    Json top = Json::object();
+    for (const TokenLogprob& alternative : token.top) top[tokenizer.token_to_piece(alternative.token)] = alternative.logprob;
+    tops.push_back(top);
+    offsets.push_back(text_offset);
+    text_offset += piece.size();
+  }
+  return {{"tokens", pieces}, {"token_logprobs", logprobs}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+Json usage_json(const GenerationSummary& summary) {
+  return {{"prompt_tokens", summary.prompt_tokens},
+          {"completion_tokens", summary.completion_tokens},
+          {"total_tokens", summary.prompt_tokens + summary.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", summary.cached_tokens}}}};
+}
+
+}  // namespace
+
+std::string new_response_id(std::string_view prefix) {
+  static constexpr std::string_view alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  std::string id(prefix);
+  std::uniform_int_distribution<size_t> pick(0, alphabet.size() - 1);
+  for (int i = 0; i < 24; ++i) id += alphabet[pick(generator)];
+  return id;
+}
+
+ReplyDelta ReasoningSplitter::push(std::string_view text) {
+  ReplyDelta delta;
+  take(filter_.push(text), delta);
+  return delta;
+}
+
+ReplyDelta ReasoningSplitter::finish() {
+  ReplyDelta delta;
+  take(filter_.flush(), delta);
+  return delta;
+}
+
+void ReasoningSplitter::take(const std::vector<chat::TextSegment>& segments, ReplyDelta& delta) {
+  for (const chat::TextSegment& segment : segments) {
+    if (!segment.thinking) {
+      std::string_view text = segment.text;
+      if (content_after_reasoning_) {
+        while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+        if (!text.empty()) content_after_reasoning_ = false;
+      }
+      delta.content += text;
+      continue;
+    }
+    std::string_view text = segment.text;
+    const bool section_closes = text.ends_with(close_tag);  // a tag arrives whole (the filter holds partial ones)
+    const std::string reasoning = without_tags(std::string(text));
+    std::string_view rest = reasoning;
+    if (!reasoning_started_)
+      while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
+    size_t end = rest.size();
+    while (end > 0 && is_space(rest[end - 1])) --end;
+    if (end > 0) {
+      delta.reasoning += reasoning_whitespace_;
+      delta.reasoning += rest.substr(0, end);
+      reasoning_whitespace_.clear();
+      reasoning_started_ = true;
+    }
+    if (reasoning_started_) reasoning_whitespace_ += rest.substr(end);
+    if (section_closes) {
+      reasoning_whitespace_.clear();
+      content_after_reasoning_ = true;
+    }
+  }
+}
+
+std::string_view finish_reason_text(FinishReason reason) {
+  return reason == FinishReason::Length ? "length" : "stop";
+}
+
+ResponseBuilder::ResponseBuilder(ResponseHeader header, ResponseOptions options, const Tokenizer& tokenizer)
+    : header_(std::move(header)), options_(options), tokenizer_(tokenizer), splitter_(options.starts_inside_thinking) {}
+
+ReplyDelta ResponseBuilder::take_text(std::string_view text) {
+  if (options_.endpoint == Endpoint::Completions) return {{}, std::string(text)};
+  return splitter_.push(text);
+}
+
+ReplyDelta ResponseBuilder::take_tail(std::string_view tail) {
+  ReplyDelta delta = take_text(tail);
+  if (options_.endpoint == Endpoint::ChatCompletions) {
+    const ReplyDelta flushed = splitter_.finish();
+    delta.reasoning += flushed.reasoning;
+    delta.content += flushed.content;
+  }
+  return delta;
+}
+
+std::string ResponseBuilder::chunk(const ReplyDelta& delta, std::optional<std::string_view> finish_reason) {
+  Json logprobs = nullptr;
+  if (options_.logprobs && !logprob_tokens_.empty()) {
+    logprobs = options_.endpoint == Endpoint::ChatCompletions
+                   ? chat_logprobs(tokenizer_, logprob_tokens_)
+                   : completion_logprobs(tokenizer_, logprob_tokens_, text_offset_);
+    logprob_tokens_.clear();
+  }
+  const Json finish = finish_reason ? Json(*finish_reason) : Json(nullptr);
+  Json choice;
+  Json body;
+  if (options_.endpoint == Endpoint::ChatCompletions) {
+    Json message_delta = Json::object();
+    if (!delta.reasoning.empty()) message_delta["reasoning_content"] = delta.reasoning;
+    if (!delta.content.empty()) message_delta["content"] = delta.content;
+    choice = {{"index", 0}, {"delta", message_delta}, {"logprobs", logprobs}, {"finish_reason", finish}};
+    body = {{"id", header_.id}, {"object", "chat.completion.chunk"}, {"created", header_.created},
+            {"model", header_.model}, {"choices", Json::array({choice})}};
+  } else {
+    choice = {{"index", 0}, {"text", delta.content}, {"logprobs", logprobs}, {"finish_reason", finish}};
+    body = {{"id", header_.id}, {"object", "text_completion"}, {"created", header_.created},
+            {"model", header_.model}, {"choices", Json::array({choice})}};
+  }
+  if (options_.include_usage) body["usage"] = nullptr;  // OpenAI: null on every chunk but the last
+  return dump(body);
+}
+
+std::optional<std::string> ResponseBuilder::stream_start() const {
+  if (options_.endpoint != Endpoint::ChatCompletions) return std::nullopt;
+  Json body = {{"id", header_.id},
+               {"object", "chat.completion.chunk"},
+               {"created", header_.created},
+               {"model", header_.model},
+               {"choices", Json::array({{{"index", 0},
+                                         {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                         {"logprobs", nullptr},
+                                         {"finish_reason", nullptr}}})}};
+  if (options_.include_usage) body["usage"] = nullptr;
+  return dump(body);
+}
+
+std::optional<std::string> ResponseBuilder::stream_token(const GeneratedToken& token) {
+  if (options_.logprobs) logprob_tokens_.push_back(token);
+  const ReplyDelta delta = take_text(token.text);
+  if (delta.empty()) return std::nullopt;
+  return chunk(delta, std::nullopt);
+}
+
+std::vector<std::string> ResponseBuilder::stream_end(const GenerationSummary& summary) {
+  std::vector<std::string> chunks;
+  const ReplyDelta rest = take_tail(summary.text_tail);
+  if (!rest.empty()) chunks.push_back(chunk(rest, std::nullopt));
+  chunks.push_back(chunk({}, finish_reason_text(summary.finish)));
+  if (options_.include_usage) {
+    const Json body = {{"id", header_.id},
+                       {"object", options_.endpoint == Endpoint::ChatCompletions ? "chat.completion.chunk"
+                                                                                  : "text_completion"},
+                       {"created", header_.created},
+                       {"model", header_.model},
+                       {"choices", Json::array()},
+                       {"usage", usage_json(summary)}};
+    chunks.push_back(dump(body));
+  }
+  return chunks;
+}
+
+void ResponseBuilder::add(const GeneratedToken& token) {
+  if (options_.logprobs) logprob_tokens_.push_back(token);
+  const ReplyDelta delta = take_text(token.text);
+  reasoning_ += delta.reasoning;
+  content_ += delta.content;
+}
+
+std::string ResponseBuilder::whole_response(const GenerationSummary& summary) {
+  const ReplyDelta rest = take_tail(summary.text_tail);
+  reasoning_ += rest.reasoning;
+  content_ += rest.content;
+  Json logprobs = nullptr;
+  if (options_.logprobs)
+    logprobs = options_.endpoint == Endpoint::ChatCompletions
+                   ? chat_logprobs(tokenizer_, logprob_tokens_)
+                   : completion_logprobs(tokenizer_, logprob_tokens_, text_offset_);
+  const std::string_view finish = finish_reason_text(summary.finish);
+  Json body = {{"id", header_.id}, {"created", header_.created}, {"model", header_.model}};
+  if (options_.endpoint == Endpoint::ChatCompletions) {
+    Json message = {{"role", "assistant"}, {"content", content_}};
+    if (!reasoning_.empty()) message["reasoning_content"] = reasoning_;
+    body["object"] = "chat.completion";
+    body["choices"] =
+        Json::array({{{"index", 0}, {"message", message}, {"logprobs", logprobs}, {"finish_reason", finish}}});
+  } else {
+    body["object"] = "text_completion";
+    body["choices"] =
+        Json::array({{{"index", 0}, {"text", content_}, {"logprobs", logprobs}, {"finish_reason", finish}}});
+  }
+  body["usage"] = usage_json(summary);
+  return dump(body);
+}
+
+std::string models_response(const std::string& model_name, int64_t created, int32_t n_ctx_per_request) {
+  const Json model = {{"id", model_name},
+                      {"object", "model"},
+                      {"created", created},
+                      {"owned_by", "slm"},
+                      {"meta", {{"n_ctx", n_ctx_per_request}}}};
+  return dump({{"object", "list"}, {"data", Json::array({model})}});
+}
+
+std::string tokenize_response(const Tokenizer& tokenizer, const std::vector<TokenId>& tokens, bool with_pieces) {
+  Json list = Json::array();
+  for (const TokenId id : tokens) {
+    if (with_pieces) list.push_back({{"id", id}, {"piece", tokenizer.token_to_piece(id)}});
+    else list.push_back(id);
+  }
+  return dump({{"tokens", list}});
+}
+
+std::string detokenize_response(const std::string& content) { return dump({{"content", content}}); }
+
+}  // namespace slm::server
