@@ -29,6 +29,7 @@ struct Generation {
   ResponseBuilder builder;
   ClientConnection client;
   bool finished = false;
+  std::chrono::steady_clock::time_point next_client_check{};
 
   Generation(RouteContext& context, std::shared_ptr<const ServedModel> served, std::shared_ptr<RequestStream> stream,
              ResponseBuilder builder, ClientConnection client)
@@ -43,17 +44,20 @@ struct Generation {
   Generation(const Generation&) = delete;
   Generation& operator=(const Generation&) = delete;
 
-  // The next event; false after one poll interval without one. A client seen gone cancels.
+  // The next event; false after one poll interval without one. The client's socket is looked
+  // at once per interval, events or not: a client seen gone cancels the request.
   bool next_event(StreamEvent& event) {
-    if (stream->next(event, client_poll_interval)) {
-      if (event.done) {
-        finished = true;
-        context.metrics.observe_generation(*event.done);
-      }
-      return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_client_check) {
+      next_client_check = now + client_poll_interval;
+      if (!stream->cancelled() && client.closed()) stream->cancel();
     }
-    if (!stream->cancelled() && client.closed()) stream->cancel();
-    return false;
+    if (!stream->next(event, client_poll_interval)) return false;
+    if (event.done) {
+      finished = true;
+      context.metrics.observe_generation(*event.done);
+    }
+    return true;
   }
 };
 
