@@ -4,10 +4,13 @@
 //   pp<N>: N random tokens evaluated in one call from an empty cache.
 //   tg<N>: after an untimed first token, N random tokens evaluated one at a time.
 // Each test runs once to warm up, then -r times; t/s is the mean ± sample stddev of the runs.
+//
+// With --server URL it measures a running OpenAI-compatible server instead (serving_bench.hpp).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -16,6 +19,7 @@
 
 #include "common/cli.hpp"
 #include "common/markdown_table.hpp"
+#include "common/serving_bench.hpp"
 #include "common/tool_main.hpp"
 #include "slm/bench.hpp"
 #include "slm/quantize.hpp"
@@ -227,13 +231,44 @@ int run(Options o) {
   return 0;
 }
 
+// The --server mode's flags, in their own group of the help.
+void add_serving_options(CLI::App& app, slm::tools::ServingBenchOptions& s, CLI::Option* model_option) {
+  const std::string group = "Serving benchmark (--server)";
+  app.add_option("--server", s.url, "measure the OpenAI-compatible server at this URL (http://HOST:PORT[/v1]) with "
+                                    "streamed /v1/completions requests instead of a model file")
+      ->group(group)->excludes(model_option);
+  app.add_option("--concurrency", s.concurrency, "requests in flight at once, one level per value, comma-separated")
+      ->group(group)->delimiter(',')->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--prompt-tokens", s.prompt_tokens, "prompt length of every request")
+      ->group(group)->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app.add_option("--gen-tokens", s.gen_tokens, "max_tokens of every request")
+      ->group(group)->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  app.add_option("--requests", s.requests, "requests per level (default: 2 x the concurrency, at least 4)")
+      ->group(group)->check(CLI::Range(1, 1 << 20));
+  app.add_option("--api-key", s.api_key, "sent as Authorization: Bearer KEY")->group(group);
+  app.add_option("--server-model", s.model, "the requests' \"model\" (default: the first that /v1/models lists)")
+      ->group(group);
+  app.add_option_function<std::string>(
+         "--prompt-kind",
+         [&s](const std::string& kind) { s.prompt_kind = kind == "text" ? slm::tools::PromptKind::Text : slm::tools::PromptKind::TokenIds; },
+         "ids: random token ids (slm-server, llama-server, vLLM); text: random words, about one token each "
+         "(any server, Ollama too); default ids")
+      ->group(group)->check(CLI::IsMember({"ids", "text"}));
+  app.add_option("--token-id-limit", s.token_id_limit, "random prompt token ids are below this")
+      ->group(group)->capture_default_str()->check(CLI::Range(2, 1 << 30));
+  app.add_option("--timeout", s.timeout_seconds, "seconds to wait for a connection or for the next bytes")
+      ->group(group)->capture_default_str()->check(CLI::PositiveNumber);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return slm::tools::run_tool("slm-bench", [&] {
     Options o;
-    CLI::App app{"measure prompt (pp) and generation (tg) speed like llama-bench", "slm-bench"};
-    app.add_option("-m,--model", o.models, "GGUF model files, comma-separated")->required()->delimiter(',');
+    slm::tools::ServingBenchOptions serving;
+    CLI::App app{"measure prompt (pp) and generation (tg) speed like llama-bench, or a server's with --server",
+                 "slm-bench"};
+    auto* model_option = app.add_option("-m,--model", o.models, "GGUF model files, comma-separated")->delimiter(',');
     app.add_option("-p,--n-prompt", o.n_prompt, "prompt lengths to test, comma-separated; 0 skips pp")
         ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("-n,--n-gen", o.n_gen, "generation lengths to test, comma-separated; 0 skips tg")
@@ -249,7 +284,17 @@ int main(int argc, char** argv) {
     app.add_option("--bw-mib", o.bandwidth_mib, "MiB of the buffer read (best of 3 passes) before every run to measure the machine's read bandwidth; far above the caches")
         ->capture_default_str()->check(CLI::Range(1, 1 << 20));
     app.add_option("--seed", o.seed, "seed of the random tokens")->capture_default_str();
+    add_serving_options(app, serving, model_option);
     if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
+    if (!serving.url.empty()) {
+      serving.seed = o.seed;
+      serving.json_output = o.output_format == "json";
+      return slm::tools::run_serving_bench(serving);
+    }
+    if (o.models.empty()) {
+      std::fprintf(stderr, "slm-bench: error: --model is required, or --server URL (see --help)\n");
+      return 2;
+    }
     return run(o);
   });
 }

@@ -108,18 +108,27 @@ bool ChildProcess::pump(int timeout_ms) {
   return true;
 }
 
-std::optional<std::string> ChildProcess::read_stdout_line(std::chrono::milliseconds timeout) {
+std::optional<std::string> ChildProcess::read_line(std::string& text, size_t& consumed, const int& fd,
+                                                   std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (true) {
-    const size_t newline = stdout_text_.find('\n', stdout_consumed_);
+    const size_t newline = text.find('\n', consumed);
     if (newline != std::string::npos) {
-      std::string line = stdout_text_.substr(stdout_consumed_, newline - stdout_consumed_);
-      stdout_consumed_ = newline + 1;
+      std::string line = text.substr(consumed, newline - consumed);
+      consumed = newline + 1;
       return line;
     }
-    if (stdout_fd_ < 0 || Clock::now() >= deadline) return std::nullopt;
+    if (fd < 0 || Clock::now() >= deadline) return std::nullopt;
     pump(remaining_ms(deadline));
   }
+}
+
+std::optional<std::string> ChildProcess::read_stdout_line(std::chrono::milliseconds timeout) {
+  return read_line(stdout_text_, stdout_consumed_, stdout_fd_, timeout);
+}
+
+std::optional<std::string> ChildProcess::read_stderr_line(std::chrono::milliseconds timeout) {
+  return read_line(stderr_text_, stderr_consumed_, stderr_fd_, timeout);
 }
 
 ProcessResult ChildProcess::wait(std::chrono::milliseconds timeout) {

@@ -35,6 +35,9 @@ class ChildProcess {
   void close_stdin();
   // The next stdout line without its newline; nullopt at the deadline or when stdout closes.
   std::optional<std::string> read_stdout_line(std::chrono::milliseconds timeout);
+  // The same for stderr (a server's "listening on ..." line). Lines read here stay in the
+  // stderr_text that wait() returns.
+  std::optional<std::string> read_stderr_line(std::chrono::milliseconds timeout);
   void send_signal(int signal_number);
   // Closes stdin, waits for the exit and returns everything not yet read (stdout lines
   // returned by read_stdout_line are left out). Kills the child at the deadline.
@@ -49,8 +52,12 @@ class ChildProcess {
   int stdin_fd_ = -1, stdout_fd_ = -1, stderr_fd_ = -1;
   std::string pending_stdin_;
   bool close_stdin_when_written_ = false;
+  // The next line of `text` from `consumed` on, pumping until it arrives, `fd` closes or the deadline.
+  std::optional<std::string> read_line(std::string& text, size_t& consumed, const int& fd,
+                                       std::chrono::milliseconds timeout);
+
   std::string stdout_text_, stderr_text_;
-  size_t stdout_consumed_ = 0;
+  size_t stdout_consumed_ = 0, stderr_consumed_ = 0;
 };
 
 // Runs to the end with `stdin_text` as the whole input.
