@@ -11,20 +11,20 @@ namespace slm::kernels {
 
 void attend_head_scalar(const AttentionHead& h) {
   const bool f16 = h.kv.keys_f16 != nullptr;
-  for (int32_t j = 0; j < h.n_keys; ++j) {
+  for (int32_t j = h.first_key; j < h.n_keys; ++j) {
     const float dot = f16 ? kernels_for(Isa::Scalar).dot_f16_f32(h.kv.keys_f16 + h.kv.offset(j), h.q, h.head_dim)
                           : dot_f32(h.q, h.kv.keys_f32 + h.kv.offset(j), h.head_dim);
-    h.scores[j] = dot * h.scale;
+    h.scores[j] = soft_capped(dot * h.scale, h.softcap);
   }
-  const float max_score = *std::max_element(h.scores, h.scores + h.n_keys);
+  const float max_score = *std::max_element(h.scores + h.first_key, h.scores + h.n_keys);
   double sum = 0.0;
-  for (int32_t j = 0; j < h.n_keys; ++j) {
+  for (int32_t j = h.first_key; j < h.n_keys; ++j) {
     h.scores[j] = std::exp(h.scores[j] - max_score);
     sum += h.scores[j];
   }
   const float inv_sum = static_cast<float>(1.0 / sum);
   std::fill(h.out, h.out + h.head_dim, 0.0f);
-  for (int32_t j = 0; j < h.n_keys; ++j) {
+  for (int32_t j = h.first_key; j < h.n_keys; ++j) {
     const float weight = h.scores[j] * inv_sum;
     if (f16)
       for (int32_t d = 0; d < h.head_dim; ++d) h.out[d] += weight * fp16_to_fp32(h.kv.values_f16[h.kv.offset(j) + d]);
@@ -41,8 +41,10 @@ void attend_queries_one_by_one(const AttentionQueries& a, void (*attend_head)(co
       head.q = a.q + offset;
       head.head_dim = a.head_dim;
       head.scale = a.scale;
+      head.softcap = a.softcap;
       head.kv = a.kv;
       head.n_keys = a.first_n_keys + t;
+      head.first_key = first_visible_key(head.n_keys, a.window);
       head.scores = a.scratch;
       head.out = a.out + offset;
       attend_head(head);

@@ -4,6 +4,7 @@
 // a batch or on its own.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 namespace slm::kernels {
@@ -28,11 +29,29 @@ struct KvRows {
   }
 };
 
+// What changes a score before the softmax, and which keys a query sees.
+struct AttentionOptions {
+  float scale = 1.0f;    // score = q.k * scale
+  float softcap = 0.0f;  // > 0: score = softcap * tanh(score / softcap) (Gemma 2)
+  int32_t window = 0;    // > 0: a query sees only its last `window` keys (sliding-window attention)
+};
+
+inline float soft_capped(float score, float softcap) {
+  return softcap > 0.0f ? softcap * std::tanh(score / softcap) : score;
+}
+
+// The first key a query with n_keys keys sees.
+inline int32_t first_visible_key(int32_t n_keys, int32_t window) {
+  return window > 0 && n_keys > window ? n_keys - window : 0;
+}
+
 struct AttentionHead {
   const float* q = nullptr;        // head_dim values
   int32_t head_dim = 0;
   float scale = 1.0f;
+  float softcap = 0.0f;            // as AttentionOptions
   KvRows kv;
+  int32_t first_key = 0;           // keys first_key .. n_keys - 1 are seen
   int32_t n_keys = 0;              // >= 1
   float* scores = nullptr;         // scratch of n_keys floats
   float* out = nullptr;            // head_dim values, overwritten
@@ -40,7 +59,8 @@ struct AttentionHead {
 
 // Queries that share one KV head: n_tokens consecutive tokens x n_heads consecutive query
 // heads. Query (t, h) is q + t * token_stride + h * head_dim (its output at the same offset of
-// out) and attends to keys 0 .. first_n_keys + t - 1 (causal). Evaluating the queries
+// out) and attends to keys 0 .. first_n_keys + t - 1 (causal), or with a window only the last
+// `window` of them. Evaluating the queries
 // together lets each block of keys and values be read from memory once for all of them.
 struct AttentionQueries {
   const float* q = nullptr;
@@ -50,6 +70,8 @@ struct AttentionQueries {
   int32_t n_heads = 0;
   int32_t head_dim = 0;
   float scale = 1.0f;
+  float softcap = 0.0f;      // as AttentionOptions
+  int32_t window = 0;        // as AttentionOptions
   KvRows kv;
   int32_t first_n_keys = 0;  // >= 1
   float* scratch = nullptr;  // attention_scratch_floats(*this) floats
@@ -76,8 +98,8 @@ void attend_queries(const AttentionQueries& queries);
 // Each query on its own with `attend_head`: the kernel of the ISAs without a grouped one.
 void attend_queries_one_by_one(const AttentionQueries& queries, void (*attend_head)(const AttentionHead&));
 
-// The scalar reference: dot_f32 / dot_f16_f32 per key, softmax with std::exp and a double
-// sum, then the values accumulated key by key.
+// The scalar reference: dot_f32 / dot_f16_f32 per key, the soft cap with std::tanh, softmax
+// with std::exp and a double sum, then the values accumulated key by key.
 void attend_head_scalar(const AttentionHead& head);
 
 }  // namespace slm::kernels

@@ -27,10 +27,10 @@ void accumulate_in_registers(const AttentionHead& h, const Element* values, floa
   for (int s = 0; s < Streams; ++s)
     for (int32_t c = 0; c < n_chunks; ++c) acc[s][c] = _mm256_setzero_ps();
   const int32_t D = h.head_dim;
-  for (int32_t j = 0; j < h.n_keys; ++j) {
+  for (int32_t j = h.first_key; j < h.n_keys; ++j) {
     const __m256 weight = _mm256_set1_ps(h.scores[j] * inv_sum);
     const Element* value = values + h.kv.offset(j);
-    __m256* stream = acc[j % Streams];
+    __m256* stream = acc[(j - h.first_key) % Streams];
     for (int32_t c = 0; c < n_chunks; ++c)
       stream[c] = _mm256_fmadd_ps(weight, load_row8(value + 8 * c, D - 8 * c), stream[c]);
   }
@@ -50,7 +50,7 @@ void accumulate_values(const AttentionHead& h, const Element* values, float inv_
   if (n_chunks <= kMaxRegisterChunks) return accumulate_in_registers<1>(h, values, inv_sum, n_chunks);
   // Wide heads: the output row in memory, key by key.
   std::fill(h.out, h.out + D, 0.0f);
-  for (int32_t j = 0; j < h.n_keys; ++j) {
+  for (int32_t j = h.first_key; j < h.n_keys; ++j) {
     const __m256 weight = _mm256_set1_ps(h.scores[j] * inv_sum);
     const Element* value = values + h.kv.offset(j);
     for (int32_t d = 0; d < D; d += 8)
@@ -68,20 +68,20 @@ void attend(const AttentionHead& h, const Element* keys, const Element* values) 
   const bool q_in_registers = n_chunks <= kMaxRegisterChunks;
   if (q_in_registers)
     for (int32_t c = 0; c < n_chunks; ++c) q_chunks[c] = load_row8(h.q + 8 * c, D - 8 * c);
-  for (int32_t j = 0; j < h.n_keys; ++j) {
+  for (int32_t j = h.first_key; j < h.n_keys; ++j) {
     const Element* key = keys + h.kv.offset(j);
     __m256 acc = _mm256_setzero_ps();
     for (int32_t c = 0; c < n_chunks; ++c) {
       const __m256 q_chunk = q_in_registers ? q_chunks[c] : load_row8(h.q + 8 * c, D - 8 * c);
       acc = _mm256_fmadd_ps(q_chunk, load_row8(key + 8 * c, D - 8 * c), acc);
     }
-    h.scores[j] = Avx2Lanes::reduce(acc) * h.scale;
+    h.scores[j] = soft_capped(Avx2Lanes::reduce(acc) * h.scale, h.softcap);
   }
   // Softmax: exp of 8 keys at a time, the sum in 8 lanes (key j in lane j % 8).
-  const float max_score = *std::max_element(h.scores, h.scores + h.n_keys);
+  const float max_score = *std::max_element(h.scores + h.first_key, h.scores + h.n_keys);
   const __m256 max_vec = _mm256_set1_ps(max_score);
   __m256 sum = _mm256_setzero_ps();
-  int32_t j = 0;
+  int32_t j = h.first_key;
   for (; j + 8 <= h.n_keys; j += 8) {
     const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(h.scores + j), max_vec));
     _mm256_storeu_ps(h.scores + j, e);

@@ -70,10 +70,10 @@ void add_weighted_values(const KeyBlock& block, const float* weights, int32_t n_
   for (int i = 0; i < kGroup; ++i) store_chunk<kChunks>(o, c0 + i, head_dim, acc[i]);
 }
 
-// One query over the first n_keys keys of a block.
+// One query over keys first .. n_keys - 1 of a block.
 template <int kChunks>
-void attend_block(const float* q, float scale, int32_t head_dim, const KeyBlock& block, int32_t n_keys,
-                  QueryState state) {
+void attend_block(const float* q, float scale, float softcap, int32_t head_dim, const KeyBlock& block, int32_t first,
+                  int32_t n_keys, QueryState state) {
   const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + 7) / 8;
   alignas(32) float scores[kKeyBlock];
   n_keys = std::min(n_keys, kKeyBlock);  // as the caller guarantees: tells the compiler scores is large enough
@@ -86,25 +86,27 @@ void attend_block(const float* q, float scale, int32_t head_dim, const KeyBlock&
       for (int i = 0; i < 4; ++i)
         acc[i] = _mm256_fmadd_ps(q_chunk, load_chunk<kChunks>(block.keys + (j + i) * block.row_stride, c, head_dim), acc[i]);
     }
-    for (int i = 0; i < 4; ++i) scores[j + i] = Avx2Lanes::reduce(acc[i]) * scale;
+    for (int i = 0; i < 4; ++i) scores[j + i] = soft_capped(Avx2Lanes::reduce(acc[i]) * scale, softcap);
   }
   for (; j < n_keys; ++j) {
     __m256 acc = _mm256_setzero_ps();
     for (int32_t c = 0; c < n_chunks; ++c)
       acc = _mm256_fmadd_ps(load_chunk<kChunks>(q, c, head_dim), load_chunk<kChunks>(block.keys + j * block.row_stride, c, head_dim), acc);
-    scores[j] = Avx2Lanes::reduce(acc) * scale;
+    scores[j] = soft_capped(Avx2Lanes::reduce(acc) * scale, softcap);
   }
 
-  const float new_max = std::max(*state.m, *std::max_element(scores, scores + n_keys));
+  const float new_max = std::max(*state.m, *std::max_element(scores + first, scores + n_keys));
   // exp(M - M') is 0 for the first block (M = -inf; exp_nonpositive clamps it to 2^-126, which
   // only ever multiplies the zero S and O).
   const float correction = _mm256_cvtss_f32(exp_nonpositive(_mm256_set1_ps(*state.m - new_max)));
   const __m256 max_vec = _mm256_set1_ps(new_max);
   __m256 sum = _mm256_setzero_ps();
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (int32_t k = 0; k < n_keys; k += 8) {
     const int32_t count = std::min<int32_t>(8, n_keys - k);
-    const __m256 in_range = _mm256_castsi256_ps(
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    // Keys before `first` (outside the window) weigh exactly 0.
+    const __m256 in_range = _mm256_castsi256_ps(_mm256_andnot_si256(
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(first - k), lane), _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lane)));
     const __m256 e = _mm256_and_ps(exp_nonpositive(_mm256_sub_ps(load_row8(scores + k, count), max_vec)), in_range);
     store_row8(scores + k, e, count);
     sum = _mm256_add_ps(sum, e);
@@ -144,7 +146,10 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
   float* converted_keys = a.scratch + n_queries * (D + 2);
   float* converted_values = converted_keys + kKeyBlock * D;
   const int32_t last_n_keys = a.first_n_keys + a.n_tokens - 1;
-  for (int32_t first_key = 0; first_key < last_n_keys; first_key += kKeyBlock) {
+  // Blocks start at multiples of kKeyBlock whatever the window, so a query's result depends on
+  // its own keys alone; blocks before every query's window are skipped.
+  const int32_t first_block = first_visible_key(a.first_n_keys, a.window) / kKeyBlock * kKeyBlock;
+  for (int32_t first_key = first_block; first_key < last_n_keys; first_key += kKeyBlock) {
     KeyBlock block;
     const int64_t first_row = a.kv.offset(first_key);  // the block's rows are stride apart (kKvBlockRows)
     if constexpr (std::is_same_v<Element, float>) {
@@ -157,9 +162,11 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
     }
     for (int32_t t = 0; t < a.n_tokens; ++t) {
       const int32_t n_keys = std::min(kKeyBlock, a.first_n_keys + t - first_key);
-      if (n_keys <= 0) continue;
+      const int32_t first = std::max(0, first_visible_key(a.first_n_keys + t, a.window) - first_key);
+      if (n_keys <= first) continue;
       for (int32_t h = 0; h < a.n_heads; ++h)
-        attend_block<kChunks>(a.q + t * a.token_stride + int64_t(h) * D, a.scale, D, block, n_keys, state_of(t, h));
+        attend_block<kChunks>(a.q + t * a.token_stride + int64_t(h) * D, a.scale, a.softcap, D, block, first, n_keys,
+                              state_of(t, h));
     }
   }
   for (int32_t t = 0; t < a.n_tokens; ++t)

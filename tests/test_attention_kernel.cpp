@@ -95,6 +95,40 @@ struct GroupCase {
   int32_t n_heads;
   int32_t first_n_keys;
   bool f16;
+  int32_t window = 0;     // sliding window
+  float softcap = 0.0f;   // Gemma 2's logit soft cap
+};
+
+// The same rows in a paged cache: logical block b of kKvBlockRows rows stored at physical block
+// blocks[b] (the reverse order), rows `stride` apart within a block.
+struct PagedRows {
+  std::vector<int32_t> blocks;
+  std::vector<float> keys, values;
+  std::vector<uint16_t> keys16, values16;
+
+  PagedRows(const std::vector<float>& k, const std::vector<float>& v, int64_t stride, int32_t n_rows) {
+    const int32_t n_blocks = (n_rows + kKvBlockRows - 1) / kKvBlockRows;
+    for (int32_t b = 0; b < n_blocks; ++b) blocks.push_back(n_blocks - 1 - b);
+    keys.assign(size_t(n_blocks) * kKvBlockRows * size_t(stride), NAN);
+    values = keys;
+    for (int32_t j = 0; j < n_rows; ++j)
+      for (int64_t d = 0; d < stride; ++d) {
+        const size_t physical = size_t(offset(j, stride) + d), logical = size_t(j * stride + d);
+        keys[physical] = k[logical];
+        values[physical] = v[logical];
+      }
+    keys16 = to_fp16(keys);
+    values16 = to_fp16(values);
+  }
+  int64_t offset(int32_t j, int64_t stride) const {
+    return int64_t(blocks[size_t(j / kKvBlockRows)]) * kKvBlockRows * stride + (j % kKvBlockRows) * stride;
+  }
+  KvRows rows(bool f16, int64_t stride) const {
+    KvRows kv = kv_rows(f16, keys, values, keys16, values16, stride);
+    kv.blocks = blocks.data();
+    kv.block_stride = kKvBlockRows * stride;
+    return kv;
+  }
 };
 
 class AttentionQueriesKernel : public ::testing::TestWithParam<GroupCase> {};
@@ -111,6 +145,8 @@ TEST_P(AttentionQueriesKernel, EveryQueryAgreesWithTheReferenceAndDoesNotDependO
   for (float& x : keys) x = normal(rng);
   for (float& x : values) x = normal(rng);
   const std::vector<uint16_t> keys16 = to_fp16(keys), values16 = to_fp16(values);
+  const PagedRows paged(keys, values, stride, n_keys_max);
+  bool use_paged = false;
   const auto queries_for = [&](int32_t first_token, int32_t n_tokens, int32_t first_head, int32_t n_heads, float* out) {
     AttentionQueries a;
     const int64_t offset = first_token * token_stride + int64_t(first_head) * c.head_dim;
@@ -121,7 +157,9 @@ TEST_P(AttentionQueriesKernel, EveryQueryAgreesWithTheReferenceAndDoesNotDependO
     a.n_heads = n_heads;
     a.head_dim = c.head_dim;
     a.scale = 1.0f / std::sqrt(float(c.head_dim));
-    a.kv = kv_rows(c.f16, keys, values, keys16, values16, stride);
+    a.softcap = c.softcap;
+    a.window = c.window;
+    a.kv = use_paged ? paged.rows(c.f16, stride) : kv_rows(c.f16, keys, values, keys16, values16, stride);
     a.first_n_keys = c.first_n_keys + first_token;
     return a;
   };
@@ -157,6 +195,56 @@ TEST_P(AttentionQueriesKernel, EveryQueryAgreesWithTheReferenceAndDoesNotDependO
     // The slots between the heads' rows are not written.
     for (int32_t t = 0; t < c.n_tokens; ++t)
       EXPECT_TRUE(std::isnan(together[size_t(t * token_stride + c.n_heads * c.head_dim)]));
+    // The same rows in a paged cache give the same bits (the NaN rows of unused block slots are
+    // never read).
+    std::vector<float> from_pages(q.size(), NAN);
+    use_paged = true;
+    run(kernels_for(isa), 0, c.n_tokens, 0, c.n_heads, from_pages);
+    use_paged = false;
+    for (int32_t t = 0; t < c.n_tokens; ++t)
+      for (int32_t i = 0; i < c.n_heads * c.head_dim; ++i)
+        EXPECT_EQ(std::bit_cast<uint32_t>(from_pages[size_t(t * token_stride + i)]),
+                  std::bit_cast<uint32_t>(together[size_t(t * token_stride + i)]))
+            << isa_name(isa) << " paged, token " << t;
+  }
+}
+
+// A window of w keys gives each query what attention over only its last w keys gives.
+TEST(AttentionQueriesKernel, AWindowEqualsAttentionOverTheLastKeysAlone) {
+  const int32_t head_dim = 64, n_keys = 150, window = 40;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> q(static_cast<size_t>(head_dim)), keys(static_cast<size_t>(head_dim * n_keys)), values(keys.size());
+  for (float& x : q) x = 2.0f * normal(rng);
+  for (float& x : keys) x = normal(rng);
+  for (float& x : values) x = normal(rng);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
+    if (!isa_available(isa)) continue;
+    const auto attend = [&](const float* k, const float* v, int32_t n, int32_t w) {
+      std::vector<float> out(static_cast<size_t>(head_dim)), scratch;
+      AttentionQueries a;
+      a.q = q.data();
+      a.out = out.data();
+      a.token_stride = head_dim;
+      a.n_tokens = 1;
+      a.n_heads = 1;
+      a.head_dim = head_dim;
+      a.scale = 0.125f;
+      a.window = w;
+      a.kv.keys_f32 = k;
+      a.kv.values_f32 = v;
+      a.kv.stride = head_dim;
+      a.first_n_keys = n;
+      scratch.resize(size_t(attention_scratch_floats(a)));
+      a.scratch = scratch.data();
+      kernels_for(isa).attend_queries(a);
+      return out;
+    };
+    const auto windowed = attend(keys.data(), values.data(), n_keys, window);
+    const size_t skip = size_t(n_keys - window) * head_dim;
+    const auto last_keys_only = attend(keys.data() + skip, values.data() + skip, window, 0);
+    for (int32_t d = 0; d < head_dim; ++d)
+      EXPECT_NEAR(windowed[size_t(d)], last_keys_only[size_t(d)], 1e-5f) << isa_name(isa) << " element " << d;
   }
 }
 
@@ -164,7 +252,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionQueriesKernel,
                          ::testing::Values(GroupCase{64, 8, 7, 1, true}, GroupCase{64, 3, 2, 100, false},
                                            GroupCase{128, 5, 4, 60, true}, GroupCase{8, 9, 1, 200, false},
                                            GroupCase{6, 4, 3, 63, true}, GroupCase{80, 2, 2, 129, false},
-                                           GroupCase{64, 1, 7, 1000, true}));
+                                           GroupCase{64, 1, 7, 1000, true}, GroupCase{64, 9, 2, 100, true, 37},
+                                           GroupCase{128, 8, 2, 70, false, 64, 0.0f}, GroupCase{64, 5, 3, 90, true, 0, 2.5f},
+                                           GroupCase{32, 12, 2, 200, false, 33, 1.5f}));
 
 TEST(AttentionKernel, OneKeyReturnsItsValueRow) {
   const std::vector<float> q = {1, 2, 3}, key = {0.5f, -1, 2}, value = {4, -5, 6};

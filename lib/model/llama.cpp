@@ -74,7 +74,8 @@ void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, con
       ops::rope_in_place(k + t * kv_dim, c.n_head_kv, c.head_dim, c.n_rot, angles, c.rope_style);
     }
     store_keys_and_values(pool, layer, batch, k, v, kv_dim);
-    ops::attention(q, pool, layer, batch.sequences, {c.n_head, c.n_head_kv, c.head_dim}, attn, threads);
+    ops::attention(q, pool, layer, batch.sequences, {c.n_head, c.n_head_kv, c.head_dim},
+                   ops::default_attention(c.head_dim), attn, threads);
     ops::matmul(L.attn_output, attn, n, out, threads);
     ops::add_in_place(x, out, n * n_embd);
 

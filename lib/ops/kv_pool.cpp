@@ -68,7 +68,7 @@ uint64_t kv_bytes_per_position(KvType type, int32_t n_layer, int32_t row_size) {
 }
 
 void attention(const float* q, const KvPool& pool, int32_t layer, std::span<const AttentionSpan> spans,
-               const AttentionShape& shape, float* out, int n_threads) {
+               const AttentionShape& shape, const AttentionOptions& options, float* out, int n_threads) {
   const int32_t head_dim = shape.head_dim;
   const int32_t group = shape.n_head / shape.n_head_kv;  // query heads per KV head
   // A work item: up to kTileTokens tokens of one span x heads_per_item query heads of one KV
@@ -107,7 +107,9 @@ void attention(const float* q, const KvPool& pool, int32_t layer, std::span<cons
       queries.n_tokens = std::min(kTileTokens, span.n_rows - tile.first_token);
       queries.n_heads = std::min(heads_per_item, (kv_head + 1) * group - first_head);
       queries.head_dim = head_dim;
-      queries.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+      queries.scale = options.scale;
+      queries.softcap = options.softcap;
+      queries.window = options.window;
       const uint64_t first_element = layer_base + static_cast<uint64_t>(kv_head) * head_dim;
       if (f16) {
         queries.kv.keys_f16 = static_cast<const uint16_t*>(pool.keys.get()) + first_element;

@@ -7,6 +7,7 @@
 // block is copied before anyone writes into it (copy_block).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -73,10 +74,15 @@ struct AttentionShape {
   int32_t head_dim = 0;
 };
 
+using AttentionOptions = kernels::AttentionOptions;  // scale, soft cap, sliding window
+
+// The usual options: scores scaled by 1 / sqrt(head_dim), no cap, no window.
+inline AttentionOptions default_attention(int32_t head_dim) { return {1.0f / std::sqrt(float(head_dim)), 0.0f, 0}; }
+
 // Causal grouped-query attention of every span over its own sequence's cache. q and out are
 // [n_rows][n_head * head_dim]. Query head h reads KV head h / (n_head / n_head_kv). A query's
 // result depends only on its own sequence: never on the other spans or the thread count.
 void attention(const float* q, const KvPool& pool, int32_t layer, std::span<const AttentionSpan> spans,
-               const AttentionShape& shape, float* out, int n_threads);
+               const AttentionShape& shape, const AttentionOptions& options, float* out, int n_threads);
 
 }  // namespace slm::ops
