@@ -27,12 +27,22 @@ struct ForwardBatch {
 using ForwardFn = void (*)(const Model& model, ForwardScratch& scratch, ops::KvPool& pool, const ForwardBatch& batch,
                            float* logits);
 
+struct WeightBinder;    // lib/model/weight_binder.hpp
+struct LayerWeights;    // lib/model/weights.hpp
+
+// Binds block `layer`'s tensors (shapes and types checked) into L.
+using BindLayerFn = void (*)(const WeightBinder& b, const ModelConfig& config, int32_t layer, LayerWeights& L);
+
 struct ArchSpec {
   std::string_view name;     // general.architecture
   RopeStyle rope_style;
   bool qkv_bias;             // q/k/v projections carry biases (required tensors)
   bool qk_norm;              // per-head RMSNorm on q and k (required tensors)
   ForwardFn forward;
+  // The architecture's own hyperparameters, read after the common ones; nullptr: none.
+  void (*read_config)(const GgufFile& file, ModelConfig& config) = nullptr;
+  // nullptr: bind_llama_layer.
+  BindLayerFn bind_layer = nullptr;
 };
 
 // The specs, one per file.
@@ -44,6 +54,12 @@ extern const ArchSpec kQwen3Arch;
 const ArchSpec* find_arch(std::string_view name);
 // "llama, qwen2, qwen3", for error messages.
 std::string supported_arch_names();
+
+// Llama's block tensors (lib/model/model_loader.cpp): attn_norm, attn_{q,k,v,output} (+ biases,
+// q/k norms when the spec has them) and ffn_norm, ffn_{gate,up,down}.
+void bind_llama_attention(const WeightBinder& b, const ModelConfig& config, int32_t layer, LayerWeights& L);
+void bind_llama_feed_forward(const WeightBinder& b, const ModelConfig& config, int32_t layer, LayerWeights& L);
+void bind_llama_layer(const WeightBinder& b, const ModelConfig& config, int32_t layer, LayerWeights& L);
 
 // The Llama-family transformer (lib/model/llama.cpp); the other specs reuse it.
 void forward_llama(const Model& model, ForwardScratch& scratch, ops::KvPool& pool, const ForwardBatch& batch,

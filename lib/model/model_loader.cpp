@@ -10,79 +10,13 @@
 
 #include "kernels/dequantize.hpp"
 #include "lib/model/arch.hpp"
+#include "lib/model/weight_binder.hpp"
 #include "lib/model/weights.hpp"
 #include "slm/model.hpp"
 
 namespace slm {
 
 namespace {
-
-// Upper bounds well above any model slm targets (up to ~14B), low enough that
-// products of them cannot overflow 64 bits.
-constexpr int64_t kMaxEmbd = 1 << 16;
-constexpr int64_t kMaxLayers = 1024;
-constexpr int64_t kMaxHeads = 1024;
-constexpr int64_t kMaxHeadDim = 1024;
-constexpr int64_t kMaxFeedForward = 1 << 20;
-constexpr int64_t kMaxContext = 1 << 24;
-
-struct Binder {
-  const GgufFile& file;
-  ModelWeights& weights;
-
-  [[noreturn]] void fail(const std::string& message) const { throw Error(file.path() + ": " + message); }
-
-  const GgufTensor& require(const std::string& name) const {
-    const GgufTensor* tensor = file.find_tensor(name);
-    if (!tensor) fail("missing tensor " + name);
-    return *tensor;
-  }
-
-  void check_type(const GgufTensor& t) const {
-    if (!ggml_type_info(t.type).weight_format)
-      fail(fmt::format("tensor {} has type {}, which is not a weight format", t.name, ggml_type_name(t.type)));
-  }
-
-  ops::WeightMatrix matrix(const std::string& name, int64_t n_in, int64_t n_out) const {
-    return matrix_from(require(name), n_in, n_out);
-  }
-
-  ops::WeightMatrix matrix_from(const GgufTensor& t, int64_t n_in, int64_t n_out) const {
-    check_type(t);
-    if (t.ne[0] != uint64_t(n_in) || t.ne[1] != uint64_t(n_out) || t.ne[2] != 1 || t.ne[3] != 1)
-      fail(fmt::format("tensor {} has shape {}, expected [{}, {}]", t.name, t.shape_string(), n_in, n_out));
-    return {t.type, n_in, n_out, t.data, ggml_row_bytes(t.type, uint64_t(n_in))};
-  }
-
-  // A 1-D tensor of n values, copied to float.
-  const float* vector(const std::string& name, int64_t n) const { return vector_from(require(name), n); }
-
-  const float* optional_vector(const std::string& name, int64_t n) const {
-    const GgufTensor* t = file.find_tensor(name);
-    return t ? vector_from(*t, n) : nullptr;
-  }
-
-  const float* vector_from(const GgufTensor& t, int64_t n) const {
-    check_type(t);
-    if (t.n_elements() != uint64_t(n) || t.ne[0] != uint64_t(n))
-      fail(fmt::format("tensor {} has shape {}, expected [{}]", t.name, t.shape_string(), n));
-    auto values = std::make_unique<std::vector<float>>(size_t(n));
-    kernels::dequantize_row(t.type, t.data, values->data(), n);
-    const float* data = values->data();
-    weights.float_copies.push_back(std::move(values));
-    return data;
-  }
-};
-
-int32_t checked_hparam(const GgufFile& file, const std::string& key, int64_t min, int64_t max,
-                       std::optional<int64_t> fallback = std::nullopt) {
-  std::optional<uint32_t> value = file.get_u32_opt(key);
-  if (!value && !fallback) throw Error(file.path() + ": missing key " + key);
-  const int64_t v = value ? int64_t(*value) : *fallback;
-  if (v < min || v > max)
-    throw Error(fmt::format("{}: key {} is {}, expected a value in [{}, {}]", file.path(), key, v, min, max));
-  return int32_t(v);
-}
 
 ModelConfig read_config(const GgufFile& file, const ArchSpec& spec) {
   const std::string p = std::string(spec.name) + ".";
@@ -128,6 +62,7 @@ ModelConfig read_config(const GgufFile& file, const ArchSpec& spec) {
   c.rope_style = spec.rope_style;
   c.has_qkv_bias = spec.qkv_bias;
   c.has_qk_norm = spec.qk_norm;
+  if (spec.read_config) spec.read_config(file, c);
   return c;
 }
 
@@ -147,11 +82,10 @@ void check_layer_count(const GgufFile& file, int32_t n_layer) {
   }
 }
 
-std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, ModelConfig& c) {
+std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec& spec, ModelConfig& c) {
   auto weights = std::make_unique<ModelWeights>();
-  Binder b{file, *weights};
-  const int64_t E = c.n_embd, V = c.n_vocab, F = c.n_ff;
-  const int64_t q_dim = int64_t(c.n_head) * c.head_dim, kv_dim = int64_t(c.n_head_kv) * c.head_dim;
+  WeightBinder b{file, *weights};
+  const int64_t E = c.n_embd, V = c.n_vocab;
 
   weights->token_embd = b.matrix("token_embd.weight", E, V);
   weights->output_norm = b.vector("output_norm.weight", E);
@@ -171,28 +105,8 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, ModelConfig& c)
 
   check_layer_count(file, c.n_layer);
   weights->layers.resize(size_t(c.n_layer));
-  for (int32_t i = 0; i < c.n_layer; ++i) {
-    const std::string p = fmt::format("blk.{}.", i);
-    LayerWeights& L = weights->layers[size_t(i)];
-    L.attn_norm = b.vector(p + "attn_norm.weight", E);
-    L.attn_q = b.matrix(p + "attn_q.weight", E, q_dim);
-    L.attn_k = b.matrix(p + "attn_k.weight", E, kv_dim);
-    L.attn_v = b.matrix(p + "attn_v.weight", E, kv_dim);
-    L.attn_output = b.matrix(p + "attn_output.weight", q_dim, E);
-    if (c.has_qkv_bias) {
-      L.attn_q_bias = b.vector(p + "attn_q.bias", q_dim);
-      L.attn_k_bias = b.vector(p + "attn_k.bias", kv_dim);
-      L.attn_v_bias = b.vector(p + "attn_v.bias", kv_dim);
-    }
-    if (c.has_qk_norm) {
-      L.attn_q_norm = b.vector(p + "attn_q_norm.weight", c.head_dim);
-      L.attn_k_norm = b.vector(p + "attn_k_norm.weight", c.head_dim);
-    }
-    L.ffn_norm = b.vector(p + "ffn_norm.weight", E);
-    L.ffn_gate = b.matrix(p + "ffn_gate.weight", E, F);
-    L.ffn_up = b.matrix(p + "ffn_up.weight", E, F);
-    L.ffn_down = b.matrix(p + "ffn_down.weight", F, E);
-  }
+  const auto bind_layer = spec.bind_layer ? spec.bind_layer : bind_llama_layer;
+  for (int32_t i = 0; i < c.n_layer; ++i) bind_layer(b, c, i, weights->layers[size_t(i)]);
   return weights;
 }
 
@@ -221,6 +135,38 @@ void interleave_weights(const GgufFile& file, ModelWeights& weights) {
 
 }  // namespace
 
+void bind_llama_attention(const WeightBinder& b, const ModelConfig& c, int32_t layer, LayerWeights& L) {
+  const std::string p = fmt::format("blk.{}.", layer);
+  const int64_t E = c.n_embd, q_dim = int64_t(c.n_head) * c.head_dim, kv_dim = int64_t(c.n_head_kv) * c.head_dim;
+  L.attn_norm = b.vector(p + "attn_norm.weight", E);
+  L.attn_q = b.matrix(p + "attn_q.weight", E, q_dim);
+  L.attn_k = b.matrix(p + "attn_k.weight", E, kv_dim);
+  L.attn_v = b.matrix(p + "attn_v.weight", E, kv_dim);
+  L.attn_output = b.matrix(p + "attn_output.weight", q_dim, E);
+  if (c.has_qkv_bias) {
+    L.attn_q_bias = b.vector(p + "attn_q.bias", q_dim);
+    L.attn_k_bias = b.vector(p + "attn_k.bias", kv_dim);
+    L.attn_v_bias = b.vector(p + "attn_v.bias", kv_dim);
+  }
+  if (c.has_qk_norm) {
+    L.attn_q_norm = b.vector(p + "attn_q_norm.weight", c.head_dim);
+    L.attn_k_norm = b.vector(p + "attn_k_norm.weight", c.head_dim);
+  }
+}
+
+void bind_llama_feed_forward(const WeightBinder& b, const ModelConfig& c, int32_t layer, LayerWeights& L) {
+  const std::string p = fmt::format("blk.{}.", layer);
+  L.ffn_norm = b.vector(p + "ffn_norm.weight", c.n_embd);
+  L.ffn_gate = b.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff);
+  L.ffn_up = b.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff);
+  L.ffn_down = b.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd);
+}
+
+void bind_llama_layer(const WeightBinder& b, const ModelConfig& c, int32_t layer, LayerWeights& L) {
+  bind_llama_attention(b, c, layer, L);
+  bind_llama_feed_forward(b, c, layer, L);
+}
+
 std::shared_ptr<const Model> Model::load(const std::string& path) {
   GgufFile file = GgufFile::open(path);
   const std::string& arch = file.get_string("general.architecture");
@@ -234,7 +180,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
       vocab_size && int64_t(*vocab_size) != config.n_vocab)
     throw Error(fmt::format("{}: {}.vocab_size is {}, but the tokenizer has {} tokens", file.path(), config.arch,
                             *vocab_size, config.n_vocab));
-  auto weights = bind_weights(file, config);
+  auto weights = bind_weights(file, *spec, config);
   interleave_weights(file, *weights);
   return std::make_shared<const Model>(std::move(file), std::move(config), std::move(tokenizer), std::move(weights));
 }

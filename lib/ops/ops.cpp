@@ -90,12 +90,17 @@ void swiglu_in_place(float* gate, const float* up, int64_t n) {
 }
 
 void rope_angles(int32_t position, const ModelConfig& config, const float* freq_factors, float* cos_sin) {
+  rope_angles(position, config.n_rot, config.rope_freq_base, config.rope_freq_scale, freq_factors, cos_sin);
+}
+
+void rope_angles(int32_t position, int32_t n_rot, float freq_base, float freq_scale, const float* freq_factors,
+                 float* cos_sin) {
   // theta_i = pos * scale * base^(-2i/n_rot) / factor_i, computed in double so that long
   // positions keep their precision.
-  const int half = config.n_rot / 2;
+  const int half = n_rot / 2;
   for (int i = 0; i < half; ++i) {
-    double theta = static_cast<double>(position) * config.rope_freq_scale *
-                   std::pow(static_cast<double>(config.rope_freq_base), -2.0 * i / config.n_rot);
+    double theta = static_cast<double>(position) * freq_scale *
+                   std::pow(static_cast<double>(freq_base), -2.0 * i / n_rot);
     if (freq_factors) theta /= freq_factors[i];
     cos_sin[2 * i] = static_cast<float>(std::cos(theta));
     cos_sin[2 * i + 1] = static_cast<float>(std::sin(theta));

@@ -54,8 +54,12 @@ void add_in_place(float* x, const float* y, int64_t n);
 // gate[i] = silu(gate[i]) * up[i]
 void swiglu_in_place(float* gate, const float* up, int64_t n);
 
-// Rotation angles for one position: cos_sin[2*i], cos_sin[2*i+1] for i < n_rot/2.
+// Rotation angles for one position: cos_sin[2*i], cos_sin[2*i+1] for i < n_rot/2, with the
+// model's rope base and scale.
 void rope_angles(int32_t position, const ModelConfig& config, const float* freq_factors, float* cos_sin);
+// The same with another base and scale (e.g. Gemma 3's local layers).
+void rope_angles(int32_t position, int32_t n_rot, float freq_base, float freq_scale, const float* freq_factors,
+                 float* cos_sin);
 
 // Rotates the first n_rot dimensions of each of n_heads heads of x (head-major).
 void rope_in_place(float* x, int n_heads, int head_dim, int n_rot, const float* cos_sin, RopeStyle style);

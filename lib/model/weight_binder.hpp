@@ -1,0 +1,88 @@
+// Binding a model's tensors by name, checking each one's shape and type, for the loader and
+// for the architecture files that bind tensors of their own.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/dequantize.hpp"
+#include "lib/model/weights.hpp"
+#include "slm/gguf.hpp"
+
+namespace slm {
+
+// Upper bounds well above any model slm targets, low enough that products of them cannot
+// overflow 64 bits.
+inline constexpr int64_t kMaxEmbd = 1 << 16;
+inline constexpr int64_t kMaxLayers = 1024;
+inline constexpr int64_t kMaxHeads = 1024;
+inline constexpr int64_t kMaxHeadDim = 1024;
+inline constexpr int64_t kMaxFeedForward = 1 << 20;
+inline constexpr int64_t kMaxContext = 1 << 24;
+
+struct WeightBinder {
+  const GgufFile& file;
+  ModelWeights& weights;
+
+  [[noreturn]] void fail(const std::string& message) const { throw Error(file.path() + ": " + message); }
+
+  const GgufTensor& require(const std::string& name) const {
+    const GgufTensor* tensor = file.find_tensor(name);
+    if (!tensor) fail("missing tensor " + name);
+    return *tensor;
+  }
+
+  void check_type(const GgufTensor& t) const {
+    if (!ggml_type_info(t.type).weight_format)
+      fail(fmt::format("tensor {} has type {}, which is not a weight format", t.name, ggml_type_name(t.type)));
+  }
+
+  ops::WeightMatrix matrix(const std::string& name, int64_t n_in, int64_t n_out) const {
+    return matrix_from(require(name), n_in, n_out);
+  }
+
+  ops::WeightMatrix matrix_from(const GgufTensor& t, int64_t n_in, int64_t n_out) const {
+    check_type(t);
+    if (t.ne[0] != uint64_t(n_in) || t.ne[1] != uint64_t(n_out) || t.ne[2] != 1 || t.ne[3] != 1)
+      fail(fmt::format("tensor {} has shape {}, expected [{}, {}]", t.name, t.shape_string(), n_in, n_out));
+    return {t.type, n_in, n_out, t.data, ggml_row_bytes(t.type, uint64_t(n_in))};
+  }
+
+  // A 1-D tensor of n values, copied to float.
+  const float* vector(const std::string& name, int64_t n) const { return vector_from(require(name), n); }
+
+  const float* optional_vector(const std::string& name, int64_t n) const {
+    const GgufTensor* t = file.find_tensor(name);
+    return t ? vector_from(*t, n) : nullptr;
+  }
+
+  const float* vector_from(const GgufTensor& t, int64_t n) const {
+    check_type(t);
+    if (t.n_elements() != uint64_t(n) || t.ne[0] != uint64_t(n))
+      fail(fmt::format("tensor {} has shape {}, expected [{}]", t.name, t.shape_string(), n));
+    auto values = std::make_unique<std::vector<float>>(size_t(n));
+    kernels::dequantize_row(t.type, t.data, values->data(), n);
+    const float* data = values->data();
+    weights.float_copies.push_back(std::move(values));
+    return data;
+  }
+};
+
+
+// A u32 hyperparameter in [min, max]; `fallback` when the key is absent (else an error).
+inline int32_t checked_hparam(const GgufFile& file, const std::string& key, int64_t min, int64_t max,
+                       std::optional<int64_t> fallback = std::nullopt) {
+  std::optional<uint32_t> value = file.get_u32_opt(key);
+  if (!value && !fallback) throw Error(file.path() + ": missing key " + key);
+  const int64_t v = value ? int64_t(*value) : *fallback;
+  if (v < min || v > max)
+    throw Error(fmt::format("{}: key {} is {}, expected a value in [{}, {}]", file.path(), key, v, min, max));
+  return int32_t(v);
+}
+
+
+}  // namespace slm
