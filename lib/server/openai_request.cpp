@@ -224,6 +224,31 @@ std::vector<chat::ChatMessage> read_messages(const Json& body) {
   return result;
 }
 
+// chat_template_kwargs as a template value (its depth is bounded by the body's).
+jinja::Value template_value(const Json& json) {
+  switch (json.type()) {
+    case Json::value_t::boolean: return jinja::Value(json.get<bool>());
+    case Json::value_t::number_integer: return jinja::Value(json.get<int64_t>());
+    case Json::value_t::number_unsigned: {
+      const uint64_t u = json.get<uint64_t>();
+      return u <= uint64_t(std::numeric_limits<int64_t>::max()) ? jinja::Value(int64_t(u)) : jinja::Value(double(u));
+    }
+    case Json::value_t::number_float: return jinja::Value(json.get<double>());
+    case Json::value_t::string: return jinja::Value(json.get<std::string>());
+    case Json::value_t::array: {
+      jinja::Value list = jinja::Value::list();
+      for (const Json& item : json) list.push_back(template_value(item));
+      return list;
+    }
+    case Json::value_t::object: {
+      jinja::Value dict = jinja::Value::dict();
+      for (const auto& [key, item] : json.items()) dict.set(jinja::Value(key), template_value(item));
+      return dict;
+    }
+    default: return jinja::Value::none();
+  }
+}
+
 // Fields this server cannot honour are refused, not ignored: an agent that sends tools would
 // otherwise wait for tool calls that never come.
 void refuse_unsupported_chat_fields(const Json& body) {
@@ -283,7 +308,7 @@ ChatRequest parse_chat_request(std::string_view body_text, const SamplerParams& 
   if (logprobs) request.params.top_logprobs = int32_t(top_logprobs.value_or(0));
   if (const Json* kwargs = find_field(body, "chat_template_kwargs")) {
     if (!kwargs->is_object()) throw wrong_type("chat_template_kwargs", "an object", *kwargs);
-    request.template_kwargs = jinja::value_from_json(kwargs->dump());
+    request.template_kwargs = template_value(*kwargs);
   }
   return request;
 }
