@@ -123,7 +123,15 @@ void answer_stream(std::shared_ptr<Generation> generation, httplib::Response& re
   auto started = std::make_shared<bool>(false);
   response.set_chunked_content_provider(
       "text/event-stream",
-      [generation, started](size_t, httplib::DataSink& sink) { return provide_stream(*generation, *started, sink); },
+      [generation, started](size_t, httplib::DataSink& sink) {
+        // This runs after the route's handler has returned, outside its catch: nothing may escape
+        // into cpp-httplib's worker thread. A failure ends this stream (and cancels it), no more.
+        try {
+          return provide_stream(*generation, *started, sink);
+        } catch (...) {
+          return false;
+        }
+      },
       [generation](bool) { generation->stream->cancel(); });  // after the last chunk this changes nothing
 }
 
