@@ -15,7 +15,13 @@ PACKAGES=(
   clang libclang-rt-14-dev # libFuzzer targets and sanitizers
   python3-numpy            # ../shared/tools/synth_gguf.py, for benchmark models
   g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # NEON kernels, cross-compiled and run under qemu
+  nginx-light              # the replicas test: nginx in front of two slm-servers (its own config, ports and pid)
 )
+# node and npm run the end-to-end tests with the official `openai` client. A machine that has
+# them already keeps its own: NodeSource's nodejs bundles npm and conflicts with Debian's npm.
+if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # Recommended packages too: the cross compiler needs its Recommends (libc6-dev-arm64-cross).
