@@ -28,7 +28,8 @@ struct Generation {
   std::shared_ptr<RequestStream> stream;
   ResponseBuilder builder;
   ClientConnection client;
-  bool finished = false;
+  bool finished = false;        // the summary has come
+  bool stream_started = false;  // streaming: the first chunk (chat's role) has been sent
   std::chrono::steady_clock::time_point next_client_check{};
 
   Generation(RouteContext& context, std::shared_ptr<const ServedModel> served, std::shared_ptr<RequestStream> stream,
@@ -91,9 +92,9 @@ bool send_event(httplib::DataSink& sink, const std::string& data) {
 
 // Called by cpp-httplib until sink.done(): each call sends what one event completes. A failed
 // write means the client has gone: the request is cancelled and the connection dropped.
-bool provide_stream(Generation& generation, bool& started, httplib::DataSink& sink) {
-  if (!started) {
-    started = true;
+bool provide_stream(Generation& generation, httplib::DataSink& sink) {
+  if (!generation.stream_started) {
+    generation.stream_started = true;
     if (const std::optional<std::string> first = generation.builder.stream_start())
       if (!send_event(sink, *first)) return false;
     return true;
@@ -120,14 +121,13 @@ bool provide_stream(Generation& generation, bool& started, httplib::DataSink& si
 void answer_stream(std::shared_ptr<Generation> generation, httplib::Response& response) {
   response.status = 200;
   response.set_header("Cache-Control", "no-cache");
-  auto started = std::make_shared<bool>(false);
   response.set_chunked_content_provider(
       "text/event-stream",
-      [generation, started](size_t, httplib::DataSink& sink) {
+      [generation](size_t, httplib::DataSink& sink) {
         // This runs after the route's handler has returned, outside its catch: nothing may escape
         // into cpp-httplib's worker thread. A failure ends this stream (and cancels it), no more.
         try {
-          return provide_stream(*generation, *started, sink);
+          return provide_stream(*generation, sink);
         } catch (...) {
           return false;
         }

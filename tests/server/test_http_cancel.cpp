@@ -36,6 +36,15 @@ void expect_next_request_served(httplib::Client& client) {
   EXPECT_EQ(next->status, 200) << next->body;
 }
 
+// After a client left its long request: the request stopped early, its slot is free again and
+// the next request is served (with one slot and no queue, it would otherwise get 503).
+void expect_cancelled_and_slot_freed(InProcessServer& server) {
+  auto observer = server.client();
+  EXPECT_TRUE(eventually([&] { return server_is_idle(*observer); }, 3s)) << "the slot was not freed";
+  EXPECT_LT(server_metric(*observer, "slm_generated_tokens_total"), long_generation / 2);
+  expect_next_request_served(*observer);
+}
+
 TEST(HttpCancel, AClientThatLeavesAStreamFreesItsSlotForTheNextRequest) {
   SLM_REQUIRE_ASSET(qwen_vocab_model());
   InProcessServer server(qwen_vocab_model(), small_scheduler(/*parallel=*/1, /*queue=*/0));
@@ -54,10 +63,7 @@ TEST(HttpCancel, AClientThatLeavesAStreamFreesItsSlotForTheNextRequest) {
   EXPECT_FALSE(abandoned);  // the client cancelled it
   EXPECT_GE(events_seen, 3);
 
-  auto observer = server.client();
-  EXPECT_TRUE(eventually([&] { return server_is_idle(*observer); }, 3s)) << "the slot was not freed";
-  EXPECT_LT(server_metric(*observer, "slm_generated_tokens_total"), long_generation / 2);
-  expect_next_request_served(*observer);
+  expect_cancelled_and_slot_freed(server);
 }
 
 TEST(HttpCancel, AClientThatLeavesBeforeAWholeAnswerCancelsIt) {
@@ -69,10 +75,7 @@ TEST(HttpCancel, AClientThatLeavesBeforeAWholeAnswerCancelsIt) {
       impatient->Post("/v1/chat/completions", long_chat_request(false).dump(), "application/json");
   EXPECT_FALSE(gave_up);
 
-  auto observer = server.client();
-  EXPECT_TRUE(eventually([&] { return server_is_idle(*observer); }, 3s)) << "the slot was not freed";
-  EXPECT_LT(server_metric(*observer, "slm_generated_tokens_total"), long_generation / 2);
-  expect_next_request_served(*observer);
+  expect_cancelled_and_slot_freed(server);
 }
 
 TEST(HttpCancel, AFullQueueAnswers503WithRetryAfter) {
