@@ -6,55 +6,12 @@
 #include <filesystem>
 #include <functional>
 
-#include "slm/gguf_writer.hpp"
 #include "slm/model.hpp"
 #include "support/assets.hpp"
+#include "support/editable_gguf.hpp"
 
 namespace slm::test {
 namespace {
-
-struct EditableTensor {
-  std::string name;
-  GgmlType type;
-  std::vector<uint64_t> shape;
-  std::vector<uint8_t> data;
-};
-
-struct EditableModel {
-  std::vector<GgufKeyValue> metadata;
-  std::vector<EditableTensor> tensors;
-
-  GgufValue* value(const std::string& key) {
-    for (auto& kv : metadata)
-      if (kv.key == key) return &kv.value;
-    return nullptr;
-  }
-  void set_u32(const std::string& key, uint32_t v) {
-    if (GgufValue* existing = value(key)) *existing = GgufValue{GgufValueType::UINT32, int64_t(v)};
-    else metadata.push_back({key, GgufValue{GgufValueType::UINT32, int64_t(v)}, 0});
-  }
-  void remove_key(const std::string& key) {
-    std::erase_if(metadata, [&](const GgufKeyValue& kv) { return kv.key == key; });
-  }
-  EditableTensor& tensor(const std::string& name) {
-    for (auto& t : tensors)
-      if (t.name == name) return t;
-    throw std::runtime_error("no tensor " + name);
-  }
-  void remove_tensor(const std::string& name) {
-    std::erase_if(tensors, [&](const EditableTensor& t) { return t.name == name; });
-  }
-};
-
-EditableModel read_editable(const std::filesystem::path& path) {
-  const GgufFile file = GgufFile::open(path.string());
-  EditableModel m;
-  m.metadata = file.metadata();
-  for (const GgufTensor& t : file.tensors())
-    m.tensors.push_back({t.name, t.type, std::vector<uint64_t>(t.ne.begin(), t.ne.begin() + t.n_dims),
-                         std::vector<uint8_t>(t.data, t.data + t.n_bytes)});
-  return m;
-}
 
 class ModelValidation : public ::testing::Test {
  protected:
@@ -70,10 +27,7 @@ class ModelValidation : public ::testing::Test {
   std::string load_error_after(const std::function<void(EditableModel&)>& edit) {
     EditableModel m = read_editable(source_);
     edit(m);
-    GgufWriter writer;
-    for (auto& kv : m.metadata) writer.add(kv.key, kv.value);
-    for (auto& t : m.tensors) writer.add_tensor(t.name, t.type, t.shape, t.data);
-    writer.write_file(out_.string());
+    m.write(out_);
     try {
       Model::load(out_.string());
     } catch (const Error& e) {
