@@ -288,6 +288,7 @@ bool SchedulerState::step() {
 
   // Generating requests first (one token each), then prompt chunks in admission order.
   std::vector<Planned> planned;
+  int32_t reserved = 0;  // blocks the requests planned so far will take from the free ones
   int32_t budget = std::max(options.batch_tokens, int32_t(running.size()));
   for (int pass = 0; pass < 2; ++pass)
     for (auto& owned : running) {
@@ -299,17 +300,18 @@ bool SchedulerState::step() {
       if ((pass == 0) != generating || remaining < 1 || budget < 1) continue;
       int32_t n_rows = std::min(remaining, budget);
       int32_t needed = decoder.blocks_needed(r.sequence, held + n_rows);
-      if (needed > decoder.n_free_blocks() && !free_blocks_for(needed, planned, &r, true)) {
+      if (needed + reserved > decoder.n_free_blocks() && !free_blocks_for(needed + reserved, planned, &r, true)) {
         if (generating) continue;  // waits for a block
         // A prompt chunk shrinks to the blocks there are.
         const int32_t room = (held + kKvBlockTokens - 1) / kKvBlockTokens * kKvBlockTokens - held +
-                             decoder.n_free_blocks() * kKvBlockTokens;
+                             (decoder.n_free_blocks() - reserved) * kKvBlockTokens;
         n_rows = std::min(n_rows, room);
         if (n_rows < 1) continue;
         needed = decoder.blocks_needed(r.sequence, held + n_rows);
-        if (needed > decoder.n_free_blocks()) continue;
+        if (needed + reserved > decoder.n_free_blocks()) continue;
       }
       if (r.sequence < 0) continue;
+      reserved += needed;
       planned.push_back({&r, n_rows, n_rows == remaining});
       budget -= n_rows;
     }
