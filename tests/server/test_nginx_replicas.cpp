@@ -4,9 +4,7 @@
 // stopped replica is skipped, and stopping one in the middle of a run loses no request.
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -33,21 +31,6 @@ fs::path find_nginx() {
   return {};
 }
 
-// A port on 127.0.0.1 that was free a moment ago: nginx cannot be asked for port 0 and say which
-// it got, so the test picks one, and starts again on another if nginx finds it taken.
-int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-  if (fd >= 0) ::close(fd);
-  if (!ok) throw std::runtime_error("no free loopback port");
-  return ntohs(address.sin_port);
-}
-
 // The committed config with the test's ports in place of 8080 (nginx), 8081 and 8082 (replicas).
 std::string replicas_config(int nginx_port, int replica_a, int replica_b) {
   std::string text = read_file(fs::path(SLM_SOURCE_DIR) / "tools/nginx/slm-replicas.conf");
@@ -69,6 +52,8 @@ class NginxProcess {
     char pattern[] = "/tmp/slm-nginx-test-XXXXXX";
     if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
     directory_ = pattern;
+    // nginx cannot be given port 0 and say which port it got: the test picks a free one, and
+    // starts again on another if something took it in between.
     for (int attempt = 0; attempt < 3; ++attempt) {
       port_ = free_loopback_port();
       write_configs(replica_a, replica_b);

@@ -17,6 +17,10 @@
 
 namespace slm::test {
 
+// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick for port 0), for a
+// server that cannot be told --port 0 (nginx). Throws std::runtime_error when there is none.
+int free_loopback_port();
+
 class SlmServerProcess {
  public:
   // Starts bin_dir()/slm-server with `arguments` and --host 127.0.0.1 --port 0 (any free port),
