@@ -234,7 +234,7 @@ int run(Options o) {
 // The --server mode's flags, in their own group of the help.
 void add_serving_options(CLI::App& app, slm::tools::ServingBenchOptions& s, CLI::Option* model_option) {
   const std::string group = "Serving benchmark (--server)";
-  app.add_option("--server", s.url, "measure the OpenAI-compatible server at this URL (http://HOST:PORT[/v1]) with "
+  app.add_option("--server", s.url, "measure the OpenAI-compatible server at this URL (http[s]://HOST:PORT[/v1]) with "
                                     "streamed /v1/completions requests instead of a model file")
       ->group(group)->excludes(model_option);
   app.add_option("--concurrency", s.concurrency, "requests in flight at once, one level per value, comma-separated")

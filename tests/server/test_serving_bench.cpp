@@ -254,9 +254,10 @@ TEST_F(ServingBench, SendsTheApiKeyAndStopsAtTheWarmUpWhenItIsWrong) {
 }
 
 TEST_F(ServingBench, RefusesWhatItCannotUse) {
-  const ProcessResult https = run_bench({"--server", "https://127.0.0.1:1"});
-  EXPECT_EQ(https.exit_code, 1);
-  EXPECT_NE(https.stderr_text.find("https is not supported"), std::string::npos) << https.stderr_text;
+  const ProcessResult not_http = run_bench({"--server", "ftp://127.0.0.1:1"});
+  EXPECT_EQ(not_http.exit_code, 1);
+  EXPECT_NE(not_http.stderr_text.find("server URL 'ftp://127.0.0.1:1': expected http://HOST:PORT"), std::string::npos)
+      << not_http.stderr_text;
   const ProcessResult both = run_bench({"--server", "http://127.0.0.1:1", "-m", "x.gguf"});
   EXPECT_EQ(both.exit_code, 2);
   const ProcessResult unreachable = run_bench({"--server", "http://127.0.0.1:1", "--timeout", "5"});

@@ -42,13 +42,14 @@ ServerUrl parse_server_url(const std::string& url) {
   std::smatch match;
   if (!std::regex_match(url, match, pattern))
     throw Error(fmt::format("server URL '{}': expected http://HOST:PORT, optionally followed by a path such as /v1", url));
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
   if (match[1] == "https")
-    throw Error(fmt::format("server URL '{}': https is not supported (cpp-httplib is built without TLS here); "
-                            "use http:// on loopback, or a local TLS-terminating proxy", url));
+    throw Error(fmt::format("server URL '{}': https needs cpp-httplib built with OpenSSL, and this one is not", url));
+#endif
   std::string path = match[3].str();
   while (!path.empty() && path.back() == '/') path.pop_back();
   if (!path.ends_with("/v1")) path += "/v1";
-  return {fmt::format("http://{}", match[2].str()), path};
+  return {fmt::format("{}://{}", match[1].str(), match[2].str()), path};
 }
 
 CompletionStreamClient::CompletionStreamClient(const std::string& url, const std::string& api_key,

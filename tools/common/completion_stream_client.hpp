@@ -46,7 +46,7 @@ struct StreamedCompletion {
   double seconds_total = 0;           // to the end of the response
 };
 
-// The URL's parts: "http://host:port" and the API root, "/v1" or "<path>/v1" ("http://h:11434/v1"
+// The URL's parts: "http://host:port" (or https, with its certificate checked) and the API root, "/v1" or "<path>/v1" ("http://h:11434/v1"
 // and "http://h:11434" both give "/v1"). Throws slm::Error for a URL it cannot use.
 struct ServerUrl {
   std::string scheme_host_port;
