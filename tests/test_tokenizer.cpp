@@ -250,18 +250,6 @@ TEST(PreTokenizer, NextLineCountsAsWhitespace) {
   EXPECT_EQ(split_with("gpt-2", "a\xC2\x85\xC2\x85" "b"), (Words{"a", "\xC2\x85", "\xC2\x85", "b"}));
 }
 
-TEST(PreTokenizer, EveryKnownNameCompilesAndCoversTheText) {
-  const std::string text = "Hello, y'all! 3.14 \xE6\x88\x91\xE6\x83\xB3 \xF0\x9F\x9A\x80  end \n\n";
-  for (const char* name : {"default", "llama3", "llama-bpe", "dbrx", "deepseek-llm", "deepseek-coder", "deepseek-v3",
-                           "falcon", "mpt", "starcoder", "refact", "smollm", "gpt-2", "qwen2", "stablelm2",
-                           "poro-chat", "viking", "tekken", "command-r", "olmo"}) {
-    std::string joined;
-    for (const auto& word : split_with(name, text)) joined += word;
-    EXPECT_EQ(joined, text) << name;
-  }
-  EXPECT_EQ(slm::tokenizer::find_pre_tokenizer_spec("no-such-pre"), nullptr);
-}
-
 // ---- UTF-8 stream decoding ------------------------------------------------------------------
 
 TEST(Utf8StreamDecoder, HoldsACharacterUntilItsLastByteArrives) {

@@ -1,13 +1,18 @@
 // Text <-> token ids, built from a GGUF file's tokenizer.ggml.* metadata, giving the same ids
-// as llama.cpp's llama_tokenize for the two tokenizer families small models use:
+// as llama.cpp's llama_tokenize for the tokenizer families small models use:
 //
 //   "llama" (SentencePiece, SPM): spaces become U+2581 '▁', a '▁' is prepended to the text
-//       (add_space_prefix), symbols are merged pairwise by highest vocabulary score, and any
-//       piece the vocabulary lacks falls back to <0xNN> byte tokens. Llama 1/2, Phi-3, TinyStories.
-//   "gpt2" (byte-level BPE): the text is split by the pre-tokenizer regexes named by
-//       tokenizer.ggml.pre, every byte is mapped to a printable character (GPT-2's
-//       bytes_to_unicode), and symbols are merged by rank from tokenizer.ggml.merges.
-//       Llama 3, Qwen2/2.5/3, GPT-2, StarCoder, Falcon, MPT, DeepSeek, ...
+//       unless tokenizer.ggml.add_space_prefix is false (Gemma 2/3), symbols are merged pairwise
+//       by highest vocabulary score, and any piece the vocabulary lacks falls back to <0xNN>
+//       byte tokens. Llama 1/2, Phi-3, Gemma 2/3, TinyStories.
+//   "gpt2" (BPE): the text is split by the pre-tokenizer regexes named by tokenizer.ggml.pre
+//       (every name llama.cpp knows: llama3, qwen2, qwen35, gpt-4o, llama4, kimi-k2,
+//       deepseek-v3, ...), every byte is mapped to a printable character (GPT-2's
+//       bytes_to_unicode), and symbols are merged by rank from tokenizer.ggml.merges. A few
+//       pre-tokenizers (sarvam-moe, whitespace) merge raw UTF-8 instead, with <0xNN> fallback.
+//       Llama 3, Qwen2/2.5/3/3.5, Phi-4-mini, GPT-2, StarCoder, Falcon, DeepSeek, ...
+//   "gemma4" (BPE over SentencePiece-style text): ' ' becomes '▁', each line is merged whole
+//       by rank, unknown bytes become <0xNN> tokens. Gemma 4.
 //
 // Special tokens (CONTROL, and UNKNOWN such as <unk>) are recognised in the text only when
 // parse_special is true; USER_DEFINED tokens are always recognised, as in llama.cpp and
@@ -51,7 +56,7 @@ enum class TokenizerKind { Spm, Bpe };
 // tokenizer.ggml.* keys; tests and tools can fill it by hand. Absent optional fields take
 // llama.cpp's defaults (see Tokenizer::from_metadata).
 struct TokenizerMetadata {
-  std::string model;                  // tokenizer.ggml.model: "llama" or "gpt2"
+  std::string model;                  // tokenizer.ggml.model: "llama", "gpt2" or "gemma4"
   std::string pre;                    // tokenizer.ggml.pre; "" = "default"
   std::string model_name;             // general.name (Phi-3 strips spaces after special tokens)
   std::vector<std::string> tokens;    // tokenizer.ggml.tokens

@@ -8,9 +8,16 @@
 
 namespace slm::tokenizer {
 
-BpeModel BpeModel::build(const std::vector<std::string>& merges, bool ignore_merges, std::string_view source) {
+BpeModel BpeModel::build(const std::vector<std::string>& merges, const Vocabulary& vocabulary, BpeOptions options,
+                         std::string_view source) {
   BpeModel model;
-  model.ignore_merges = ignore_merges;
+  model.options = options;
+  for (int byte = 0; byte < 256; ++byte) {
+    const char one_byte = static_cast<char>(byte);
+    model.byte_fallback[static_cast<size_t>(byte)] = options.byte_level
+                                                         ? vocabulary.find(std::string_view(&one_byte, 1))
+                                                         : find_byte_token(vocabulary, static_cast<uint8_t>(byte));
+  }
   model.merge_ranks.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const std::string& line = merges[rank];
@@ -45,7 +52,7 @@ struct BigramOrder {
 
 void BpeModel::encode_word(const Vocabulary& vocabulary, std::string_view word, std::vector<TokenId>& out) const {
   if (word.empty()) return;
-  if (ignore_merges) {
+  if (options.ignore_merges || (options.newline_runs_whole && word.find_first_not_of('\n') == std::string_view::npos)) {
     const TokenId whole = vocabulary.find(word);
     if (whole >= 0) {
       out.push_back(whole);
@@ -89,8 +96,8 @@ void BpeModel::encode_word(const Vocabulary& vocabulary, std::string_view word, 
       out.push_back(id);
       continue;
     }
-    for (size_t b = 0; b < piece.size(); ++b) {
-      const TokenId byte_id = vocabulary.find(piece.substr(b, 1));
+    for (const char byte : piece) {
+      const TokenId byte_id = byte_fallback[static_cast<uint8_t>(byte)];
       if (byte_id >= 0) out.push_back(byte_id);
     }
   }

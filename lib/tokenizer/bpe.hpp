@@ -1,6 +1,7 @@
-// Byte-level BPE merging of one pre-tokenized word, as llama.cpp's llm_tokenizer_bpe.
+// BPE merging of one pre-tokenized word, as llama.cpp's llm_tokenizer_bpe.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -35,18 +36,29 @@ struct MergePairEqual {
 
 using MergeRanks = std::unordered_map<std::pair<std::string, std::string>, int32_t, MergePairHash, MergePairEqual>;
 
+struct BpeOptions {
+  bool ignore_merges = false;       // a word that is itself a token is emitted whole (Llama 3)
+  bool newline_runs_whole = false;  // likewise a word of '\n's (Gemma 4)
+  // Byte-level words fall back to one-character tokens of their (mapped) bytes; raw UTF-8
+  // words fall back to <0xNN> byte tokens.
+  bool byte_level = true;
+};
+
 struct BpeModel {
   MergeRanks merge_ranks;
-  bool ignore_merges = false;  // a word that is itself a token is emitted whole (Llama 3)
+  BpeOptions options;
+  std::array<TokenId, 256> byte_fallback{};  // the token for each byte of an unknown symbol, or -1
 
   // Reads tokenizer.ggml.merges lines "left right" (split at the first space after the first
   // character, as llama.cpp does); the first occurrence of a pair keeps its rank. Throws
   // slm::Error naming `source` for a line without a separating space.
-  static BpeModel build(const std::vector<std::string>& merges, bool ignore_merges, std::string_view source);
+  static BpeModel build(const std::vector<std::string>& merges, const Vocabulary& vocabulary, BpeOptions options,
+                        std::string_view source);
 
-  // `word` is in byte-level form (see append_byte_level). Starts from its characters and
-  // repeatedly merges the adjacent pair of lowest rank (ties: leftmost). A final symbol that is
-  // not a token is emitted byte by byte, keeping only bytes that are tokens themselves.
+  // `word` is in byte-level form (see append_byte_level) unless the model is raw UTF-8. Starts
+  // from its characters and repeatedly merges the adjacent pair of lowest rank (ties:
+  // leftmost). A final symbol that is not a token is emitted byte by byte through
+  // byte_fallback, leaving out bytes that have no token.
   void encode_word(const Vocabulary& vocabulary, std::string_view word, std::vector<TokenId>& out) const;
 };
 

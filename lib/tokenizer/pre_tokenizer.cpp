@@ -6,73 +6,27 @@
 #include <array>
 #include <string>
 
+#include "lib/tokenizer/llama_regex.hpp"
 #include "lib/tokenizer/unicode.hpp"
 #include "slm/error.hpp"
 
 namespace slm::tokenizer {
 
-// ---------------------------------------------------------------------------------------------
-// Regex splitting with PCRE2 (UTF + UCP, so \p{L} and friends cover all of Unicode).
-// ---------------------------------------------------------------------------------------------
-namespace {
-
-// Unicode White_Space: what llama.cpp's splitter (and Python's / Rust's regex \s) treat as
-// whitespace. PCRE2's UCP \s is Z plus \t\n\v\f\r and so misses U+0085.
-constexpr std::string_view kWhitespaceClassMembers =
-    R"re(\t\n\x{0B}\f\r\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})re";
-
-}  // namespace
-
-std::string translate_whitespace_escapes(std::string_view pattern) {
-  std::string out;
-  out.reserve(pattern.size() + 64);
-  bool inside_class = false;
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    const char c = pattern[i];
-    if (c == '\\' && i + 1 < pattern.size()) {
-      const char escaped = pattern[i + 1];
-      ++i;
-      if (escaped == 's') {
-        if (inside_class) {
-          out += kWhitespaceClassMembers;
-        } else {
-          out += '[';
-          out += kWhitespaceClassMembers;
-          out += ']';
-        }
-      } else if (escaped == 'S') {
-        if (inside_class) throw Error("pre-tokenizer regex: \\S inside a character class is not supported");
-        out += "[^";
-        out += kWhitespaceClassMembers;
-        out += ']';
-      } else {
-        out += c;
-        out += escaped;
-      }
-      continue;
-    }
-    if (c == '[' && !inside_class) {
-      inside_class = true;
-    } else if (c == ']' && inside_class) {
-      inside_class = false;
-    }
-    out += c;
-  }
-  return out;
-}
-
+// Regex splitting with PCRE2, UTF mode. The patterns are llama.cpp's, translated to mean in
+// PCRE2 what they mean there (see llama_regex.hpp); without PCRE2_UCP, \d \w \b stay ASCII as
+// in llama.cpp's std::regex.
 struct PreTokenizer::CompiledRegex {
   pcre2_code* code = nullptr;
   bool jit = false;
 
   explicit CompiledRegex(std::string_view pattern) {
-    const std::string translated = translate_whitespace_escapes(pattern);
+    const std::string translated = translate_llama_regex(pattern);
     int error_code = 0;
     PCRE2_SIZE error_offset = 0;
     // DOLLAR_ENDONLY: '$' means the end of the piece, as in std::regex (llama.cpp), not also
     // "before a final newline".
     code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
-                         PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C, &error_code,
+                         PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C, &error_code,
                          &error_offset, nullptr);
     if (code == nullptr) {
       std::array<PCRE2_UCHAR, 256> message{};
@@ -86,35 +40,43 @@ struct PreTokenizer::CompiledRegex {
   CompiledRegex(const CompiledRegex&) = delete;
   CompiledRegex& operator=(const CompiledRegex&) = delete;
 
-  // Appends the pieces of `piece`: each match, and each stretch of text between matches.
-  void split_piece(std::string_view piece, pcre2_match_data* match_data, std::vector<std::string_view>& out) const {
+  // Runs the regex on `piece` from `start`; false when it does not match there or later.
+  bool match(std::string_view piece, size_t start, uint32_t options, pcre2_match_data* match_data) const {
     const auto subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
+    options |= PCRE2_NO_UTF_CHECK;
+    int rc = pcre2_match(code, subject, piece.size(), start, options, match_data, nullptr);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+      // A very long match outgrew the JIT stack; the interpreter keeps its frames on the heap.
+      rc = pcre2_match(code, subject, piece.size(), start, options | PCRE2_NO_JIT, match_data, nullptr);
+    }
+    if (rc == PCRE2_ERROR_NOMATCH) return false;
+    if (rc < 0) {
+      std::array<PCRE2_UCHAR, 256> message{};
+      pcre2_get_error_message(rc, message.data(), message.size());
+      throw Error(std::string("pre-tokenizer regex failed: ") + reinterpret_cast<const char*>(message.data()));
+    }
+    return true;
+  }
+
+  // Appends the pieces of `piece`: each match, and each stretch of text between matches. An
+  // empty match (a lookahead-only regex such as superbpe's) splits the text where it matches.
+  void split_piece(std::string_view piece, pcre2_match_data* match_data, std::vector<std::string_view>& out) const {
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match_data);
     size_t previous_end = 0;
     size_t search_from = 0;
-    while (search_from < piece.size()) {
-      int rc = pcre2_match(code, subject, piece.size(), search_from, PCRE2_NO_UTF_CHECK, match_data, nullptr);
-      if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-        // A very long match outgrew the JIT stack; the interpreter keeps its frames on the heap.
-        rc = pcre2_match(code, subject, piece.size(), search_from, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, match_data,
-                         nullptr);
+    while (search_from < piece.size() && match(piece, search_from, 0, match_data)) {
+      size_t match_begin = ovector[0];
+      size_t match_end = ovector[1];
+      // Like std::regex_iterator, after an empty match look for a non-empty one at the same place.
+      if (match_end == match_begin && match(piece, match_begin, PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED, match_data)) {
+        match_end = ovector[1];
       }
-      if (rc == PCRE2_ERROR_NOMATCH) break;
-      if (rc < 0) {
-        std::array<PCRE2_UCHAR, 256> message{};
-        pcre2_get_error_message(rc, message.data(), message.size());
-        throw Error(std::string("pre-tokenizer regex failed: ") + reinterpret_cast<const char*>(message.data()));
-      }
-      const size_t match_begin = ovector[0];
-      const size_t match_end = ovector[1];
       if (match_begin > previous_end) out.push_back(piece.substr(previous_end, match_begin - previous_end));
+      previous_end = match_begin;
       if (match_end > match_begin) {
         out.push_back(piece.substr(match_begin, match_end - match_begin));
-        previous_end = match_end;
-        search_from = match_end;
+        previous_end = search_from = match_end;
       } else {
-        // An empty match adds nothing; step over one character and search on.
-        previous_end = match_begin;
         search_from = match_begin + utf8_sequence_length(static_cast<uint8_t>(piece[match_begin]));
       }
     }

@@ -1,7 +1,6 @@
 #include "lib/tokenizer/spm.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <queue>
 
 #include "lib/tokenizer/symbols.hpp"
@@ -33,9 +32,7 @@ SpmModel SpmModel::build(const Vocabulary& vocabulary, TokenId unknown_id) {
   model.words_merge_independently =
       std::none_of(vocabulary.texts.begin(), vocabulary.texts.end(), has_space_run_inside);
   for (int byte = 0; byte < 256; ++byte) {
-    char hex_name[8];
-    std::snprintf(hex_name, sizeof hex_name, "<0x%02X>", byte);
-    TokenId id = vocabulary.find(hex_name);
+    TokenId id = find_byte_token(vocabulary, static_cast<uint8_t>(byte));
     if (id < 0) id = vocabulary.find(std::string_view(reinterpret_cast<const char*>(&byte), 1));
     if (id < 0) id = unknown_id;
     model.byte_tokens[static_cast<size_t>(byte)] = id;

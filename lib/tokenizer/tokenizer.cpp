@@ -31,20 +31,25 @@ std::string escape_spm_spaces(std::string_view text, bool add_prefix) {
 }
 
 void tokenize_bpe_fragment(const TokenizerState& state, std::string_view raw, std::vector<TokenId>& out) {
-  const std::string text = tokenizer::sanitize_utf8(raw);
+  std::string text = tokenizer::sanitize_utf8(raw);
+  if (state.escape_spaces) text = escape_spm_spaces(text, /*add_prefix=*/false);
   // Running text repeats its words; merging each distinct word once halves the time on prose.
   std::unordered_map<std::string, std::vector<TokenId>, tokenizer::TransparentStringHash, std::equal_to<>> known_words;
-  std::string byte_level_word;
+  std::string merge_input;
   for (const std::string_view word : state.pre_tokenizer->split(text)) {
-    byte_level_word.clear();
-    tokenizer::append_byte_level(byte_level_word, word);
-    if (const auto known = known_words.find(byte_level_word); known != known_words.end()) {
+    merge_input.clear();
+    if (state.byte_level) {
+      tokenizer::append_byte_level(merge_input, word);
+    } else {
+      merge_input = word;
+    }
+    if (const auto known = known_words.find(merge_input); known != known_words.end()) {
       out.insert(out.end(), known->second.begin(), known->second.end());
       continue;
     }
     const size_t first = out.size();
-    state.bpe->encode_word(state.vocabulary, byte_level_word, out);
-    known_words.emplace(byte_level_word, std::vector<TokenId>(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()));
+    state.bpe->encode_word(state.vocabulary, merge_input, out);
+    known_words.emplace(merge_input, std::vector<TokenId>(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()));
   }
 }
 

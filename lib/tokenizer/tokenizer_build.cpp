@@ -185,23 +185,15 @@ std::string compute_piece(const TokenizerState& state, TokenId id) {
     case TokenType::Normal:
       break;
     case TokenType::Byte:
-      if (state.kind == TokenizerKind::Spm) {
-        // "<0xNN>"; a malformed byte token renders as its text.
-        if (text.size() == 6 && text.starts_with("<0x") && text.back() == '>') {
-          const std::string hex = text.substr(3, 2);
-          if (std::isxdigit(static_cast<unsigned char>(hex[0])) && std::isxdigit(static_cast<unsigned char>(hex[1]))) {
-            return std::string(1, static_cast<char>(std::stoi(hex, nullptr, 16)));
-          }
-        }
-        return text;
-      }
-      return {};
+      // "<0xNN>" gives its byte; another byte token renders as its text (SPM) or as nothing.
+      if (const auto byte = parse_byte_token(text)) return std::string(1, static_cast<char>(*byte));
+      return state.kind == TokenizerKind::Spm ? text : std::string();
     case TokenType::Undefined:
     case TokenType::Unused:
       return {};
   }
   std::string piece;
-  if (state.kind == TokenizerKind::Spm) {
+  if (state.kind == TokenizerKind::Spm || state.escape_spaces) {
     piece.reserve(text.size());
     for (size_t i = 0; i < text.size();) {
       if (text.compare(i, kSpmSpace.size(), kSpmSpace) == 0) {
@@ -213,6 +205,7 @@ std::string compute_piece(const TokenizerState& state, TokenId id) {
     }
     return piece;
   }
+  if (!state.byte_level) return text;
   // Byte-level BPE: each character stands for one byte. A character outside the mapping
   // (a malformed vocabulary) is kept as it is.
   for (size_t i = 0; i < text.size();) {
@@ -240,25 +233,29 @@ std::shared_ptr<const TokenizerState> build_tokenizer_state(TokenizerMetadata me
   if (metadata.model == "llama") {
     state->kind = TokenizerKind::Spm;
     state->pre_name = metadata.pre.empty() ? "default" : metadata.pre;
-  } else if (metadata.model == "gpt2") {
+  } else if (metadata.model == "gpt2" || metadata.model == "gemma4") {
     state->kind = TokenizerKind::Bpe;
-    state->pre_name = metadata.pre.empty() ? "default" : metadata.pre;
+    // Gemma 4's tokenizer model implies its pre-tokenizer, whatever tokenizer.ggml.pre says.
+    state->pre_name = metadata.model == "gemma4" ? "gemma4" : metadata.pre.empty() ? "default" : metadata.pre;
     pre_spec = find_pre_tokenizer_spec(state->pre_name);
     if (pre_spec == nullptr) {
       throw Error(std::string(source) + ": unknown pre-tokenizer tokenizer.ggml.pre = '" + state->pre_name + "'");
     }
   } else {
     throw Error(std::string(source) + ": unsupported tokenizer model tokenizer.ggml.model = '" + metadata.model +
-                "' (expected 'llama' or 'gpt2')");
+                "' (expected 'llama', 'gpt2' or 'gemma4')");
   }
 
   fill_vocabulary(state->vocabulary, metadata, source);
   set_special_ids(*state, metadata, source);
   const bool spm = state->kind == TokenizerKind::Spm;
-  state->add_bos = metadata.add_bos.value_or(spm ? true : pre_spec->add_bos);
+  state->add_bos = spm ? metadata.add_bos.value_or(true)
+                       : pre_spec->always_add_bos || metadata.add_bos.value_or(pre_spec->add_bos);
   state->add_eos = metadata.add_eos.value_or(false);
   state->add_space_prefix = metadata.add_space_prefix.value_or(spm);
   state->clean_spaces = spm ? false : pre_spec->clean_spaces;
+  state->escape_spaces = !spm && pre_spec->escape_spaces;
+  state->byte_level = !spm && pre_spec->byte_level;
   if (state->add_bos && state->bos < 0) throw Error(std::string(source) + ": the tokenizer adds BOS but has no BOS token");
   if (state->add_eos && state->eos < 0) throw Error(std::string(source) + ": the tokenizer adds EOS but has no EOS token");
 
@@ -268,7 +265,8 @@ std::shared_ptr<const TokenizerState> build_tokenizer_state(TokenizerMetadata me
   if (spm) {
     state->spm = SpmModel::build(state->vocabulary, state->unknown);
   } else {
-    state->bpe = BpeModel::build(metadata.merges, pre_spec->ignore_merges, source);
+    const BpeOptions options{pre_spec->ignore_merges, pre_spec->newline_runs_whole, pre_spec->byte_level};
+    state->bpe = BpeModel::build(metadata.merges, state->vocabulary, options, source);
     state->pre_tokenizer.emplace(pre_spec->patterns);
   }
 

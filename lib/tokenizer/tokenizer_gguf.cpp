@@ -55,8 +55,13 @@ Tokenizer Tokenizer::from_gguf(const GgufFile& file) {
     metadata.token_types.reserve(types->ints.size());
     for (const int64_t type : types->ints) metadata.token_types.push_back(static_cast<int32_t>(type));
   }
-  if (metadata.model == "gpt2") {
-    metadata.merges = array_of(file, "tokenizer.ggml.merges", ElementKind::String, true)->strings;
+  if (metadata.model == "gpt2" || metadata.model == "gemma4") {
+    // llama.cpp lets a Kimi-K2 file go without merges (its words are then single characters
+    // or their bytes); every other BPE file needs them.
+    const bool required = metadata.pre != "kimi-k2";
+    if (const GgufArray* merges = array_of(file, "tokenizer.ggml.merges", ElementKind::String, required)) {
+      metadata.merges = merges->strings;
+    }
   }
 
   metadata.bos_id = token_id_of(file, "tokenizer.ggml.bos_token_id");

@@ -26,6 +26,8 @@ struct TokenizerState {
   bool add_eos = false;
   bool add_space_prefix = false;
   bool clean_spaces = false;
+  bool escape_spaces = false;  // BPE: ' ' is U+2581 in the vocabulary, as in SentencePiece (Gemma 4)
+  bool byte_level = false;     // BPE: words are merged in GPT-2's byte-to-unicode form
   std::vector<TokenId> end_of_generation_ids;  // ascending
   std::vector<bool> is_end_of_generation;      // by id
 

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -34,5 +36,26 @@ struct Vocabulary {
     return it == text_to_id.end() ? -1 : it->second;
   }
 };
+
+// SentencePiece's byte tokens are named "<0xNN>" (two uppercase hex digits).
+inline TokenId find_byte_token(const Vocabulary& vocabulary, uint8_t byte) {
+  char name[8];
+  std::snprintf(name, sizeof name, "<0x%02X>", byte);
+  return vocabulary.find(name);
+}
+
+// The byte a "<0xNN>" token stands for (either case of hex digit); nullopt for other text.
+inline std::optional<uint8_t> parse_byte_token(std::string_view text) {
+  const auto hex_value = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (text.size() != 6 || !text.starts_with("<0x") || text.back() != '>') return std::nullopt;
+  const int high = hex_value(text[3]), low = hex_value(text[4]);
+  if (high < 0 || low < 0) return std::nullopt;
+  return static_cast<uint8_t>(high * 16 + low);
+}
 
 }  // namespace slm::tokenizer
