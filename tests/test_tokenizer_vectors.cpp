@@ -1,5 +1,6 @@
 // The tokenizer against reference ids: llama.cpp's test-tokenizer-0 vectors for every
-// vocabulary in shared/vocab, and the prompt tokens of every golden model.
+// vocabulary in shared/vocab, the prompt tokens of every golden model, and the wiki.test.raw
+// tokens of golden/arch's KL-divergence base files.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "slm/gguf.hpp"
+#include "slm/perplexity.hpp"
 #include "slm/tokenizer.hpp"
 #include "support/assets.hpp"
 #include "support/golden.hpp"
@@ -159,5 +161,37 @@ TEST(TokenizerGolden, PromptTokensMatchEveryGoldenFile) {
   }
   EXPECT_GE(checked, 8u);
 }
+
+// ---- golden/arch: llama.cpp's tokens of wiki.test.raw -------------------------------------------
+
+// A KL-divergence base file starts with the tokens llama-perplexity evaluated: wiki.test.raw
+// tokenized whole (BOS added, no special-token parsing), its first n_chunks x n_ctx. That is
+// how slm-perplexity tokenizes too. Only the tokenizer is involved, so this holds for every
+// architecture, including those slm cannot run.
+class ArchGoldenTokens : public testing::TestWithParam<const char*> {};
+
+TEST_P(ArchGoldenTokens, WikiTextTokensMatchLlamaPerplexity) {
+  const std::string stem = std::string("syn-") + GetParam() + "-tiny-F32";
+  const auto model_path = slm::test::shared_path("models/" + stem + ".gguf");
+  const auto base_path = slm::test::shared_path("golden/arch/" + stem + ".kld");
+  const auto text_path = slm::test::shared_path("data/wiki.test.raw");
+  SLM_REQUIRE_ASSET(model_path);
+  SLM_REQUIRE_ASSET(base_path);
+  SLM_REQUIRE_ASSET(text_path);
+  const Tokenizer tokenizer = Tokenizer::from_gguf(slm::GgufFile::open(model_path.string()));
+  const slm::perplexity::LogitsFileReader base(base_path.string());
+  std::vector<TokenId> ids = tokenizer.tokenize(slm::test::read_file(text_path), /*add_special=*/true,
+                                                /*parse_special=*/false);
+  const std::vector<TokenId>& expected = base.tokens();
+  ASSERT_GE(ids.size(), expected.size());
+  ids.resize(expected.size());
+  const auto mismatch = std::mismatch(ids.begin(), ids.end(), expected.begin());
+  EXPECT_TRUE(mismatch.first == ids.end()) << "first difference at token " << (mismatch.first - ids.begin()) << " of "
+                                           << expected.size() << ": slm " << *mismatch.first << ", llama.cpp "
+                                           << *mismatch.second;
+}
+
+INSTANTIATE_TEST_SUITE_P(GoldenArch, ArchGoldenTokens,
+                         testing::Values("gemma2", "gemma3", "phi3", "qwen3moe", "qwen35", "lfm2"));
 
 }  // namespace
