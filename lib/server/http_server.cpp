@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <chrono>
 #include <ctime>
 #include <new>
+#include <thread>
 
 #include "lib/server/http_generation.hpp"
 #include "lib/server/openai_response.hpp"
@@ -187,7 +189,15 @@ int HttpServer::bind() {
   return o.port;
 }
 
-void HttpServer::serve() { http_->listen_after_bind(); }
+void HttpServer::serve() {
+  {
+    std::lock_guard lock(serve_mutex_);
+    if (stop_requested_) return;
+    serve_entered_ = true;
+  }
+  http_->listen_after_bind();
+  serve_returned_ = true;
+}
 
 void HttpServer::set_model(ServedModel model) {
   context_->set_model(std::make_shared<const ServedModel>(std::move(model)));
@@ -199,6 +209,14 @@ void HttpServer::cancel_requests_in_flight() { context_->cancel_all(); }
 
 void HttpServer::wait_until_idle() { context_->wait_until_idle(); }
 
-void HttpServer::stop() { http_->stop(); }
+void HttpServer::stop() {
+  {
+    std::lock_guard lock(serve_mutex_);
+    stop_requested_ = true;
+    if (!serve_entered_) return;
+  }
+  while (!http_->is_running() && !serve_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  http_->stop();
+}
 
 }  // namespace slm::server

@@ -75,6 +75,11 @@ class HttpServer {
   void add_routes();
   std::unique_ptr<httplib::Server> http_;
   std::unique_ptr<RouteContext> context_;
+  // cpp-httplib's stop() does nothing before its accept loop runs, so stop() waits for that loop
+  // (or for serve() to have returned, or never to start).
+  std::mutex serve_mutex_;
+  bool stop_requested_ = false, serve_entered_ = false;
+  std::atomic<bool> serve_returned_ = false;
 };
 
 // Equal strings, compared in time that depends only on `expected`'s length.

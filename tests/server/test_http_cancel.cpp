@@ -181,5 +181,14 @@ TEST(HttpShutdown, ASecondSignalCancelsTheRequestsInFlight) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 8s);  // the generation alone would take longer
 }
 
+TEST(HttpShutdown, AModelThatCannotLoadEndsTheServerWithOneErrorLine) {
+  const ProcessResult result =
+      run_process({(bin_dir() / "slm-server").string(), "-m", "/nonexistent/model.gguf", "--port", "0"}, {}, 30s);
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.stderr_text.find("slm-server: error: /nonexistent/model.gguf"), std::string::npos)
+      << result.stderr_text;
+}
+
 }  // namespace
 }  // namespace slm::test
