@@ -45,7 +45,8 @@ struct ServedModel {
   chat::ChatTemplate chat_template;
 };
 
-// The per-route work (http_routes.cpp), given everything a route needs.
+// What every route shares: options, metrics, the served model, the requests in flight
+// (http_generation.hpp).
 struct RouteContext;
 
 class HttpServer {
