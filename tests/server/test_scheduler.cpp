@@ -167,6 +167,35 @@ TEST(Scheduler, ReusesTheLongestCachedPrefix) {
   EXPECT_EQ(c.tokens, a.tokens);
 }
 
+// Two requests fork a cached prompt's first block; whether they start together or one step
+// apart, some step has both needing a new block with only one free (a copy of the shared block,
+// or the next block). The plan once gave both the same free block and the batch was refused;
+// now one waits, and both give the output of their run alone.
+TEST(Scheduler, RequestsNeedingABlockInTheSameStepGetOneEach) {
+  const auto model = load_or_skip("stories260K");
+  if (!model) GTEST_SKIP() << "shared asset missing: models/stories260K.gguf";
+  GenerationRequest cached = request_for(*model, kPrompts[0], 0, 1);
+  cached.prompt.resize(31, cached.prompt.back());  // one block, one position short of full
+  GenerationRequest request = cached;
+  request.prompt.push_back(cached.prompt.front());
+  request.max_tokens = 20;
+  request.stop_at_end_of_generation = false;
+  Collected alone;
+  {
+    Scheduler scheduler(model, options_with(1, 512, 64, 64));
+    alone = collect(*scheduler.submit(request));
+  }
+  Scheduler scheduler(model, options_with(2, 512, 64, 96));  // 3 blocks
+  collect(*scheduler.submit(cached));                          // holds block 0, cached
+  auto a = scheduler.submit(request), b = scheduler.submit(request);
+  ASSERT_TRUE(a && b);
+  for (auto* stream : {&a, &b}) {
+    const Collected got = collect(**stream);
+    EXPECT_EQ(got.summary.finish, FinishReason::Length) << got.summary.error;
+    EXPECT_EQ(got.tokens, alone.tokens);
+  }
+}
+
 TEST(Scheduler, CancelledRequestFreesItsBlocksWithinAStep) {
   const auto model = load_or_skip("stories260K");
   if (!model) GTEST_SKIP() << "shared asset missing: models/stories260K.gguf";
