@@ -7,7 +7,7 @@
 #include <future>
 
 #include "http_test_server.hpp"
-#include "support/process.hpp"
+#include "support/server_process.hpp"
 
 namespace slm::test {
 namespace {
@@ -103,55 +103,37 @@ TEST(HttpCancel, AFullQueueAnswers503WithRetryAfter) {
   expect_next_request_served(*observer);
 }
 
-// The real binary, as a service manager stops it.
-class SlmServerProcess {
- public:
-  explicit SlmServerProcess(const std::filesystem::path& model)
-      : port_(free_loopback_port()),
-        process_({(bin_dir() / "slm-server").string(), "-m", model.string(), "--port", std::to_string(port_), "-t",
-                  "1", "--parallel", "2"}) {}
+std::unique_ptr<httplib::Client> client_of(const SlmServerProcess& server) {
+  auto client = std::make_unique<httplib::Client>("127.0.0.1", server.port());
+  client->set_read_timeout(60, 0);
+  return client;
+}
 
-  std::unique_ptr<httplib::Client> client() const {
-    auto client = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    client->set_read_timeout(60, 0);
-    return client;
-  }
-  bool wait_until_ready() {
-    auto client = this->client();
-    return eventually([&] {
-      const httplib::Result health = client->Get("/health");
-      return health && health->status == 200;
-    }, 30s);
-  }
-  ChildProcess& process() { return process_; }
-
- private:
-  int port_;
-  ChildProcess process_;
-};
+std::vector<std::string> qwen_server_arguments() {
+  return {"-m", qwen_vocab_model().string(), "-t", "1", "--parallel", "2"};
+}
 
 TEST(HttpShutdown, SigtermFinishesTheRequestsInFlightAndExitsZero) {
   SLM_REQUIRE_ASSET(qwen_vocab_model());
-  SlmServerProcess server(qwen_vocab_model());
-  ASSERT_TRUE(server.wait_until_ready()) << server.process().wait(5s).stderr_text;
-  auto working = server.client();
+  SlmServerProcess server(qwen_server_arguments());
+  auto working = client_of(server);
   std::future<httplib::Result> in_flight = std::async(std::launch::async, [&] {
     return working->Post("/v1/completions", R"({"prompt": "Hello", "max_tokens": 150, "temperature": 0})",
                          "application/json");
   });
-  auto observer = server.client();
+  auto observer = client_of(server);
   ASSERT_TRUE(eventually([&] { return server_metric(*observer, "slm_requests_running") == 1; }, 10s));
 
-  server.process().send_signal(SIGTERM);
+  ::kill(server.pid(), SIGTERM);
   ASSERT_TRUE(eventually([&] {
-    const httplib::Result health = server.client()->Get("/health");
+    const httplib::Result health = client_of(server)->Get("/health");
     return !health || health->status == 503;  // refused, or no longer listening
   }, 5s));
   const httplib::Result finished = in_flight.get();
   ASSERT_TRUE(finished);
   EXPECT_EQ(finished->status, 200);
   EXPECT_EQ(Json::parse(finished->body)["usage"]["completion_tokens"], 150);
-  const ProcessResult exit = server.process().wait(30s);
+  const ProcessResult exit = server.stop(SIGTERM, 30s);  // a signal more to an exiting server changes nothing
   EXPECT_FALSE(exit.timed_out);
   EXPECT_EQ(exit.exit_code, 0) << exit.stderr_text;
   EXPECT_NE(exit.stderr_text.find("shutting down"), std::string::npos) << exit.stderr_text;
@@ -159,24 +141,22 @@ TEST(HttpShutdown, SigtermFinishesTheRequestsInFlightAndExitsZero) {
 
 TEST(HttpShutdown, ASecondSignalCancelsTheRequestsInFlight) {
   SLM_REQUIRE_ASSET(qwen_vocab_model());
-  SlmServerProcess server(qwen_vocab_model());
-  ASSERT_TRUE(server.wait_until_ready()) << server.process().wait(5s).stderr_text;
-  auto working = server.client();
+  SlmServerProcess server(qwen_server_arguments());
+  auto working = client_of(server);
   std::future<httplib::Result> in_flight = std::async(std::launch::async, [&] {
     return working->Post("/v1/chat/completions", long_chat_request(false).dump(), "application/json");
   });
-  auto observer = server.client();
+  auto observer = client_of(server);
   ASSERT_TRUE(eventually([&] { return server_metric(*observer, "slm_requests_running") == 1; }, 10s));
 
   const auto start = std::chrono::steady_clock::now();
-  server.process().send_signal(SIGTERM);
+  ::kill(server.pid(), SIGTERM);
   std::this_thread::sleep_for(100ms);
-  server.process().send_signal(SIGINT);
+  const ProcessResult exit = server.stop(SIGINT, 30s);
   const httplib::Result cancelled = in_flight.get();
   ASSERT_TRUE(cancelled);
   EXPECT_EQ(cancelled->status, 503);
   EXPECT_EQ(Json::parse(cancelled->body)["error"]["code"], "cancelled");
-  const ProcessResult exit = server.process().wait(30s);
   EXPECT_EQ(exit.exit_code, 0) << exit.stderr_text;
   EXPECT_LT(std::chrono::steady_clock::now() - start, 8s);  // the generation alone would take longer
 }
