@@ -131,6 +131,8 @@ class Scheduler {
 
   // Stops taking requests; running and queued ones finish (drain) or are cancelled.
   void shutdown(bool drain);
+  // False once shutdown() was called: why submit() refuses, besides a full queue.
+  bool accepting() const;
   SchedulerStats stats() const;
 
   int32_t n_ctx() const;

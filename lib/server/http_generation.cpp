@@ -144,6 +144,8 @@ void run_generation(RouteContext& context, std::shared_ptr<const ServedModel> se
   } catch (const Error& e) {  // a request that can never run; the checks before should have caught it
     throw invalid_request(e.what());
   }
+  if (!submitted && !served->scheduler->accepting())
+    throw unavailable("the server is shutting down and takes no new requests", "shutting_down");
   if (!submitted)
     throw unavailable("the server is busy: every slot is generating and the queue is full; retry later",
                       "queue_full");

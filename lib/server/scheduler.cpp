@@ -450,6 +450,11 @@ void Scheduler::shutdown(bool drain) {
   state_->wake.notify_one();
 }
 
+bool Scheduler::accepting() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->accepting;
+}
+
 SchedulerStats Scheduler::stats() const {
   std::lock_guard lock(state_->mutex);
   return state_->stats;

@@ -263,7 +263,9 @@ TEST(Scheduler, ShutdownDrainsOrCancels) {
     Scheduler scheduler(model, options_with(2, 512, 256, 0));
     auto a = scheduler.submit(request_for(*model, kPrompts[0], 0, 6));
     auto b = scheduler.submit(request_for(*model, kPrompts[1], 0, 6));
+    EXPECT_TRUE(scheduler.accepting());
     scheduler.shutdown(/*drain=*/true);
+    EXPECT_FALSE(scheduler.accepting());
     EXPECT_FALSE(scheduler.submit(request_for(*model, kPrompts[2], 0, 6))) << "no new work after shutdown";
     EXPECT_EQ(collect(*a).summary.finish, FinishReason::Length);
     EXPECT_EQ(collect(*b).summary.finish, FinishReason::Length);
