@@ -63,6 +63,23 @@ TEST(SlmInfo, TextReportShowsMetadataTensorsAndSummary) {
   EXPECT_TRUE(contains(run.out, "  bits per weight: 32.00\n"));
 }
 
+TEST(SlmInfo, SummaryNamesTheArchitecturesFeatures) {
+  SLM_REQUIRE_SLM_INFO();
+  const auto model = test::shared_path("models/syn-phi3-tiny-F32.gguf");  // MODELS.md: its phi3 features
+  SLM_REQUIRE_ASSET(model);
+  const ToolRun run = run_slm_info(quoted_path(model));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_TRUE(contains(run.out,
+                       "  features:        fused q/k/v projection (attn_qkv); fused gate+up (ffn_up: gate rows, then up); "
+                       "partial rotary: 48 of 64 dims per head; LongRoPE: long factors for a context over 64 tokens, "
+                       "else short; attention factor 1.4142; sliding window 262144 in the file, not applied (llama.cpp "
+                       "disables Phi's); tied output\n"))
+      << run.out;
+  const ToolRun json = run_slm_info("--json " + quoted_path(model));
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(nlohmann::json::parse(json.out)["summary"]["features"].size(), 6u);
+}
+
 TEST(SlmInfo, JsonReportHoldsTheSameContent) {
   SLM_REQUIRE_SLM_INFO();
   const auto model = test::shared_path("models/syn-llama-tiny-Q4_K_M.gguf");

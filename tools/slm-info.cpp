@@ -4,11 +4,13 @@
 // Long arrays and strings (vocabularies, chat templates) are abbreviated unless --full.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "common/arch_features.hpp"
 #include "common/cli.hpp"
 #include "common/tool_main.hpp"
 #include "slm/gguf.hpp"
@@ -175,6 +177,7 @@ struct TypeTotal {
 
 struct Summary {
   std::string architecture;  // general.architecture, empty when absent
+  std::vector<std::string> features;  // what it does beyond Llama (common/arch_features.hpp)
   uint64_t parameters = 0;
   uint64_t tensor_bytes = 0;
   std::map<std::string, TypeTotal> by_type;  // type name -> totals
@@ -186,6 +189,7 @@ Summary summarize(const GgufFile& gguf) {
   if (const GgufValue* architecture = gguf.find("general.architecture");
       architecture && architecture->type == GgufValueType::STRING)
     summary.architecture = std::get<std::string>(architecture->value);
+  summary.features = slm::tools::architecture_features(gguf);
   for (const slm::GgufTensor& tensor : gguf.tensors()) {
     TypeTotal& total = summary.by_type[std::string(slm::ggml_type_name(tensor.type))];
     ++total.tensors;
@@ -256,6 +260,7 @@ void print_text(const GgufFile& gguf, const Options& options) {
   const Summary summary = summarize(gguf);
   fmt::print("\n* Summary\n");
   fmt::print("  architecture:    {}\n", summary.architecture.empty() ? "(none)" : summary.architecture);
+  if (!summary.features.empty()) fmt::print("  features:        {}\n", fmt::join(summary.features, "; "));
   fmt::print("  parameters:      {} ({})\n", with_commas(summary.parameters), scaled(summary.parameters));
   fmt::print("  tensor bytes:    {} ({:.2f} MB)\n", with_commas(summary.tensor_bytes), summary.tensor_bytes / 1e6);
   for (const auto& [type, total] : summary.by_type)
@@ -286,6 +291,7 @@ void print_json(const GgufFile& gguf, const Options& options) {
   for (const auto& [type, total] : summary.by_type)
     by_type[type] = {{"tensors", total.tensors}, {"bytes", total.bytes}, {"parameters", total.parameters}};
   out["summary"] = {{"architecture", summary.architecture.empty() ? Json() : Json(summary.architecture)},
+                    {"features", summary.features},
                     {"parameters", summary.parameters},
                     {"tensor_bytes", summary.tensor_bytes},
                     {"by_type", std::move(by_type)},

@@ -37,6 +37,11 @@ struct ModelConfig {
   bool has_qkv_bias = false;
   bool has_qk_norm = false;
   bool has_rope_freq_factors = false;  // rope_freqs.weight (Llama 3.1+)
+  // LongRoPE (Phi-3.5, Phi-4-mini): rope_factors_long.weight and rope_factors_short.weight, the
+  // long ones for a run whose context exceeds n_ctx_orig (llama.cpp's rule).
+  bool has_longrope_factors = false;
+  int32_t n_ctx_orig = 0;          // <arch>.rope.scaling.original_context_length; n_ctx_train when absent
+  float rope_attn_factor = 1.0f;   // <arch>.rope.scaling.attn_factor: multiplies the rotation's cos and sin
 };
 
 struct ModelWeights;  // lib/model/weights.hpp: views into the mapped file

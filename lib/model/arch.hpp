@@ -20,6 +20,7 @@ struct ForwardBatch {
   std::span<const int32_t> positions;              // one per row
   std::span<const ops::AttentionSpan> sequences;   // which rows belong to which sequence
   std::span<const int32_t> logit_rows;             // the rows whose logits are wanted, ascending
+  int32_t n_ctx = 0;  // the run's context: positions per sequence at most (LongRoPE picks its factors by it)
 };
 
 // Runs the model over a batch, storing every row's keys and values in the pool, and writes
@@ -49,6 +50,7 @@ struct ArchSpec {
 extern const ArchSpec kLlamaArch;
 extern const ArchSpec kQwen2Arch;
 extern const ArchSpec kQwen3Arch;
+extern const ArchSpec kPhi3Arch;
 
 // nullptr for an architecture slm does not run.
 const ArchSpec* find_arch(std::string_view name);

@@ -4,7 +4,7 @@
 
 namespace slm {
 
-static const ArchSpec* const kArchTable[] = {&kLlamaArch, &kQwen2Arch, &kQwen3Arch};
+static const ArchSpec* const kArchTable[] = {&kLlamaArch, &kQwen2Arch, &kQwen3Arch, &kPhi3Arch};
 
 const ArchSpec* find_arch(std::string_view name) {
   for (const ArchSpec* spec : kArchTable)

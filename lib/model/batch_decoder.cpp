@@ -237,7 +237,8 @@ std::span<const float> BatchDecoder::decode(std::span<const BatchRow> rows) {
     const size_t first_logit = next_logit;
     while (next_logit < logit_rows.size() && logit_rows[next_logit] < end) chunk_logit_rows.push_back(logit_rows[next_logit++] - begin);
     const ForwardBatch batch{std::span(tokens).subspan(size_t(begin), size_t(end - begin)),
-                             std::span(positions).subspan(size_t(begin), size_t(end - begin)), spans, chunk_logit_rows};
+                             std::span(positions).subspan(size_t(begin), size_t(end - begin)), spans, chunk_logit_rows,
+                             s.n_ctx};
     spec->forward(*model_, s.scratch, s.pool, batch, s.logits.data() + first_logit * size_t(c.n_vocab));
   }
   for (const SequenceRows& g : groups) {

@@ -1,6 +1,7 @@
 // The Llama-family transformer, top to bottom. Llama 2/3.x, TinyLlama, SmolLM2 and
 // Mistral run it as is; Qwen2 (q/k/v biases) and Qwen3 (q/k norms) run it with their
-// extra tensors present. Every step is one op over the whole batch of rows, whatever sequences
+// extra tensors present, and Phi-3 with its fused matrices bound as separate row ranges and
+// LongRoPE's factors. Every step is one op over the whole batch of rows, whatever sequences
 // they belong to; only attention looks at each sequence on its own.
 #include <vector>
 
@@ -49,7 +50,8 @@ void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, con
   for (int64_t t = 0; t < n; ++t) ops::dequantize_matrix_row(w.token_embd, batch.tokens[t], x + t * n_embd);
 
   // Rotation angles of each row's position, shared by every layer and head.
-  for (int64_t t = 0; t < n; ++t) ops::rope_angles(batch.positions[t], c, w.rope_freq_factors, s.rope.data() + t * c.n_rot);
+  const float* rope_factors = w.rope_factors(c, batch.n_ctx);
+  for (int64_t t = 0; t < n; ++t) ops::rope_angles(batch.positions[t], c, rope_factors, s.rope.data() + t * c.n_rot);
 
   for (int32_t layer = 0; layer < c.n_layer; ++layer) {
     const LayerWeights& L = w.layers[layer];

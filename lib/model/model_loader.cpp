@@ -59,6 +59,12 @@ ModelConfig read_config(const GgufFile& file, const ArchSpec& spec) {
       throw Error(fmt::format("{}: {}rope.scaling.factor is {}, expected a value in [1, 1024]", file.path(), p, factor));
     c.rope_freq_scale = 1.0f / factor;
   }
+  // LongRoPE's (phi3), read for every architecture as llama.cpp does.
+  c.n_ctx_orig = checked_hparam(file, p + "rope.scaling.original_context_length", 1, kMaxContext, c.n_ctx_train);
+  c.rope_attn_factor = file.get_f32_opt(p + "rope.scaling.attn_factor").value_or(1.0f);
+  if (!(c.rope_attn_factor > 0.0f && c.rope_attn_factor <= 16.0f))
+    throw Error(fmt::format("{}: {}rope.scaling.attn_factor is {}, expected a value in (0, 16]", file.path(), p,
+                            c.rope_attn_factor));
   c.rope_style = spec.rope_style;
   c.has_qkv_bias = spec.qkv_bias;
   c.has_qk_norm = spec.qk_norm;
@@ -82,6 +88,16 @@ void check_layer_count(const GgufFile& file, int32_t n_layer) {
   }
 }
 
+// Divisors of the rope frequencies (rope_freqs, LongRoPE's long and short factors): n_rot / 2
+// positive values, or nullptr when the file has no such tensor.
+const float* rope_factors(const WeightBinder& b, const std::string& name, int32_t n_rot) {
+  const float* factors = b.optional_vector(name, n_rot / 2);
+  if (factors)
+    for (int i = 0; i < n_rot / 2; ++i)
+      if (!(factors[i] > 0.0f)) b.fail(fmt::format("{}[{}] is {}, expected a positive factor", name, i, factors[i]));
+  return factors;
+}
+
 std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec& spec, ModelConfig& c) {
   auto weights = std::make_unique<ModelWeights>();
   WeightBinder b{file, *weights};
@@ -95,13 +111,11 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
     weights->output = weights->token_embd;
     c.tied_output = true;
   }
-  weights->rope_freq_factors = b.optional_vector("rope_freqs.weight", c.n_rot / 2);
+  weights->rope_freq_factors = rope_factors(b, "rope_freqs.weight", c.n_rot);
   c.has_rope_freq_factors = weights->rope_freq_factors != nullptr;
-  if (c.has_rope_freq_factors)
-    for (int i = 0; i < c.n_rot / 2; ++i)
-      if (!(weights->rope_freq_factors[i] > 0.0f))
-        throw Error(fmt::format("{}: rope_freqs.weight[{}] is {}, expected a positive factor", file.path(), i,
-                                weights->rope_freq_factors[i]));
+  weights->rope_factors_long = rope_factors(b, "rope_factors_long.weight", c.n_rot);
+  weights->rope_factors_short = rope_factors(b, "rope_factors_short.weight", c.n_rot);
+  c.has_longrope_factors = weights->rope_factors_long || weights->rope_factors_short;
 
   check_layer_count(file, c.n_layer);
   weights->layers.resize(size_t(c.n_layer));

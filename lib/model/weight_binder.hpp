@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,23 @@ struct WeightBinder {
     if (t.ne[0] != uint64_t(n_in) || t.ne[1] != uint64_t(n_out) || t.ne[2] != 1 || t.ne[3] != 1)
       fail(fmt::format("tensor {} has shape {}, expected [{}, {}]", t.name, t.shape_string(), n_in, n_out));
     return {t.type, n_in, n_out, t.data, ggml_row_bytes(t.type, uint64_t(n_in))};
+  }
+
+  // A fused projection (phi3's attn_qkv, q then k then v rows): a matrix of sum(parts) rows, split
+  // into consecutive row ranges of those sizes, each a matrix of its own over the file's rows
+  // (the loader repacks each one like any other matrix).
+  std::vector<ops::WeightMatrix> split_matrix(const std::string& name, int64_t n_in,
+                                              std::initializer_list<int64_t> parts) const {
+    int64_t n_out = 0;
+    for (int64_t rows : parts) n_out += rows;
+    const ops::WeightMatrix fused = matrix(name, n_in, n_out);
+    std::vector<ops::WeightMatrix> matrices;
+    int64_t first_row = 0;
+    for (int64_t rows : parts) {
+      matrices.push_back({fused.type, n_in, rows, fused.data + uint64_t(first_row) * fused.row_bytes, fused.row_bytes});
+      first_row += rows;
+    }
+    return matrices;
   }
 
   // A 1-D tensor of n values, copied to float.

@@ -13,14 +13,14 @@ namespace slm {
 
 struct LayerWeights {
   const float* attn_norm = nullptr;
-  ops::WeightMatrix attn_q, attn_k, attn_v, attn_output;
+  ops::WeightMatrix attn_q, attn_k, attn_v, attn_output;  // phi3: q, k, v are row ranges of the fused attn_qkv
   const float* attn_q_bias = nullptr;  // qwen2
   const float* attn_k_bias = nullptr;
   const float* attn_v_bias = nullptr;
   const float* attn_q_norm = nullptr;  // qwen3: per-head RMSNorm weights, head_dim values
   const float* attn_k_norm = nullptr;
   const float* ffn_norm = nullptr;
-  ops::WeightMatrix ffn_gate, ffn_up, ffn_down;
+  ops::WeightMatrix ffn_gate, ffn_up, ffn_down;  // phi3: gate and up are row ranges of the fused ffn_up
 };
 
 struct ModelWeights {
@@ -29,6 +29,15 @@ struct ModelWeights {
   const float* output_norm = nullptr;
   ops::WeightMatrix output;      // token_embd itself when the model ties them
   const float* rope_freq_factors = nullptr;  // n_rot/2 divisors (Llama 3.1+), or nullptr
+  const float* rope_factors_long = nullptr;   // LongRoPE (phi3): n_rot/2 divisors each, or nullptr
+  const float* rope_factors_short = nullptr;
+  // The divisors of the rope frequencies for a run whose context is n_ctx positions per sequence:
+  // rope_freqs, else LongRoPE's long factors past the original context (llama.cpp's rule), else
+  // its short ones; nullptr for none.
+  const float* rope_factors(const ModelConfig& c, int32_t n_ctx) const {
+    if (rope_freq_factors) return rope_freq_factors;
+    return n_ctx > c.n_ctx_orig ? rope_factors_long : rope_factors_short;
+  }
   std::vector<std::unique_ptr<std::vector<float>>> float_copies;  // storage for the pointers above
   // Storage of the matrices' interleaved tiles (WeightMatrix::interleaved), 64-byte aligned.
   struct FreeBytes {

@@ -91,6 +91,10 @@ void swiglu_in_place(float* gate, const float* up, int64_t n) {
 
 void rope_angles(int32_t position, const ModelConfig& config, const float* freq_factors, float* cos_sin) {
   rope_angles(position, config.n_rot, config.rope_freq_base, config.rope_freq_scale, freq_factors, cos_sin);
+  // rope.scaling.attn_factor (LongRoPE's mscale) scales the rotated dimensions of q and k, as
+  // ggml_rope_ext's attn_factor does; 1 for most models.
+  if (config.rope_attn_factor != 1.0f)
+    for (int32_t i = 0; i < config.n_rot; ++i) cos_sin[i] *= config.rope_attn_factor;
 }
 
 void rope_angles(int32_t position, int32_t n_rot, float freq_base, float freq_scale, const float* freq_factors,

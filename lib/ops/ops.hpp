@@ -55,7 +55,7 @@ void add_in_place(float* x, const float* y, int64_t n);
 void swiglu_in_place(float* gate, const float* up, int64_t n);
 
 // Rotation angles for one position: cos_sin[2*i], cos_sin[2*i+1] for i < n_rot/2, with the
-// model's rope base and scale.
+// model's rope base and scale, times its rope_attn_factor.
 void rope_angles(int32_t position, const ModelConfig& config, const float* freq_factors, float* cos_sin);
 // The same with another base and scale (e.g. Gemma 3's local layers).
 void rope_angles(int32_t position, int32_t n_rot, float freq_base, float freq_scale, const float* freq_factors,
