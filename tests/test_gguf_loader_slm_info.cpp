@@ -36,6 +36,12 @@ std::string quoted_path(const std::filesystem::path& path) { return "'" + path.s
 
 bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
 
+// The "  features: ..." line of slm-info's text report, with its newline; "" when there is none.
+std::string features_line(const ToolRun& run) {
+  const size_t begin = run.out.find("  features:");
+  return begin == std::string::npos ? "" : run.out.substr(begin, run.out.find('\n', begin) + 1 - begin);
+}
+
 #define SLM_REQUIRE_SLM_INFO()                                                              \
   do {                                                                                      \
     if (!std::filesystem::exists(test::bin_dir() / "slm-info"))                             \
@@ -69,15 +75,25 @@ TEST(SlmInfo, SummaryNamesTheArchitecturesFeatures) {
   SLM_REQUIRE_ASSET(model);
   const ToolRun run = run_slm_info(quoted_path(model));
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  EXPECT_TRUE(contains(run.out,
-                       "  features:        fused q/k/v projection (attn_qkv); fused gate+up (ffn_up: gate rows, then up); "
-                       "partial rotary: 48 of 64 dims per head; LongRoPE: long factors for a context over 64 tokens, "
-                       "else short; attention factor 1.4142; sliding window 262144 in the file, not applied (llama.cpp "
-                       "disables Phi's); tied output\n"))
-      << run.out;
+  EXPECT_EQ(features_line(run),
+            "  features:        fused q/k/v projection (attn_qkv); fused gate+up (ffn_up: gate rows, then up); "
+            "partial rotary: 48 of 64 dims per head; LongRoPE: long factors for a context over 64 tokens, "
+            "else short; attention factor 1.4142; sliding window 262144 in the file, not applied (llama.cpp "
+            "disables Phi's); tied output\n");
   const ToolRun json = run_slm_info("--json " + quoted_path(model));
   ASSERT_EQ(json.exit_code, 0) << json.err;
   EXPECT_EQ(nlohmann::json::parse(json.out)["summary"]["features"].size(), 6u);
+}
+
+TEST(SlmInfo, SummaryNamesGemmasFeaturesWithLlamaCppsDefaults) {
+  SLM_REQUIRE_SLM_INFO();
+  const auto model = test::shared_path("models/syn-gemma2-tiny-Q8_0.gguf");  // no pattern key: every other layer
+  SLM_REQUIRE_ASSET(model);
+  EXPECT_EQ(features_line(run_slm_info(quoted_path(model))),
+            "  features:        token embeddings x sqrt(n_embd); RMSNorm after attention and after the FFN "
+            "(post_attention_norm, post_ffw_norm); GeGLU FFN (GELU, tanh approximation); sliding window 32 on every "
+            "layer but one in 2, which rotate with rope base 10000; attention scores soft-capped at 5; logits "
+            "soft-capped at 12; tied output\n");
 }
 
 TEST(SlmInfo, JsonReportHoldsTheSameContent) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "slm/gguf.hpp"
 #include "slm/tokenizer.hpp"
@@ -42,6 +43,18 @@ struct ModelConfig {
   bool has_longrope_factors = false;
   int32_t n_ctx_orig = 0;          // <arch>.rope.scaling.original_context_length; n_ctx_train when absent
   float rope_attn_factor = 1.0f;   // <arch>.rope.scaling.attn_factor: multiplies the rotation's cos and sin
+  // Gemma 2 / Gemma 3 (zero, one or empty for the others).
+  float embedding_scale = 1.0f;   // token embeddings are multiplied by it (Gemma: sqrt(n_embd))
+  float attention_scale = 0.0f;   // > 0: the q.k scale in place of 1 / sqrt(head_dim)
+  float attn_softcap = 0.0f;      // > 0: attention scores become cap * tanh(score / cap) (Gemma 2)
+  float final_softcap = 0.0f;     // > 0: logits become cap * tanh(logit / cap)
+  int32_t sliding_window = 0;     // > 0: a sliding layer's query sees only its last sliding_window positions
+  std::vector<bool> sliding_layers;     // per layer, true for sliding-window attention; empty: none
+  float rope_freq_base_swa = 10000.0f;  // the rope base and scale of the sliding layers
+  float rope_freq_scale_swa = 1.0f;
+  bool is_sliding(int32_t layer) const {
+    return sliding_window > 0 && !sliding_layers.empty() && sliding_layers[size_t(layer)];
+  }
 };
 
 struct ModelWeights;  // lib/model/weights.hpp: views into the mapped file

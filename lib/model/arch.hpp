@@ -50,6 +50,8 @@ struct ArchSpec {
 extern const ArchSpec kLlamaArch;
 extern const ArchSpec kQwen2Arch;
 extern const ArchSpec kQwen3Arch;
+extern const ArchSpec kGemma2Arch;
+extern const ArchSpec kGemma3Arch;
 extern const ArchSpec kPhi3Arch;
 
 // nullptr for an architecture slm does not run.

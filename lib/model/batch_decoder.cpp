@@ -84,6 +84,7 @@ ForwardScratch::ForwardScratch(const ModelConfig& c, int32_t n_rows_, int n_thre
   gate = rows(c.n_ff);
   up = rows(c.n_ff);
   rope = rows(c.n_rot);
+  if (!c.sliding_layers.empty()) rope_swa = rows(c.n_rot);
 }
 
 BatchDecoderState::BatchDecoderState(const ModelConfig& c, int32_t n_ctx_, int32_t n_blocks, int32_t n_rows,

@@ -24,6 +24,7 @@ struct ForwardScratch {
   std::vector<float> gate;      // n_ff
   std::vector<float> up;        // n_ff
   std::vector<float> rope;      // cos/sin pairs, n_rot
+  std::vector<float> rope_swa;  // the same with the sliding-window layers' base and scale (Gemma 3)
 
   ForwardScratch(const ModelConfig& config, int32_t n_rows, int n_threads);
 };

@@ -20,21 +20,6 @@ const ArchSpec kLlamaArch = {
     .forward = forward_llama,
 };
 
-// Each row's key and value into its sequence's blocks, at its position.
-static void store_keys_and_values(ops::KvPool& pool, int32_t layer, const ForwardBatch& batch, const float* k,
-                                  const float* v, int64_t kv_dim) {
-  for (const ops::AttentionSpan& span : batch.sequences)
-    for (int32_t i = 0; i < span.n_rows; ++i) {
-      const int64_t row = span.first_row + i;
-      pool.store(layer, span.blocks, span.pos0 + i, k + row * kv_dim, v + row * kv_dim);
-    }
-}
-
-// RMSNorm of each of n_rows rows of width n.
-static void rms_norm_rows(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps) {
-  for (int64_t r = 0; r < n_rows; ++r) ops::rms_norm(x + r * n, weight, y + r * n, n, eps);
-}
-
 void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, const ForwardBatch& batch,
                    float* logits) {
   const ModelConfig& c = model.config();
@@ -57,7 +42,7 @@ void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, con
     const LayerWeights& L = w.layers[layer];
 
     // ---- attention block ----
-    rms_norm_rows(x, L.attn_norm, xn, n, n_embd, c.rms_norm_eps);
+    ops::rms_norm_rows(x, L.attn_norm, xn, n, n_embd, c.rms_norm_eps);
     ops::matmul(L.attn_q, xn, n, q, threads);
     ops::matmul(L.attn_k, xn, n, k, threads);
     ops::matmul(L.attn_v, xn, n, v, threads);
@@ -67,22 +52,22 @@ void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, con
       ops::add_bias(v, L.attn_v_bias, n, kv_dim);
     }
     if (L.attn_q_norm) {  // qwen3: RMSNorm over each head's vector
-      rms_norm_rows(q, L.attn_q_norm, q, n * c.n_head, c.head_dim, c.rms_norm_eps);
-      rms_norm_rows(k, L.attn_k_norm, k, n * c.n_head_kv, c.head_dim, c.rms_norm_eps);
+      ops::rms_norm_rows(q, L.attn_q_norm, q, n * c.n_head, c.head_dim, c.rms_norm_eps);
+      ops::rms_norm_rows(k, L.attn_k_norm, k, n * c.n_head_kv, c.head_dim, c.rms_norm_eps);
     }
     for (int64_t t = 0; t < n; ++t) {
       const float* angles = s.rope.data() + t * c.n_rot;
       ops::rope_in_place(q + t * q_dim, c.n_head, c.head_dim, c.n_rot, angles, c.rope_style);
       ops::rope_in_place(k + t * kv_dim, c.n_head_kv, c.head_dim, c.n_rot, angles, c.rope_style);
     }
-    store_keys_and_values(pool, layer, batch, k, v, kv_dim);
+    ops::store_keys_and_values(pool, layer, batch.sequences, k, v);
     ops::attention(q, pool, layer, batch.sequences, {c.n_head, c.n_head_kv, c.head_dim},
                    ops::default_attention(c.head_dim), attn, threads);
     ops::matmul(L.attn_output, attn, n, out, threads);
     ops::add_in_place(x, out, n * n_embd);
 
     // ---- feed-forward block (SwiGLU) ----
-    rms_norm_rows(x, L.ffn_norm, xn, n, n_embd, c.rms_norm_eps);
+    ops::rms_norm_rows(x, L.ffn_norm, xn, n, n_embd, c.rms_norm_eps);
     ops::matmul(L.ffn_gate, xn, n, gate, threads);
     ops::matmul(L.ffn_up, xn, n, up, threads);
     ops::swiglu_in_place(gate, up, n * n_ff);

@@ -19,8 +19,10 @@ struct LayerWeights {
   const float* attn_v_bias = nullptr;
   const float* attn_q_norm = nullptr;  // qwen3: per-head RMSNorm weights, head_dim values
   const float* attn_k_norm = nullptr;
+  const float* attn_post_norm = nullptr;  // gemma: RMSNorm of the attention output (post_attention_norm)
   const float* ffn_norm = nullptr;
   ops::WeightMatrix ffn_gate, ffn_up, ffn_down;  // phi3: gate and up are row ranges of the fused ffn_up
+  const float* ffn_post_norm = nullptr;   // gemma: RMSNorm of the feed-forward output (post_ffw_norm)
 };
 
 struct ModelWeights {

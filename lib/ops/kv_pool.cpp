@@ -63,6 +63,15 @@ void KvPool::store(int32_t layer, const int32_t* blocks, int32_t position, const
   }
 }
 
+void store_keys_and_values(KvPool& pool, int32_t layer, std::span<const AttentionSpan> spans, const float* keys,
+                           const float* values) {
+  for (const AttentionSpan& span : spans)
+    for (int32_t i = 0; i < span.n_rows; ++i) {
+      const int64_t row = int64_t(span.first_row + i) * pool.row_size;
+      pool.store(layer, span.blocks, span.pos0 + i, keys + row, values + row);
+    }
+}
+
 uint64_t kv_bytes_per_position(KvType type, int32_t n_layer, int32_t row_size) {
   return 2 * uint64_t(n_layer) * uint64_t(row_size) * (type == KvType::F16 ? 2 : 4);
 }

@@ -74,6 +74,11 @@ struct AttentionShape {
   int32_t head_dim = 0;
 };
 
+// Each span's rows of keys and values ([n_rows][row_size] each) into its sequence's blocks, at
+// its positions.
+void store_keys_and_values(KvPool& pool, int32_t layer, std::span<const AttentionSpan> spans, const float* keys,
+                           const float* values);
+
 using AttentionOptions = kernels::AttentionOptions;  // scale, soft cap, sliding window
 
 // The usual options: scores scaled by 1 / sqrt(head_dim), no cap, no window.

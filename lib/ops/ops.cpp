@@ -77,6 +77,10 @@ void rms_norm(const float* x, const float* weight, float* y, int64_t n, float ep
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * weight[i];
 }
 
+void rms_norm_rows(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps) {
+  for (int64_t r = 0; r < n_rows; ++r) rms_norm(x + r * n, weight, y + r * n, n, eps);
+}
+
 void add_bias(float* x, const float* bias, int64_t n_tokens, int64_t n) {
   for (int64_t t = 0; t < n_tokens; ++t) add_in_place(x + t * n, bias, n);
 }
@@ -87,6 +91,23 @@ void add_in_place(float* x, const float* y, int64_t n) {
 
 void swiglu_in_place(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void geglu_in_place(float* gate, const float* up, int64_t n) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535588f, kGeluCoefficient = 0.044715f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = gate[i];
+    gate[i] = 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kGeluCoefficient * x * x))) * up[i];
+  }
+}
+
+void scale_in_place(float* x, float scale, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= scale;
+}
+
+void soft_cap_in_place(float* x, float cap, int64_t n) {
+  const float inverse = 1.0f / cap;  // as llama.cpp: scale by 1/cap, tanh, scale by cap
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inverse) * cap;
 }
 
 void rope_angles(int32_t position, const ModelConfig& config, const float* freq_factors, float* cos_sin) {

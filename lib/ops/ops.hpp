@@ -44,6 +44,8 @@ void dequantize_matrix_row(const WeightMatrix& w, int64_t row, float* out);
 
 // y = x / sqrt(mean(x^2) + eps) * weight, for one row of n values.
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps);
+// The same for each of n_rows rows of n values (y may be x).
+void rms_norm_rows(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps);
 
 // x[t][i] += b[i]
 void add_bias(float* x, const float* bias, int64_t n_tokens, int64_t n);
@@ -53,6 +55,15 @@ void add_in_place(float* x, const float* y, int64_t n);
 
 // gate[i] = silu(gate[i]) * up[i]
 void swiglu_in_place(float* gate, const float* up, int64_t n);
+
+// gate[i] = gelu(gate[i]) * up[i], GELU's tanh approximation (Gemma's GeGLU)
+void geglu_in_place(float* gate, const float* up, int64_t n);
+
+// x[i] *= scale
+void scale_in_place(float* x, float scale, int64_t n);
+
+// x[i] = cap * tanh(x[i] / cap): logits bounded to (-cap, cap) (Gemma's soft-capping)
+void soft_cap_in_place(float* x, float cap, int64_t n);
 
 // Rotation angles for one position: cos_sin[2*i], cos_sin[2*i+1] for i < n_rot/2, with the
 // model's rope base and scale, times its rope_attn_factor.

@@ -65,10 +65,32 @@ std::vector<std::string> architecture_features(const GgufFile& gguf) {
     features.push_back(fmt::format("LongRoPE: long factors for a context over {} tokens, else short; attention factor {:.4f}",
                                    orig ? *orig : ctx.value_or(0), f32(gguf, p + "rope.scaling.attn_factor").value_or(1.0f)));
   }
-  if (const std::optional<uint32_t> window = u32(gguf, p + "attention.sliding_window"); window && *window > 0)
+  const bool gemma = *arch == "gemma2" || *arch == "gemma3";  // its windows below
+  if (const std::optional<uint32_t> window = u32(gguf, p + "attention.sliding_window"); window && *window > 0 && !gemma)
     features.push_back(*arch == "phi3"
                            ? fmt::format("sliding window {} in the file, not applied (llama.cpp disables Phi's)", *window)
                            : fmt::format("sliding window {}", *window));
+  if (gemma) {  // lib/model/gemma.cpp, with llama.cpp's defaults
+    const bool gemma2 = *arch == "gemma2";
+    features.push_back("token embeddings x sqrt(n_embd)");
+    features.push_back("RMSNorm after attention and after the FFN (post_attention_norm, post_ffw_norm)");
+    features.push_back("GeGLU FFN (GELU, tanh approximation)");
+    const std::string pattern_key = p + "attention.sliding_window_pattern";
+    const uint32_t window = u32(gguf, p + "attention.sliding_window").value_or(gemma2 ? 4096 : 0);
+    const GgufValue* pattern = gguf.find(pattern_key);
+    const uint32_t period = u32(gguf, pattern_key).value_or(gemma2 ? 2 : 6);
+    if (window > 0)
+      features.push_back(fmt::format(
+          "sliding window {} on {}, which rotate with rope base {}{}", window,
+          pattern && pattern->type == GgufValueType::ARRAY ? "the layers " + pattern_key + " marks"
+                                                           : fmt::format("every layer but one in {}", period),
+          f32(gguf, p + "rope.freq_base_swa").value_or(gemma2 ? f32(gguf, p + "rope.freq_base").value_or(10000.0f) : 10000.0f),
+          gemma2 ? "" : " unscaled"));
+    if (gemma2)
+      features.push_back(fmt::format("attention scores soft-capped at {}", f32(gguf, p + "attn_logit_softcapping").value_or(50.0f)));
+    if (const float cap = f32(gguf, p + "final_logit_softcapping").value_or(gemma2 ? 30.0f : 0.0f); cap > 0.0f)
+      features.push_back(fmt::format("logits soft-capped at {}", cap));
+  }
   if (has_tensor("token_embd.weight")) features.push_back(has_tensor("output.weight") ? "untied output" : "tied output");
   return features;
 }
