@@ -90,7 +90,7 @@ TEST_P(BatchInvariance, EachSequenceMatchesItsRunAlone) {
 
 INSTANTIATE_TEST_SUITE_P(SharedModels, BatchInvariance,
                          ::testing::Values("stories260K", "syn-llama-tiny-Q4_K_M", "syn-qwen2-tiny-Q8_0",
-                                           "syn-qwen3-tiny-Q4_K_M", "syn-phi3-tiny-Q4_K_M",
+                                           "syn-qwen3-tiny-Q4_K_M", "syn-qwen3moe-tiny-Q4_K_M", "syn-phi3-tiny-Q4_K_M",
                                            "syn-gemma3-tiny-Q4_K_M", "syn-gemma2-tiny-Q8_0"));
 
 TEST(BatchDecoder, ForkSharesBlocksAndCopiesOnlyWhatItWritesInto) {

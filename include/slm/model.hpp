@@ -55,6 +55,9 @@ struct ModelConfig {
   bool is_sliding(int32_t layer) const {
     return sliding_window > 0 && !sliding_layers.empty() && sliding_layers[size_t(layer)];
   }
+  int32_t n_expert = 0;       // mixture of experts (qwen3moe): experts per layer, 0 for a dense FFN
+  int32_t n_expert_used = 0;  // experts each token is routed to
+  int32_t n_ff_exp = 0;       // one expert's feed-forward width
 };
 
 struct ModelWeights;  // lib/model/weights.hpp: views into the mapped file

@@ -53,6 +53,7 @@ extern const ArchSpec kQwen3Arch;
 extern const ArchSpec kGemma2Arch;
 extern const ArchSpec kGemma3Arch;
 extern const ArchSpec kPhi3Arch;
+extern const ArchSpec kQwen3MoeArch;
 
 // nullptr for an architecture slm does not run.
 const ArchSpec* find_arch(std::string_view name);

@@ -81,10 +81,12 @@ ForwardScratch::ForwardScratch(const ModelConfig& c, int32_t n_rows_, int n_thre
   v = rows(int64_t(c.n_head_kv) * c.head_dim);
   attn = rows(int64_t(c.n_head) * c.head_dim);
   block_out = rows(c.n_embd);
-  gate = rows(c.n_ff);
-  up = rows(c.n_ff);
+  const int64_t dense_ff = c.n_expert > 0 ? 0 : c.n_ff;  // a mixture of experts has no dense FFN
+  gate = rows(dense_ff);
+  up = rows(dense_ff);
   rope = rows(c.n_rot);
   if (!c.sliding_layers.empty()) rope_swa = rows(c.n_rot);
+  moe = ops::MoeScratch(c, n_rows);
 }
 
 BatchDecoderState::BatchDecoderState(const ModelConfig& c, int32_t n_ctx_, int32_t n_blocks, int32_t n_rows,

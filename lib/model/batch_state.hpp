@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "lib/ops/kv_pool.hpp"
+#include "lib/ops/moe.hpp"
 #include "slm/batch.hpp"
 
 namespace slm {
@@ -21,10 +22,11 @@ struct ForwardScratch {
   std::vector<float> v;         // n_head_kv * head_dim
   std::vector<float> attn;      // attention output, n_head * head_dim
   std::vector<float> block_out; // a block's projection back to n_embd
-  std::vector<float> gate;      // n_ff
-  std::vector<float> up;        // n_ff
+  std::vector<float> gate;      // n_ff (empty for a mixture of experts)
+  std::vector<float> up;        // n_ff (empty for a mixture of experts)
   std::vector<float> rope;      // cos/sin pairs, n_rot
   std::vector<float> rope_swa;  // the same with the sliding-window layers' base and scale (Gemma 3)
+  ops::MoeScratch moe;          // a mixture of experts' routing and gathered rows
 
   ForwardScratch(const ModelConfig& config, int32_t n_rows, int n_threads);
 };

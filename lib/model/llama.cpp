@@ -1,13 +1,15 @@
 // The Llama-family transformer, top to bottom. Llama 2/3.x, TinyLlama, SmolLM2 and
-// Mistral run it as is; Qwen2 (q/k/v biases) and Qwen3 (q/k norms) run it with their
-// extra tensors present, and Phi-3 with its fused matrices bound as separate row ranges and
-// LongRoPE's factors. Every step is one op over the whole batch of rows, whatever sequences
-// they belong to; only attention looks at each sequence on its own.
+// Mistral run it as is; Qwen2 (q/k/v biases), Qwen3 (q/k norms) and Qwen3-MoE (q/k norms,
+// experts in place of the FFN) run it with their extra tensors present, and Phi-3 with its
+// fused matrices bound as separate row ranges and LongRoPE's factors. Every step is one op over
+// the whole batch of rows, whatever sequences they belong to; only attention looks at each
+// sequence on its own.
 #include <vector>
 
 #include "lib/model/arch.hpp"
 #include "lib/model/batch_state.hpp"
 #include "lib/model/weights.hpp"
+#include "lib/ops/moe.hpp"
 #include "lib/ops/ops.hpp"
 
 namespace slm {
@@ -66,12 +68,16 @@ void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, con
     ops::matmul(L.attn_output, attn, n, out, threads);
     ops::add_in_place(x, out, n * n_embd);
 
-    // ---- feed-forward block (SwiGLU) ----
+    // ---- feed-forward block (SwiGLU; qwen3moe: a mixture of SwiGLU experts) ----
     ops::rms_norm_rows(x, L.ffn_norm, xn, n, n_embd, c.rms_norm_eps);
-    ops::matmul(L.ffn_gate, xn, n, gate, threads);
-    ops::matmul(L.ffn_up, xn, n, up, threads);
-    ops::swiglu_in_place(gate, up, n * n_ff);
-    ops::matmul(L.ffn_down, gate, n, out, threads);
+    if (L.moe.present()) {
+      ops::moe_feed_forward(L.moe, xn, n, out, s.moe, threads);
+    } else {
+      ops::matmul(L.ffn_gate, xn, n, gate, threads);
+      ops::matmul(L.ffn_up, xn, n, up, threads);
+      ops::swiglu_in_place(gate, up, n * n_ff);
+      ops::matmul(L.ffn_down, gate, n, out, threads);
+    }
     ops::add_in_place(x, out, n * n_embd);
   }
 

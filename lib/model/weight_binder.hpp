@@ -24,6 +24,7 @@ inline constexpr int64_t kMaxHeads = 1024;
 inline constexpr int64_t kMaxHeadDim = 1024;
 inline constexpr int64_t kMaxFeedForward = 1 << 20;
 inline constexpr int64_t kMaxContext = 1 << 24;
+inline constexpr int64_t kMaxExperts = 1 << 12;
 
 struct WeightBinder {
   const GgufFile& file;
@@ -67,6 +68,22 @@ struct WeightBinder {
       matrices.push_back({fused.type, n_in, rows, fused.data + uint64_t(first_row) * fused.row_bytes, fused.row_bytes});
       first_row += rows;
     }
+    return matrices;
+  }
+
+  // A 3-D tensor [n_in, n_out, n_matrices]: n_matrices views (a mixture's experts), matrix e at
+  // data + e * n_out * row_bytes, each used where the file has it.
+  std::vector<ops::WeightMatrix> matrix_stack(const std::string& name, int64_t n_in, int64_t n_out,
+                                              int64_t n_matrices) const {
+    const GgufTensor& t = require(name);
+    check_type(t);
+    if (t.ne[0] != uint64_t(n_in) || t.ne[1] != uint64_t(n_out) || t.ne[2] != uint64_t(n_matrices) || t.ne[3] != 1)
+      fail(fmt::format("tensor {} has shape {}, expected [{}, {}, {}]", t.name, t.shape_string(), n_in, n_out,
+                       n_matrices));
+    const uint64_t row_bytes = ggml_row_bytes(t.type, uint64_t(n_in));
+    std::vector<ops::WeightMatrix> matrices;
+    for (int64_t e = 0; e < n_matrices; ++e)
+      matrices.push_back({t.type, n_in, n_out, t.data + uint64_t(e) * uint64_t(n_out) * row_bytes, row_bytes});
     return matrices;
   }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "lib/ops/moe.hpp"
 #include "lib/ops/ops.hpp"
 
 namespace slm {
@@ -23,6 +24,7 @@ struct LayerWeights {
   const float* ffn_norm = nullptr;
   ops::WeightMatrix ffn_gate, ffn_up, ffn_down;  // phi3: gate and up are row ranges of the fused ffn_up
   const float* ffn_post_norm = nullptr;   // gemma: RMSNorm of the feed-forward output (post_ffw_norm)
+  ops::MoeWeights moe;  // qwen3moe: the router and the experts, in place of ffn_gate/up/down
 };
 
 struct ModelWeights {

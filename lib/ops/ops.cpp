@@ -51,23 +51,28 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, i
   // Each thread takes one contiguous range of rows, in whole 64-byte lines of y (16 floats)
   // so that no two threads write the same line. matmul_rows computes every output the same
   // way whatever range it falls in, so the thread count never changes a bit of y.
-  constexpr int64_t kRowsPerLine = 16;
-  static_assert(kRowsPerLine % kernels::kInterleavedRows == 0);
-  const int64_t n_lines = (w.n_out + kRowsPerLine - 1) / kRowsPerLine;
+  const int64_t n_lines = (w.n_out + kMatmulRowsPerLine - 1) / kMatmulRowsPerLine;
 #pragma omp parallel num_threads(n_threads)
   {
     const int64_t n_parts = omp_get_num_threads();
     const int64_t part = omp_get_thread_num();
-    const int64_t row_begin = std::min(w.n_out, part * n_lines / n_parts * kRowsPerLine);
-    const int64_t row_end = std::min(w.n_out, (part + 1) * n_lines / n_parts * kRowsPerLine);
-    // Lines of 16 rows are whole tiles of 8, so a range splits into interleaved tiles and rows.
-    const int64_t tiles_end = std::min(row_end, n_interleaved_rows(w));
-    if (row_begin < tiles_end)
-      kernels::matmul_interleaved_rows(w.type, w.interleaved, w.n_in, x, n_tokens, y, w.n_out, row_begin, tiles_end);
-    const int64_t rows_begin = std::max(row_begin, tiles_end);
-    if (rows_begin < row_end)
-      kernels::matmul_rows(w.type, w.data, w.row_bytes, w.n_in, x, n_tokens, y, w.n_out, rows_begin, row_end);
+    matmul_row_range(w, x, n_tokens, y, part * n_lines / n_parts * kMatmulRowsPerLine,
+                     (part + 1) * n_lines / n_parts * kMatmulRowsPerLine);
   }
+}
+
+void matmul_row_range(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
+                      int64_t row_end) {
+  static_assert(kMatmulRowsPerLine % kernels::kInterleavedRows == 0);
+  row_begin = std::min(w.n_out, row_begin);
+  row_end = std::min(w.n_out, row_end);
+  // Lines of 16 rows are whole tiles of 8, so a range splits into interleaved tiles and rows.
+  const int64_t tiles_end = std::min(row_end, n_interleaved_rows(w));
+  if (row_begin < tiles_end)
+    kernels::matmul_interleaved_rows(w.type, w.interleaved, w.n_in, x, n_tokens, y, w.n_out, row_begin, tiles_end);
+  const int64_t rows_begin = std::max(row_begin, tiles_end);
+  if (rows_begin < row_end)
+    kernels::matmul_rows(w.type, w.data, w.row_bytes, w.n_in, x, n_tokens, y, w.n_out, rows_begin, row_end);
 }
 
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps) {

@@ -39,6 +39,15 @@ void interleave_matrix(const WeightMatrix& w, uint8_t* tiles, int n_threads);
 // y[t][o] = sum_i w[o][i] * x[t][i] for n_tokens rows of x; y is [n_tokens][w.n_out].
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int n_threads);
 
+// matmul's threads each take whole lines of this many rows, so that no two write one 64-byte line of y.
+inline constexpr int64_t kMatmulRowsPerLine = 16;
+
+// matmul's outputs o in [row_begin, row_end) (clamped to w.n_out), on the calling thread, for a
+// caller that divides the rows of several matrices among its own threads. row_begin is a multiple
+// of kMatmulRowsPerLine. Each output has the bits matmul gives it.
+void matmul_row_range(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,
+                      int64_t row_end);
+
 // Row `row` of a matrix (an embedding lookup), as floats.
 void dequantize_matrix_row(const WeightMatrix& w, int64_t row, float* out);
 
