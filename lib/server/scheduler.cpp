@@ -92,6 +92,7 @@ struct SchedulerState {
   void finish(ActiveRequest& r, FinishReason reason, std::string error = {});
   bool free_blocks_for(int32_t needed, const std::vector<Planned>& planned, const ActiveRequest* asking, bool may_preempt);
   void preempt(ActiveRequest& r);
+  void drop_oldest_cached();
   void emit_token(ActiveRequest& r, TokenId token, std::span<const float> logits);
   void publish_stats();
 };
@@ -161,14 +162,17 @@ void SchedulerState::finish(ActiveRequest& r, FinishReason reason, std::string e
   if (r.sequence >= 0) {  // kept for prefix reuse
     cached.push_back({r.sequence, ++clock});
     r.sequence = -1;
-    if (cached.size() > kMaxCachedSequences) {
-      const auto oldest = std::min_element(cached.begin(), cached.end(),
-                                           [](const auto& a, const auto& b) { return a.last_used < b.last_used; });
-      decoder.remove_sequence(oldest->sequence);
-      cached.erase(oldest);
-    }
+    if (cached.size() > kMaxCachedSequences) drop_oldest_cached();
   }
   r.stream->push({std::nullopt, std::move(summary)});
+}
+
+// Drops the least recently used cached sequence (its blocks no other sequence shares are freed).
+void SchedulerState::drop_oldest_cached() {
+  const auto oldest = std::min_element(cached.begin(), cached.end(),
+                                       [](const auto& a, const auto& b) { return a.last_used < b.last_used; });
+  decoder.remove_sequence(oldest->sequence);
+  cached.erase(oldest);
 }
 
 void SchedulerState::preempt(ActiveRequest& r) {
@@ -180,12 +184,7 @@ void SchedulerState::preempt(ActiveRequest& r) {
 // requests that are not in this step's batch, newest first. False when that is not enough.
 bool SchedulerState::free_blocks_for(int32_t needed, const std::vector<Planned>& planned, const ActiveRequest* asking,
                                      bool may_preempt) {
-  while (decoder.n_free_blocks() < needed && !cached.empty()) {
-    const auto oldest = std::min_element(cached.begin(), cached.end(),
-                                         [](const auto& a, const auto& b) { return a.last_used < b.last_used; });
-    decoder.remove_sequence(oldest->sequence);
-    cached.erase(oldest);
-  }
+  while (decoder.n_free_blocks() < needed && !cached.empty()) drop_oldest_cached();
   while (may_preempt && decoder.n_free_blocks() < needed) {
     ActiveRequest* victim = nullptr;
     for (auto it = running.rbegin(); it != running.rend() && !victim; ++it) {
