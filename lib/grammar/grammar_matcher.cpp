@@ -1,0 +1,274 @@
+// The matcher: a set of parse stacks (llama.cpp's approach), made fast by two caches.
+//
+// A stack is a hash-consed linked list of grammar positions (StackNode: the position of the
+// next element, and the stack below it), so stacks share their tails and compare by id. A
+// matcher state is the sorted set of the stacks alive after the bytes so far; states are
+// interned too. Transitions state x byte -> state are computed once and kept in a table: the
+// byte automaton is built lazily, as generation visits it. A token mask is then one pass over
+// the token trie with a table lookup per node, pruning the subtree of every dead prefix, and
+// the mask of a state already seen is a copy.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "lib/grammar/compiled_grammar.hpp"
+#include "lib/grammar/grammar_vocabulary.hpp"
+#include "slm/error.hpp"
+#include "slm/grammar.hpp"
+
+namespace slm {
+
+namespace grammar {
+
+namespace {
+
+constexpr int32_t dead_state = 0;       // no stack alive
+constexpr int32_t empty_stack = 0;      // node 0: the grammar's root is complete
+constexpr int32_t unknown_transition = -1;
+constexpr size_t max_stack_nodes = size_t(1) << 23;
+constexpr size_t max_states = 16384;    // beyond it the automaton is rebuilt from the current state
+constexpr size_t max_cached_masks = 256;
+
+struct StackNode {
+  int32_t pos;     // the element to match next (a Bytes element at the top; a return position below)
+  int32_t parent;  // the stack below, empty_stack at the bottom
+};
+
+struct VectorHash {
+  size_t operator()(const std::vector<int32_t>& v) const {
+    uint64_t h = 1469598103934665603ull;
+    for (int32_t x : v) h = (h ^ uint32_t(x)) * 1099511628211ull;
+    return size_t(h);
+  }
+};
+
+}  // namespace
+
+struct MatcherCache {
+  Grammar grammar;
+  const CompiledGrammar* g = nullptr;
+  std::shared_ptr<const GrammarVocabulary> vocab;
+
+  std::vector<StackNode> nodes;
+  std::unordered_map<uint64_t, int32_t> node_ids;
+  std::vector<std::vector<int32_t>> state_nodes;  // sorted node ids; empty_stack first when present
+  std::unordered_map<std::vector<int32_t>, int32_t, VectorHash> state_ids;
+  std::vector<int32_t> transitions;               // state * 256 + byte
+  std::unordered_map<int32_t, std::vector<uint64_t>> masks;
+  int32_t initial_state = dead_state;
+
+  // Scratch of expand().
+  std::vector<std::pair<int32_t, int32_t>> work;
+  std::unordered_set<uint64_t> visited;
+  std::vector<int32_t> out;
+  std::vector<int32_t> walk_states;
+
+  void clear_automaton() {
+    state_nodes.clear();
+    state_ids.clear();
+    transitions.clear();
+    masks.clear();
+    intern_state({});  // dead_state
+  }
+
+  int32_t intern_node(int32_t pos, int32_t parent) {
+    const uint64_t key = uint64_t(uint32_t(pos)) << 32 | uint32_t(parent);
+    const auto found = node_ids.find(key);
+    if (found != node_ids.end()) return found->second;
+    if (nodes.size() >= max_stack_nodes)
+      throw Error("grammar: the parse has grown beyond the matcher's limit of stack nodes (too deeply nested)");
+    const int32_t id = int32_t(nodes.size());
+    nodes.push_back({pos, parent});
+    node_ids.emplace(key, id);
+    return id;
+  }
+
+  int32_t intern_state(std::vector<int32_t> set) {
+    const auto found = state_ids.find(set);
+    if (found != state_ids.end()) return found->second;
+    const int32_t id = int32_t(state_nodes.size());
+    state_ids.emplace(set, id);
+    state_nodes.push_back(std::move(set));
+    transitions.resize(state_nodes.size() * 256, unknown_transition);
+    if (id == dead_state) std::fill(transitions.begin(), transitions.end(), dead_state);
+    return id;
+  }
+
+  // Adds to `out` the stacks that continue from `pos` on top of `parent`, descending into rules
+  // until each top is a byte set (or the whole stack is done: empty_stack).
+  void expand(int32_t pos, int32_t parent) {
+    work.clear();
+    work.push_back({pos, parent});
+    while (!work.empty()) {
+      auto [p, up] = work.back();
+      work.pop_back();
+      if (!visited.insert(uint64_t(uint32_t(p)) << 32 | uint32_t(up)).second) continue;
+      const Element& e = g->elements[size_t(p)];
+      switch (e.kind) {
+        case ElementKind::End:
+          if (up == empty_stack) out.push_back(empty_stack);
+          else work.push_back({nodes[size_t(up)].pos, nodes[size_t(up)].parent});
+          break;
+        case ElementKind::Bytes:
+          out.push_back(intern_node(p, up));
+          break;
+        case ElementKind::RuleRef: {
+          // A call in tail position returns straight to the caller's caller.
+          const int32_t next = p + 1;
+          const int32_t below = g->elements[size_t(next)].kind == ElementKind::End ? up : intern_node(next, up);
+          for (int32_t start : g->rule_alternatives[size_t(e.value)]) work.push_back({start, below});
+          break;
+        }
+      }
+    }
+  }
+
+  int32_t finish_state() {
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return intern_state(out);
+  }
+
+  int32_t compute_transition(int32_t state, uint8_t byte) {
+    out.clear();
+    visited.clear();
+    for (int32_t id : state_nodes[size_t(state)]) {
+      if (id == empty_stack) continue;
+      const StackNode node = nodes[size_t(id)];
+      if (byte_set_has(g->byte_sets[size_t(g->elements[size_t(node.pos)].value)], byte)) expand(node.pos + 1, node.parent);
+    }
+    const int32_t next = finish_state();
+    transitions[size_t(state) * 256 + byte] = next;
+    return next;
+  }
+
+  int32_t step(int32_t state, uint8_t byte) {
+    const int32_t next = transitions[size_t(state) * 256 + byte];
+    return next != unknown_transition ? next : compute_transition(state, byte);
+  }
+
+  int32_t start_state() {
+    out.clear();
+    visited.clear();
+    for (int32_t start : g->rule_alternatives[size_t(g->root)]) expand(start, empty_stack);
+    return finish_state();
+  }
+
+  bool can_end(int32_t state) const {
+    const auto& set = state_nodes[size_t(state)];
+    return !set.empty() && set.front() == empty_stack;
+  }
+
+  // Keeps the automaton bounded: past max_states it is rebuilt around the current state.
+  int32_t trim(int32_t state) {
+    if (state_nodes.size() <= max_states) return state;
+    std::vector<int32_t> current = state_nodes[size_t(state)];
+    clear_automaton();
+    initial_state = start_state();
+    return intern_state(std::move(current));
+  }
+
+  void compute_mask(int32_t state, std::vector<uint64_t>& words) {
+    std::fill(words.begin(), words.end(), 0);
+    const GrammarVocabulary& v = *vocab;
+    walk_states.assign(size_t(v.max_depth) + 1, dead_state);
+    walk_states[0] = state;
+    const int32_t n_nodes = int32_t(v.node_byte.size());
+    for (int32_t i = 1; i < n_nodes;) {
+      const int32_t depth = v.node_depth[size_t(i)];
+      const int32_t next = step(walk_states[size_t(depth) - 1], v.node_byte[size_t(i)]);
+      if (next == dead_state) {
+        i = v.subtree_end[size_t(i)];
+        continue;
+      }
+      walk_states[size_t(depth)] = next;
+      for (int32_t k = v.tokens_begin[size_t(i)]; k < v.tokens_begin[size_t(i) + 1]; ++k) {
+        const TokenId t = v.trie_tokens[size_t(k)];
+        words[size_t(t) >> 6] |= uint64_t(1) << (t & 63);
+      }
+      ++i;
+    }
+    if (can_end(state))
+      for (TokenId t : v.end_tokens) words[size_t(t) >> 6] |= uint64_t(1) << (t & 63);
+  }
+};
+
+}  // namespace grammar
+
+GrammarMatcher::GrammarMatcher(Grammar grammar, std::shared_ptr<const GrammarVocabulary> vocabulary)
+    : cache_(std::make_unique<grammar::MatcherCache>()) {
+  if (!grammar.compiled) throw Error("grammar matcher: no grammar");
+  if (!vocabulary) throw Error("grammar matcher: no vocabulary");
+  cache_->grammar = std::move(grammar);
+  cache_->g = cache_->grammar.compiled.get();
+  cache_->vocab = std::move(vocabulary);
+  cache_->nodes.push_back({-1, 0});  // empty_stack
+  cache_->clear_automaton();
+  cache_->initial_state = cache_->start_state();
+  state_ = cache_->initial_state;
+}
+
+GrammarMatcher::GrammarMatcher(GrammarMatcher&&) noexcept = default;
+GrammarMatcher& GrammarMatcher::operator=(GrammarMatcher&&) noexcept = default;
+GrammarMatcher::~GrammarMatcher() = default;
+
+int32_t GrammarMatcher::n_vocab() const { return cache_->vocab->n_tokens; }
+
+void GrammarMatcher::reset() {
+  state_ = cache_->initial_state;
+  ended_ = false;
+}
+
+bool GrammarMatcher::can_end() const { return !ended_ && cache_->can_end(state_); }
+
+bool GrammarMatcher::is_complete() const {
+  return ended_ || cache_->state_nodes[size_t(state_)] == std::vector<int32_t>{grammar::empty_stack};
+}
+
+bool GrammarMatcher::accept_bytes(std::string_view bytes) {
+  if (ended_) return bytes.empty();
+  state_ = cache_->trim(state_);
+  int32_t state = state_;
+  for (char c : bytes) {
+    state = cache_->step(state, uint8_t(c));
+    if (state == grammar::dead_state) return false;
+  }
+  state_ = state;
+  return true;
+}
+
+bool GrammarMatcher::accept_token(TokenId token) {
+  const GrammarVocabulary& v = *cache_->vocab;
+  if (token < 0 || token >= v.n_tokens) return false;
+  if (v.is_end_token[size_t(token)]) {
+    if (!can_end()) return false;
+    ended_ = true;
+    return true;
+  }
+  const std::string& piece = v.pieces[size_t(token)];
+  return !piece.empty() && accept_bytes(piece);
+}
+
+void GrammarMatcher::fill_mask(TokenMask& mask) {
+  const size_t n_words = (size_t(cache_->vocab->n_tokens) + 63) / 64;
+  mask.n_tokens = cache_->vocab->n_tokens;
+  mask.words.resize(n_words);
+  if (ended_) {
+    std::fill(mask.words.begin(), mask.words.end(), 0);
+    return;
+  }
+  state_ = cache_->trim(state_);
+  const auto cached = cache_->masks.find(state_);
+  if (cached != cache_->masks.end()) {
+    std::memcpy(mask.words.data(), cached->second.data(), n_words * sizeof(uint64_t));
+    return;
+  }
+  cache_->compute_mask(state_, mask.words);
+  if (cache_->masks.size() >= grammar::max_cached_masks) cache_->masks.clear();
+  cache_->masks.emplace(state_, mask.words);
+}
+
+}  // namespace slm
