@@ -5,7 +5,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
+#include <limits>
+
+#include "slm/grammar.hpp"
 
 namespace slm {
 
@@ -17,6 +21,27 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The grammar's mask applied before the sampler chain: disallowed logits become -inf. Should the
+// sampler still return a disallowed token (its rounding fallback), the best allowed one is taken.
+TokenId sample_allowed(Sampler& sampler, std::span<const float> logits, GrammarMatcher& grammar, TokenMask& mask,
+                       std::vector<float>& masked) {
+  grammar.fill_mask(mask);
+  if (int64_t(logits.size()) != grammar.n_vocab())
+    throw Error(fmt::format("the grammar's vocabulary has {} tokens, the model's logits {}", grammar.n_vocab(), logits.size()));
+  masked.assign(logits.size(), -std::numeric_limits<float>::infinity());
+  bool any = false;
+  for (size_t w = 0; w < mask.words.size(); ++w) {
+    for (uint64_t bits = mask.words[w]; bits; bits &= bits - 1) {
+      const size_t i = w * 64 + size_t(std::countr_zero(bits));
+      masked[i] = logits[i];
+      any = true;
+    }
+  }
+  if (!any) throw Error("grammar: no token of the vocabulary can continue the text");
+  const TokenId token = sampler.sample(masked);
+  return mask.allows(token) ? token : argmax(masked);
+}
+
 }  // namespace
 
 std::string_view stop_reason_name(StopReason reason) {
@@ -26,6 +51,7 @@ std::string_view stop_reason_name(StopReason reason) {
     case StopReason::MaxTokens: return "max_tokens";
     case StopReason::ContextFull: return "context_full";
     case StopReason::Cancelled: return "cancelled";
+    case StopReason::GrammarComplete: return "grammar_complete";
   }
   return "unknown";
 }
@@ -52,6 +78,10 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
   result.n_prompt_evaluated = int32_t(prompt.size() - reuse);
   for (TokenId t : prompt) sampler.accept(t);
 
+  GrammarMatcher* const grammar = options.grammar;
+  TokenMask mask;
+  std::vector<float> masked_logits;
+
   Utf8StreamDecoder decoder;
   StopStringFilter stop_filter{options.stop_strings, {}};
   const auto emit = [&](const std::string& text) {
@@ -70,8 +100,9 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
       result.stop_reason = StopReason::MaxTokens;
       break;
     }
-    const TokenId token = sampler.sample(logits);
+    const TokenId token = grammar ? sample_allowed(sampler, logits, *grammar, mask, masked_logits) : sampler.sample(logits);
     sampler.accept(token);
+    if (grammar && !grammar->accept_token(token)) throw Error("grammar: the sampled token does not continue the grammar");
     if (result.tokens.empty()) {
       result.time_to_first_token = seconds_since(start);
       generation_start = Clock::now();
@@ -92,6 +123,10 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
     if (hit_stop_string) {
       result.stop_reason = StopReason::StopString;
       return result;
+    }
+    if (grammar && grammar->is_complete()) {
+      result.stop_reason = StopReason::GrammarComplete;
+      break;
     }
     if (session.n_past() >= session.n_ctx()) {
       result.stop_reason = StopReason::ContextFull;

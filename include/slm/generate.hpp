@@ -15,14 +15,20 @@
 
 namespace slm {
 
+class GrammarMatcher;
+
 struct GenerateOptions {
   int32_t max_tokens = 256;                // generated tokens at most; < 0: until the context is full
   std::vector<std::string> stop_strings;   // generation ends before the first occurrence of any
   bool stop_at_end_of_generation = true;   // EOS / EOT and the other end-of-generation tokens
   const std::atomic<bool>* cancel = nullptr;  // set it (e.g. from a SIGINT handler) to stop early
+  // Constrained decoding (slm/grammar.hpp): only tokens the grammar allows are sampled, the end
+  // of generation only where it may end; a completed grammar stops with GrammarComplete. The
+  // caller owns the matcher (reset() it between generations). Null: unconstrained.
+  GrammarMatcher* grammar = nullptr;
 };
 
-enum class StopReason { EndOfGeneration, StopString, MaxTokens, ContextFull, Cancelled };
+enum class StopReason { EndOfGeneration, StopString, MaxTokens, ContextFull, Cancelled, GrammarComplete };
 
 struct GenerateResult {
   StopReason stop_reason = StopReason::MaxTokens;
