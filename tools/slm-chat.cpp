@@ -17,6 +17,7 @@
 #include "common/chat_session.hpp"
 #include "common/cli.hpp"
 #include "common/tool_main.hpp"
+#include "slm/grammar.hpp"
 
 #ifdef SLM_HAVE_LIBEDIT
 #include <editline/readline.h>
@@ -63,6 +64,8 @@ struct ChatOptions {
   std::optional<std::string> bos_token, eos_token, template_kwargs;
   bool raw = false, verbose = false, json = false, hide_thinking = false, print_prompt = false;
   int n_predict = -1, context = 0, threads = 0;
+  std::string grammar_file, grammar_text, json_schema_file;  // constrained output (at most one)
+  bool json_object = false;
   slm::SamplerParams sampling;
 };
 
@@ -120,6 +123,21 @@ int print_prompt(const ChatOptions& o) {
   return 0;
 }
 
+// --grammar-file, --grammar, --json-schema or --json-object; errors are one line (slm::Error).
+std::optional<slm::Grammar> grammar_from_flags(const ChatOptions& o) {
+  if (!o.grammar_file.empty()) return slm::compile_gbnf(read_text_file(o.grammar_file));
+  if (!o.grammar_text.empty()) return slm::compile_gbnf(o.grammar_text);
+  if (!o.json_schema_file.empty()) {
+    try {
+      return slm::grammar_from_json_schema(read_text_file(o.json_schema_file));
+    } catch (const slm::Error& e) {
+      throw slm::Error(fmt::format("{}: {}", o.json_schema_file, e.what()));
+    }
+  }
+  if (o.json_object) return slm::json_object_grammar();
+  return std::nullopt;
+}
+
 slm::SessionOptions session_options(const ChatOptions& o) {
   slm::SessionOptions s;
   s.n_ctx = o.context;
@@ -164,6 +182,7 @@ void converse(ChatSession& chat, ChatOutput& output, bool raw, const std::string
 }
 
 int run_chat(const ChatOptions& o) {
+  const std::optional<slm::Grammar> grammar = grammar_from_flags(o);  // a bad grammar fails before the model loads
   const std::shared_ptr<const slm::Model> model = slm::Model::load(o.model_path);
   ChatOutput output(OutputSettings{o.json, isatty(STDOUT_FILENO) != 0, o.hide_thinking, o.verbose});
   std::string warning;
@@ -174,6 +193,7 @@ int run_chat(const ChatOptions& o) {
   ChatSettings settings;
   settings.n_predict = o.n_predict;
   settings.context_policy = o.context_policy == "stop" ? ContextPolicy::Stop : ContextPolicy::DropOldest;
+  settings.grammar = grammar;
   ChatSession chat(model, session_options(o), o.sampling, std::move(chat_template), settings, output);
   if (!o.system_prompt.empty()) chat.set_system_prompt(o.system_prompt);
   if (o.verbose) print_model_info(*model, chat);
@@ -279,6 +299,16 @@ int main(int argc, char** argv) {
     app.add_option("-s,--seed", s.seed, "random seed: the same seed and settings give the same reply")
         ->default_val(s.seed);
     app.add_option("--kv-type", o.kv_type, "KV cache type: f16 (default) or f32")->check(CLI::IsMember({"f16", "f32"}));
+    auto* grammar_file = app.add_option("--grammar-file", o.grammar_file,
+                                        "constrain every reply to a GBNF grammar (llama.cpp's format, rule 'root')")
+                             ->type_name("FILE.gbnf");
+    auto* grammar_text = app.add_option("--grammar", o.grammar_text, "constrain every reply to this GBNF grammar text")
+                             ->type_name("TEXT")->excludes(grammar_file);
+    auto* json_schema = app.add_option("--json-schema", o.json_schema_file, "constrain every reply to JSON valid against "
+                                       "this JSON Schema (unsupported keywords are an error)")
+                            ->type_name("FILE.json")->excludes(grammar_file)->excludes(grammar_text);
+    app.add_flag("--json-object", o.json_object, "constrain every reply to one JSON object (any keys)")
+        ->excludes(grammar_file)->excludes(grammar_text)->excludes(json_schema);
     app.add_flag("--json", o.json, "print one JSON object per line per event (see below) instead of text");
     app.add_flag("--hide-thinking", o.hide_thinking, "leave out a reasoning model's <think>...</think> section");
     app.add_flag("-v,--verbose", o.verbose,

@@ -16,7 +16,10 @@ ChatSession::ChatSession(std::shared_ptr<const Model> model, const SessionOption
       sampler_(sampler_params),
       chat_template_(std::move(chat_template)),
       settings_(settings),
-      output_(output) {}
+      output_(output) {
+  if (settings_.grammar)
+    grammar_ = std::make_unique<GrammarMatcher>(*settings_.grammar, make_grammar_vocabulary(model_->tokenizer()));
+}
 
 TurnOutcome ChatSession::reply_to(const std::string& user_text, const std::atomic<bool>* cancel) {
   messages_.push_back({"user", user_text});
@@ -59,6 +62,10 @@ GenerateResult ChatSession::generate_reply(const std::vector<TokenId>& prompt_to
   options.max_tokens = settings_.n_predict;
   options.stop_strings = chat_template_.stop_strings;
   options.cancel = cancel;
+  if (grammar_) {
+    grammar_->reset();  // each reply is one sentence of the grammar
+    options.grammar = grammar_.get();
+  }
   output_.begin_reply(prompt_ends_inside_thinking);
   const GenerateResult result = generate(session_, sampler_, prompt_tokens, options, [this](std::string_view piece) {
     output_.reply_text(piece);

@@ -21,6 +21,7 @@
 #include "lib/chat/chat_prompt.hpp"
 #include "lib/chat/chat_tokens.hpp"
 #include "slm/generate.hpp"
+#include "slm/grammar.hpp"
 
 namespace slm::tools {
 
@@ -31,6 +32,7 @@ enum class ContextPolicy { DropOldest, Stop };
 struct ChatSettings {
   int32_t n_predict = -1;  // tokens per reply at most; < 0: until the end of the turn or the context
   ContextPolicy context_policy = ContextPolicy::DropOldest;
+  std::optional<Grammar> grammar;  // constrains every reply (--grammar, --json-schema, --json-object)
 };
 
 enum class TurnOutcome {
@@ -85,6 +87,7 @@ class ChatSession {
   std::shared_ptr<const Model> model_;
   Session session_;
   Sampler sampler_;
+  std::unique_ptr<GrammarMatcher> grammar_;  // null without a grammar
   ChatTemplate chat_template_;
   ChatSettings settings_;
   ChatOutput& output_;
