@@ -14,6 +14,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev # libFuzzer targets and sanitizers
   python3-numpy            # ../shared/tools/synth_gguf.py, for benchmark models
+  python3-jsonschema       # test_grammar_validity checks generated JSON with a validator that is not ours
   g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # NEON kernels, cross-compiled and run under qemu
   nginx-light              # the replicas test: nginx in front of two slm-servers (its own config, ports and pid)
 )
