@@ -7,10 +7,17 @@ goldens stop at 32 tokens).
 
     ref_forward.py MODEL.gguf N_TOKENS    prints the greedy ids after BOS, one line, space-separated
 """
+import os
 import struct
 import sys
 
-import numpy as np
+# One thread for numpy's BLAS: the products here are tiny, and an OpenMP OpenBLAS wakes its
+# threads for each one, which costs ~100x the product itself when the cores are busy (ctest -j).
+# The results are the same float64 values either way. Set before numpy is imported.
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
+
+import numpy as np  # noqa: E402
 
 VALUE_FORMATS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
