@@ -7,34 +7,19 @@
 
 #include "slm/error.hpp"
 #include "slm/grammar.hpp"
+#include "support/grammar_bytes.hpp"
 
 namespace {
 
-// A vocabulary of the 256 single bytes: enough to drive the matcher over any text.
-std::shared_ptr<const slm::GrammarVocabulary> byte_vocabulary() {
-  static const auto vocabulary = [] {
-    std::vector<std::string> pieces;
-    for (int b = 0; b < 256; ++b) pieces.push_back(std::string(1, char(b)));
-    pieces.push_back("");  // 256: an end-of-generation token
-    const slm::TokenId end[] = {256};
-    return slm::make_grammar_vocabulary(pieces, end);
-  }();
-  return vocabulary;
-}
+using slm::test::byte_vocabulary;
 
 // The whole text is a sentence of the grammar.
 bool matches(const std::string& gbnf, const std::string& text) {
-  slm::GrammarMatcher matcher(slm::compile_gbnf(gbnf), byte_vocabulary());
-  return matcher.accept_bytes(text) && matcher.can_end();
+  return slm::test::grammar_matches(slm::compile_gbnf(gbnf), text);
 }
 
 std::string parse_error(const std::string& gbnf) {
-  try {
-    slm::compile_gbnf(gbnf);
-  } catch (const slm::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
+  return slm::test::error_of([&] { slm::compile_gbnf(gbnf); });
 }
 
 TEST(GbnfLanguage, StringLiteralsAndSequences) {

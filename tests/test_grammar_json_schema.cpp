@@ -7,30 +7,18 @@
 
 #include "slm/error.hpp"
 #include "slm/grammar.hpp"
+#include "support/grammar_bytes.hpp"
 
 namespace {
 
-std::shared_ptr<const slm::GrammarVocabulary> byte_vocabulary() {
-  static const auto vocabulary = [] {
-    std::vector<std::string> pieces;
-    for (int b = 0; b < 256; ++b) pieces.push_back(std::string(1, char(b)));
-    return slm::make_grammar_vocabulary(pieces, {});
-  }();
-  return vocabulary;
-}
+using slm::test::byte_vocabulary;
 
 bool accepts(const std::string& schema, const std::string& text) {
-  slm::GrammarMatcher matcher(slm::grammar_from_json_schema(schema), byte_vocabulary());
-  return matcher.accept_bytes(text) && matcher.can_end();
+  return slm::test::grammar_matches(slm::grammar_from_json_schema(schema), text);
 }
 
 std::string conversion_error(const std::string& schema) {
-  try {
-    slm::grammar_from_json_schema(schema);
-  } catch (const slm::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
+  return slm::test::error_of([&] { slm::grammar_from_json_schema(schema); });
 }
 
 TEST(JsonSchemaGrammar, Types) {
