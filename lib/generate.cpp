@@ -26,8 +26,9 @@ double seconds_since(Clock::time_point start) {
 TokenId sample_allowed(Sampler& sampler, std::span<const float> logits, GrammarMatcher& grammar, TokenMask& mask,
                        std::vector<float>& masked) {
   grammar.fill_mask(mask);
-  if (int64_t(logits.size()) != grammar.n_vocab())
-    throw Error(fmt::format("the grammar's vocabulary has {} tokens, the model's logits {}", grammar.n_vocab(), logits.size()));
+  // A model may have more output rows than tokens (padding): those rows stay -inf.
+  if (int64_t(logits.size()) < grammar.n_vocab())
+    throw Error(fmt::format("the grammar's vocabulary has {} tokens, the model's logits only {}", grammar.n_vocab(), logits.size()));
   masked.assign(logits.size(), -std::numeric_limits<float>::infinity());
   bool any = false;
   for (size_t w = 0; w < mask.words.size(); ++w) {
