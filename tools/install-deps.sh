@@ -17,7 +17,12 @@ PACKAGES=(
   python3-jsonschema       # test_grammar_validity checks generated JSON with a validator that is not ours
   g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # NEON kernels, cross-compiled and run under qemu
   nginx-light              # the replicas test: nginx in front of two slm-servers (its own config, ports and pid)
+  libjs-marked libjs-highlight.js node-dompurify  # the chat page's markdown, highlighting, sanitizer (embedded at build time)
 )
+# The chat page's browser test: Debian's chromium, driven by puppeteer-core (nothing downloads a browser).
+if ! command -v chromium > /dev/null; then
+  PACKAGES+=(chromium)
+fi
 # node and npm run the end-to-end tests with the official `openai` client. A machine that has
 # them already keeps its own: NodeSource's nodejs bundles npm and conflicts with Debian's npm.
 if ! command -v node > /dev/null || ! command -v npm > /dev/null; then

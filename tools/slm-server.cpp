@@ -30,6 +30,7 @@ struct ServerFlags {
   int port = 8080, parallel = 4, queue = 64, batch_tokens = 512, context = 0, threads = 0;
   int64_t kv_size = 0, kv_memory_mib = 0;
   uint64_t seed = slm::SamplerParams{}.seed;
+  bool webui = true;
 };
 
 std::string read_api_key_file(const std::string& path) {
@@ -118,6 +119,7 @@ int run_server(const ServerFlags& f) {
   options.api_key = f.api_key_file.empty() ? f.api_key : read_api_key_file(f.api_key_file);
   options.model_name = f.alias.empty() ? std::filesystem::path(f.model_path).filename().string() : f.alias;
   options.sampling.seed = f.seed;
+  options.webui = f.webui;
   options.http_threads = f.parallel + f.queue + 8;  // waiting requests hold a thread each, and /health needs one
   if (!is_loopback(f.host) && options.api_key.empty())
     std::fprintf(stderr, "slm-server: warning: listening on %s, beyond this machine, without --api-key: anyone who "
@@ -188,7 +190,8 @@ int main(int argc, char** argv) {
   return slm::tools::run_tool("slm-server", [&] {
     ServerFlags f;
     CLI::App app{"an OpenAI-compatible HTTP server for a local GGUF model: POST /v1/chat/completions, "
-                 "/v1/completions, GET /v1/models, /health, /metrics, POST /tokenize, /detokenize",
+                 "/v1/completions, GET /v1/models, /health, /metrics, POST /tokenize, /detokenize, and a chat "
+                 "page at /",
                  "slm-server"};
     app.add_option("-m,--model", f.model_path, "GGUF model file")->type_name("FILE")->required();
     app.add_option("--host", f.host, "address to listen on; anything but loopback needs --api-key to be safe")
@@ -229,6 +232,8 @@ int main(int argc, char** argv) {
     app.add_option("-s,--seed", f.seed,
                    "seed of requests that give none: the same request then gets the same answer")
         ->default_val(f.seed);
+    app.add_flag("--webui,!--no-webui", f.webui,
+                 "serve the chat page at / (on by default; it needs no key, the API it calls does)");
     if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
     return run_server(f);
   });

@@ -10,6 +10,7 @@
 
 #include "lib/server/http_generation.hpp"
 #include "lib/server/openai_response.hpp"
+#include "lib/server/webui_routes.hpp"
 #include "slm/error.hpp"
 
 namespace slm::server {
@@ -174,6 +175,7 @@ void HttpServer::add_routes() {
                                                                httplib::Response& response) {
     handle_detokenize(context, request, response);
   }));
+  if (context.options.webui) add_webui_routes(*http_);
 }
 
 int HttpServer::bind() {

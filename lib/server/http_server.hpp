@@ -2,6 +2,7 @@
 //
 //   POST /v1/chat/completions, POST /v1/completions   (also without the /v1 prefix)
 //   GET  /v1/models, GET /health, GET /metrics, POST /tokenize, POST /detokenize
+//   GET  / and /webui/...: the chat page, unless options.webui is off (webui_routes.hpp)
 //
 // The server listens before the model has loaded: until set_model(), /health and every API
 // route answer 503. Every answer other than a success is an OpenAI error object. With an API
@@ -37,6 +38,7 @@ struct HttpServerOptions {
   SamplerParams sampling;        // every request's defaults; its seed makes unseeded requests repeatable
   int32_t http_threads = 76;     // connections served at once: the scheduler's parallel + queue, and some
   int32_t retry_after_seconds = 1;  // sent with a 503
+  bool webui = true;             // the chat page at / (webui_routes.hpp)
 };
 
 // What the server serves once the model has loaded.
