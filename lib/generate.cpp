@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "slm/grammar.hpp"
+#include <cstdint>
 
 namespace slm {
 
@@ -78,6 +79,9 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
   result.prompt_seconds = seconds_since(start);
   result.n_prompt_evaluated = int32_t(prompt.size() - reuse);
   for (TokenId t : prompt) sampler.accept(t);
+  Speculator* const speculator = options.speculator;
+  if (speculator && options.grammar) throw Error("speculative decoding with a grammar is not supported yet");
+  if (speculator) speculator->begin(prompt, sampler);
 
   GrammarMatcher* const grammar = options.grammar;
   TokenMask mask;
@@ -101,7 +105,8 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
       result.stop_reason = StopReason::MaxTokens;
       break;
     }
-    const TokenId token = grammar ? sample_allowed(sampler, logits, *grammar, mask, masked_logits) : sampler.sample(logits);
+    const TokenId token = grammar ? sample_allowed(sampler, logits, *grammar, mask, masked_logits)
+                          : speculator ? speculator->pick(sampler, logits) : sampler.sample(logits);
     sampler.accept(token);
     if (grammar && !grammar->accept_token(token)) throw Error("grammar: the sampled token does not continue the grammar");
     if (result.tokens.empty()) {
@@ -129,13 +134,19 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
       result.stop_reason = StopReason::GrammarComplete;
       break;
     }
-    if (session.n_past() >= session.n_ctx()) {
+    if (int64_t(prompt.size() + result.tokens.size()) > session.n_ctx()) {  // no room for the token's keys
       result.stop_reason = StopReason::ContextFull;
       break;
     }
-    if (options.max_tokens >= 0 && int32_t(result.tokens.size()) >= options.max_tokens) continue;  // no need to eval
-    const TokenId next[1] = {token};
-    logits = session.eval(next);
+    const int32_t n_left = options.max_tokens < 0 ? INT32_MAX : options.max_tokens - int32_t(result.tokens.size());
+    if (n_left <= 0) continue;  // no need to eval
+    if (speculator) {
+      logits = speculator->advance(session, sampler, token, n_left);
+      result.speculation = speculator->stats();
+    } else {
+      const TokenId next[1] = {token};
+      logits = session.eval(next);
+    }
     result.generation_seconds = seconds_since(generation_start);
   }
   bool ignored = false;

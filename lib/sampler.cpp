@@ -97,7 +97,22 @@ void Sampler::apply_penalties(std::vector<TokenCandidate>& candidates) const {
   }
 }
 
-TokenId Sampler::sample(std::span<const float> logits) {
+TokenId pick_from_distribution(std::span<const TokenCandidate> distribution, double u) {
+  if (distribution.empty()) throw Error("cannot pick from an empty distribution");
+  double cumulative = 0.0;
+  for (const auto& c : distribution) {
+    cumulative += c.prob;
+    if (u < cumulative) return c.id;
+  }
+  return distribution.back().id;
+}
+
+double Sampler::uniform() {
+  // 53 random bits -> a double in [0, 1): the same on every platform, unlike std distributions.
+  return double(rng_() >> 11) * 0x1p-53;
+}
+
+std::vector<TokenCandidate> Sampler::distribution(std::span<const float> logits) const {
   if (logits.empty()) throw Error("cannot sample from an empty logit row");
   std::vector<TokenCandidate> candidates(logits.size());
   for (size_t i = 0; i < logits.size(); ++i) candidates[i] = {TokenId(i), logits[i], 0.0f};
@@ -123,18 +138,19 @@ TokenId Sampler::sample(std::span<const float> logits) {
         break;
     }
   }
-  if (greedy) return std::min_element(candidates.begin(), candidates.end(), ranks_before)->id;
-
+  if (greedy) {
+    const TokenCandidate best = *std::min_element(candidates.begin(), candidates.end(), ranks_before);
+    return {{best.id, best.logit, 1.0f}};
+  }
   sort_candidates(candidates);
   softmax(candidates);
-  // 53 random bits -> a double in [0, 1): the same on every platform, unlike std distributions.
-  const double u = double(rng_() >> 11) * 0x1p-53;
-  double cumulative = 0.0;
-  for (const auto& c : candidates) {
-    cumulative += c.prob;
-    if (u < cumulative) return c.id;
-  }
-  return candidates.back().id;
+  return candidates;
+}
+
+TokenId Sampler::sample(std::span<const float> logits) {
+  const std::vector<TokenCandidate> candidates = distribution(logits);
+  if (params_.temperature <= 0.0f) return candidates.front().id;  // greedy: no random number is drawn
+  return pick_from_distribution(candidates, uniform());
 }
 
 }  // namespace slm

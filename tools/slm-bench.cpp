@@ -20,6 +20,7 @@
 #include "common/cli.hpp"
 #include "common/markdown_table.hpp"
 #include "common/serving_bench.hpp"
+#include "common/speculative_bench.hpp"
 #include "common/tool_main.hpp"
 #include "slm/bench.hpp"
 #include "slm/quantize.hpp"
@@ -38,6 +39,7 @@ struct Options {
   std::string output_format = "md", kv_type = "f16";
   int bandwidth_mib = 1024;
   uint32_t seed = 1234;
+  slm::tools::SpeculativeBenchOptions speculative;  // --model-draft / --lookup-ngram: speculative tg too
 };
 
 struct TestResult {
@@ -180,7 +182,7 @@ void print_bandwidth_table(const Options& o, const std::vector<TestResult>& resu
              slm::bench::active_kernel_isa(), o.bandwidth_mib);
 }
 
-void print_json(const Options& o, const std::vector<TestResult>& results) {
+void print_json(const Options& o, const std::vector<TestResult>& results, const ordered_json& speculative) {
   ordered_json out = ordered_json::array();
   for (const TestResult& r : results) {
     const std::vector<double> ts = r.samples_ts();
@@ -205,6 +207,7 @@ void print_json(const Options& o, const std::vector<TestResult>& results) {
         r.n_gen > 0 ? ordered_json(r.gen_bandwidth_gbs() / r.read_bandwidth_gbs) : ordered_json(nullptr);
     out.push_back(std::move(entry));
   }
+  for (const auto& entry : speculative) out.push_back(entry);
   fmt::print("{}\n", out.dump(2));
 }
 
@@ -216,18 +219,29 @@ int run(Options o) {
   const bool markdown = o.output_format == "md";
   if (markdown) speed_table().print_header();
   std::vector<TestResult> results;
+  std::vector<slm::tools::SpeculativeBenchResult> speculative_results;
+  const std::shared_ptr<const slm::Model> draft =
+      o.speculative.draft_path.empty() ? nullptr : slm::Model::load(o.speculative.draft_path);
   for (const std::string& path : o.models) {
     const std::shared_ptr<const slm::Model> model = slm::Model::load(path);
-    for (int t : o.threads)
+    for (int t : o.threads) {
       run_model_tests(o, model, path, t, bandwidth_buffer, [&](TestResult result) {
         if (markdown) speed_table().print_row(speed_row(result));
         results.push_back(std::move(result));
       });
+      for (int n : o.n_gen)
+        if (n > 1 && o.speculative.enabled())
+          speculative_results.push_back(slm::tools::run_speculative_bench(
+              model, path, draft, o.speculative, t, n, o.repetitions, o.seed,
+              o.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16));
+    }
   }
-  if (markdown)
+  if (markdown) {
     print_bandwidth_table(o, results);
-  else
-    print_json(o, results);
+    slm::tools::print_speculative_table(speculative_results);
+  } else {
+    print_json(o, results, slm::tools::speculative_json(speculative_results));
+  }
   return 0;
 }
 
@@ -260,6 +274,27 @@ void add_serving_options(CLI::App& app, slm::tools::ServingBenchOptions& s, CLI:
       ->group(group)->capture_default_str()->check(CLI::PositiveNumber);
 }
 
+// --model-draft / --lookup-ngram: speculative tg beside plain tg, in their own group of the help.
+void add_speculative_options(CLI::App& app, slm::tools::SpeculativeBenchOptions& s) {
+  const std::string group = "Speculative decoding (--model-draft, --lookup-ngram)";
+  app.add_option("--model-draft", s.draft_path, "also measure greedy generation drafted by this model (same "
+                                                "vocabulary) against plain greedy generation, for every -n")
+      ->group(group)->type_name("FILE");
+  app.add_option("--lookup-ngram", s.speculative.lookup_ngram, "also measure generation with prompt lookup of up to N-grams")
+      ->group(group)->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--draft-max", s.speculative.draft_max, "drafted tokens per check at most")
+      ->group(group)->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--draft-min", s.speculative.draft_min, "drafted tokens per check at least")
+      ->group(group)->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--draft-p-min", s.speculative.draft_p_min, "the draft stops below this top probability")
+      ->group(group)->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  app.add_option("--spec-prompt-tokens", s.n_prompt, "random prompt tokens of the speculative test")
+      ->group(group)->capture_default_str()->check(CLI::Range(1, 1 << 16));
+  app.add_option("--spec-prompt-file", s.prompt_file, "the speculative test's prompt as text instead (special "
+                                                      "tokens parsed)")
+      ->group(group)->type_name("FILE");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -285,6 +320,7 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::Range(1, 1 << 20));
     app.add_option("--seed", o.seed, "seed of the random tokens")->capture_default_str();
     add_serving_options(app, serving, model_option);
+    add_speculative_options(app, o.speculative);
     if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
     if (!serving.url.empty()) {
       serving.seed = o.seed;

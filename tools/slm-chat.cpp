@@ -59,7 +59,7 @@ LineEditor make_line_editor() {
 }
 
 struct ChatOptions {
-  std::string model_path, prompt, system_prompt, kv_type = "f16";
+  std::string model_path, draft_model_path, prompt, system_prompt, kv_type = "f16";
   std::string template_file, builtin_template, messages_file, context_policy = "drop-oldest";
   std::optional<std::string> bos_token, eos_token, template_kwargs;
   bool raw = false, verbose = false, json = false, hide_thinking = false, print_prompt = false;
@@ -67,6 +67,7 @@ struct ChatOptions {
   std::string grammar_file, grammar_text, json_schema_file;  // constrained output (at most one)
   bool json_object = false;
   slm::SamplerParams sampling;
+  slm::SpeculativeOptions speculative;
 };
 
 std::string read_text_file(const std::string& path) {
@@ -184,7 +185,8 @@ void converse(ChatSession& chat, ChatOutput& output, bool raw, const std::string
 int run_chat(const ChatOptions& o) {
   const std::optional<slm::Grammar> grammar = grammar_from_flags(o);  // a bad grammar fails before the model loads
   const std::shared_ptr<const slm::Model> model = slm::Model::load(o.model_path);
-  ChatOutput output(OutputSettings{o.json, isatty(STDOUT_FILENO) != 0, o.hide_thinking, o.verbose});
+  const bool speculative = !o.draft_model_path.empty() || o.speculative.lookup_ngram > 0;
+  ChatOutput output(OutputSettings{o.json, isatty(STDOUT_FILENO) != 0, o.hide_thinking, o.verbose, speculative});
   std::string warning;
   ChatTemplate chat_template = choose_chat_template(model.get(), template_request(o), warning);
   apply_template_flags(o, chat_template);
@@ -194,6 +196,8 @@ int run_chat(const ChatOptions& o) {
   settings.n_predict = o.n_predict;
   settings.context_policy = o.context_policy == "stop" ? ContextPolicy::Stop : ContextPolicy::DropOldest;
   settings.grammar = grammar;
+  if (!o.draft_model_path.empty()) settings.draft_model = slm::Model::load(o.draft_model_path);
+  settings.speculative = o.speculative;
   ChatSession chat(model, session_options(o), o.sampling, std::move(chat_template), settings, output);
   if (!o.system_prompt.empty()) chat.set_system_prompt(o.system_prompt);
   if (o.verbose) print_model_info(*model, chat);
@@ -299,6 +303,22 @@ int main(int argc, char** argv) {
     app.add_option("-s,--seed", s.seed, "random seed: the same seed and settings give the same reply")
         ->default_val(s.seed);
     app.add_option("--kv-type", o.kv_type, "KV cache type: f16 (default) or f32")->check(CLI::IsMember({"f16", "f32"}));
+    app.add_option("--model-draft", o.draft_model_path,
+                   "speculative decoding: a smaller GGUF model with the same vocabulary drafts tokens that the model "
+                   "checks in one batch (greedy output is byte-identical; sampling keeps the model's distribution)")
+        ->type_name("FILE");
+    app.add_option("--draft-max", o.speculative.draft_max, "drafted tokens per check at most (adaptive below it)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--draft-min", o.speculative.draft_min,
+                   "drafted tokens per check at least (0 lets drafting pause while drafts keep failing)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--draft-p-min", o.speculative.draft_p_min,
+                   "the draft model stops drafting when its most likely token is below this probability")
+        ->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+    app.add_option("--lookup-ngram", o.speculative.lookup_ngram,
+                   "prompt lookup: draft what followed the longest recent match of the last N tokens in the prompt "
+                   "and the reply (0: off)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
     auto* grammar_file = app.add_option("--grammar-file", o.grammar_file,
                                         "constrain every reply to a GBNF grammar (llama.cpp's format, rule 'root')")
                              ->type_name("FILE.gbnf");
@@ -313,7 +333,8 @@ int main(int argc, char** argv) {
     app.add_flag("--hide-thinking", o.hide_thinking, "leave out a reasoning model's <think>...</think> section");
     app.add_flag("-v,--verbose", o.verbose,
                  "print the model, the chat template in use, and after every reply the timings "
-                 "(prompt and generation tok/s, time to first token)");
+                 "(prompt and generation tok/s, time to first token) and, when speculating, the drafted and "
+                 "accepted tokens and the acceptance rate");
     if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
     if (o.print_prompt) return print_prompt(o);
     if (o.model_path.empty()) {

@@ -12,6 +12,7 @@
 
 #include "slm/sampler.hpp"
 #include "slm/session.hpp"
+#include "slm/speculative.hpp"
 
 namespace slm {
 
@@ -26,6 +27,7 @@ struct GenerateOptions {
   // of generation only where it may end; a completed grammar stops with GrammarComplete. The
   // caller owns the matcher (reset() it between generations). Null: unconstrained.
   GrammarMatcher* grammar = nullptr;
+  Speculator* speculator = nullptr;        // speculative decoding (slm/speculative.hpp); null: none
 };
 
 enum class StopReason { EndOfGeneration, StopString, MaxTokens, ContextFull, Cancelled, GrammarComplete };
@@ -40,6 +42,7 @@ struct GenerateResult {
   double prompt_seconds = 0;        // evaluating the prompt
   double generation_seconds = 0;    // the generated tokens after the first
   double time_to_first_token = 0;   // prompt evaluation + the first sample
+  SpeculationStats speculation;     // drafted and accepted tokens, with a speculator
 };
 
 // Called with each piece of complete UTF-8 text as it is produced; return false to stop.

@@ -43,6 +43,11 @@ class Sampler {
 
   // Chooses the next token from one row of logits. Does not record it: call accept().
   TokenId sample(std::span<const float> logits);
+  // The distribution sample() draws from: the candidates left after the chain, most likely
+  // first, with their probabilities (greedy: the one chosen token, probability 1).
+  std::vector<TokenCandidate> distribution(std::span<const float> logits) const;
+  // The next number in [0, 1) of the seeded generator (speculative sampling's acceptance test).
+  double uniform();
   // Records a token (prompt or generated) in the penalty window.
   void accept(TokenId token);
   void reset();  // clears the penalty window and re-seeds the generator
@@ -55,6 +60,10 @@ class Sampler {
   std::mt19937_64 rng_;
   std::vector<TokenId> recent_;  // the penalty window, oldest first
 };
+
+// The candidate whose cumulative probability first exceeds u (u in [0, 1)); the last one when
+// rounding leaves the total below u.
+TokenId pick_from_distribution(std::span<const TokenCandidate> distribution, double u);
 
 // Index of the largest value, lowest index on ties.
 TokenId argmax(std::span<const float> logits);

@@ -82,6 +82,11 @@ void ChatOutput::end_reply(const GenerateResult& result) {
                      {"ttft_ms", ttft_ms},
                      {"prompt_tokens_per_second", prompt_rate},
                      {"generation_tokens_per_second", generation_rate(result)}});
+    if (settings_.speculative)
+      write_json_line({{"event", "speculation"},
+                       {"drafted", result.speculation.drafted},
+                       {"accepted", result.speculation.accepted},
+                       {"acceptance_rate", result.speculation.acceptance_rate()}});
     return;
   }
   set_faint(false);
@@ -96,6 +101,10 @@ void ChatOutput::end_reply(const GenerateResult& result) {
                  result.n_prompt_tokens, result.n_prompt_evaluated, result.n_prompt_tokens - result.n_prompt_evaluated,
                  prompt_rate, result.tokens.size(), generation_rate(result), ttft_ms,
                  std::string(stop_reason_name(result.stop_reason)).c_str());
+  if (settings_.verbose && settings_.speculative)
+    std::fprintf(stderr, "[speculation: %lld drafted, %lld accepted, acceptance rate %.1f%%, %lld verifications]\n",
+                 static_cast<long long>(result.speculation.drafted), static_cast<long long>(result.speculation.accepted),
+                 100.0 * result.speculation.acceptance_rate(), static_cast<long long>(result.speculation.verifications));
 }
 
 void ChatOutput::context_trimmed(int dropped_messages, int n_prompt_tokens) {

@@ -27,6 +27,7 @@ struct OutputSettings {
   bool dim_thinking = false;  // ANSI faint for <think> sections (stdout is a terminal)
   bool hide_thinking = false;
   bool verbose = false;       // timings after every reply (text mode; --json always has them)
+  bool speculative = false;   // replies are drafted (--model-draft, --lookup-ngram): report acceptance too
 };
 
 class ChatOutput {

@@ -19,6 +19,12 @@ ChatSession::ChatSession(std::shared_ptr<const Model> model, const SessionOption
       output_(output) {
   if (settings_.grammar)
     grammar_ = std::make_unique<GrammarMatcher>(*settings_.grammar, make_grammar_vocabulary(model_->tokenizer()));
+
+  if (settings_.draft_model || settings_.speculative.lookup_ngram > 0) {
+    SessionOptions draft_options = session_options;
+    draft_options.n_ctx = session_.n_ctx();  // the draft follows the conversation to the same length
+    speculator_ = std::make_unique<Speculator>(*model_, settings_.draft_model, settings_.speculative, draft_options);
+  }
 }
 
 TurnOutcome ChatSession::reply_to(const std::string& user_text, const std::atomic<bool>* cancel) {
@@ -66,6 +72,7 @@ GenerateResult ChatSession::generate_reply(const std::vector<TokenId>& prompt_to
     grammar_->reset();  // each reply is one sentence of the grammar
     options.grammar = grammar_.get();
   }
+  options.speculator = speculator_.get();
   output_.begin_reply(prompt_ends_inside_thinking);
   const GenerateResult result = generate(session_, sampler_, prompt_tokens, options, [this](std::string_view piece) {
     output_.reply_text(piece);

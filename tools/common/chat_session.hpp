@@ -33,6 +33,9 @@ struct ChatSettings {
   int32_t n_predict = -1;  // tokens per reply at most; < 0: until the end of the turn or the context
   ContextPolicy context_policy = ContextPolicy::DropOldest;
   std::optional<Grammar> grammar;  // constrains every reply (--grammar, --json-schema, --json-object)
+  // Speculative decoding: a draft model (may be null) and/or prompt lookup; off when neither.
+  std::shared_ptr<const Model> draft_model;
+  SpeculativeOptions speculative;
 };
 
 enum class TurnOutcome {
@@ -88,6 +91,7 @@ class ChatSession {
   Session session_;
   Sampler sampler_;
   std::unique_ptr<GrammarMatcher> grammar_;  // null without a grammar
+  std::unique_ptr<Speculator> speculator_;  // null without speculation
   ChatTemplate chat_template_;
   ChatSettings settings_;
   ChatOutput& output_;

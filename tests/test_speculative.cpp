@@ -1,0 +1,348 @@
+// Speculative decoding (slm/speculative.hpp): greedy output byte-identical to plain greedy for
+// several draft/target pairs, prompt lengths and k; both caches rewound correctly, including at
+// the context limit; the rejection rule keeps the target's distribution (chi-square, on
+// synthetic distributions and on a tiny model against its exact distribution); vocabulary
+// mismatches are one clear error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "support/assets.hpp"
+#include "support/editable_gguf.hpp"
+#include "slm/generate.hpp"
+#include "slm/speculative.hpp"
+
+namespace {
+
+using namespace slm;
+
+std::shared_ptr<const Model> load_shared(const std::string& name) {
+  return Model::load(test::shared_path("models/" + name).string());
+}
+
+// One thread: the results do not depend on the thread count, and on a loaded 2-core machine two
+// threads wait on each other for most of every tiny-model token.
+const SessionOptions kDraftSession{.n_ctx = 256, .n_threads = 1};
+
+#define REQUIRE_MODEL(name) SLM_REQUIRE_ASSET(test::shared_path(std::string("models/") + (name)))
+
+SamplerParams greedy_params() {
+  SamplerParams p;
+  p.temperature = 0.0f;
+  return p;
+}
+
+// Prompt tokens: a fixed pseudo-random sequence, BOS first; `repeats` copies of it for lookup.
+std::vector<TokenId> make_prompt(const Model& model, size_t n, int repeats = 1, uint32_t seed = 7) {
+  std::mt19937 rng(seed);
+  std::vector<TokenId> once;
+  for (size_t i = 0; i < n; ++i) once.push_back(TokenId(3 + rng() % uint32_t(model.config().n_vocab - 3)));
+  std::vector<TokenId> prompt{model.tokenizer().bos()};
+  for (int r = 0; r < repeats; ++r) prompt.insert(prompt.end(), once.begin(), once.end());
+  return prompt;
+}
+
+GenerateResult run(const std::shared_ptr<const Model>& model, std::span<const TokenId> prompt, int32_t max_tokens,
+                   Speculator* speculator, int32_t n_ctx = 256, SamplerParams params = greedy_params()) {
+  Session session(model, {.n_ctx = n_ctx, .n_threads = 1});
+  Sampler sampler(params);
+  GenerateOptions options{.max_tokens = max_tokens, .stop_at_end_of_generation = false};
+  options.speculator = speculator;
+  return generate(session, sampler, prompt, options, nullptr);
+}
+
+struct Pair {
+  const char* target;
+  const char* draft;
+};
+
+TEST(SpeculativeGreedy, IdenticalToPlainForPairsPromptLengthsAndK) {
+  const Pair pairs[] = {{"syn-llama-tiny-Q4_K_M.gguf", "syn-llama-tiny-Q4_K_M.gguf"},  // always agrees
+                        {"syn-llama-tiny-Q4_K_M.gguf", "syn-llama-tiny-Q8_0.gguf"},   // mostly agrees
+                        {"syn-llama-tiny-Q4_K_M.gguf", "syn-qwen2-tiny-Q4_K_M.gguf"}, // hardly agrees
+                        {"stories260K.gguf", "syn-llama-tiny-Q8_0.gguf"}};
+  for (const Pair& pair : pairs) {
+    REQUIRE_MODEL(pair.target);
+    REQUIRE_MODEL(pair.draft);
+    const auto target = load_shared(pair.target);
+    const auto draft = load_shared(pair.draft);
+    for (size_t prompt_length : {1u, 9u, 40u}) {
+      const std::vector<TokenId> prompt = make_prompt(*target, prompt_length);
+      const GenerateResult plain = run(target, prompt, 40, nullptr);
+      for (int32_t k : {1, 3, 8}) {
+        SCOPED_TRACE(testing::Message() << pair.target << " drafted by " << pair.draft << ", prompt "
+                                        << prompt.size() << ", k " << k);
+        Speculator speculator(*target, draft, {.draft_max = k, .draft_min = 0, .draft_p_min = 0.0f}, kDraftSession);
+        const GenerateResult fast = run(target, prompt, 40, &speculator);
+        EXPECT_EQ(fast.tokens, plain.tokens);
+        EXPECT_EQ(fast.text, plain.text);
+        EXPECT_GT(fast.speculation.drafted, 0);
+        EXPECT_LE(fast.speculation.accepted, fast.speculation.drafted);
+        if (std::string(pair.target) == pair.draft) EXPECT_EQ(fast.speculation.accepted, fast.speculation.drafted);
+      }
+    }
+  }
+}
+
+TEST(SpeculativeGreedy, PromptLookupIdenticalAndAccepting) {
+  REQUIRE_MODEL("syn-llama-tiny-Q4_K_M.gguf");
+  const auto target = load_shared("syn-llama-tiny-Q4_K_M.gguf");
+  // A repeated prompt: a random model soon loops, and the loops are found in the history.
+  const std::vector<TokenId> prompt = make_prompt(*target, 12, 3);
+  const GenerateResult plain = run(target, prompt, 64, nullptr);
+  for (int32_t ngram : {1, 2, 4}) {
+    SCOPED_TRACE(testing::Message() << "lookup n-gram " << ngram);
+    Speculator speculator(*target, nullptr, {.draft_max = 8, .draft_p_min = 0.0f, .lookup_ngram = ngram});
+    const GenerateResult fast = run(target, prompt, 64, &speculator);
+    EXPECT_EQ(fast.tokens, plain.tokens);
+    EXPECT_GT(fast.speculation.drafted, 0);
+  }
+}
+
+// At the context limit: generation runs until the context is full, drafts are cut to the room
+// left, and both stop at the same token with ContextFull.
+TEST(SpeculativeGreedy, ContextLimit) {
+  REQUIRE_MODEL("syn-llama-tiny-Q4_K_M.gguf");
+  REQUIRE_MODEL("syn-llama-tiny-Q8_0.gguf");
+  const auto target = load_shared("syn-llama-tiny-Q4_K_M.gguf");
+  const auto draft = load_shared("syn-llama-tiny-Q8_0.gguf");
+  const std::vector<TokenId> prompt = make_prompt(*target, 20);
+  for (int32_t n_ctx : {32, 33, 47}) {
+    SCOPED_TRACE(testing::Message() << "n_ctx " << n_ctx);
+    const GenerateResult plain = run(target, prompt, -1, nullptr, n_ctx);
+    Speculator speculator(*target, draft, {.draft_max = 8, .draft_p_min = 0.0f}, {.n_ctx = n_ctx, .n_threads = 1});
+    const GenerateResult fast = run(target, prompt, -1, &speculator, n_ctx);
+    EXPECT_EQ(plain.stop_reason, StopReason::ContextFull);
+    EXPECT_EQ(fast.stop_reason, StopReason::ContextFull);
+    EXPECT_EQ(fast.tokens, plain.tokens);
+    EXPECT_EQ(int64_t(prompt.size() + fast.tokens.size()), n_ctx + 1);
+  }
+}
+
+// After a speculative generation the target's cache holds exactly the prompt and the output
+// (rejected drafts rewound), and the next turn on the same session and speculator, which
+// reuses that cache and the draft's, still matches plain decoding.
+TEST(SpeculativeGreedy, RollbackOfBothCachesAcrossTurns) {
+  REQUIRE_MODEL("syn-llama-tiny-Q4_K_M.gguf");
+  REQUIRE_MODEL("syn-qwen2-tiny-Q4_K_M.gguf");
+  const auto target = load_shared("syn-llama-tiny-Q4_K_M.gguf");
+  const auto draft = load_shared("syn-qwen2-tiny-Q4_K_M.gguf");  // disagrees often: many rollbacks
+  Session plain_session(target, {.n_ctx = 256, .n_threads = 1});
+  Session fast_session(target, {.n_ctx = 256, .n_threads = 1});
+  Speculator speculator(*target, draft, {.draft_max = 6, .draft_min = 2, .draft_p_min = 0.0f}, kDraftSession);
+  std::vector<TokenId> prompt = make_prompt(*target, 10);
+  for (int turn = 0; turn < 3; ++turn) {
+    SCOPED_TRACE(testing::Message() << "turn " << turn);
+    Sampler plain_sampler(greedy_params()), fast_sampler(greedy_params());
+    GenerateOptions options{.max_tokens = 24, .stop_at_end_of_generation = false};
+    const GenerateResult plain = generate(plain_session, plain_sampler, prompt, options, nullptr);
+    options.speculator = &speculator;
+    const GenerateResult fast = generate(fast_session, fast_sampler, prompt, options, nullptr);
+    ASSERT_EQ(fast.tokens, plain.tokens);
+    EXPECT_GT(fast.speculation.drafted, fast.speculation.accepted);  // some drafts were rejected
+    // The cache holds the prompt and every output token but the last (never evaluated), and
+    // possibly drafts beyond them; the tokens it holds up to there are exactly those.
+    std::vector<TokenId> expected = prompt;
+    expected.insert(expected.end(), fast.tokens.begin(), fast.tokens.end() - 1);
+    const std::vector<TokenId>& cached = fast_session.cached_tokens();
+    ASSERT_GE(cached.size(), expected.size());
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), cached.begin()));
+    prompt.insert(prompt.end(), fast.tokens.begin(), fast.tokens.end());
+    const std::vector<TokenId> more = make_prompt(*target, 5, 1, uint32_t(turn));
+    prompt.insert(prompt.end(), more.begin() + 1, more.end());
+  }
+}
+
+// ---- the rejection rule ------------------------------------------------------------------------
+
+double chi_square(const std::map<TokenId, int64_t>& counts, const std::map<TokenId, double>& expected_p, int64_t n) {
+  double chi2 = 0.0;
+  for (const auto& [id, p] : expected_p) {
+    const double expected = p * double(n);
+    const auto found = counts.find(id);
+    const double observed = found == counts.end() ? 0.0 : double(found->second);
+    chi2 += (observed - expected) * (observed - expected) / expected;
+  }
+  for (const auto& [id, count] : counts) EXPECT_TRUE(expected_p.count(id)) << "token " << id << " has p = 0";
+  return chi2;
+}
+
+std::vector<TokenCandidate> candidates(std::initializer_list<float> probs) {
+  std::vector<TokenCandidate> result;
+  TokenId id = 0;
+  for (float p : probs) result.push_back({id++, 0.0f, p});
+  std::erase_if(result, [](const TokenCandidate& c) { return c.prob == 0.0f; });
+  return result;
+}
+
+// 99.9% quantiles of chi-square (the tests are seeded, so they pass or fail the same way every
+// run; a correct rule fails one seed in a thousand).
+double chi_square_999(int degrees_of_freedom) {
+  static const std::map<int, double> quantiles{{3, 16.27}, {4, 18.47}, {5, 20.52}, {7, 24.32}, {8, 26.12}};
+  return quantiles.at(degrees_of_freedom);
+}
+
+TEST(SpeculativeSampling, RejectionRuleKeepsTheTargetDistribution) {
+  const std::vector<TokenCandidate> p = candidates({0.05f, 0.40f, 0.25f, 0.20f, 0.10f, 0.0f});
+  const std::vector<std::vector<TokenCandidate>> drafts = {
+      candidates({0.50f, 0.10f, 0.10f, 0.10f, 0.10f, 0.10f}),  // a poor draft, with tokens p lacks
+      candidates({0.05f, 0.35f, 0.30f, 0.20f, 0.10f, 0.0f}),   // a close draft
+      {}};                                                      // prompt lookup: one certain token
+  std::mt19937_64 rng(12345);
+  const auto uniform = [&] { return double(rng() >> 11) * 0x1p-53; };
+  constexpr int64_t n = 200000;
+  for (size_t which = 0; which < drafts.size(); ++which) {
+    SCOPED_TRACE(testing::Message() << "draft " << which);
+    const std::vector<TokenCandidate>& q = drafts[which];
+    std::map<TokenId, int64_t> counts;
+    int64_t accepted = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const TokenId drafted = q.empty() ? TokenId(2) : pick_from_distribution(q, uniform());
+      TokenId token;
+      if (accepts_draft(p, q, drafted, uniform())) {
+        token = drafted;
+        ++accepted;
+      } else {
+        token = pick_from_distribution(residual_distribution(p, q, drafted), uniform());
+      }
+      ++counts[token];
+    }
+    std::map<TokenId, double> expected;
+    for (const TokenCandidate& c : p) expected[c.id] = c.prob;
+    EXPECT_LT(chi_square(counts, expected, n), chi_square_999(int(expected.size()) - 1));
+    // The acceptance rate is sum min(p, q), the overlap of the two distributions.
+    double overlap = 0.0;
+    for (const TokenCandidate& c : p) {
+      double qc = q.empty() ? (c.id == 2 ? 1.0 : 0.0) : 0.0;
+      for (const TokenCandidate& d : q)
+        if (d.id == c.id) qc = d.prob;
+      overlap += std::min(double(c.prob), qc);
+    }
+    EXPECT_NEAR(double(accepted) / n, overlap, 0.005);  // 0.005 is > 4 standard deviations at n = 200000
+  }
+}
+
+// The whole pipeline on a tiny model: the first two sampled tokens after a prompt, with a draft
+// model that often disagrees, against their exact joint distribution computed from the target's
+// logits (top-k 3, so 9 outcomes).
+TEST(SpeculativeSampling, TinyModelFollowsTheExactDistribution) {
+  REQUIRE_MODEL("stories260K.gguf");
+  REQUIRE_MODEL("syn-llama-tiny-Q8_0.gguf");
+  const auto target = load_shared("stories260K.gguf");
+  const auto draft = load_shared("syn-llama-tiny-Q8_0.gguf");  // the same vocabulary, random weights
+  SamplerParams params;
+  params.temperature = 1.5f;  // flatter, so that all 9 outcomes are frequent
+  params.top_k = 3;
+  params.top_p = 1.0f;
+  params.min_p = 0.0f;
+  const std::vector<TokenId> prompt = target->tokenizer().tokenize("Once upon a time", true, false);
+
+  // Exact: p(t1) p(t2 | t1) through the sampler's own chain.
+  Session session(target, {.n_ctx = 64, .n_threads = 1});
+  Sampler exact_sampler(params);
+  const std::vector<TokenCandidate> first = exact_sampler.distribution(session.eval(prompt, 0));
+  std::map<std::pair<TokenId, TokenId>, double> exact;
+  for (const TokenCandidate& t1 : first) {
+    const TokenId one[1] = {t1.id};
+    for (const TokenCandidate& t2 : exact_sampler.distribution(session.eval(one, int32_t(prompt.size()))))
+      exact[{t1.id, t2.id}] = double(t1.prob) * t2.prob;
+  }
+  ASSERT_EQ(exact.size(), 9u);
+
+  std::map<std::pair<TokenId, TokenId>, int64_t> counts;
+  constexpr int64_t n = 3000;
+  Session target_session(target, {.n_ctx = 64, .n_threads = 1});
+  Speculator speculator(*target, draft, {.draft_max = 2, .draft_p_min = 0.0f}, {.n_ctx = 64, .n_threads = 1});
+  int64_t drafted = 0, accepted = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    params.seed = uint64_t(i);
+    Sampler sampler(params);
+    GenerateOptions options{.max_tokens = 3, .stop_at_end_of_generation = false};
+    options.speculator = &speculator;
+    const GenerateResult result = generate(target_session, sampler, prompt, options, nullptr);
+    ASSERT_GE(result.tokens.size(), 2u);
+    ++counts[{result.tokens[0], result.tokens[1]}];
+    drafted += result.speculation.drafted;
+    accepted += result.speculation.accepted;
+  }
+  EXPECT_GT(drafted, 0);
+  EXPECT_LT(accepted, drafted);  // the rejection branch ran too
+  double chi2 = 0.0;
+  for (const auto& [outcome, p] : exact) {
+    const double expected = p * double(n);
+    const double observed = double(counts[outcome]);
+    chi2 += (observed - expected) * (observed - expected) / expected;
+  }
+  EXPECT_EQ(counts.size(), exact.size());
+  EXPECT_LT(chi2, chi_square_999(8));
+}
+
+TEST(SpeculativeSampling, SameSeedSameOutput) {
+  REQUIRE_MODEL("syn-llama-tiny-Q4_K_M.gguf");
+  REQUIRE_MODEL("syn-llama-tiny-Q8_0.gguf");
+  const auto target = load_shared("syn-llama-tiny-Q4_K_M.gguf");
+  const auto draft = load_shared("syn-llama-tiny-Q8_0.gguf");
+  const std::vector<TokenId> prompt = make_prompt(*target, 8);
+  SamplerParams params;
+  params.seed = 99;
+  Speculator a(*target, draft, {.draft_max = 4, .draft_p_min = 0.0f}, kDraftSession);
+  Speculator b(*target, draft, {.draft_max = 4, .draft_p_min = 0.0f}, kDraftSession);
+  const GenerateResult first = run(target, prompt, 32, &a, 256, params);
+  const GenerateResult second = run(target, prompt, 32, &b, 256, params);
+  EXPECT_EQ(first.tokens, second.tokens);
+  EXPECT_GT(first.speculation.drafted, 0);
+}
+
+// ---- vocabulary and options ----------------------------------------------------------------------
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(SpeculativeVocabulary, DifferentSizeIsOneError) {
+  REQUIRE_MODEL("syn-llama-tiny-Q4_K_M.gguf");
+  REQUIRE_MODEL("syn-qwen2-vocab-Q4_K_M.gguf");
+  const auto target = load_shared("syn-llama-tiny-Q4_K_M.gguf");
+  const auto draft = load_shared("syn-qwen2-vocab-Q4_K_M.gguf");
+  const std::string message = error_of([&] { Speculator s(*target, draft, {}); });
+  EXPECT_NE(message.find("cannot draft for"), std::string::npos) << message;
+  EXPECT_NE(message.find("151936 tokens, the target's 512"), std::string::npos) << message;
+}
+
+TEST(SpeculativeVocabulary, OneChangedTokenOrSpecialTokenIsNamed) {
+  REQUIRE_MODEL("syn-llama-tiny-Q8_0.gguf");
+  const auto target = load_shared("syn-llama-tiny-Q8_0.gguf");
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "slm_test_speculative";
+  std::filesystem::create_directories(dir);
+
+  test::EditableModel changed_token = test::read_editable(test::shared_path("models/syn-llama-tiny-Q8_0.gguf"));
+  std::get<GgufArray>(changed_token.value("tokenizer.ggml.tokens")->value).strings[300] = "changed";
+  changed_token.write(dir / "changed_token.gguf");
+  std::string message = error_of([&] { Speculator s(*target, Model::load((dir / "changed_token.gguf").string()), {}); });
+  EXPECT_NE(message.find("token 300 is 'changed' in the draft"), std::string::npos) << message;
+
+  test::EditableModel changed_eos = test::read_editable(test::shared_path("models/syn-llama-tiny-Q8_0.gguf"));
+  changed_eos.set_u32("tokenizer.ggml.eos_token_id", 1);
+  changed_eos.write(dir / "changed_eos.gguf");
+  message = error_of([&] { Speculator s(*target, Model::load((dir / "changed_eos.gguf").string()), {}); });
+  EXPECT_NE(message.find("EOS token is 1"), std::string::npos) << message;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(SpeculativeOptions, InvalidOptionsAreErrors) {
+  REQUIRE_MODEL("syn-llama-tiny-Q8_0.gguf");
+  const auto target = load_shared("syn-llama-tiny-Q8_0.gguf");
+  EXPECT_NE(error_of([&] { Speculator s(*target, nullptr, {.draft_max = 2, .draft_min = 3}); }), "");
+  EXPECT_NE(error_of([&] { Speculator s(*target, nullptr, {.draft_p_min = 1.5f}); }), "");
+  EXPECT_NE(error_of([&] { Speculator s(*target, nullptr, {.lookup_ngram = -1}); }), "");
+}
+
+}  // namespace

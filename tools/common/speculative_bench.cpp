@@ -1,0 +1,113 @@
+#include "common/speculative_bench.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/markdown_table.hpp"
+#include "slm/bench.hpp"
+#include "slm/generate.hpp"
+
+namespace slm::tools {
+
+namespace {
+
+std::vector<TokenId> bench_prompt(const Model& model, const SpeculativeBenchOptions& o, uint32_t seed) {
+  if (o.prompt_file.empty()) return bench::random_tokens(model, o.n_prompt, seed);
+  std::ifstream in(o.prompt_file, std::ios::binary);
+  if (!in) throw Error(fmt::format("cannot read {}", o.prompt_file));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return model.tokenizer().tokenize(text.str(), true, true);
+}
+
+// Generated tokens after the first, per second (the first comes from the prompt's logits).
+double generation_rate(const GenerateResult& r) {
+  return r.generation_seconds > 0 ? double(r.tokens.size() - 1) / r.generation_seconds : 0.0;
+}
+
+std::string mean_stddev_text(const std::vector<double>& values) {
+  const bench::MeanStddev m = bench::mean_stddev(values);
+  return fmt::format("{:.2f} ± {:.2f}", m.mean, m.stddev);
+}
+
+double speedup(const SpeculativeBenchResult& r) {
+  return bench::mean_stddev(r.speculative_ts).mean / bench::mean_stddev(r.plain_ts).mean;
+}
+
+}  // namespace
+
+SpeculativeBenchResult run_speculative_bench(const std::shared_ptr<const Model>& model, const std::string& model_path,
+                                             const std::shared_ptr<const Model>& draft, const SpeculativeBenchOptions& o,
+                                             int n_threads, int n_gen, int repetitions, uint32_t seed, KvType kv_type) {
+  const std::vector<TokenId> prompt = bench_prompt(*model, o, seed);
+  SessionOptions session_options{.n_ctx = int32_t(prompt.size()) + n_gen + 1, .n_threads = n_threads, .kv_type = kv_type};
+  Session session(model, session_options);
+  Speculator speculator(*model, draft, o.speculative, session_options);
+  SamplerParams greedy;
+  greedy.temperature = 0.0f;
+  const auto generate_once = [&](Speculator* s) {
+    session.reset();
+    Sampler sampler(greedy);
+    GenerateOptions options{.max_tokens = n_gen, .stop_at_end_of_generation = false};
+    options.speculator = s;
+    return generate(session, sampler, prompt, options, nullptr);
+  };
+
+  SpeculativeBenchResult result;
+  result.model_filename = model_path;
+  result.draft_filename = o.draft_path.empty() ? "-" : std::filesystem::path(o.draft_path).filename().string();
+  result.n_threads = n_threads;
+  result.n_prompt = int(prompt.size());
+  result.n_gen = n_gen;
+  result.lookup_ngram = o.speculative.lookup_ngram;
+  generate_once(nullptr);  // warm-up: page in both models, size the scratch buffers
+  generate_once(&speculator);
+  for (int rep = 0; rep < repetitions; ++rep) {
+    const GenerateResult plain = generate_once(nullptr);
+    const GenerateResult fast = generate_once(&speculator);
+    result.plain_ts.push_back(generation_rate(plain));
+    result.speculative_ts.push_back(generation_rate(fast));
+    result.stats = fast.speculation;
+    result.identical = result.identical && plain.tokens == fast.tokens;
+  }
+  return result;
+}
+
+void print_speculative_table(const std::vector<SpeculativeBenchResult>& results) {
+  if (results.empty()) return;
+  std::vector<std::vector<std::string>> rows;
+  for (const SpeculativeBenchResult& r : results)
+    rows.push_back({std::filesystem::path(r.model_filename).filename().string(), r.draft_filename,
+                    r.lookup_ngram > 0 ? std::to_string(r.lookup_ngram) : "-", std::to_string(r.n_threads),
+                    fmt::format("tg{}", r.n_gen), mean_stddev_text(r.plain_ts), mean_stddev_text(r.speculative_ts),
+                    fmt::format("{:.2f}x", speedup(r)), std::to_string(r.stats.drafted),
+                    std::to_string(r.stats.accepted), fmt::format("{:.1f}%", 100 * r.stats.acceptance_rate()),
+                    r.identical ? "yes" : "NO"});
+  const MarkdownTable table({{"model file", 10, false}, {"draft", 5, false}, {"lookup", 6, true},
+                             {"threads", 7, true}, {"test", 6, true}, {"plain t/s", 14, true},
+                             {"speculative t/s", 15, true}, {"speed-up", 8, true}, {"drafted", 7, true},
+                             {"accepted", 8, true}, {"acceptance", 10, true}, {"identical", 9, true}},
+                            rows);
+  fmt::print("\n");
+  table.print_header();
+  for (const auto& row : rows) table.print_row(row);
+  fmt::print("\nspeculative: greedy generation of the same prompt ({} tokens) with and without speculation, runs "
+             "alternating; t/s counts the generated tokens after the first; drafted/accepted: the last run\n",
+             results.front().n_prompt);
+}
+
+nlohmann::ordered_json speculative_json(const std::vector<SpeculativeBenchResult>& results) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const SpeculativeBenchResult& r : results)
+    out.push_back({{"model_filename", r.model_filename}, {"draft_filename", r.draft_filename},
+                   {"lookup_ngram", r.lookup_ngram}, {"n_threads", r.n_threads}, {"n_prompt", r.n_prompt},
+                   {"n_gen", r.n_gen}, {"plain_samples_ts", r.plain_ts}, {"speculative_samples_ts", r.speculative_ts},
+                   {"speedup", speedup(r)}, {"drafted", r.stats.drafted}, {"accepted", r.stats.accepted},
+                   {"acceptance_rate", r.stats.acceptance_rate()}, {"identical", r.identical}});
+  return out;
+}
+
+}  // namespace slm::tools

@@ -1,0 +1,40 @@
+// slm-bench --model-draft / --lookup-ngram: greedy generation with speculative decoding against
+// plain greedy generation of the same prompt, in the same run (runs alternate, so that a shared
+// machine's drift hits both alike), with the acceptance rate and a check that the two outputs
+// are identical.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "slm/speculative.hpp"
+
+namespace slm::tools {
+
+struct SpeculativeBenchOptions {
+  std::string draft_path;            // --model-draft; "" for prompt lookup alone
+  SpeculativeOptions speculative;    // --draft-max, --draft-min, --draft-p-min, --lookup-ngram
+  std::string prompt_file;           // --spec-prompt-file: the prompt's text; "" for random tokens
+  int n_prompt = 64;                 // --spec-prompt-tokens: random prompt tokens
+  bool enabled() const { return !draft_path.empty() || speculative.lookup_ngram > 0; }
+};
+
+struct SpeculativeBenchResult {
+  std::string model_filename, draft_filename;
+  int n_threads = 0, n_prompt = 0, n_gen = 0, lookup_ngram = 0;
+  std::vector<double> plain_ts, speculative_ts;  // generated tokens after the first per second, per run
+  SpeculationStats stats;                        // of the last speculative run
+  bool identical = true;                         // every speculative output equal to the plain one
+};
+
+SpeculativeBenchResult run_speculative_bench(const std::shared_ptr<const Model>& model, const std::string& model_path,
+                                             const std::shared_ptr<const Model>& draft, const SpeculativeBenchOptions& o,
+                                             int n_threads, int n_gen, int repetitions, uint32_t seed, KvType kv_type);
+
+void print_speculative_table(const std::vector<SpeculativeBenchResult>& results);
+nlohmann::ordered_json speculative_json(const std::vector<SpeculativeBenchResult>& results);
+
+}  // namespace slm::tools
