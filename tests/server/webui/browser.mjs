@@ -4,11 +4,12 @@
 //
 //   1. the page's headers: the Content-Security-Policy and the others; an unknown /webui/ path is
 //      still the JSON 404;
-//   2. a chat with stories260K: the reply completes, with its figures; no console error;
-//      desktop and phone screenshots;
+//   2. a chat with stories260K: the reply completes, with its figures; desktop and phone
+//      screenshots; Regenerate, and Edit and resend; no console error;
 //   3. a reload: the conversation is still in the sidebar;
 //   4. an imported conversation full of hostile markup: nothing runs, no dialog, and nothing
-//      reaches a second loopback port that the markup points at;
+//      reaches a second loopback port that the markup points at; its reasoning is apart and
+//      collapsed, its code block highlighted with a copy button;
 //   5. with a slower model behind --api-key: the page asks for the key, shows a reply as it
 //      streams, Stop ends it mid-stream, the server frees the slot (--parallel 1) and serves the next message.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -201,6 +202,24 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, 'at phone width nothing overflows sideways');
   await page.setViewport({ width: 1280, height: 800 });
+  // Regenerate, then edit the message and send it again: each time one new reply, completed.
+  await page.$eval('.message.assistant', (element) => { element.dataset.old = 'yes'; });
+  await page.click('.message.assistant .regenerate');
+  await page.waitForFunction(() => {
+    const replies = document.querySelectorAll('.message.assistant');
+    return replies.length === 1 && !replies[0].dataset.old && replies[0].dataset.state === 'done';
+  });
+  check(true, 'Regenerate replaces the reply with a new one');
+  await page.click('.message.user .edit');
+  await page.$eval('.message.user .edit-box', (box) => { box.value = 'Once upon a time there was a cat'; });
+  await page.click('.message.user .save-edit');
+  await page.waitForFunction(() => {
+    const replies = document.querySelectorAll('.message.assistant');
+    return replies.length === 1 && replies[0].dataset.state === 'done' &&
+      document.querySelector('.message.user .body').textContent === 'Once upon a time there was a cat';
+  });
+  check(true, 'an edited message is sent again and answered');
+  const lastReply = await page.$eval('.message.assistant .body', (element) => element.textContent);
   check(seen.errors.length === 0, `no console error on a normal chat ${JSON.stringify(seen.errors)}`);
 
   // 3. reload
@@ -209,7 +228,7 @@ try {
   const titles = await page.$$eval('#conversation-list .title', (elements) => elements.map((e) => e.textContent));
   check(titles.includes('Once upon a time'), 'after a reload the conversation is still in the sidebar');
   const kept = await page.$eval('.message.assistant:last-child .body', (element) => element.textContent);
-  check(kept === reply.text, 'and its reply is the same');
+  check(kept === lastReply, 'and its last reply is the same');
 
   // 4. hostile markup, imported
   const file = path.join(temp, 'hostile.json');
@@ -242,6 +261,15 @@ try {
   check(dom.remoteImages === 0, 'no image other than a data: URL is left');
   check(dom.shownAsText, 'markup in a user message and in a reply is shown as text');
   check(dom.location === `${stories.url}/`, 'the page did not navigate away');
+  const rendered = await page.evaluate(() => ({
+    reasoningClosed: document.querySelector('.message.assistant details.reasoning:not([hidden])')?.open === false,
+    reasoningText: document.querySelector('.message.assistant .reasoning-text')?.textContent || '',
+    highlighted: document.querySelectorAll('.markdown pre code.hljs').length,
+    copyButtons: document.querySelectorAll('.markdown pre .copy-code').length,
+  }));
+  check(rendered.reasoningClosed && rendered.reasoningText.startsWith('<script>'),
+        'the reasoning is shown apart, collapsed, as text');
+  check(rendered.highlighted === 1 && rendered.copyButtons === 1, 'the code block is highlighted and has a copy button');
   check(seen.dialogs.length === 0, `no dialog opened ${JSON.stringify(seen.dialogs)}`);
   check(trapHits.length === 0, `no request reached the second loopback port ${JSON.stringify(trapHits)}`);
   check(seen.foreignRequests.length === 0, `the browser asked nothing of any other origin ${JSON.stringify(seen.foreignRequests)}`);
