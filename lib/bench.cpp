@@ -1,15 +1,15 @@
 // slm-bench's measurements; see include/slm/bench.hpp.
 #include "slm/bench.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
 #include <random>
+#include <vector>
 
 #include "kernels/matmul.hpp"
+#include "lib/ops/thread_pool.hpp"
 #include "slm/model.hpp"
 
 namespace slm::bench {
@@ -27,8 +27,9 @@ ReadBandwidthBuffer make_read_bandwidth_buffer(uint64_t bytes, int32_t n_threads
   // that thread's memory node, as a model's weights do after the first tokens.
   ReadBandwidthBuffer buffer{std::unique_ptr<uint64_t[]>(new uint64_t[size_t(n_words)]), n_words};
   uint64_t* words = buffer.words.get();
-#pragma omp parallel for num_threads(std::max(1, n_threads)) schedule(static)
-  for (int64_t i = 0; i < n_words; ++i) words[i] = uint64_t(i);
+  ops::parallel_for(n_words, ops::chunk_for(n_words, n_threads, 1), n_threads, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) words[i] = uint64_t(i);
+  });
   return buffer;
 }
 
@@ -39,20 +40,23 @@ double measure_read_bandwidth(const ReadBandwidthBuffer& buffer, int32_t n_threa
   uint64_t checksum = 0;
   for (int32_t rep = 0; rep < std::max(repetitions, 1); ++rep) {
     const auto start = std::chrono::steady_clock::now();
-    uint64_t total = 0;
-#pragma omp parallel num_threads(std::max(1, n_threads)) reduction(+ : total)
-    {
-      // Four independent sums, so that the adds keep up with memory on any core.
+    // On the threads the forward pass uses, in four independent sums per thread, so that the
+    // adds keep up with memory on any core.
+    const int n_parts = std::max(1, n_threads);
+    std::vector<uint64_t> part_sums(size_t(n_parts) * 8);  // a 64-byte line each
+    ops::parallel_for(n_parts, 1, n_parts, [&](int64_t part, int64_t, int) {
+      const int64_t begin = part * (n_words / 4) / n_parts * 4, end = (part + 1) * (n_words / 4) / n_parts * 4;
       uint64_t sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < n_words; i += 4) {
+      for (int64_t i = begin; i < end; i += 4) {
         sum0 += words[i];
         sum1 += words[i + 1];
         sum2 += words[i + 2];
         sum3 += words[i + 3];
       }
-      total += sum0 + sum1 + sum2 + sum3;
-    }
+      part_sums[size_t(part) * 8] = sum0 + sum1 + sum2 + sum3;
+    });
+    uint64_t total = 0;
+    for (int part = 0; part < n_parts; ++part) total += part_sums[size_t(part) * 8];
     const double seconds = seconds_since(start);
     checksum += total;
     if (rep == 0 || seconds < best_seconds) best_seconds = seconds;

@@ -10,6 +10,7 @@
 
 #include "kernels/attention.hpp"
 #include "kernels/quant_blocks.hpp"
+#include "lib/ops/thread_pool.hpp"
 #include "slm/error.hpp"
 
 namespace slm::ops {
@@ -98,44 +99,40 @@ void attention(const float* q, const KvPool& pool, int32_t layer, std::span<cons
   const int64_t n_items = n_tiles * shape.n_head_kv * items_per_kv_head;
   const bool f16 = pool.type == KvType::F16;
   const uint64_t layer_base = uint64_t(layer) * pool.layer_elements();
-#pragma omp parallel num_threads(n_threads)
-  {
-    std::vector<float> scratch;
-#pragma omp for schedule(dynamic)
-    for (int64_t item = 0; item < n_items; ++item) {
-      const Tile tile = tiles[size_t(item / (int64_t(shape.n_head_kv) * items_per_kv_head))];
-      const AttentionSpan& span = spans[size_t(tile.span)];
-      const int32_t kv_head = static_cast<int32_t>(item / items_per_kv_head % shape.n_head_kv);
-      const int32_t first_head = kv_head * group + static_cast<int32_t>(item % items_per_kv_head) * heads_per_item;
-      kernels::AttentionQueries queries;
-      const int64_t offset = int64_t(span.first_row + tile.first_token) * shape.n_head * head_dim +
-                             int64_t(first_head) * head_dim;
-      queries.q = q + offset;
-      queries.out = out + offset;
-      queries.token_stride = int64_t(shape.n_head) * head_dim;
-      queries.n_tokens = std::min(kTileTokens, span.n_rows - tile.first_token);
-      queries.n_heads = std::min(heads_per_item, (kv_head + 1) * group - first_head);
-      queries.head_dim = head_dim;
-      queries.scale = options.scale;
-      queries.softcap = options.softcap;
-      queries.window = options.window;
-      const uint64_t first_element = layer_base + static_cast<uint64_t>(kv_head) * head_dim;
-      if (f16) {
-        queries.kv.keys_f16 = static_cast<const uint16_t*>(pool.keys.get()) + first_element;
-        queries.kv.values_f16 = static_cast<const uint16_t*>(pool.values.get()) + first_element;
-      } else {
-        queries.kv.keys_f32 = static_cast<const float*>(pool.keys.get()) + first_element;
-        queries.kv.values_f32 = static_cast<const float*>(pool.values.get()) + first_element;
-      }
-      queries.kv.stride = pool.row_size;
-      queries.kv.blocks = span.blocks;
-      queries.kv.block_stride = int64_t(pool.block_elements());
-      queries.first_n_keys = span.pos0 + tile.first_token + 1;  // causal: positions 0 .. pos0 + t
-      scratch.resize(static_cast<size_t>(kernels::attention_scratch_floats(queries)));
-      queries.scratch = scratch.data();
-      kernels::attend_queries(queries);
+  parallel_for(n_items, 1, n_threads, [&](int64_t item, int64_t, int) {
+    thread_local std::vector<float> scratch;  // per thread, kept between calls
+    const Tile tile = tiles[size_t(item / (int64_t(shape.n_head_kv) * items_per_kv_head))];
+    const AttentionSpan& span = spans[size_t(tile.span)];
+    const int32_t kv_head = static_cast<int32_t>(item / items_per_kv_head % shape.n_head_kv);
+    const int32_t first_head = kv_head * group + static_cast<int32_t>(item % items_per_kv_head) * heads_per_item;
+    kernels::AttentionQueries queries;
+    const int64_t offset = int64_t(span.first_row + tile.first_token) * shape.n_head * head_dim +
+                           int64_t(first_head) * head_dim;
+    queries.q = q + offset;
+    queries.out = out + offset;
+    queries.token_stride = int64_t(shape.n_head) * head_dim;
+    queries.n_tokens = std::min(kTileTokens, span.n_rows - tile.first_token);
+    queries.n_heads = std::min(heads_per_item, (kv_head + 1) * group - first_head);
+    queries.head_dim = head_dim;
+    queries.scale = options.scale;
+    queries.softcap = options.softcap;
+    queries.window = options.window;
+    const uint64_t first_element = layer_base + static_cast<uint64_t>(kv_head) * head_dim;
+    if (f16) {
+      queries.kv.keys_f16 = static_cast<const uint16_t*>(pool.keys.get()) + first_element;
+      queries.kv.values_f16 = static_cast<const uint16_t*>(pool.values.get()) + first_element;
+    } else {
+      queries.kv.keys_f32 = static_cast<const float*>(pool.keys.get()) + first_element;
+      queries.kv.values_f32 = static_cast<const float*>(pool.values.get()) + first_element;
     }
-  }
+    queries.kv.stride = pool.row_size;
+    queries.kv.blocks = span.blocks;
+    queries.kv.block_stride = int64_t(pool.block_elements());
+    queries.first_n_keys = span.pos0 + tile.first_token + 1;  // causal: positions 0 .. pos0 + t
+    scratch.resize(static_cast<size_t>(kernels::attention_scratch_floats(queries)));
+    queries.scratch = scratch.data();
+    kernels::attend_queries(queries);
+  });
 }
 
 }  // namespace slm::ops

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include <omp.h>
+#include "lib/ops/thread_pool.hpp"
 
 namespace slm::ops {
 
@@ -112,19 +112,18 @@ void moe_feed_forward(const MoeWeights& w, const float* x, int64_t n_rows, float
     s.gate_up_products.push_back({&w.up[size_t(e)], group_x, n_group, s.up.data() + begin * n_ff});
     s.down_products.push_back({&w.down[size_t(e)], s.gate.data() + begin * n_ff, n_group, s.out.data() + begin * n_embd});
   }
-  // One parallel region for every expert's three products, not one per product: a layer has
-  // 3k of them for a single token, each too small to pay for its own fork and join.
-#pragma omp parallel num_threads(n_threads)
-  {
-    const int64_t part = omp_get_thread_num(), n_parts = omp_get_num_threads();
-    multiply_share(s.gate_up_products, part, n_parts);
-#pragma omp barrier
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < n_entries; ++i) swiglu_in_place(s.gate.data() + i * n_ff, s.up.data() + i * n_ff, n_ff);
-    multiply_share(s.down_products, part, n_parts);
-#pragma omp barrier
-    // Each row adds its experts' outputs in entry order, which is ascending expert id, whatever
-    // else is in the batch; each thread sums its own columns.
+  // One loop for all the experts' gate and up products, one for their down products, not one
+  // per product: a layer has 3k of them for a single token, each too small to pay for its own.
+  // The parts are chunks of equal cost (multiply_share), several per thread.
+  const int n_parts = n_threads * 4;
+  parallel_for(n_parts, 1, n_threads, [&](int64_t part, int64_t, int) { multiply_share(s.gate_up_products, part, n_parts); });
+  parallel_for(n_entries, 1, n_threads, [&](int64_t i, int64_t, int) {
+    swiglu_in_place(s.gate.data() + i * n_ff, s.up.data() + i * n_ff, n_ff);
+  });
+  parallel_for(n_parts, 1, n_threads, [&](int64_t part, int64_t, int) { multiply_share(s.down_products, part, n_parts); });
+  // Each row adds its experts' outputs in entry order, which is ascending expert id, whatever
+  // else is in the batch; each part sums its own columns.
+  parallel_for(n_parts, 1, n_threads, [&](int64_t part, int64_t, int) {
     const int64_t column_begin = part * n_embd / n_parts, column_end = (part + 1) * n_embd / n_parts;
     for (int64_t t = 0; t < n_rows; ++t) std::fill(y + t * n_embd + column_begin, y + t * n_embd + column_end, 0.0f);
     for (int64_t i = 0; i < n_entries; ++i) {
@@ -133,7 +132,7 @@ void moe_feed_forward(const MoeWeights& w, const float* x, int64_t n_rows, float
       const float weight = s.group_weight[size_t(i)];
       for (int64_t j = column_begin; j < column_end; ++j) row[j] += weight * expert_out[j];
     }
-  }
+  });
 }
 
 }  // namespace slm::ops

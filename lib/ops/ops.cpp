@@ -1,7 +1,5 @@
 #include "lib/ops/ops.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -9,6 +7,7 @@
 #include "kernels/dequantize.hpp"
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/matmul.hpp"
+#include "lib/ops/thread_pool.hpp"
 
 namespace slm::ops {
 
@@ -41,24 +40,24 @@ void interleave_matrix(const WeightMatrix& w, uint8_t* tiles, int n_threads) {
   const int64_t n_tiles = w.n_out / kernels::kInterleavedRows;
   const uint64_t tile_bytes = kernels::interleaved_tile_bytes(w.type, w.n_in);
   const uint64_t tile_rows_bytes = kernels::kInterleavedRows * w.row_bytes;
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (int64_t t = 0; t < n_tiles; ++t)
-    kernels::interleave_rows(w.type, w.data + uint64_t(t) * tile_rows_bytes, w.row_bytes, w.n_in,
-                             tiles + uint64_t(t) * tile_bytes);
+  parallel_for(n_tiles, chunk_for(n_tiles, n_threads, 4), n_threads, [&](int64_t begin, int64_t end, int) {
+    for (int64_t t = begin; t < end; ++t)
+      kernels::interleave_rows(w.type, w.data + uint64_t(t) * tile_rows_bytes, w.row_bytes, w.n_in,
+                               tiles + uint64_t(t) * tile_bytes);
+  });
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int n_threads) {
-  // Each thread takes one contiguous range of rows, in whole 64-byte lines of y (16 floats)
-  // so that no two threads write the same line. matmul_rows computes every output the same
-  // way whatever range it falls in, so the thread count never changes a bit of y.
+  // Threads take chunks of whole 64-byte lines of y (16 floats), so that no two threads write
+  // the same line. matmul_row_range computes every output the same way whatever chunk it falls
+  // in, so neither the thread count nor who takes which chunk changes a bit of y. A few rows of x
+  // get several chunks per thread, so that a late thread's share is taken by the others; many
+  // rows get one, since each chunk quantizes all of x again.
   const int64_t n_lines = (w.n_out + kMatmulRowsPerLine - 1) / kMatmulRowsPerLine;
-#pragma omp parallel num_threads(n_threads)
-  {
-    const int64_t n_parts = omp_get_num_threads();
-    const int64_t part = omp_get_thread_num();
-    matmul_row_range(w, x, n_tokens, y, part * n_lines / n_parts * kMatmulRowsPerLine,
-                     (part + 1) * n_lines / n_parts * kMatmulRowsPerLine);
-  }
+  const int64_t chunk = chunk_for(n_lines, n_threads, n_tokens <= 8 ? 4 : 1);
+  parallel_for(n_lines, chunk, n_threads, [&](int64_t begin, int64_t end, int) {
+    matmul_row_range(w, x, n_tokens, y, begin * kMatmulRowsPerLine, end * kMatmulRowsPerLine);
+  });
 }
 
 void matmul_row_range(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int64_t row_begin,

@@ -12,12 +12,12 @@
 // back to the front of the queue with its sampler and generated tokens, to be evaluated
 // again later. Evaluation is batch-invariant, so a preempted request's output is the same.
 #include <fmt/format.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <thread>
 
+#include "lib/ops/thread_pool.hpp"
 #include "lib/stop_strings.hpp"
 #include "slm/error.hpp"
 #include "slm/scheduler.hpp"
@@ -363,8 +363,9 @@ bool SchedulerState::step() {
     if (p.wants_logits) sampling.push_back(p.request);
   const size_t n_vocab = size_t(decoder.model().config().n_vocab);
   std::vector<TokenId> sampled(sampling.size());
-#pragma omp parallel for num_threads(decoder.n_threads()) schedule(dynamic)
-  for (size_t i = 0; i < sampling.size(); ++i) sampled[i] = sampling[i]->sampler.sample(logits.subspan(i * n_vocab, n_vocab));
+  ops::parallel_for(int64_t(sampling.size()), 1, decoder.n_threads(), [&](int64_t i, int64_t, int) {
+    sampled[size_t(i)] = sampling[size_t(i)]->sampler.sample(logits.subspan(size_t(i) * n_vocab, n_vocab));
+  });
   for (size_t i = 0; i < sampling.size(); ++i) {
     emit_token(*sampling[i], sampled[i], logits.subspan(i * n_vocab, n_vocab));
   }
