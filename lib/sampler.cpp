@@ -1,6 +1,9 @@
 #include "slm/sampler.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <utility>
 #include <cmath>
 #include <unordered_map>
 
@@ -15,8 +18,51 @@ bool ranks_before(const TokenCandidate& a, const TokenCandidate& b) {
   return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
 }
 
+// A key whose unsigned order is descending logit: the float's bits flipped so that floats order
+// as unsigned integers, then inverted. -0 ranks as +0, as it compares.
+uint32_t descending_logit_key(float logit) {
+  const uint32_t bits = std::bit_cast<uint32_t>(logit == 0.0f ? 0.0f : logit);
+  const uint32_t ascending = (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
+  return ~ascending;
+}
+
+// Sorts by ranks_before. A whole vocabulary arrives in id order, and a stable radix sort by
+// logit (passes of 11 bits; a pass where every key has the same digit is skipped) keeps ties in
+// id order: a few reads of the candidates instead of n log n comparisons, which took 31 ms per
+// token on Gemma 3's 262,144 tokens. Rows that are small, sorted already (top-p and min-p leave
+// them so) or in another order take the comparisons.
 void sort_candidates(std::vector<TokenCandidate>& candidates) {
-  std::sort(candidates.begin(), candidates.end(), ranks_before);
+  constexpr size_t kRadixFrom = 4096;
+  const size_t n = candidates.size();
+  if (std::is_sorted(candidates.begin(), candidates.end(), ranks_before)) return;
+  const auto id_order = [](const TokenCandidate& a, const TokenCandidate& b) { return a.id < b.id; };
+  if (n < kRadixFrom || !std::is_sorted(candidates.begin(), candidates.end(), id_order)) {
+    std::sort(candidates.begin(), candidates.end(), ranks_before);
+    return;
+  }
+  struct Keyed {
+    uint32_t key, index;
+  };
+  thread_local std::vector<Keyed> keyed, scattered;
+  thread_local std::vector<TokenCandidate> sorted;
+  keyed.resize(n);
+  scattered.resize(n);
+  for (size_t i = 0; i < n; ++i) keyed[i] = {descending_logit_key(candidates[i].logit), uint32_t(i)};
+  constexpr int kDigitBits = 11;
+  constexpr size_t kBuckets = size_t(1) << kDigitBits;
+  std::vector<size_t> start(kBuckets);
+  for (int shift = 0; shift < 32; shift += kDigitBits) {
+    std::fill(start.begin(), start.end(), 0);
+    for (const Keyed& k : keyed) ++start[(k.key >> shift) & (kBuckets - 1)];
+    if (*std::max_element(start.begin(), start.end()) == n) continue;  // one digit: nothing moves
+    size_t offset = 0;
+    for (size_t& s : start) offset += std::exchange(s, offset);
+    for (const Keyed& k : keyed) scattered[start[(k.key >> shift) & (kBuckets - 1)]++] = k;
+    keyed.swap(scattered);
+  }
+  sorted.resize(n);
+  for (size_t i = 0; i < n; ++i) sorted[i] = candidates[keyed[i].index];
+  candidates.swap(sorted);
 }
 
 // Fills prob from logit (candidates sorted, so the first is the maximum).

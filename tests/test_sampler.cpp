@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -13,6 +14,64 @@ SamplerParams greedy_params() {
   SamplerParams p;
   p.temperature = 0.0f;
   return p;
+}
+
+// The order every stage sorts in: higher logit first, lower id on ties (-0 and +0 tie).
+void expect_ranked(const std::vector<TokenCandidate>& sorted, std::set<TokenId> expected_ids) {
+  ASSERT_EQ(sorted.size(), expected_ids.size());
+  for (size_t i = 0; i + 1 < sorted.size(); ++i) {
+    const TokenCandidate &a = sorted[i], &b = sorted[i + 1];
+    ASSERT_TRUE(a.logit > b.logit || (a.logit == b.logit && a.id < b.id))
+        << "position " << i << ": token " << a.id << " (" << a.logit << ") before token " << b.id << " (" << b.logit << ")";
+  }
+  for (const TokenCandidate& c : sorted) EXPECT_EQ(expected_ids.erase(c.id), 1u) << "token " << c.id;
+}
+
+// Logits drawn from a few values, so that most tokens tie with many others, both zeros included.
+std::vector<float> tied_logits(size_t n) {
+  const float values[] = {3.5f, 0.0f, -0.0f, -2.25f, 1e-30f, -1e-30f, 7.0f, -7.0f, 0.5f};
+  std::vector<float> logits(n);
+  for (size_t i = 0; i < n; ++i) logits[i] = values[(i * 7919 + i / 3) % 9] + (i % 97 == 0 ? float(i) * 1e-3f : 0.0f);
+  return logits;
+}
+
+TEST(Sampler, AWholeVocabularyIsRankedByLogitThenIdAtAnySize) {
+  // Small rows are sorted by comparison, a whole vocabulary (here Gemma 3's 262,144) by radix
+  // passes; both must give the same order.
+  SamplerParams p;
+  p.temperature = 1.0f;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  for (size_t n : {size_t(5), size_t(4095), size_t(4096), size_t(10007), size_t(262144)}) {
+    std::set<TokenId> all;
+    for (size_t i = 0; i < n; ++i) all.insert(TokenId(i));
+    expect_ranked(Sampler(p).distribution(tied_logits(n)), all);
+  }
+}
+
+TEST(Sampler, CandidatesOutOfIdOrderAreRankedByIdOnTies) {
+  // Penalties after top-k change logits of candidates that top-k already sorted, so the final
+  // sort sees ties in neither id nor rank order.
+  SamplerParams p;
+  p.temperature = 1.0f;
+  p.top_k = 9000;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  p.repeat_penalty = 2.0f;
+  p.order = {SamplerStage::TopK, SamplerStage::Penalties, SamplerStage::Temperature};
+  Sampler sampler(p);
+  const std::vector<float> logits = tied_logits(20000);
+  for (TokenId t = 0; t < 64; ++t) sampler.accept(t * 97);
+  const std::vector<TokenCandidate> sorted = sampler.distribution(logits);
+  std::vector<TokenCandidate> top(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) top[i] = {TokenId(i), logits[i], 0.0f};
+  std::sort(top.begin(), top.end(), [](const TokenCandidate& a, const TokenCandidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  });
+  std::set<TokenId> kept;
+  for (size_t i = 0; i < 9000; ++i) kept.insert(top[i].id);
+  expect_ranked(sorted, kept);
 }
 
 TEST(Sampler, GreedyPicksTheHighestLogitAndTheLowestIdOnTies) {
