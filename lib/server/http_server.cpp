@@ -135,7 +135,10 @@ HttpServer::HttpServer(HttpServerOptions options)
   http_->set_exception_handler([&context](const httplib::Request&, httplib::Response& response, std::exception_ptr) {
     send_error(response, internal_error("unexpected error"), context.options.retry_after_seconds);
   });
-  http_->set_logger([&context](const httplib::Request&, const httplib::Response& response) {
+  // Counted before the response is written (httplib runs the post-routing handler after the
+  // error handler, before the status line), not by the logger, which runs after: a client
+  // could read its response and then /metrics before the logger had counted it.
+  http_->set_post_routing_handler([&context](const httplib::Request&, httplib::Response& response) {
     context.metrics.count_response(response.status);
   });
   add_routes();
