@@ -1,5 +1,5 @@
 // The chat page's static files (lib/server/webui/ and the Debian packages' marked, highlight.js
-// and DOMPurify), embedded in the binary at build time by cmake/embed_files.cmake, so that the
+// and DOMPurify), embedded in the binary at build time by lib/cmake/embed_files.cmake, so that the
 // page works offline from the one binary.
 #pragma once
 

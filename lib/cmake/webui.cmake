@@ -1,7 +1,7 @@
 # The chat page of slm-server (lib/server/webui/, served at / by lib/server/webui_routes.cpp).
 #
 # Its own files and three libraries are embedded in slm_server as C++ byte arrays at build time
-# (cmake/embed_files.cmake), so the page works offline from the one binary and building slm needs
+# (lib/cmake/embed_files.cmake), so the page works offline from the one binary and building slm needs
 # no Node.js. The libraries are Debian's packaged copies (tools/install-deps.sh installs them);
 # Debian's security team patches them, DOMPurify above all. A path can be given by hand with
 # -DSLM_WEBUI_MARKED=... etc. They are files of the build machine, also when cross-compiling.
@@ -56,8 +56,8 @@ file(CONFIGURE OUTPUT ${SLM_WEBUI_MANIFEST} CONTENT "${manifest}" @ONLY)  # rewr
 add_custom_command(
   OUTPUT ${SLM_WEBUI_ASSETS_CPP}
   COMMAND ${CMAKE_COMMAND} -DMANIFEST=${SLM_WEBUI_MANIFEST} -DOUTPUT=${SLM_WEBUI_ASSETS_CPP}
-          -P ${CMAKE_CURRENT_SOURCE_DIR}/cmake/embed_files.cmake
-  DEPENDS ${SLM_WEBUI_MANIFEST} ${CMAKE_CURRENT_SOURCE_DIR}/cmake/embed_files.cmake ${SLM_WEBUI_FILES}
+          -P ${CMAKE_CURRENT_SOURCE_DIR}/lib/cmake/embed_files.cmake
+  DEPENDS ${SLM_WEBUI_MANIFEST} ${CMAKE_CURRENT_SOURCE_DIR}/lib/cmake/embed_files.cmake ${SLM_WEBUI_FILES}
           ${SLM_WEBUI_MARKED} ${SLM_WEBUI_HIGHLIGHT} ${SLM_WEBUI_HIGHLIGHT_CSS} ${SLM_WEBUI_DOMPURIFY}
   COMMENT "Embedding the chat page's files (lib/server/webui/) in slm-server"
   VERBATIM)
