@@ -83,16 +83,16 @@ std::vector<TokenId> random_tokens(const Model& model, int32_t n_tokens, uint32_
   return tokens;
 }
 
-double time_prompt(Session& session, std::span<const TokenId> prompt) {
-  session.reset();
+double time_prompt(Session& session, std::span<const TokenId> prompt, int32_t n_depth) {
+  session.truncate(n_depth);
   const auto start = std::chrono::steady_clock::now();
-  session.eval(prompt, 0);
+  session.eval(prompt, n_depth);
   return seconds_since(start);
 }
 
-double time_generation(Session& session, TokenId first_token, std::span<const TokenId> tokens) {
-  session.reset();
-  session.eval(std::span<const TokenId>(&first_token, 1), 0);
+double time_generation(Session& session, TokenId first_token, std::span<const TokenId> tokens, int32_t n_depth) {
+  session.truncate(n_depth);
+  session.eval(std::span<const TokenId>(&first_token, 1), n_depth);
   const auto start = std::chrono::steady_clock::now();
   for (const TokenId& token : tokens) session.eval(std::span<const TokenId>(&token, 1));
   return seconds_since(start);

@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include "slm/bench.hpp"
+#include "slm/model.hpp"
+#include "slm/session.hpp"
 #include "support/assets.hpp"
 
 namespace {
@@ -131,12 +133,62 @@ TEST_F(BenchTool, HelpAndErrors) {
   const ToolRun help = run_bench("--help");
   EXPECT_EQ(help.exit_code, 0);
   for (const char* flag : {"-m,--model", "-p,--n-prompt", "-n,--n-gen", "-r,--repetitions", "-t,--threads", "-o,--output",
-                           "--kv-type"})
+                           "--kv-type", "-d,--n-depth"})
     EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
   EXPECT_EQ(run_bench("-m /nonexistent.gguf -p 4 -n 0" + kQuick).exit_code, 1);
   EXPECT_EQ(run_bench("-m " + stories() + " -o csv").exit_code, 2);
   // stories260K's context is 2048 tokens.
   EXPECT_EQ(run_bench("-m " + stories() + " -p 4096 -n 0" + kQuick).exit_code, 1);
+}
+
+TEST_F(BenchTool, DepthRunsEachTestAfterItsContext) {
+  const ToolRun json_run = run_bench("-m " + stories() + " -p 8 -n 4 -d 0,64 -t 1 -o json" + kQuick);
+  ASSERT_EQ(json_run.exit_code, 0) << json_run.out;
+  const nlohmann::json results = nlohmann::json::parse(json_run.out);
+  ASSERT_EQ(results.size(), 4u);
+  const std::vector<std::array<int, 3>> expected = {{8, 0, 0}, {0, 4, 0}, {8, 0, 64}, {0, 4, 64}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(results[i]["n_prompt"], expected[i][0]) << i;
+    EXPECT_EQ(results[i]["n_gen"], expected[i][1]) << i;
+    EXPECT_EQ(results[i]["n_depth"], expected[i][2]) << i;
+  }
+  const ToolRun table = run_bench("-m " + stories() + " -p 8 -n 4 -d 64 -t 1" + kQuick);
+  ASSERT_EQ(table.exit_code, 0) << table.out;
+  EXPECT_NE(table.out.find("pp8 @ d64"), std::string::npos) << table.out;  // llama-bench's test names
+  EXPECT_NE(table.out.find("tg4 @ d64"), std::string::npos) << table.out;
+  // the depth counts against the context: stories260K's is 2048 tokens
+  EXPECT_EQ(run_bench("-m " + stories() + " -p 8 -n 0 -d 2045" + kQuick).exit_code, 1);
+}
+
+// A timed run at depth evaluates its tokens after the context and leaves the context intact, so
+// every repetition measures the same thing: the logits match one straight evaluation.
+TEST(BenchLibrary, TimedRunsKeepTheirDepthContext) {
+  const std::string path = stories();
+  SLM_REQUIRE_ASSET(path);
+  const std::shared_ptr<const slm::Model> model = slm::Model::load(path);
+  const std::vector<slm::TokenId> tokens = slm::bench::random_tokens(*model, 48, 7);
+  const std::span<const slm::TokenId> context = std::span(tokens).first(32), prompt = std::span(tokens).subspan(32);
+  slm::SessionOptions options;
+  options.n_threads = 1;
+  options.n_ctx = 64;
+  slm::Session straight(model, options);
+  const std::span<const float> straight_logits = straight.eval(tokens, 0);  // the last token's
+  const std::vector<float> expected(straight_logits.begin(), straight_logits.end());
+
+  slm::Session session(model, options);
+  session.eval(context, 0);
+  for (int run = 0; run < 2; ++run) {
+    slm::bench::time_prompt(session, prompt, 32);
+    EXPECT_EQ(session.n_past(), 48);
+    EXPECT_TRUE(std::equal(context.begin(), context.end(), session.cached_tokens().begin()));
+  }
+  session.truncate(47);
+  const std::span<const float> last = session.eval(std::span(tokens).subspan(47), 47);
+  EXPECT_TRUE(std::equal(last.begin(), last.end(), expected.begin()));
+
+  slm::bench::time_generation(session, prompt[0], prompt.subspan(1), 32);
+  EXPECT_EQ(session.n_past(), 48);
+  EXPECT_TRUE(std::equal(tokens.begin(), tokens.end(), session.cached_tokens().begin()));
 }
 
 TEST(BenchLibrary, MeanAndSampleStddev) {

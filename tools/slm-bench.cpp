@@ -3,6 +3,8 @@
 //
 //   pp<N>: N random tokens evaluated in one call from an empty cache.
 //   tg<N>: after an untimed first token, N random tokens evaluated one at a time.
+//   "@ d<D>" (-d D): either test after D random tokens of context, evaluated once, untimed; each
+//   run truncates the cache back to them (llama-bench's -d).
 // Each test runs once to warm up, then -r times; t/s is the mean ± sample stddev of the runs.
 //
 // With --server URL it measures a running OpenAI-compatible server instead (serving_bench.hpp).
@@ -34,7 +36,7 @@ using slm::tools::MarkdownTable;
 
 struct Options {
   std::vector<std::string> models;
-  std::vector<int> n_prompt{512}, n_gen{128}, threads;
+  std::vector<int> n_prompt{512}, n_gen{128}, n_depth{0}, threads;
   int repetitions = 5;
   std::string output_format = "md", kv_type = "f16";
   int bandwidth_mib = 1024;
@@ -45,13 +47,16 @@ struct Options {
 struct TestResult {
   std::string model_filename, model_type;
   uint64_t model_size = 0, model_n_params = 0;
-  int n_threads = 0, n_prompt = 0, n_gen = 0;
+  int n_threads = 0, n_prompt = 0, n_gen = 0, n_depth = 0;
   std::string test_time;
   std::vector<double> samples_seconds;
   double read_bandwidth_gbs = 0;  // the machine's, at n_threads: the mean of the reads next to each run
 
   int n_tokens() const { return n_prompt > 0 ? n_prompt : n_gen; }
-  std::string test_name() const { return n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen); }
+  std::string test_name() const {
+    const std::string name = n_prompt > 0 ? fmt::format("pp{}", n_prompt) : fmt::format("tg{}", n_gen);
+    return n_depth > 0 ? fmt::format("{} @ d{}", name, n_depth) : name;  // llama-bench's naming
+  }
   std::vector<double> samples_ts() const {
     std::vector<double> ts;
     for (double s : samples_seconds) ts.push_back(n_tokens() / s);
@@ -105,32 +110,38 @@ void run_model_tests(const Options& o, const std::shared_ptr<const slm::Model>& 
     if (p > 0) tests.emplace_back(p, 0);
   for (int n : o.n_gen)
     if (n > 0) tests.emplace_back(0, n);
-  for (const auto& [n_prompt, n_gen] : tests) {
-    slm::SessionOptions session_options;
-    session_options.n_threads = n_threads;
-    session_options.n_ctx = std::max(1, n_prompt + n_gen + (n_gen > 0 ? 1 : 0));
-    session_options.kv_type = o.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
-    if (session_options.n_ctx > model->config().n_ctx_train)
-      throw slm::Error(fmt::format("{}: the test needs a context of {} tokens, more than the model's {}", path,
-                                   session_options.n_ctx, model->config().n_ctx_train));
-    slm::Session session(model, session_options);
-    const std::vector<slm::TokenId> tokens = slm::bench::random_tokens(*model, std::max(n_prompt, n_gen + 1), o.seed);
-    const auto run_once = [&] {
-      if (n_prompt > 0) return slm::bench::time_prompt(session, tokens);
-      return slm::bench::time_generation(session, tokens[0], std::span(tokens).subspan(1));
-    };
+  for (const int n_depth : o.n_depth) {
+    for (const auto& [n_prompt, n_gen] : tests) {
+      slm::SessionOptions session_options;
+      session_options.n_threads = n_threads;
+      session_options.n_ctx = std::max(1, n_depth + n_prompt + n_gen + (n_gen > 0 ? 1 : 0));
+      session_options.kv_type = o.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
+      if (session_options.n_ctx > model->config().n_ctx_train)
+        throw slm::Error(fmt::format("{}: the test needs a context of {} tokens, more than the model's {}", path,
+                                     session_options.n_ctx, model->config().n_ctx_train));
+      slm::Session session(model, session_options);
+      const std::vector<slm::TokenId> tokens =
+          slm::bench::random_tokens(*model, n_depth + std::max(n_prompt, n_gen + 1), o.seed);
+      const std::span<const slm::TokenId> context = std::span(tokens).first(n_depth);
+      const std::span<const slm::TokenId> test_tokens = std::span(tokens).subspan(n_depth);
+      if (n_depth > 0) session.eval(context, 0);  // the depth: once, untimed; each run truncates back to it
+      const auto run_once = [&] {
+        if (n_prompt > 0) return slm::bench::time_prompt(session, test_tokens, n_depth);
+        return slm::bench::time_generation(session, test_tokens[0], test_tokens.subspan(1), n_depth);
+      };
 
-    const std::string test_time = utc_now();
-    run_once();  // warm-up: page in the weights, size the scratch buffers
-    std::vector<double> samples_seconds, read_bandwidth_gbs;
-    for (int rep = 0; rep < o.repetitions; ++rep) {
-      read_bandwidth_gbs.push_back(slm::bench::measure_read_bandwidth(bandwidth_buffer, n_threads));
-      samples_seconds.push_back(run_once());
+      const std::string test_time = utc_now();
+      run_once();  // warm-up: page in the weights, size the scratch buffers
+      std::vector<double> samples_seconds, read_bandwidth_gbs;
+      for (int rep = 0; rep < o.repetitions; ++rep) {
+        read_bandwidth_gbs.push_back(slm::bench::measure_read_bandwidth(bandwidth_buffer, n_threads));
+        samples_seconds.push_back(run_once());
+      }
+      TestResult result{path,     model_type(*model), model->weight_bytes(), model->n_params(),
+                        n_threads, n_prompt,           n_gen,                 n_depth,
+                        test_time, std::move(samples_seconds), slm::bench::mean_stddev(read_bandwidth_gbs).mean};
+      on_result(std::move(result));
     }
-    TestResult result{path,     model_type(*model), model->weight_bytes(), model->n_params(),
-                      n_threads, n_prompt,           n_gen,                 test_time,
-                      std::move(samples_seconds), slm::bench::mean_stddev(read_bandwidth_gbs).mean};
-    on_result(std::move(result));
   }
 }
 
@@ -196,6 +207,7 @@ void print_json(const Options& o, const std::vector<TestResult>& results, const 
         {"n_threads", r.n_threads},           {"type_k", o.kv_type},
         {"type_v", o.kv_type},                {"kernels", slm::bench::active_kernel_isa()},
         {"n_prompt", r.n_prompt},             {"n_gen", r.n_gen},
+        {"n_depth", r.n_depth},
         {"test_time", r.test_time},           {"avg_ns", uint64_t(ns_stats.mean)},
         {"stddev_ns", uint64_t(ns_stats.stddev)}, {"avg_ts", ts_stats.mean},
         {"stddev_ts", ts_stats.stddev},       {"samples_ns", samples_ns},
@@ -307,6 +319,9 @@ int main(int argc, char** argv) {
     app.add_option("-p,--n-prompt", o.n_prompt, "prompt lengths to test, comma-separated; 0 skips pp")
         ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("-n,--n-gen", o.n_gen, "generation lengths to test, comma-separated; 0 skips tg")
+        ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("-d,--n-depth", o.n_depth, "context depths, comma-separated: each test runs after this many "
+                                              "random tokens of context, evaluated untimed (llama-bench's -d)")
         ->delimiter(',')->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("-r,--repetitions", o.repetitions, "timed runs per test, after one warm-up run")
         ->capture_default_str()->check(CLI::PositiveNumber);

@@ -37,12 +37,14 @@ std::string active_kernel_isa();
 // the model adds one (as llama-bench does).
 std::vector<TokenId> random_tokens(const Model& model, int32_t n_tokens, uint32_t seed);
 
-// Seconds to evaluate `prompt` in one eval call from an empty cache (the cache is reset first).
-double time_prompt(Session& session, std::span<const TokenId> prompt);
+// Seconds to evaluate `prompt` in one eval call after the first `n_depth` cached tokens (the
+// cache is truncated to them first; the caller evaluated them, untimed: llama-bench's -d).
+double time_prompt(Session& session, std::span<const TokenId> prompt, int32_t n_depth = 0);
 
 // Seconds to evaluate `tokens` one at a time after an untimed first eval of `first_token` at
-// position 0 (the cache is reset first): decoding speed, as in generation.
-double time_generation(Session& session, TokenId first_token, std::span<const TokenId> tokens);
+// position n_depth (the cache is truncated to its first n_depth tokens first): decoding speed,
+// as in generation, after a context of n_depth tokens.
+double time_generation(Session& session, TokenId first_token, std::span<const TokenId> tokens, int32_t n_depth = 0);
 
 // Mean and sample standard deviation (n - 1; 0 for a single value).
 struct MeanStddev {
