@@ -95,6 +95,13 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
     return on_text ? on_text(text) : true;
   };
 
+  ConfidenceMeter confidence;
+  // Every way out of the loop passes here, with the summary of the tokens sampled so far.
+  const auto finished = [&] {
+    result.confidence = confidence.summary();
+    return result;
+  };
+
   Clock::time_point generation_start;
   while (true) {
     if (options.cancel && options.cancel->load()) {
@@ -108,6 +115,7 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
     const TokenId token = grammar ? sample_allowed(sampler, logits, *grammar, mask, masked_logits)
                           : speculator ? speculator->pick(sampler, logits) : sampler.sample(logits);
     sampler.accept(token);
+    confidence.add(logits, token);  // the raw row: before the grammar's mask, penalties and temperature
     if (grammar && !grammar->accept_token(token)) throw Error("grammar: the sampled token does not continue the grammar");
     if (result.tokens.empty()) {
       result.time_to_first_token = seconds_since(start);
@@ -124,11 +132,11 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
     const std::string text = stop_filter.push(decoder.push(tokenizer.token_to_piece(token)), hit_stop_string);
     if (!emit(text)) {
       result.stop_reason = StopReason::Cancelled;
-      return result;
+      return finished();
     }
     if (hit_stop_string) {
       result.stop_reason = StopReason::StopString;
-      return result;
+      return finished();
     }
     if (grammar && grammar->is_complete()) {
       result.stop_reason = StopReason::GrammarComplete;
@@ -151,7 +159,7 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
   }
   bool ignored = false;
   emit(stop_filter.push(decoder.flush(), ignored) + stop_filter.pending);
-  return result;
+  return finished();
 }
 
 }  // namespace slm

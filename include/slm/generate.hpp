@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "slm/confidence.hpp"
 #include "slm/sampler.hpp"
 #include "slm/session.hpp"
 #include "slm/speculative.hpp"
@@ -43,6 +44,7 @@ struct GenerateResult {
   double generation_seconds = 0;    // the generated tokens after the first
   double time_to_first_token = 0;   // prompt evaluation + the first sample
   SpeculationStats speculation;     // drafted and accepted tokens, with a speculator
+  Confidence confidence;            // of every sampled token, the end token included (slm/confidence.hpp)
 };
 
 // Called with each piece of complete UTF-8 text as it is produced; return false to stop.
