@@ -124,6 +124,22 @@ TEST_F(ChatSession, TheSecondTurnEvaluatesOnlyTheEndTokenAndTheNewText) {
   EXPECT_EQ(run.process.exit_code, 0);
 }
 
+TEST_F(ChatSession, TheReplyEventCarriesTheConfidenceOfEveryGeneratedToken) {
+  const ChatRun run = chat_json(story_chat_model, {"-n", "12"}, "Once upon a time\n");
+  ASSERT_EQ(run.replies.size(), 1u) << run.process.stderr_text;
+  const Json& reply = run.replies[0];
+  ASSERT_TRUE(reply.contains("confidence")) << reply.dump();
+  const Json& confidence = reply["confidence"];
+  const bool ended = reply["stop_reason"] == "end_of_generation";  // the end token was sampled too
+  EXPECT_EQ(count(confidence, "n_tokens"), count(reply, "n_generated") + (ended ? 1 : 0));
+  EXPECT_LT(confidence["mean_logprob"].get<double>(), 0.0);
+  EXPECT_LE(confidence["min_logprob"].get<double>(), confidence["mean_logprob"].get<double>());
+  EXPECT_GT(confidence["mean_entropy"].get<double>(), 0.0);
+  EXPECT_GE(confidence["low_margin_share"].get<double>(), 0.0);
+  EXPECT_LE(confidence["low_margin_share"].get<double>(), 1.0);
+  EXPECT_EQ(confidence["low_margin_threshold"].get<double>(), 0.1);
+}
+
 TEST_F(ChatSession, AReplyCutByMaxTokensLeavesOnlyItsLastTokenToEvaluate) {
   // Turn 1 stops at -n: its last sampled token was never evaluated, so turn 2 evaluates it too.
   const ChatRun run = chat_json(shared_path("models/stories260K.gguf"),

@@ -237,7 +237,9 @@ Context policy (before each turn the prompt must leave min(n-predict or 256, ctx
 --json events, one object per line on stdout:
   {"event":"token","text":"..."}  ("thinking":true inside <think>)
   {"event":"reply","text":"...","stop_reason":"...","n_prompt_tokens":N,"n_prompt_evaluated":N,
-   "n_generated":N,"ttft_ms":X,"prompt_tokens_per_second":X,"generation_tokens_per_second":X}
+   "n_generated":N,"ttft_ms":X,"prompt_tokens_per_second":X,"generation_tokens_per_second":X,
+   "confidence":{"mean_logprob":X,"min_logprob":X,"mean_entropy":X,"low_margin_share":X,
+                 "low_margin_threshold":0.1,"n_tokens":N}}
   {"event":"context_trimmed","dropped_messages":N,"n_prompt_tokens":N}
   {"event":"info","message":"..."}  {"event":"error","message":"..."}
 )";

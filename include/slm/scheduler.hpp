@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "slm/batch.hpp"
+#include "slm/confidence.hpp"
 #include "slm/sampler.hpp"
 
 namespace slm {
@@ -73,6 +74,7 @@ struct GenerationSummary {
   double queue_seconds = 0;          // submitted -> first step
   double time_to_first_token = 0;    // submitted -> first token
   double generation_seconds = 0;     // first token -> last
+  Confidence confidence;             // of every sampled token, as generate() reports it (slm/confidence.hpp)
 };
 
 // What a request reports, in order: tokens, then exactly one summary.

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "lib/confidence_json.hpp"
+
 namespace slm::server {
 
 namespace {
@@ -60,6 +62,13 @@ Json completion_logprobs(const Tokenizer& tokenizer, const std::vector<Generated
     text_offset += piece.size();
   }
   return {{"tokens", pieces}, {"token_logprobs", logprobs}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+// slm's extension fields of the last chunk or the whole response: the confidence, then any others.
+void add_final_fields(Json& body, const Confidence& confidence,
+                      const std::vector<std::pair<std::string, std::string>>& extensions) {
+  body["confidence"] = confidence_json(confidence);
+  for (const auto& [name, json] : extensions) body[name] = Json::parse(json);
 }
 
 Json usage_json(const GenerationSummary& summary) {
@@ -171,6 +180,7 @@ std::string ResponseBuilder::chunk(const ReplyDelta& delta, std::optional<std::s
             {"model", header_.model}, {"choices", Json::array({choice})}};
   }
   if (options_.include_usage) body["usage"] = nullptr;  // OpenAI: null on every chunk but the last
+  if (finish_reason) add_final_fields(body, final_confidence_, extensions_);
   return dump(body);
 }
 
@@ -196,6 +206,7 @@ std::optional<std::string> ResponseBuilder::stream_token(const GeneratedToken& t
 }
 
 std::vector<std::string> ResponseBuilder::stream_end(const GenerationSummary& summary) {
+  final_confidence_ = summary.confidence;
   std::vector<std::string> chunks;
   const ReplyDelta rest = take_tail(summary.text_tail);
   if (!rest.empty()) chunks.push_back(chunk(rest, std::nullopt));
@@ -243,7 +254,12 @@ std::string ResponseBuilder::whole_response(const GenerationSummary& summary) {
         Json::array({{{"index", 0}, {"text", content_}, {"logprobs", logprobs}, {"finish_reason", finish}}});
   }
   body["usage"] = usage_json(summary);
+  add_final_fields(body, summary.confidence, extensions_);
   return dump(body);
+}
+
+void ResponseBuilder::set_extension(std::string name, std::string json) {
+  extensions_.emplace_back(std::move(name), std::move(json));
 }
 
 std::string models_response(const std::string& model_name, int64_t created, int32_t n_ctx_per_request) {

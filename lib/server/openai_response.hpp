@@ -76,6 +76,11 @@ class ResponseBuilder {
   void add(const GeneratedToken& token);
   std::string whole_response(const GenerationSummary& summary);
 
+  // A field added at the top level of the whole response and of the chunk with finish_reason,
+  // beside `confidence` (the summary's): slm-server's routing puts `slm_route` there. `json` is
+  // a JSON value's text.
+  void set_extension(std::string name, std::string json);
+
  private:
   ReplyDelta take_text(std::string_view text);
   // The text the scheduler held back to the end, and whatever the splitter still holds.
@@ -89,6 +94,8 @@ class ResponseBuilder {
   std::string reasoning_, content_;           // the whole reply so far
   std::vector<GeneratedToken> logprob_tokens_; // whole: all; streaming: those not yet sent
   size_t text_offset_ = 0;                     // completions' logprobs.text_offset of the next token
+  Confidence final_confidence_;                // the summary's, for the last chunk
+  std::vector<std::pair<std::string, std::string>> extensions_;  // set_extension()'s
 };
 
 // "stop" or "length" (a cancelled or failed request has no response).

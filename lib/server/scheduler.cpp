@@ -43,6 +43,7 @@ struct ActiveRequest {
   StopStringFilter stop_filter;
   Clock::time_point submitted, first_step, first_token;
   bool started = false;
+  ConfidenceMeter confidence;
 
   ActiveRequest(std::shared_ptr<RequestStream> s, GenerationRequest r)
       : stream(std::move(s)), request(std::move(r)), sampler(request.sampling), context(request.prompt),
@@ -143,6 +144,7 @@ void SchedulerState::finish(ActiveRequest& r, FinishReason reason, std::string e
   summary.prompt_tokens = int32_t(r.request.prompt.size());
   summary.cached_tokens = std::max(0, r.cached_tokens);
   summary.completion_tokens = r.n_generated;
+  summary.confidence = r.confidence.summary();
   {
     std::lock_guard lock(mutex);
     --in_flight;
@@ -241,6 +243,7 @@ void SchedulerState::admit() {
 void SchedulerState::emit_token(ActiveRequest& r, TokenId token, std::span<const float> logits) {
   GeneratedToken out;
   out.token = token;
+  r.confidence.add(logits, token);
   if (r.request.top_logprobs >= 0) fill_logprobs(logits, token, r.request.top_logprobs, out);
   r.sampler.accept(token);
   if (r.n_generated++ == 0) r.first_token = Clock::now();

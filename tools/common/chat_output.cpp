@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "lib/confidence_json.hpp"
+
 namespace slm::tools {
 
 namespace {
@@ -81,7 +83,8 @@ void ChatOutput::end_reply(const GenerateResult& result) {
                      {"n_generated", result.tokens.size()},
                      {"ttft_ms", ttft_ms},
                      {"prompt_tokens_per_second", prompt_rate},
-                     {"generation_tokens_per_second", generation_rate(result)}});
+                     {"generation_tokens_per_second", generation_rate(result)},
+                     {"confidence", confidence_json(result.confidence)}});
     if (settings_.speculative)
       write_json_line({{"event", "speculation"},
                        {"drafted", result.speculation.drafted},

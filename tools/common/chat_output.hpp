@@ -3,7 +3,9 @@
 //
 //   {"event":"token","text":"..."}                        a streamed piece; "thinking":true inside <think>
 //   {"event":"reply","text":"...","stop_reason":"...","n_prompt_tokens":N,"n_prompt_evaluated":N,
-//    "n_generated":N,"ttft_ms":X,"prompt_tokens_per_second":X,"generation_tokens_per_second":X}
+//    "n_generated":N,"ttft_ms":X,"prompt_tokens_per_second":X,"generation_tokens_per_second":X,
+//    "confidence":{"mean_logprob":X,"min_logprob":X,"mean_entropy":X,"low_margin_share":X,
+//                  "low_margin_threshold":0.1,"n_tokens":N}}   (slm/confidence.hpp)
 //   {"event":"context_trimmed","dropped_messages":N,"n_prompt_tokens":N}
 //   {"event":"info","message":"..."}                      command output, notes
 //   {"event":"error","message":"..."}
