@@ -143,8 +143,9 @@ class FileImage {
 }  // namespace
 
 struct GgufFile::Impl {
-  Impl(std::string path_, FileImage image_) : path(std::move(path_)), image(std::move(image_)) {
-    parsed = gguf_detail::parse_gguf(image.bytes(), path);
+  Impl(std::string path_, FileImage image_, gguf_detail::TensorData tensor_data)
+      : path(std::move(path_)), image(std::move(image_)) {
+    parsed = gguf_detail::parse_gguf(image.bytes(), path, tensor_data);
     // Views into `parsed`, which never changes after this point.
     for (size_t i = 0; i < parsed.metadata.size(); ++i) key_index.emplace(parsed.metadata[i].key, i);
     for (size_t i = 0; i < parsed.tensors.size(); ++i) tensor_index.emplace(parsed.tensors[i].name, i);
@@ -213,11 +214,21 @@ GgufFile& GgufFile::operator=(GgufFile&&) noexcept = default;
 GgufFile::~GgufFile() = default;
 
 GgufFile GgufFile::open(const std::string& path) {
-  return GgufFile(std::make_unique<Impl>(path, FileImage::map_or_read(path)));
+  return GgufFile(std::make_unique<Impl>(path, FileImage::map_or_read(path), gguf_detail::TensorData::Required));
+}
+
+GgufFile GgufFile::open_header(const std::string& path) {
+  return GgufFile(std::make_unique<Impl>(path, FileImage::map_or_read(path), gguf_detail::TensorData::NotRead));
 }
 
 GgufFile GgufFile::from_bytes(std::vector<uint8_t> bytes, std::string name) {
-  return GgufFile(std::make_unique<Impl>(std::move(name), FileImage(std::move(bytes))));
+  return GgufFile(
+      std::make_unique<Impl>(std::move(name), FileImage(std::move(bytes)), gguf_detail::TensorData::Required));
+}
+
+GgufFile GgufFile::header_from_bytes(std::vector<uint8_t> bytes, std::string name) {
+  return GgufFile(
+      std::make_unique<Impl>(std::move(name), FileImage(std::move(bytes)), gguf_detail::TensorData::NotRead));
 }
 
 const std::string& GgufFile::path() const { return impl_->path; }

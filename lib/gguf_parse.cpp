@@ -340,7 +340,7 @@ GgufTensor read_tensor_info(ByteReader& reader, uint64_t index, uint64_t alignme
 // Points each tensor into the image after checking that it lies inside the data section
 // and that no two tensors share bytes.
 void place_tensors(const ByteReader& reader, std::span<const uint8_t> image, uint64_t data_offset,
-                   std::vector<GgufTensor>& tensors, const std::vector<uint64_t>& info_at) {
+                   std::vector<GgufTensor>& tensors, const std::vector<uint64_t>& info_at, TensorData tensor_data) {
   std::vector<uint64_t> begins(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     const GgufTensor& tensor = tensors[i];
@@ -352,7 +352,7 @@ void place_tensors(const ByteReader& reader, std::span<const uint8_t> image, uin
       reader.fail(info_at[i], what,
                   fmt::format("data at {} + {} with {} bytes wraps around 2^64 (file size {})", data_offset,
                               tensor.offset, tensor.n_bytes, image.size()));
-    if (end > image.size())
+    if (tensor_data == TensorData::Required && end > image.size())
       reader.fail(info_at[i], what,
                   fmt::format("data [{}, {}) extends past the end of the file (size {})", begin, end, image.size()));
     begins[i] = begin;
@@ -372,12 +372,13 @@ void place_tensors(const ByteReader& reader, std::span<const uint8_t> image, uin
                               begins[previous], previous_end));
   }
 
-  for (size_t i = 0; i < tensors.size(); ++i) tensors[i].data = image.data() + begins[i];
+  if (tensor_data == TensorData::Required)
+    for (size_t i = 0; i < tensors.size(); ++i) tensors[i].data = image.data() + begins[i];
 }
 
 }  // namespace
 
-ParsedGguf parse_gguf(std::span<const uint8_t> image, const std::string& file_name) {
+ParsedGguf parse_gguf(std::span<const uint8_t> image, const std::string& file_name, TensorData tensor_data) {
   if (image.empty()) throw Error(fmt::format("{}: empty file, expected a GGUF file", file_name));
   ByteReader reader(image, file_name);
   ParsedGguf parsed;
@@ -410,13 +411,13 @@ ParsedGguf parse_gguf(std::span<const uint8_t> image, const std::string& file_na
     parsed.data_offset = std::min<uint64_t>(data_offset, image.size());
     return parsed;
   }
-  if (data_offset > image.size())
+  if (tensor_data == TensorData::Required && data_offset > image.size())
     reader.fail(infos_end, "data section",
                 fmt::format("starts at {} (tensor infos end at {}, aligned to {}), past the end of the file "
                             "(size {})",
                             data_offset, infos_end, parsed.alignment, image.size()));
   parsed.data_offset = data_offset;
-  place_tensors(reader, image, data_offset, parsed.tensors, info_at);
+  place_tensors(reader, image, data_offset, parsed.tensors, info_at, tensor_data);
   return parsed;
 }
 

@@ -25,8 +25,15 @@ struct ParsedGguf {
   std::vector<GgufTensor> tensors;     // file order, names unique, `data` points into the image
 };
 
-// Parses and validates a whole GGUF image; `file_name` prefixes every error message.
-ParsedGguf parse_gguf(std::span<const uint8_t> image, const std::string& file_name);
+// Whether every tensor's data must lie inside the image (a whole file), or only the header and
+// the tensor table are read (slm-plan, on a file that may still be downloading).
+enum class TensorData { Required, NotRead };
+
+// Parses and validates a GGUF image; `file_name` prefixes every error message. With
+// TensorData::NotRead the tensors are checked as usual (types, shapes, alignment, no overlap,
+// no wrap-around) except that their data may lie past the end of the image, and `data` is nullptr.
+ParsedGguf parse_gguf(std::span<const uint8_t> image, const std::string& file_name,
+                      TensorData tensor_data = TensorData::Required);
 
 // Every integer type (not bool, not float): their values are held as int64_t.
 bool is_integer_value_type(GgufValueType type);

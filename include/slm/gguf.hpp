@@ -94,8 +94,15 @@ class GgufFile {
  public:
   // Maps (or reads) and fully validates the file. Throws slm::Error.
   static GgufFile open(const std::string& path);
+  // Maps (or reads) the file and validates its header and tensor table only, with the same
+  // checks and errors as open(), except that tensors may lie past the end of the file: one
+  // still downloading, or cut short, can be planned for (slm-plan). Every tensor's `data` is
+  // nullptr.
+  static GgufFile open_header(const std::string& path);
   // Parses a file image held in memory (tests, fuzzing). `name` stands in for the path in errors.
   static GgufFile from_bytes(std::vector<uint8_t> bytes, std::string name = "<memory>");
+  // open_header() of a file image held in memory.
+  static GgufFile header_from_bytes(std::vector<uint8_t> bytes, std::string name = "<memory>");
 
   GgufFile(GgufFile&&) noexcept;
   GgufFile& operator=(GgufFile&&) noexcept;

@@ -10,6 +10,7 @@
 
 #include "kernels/dequantize.hpp"
 #include "lib/model/arch.hpp"
+#include "lib/model/model_binding.hpp"
 #include "lib/model/weight_binder.hpp"
 #include "lib/model/weights.hpp"
 #include "slm/model.hpp"
@@ -184,20 +185,28 @@ void bind_llama_layer(const WeightBinder& b, const ModelConfig& c, int32_t layer
   bind_llama_feed_forward(b, c, layer, L);
 }
 
-std::shared_ptr<const Model> Model::load(const std::string& path) {
-  GgufFile file = GgufFile::open(path);
+ModelConfig read_model_config(const GgufFile& file) {
   const std::string& arch = file.get_string("general.architecture");
   const ArchSpec* spec = find_arch(arch);
   if (!spec)
     throw Error(fmt::format("{}: unknown architecture '{}' (slm runs: {})", file.path(), arch, supported_arch_names()));
-  ModelConfig config = read_config(file, *spec);
+  return read_config(file, *spec);
+}
+
+std::unique_ptr<ModelWeights> bind_model_weights(const GgufFile& file, ModelConfig& config) {
+  return bind_weights(file, *find_arch(config.arch), config);
+}
+
+std::shared_ptr<const Model> Model::load(const std::string& path) {
+  GgufFile file = GgufFile::open(path);
+  ModelConfig config = read_model_config(file);
   auto tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_gguf(file));
   config.n_vocab = tokenizer->n_vocab();
   if (std::optional<uint32_t> vocab_size = file.get_u32_opt(config.arch + ".vocab_size");
       vocab_size && int64_t(*vocab_size) != config.n_vocab)
     throw Error(fmt::format("{}: {}.vocab_size is {}, but the tokenizer has {} tokens", file.path(), config.arch,
                             *vocab_size, config.n_vocab));
-  auto weights = bind_weights(file, *spec, config);
+  auto weights = bind_model_weights(file, config);
   interleave_weights(file, *weights);
   return std::make_shared<const Model>(std::move(file), std::move(config), std::move(tokenizer), std::move(weights));
 }

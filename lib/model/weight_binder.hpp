@@ -99,8 +99,10 @@ struct WeightBinder {
     check_type(t);
     if (t.n_elements() != uint64_t(n) || t.ne[0] != uint64_t(n))
       fail(fmt::format("tensor {} has shape {}, expected [{}]", t.name, t.shape_string(), n));
-    auto values = std::make_unique<std::vector<float>>(size_t(n));
-    kernels::dequantize_row(t.type, t.data, values->data(), n);
+    auto values = std::make_unique<std::vector<float>>(size_t(n), 1.0f);
+    // A file opened for its header only (GgufFile::open_header, slm-plan) has no data: its
+    // vectors stay 1.0, a value every check of a norm or a rope factor accepts.
+    if (t.data) kernels::dequantize_row(t.type, t.data, values->data(), n);
     const float* data = values->data();
     weights.float_copies.push_back(std::move(values));
     return data;

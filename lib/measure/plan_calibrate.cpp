@@ -1,0 +1,289 @@
+// This machine's capability for slm-plan, measured with slm's own kernels: for each weight type
+// and layout, a matmul streaming 1 GiB of weights one row of activations at a time (weights
+// from memory, as generation reads them) and a 512-row matmul on a matrix held in cache (as a
+// prompt multiplies); the fixed cost of one parallel loop; and the attention kernel's rate.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "kernels/matmul.hpp"
+#include "kernels/quantize.hpp"
+#include "lib/measure/planned_model.hpp"
+#include "lib/ops/kv_pool.hpp"
+#include "lib/ops/ops.hpp"
+#include "lib/ops/thread_pool.hpp"
+#include "slm/bench.hpp"
+#include "slm/plan.hpp"
+
+namespace slm::plan {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// The best of `repetitions` timings of f(), as STREAM reports (other processes only slow a run).
+template <typename F>
+double best_seconds(int repetitions, const F& f) {
+  double best = 0;
+  for (int rep = 0; rep < repetitions; ++rep) {
+    const auto start = Clock::now();
+    f();
+    const double seconds = seconds_since(start);
+    if (rep == 0 || seconds < best) best = seconds;
+  }
+  return best;
+}
+
+// The calibration matrix: every block size divides its rows, and it holds whole 8-row tiles.
+constexpr int64_t kCalibrationInputs = 2048;
+constexpr int64_t kCalibrationOutputs = 512;
+constexpr int64_t kPromptRows = 512;
+constexpr uint64_t kStreamBytes = uint64_t(1) << 30;  // well above the caches, as slm-bench's read
+
+std::string cpu_model_name() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line))
+    if (line.starts_with("model name") || line.starts_with("Model") || line.starts_with("CPU part")) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos && colon + 2 <= line.size()) return line.substr(colon + 2);
+    }
+  return "unknown CPU";
+}
+
+std::vector<float> random_floats(int64_t n, uint32_t seed) {
+  std::mt19937 generator(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> values(static_cast<size_t>(n));
+  for (float& v : values) v = normal(generator);
+  return values;
+}
+
+struct AlignedBytes {
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t[], Free> bytes;
+  explicit AlignedBytes(uint64_t n) : bytes(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {
+    if (!bytes) throw Error(fmt::format("cannot allocate {} MiB to calibrate with", n >> 20));
+  }
+};
+
+// One parallel loop that does nothing: what every matmul and attention call pays on top.
+double measure_loop_seconds(int32_t n_threads, bool quick) {
+  const int n_loops = quick ? 2000 : 10000;
+  const double seconds = best_seconds(3, [&] {
+    for (int i = 0; i < n_loops; ++i) ops::parallel_for(n_threads, 1, n_threads, [](int64_t, int64_t, int) {});
+  });
+  return seconds / n_loops;
+}
+
+// Causal attention of 512 queries over their own keys (16 query heads over 4 KV heads of 128,
+// an F16 cache): seconds per FLOP (4 * head_dim per query head and key).
+double measure_attention_seconds_per_flop(int32_t n_threads, bool quick) {
+  const ops::AttentionShape shape{16, 4, 128};
+  const int32_t n_tokens = 512, row_size = shape.n_head_kv * shape.head_dim, q_size = shape.n_head * shape.head_dim;
+  ops::KvPool pool(KvType::F16, n_tokens / ops::kKvBlockRows, 1, row_size);
+  std::vector<int32_t> blocks;
+  for (int32_t b = 0; b < pool.n_blocks; ++b) blocks.push_back(pool.allocate());
+  const std::vector<float> keys = random_floats(int64_t(n_tokens) * row_size, 1);
+  const std::vector<float> values = random_floats(int64_t(n_tokens) * row_size, 2);
+  const std::vector<float> q = random_floats(int64_t(n_tokens) * q_size, 3);
+  std::vector<float> out(q.size());
+  const ops::AttentionSpan span{0, n_tokens, 0, blocks.data()};
+  ops::store_keys_and_values(pool, 0, std::span(&span, 1), keys.data(), values.data());
+  const double seconds = best_seconds(quick ? 2 : 4, [&] {
+    ops::attention(q.data(), pool, 0, std::span(&span, 1), shape, ops::default_attention(shape.head_dim), out.data(),
+                   n_threads);
+  });
+  const double flops = 4.0 * shape.n_head * shape.head_dim * (double(n_tokens) * (n_tokens + 1) / 2);
+  return seconds / flops;
+}
+
+// The serial element-wise steps over a prompt's FFN rows: seconds per element of SwiGLU, GeGLU
+// and RMSNorm, each the best of a few passes over 512 rows of 4864.
+void measure_elementwise(MachineCapability& machine, bool quick) {
+  const int64_t n_rows = 512, width = 4864, n = n_rows * width;
+  std::vector<float> gate = random_floats(n, 6), up = random_floats(n, 7), out(static_cast<size_t>(n));
+  const std::vector<float> weight = random_floats(width, 8);
+  const int repetitions = quick ? 2 : 4;
+  std::vector<float> scratch = gate;
+  machine.swiglu_seconds_per_element = best_seconds(repetitions, [&] {
+    scratch = gate;
+    ops::swiglu_in_place(scratch.data(), up.data(), n);
+  }) / double(n);
+  machine.geglu_seconds_per_element = best_seconds(repetitions, [&] {
+    scratch = gate;
+    ops::geglu_in_place(scratch.data(), up.data(), n);
+  }) / double(n);
+  machine.norm_seconds_per_element =
+      best_seconds(repetitions, [&] { ops::rms_norm_rows(gate.data(), weight.data(), out.data(), n_rows, width, 1e-6f); }) /
+      double(n);
+}
+
+// One type in one layout: seconds per FLOP from a 512-row matmul of a matrix in cache (minus
+// its one-row time), then seconds per byte from one-row matmuls over copies of it filling
+// `stream` (minus the loop and the FLOPs).
+KernelRate measure_kernel(GgmlType type, bool interleaved, int32_t n_threads, AlignedBytes& stream, bool quick,
+                          double loop_seconds) {
+  const uint64_t row_bytes = ggml_row_bytes(type, kCalibrationInputs);
+  const uint64_t matrix_bytes = row_bytes * kCalibrationOutputs;
+  std::vector<uint8_t> rows(matrix_bytes);
+  const std::vector<float> weights = random_floats(kCalibrationInputs * kCalibrationOutputs, 4);
+  for (int64_t o = 0; o < kCalibrationOutputs; ++o)
+    kernels::quantize_row(type, weights.data() + o * kCalibrationInputs, rows.data() + uint64_t(o) * row_bytes,
+                          kCalibrationInputs);
+  ops::WeightMatrix w{type, kCalibrationInputs, kCalibrationOutputs, rows.data(), row_bytes, nullptr};
+  std::vector<uint8_t> tiles;
+  if (interleaved) {
+    tiles.resize(ops::interleaved_bytes(w));
+    ops::interleave_matrix(w, tiles.data(), n_threads);
+    w.interleaved = tiles.data();
+  }
+  const std::vector<float> x = random_floats(kCalibrationInputs * kPromptRows, 5);
+  std::vector<float> y(size_t(kCalibrationOutputs * kPromptRows));
+  const double flops_per_row = 2.0 * kCalibrationInputs * kCalibrationOutputs;
+
+  ops::matmul(w, x.data(), kPromptRows, y.data(), n_threads);  // warm-up: sizes the kernels' buffers
+  const double prompt = best_seconds(quick ? 2 : 4, [&] { ops::matmul(w, x.data(), kPromptRows, y.data(), n_threads); });
+  const double one_row = best_seconds(quick ? 20 : 50, [&] { ops::matmul(w, x.data(), 1, y.data(), n_threads); });
+  KernelRate rate{type, interleaved, 0, std::max(prompt - one_row, 1e-9) / ((kPromptRows - 1) * flops_per_row)};
+
+  // Copies of the matrix (its tiles, or its rows) filling the stream buffer, each a matrix.
+  const uint8_t* source = interleaved ? tiles.data() : rows.data();
+  const uint64_t copy_bytes = interleaved ? tiles.size() : matrix_bytes;
+  const int64_t n_copies = int64_t(kStreamBytes / copy_bytes);
+  ops::parallel_for(n_copies, 1, n_threads, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin; i < end; ++i) std::memcpy(stream.bytes.get() + uint64_t(i) * copy_bytes, source, copy_bytes);
+  });
+  const double streamed = best_seconds(quick ? 2 : 3, [&] {
+    for (int64_t i = 0; i < n_copies; ++i) {
+      ops::WeightMatrix copy = w;
+      if (interleaved)
+        copy.interleaved = stream.bytes.get() + uint64_t(i) * copy_bytes;
+      else
+        copy.data = stream.bytes.get() + uint64_t(i) * copy_bytes;
+      ops::matmul(copy, x.data(), 1, y.data(), n_threads);
+    }
+  });
+  const double per_matrix = streamed / double(n_copies) - loop_seconds - flops_per_row * rate.seconds_per_flop;
+  rate.seconds_per_byte = std::max(per_matrix, 1e-12) / double(matrix_bytes);
+  return rate;
+}
+
+}  // namespace
+
+MachineCapability measure_machine(int32_t n_threads, const std::vector<GgmlType>& types, bool quick) {
+  const auto start = Clock::now();
+  MachineCapability machine;
+  machine.cpu_model = cpu_model_name();
+  machine.kernels = bench::active_kernel_isa();
+  machine.n_threads = n_threads > 0 ? n_threads : default_thread_count();
+  machine.source = quick ? "quick probe" : "calibrated";
+  machine.read_bandwidth_gbs = bench::measure_read_bandwidth(kStreamBytes, machine.n_threads, quick ? 1 : 3);
+  machine.loop_seconds = measure_loop_seconds(machine.n_threads, quick);
+  machine.attention_seconds_per_flop = measure_attention_seconds_per_flop(machine.n_threads, quick);
+  measure_elementwise(machine, quick);
+
+  AlignedBytes stream(kStreamBytes);  // first written by the threads that read it (measure_kernel's copies)
+  std::vector<GgmlType> measured = types;
+  if (measured.empty())
+    for (const GgmlTypeInfo& info : kGgmlTypes)
+      if (info.weight_format && kernels::can_quantize(info.type)) measured.push_back(info.type);
+  for (GgmlType type : measured) {
+    machine.rates.push_back(measure_kernel(type, false, machine.n_threads, stream, quick, machine.loop_seconds));
+    if (kernels::interleaves(type))
+      machine.rates.push_back(measure_kernel(type, true, machine.n_threads, stream, quick, machine.loop_seconds));
+  }
+  machine.measured_seconds = seconds_since(start);
+  return machine;
+}
+
+// ---- the cache file ----------------------------------------------------------------------------
+
+std::string calibration_cache_path(int32_t n_threads) {
+  const int32_t threads = n_threads > 0 ? n_threads : default_thread_count();
+  std::filesystem::path dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    dir = xdg;
+  else if (const char* home = std::getenv("HOME"); home && *home)
+    dir = std::filesystem::path(home) / ".cache";
+  else
+    dir = std::filesystem::temp_directory_path();
+  std::string cpu;
+  for (char ch : cpu_model_name()) cpu += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return (dir / "slm" / fmt::format("plan-{}-{}-t{}.json", cpu, bench::active_kernel_isa(), threads)).string();
+}
+
+std::optional<MachineCapability> load_calibration(const std::string& cache_path, int32_t n_threads) {
+  std::ifstream in(cache_path);
+  if (!in) return std::nullopt;
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  try {
+    MachineCapability machine;
+    machine.cpu_model = j.at("cpu_model").get<std::string>();
+    machine.kernels = j.at("kernels").get<std::string>();
+    machine.n_threads = j.at("n_threads").get<int32_t>();
+    const int32_t threads = n_threads > 0 ? n_threads : default_thread_count();
+    if (machine.cpu_model != cpu_model_name() || machine.kernels != bench::active_kernel_isa() ||
+        machine.n_threads != threads)
+      return std::nullopt;
+    machine.read_bandwidth_gbs = j.at("read_bandwidth_gbs").get<double>();
+    machine.loop_seconds = j.at("loop_seconds").get<double>();
+    machine.attention_seconds_per_flop = j.at("attention_seconds_per_flop").get<double>();
+    machine.swiglu_seconds_per_element = j.at("swiglu_seconds_per_element").get<double>();
+    machine.geglu_seconds_per_element = j.at("geglu_seconds_per_element").get<double>();
+    machine.norm_seconds_per_element = j.at("norm_seconds_per_element").get<double>();
+    machine.measured_seconds = j.at("measured_seconds").get<double>();
+    for (const nlohmann::json& r : j.at("rates")) {
+      const std::optional<GgmlType> type = ggml_type_from_name(r.at("type").get<std::string>());
+      if (!type) return std::nullopt;
+      machine.rates.push_back({*type, r.at("interleaved").get<bool>(), r.at("seconds_per_byte").get<double>(),
+                               r.at("seconds_per_flop").get<double>()});
+    }
+    machine.source = "calibrated " + cache_path;
+    return machine;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;  // an older or damaged cache: calibrate again
+  }
+}
+
+void save_calibration(const MachineCapability& machine, const std::string& cache_path) {
+  nlohmann::ordered_json j = {{"cpu_model", machine.cpu_model},
+                              {"kernels", machine.kernels},
+                              {"n_threads", machine.n_threads},
+                              {"read_bandwidth_gbs", machine.read_bandwidth_gbs},
+                              {"loop_seconds", machine.loop_seconds},
+                              {"attention_seconds_per_flop", machine.attention_seconds_per_flop},
+                              {"swiglu_seconds_per_element", machine.swiglu_seconds_per_element},
+                              {"geglu_seconds_per_element", machine.geglu_seconds_per_element},
+                              {"norm_seconds_per_element", machine.norm_seconds_per_element},
+                              {"measured_seconds", machine.measured_seconds},
+                              {"rates", nlohmann::ordered_json::array()}};
+  for (const KernelRate& r : machine.rates)
+    j["rates"].push_back({{"type", ggml_type_name(r.type)},
+                          {"interleaved", r.interleaved},
+                          {"seconds_per_byte", r.seconds_per_byte},
+                          {"seconds_per_flop", r.seconds_per_flop}});
+  std::error_code error;
+  std::filesystem::create_directories(std::filesystem::path(cache_path).parent_path(), error);
+  std::ofstream out(cache_path);
+  if (!out) throw Error(fmt::format("{}: cannot write the calibration: {}", cache_path, std::strerror(errno)));
+  out << j.dump(2) << "\n";
+  if (!out.flush()) throw Error(fmt::format("{}: cannot write the calibration", cache_path));
+}
+
+}  // namespace slm::plan

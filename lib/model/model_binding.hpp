@@ -1,0 +1,22 @@
+// What Model::load reads before it owns anything: the hyperparameters and the bound weights,
+// for the loader and for slm-plan, which binds a file opened for its header only
+// (GgufFile::open_header) to learn every matrix's shape and type with the loader's own checks.
+#pragma once
+
+#include <memory>
+
+#include "lib/model/weights.hpp"
+#include "slm/model.hpp"
+
+namespace slm {
+
+// The architecture's hyperparameters, checked as Model::load checks them (n_vocab is left 0:
+// the loader takes it from the tokenizer). Throws slm::Error for an unknown architecture or a
+// missing or insane hyperparameter.
+ModelConfig read_model_config(const GgufFile& file);
+
+// Every tensor the architecture needs, bound with its shape and type checked; sets the config's
+// tied_output and rope-factor flags. A header-only file gives views with null data.
+std::unique_ptr<ModelWeights> bind_model_weights(const GgufFile& file, ModelConfig& config);
+
+}  // namespace slm

@@ -1,0 +1,202 @@
+// slm-plan's library side (include/slm/plan.hpp): the memory breakdown of shared models against
+// a hand computation from their shapes (MODELS.md), files cut short after the tensor table, and
+// bad headers, which must fail with the loader's own message. Speed is not timed here
+// (benchmarks/plan_accuracy.sh compares predictions with slm-bench).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "slm/error.hpp"
+#include "slm/gguf.hpp"
+#include "slm/plan.hpp"
+#include "support/assets.hpp"
+#include "support/gguf_bytes.hpp"
+
+namespace {
+
+using slm::plan::MemoryPlan;
+using slm::plan::PlanOptions;
+
+std::vector<uint8_t> file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+MemoryPlan plan_memory(const std::filesystem::path& path, PlanOptions options = {}) {
+  return slm::plan::plan_model(path.string(), options, nullptr).memory;
+}
+
+// The error Model::load's GGUF reader gives for `path`, or "" when it opens.
+std::string loader_error(const std::filesystem::path& path) {
+  try {
+    slm::GgufFile::open(path.string());
+  } catch (const slm::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string plan_error(const std::filesystem::path& path) {
+  try {
+    plan_memory(path);
+  } catch (const slm::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+uint64_t q8_0_bytes(uint64_t n_weights) { return n_weights / 32 * 34; }  // 32 weights: fp16 scale + 32 int8
+
+TEST(PlanMemory, WeightBytesOfSynLlamaTinyQ8_0MatchItsShape) {
+  const auto path = slm::test::shared_path("models/syn-llama-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(path);
+  // MODELS.md: n_embd 256, 2 layers, 4 heads / 2 KV heads of 64, n_ff 768, 512 tokens, untied
+  // output; Q8_0 matrices, F32 norms.
+  const uint64_t E = 256, kv = 2 * 64, F = 768, V = 512, L = 2;
+  const uint64_t layer_weights = E * E + E * kv + E * kv + E * E + 3 * E * F;
+  const uint64_t matrices = q8_0_bytes(E * V) * 2 + L * q8_0_bytes(layer_weights);
+  const uint64_t vectors = (1 + 2 * L) * E * 4;
+  const MemoryPlan m = plan_memory(path);
+  EXPECT_EQ(m.weights_file_bytes, matrices + vectors);
+  ASSERT_EQ(m.weights_by_type.size(), 2u);
+  EXPECT_EQ(m.weights_by_type[0].type, slm::GgmlType::F32);
+  EXPECT_EQ(m.weights_by_type[0].n_tensors, 5);
+  EXPECT_EQ(m.weights_by_type[0].file_bytes, vectors);
+  EXPECT_EQ(m.weights_by_type[1].type, slm::GgmlType::Q8_0);
+  EXPECT_EQ(m.weights_by_type[1].n_tensors, 16);
+  // Untied: the token embedding is read a row per token from the mapped file, not counted; the
+  // norms are held twice (the file's pages and their float copies).
+  EXPECT_EQ(m.paged_embedding_bytes, q8_0_bytes(E * V));
+  EXPECT_EQ(m.weights_by_type[0].resident_bytes, 2 * vectors);
+  const uint64_t other_matrices = matrices - q8_0_bytes(E * V);
+  EXPECT_GE(m.weights_by_type[1].resident_bytes, other_matrices);  // repacked tiles are never smaller
+  EXPECT_LE(m.weights_by_type[1].resident_bytes, other_matrices + other_matrices / 20);
+  EXPECT_EQ(m.file_bytes, std::filesystem::file_size(path));
+}
+
+TEST(PlanMemory, KvCacheIsContextTimesParallelInWholeBlocksOfEveryLayer) {
+  struct Case {
+    const char* model;
+    uint64_t bytes_per_position_f16;  // 2 (K and V) x layers x KV heads x head_dim x 2 bytes, from MODELS.md
+  };
+  const Case cases[] = {
+      {"models/syn-llama-tiny-Q8_0.gguf", 2 * 2 * 2 * 64 * 2},
+      {"models/syn-gemma3-tiny-Q4_K_M.gguf", 2 * 6 * 1 * 64 * 2},  // sliding layers keep every position too
+      {"models/syn-qwen3moe-tiny-Q4_K_M.gguf", 2 * 2 * 1 * 64 * 2},
+      {"models/syn-qwen3-tiny-Q8_0.gguf", 2 * 2 * 4 * 64 * 2},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.model);
+    const auto path = slm::test::shared_path(c.model);
+    SLM_REQUIRE_ASSET(path);
+    PlanOptions options;
+    options.n_ctx = 100;
+    options.n_parallel = 3;  // 300 positions: 10 blocks of 32
+    MemoryPlan m = plan_memory(path, options);
+    EXPECT_EQ(m.kv_positions, 320);
+    EXPECT_EQ(m.kv_bytes, 320 * c.bytes_per_position_f16);
+    options.kv_type = slm::KvType::F32;
+    m = plan_memory(path, options);
+    EXPECT_EQ(m.kv_bytes, 320 * c.bytes_per_position_f16 * 2);
+    EXPECT_EQ(m.total_bytes, m.weights_bytes + m.kv_bytes + m.scratch_bytes + m.runtime_bytes);
+  }
+}
+
+TEST(PlanMemory, DefaultContextIsASessionsAndTheVerdictFollowsAvailableMemory) {
+  const auto path = slm::test::shared_path("models/syn-qwen3-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(path);
+  const MemoryPlan m = plan_memory(path);
+  EXPECT_EQ(m.n_ctx, 4096);  // min(training context 4096, 4096)
+  EXPECT_EQ(m.kv_positions, 4096);
+  ASSERT_GT(m.available_bytes, 0u);  // Linux: /proc/meminfo
+  EXPECT_EQ(m.fit, m.total_bytes <= m.available_bytes ? slm::plan::Fit::Yes : slm::plan::Fit::No);
+  EXPECT_LE(m.largest_fitting_ctx, m.n_ctx_train);
+  EXPECT_EQ(m.largest_fitting_ctx % 32, 0);
+}
+
+TEST(PlanMemory, ATiedModelHoldsItsOutputMatrixAsTiles) {
+  const auto path = slm::test::shared_path("models/syn-qwen2-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(path);
+  const MemoryPlan m = plan_memory(path);
+  EXPECT_EQ(m.paged_embedding_bytes, 0u);  // token_embd is the output matrix, read in full every token
+  EXPECT_GE(m.weights_bytes, m.weights_file_bytes);
+}
+
+TEST(PlanMemory, AFileCutAfterItsTensorTableStillPlans) {
+  const auto path = slm::test::shared_path("models/syn-qwen3moe-tiny-Q4_K_M.gguf");
+  SLM_REQUIRE_ASSET(path);
+  const std::vector<uint8_t> bytes = file_bytes(path);
+  const uint64_t data_offset = slm::GgufFile::open(path.string()).data_offset();
+  const MemoryPlan whole = plan_memory(path);
+  // Cut where the data section starts, just after, and half-way through it.
+  for (const uint64_t cut : {data_offset, data_offset + 1, data_offset + (bytes.size() - data_offset) / 2}) {
+    SCOPED_TRACE(cut);
+    const auto cut_path = slm::test::write_scratch_file(
+        "cut-" + std::to_string(cut) + ".gguf", std::vector<uint8_t>(bytes.begin(), bytes.begin() + long(cut)));
+    const slm::plan::Plan plan = slm::plan::plan_model(cut_path.string(), {}, nullptr);
+    EXPECT_FALSE(plan.complete_file);
+    EXPECT_EQ(plan.memory.file_bytes, bytes.size());
+    EXPECT_EQ(plan.memory.weights_file_bytes, whole.weights_file_bytes);
+    EXPECT_EQ(plan.memory.weights_bytes, whole.weights_bytes);
+    EXPECT_EQ(plan.memory.kv_bytes, whole.kv_bytes);
+    EXPECT_FALSE(loader_error(cut_path).empty());  // the loader itself refuses it
+  }
+}
+
+TEST(PlanMemory, AHeaderCutShortFailsWithTheLoadersMessage) {
+  const auto path = slm::test::shared_path("models/syn-llama-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(path);
+  const std::vector<uint8_t> bytes = file_bytes(path);
+  const uint64_t data_offset = slm::GgufFile::open(path.string()).data_offset();
+  for (const uint64_t cut : {uint64_t(3), uint64_t(10), uint64_t(30), data_offset / 3, data_offset / 2, data_offset - 40}) {
+    SCOPED_TRACE(cut);
+    const auto cut_path = slm::test::write_scratch_file(
+        "header-" + std::to_string(cut) + ".gguf", std::vector<uint8_t>(bytes.begin(), bytes.begin() + long(cut)));
+    const std::string error = plan_error(cut_path);
+    EXPECT_NE(error.find("the file"), std::string::npos) << error;  // "...the file ends at N (truncated)" or "...(size N)"
+    EXPECT_NE(error.find(std::to_string(cut)), std::string::npos) << error;
+    EXPECT_EQ(error, loader_error(cut_path));
+  }
+}
+
+TEST(PlanMemory, HostileTensorTablesFailWithTheLoadersMessage) {
+  using slm::test::TensorInfoSpec;
+  const std::vector<std::vector<TensorInfoSpec>> tables = {
+      {{"a", {1ull << 40, 1ull << 40}, 0, 0}},                      // more bytes than 2^64
+      {{"a", {64}, 0, 0}, {"b", {64}, 0, 128}, {"a", {64}, 0, 256}},  // a duplicate name
+      {{"a", {64}, 0, 0}, {"b", {64}, 0, 64}},                       // overlapping data
+      {{"a", {33}, 8, 0}},                                           // a row that is not whole Q8_0 blocks
+      {{"a", {64}, 99, 0}},                                          // an unknown type
+  };
+  for (size_t i = 0; i < tables.size(); ++i) {
+    SCOPED_TRACE(i);
+    const auto path = slm::test::write_scratch_file("hostile-" + std::to_string(i) + ".gguf",
+                                                    slm::test::file_with_tensors(tables[i], 1024).bytes());
+    const std::string error = plan_error(path);
+    EXPECT_FALSE(error.empty());
+    EXPECT_EQ(error, loader_error(path));
+  }
+}
+
+TEST(PlanMemory, AModelFileWithoutItsHyperparametersFailsLikeTheLoader) {
+  using slm::test::TensorInfoSpec;
+  const auto path = slm::test::write_scratch_file(
+      "no-arch.gguf", slm::test::file_with_tensors({{"token_embd.weight", {64, 8}, 0, 0}}, 4096).bytes());
+  EXPECT_NE(plan_error(path).find("unknown architecture 'test'"), std::string::npos) << plan_error(path);
+  EXPECT_NE(plan_error("/nonexistent/model.gguf").find("cannot open"), std::string::npos);
+}
+
+TEST(PlanMemory, BadOptionsAreErrors) {
+  const auto path = slm::test::shared_path("models/syn-llama-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(path);
+  PlanOptions options;
+  options.n_parallel = 0;
+  EXPECT_THROW(slm::plan::plan_model(path.string(), options, nullptr), slm::Error);
+  options = {};
+  options.n_ctx = 1 << 20;  // beyond the model's 2048
+  EXPECT_THROW(slm::plan::plan_model(path.string(), options, nullptr), slm::Error);
+}
+
+}  // namespace
