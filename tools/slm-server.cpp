@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -20,6 +21,7 @@
 #include "common/tool_main.hpp"
 #include "lib/chat/chat_prompt.hpp"
 #include "lib/server/http_server.hpp"
+#include "lib/server/route_request.hpp"
 #include "slm/scheduler.hpp"
 
 namespace {
@@ -27,6 +29,10 @@ namespace {
 struct ServerFlags {
   std::string model_path, host = "127.0.0.1", alias, api_key, api_key_file, template_file, kv_type = "f16";
   std::optional<std::string> template_kwargs;
+  // Tiered routing (lib/server/route_request.hpp): off unless fallback_url is given.
+  std::string fallback_url, fallback_model, fallback_key_env, fallback_key_file, route, route_log;
+  double fallback_timeout = 60;
+  bool route_log_prompts = false;
   int port = 8080, parallel = 4, queue = 64, batch_tokens = 512, context = 0, threads = 0;
   int64_t kv_size = 0, kv_memory_mib = 0;
   uint64_t seed = slm::SamplerParams{}.seed;
@@ -41,6 +47,31 @@ std::string read_api_key_file(const std::string& path) {
   while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
   if (key.empty()) throw slm::Error(fmt::format("the API key file {} holds no key on its first line", path));
   return key;
+}
+
+// The fallback's key, from the environment or a file: never a flag's value (ps shows those), and
+// never in a message.
+std::string fallback_api_key(const ServerFlags& f) {
+  if (!f.fallback_key_file.empty()) return read_api_key_file(f.fallback_key_file);
+  if (f.fallback_key_env.empty()) return {};
+  const char* key = std::getenv(f.fallback_key_env.c_str());
+  if (!key || !*key)
+    throw slm::Error(fmt::format("--fallback-api-key-env {}: the environment variable is not set or is empty",
+                                 f.fallback_key_env));
+  return key;
+}
+
+std::shared_ptr<slm::server::Router> make_router(const ServerFlags& f) {
+  if (f.fallback_url.empty()) return nullptr;
+  slm::server::RouterOptions options;
+  options.fallback = {f.fallback_url, f.fallback_model, fallback_api_key(f), f.fallback_timeout};
+  options.policy = slm::server::parse_route_policy(f.route);
+  options.log_path = f.route_log;
+  options.log_prompts = f.route_log_prompts;
+  auto router = std::make_shared<slm::server::Router>(std::move(options));
+  std::fprintf(stderr, "slm-server: routing (--route %s) to the model %s at %s: the prompts of routed requests are "
+                       "sent there\n", f.route.c_str(), f.fallback_model.c_str(), f.fallback_url.c_str());
+  return router;
 }
 
 bool is_loopback(const std::string& host) {
@@ -121,6 +152,7 @@ int run_server(const ServerFlags& f) {
   options.sampling.seed = f.seed;
   options.webui = f.webui;
   options.http_threads = f.parallel + f.queue + 8;  // waiting requests hold a thread each, and /health needs one
+  options.router = make_router(f);
   if (!is_loopback(f.host) && options.api_key.empty())
     std::fprintf(stderr, "slm-server: warning: listening on %s, beyond this machine, without --api-key: anyone who "
                          "can reach the port can use the model\n", f.host.c_str());
@@ -184,6 +216,43 @@ int run_server(const ServerFlags& f) {
   return finish(0);
 }
 
+void add_routing_flags(CLI::App& app, ServerFlags& f) {
+  auto* url = app.add_option("--fallback-url", f.fallback_url,
+                             "tiered routing: the base URL of an OpenAI-compatible fallback (e.g. "
+                             "http://127.0.0.1:8081/v1). Routed requests' prompts are sent there; off without it")
+                  ->type_name("URL");
+  auto* model = app.add_option("--fallback-model", f.fallback_model, "the fallback's model name")
+                    ->type_name("NAME")->needs(url);
+  auto* route = app.add_option("--route", f.route,
+                               "when to ask the fallback, comma-separated: confidence:T (the local answer's mean "
+                               "token logprob below T), prompt-tokens:N (prompts longer than N), model:auto "
+                               "(only requests for the model \"auto\")")
+                    ->type_name("POLICY[,POLICY]")->needs(url)
+                    ->check([](const std::string& text) -> std::string {
+                      try {
+                        slm::server::parse_route_policy(text);
+                        return {};
+                      } catch (const slm::Error& e) {
+                        return e.what();
+                      }
+                    });
+  url->needs(model)->needs(route);
+  auto* key_env = app.add_option("--fallback-api-key-env", f.fallback_key_env,
+                                 "the fallback's API key is in this environment variable")
+                      ->type_name("VAR")->needs(url);
+  app.add_option("--fallback-api-key-file", f.fallback_key_file, "the fallback's API key is the first line of FILE")
+      ->type_name("FILE")->needs(url)->excludes(key_env);
+  app.add_option("--fallback-timeout", f.fallback_timeout,
+                 "seconds to connect to the fallback and for its whole answer; past it the local answer is sent")
+      ->type_name("SECONDS")->default_val(60)->check(CLI::PositiveNumber)->needs(url);
+  auto* log = app.add_option("--route-log", f.route_log,
+                             "append one JSON line per routed request to FILE (route, reason, confidence; no "
+                             "prompt text), for calibrating confidence:T")
+                  ->type_name("FILE")->needs(url);
+  app.add_flag("--route-log-prompts", f.route_log_prompts, "--route-log lines hold the request's messages or prompt")
+      ->needs(log);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -234,6 +303,7 @@ int main(int argc, char** argv) {
         ->default_val(f.seed);
     app.add_flag("--webui,!--no-webui", f.webui,
                  "serve the chat page at / (on by default; it needs no key, the API it calls does)");
+    add_routing_flags(app, f);
     if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
     return run_server(f);
   });

@@ -8,6 +8,7 @@
 #include "lib/server/client_connection.hpp"
 #include "lib/server/openai_prompt.hpp"
 #include "lib/server/openai_response.hpp"
+#include "lib/server/route_request.hpp"
 
 namespace slm::server {
 
@@ -21,68 +22,10 @@ ConnectionAddresses addresses_of(const httplib::Request& request) {
   return {request.local_addr, request.local_port, request.remote_addr, request.remote_port};
 }
 
-// One submitted request, from the scheduler's stream to the client.
-struct Generation {
-  RouteContext& context;
-  std::shared_ptr<const ServedModel> served;  // keeps the model (and its tokenizer) alive
-  std::shared_ptr<RequestStream> stream;
-  ResponseBuilder builder;
-  ClientConnection client;
-  bool finished = false;        // the summary has come
-  bool stream_started = false;  // streaming: the first chunk (chat's role) has been sent
-  std::chrono::steady_clock::time_point next_client_check{};
-
-  Generation(RouteContext& context, std::shared_ptr<const ServedModel> served, std::shared_ptr<RequestStream> stream,
-             ResponseBuilder builder, ClientConnection client)
-      : context(context), served(std::move(served)), stream(std::move(stream)), builder(std::move(builder)),
-        client(client) {
-    context.track(this->stream);
-  }
-  ~Generation() {
-    if (!finished) stream->cancel();
-    context.untrack(stream);
-  }
-  Generation(const Generation&) = delete;
-  Generation& operator=(const Generation&) = delete;
-
-  // The next event; false after one poll interval without one. The client's socket is looked
-  // at once per interval, events or not: a client seen gone cancels the request.
-  bool next_event(StreamEvent& event) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= next_client_check) {
-      next_client_check = now + client_poll_interval;
-      if (!stream->cancelled() && client.closed()) stream->cancel();
-    }
-    if (!stream->next(event, client_poll_interval)) return false;
-    if (event.done) {
-      finished = true;
-      context.metrics.observe_generation(*event.done);
-    }
-    return true;
-  }
-};
-
 ApiError failure_of(const GenerationSummary& summary) {
   if (summary.finish == FinishReason::Cancelled)
     return unavailable("the request was cancelled: the server is shutting down", "cancelled");
   return internal_error("generation failed: " + summary.error);
-}
-
-void answer_whole(Generation& generation, httplib::Response& response) {
-  StreamEvent event;
-  while (true) {
-    if (!generation.next_event(event)) continue;
-    if (event.token) generation.builder.add(*event.token);
-    if (!event.done) continue;
-    const GenerationSummary& summary = *event.done;
-    if (summary.finish == FinishReason::Stop || summary.finish == FinishReason::Length) {
-      response.status = 200;
-      response.set_content(generation.builder.whole_response(summary), "application/json");
-    } else {
-      send_error(response, failure_of(summary), generation.context.options.retry_after_seconds);
-    }
-    return;
-  }
 }
 
 bool send_event(httplib::DataSink& sink, const std::string& data) {
@@ -118,6 +61,81 @@ bool provide_stream(Generation& generation, httplib::DataSink& sink) {
   return true;
 }
 
+}  // namespace
+
+Generation::Generation(RouteContext& context, std::shared_ptr<const ServedModel> served,
+                       std::shared_ptr<RequestStream> stream, ResponseBuilder builder, ClientConnection client)
+    : context(context), served(std::move(served)), stream(std::move(stream)), builder(std::move(builder)),
+      client(client) {
+  context.track(this->stream);
+}
+
+Generation::~Generation() {
+  if (!finished) stream->cancel();
+  context.untrack(stream);
+}
+
+bool Generation::next_event(StreamEvent& event) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= next_client_check) {
+    next_client_check = now + client_poll_interval;
+    if (!stream->cancelled() && client.closed()) stream->cancel();
+  }
+  if (!stream->next(event, client_poll_interval)) return false;
+  if (event.done) {
+    finished = true;
+    context.metrics.observe_generation(*event.done);
+    if (on_done) on_done(*event.done);
+  }
+  return true;
+}
+
+std::shared_ptr<Generation> submit_generation(RouteContext& context, std::shared_ptr<const ServedModel> served,
+                                              GenerationRequest request, ResponseHeader header,
+                                              ResponseOptions options, const httplib::Request& http_request) {
+  std::shared_ptr<RequestStream> submitted;
+  try {
+    submitted = served->scheduler->submit(std::move(request));
+  } catch (const Error& e) {  // a request that can never run; the checks before should have caught it
+    throw invalid_request(e.what());
+  }
+  if (!submitted && !served->scheduler->accepting())
+    throw unavailable("the server is shutting down and takes no new requests", "shutting_down");
+  if (!submitted)
+    throw unavailable("the server is busy: every slot is generating and the queue is full; retry later",
+                      "queue_full");
+  const Tokenizer& tokenizer = served->scheduler->model().tokenizer();
+  return std::make_shared<Generation>(context, served, std::move(submitted),
+                                      ResponseBuilder(std::move(header), options, tokenizer),
+                                      ClientConnection(addresses_of(http_request)));
+}
+
+CollectedAnswer collect_answer(Generation& generation, bool stream) {
+  CollectedAnswer answer;
+  if (stream)
+    if (const std::optional<std::string> first = generation.builder.stream_start()) answer.chunks.push_back(*first);
+  StreamEvent event;
+  while (true) {
+    if (!generation.next_event(event)) continue;
+    if (event.token) {
+      if (!stream) generation.builder.add(*event.token);
+      else if (const std::optional<std::string> chunk = generation.builder.stream_token(*event.token))
+        answer.chunks.push_back(*chunk);
+    }
+    if (!event.done) continue;
+    answer.summary = *event.done;
+    if (answer.summary.finish != FinishReason::Stop && answer.summary.finish != FinishReason::Length)
+      throw failure_of(answer.summary);
+    return answer;
+  }
+}
+
+void answer_whole(Generation& generation, httplib::Response& response) {
+  const CollectedAnswer answer = collect_answer(generation, /*stream=*/false);
+  response.status = 200;
+  response.set_content(generation.builder.whole_response(answer.summary), "application/json");
+}
+
 void answer_stream(std::shared_ptr<Generation> generation, httplib::Response& response) {
   response.status = 200;
   response.set_header("Cache-Control", "no-cache");
@@ -135,24 +153,16 @@ void answer_stream(std::shared_ptr<Generation> generation, httplib::Response& re
       [generation](bool) { generation->stream->cancel(); });  // after the last chunk this changes nothing
 }
 
+namespace {
+
 void run_generation(RouteContext& context, std::shared_ptr<const ServedModel> served, GenerationRequest request,
                     ResponseHeader header, ResponseOptions options, bool stream, const httplib::Request& http_request,
                     httplib::Response& response) {
-  std::shared_ptr<RequestStream> submitted;
-  try {
-    submitted = served->scheduler->submit(std::move(request));
-  } catch (const Error& e) {  // a request that can never run; the checks before should have caught it
-    throw invalid_request(e.what());
-  }
-  if (!submitted && !served->scheduler->accepting())
-    throw unavailable("the server is shutting down and takes no new requests", "shutting_down");
-  if (!submitted)
-    throw unavailable("the server is busy: every slot is generating and the queue is full; retry later",
-                      "queue_full");
-  const Tokenizer& tokenizer = served->scheduler->model().tokenizer();
-  auto generation = std::make_shared<Generation>(context, served, std::move(submitted),
-                                                 ResponseBuilder(std::move(header), options, tokenizer),
-                                                 ClientConnection(addresses_of(http_request)));
+  if (context.options.router)
+    return run_routed_generation(context, std::move(served), std::move(request), std::move(header), options, stream,
+                                 http_request, response);
+  std::shared_ptr<Generation> generation =
+      submit_generation(context, std::move(served), std::move(request), std::move(header), options, http_request);
   if (stream) answer_stream(std::move(generation), response);
   else answer_whole(*generation, response);
 }

@@ -29,6 +29,8 @@ struct Response;
 
 namespace slm::server {
 
+class Router;  // route_request.hpp
+
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;               // 0: any free port (see bind())
@@ -39,6 +41,7 @@ struct HttpServerOptions {
   int32_t http_threads = 76;     // connections served at once: the scheduler's parallel + queue, and some
   int32_t retry_after_seconds = 1;  // sent with a 503
   bool webui = true;             // the chat page at / (webui_routes.hpp)
+  std::shared_ptr<Router> router;  // tiered routing to a fallback model (--fallback-url); null: off
 };
 
 // What the server serves once the model has loaded.

@@ -36,7 +36,8 @@ void Histogram::observe(double value) {
 
 ServerMetrics::ServerMetrics()
     : time_to_first_token_({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}),
-      time_per_token_({0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1}) {}
+      time_per_token_({0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1}),
+      fallback_seconds_({0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}) {}
 
 void ServerMetrics::count_response(int status) {
   std::lock_guard lock(mutex_);
@@ -51,6 +52,17 @@ void ServerMetrics::observe_generation(const GenerationSummary& summary) {
     time_per_token_.observe(summary.generation_seconds / double(summary.completion_tokens - 1));
 }
 
+void ServerMetrics::count_route(const std::string& route, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  ++routes_[{route, reason}];
+}
+
+void ServerMetrics::observe_fallback(double seconds, bool ok) {
+  std::lock_guard lock(mutex_);
+  fallback_seconds_.observe(seconds);
+  if (!ok) ++fallback_failures_;
+}
+
 std::string ServerMetrics::prometheus_text(const SchedulerStats& stats) const {
   std::string text;
   {
@@ -63,6 +75,16 @@ std::string ServerMetrics::prometheus_text(const SchedulerStats& stats) const {
                      time_to_first_token_);
     append_histogram(text, "slm_time_per_output_token_seconds",
                      "A request's mean time per generated token after the first.", time_per_token_);
+    if (!routes_.empty() || fallback_seconds_.count > 0) {
+      text += "# HELP slm_route_total Routed requests, by who answered and why.\n"
+              "# TYPE slm_route_total counter\n";
+      for (const auto& [key, count] : routes_)
+        text += fmt::format("slm_route_total{{route=\"{}\",reason=\"{}\"}} {}\n", key.first, key.second, count);
+      append_histogram(text, "slm_fallback_seconds", "Requests to the fallback, answered or not.", fallback_seconds_);
+      append_metric(text, "slm_fallback_failures_total", "counter",
+                    "Requests to the fallback that failed or timed out (the local answer was sent).",
+                    double(fallback_failures_));
+    }
   }
   append_metric(text, "slm_prompt_tokens_total", "counter", "Prompt tokens of all requests.",
                 double(stats.prompt_tokens));

@@ -1,12 +1,14 @@
 // The numbers GET /metrics reports, in Prometheus' text format: HTTP responses by status, the
 // scheduler's token totals, queue and KV pool (from Scheduler::stats()), and histograms of the
-// time to first token and of the time per generated token.
+// time to first token and of the time per generated token; with routing (route_request.hpp),
+// the routes taken and the fallback's latency.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "slm/scheduler.hpp"
@@ -30,12 +32,19 @@ class ServerMetrics {
   void count_response(int status);
   // A generation that ended with tokens: its time to first token and mean time per later token.
   void observe_generation(const GenerationSummary& summary);
+  // Routing: a request answered by `route` ("local", "fallback") for `reason`.
+  void count_route(const std::string& route, const std::string& reason);
+  // Routing: one request to the fallback, answered or not.
+  void observe_fallback(double seconds, bool ok);
   std::string prometheus_text(const SchedulerStats& stats) const;
 
  private:
   mutable std::mutex mutex_;
   std::map<int, uint64_t> responses_by_status_;
   Histogram time_to_first_token_, time_per_token_;
+  std::map<std::pair<std::string, std::string>, uint64_t> routes_;  // (route, reason) -> count
+  Histogram fallback_seconds_;
+  uint64_t fallback_failures_ = 0;
 };
 
 }  // namespace slm::server
