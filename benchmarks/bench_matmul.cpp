@@ -1,7 +1,7 @@
 // kernels::matmul_rows per instruction set and weight format, on an 896 x 4864 matrix (the
 // FFN down projection of Qwen2-0.5B), for 1 token (generation) and 64 tokens (a prompt),
-// on 1 and 2 threads (rows split as ops::matmul splits them), for every build of every ISA's
-// kernels (avx2 and avx2+avxvnni on a CPU with AVX-VNNI). matmul_interleaved: the same matrix
+// on 1 and 2 threads (rows split as ops::matmul splits them), for every ISA this CPU runs
+// (scalar, avx2, avxvnni, avx512, neon). matmul_interleaved: the same matrix
 // repacked into the 8-row interleaved layout, for the kernels and formats that read it.
 // bytes/s counts the weight bytes read; "flops" is 2 * rows * n_in * tokens per second; on one
 // thread both are per second of that thread's CPU time, on two per second of real time.
@@ -106,8 +106,9 @@ void BM_Matmul(benchmark::State& state, const slm::kernels::IsaKernels* variant,
 }
 
 int register_all() {
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon})
-    for (const slm::kernels::IsaKernels* kernels : slm::kernels::kernel_variants(isa))
+  for (Isa isa : slm::kernels::kAllIsas)
+    if (slm::kernels::isa_available(isa))
+      for (const slm::kernels::IsaKernels* kernels : {&slm::kernels::kernels_for(isa)})
       for (bool interleaved : {false, true})
         for (GgmlType type : kWeightFormats) {
           if (interleaved && !kernels->interleaves(type)) continue;

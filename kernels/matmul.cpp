@@ -3,7 +3,6 @@
 // so it gives bit for bit what slm computed before it had SIMD kernels.
 #include "kernels/matmul.hpp"
 
-#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -68,15 +67,6 @@ const IsaKernels kScalarKernels = {Isa::Scalar,        "scalar", matmul_rows_sca
 // Choosing the instruction set
 // ---------------------------------------------------------------------------
 
-const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::Scalar: return "scalar";
-    case Isa::Avx2: return "avx2";
-    case Isa::Neon: return "neon";
-  }
-  return "unknown";
-}
-
 #if defined(SLM_HAVE_AVX2_KERNELS)
 namespace {
 
@@ -100,6 +90,18 @@ bool cpu_has_avx_vnni() {
   return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 4));
 }
 
+// AVX-512 F (leaf 7 EBX bit 16), BW (30), VL (31) and VNNI (ECX bit 11), with the OS saving
+// the opmask, the upper halves of zmm0-15 and zmm16-31: XCR0 bits 5, 6, 7 (and 1, 2).
+bool cpu_has_avx512_vnni() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool f = ebx & (1u << 16), bw = ebx & (1u << 30), vl = ebx & (1u << 31), vnni = ecx & (1u << 11);
+  if (!(f && bw && vl && vnni)) return false;
+  unsigned xcr0_low = 0, xcr0_high = 0;
+  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+  return (xcr0_low & 0xe6u) == 0xe6u;
+}
+
 }  // namespace
 #endif
 
@@ -109,6 +111,18 @@ bool isa_available(Isa isa) {
     case Isa::Avx2:
 #if defined(SLM_HAVE_AVX2_KERNELS)
       return cpu_has_avx2_fma_f16c();
+#else
+      return false;
+#endif
+    case Isa::AvxVnni:
+#if defined(SLM_HAVE_AVXVNNI_KERNELS)
+      return cpu_has_avx2_fma_f16c() && cpu_has_avx_vnni();
+#else
+      return false;
+#endif
+    case Isa::Avx512:
+#if defined(SLM_HAVE_AVX512_KERNELS)
+      return cpu_has_avx2_fma_f16c() && cpu_has_avx512_vnni();
 #else
       return false;
 #endif
@@ -122,29 +136,39 @@ bool isa_available(Isa isa) {
   return false;
 }
 
-IsaChoice choose_isa(const char* slm_isa_setting) {
+namespace {
+
+// The available ISAs, best first: "avx512, avxvnni, avx2, scalar".
+std::string available_isa_names() {
+  std::string names;
+  for (Isa isa : {Isa::Avx512, Isa::AvxVnni, Isa::Avx2, Isa::Neon, Isa::Scalar})
+    if (isa_available(isa)) names += std::string(names.empty() ? "" : ", ") + isa_name(isa);
+  return names;
+}
+
+}  // namespace
+
+Isa choose_isa(const char* slm_isa_setting) {
   const std::string_view setting = slm_isa_setting ? slm_isa_setting : "";
   if (setting.empty()) {
-    for (Isa isa : {Isa::Avx2, Isa::Neon})
-      if (isa_available(isa)) return {isa, ""};
-    return {Isa::Scalar, ""};
+    for (Isa isa : {Isa::Avx512, Isa::AvxVnni, Isa::Avx2, Isa::Neon})
+      if (isa_available(isa)) return isa;
+    return Isa::Scalar;
   }
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
+  for (Isa isa : kAllIsas) {
     if (setting != isa_name(isa)) continue;
-    if (isa_available(isa)) return {isa, ""};
-    return {Isa::Scalar, "slm: SLM_ISA=" + std::string(setting) +
-                             " is not available in this build or on this CPU; using scalar kernels"};
+    if (isa_available(isa)) return isa;
+    throw std::runtime_error("SLM_ISA=" + std::string(setting) + ": the " + isa_name(isa) +
+                             " kernels are not available in this build or on this CPU (available: " +
+                             available_isa_names() + ")");
   }
-  return {Isa::Scalar, "slm: SLM_ISA=" + std::string(setting) +
-                           " is not one of scalar, avx2, neon; using scalar kernels"};
+  throw std::runtime_error("SLM_ISA=" + std::string(setting) +
+                           " is not one of avx512, avxvnni, avx2, neon, scalar (available here: " +
+                           available_isa_names() + ")");
 }
 
 Isa active_isa() {
-  static const Isa chosen = [] {
-    const IsaChoice choice = choose_isa(std::getenv("SLM_ISA"));
-    if (!choice.warning.empty()) std::fprintf(stderr, "%s\n", choice.warning.c_str());
-    return choice.isa;
-  }();
+  static const Isa chosen = choose_isa(std::getenv("SLM_ISA"));
   return chosen;
 }
 
@@ -152,23 +176,20 @@ const IsaKernels& kernels_for(Isa isa) {
   if (!isa_available(isa))
     throw std::invalid_argument(std::string("kernels_for: ISA ") + isa_name(isa) +
                                 " is not available in this build or on this CPU");
-  return *kernel_variants(isa).front();
-}
-
-std::vector<const IsaKernels*> kernel_variants(Isa isa) {
-  if (!isa_available(isa)) return {};
   switch (isa) {
 #if defined(SLM_HAVE_AVX2_KERNELS)
-    case Isa::Avx2:
-#if defined(SLM_HAVE_AVXVNNI_KERNELS)
-      if (cpu_has_avx_vnni()) return {&kAvxVnniKernels, &kAvx2Kernels};
+    case Isa::Avx2: return kAvx2Kernels;
 #endif
-      return {&kAvx2Kernels};
+#if defined(SLM_HAVE_AVXVNNI_KERNELS)
+    case Isa::AvxVnni: return kAvxVnniKernels;
+#endif
+#if defined(SLM_HAVE_AVX512_KERNELS)
+    case Isa::Avx512: return kAvx512Kernels;
 #endif
 #if defined(SLM_HAVE_NEON_KERNELS)
-    case Isa::Neon: return {&kNeonKernels};
+    case Isa::Neon: return kNeonKernels;
 #endif
-    default: return {&kScalarKernels};
+    default: return kScalarKernels;
   }
 }
 

@@ -29,24 +29,40 @@ namespace slm::kernels {
 struct AttentionHead;
 struct AttentionQueries;
 
-enum class Isa { Scalar, Avx2, Neon };
+// The kernel tiers. Avx2, AvxVnni and Avx512 share the AVX2 kernels of the float formats and
+// attention and differ in their integer kernels (kernels/matmul_int_avx2.hpp), which give the
+// same bits in all three.
+enum class Isa { Scalar, Avx2, AvxVnni, Avx512, Neon };
 
-const char* isa_name(Isa isa);
+// Every tier, in the order a test lists them.
+inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Neon};
 
-// Compiled into this build and supported by this CPU. Scalar always is; Avx2 needs
-// AVX2, FMA and F16C; Neon is every AArch64 CPU.
+// The SLM_ISA value that forces it.
+constexpr const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::AvxVnni: return "avxvnni";
+    case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
+  }
+  return "unknown";
+}
+
+// Compiled into this build and supported by this CPU. Scalar always is; Avx2 needs AVX2, FMA
+// and F16C (and the OS saving the ymm state, XCR0); AvxVnni adds AVX-VNNI; Avx512 adds
+// AVX-512 F, BW, VL and VNNI with the zmm and opmask state saved (XCR0 bits 5-7: a VM may
+// list AVX-512 in CPUID without enabling it); Neon is every AArch64 CPU.
 bool isa_available(Isa isa);
 
-// What SLM_ISA (nullptr when unset) selects. Unset or empty: the best available ISA.
-// "scalar", "avx2" or "neon": that ISA if available; otherwise, like any other value,
-// Scalar with a warning saying why.
-struct IsaChoice {
-  Isa isa = Isa::Scalar;
-  std::string warning;  // empty when the setting was honoured
-};
-IsaChoice choose_isa(const char* slm_isa_setting);
+// What SLM_ISA (nullptr when unset) selects. Unset or empty: the best available ISA, in the
+// order avx512 > avxvnni > avx2 > neon > scalar. The name of an ISA: that ISA. Throws
+// std::runtime_error, with a message naming the setting and the ISAs available, when the
+// ISA is not available in this build or on this CPU, or the name is none of isa_name's.
+Isa choose_isa(const char* slm_isa_setting);
 
-// choose_isa(getenv("SLM_ISA")), decided at the first call; its warning goes to stderr once.
+// choose_isa(getenv("SLM_ISA")), decided at the first call (which throws as choose_isa does,
+// and so does every later call).
 Isa active_isa();
 
 // y[t * y_stride + o] = sum_i W[o][i] * x[t * n_in + i], for o in [row_begin, row_end)
@@ -82,7 +98,7 @@ using MatmulInterleavedFn = void (*)(GgmlType type, const uint8_t* tiles, int64_
                                      int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 struct IsaKernels {
   Isa isa;
-  const char* name;  // "scalar", "avx2", "avx2+avxvnni" (AVX2 with its integer kernels built with AVX-VNNI), "neon"
+  const char* name;  // isa_name(isa)
   MatmulRowsFn matmul_rows;  // n_in already checked against the block size
   float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
   void (*axpy_f16_f32)(float a, const uint16_t* x, float* y, int64_t n);
@@ -97,11 +113,7 @@ struct IsaKernels {
   MatmulInterleavedFn matmul_interleaved;
 };
 
-// The fastest kernels of an ISA for this CPU. Throws std::invalid_argument unless isa_available(isa).
+// The kernels of an ISA. Throws std::invalid_argument unless isa_available(isa).
 const IsaKernels& kernels_for(Isa isa);
-
-// Every build of an ISA's kernels this CPU runs, kernels_for(isa) first (AVX2: with AVX-VNNI,
-// then without); all of them give the same bits. Empty unless isa_available(isa).
-std::vector<const IsaKernels*> kernel_variants(Isa isa);
 
 }  // namespace slm::kernels

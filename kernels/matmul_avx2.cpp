@@ -165,9 +165,9 @@ namespace {
 // lambdas read kInteger when called), so the table is ready before any static initializer
 // of another file can ask for it.
 template <const IntegerKernelSet& kInteger>
-constexpr IsaKernels avx2_kernels(const char* name) {
-  return {Isa::Avx2,
-          name,
+constexpr IsaKernels avx2_kernels(Isa isa) {
+  return {isa,
+          isa_name(isa),
           avx2::matmul_rows_avx2<kInteger>,
           avx2::dot_f16_f32_avx2,
           avx2::axpy_f16_f32_avx2,
@@ -183,8 +183,13 @@ constexpr IsaKernels avx2_kernels(const char* name) {
 
 }  // namespace
 
-const IsaKernels kAvx2Kernels = avx2_kernels<kAvx2IntegerKernels>("avx2");
+// The float formats, Q4_1, Q5_1, Q2_K, Q3_K and attention are the AVX2 kernels in every table;
+// only the integer kernels (Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K, rows and interleaved) differ.
+const IsaKernels kAvx2Kernels = avx2_kernels<kAvx2IntegerKernels>(Isa::Avx2);
 #if defined(SLM_HAVE_AVXVNNI_KERNELS)
-const IsaKernels kAvxVnniKernels = avx2_kernels<kAvxVnniIntegerKernels>("avx2+avxvnni");
+const IsaKernels kAvxVnniKernels = avx2_kernels<kAvxVnniIntegerKernels>(Isa::AvxVnni);
+#endif
+#if defined(SLM_HAVE_AVX512_KERNELS)
+const IsaKernels kAvx512Kernels = avx2_kernels<kAvx512IntegerKernels>(Isa::Avx512);
 #endif
 }  // namespace slm::kernels

@@ -2,7 +2,8 @@
 // every output follows, the activation blocks and the prompt tile: matmul_int_avx2.hpp).
 // One token computes 4 rows in the lanes of a 128-bit vector; a prompt decodes 8 rows into
 // the tile's interleaved layout, an 8 x 8 transpose at a time.
-// matmul_int_avxvnni.cpp compiles this file again with AVX-VNNI, in namespace avxvnni.
+// matmul_int_avxvnni.cpp compiles this file again with AVX-VNNI, in namespace avxvnni, and
+// matmul_int_avx512.cpp with AVX-512, in namespace avx512 (a prompt tile of 16 rows).
 #ifndef SLM_INTEGER_KERNELS
 #define SLM_INTEGER_KERNELS avx2
 #endif
@@ -202,12 +203,8 @@ void dot_rows(const uint8_t* first_row, uint64_t row_stride, int n_next_rows, in
 }
 
 // ---------------------------------------------------------------------------
-// Several tokens: a tile of 8 rows is decoded a chunk of 256 weights at a time into L1,
-// interleaved so that one 32-bit lane holds a pair of weights of one row:
-//   w[k][r] = the weights 2k, 2k+1 of row r.
-// _mm256_madd_epi16 with a broadcast pair of activations then gives each row's partial sum in
-// its own lane, so a group's sums need no horizontal addition. Each chunk serves
-// kTileTokens tokens, kPassTokens at a time in registers.
+// Several tokens: the prompt tile of matmul_int_avx2.hpp, filled from kTileRows rows an 8 x 8
+// transpose at a time.
 // ---------------------------------------------------------------------------
 
 // The 8 x 8 transpose of 32-bit elements: v[i] lane j <- v[j] lane i.
@@ -260,12 +257,13 @@ void decode_chunk(const uint8_t* const (&rows)[kTileRows], int n_rows, int64_t f
       }
     }
   }
-  for (int step = 0; step < n_blocks * Format::kWeights / 16; ++step) {
-    __m256i v[8];
-    for (int r = 0; r < kTileRows; ++r) v[r] = _mm256_load_si256(reinterpret_cast<const __m256i*>(decoded[r] + 16 * step));
-    transpose8x8(v);
-    for (int j = 0; j < 8; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(tile.w[8 * step + j]), v[j]);
-  }
+  for (int step = 0; step < n_blocks * Format::kWeights / 16; ++step)
+    for (int r0 = 0; r0 < kTileRows; r0 += 8) {  // rows r0 .. r0 + 7 into lanes r0 .. r0 + 7
+      __m256i v[8];
+      for (int r = 0; r < 8; ++r) v[r] = _mm256_load_si256(reinterpret_cast<const __m256i*>(decoded[r0 + r] + 16 * step));
+      transpose8x8(v);
+      for (int j = 0; j < 8; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(tile.w[8 * step + j][r0]), v[j]);
+    }
 }
 
 // Not inlined into matmul_rows_int: with it there, GCC compiled the one-token loop of the same

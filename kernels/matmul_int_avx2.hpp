@@ -20,8 +20,9 @@
 //   y = acc.
 // w_int is the weight with its sub-block scale folded in (K-quants: scale_i * q); d_x is a
 // power of two, so d * d_x is exact. One token computes 4 rows in the lanes of a 128-bit
-// vector; a prompt computes 8 rows in the lanes of a 256-bit vector, from weights decoded
-// into an interleaved layout (see RowTile): the per-lane arithmetic is the same.
+// vector; a prompt computes 8 rows in the lanes of a 256-bit vector (16 in a 512-bit one with
+// AVX-512), from weights decoded into an interleaved layout (see RowTile): the per-lane
+// arithmetic is the same.
 // Overflow: |w_int| <= 4096 (Q6_K), 1953 (Q5_K), 945 (Q4_K), 128 (Q8_0) and |q| <= 2^B - 1
 // with B = activation_magnitude_bits (13, 13, 14, 15), so a group sum stays below 2^31 with
 // groups of 64 (Q6_K), 128 (Q4_K, Q5_K) and 32 (legacy): 64 * 4096 * 8191 = 2147221504 < 2^31 - 1.
@@ -100,13 +101,16 @@ const ActivationBlock<N>* quantize_activations(const float* x, int64_t n_tokens,
 }
 
 // acc + _mm256_madd_epi16(w, x): the products of 16-bit pairs summed into acc's 32-bit lanes,
-// in one vpdpwssd where the file is built with AVX-VNNI (matmul_int_avxvnni.cpp). Both wrap
-// around alike, and no sum here comes near 2^31, so both give the same bits. The one-token
-// paths use it; the prompt tile keeps madd + add, because its 6 chains of sums, one per
-// token, would wait on vpdpwssd's latency (7% slower in bench_matmul, tokens:64).
+// in one vpdpwssd where the file is built with AVX-VNNI (matmul_int_avxvnni.cpp) or AVX-512
+// VNNI + VL (matmul_int_avx512.cpp). They wrap around alike, and no sum here comes near
+// 2^31, so all give the same bits. The one-token paths use it; the prompt tile keeps madd +
+// add, because its chains of sums, one per token, would wait on vpdpwssd's latency (7%
+// slower in bench_matmul, tokens:64).
 inline __m256i madd_add(__m256i acc, __m256i w, __m256i x) {
 #if defined(__AVXVNNI__)
   return _mm256_dpwssd_avx_epi32(acc, w, x);
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpwssd_epi32(acc, w, x);
 #else
   return _mm256_add_epi32(acc, _mm256_madd_epi16(w, x));
 #endif
@@ -118,6 +122,9 @@ inline __m256i madd_add(__m256i acc, __m256i w, __m256i x) {
 // token (K-quants 6-11% faster) and the 32-weight groups of a prompt tile (legacy 1.4x); in
 // the other two cases GCC's own schedule is faster.
 inline void keep_in_register(__m256i& v) { __asm__("" : "+x"(v)); }
+#if defined(__AVX512F__)
+inline void keep_in_register(__m512i& v) { __asm__("" : "+v"(v)); }
+#endif
 
 // The 32 quants of a Q5_0 block (or interleaved group) as signed bytes q - 16, in one register:
 // where the 5th bit is clear, q - 16 = low nibble | 0xF0 (two's complement), and where it is
@@ -136,18 +143,61 @@ inline __m256i q5_0_signed_quants(const uint8_t* qs, uint32_t high_bits) {
 }
 
 // ---------------------------------------------------------------------------
-// Several tokens: a tile of 8 rows is decoded a chunk of 256 weights at a time into L1,
-// interleaved so that one 32-bit lane holds a pair of weights of one row:
+// Several tokens: a tile of kTileRows rows is decoded a chunk of 256 weights at a time into
+// L1, interleaved so that one 32-bit lane holds a pair of weights of one row:
 //   w[k][r] = the weights 2k, 2k+1 of row r.
-// _mm256_madd_epi16 with a broadcast pair of activations then gives each row's partial sum in
-// its own lane, so a group's sums need no horizontal addition. Each chunk serves
+// A madd of 16-bit pairs with a broadcast pair of activations then gives each row's partial
+// sum in its own lane, so a group's sums need no horizontal addition. Each chunk serves
 // kTileTokens tokens, kPassTokens at a time in registers.
+// The tile is one vector of rows: 8 in a ymm register, or 16 in a zmm register where the file
+// is built with AVX-512 (matmul_int_avx512.cpp). Each lane does the same arithmetic, so the
+// width changes which rows share an instruction, never a bit of the result.
 // ---------------------------------------------------------------------------
+
+#if defined(__AVX512F__)
+struct TileLanes {
+  static constexpr int kRows = 16;
+  using Ints = __m512i;
+  using Floats = __m512;
+  static Ints zero_ints() { return _mm512_setzero_si512(); }
+  static Floats zero() { return _mm512_setzero_ps(); }
+  static Ints load_ints(const void* p) { return _mm512_load_si512(p); }
+  static Floats load(const float* p) { return _mm512_load_ps(p); }
+  static void store(float* p, Floats v) { _mm512_storeu_ps(p, v); }
+  static Ints broadcast(int32_t v) { return _mm512_set1_epi32(v); }
+  static Floats broadcast(float v) { return _mm512_set1_ps(v); }
+  static Ints madd_add(Ints acc, Ints w, Ints x) { return _mm512_add_epi32(acc, _mm512_madd_epi16(w, x)); }
+  static Ints add(Ints a, Ints b) { return _mm512_add_epi32(a, b); }
+  static Ints mullo(Ints a, Ints b) { return _mm512_mullo_epi32(a, b); }
+  static Floats mul(Floats a, Floats b) { return _mm512_mul_ps(a, b); }
+  static Floats fma(Floats a, Floats b, Floats c) { return _mm512_fmadd_ps(a, b, c); }
+  static Floats to_floats(Ints v) { return _mm512_cvtepi32_ps(v); }
+};
+#else
+struct TileLanes {
+  static constexpr int kRows = 8;
+  using Ints = __m256i;
+  using Floats = __m256;
+  static Ints zero_ints() { return _mm256_setzero_si256(); }
+  static Floats zero() { return _mm256_setzero_ps(); }
+  static Ints load_ints(const void* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+  static Floats load(const float* p) { return _mm256_load_ps(p); }
+  static void store(float* p, Floats v) { _mm256_storeu_ps(p, v); }
+  static Ints broadcast(int32_t v) { return _mm256_set1_epi32(v); }
+  static Floats broadcast(float v) { return _mm256_set1_ps(v); }
+  static Ints madd_add(Ints acc, Ints w, Ints x) { return _mm256_add_epi32(acc, _mm256_madd_epi16(w, x)); }
+  static Ints add(Ints a, Ints b) { return _mm256_add_epi32(a, b); }
+  static Ints mullo(Ints a, Ints b) { return _mm256_mullo_epi32(a, b); }
+  static Floats mul(Floats a, Floats b) { return _mm256_mul_ps(a, b); }
+  static Floats fma(Floats a, Floats b, Floats c) { return _mm256_fmadd_ps(a, b, c); }
+  static Floats to_floats(Ints v) { return _mm256_cvtepi32_ps(v); }
+};
+#endif
 
 template <class Format>
 constexpr int kGroupsPerBlock = Format::kWeights / Format::kGroupWeights;
 
-constexpr int kTileRows = 8;
+constexpr int kTileRows = TileLanes::kRows;
 constexpr int kChunkWeights = 256;
 constexpr int kTileTokens = 144;
 constexpr int kPassTokens = 6;
@@ -155,59 +205,58 @@ constexpr int kPassTokens = 6;
 template <class Format>
 struct RowTile {
   static constexpr int kBlocks = kChunkWeights / Format::kWeights;
-  alignas(32) int16_t w[kChunkWeights / 2][kTileRows][2];      // interleaved
-  alignas(32) float scale[kBlocks][kTileRows];                 // [b][r]: row r's d
-  alignas(32) float min_scale[kBlocks][kTileRows];             // [b][r]: row r's -dmin
-  alignas(32) int32_t mins[kBlocks][8][kTileRows];             // [b][i][r]: row r's min_i
-  __m256 acc[kTileTokens];
+  alignas(64) int16_t w[kChunkWeights / 2][kTileRows][2];      // interleaved
+  alignas(64) float scale[kBlocks][kTileRows];                 // [b][r]: row r's d
+  alignas(64) float min_scale[kBlocks][kTileRows];             // [b][r]: row r's -dmin
+  alignas(64) int32_t mins[kBlocks][8][kTileRows];             // [b][i][r]: row r's min_i
+  TileLanes::Floats acc[kTileTokens];
 };
 
-__m256i broadcast_pair(const int16_t* q) {
+int32_t load_pair(const int16_t* q) {
   int32_t pair;
   std::memcpy(&pair, q, sizeof(pair));
-  return _mm256_set1_epi32(pair);
+  return pair;
 }
+__m256i broadcast_pair(const int16_t* q) { return _mm256_set1_epi32(load_pair(q)); }
 
 // tile.acc[t0 + t] for the kTokens tokens of x_tokens (each pointing at the chunk's first block).
 template <class Format, int kTokens>
 void accumulate_chunk(RowTile<Format>& tile, int n_blocks, const ActivationBlock<Format::kWeights>* const* x_tokens,
                       int t0) {
-  __m256 acc[kTokens];
+  using L = TileLanes;
+  L::Floats acc[kTokens];
 #pragma GCC unroll 8
   for (int t = 0; t < kTokens; ++t) acc[t] = tile.acc[t0 + t];
   for (int b = 0; b < n_blocks; ++b) {
-    __m256 scale[kTokens];
+    L::Floats scale[kTokens];
 #pragma GCC unroll 8
-    for (int t = 0; t < kTokens; ++t)
-      scale[t] = _mm256_mul_ps(_mm256_load_ps(tile.scale[b]), _mm256_set1_ps(x_tokens[t][b].d));
+    for (int t = 0; t < kTokens; ++t) scale[t] = L::mul(L::load(tile.scale[b]), L::broadcast(x_tokens[t][b].d));
     for (int g = 0; g < kGroupsPerBlock<Format>; ++g) {
       const int first_weight = g * Format::kGroupWeights;
       const int16_t(*w)[kTileRows][2] = tile.w + (b * Format::kWeights + first_weight) / 2;
-      __m256i isum[kTokens];
+      L::Ints isum[kTokens];
 #pragma GCC unroll 8
-      for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+      for (int t = 0; t < kTokens; ++t) isum[t] = L::zero_ints();
 #pragma GCC unroll 16
       for (int k = 0; k < Format::kGroupWeights / 2; ++k) {
-        const __m256i wk = _mm256_load_si256(reinterpret_cast<const __m256i*>(w[k]));
+        const L::Ints wk = L::load_ints(w[k]);
 #pragma GCC unroll 8
         for (int t = 0; t < kTokens; ++t) {
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(wk, broadcast_pair(x_tokens[t][b].q + first_weight + 2 * k)));
+          isum[t] = L::madd_add(isum[t], wk, L::broadcast(load_pair(x_tokens[t][b].q + first_weight + 2 * k)));
           if constexpr (Format::kGroupWeights == 32) keep_in_register(isum[t]);
         }
       }
 #pragma GCC unroll 8
-      for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), scale[t], acc[t]);
+      for (int t = 0; t < kTokens; ++t) acc[t] = L::fma(L::to_floats(isum[t]), scale[t], acc[t]);
     }
     if constexpr (Format::kHasMin) {
 #pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t) {
-        __m256i products = _mm256_setzero_si256();
-        for (int i = 0; i < 8; ++i) {
-          const __m256i min_i = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile.mins[b][i]));
-          products = _mm256_add_epi32(products, _mm256_mullo_epi32(min_i, _mm256_set1_epi32(x_tokens[t][b].sum32[i])));
-        }
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products),
-                                 _mm256_mul_ps(_mm256_load_ps(tile.min_scale[b]), _mm256_set1_ps(x_tokens[t][b].d)), acc[t]);
+        L::Ints products = L::zero_ints();
+        for (int i = 0; i < 8; ++i)
+          products = L::add(products, L::mullo(L::load_ints(tile.mins[b][i]), L::broadcast(x_tokens[t][b].sum32[i])));
+        acc[t] = L::fma(L::to_floats(products), L::mul(L::load(tile.min_scale[b]), L::broadcast(x_tokens[t][b].d)),
+                        acc[t]);
       }
     }
   }
@@ -236,7 +285,7 @@ void multiply_row_tile(DecodeChunk&& decode, int n_rows, int64_t n_blocks, const
   const ActivationBlock<Format::kWeights>* x_tokens[kTileTokens];
   for (int64_t t0 = 0; t0 < n_tokens; t0 += kTileTokens) {
     const int tile_tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n_tokens - t0));
-    for (int t = 0; t < tile_tokens; ++t) tile.acc[t] = _mm256_setzero_ps();
+    for (int t = 0; t < tile_tokens; ++t) tile.acc[t] = TileLanes::zero();
     for (int64_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
       const int chunk_blocks = static_cast<int>(std::min<int64_t>(kChunkBlocks, n_blocks - b0));
       decode(b0, chunk_blocks, t0 + kTileTokens >= n_tokens);
@@ -248,7 +297,7 @@ void multiply_row_tile(DecodeChunk&& decode, int n_rows, int64_t n_blocks, const
     }
     for (int t = 0; t < tile_tokens; ++t) {
       float lanes[kTileRows];
-      _mm256_storeu_ps(lanes, tile.acc[t]);
+      TileLanes::store(lanes, tile.acc[t]);
       std::memcpy(y + (t0 + t) * y_stride, lanes, size_t(n_rows) * sizeof(float));
     }
   }

@@ -5,13 +5,15 @@
 // lane. One token then needs no horizontal additions, and a prompt fills its tile without a
 // transpose. Every output is computed by the formula of matmul_int_avx2.hpp, so the bits are
 // those of the row-layout kernels (tested).
-// matmul_int_avxvnni.cpp compiles this file again with AVX-VNNI, in namespace avxvnni.
+// matmul_int_avxvnni.cpp compiles this file again with AVX-VNNI, in namespace avxvnni, and
+// matmul_int_avx512.cpp with AVX-512, in namespace avx512 (a prompt tile of two layout tiles).
 #ifndef SLM_INTEGER_KERNELS
 #define SLM_INTEGER_KERNELS avx2
 #endif
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -27,7 +29,10 @@ tiling::FormatKernel integer_kernel(GgmlType type);  // matmul_int_avx2.cpp
 
 namespace {
 
-static_assert(kInterleavedRows == kTileRows);
+// A prompt tile (kTileRows rows: 8, or 16 with AVX-512) is filled from consecutive tiles of the
+// layout; row0 is where a layout tile's 8 rows go in it.
+static_assert(kTileRows % kInterleavedRows == 0);
+constexpr int kLayoutTilesPerRowTile = kTileRows / kInterleavedRows;
 
 // The 32 nibbles of 16 bytes, one per byte: byte j the low nibble of byte j (j < 16), or the
 // high one of byte j - 16.
@@ -43,14 +48,15 @@ __m128i load8(const uint8_t* p) { return _mm_loadl_epi64(reinterpret_cast<const 
 __m256i per_pair(__m128i rows) { return _mm256_set_m128i(_mm_unpackhi_epi16(rows, rows), _mm_unpacklo_epi16(rows, rows)); }
 
 template <class Format>
-void store_pair(RowTile<Format>& tile, int pair, __m256i w) {
-  _mm256_store_si256(reinterpret_cast<__m256i*>(tile.w[pair]), w);
+void store_pair(RowTile<Format>& tile, int pair, int row0, __m256i w) {
+  _mm256_store_si256(reinterpret_cast<__m256i*>(tile.w[pair][row0]), w);
 }
 
 // Each interleaved format gives, for one block of a tile (8 rows):
 //   dot_block(block, x, acc): acc lane r += row r's part of one token's dot product, by the
 //     formula of matmul_int_avx2.hpp (one fma per group, then the min term);
-//   decode_block(block, tile, b): the block as block b of a prompt tile (weights with their
+//   decode_block(block, tile, b, row0): the block as block b of rows row0 .. row0 + 7 of a
+//     prompt tile (weights with their
 //     sub-block scales, scales, mins).
 
 // Q4_0, Q5_0, Q8_0: d[8], then 8 groups of kGroupBytes; slots(group) gives the group's 32
@@ -60,9 +66,9 @@ struct InterleavedLegacy {
   static constexpr int kWeights = kLegacyBlockSize, kGroupWeights = kLegacyBlockSize;
   static constexpr int kActivationBits = activation_magnitude_bits(kType);
   static constexpr bool kHasMin = false;
-  static constexpr int kScaleBytes = kTileRows * sizeof(Fp16Bits);
+  static constexpr int kScaleBytes = kInterleavedRows * sizeof(Fp16Bits);
   static constexpr int kGroupBytes = sizeof(Block) - sizeof(Fp16Bits);
-  static constexpr int kBlockBytes = kTileRows * sizeof(Block);
+  static constexpr int kBlockBytes = kInterleavedRows * sizeof(Block);
 
   static __m256i slots(const uint8_t* group) {
     if constexpr (kType == GgmlType::Q8_0) {
@@ -89,13 +95,13 @@ struct InterleavedLegacy {
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])), scale, acc);
   }
 
-  static void decode_block(const uint8_t* block, RowTile<InterleavedLegacy>& tile, int b) {
-    _mm256_store_ps(tile.scale[b], _mm256_cvtph_ps(load16(block)));
+  static void decode_block(const uint8_t* block, RowTile<InterleavedLegacy>& tile, int b, int row0) {
+    _mm256_store_ps(tile.scale[b] + row0, _mm256_cvtph_ps(load16(block)));
 #pragma GCC unroll 8
     for (int m = 0; m < kLegacyBlockSize / 4; ++m) {
       const __m256i q = slots(block + kScaleBytes + m * kGroupBytes);
-      store_pair(tile, b * kWeights / 2 + 2 * m, _mm256_cvtepi8_epi16(low_half(q)));
-      store_pair(tile, b * kWeights / 2 + 2 * m + 1, _mm256_cvtepi8_epi16(high_half(q)));
+      store_pair(tile, b * kWeights / 2 + 2 * m, row0, _mm256_cvtepi8_epi16(low_half(q)));
+      store_pair(tile, b * kWeights / 2 + 2 * m + 1, row0, _mm256_cvtepi8_epi16(high_half(q)));
     }
   }
 };
@@ -112,7 +118,7 @@ struct InterleavedQ4_K {
 
   // Lane r: row r's scale (or min) of sub-block i.
   static __m256i sub_block_bytes(const uint8_t* block, int offset, int i) {
-    return _mm256_cvtepu8_epi32(load8(block + offset + kTileRows * i));
+    return _mm256_cvtepu8_epi32(load8(block + offset + kInterleavedRows * i));
   }
   // Group m of sub-block i as two vectors of 16-bit weights (slots 0-15, then 16-31): the 16
   // bytes widened once, then masked and shifted, with no cross-lane step.
@@ -147,18 +153,18 @@ struct InterleavedQ4_K {
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products), min_scale, acc);
   }
 
-  static void decode_block(const uint8_t* block, RowTile<InterleavedQ4_K>& tile, int b) {
-    _mm256_store_ps(tile.scale[b], _mm256_cvtph_ps(load16(block)));
-    _mm256_store_ps(tile.min_scale[b], _mm256_xor_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_set1_ps(-0.0f)));
+  static void decode_block(const uint8_t* block, RowTile<InterleavedQ4_K>& tile, int b, int row0) {
+    _mm256_store_ps(tile.scale[b] + row0, _mm256_cvtph_ps(load16(block)));
+    _mm256_store_ps(tile.min_scale[b] + row0, _mm256_xor_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_set1_ps(-0.0f)));
     for (int i = 0; i < kSubBlocks; ++i) {
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tile.mins[b][i]), sub_block_bytes(block, kMinsOffset, i));
-      const __m256i pair_scales = per_pair(_mm_cvtepu8_epi16(load8(block + kScalesOffset + kTileRows * i)));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tile.mins[b][i] + row0), sub_block_bytes(block, kMinsOffset, i));
+      const __m256i pair_scales = per_pair(_mm_cvtepu8_epi16(load8(block + kScalesOffset + kInterleavedRows * i)));
       for (int m = 0; m < 8; ++m) {
         __m256i low, high;
         quants(block, i, m, low, high);
         const int pair = b * kWeights / 2 + 16 * i + 2 * m;
-        store_pair(tile, pair, _mm256_mullo_epi16(low, pair_scales));
-        store_pair(tile, pair + 1, _mm256_mullo_epi16(high, pair_scales));
+        store_pair(tile, pair, row0, _mm256_mullo_epi16(low, pair_scales));
+        store_pair(tile, pair + 1, row0, _mm256_mullo_epi16(high, pair_scales));
       }
     }
   }
@@ -184,7 +190,7 @@ struct InterleavedQ6_K {
                                           _mm256_set1_epi8(3));
     return _mm256_sub_epi8(_mm256_or_si256(nibbles(group), _mm256_slli_epi16(high, 4)), _mm256_set1_epi8(32));
   }
-  static const uint8_t* sub_block_scales(const uint8_t* block, int i) { return block + kScalesOffset + kTileRows * i; }
+  static const uint8_t* sub_block_scales(const uint8_t* block, int i) { return block + kScalesOffset + kInterleavedRows * i; }
 
   static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>& x, __m256& acc) {
     const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(load16(block)), _mm256_set1_ps(x.d));
@@ -207,16 +213,16 @@ struct InterleavedQ6_K {
     }
   }
 
-  static void decode_block(const uint8_t* block, RowTile<InterleavedQ6_K>& tile, int b) {
-    _mm256_store_ps(tile.scale[b], _mm256_cvtph_ps(load16(block)));
+  static void decode_block(const uint8_t* block, RowTile<InterleavedQ6_K>& tile, int b, int row0) {
+    _mm256_store_ps(tile.scale[b] + row0, _mm256_cvtph_ps(load16(block)));
     for (int c = 0; c < 8; ++c)
       for (int k = 0; k < 2; ++k) {
         const __m256i pair_scales = per_pair(_mm_cvtepi8_epi16(load8(sub_block_scales(block, 2 * c + k))));
         for (int m = 4 * k; m < 4 * k + 4; ++m) {
           const __m256i q = quants(block, c, m);
           const int pair = b * kWeights / 2 + 16 * c + 2 * m;
-          store_pair(tile, pair, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(low_half(q)), pair_scales));
-          store_pair(tile, pair + 1, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(high_half(q)), pair_scales));
+          store_pair(tile, pair, row0, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(low_half(q)), pair_scales));
+          store_pair(tile, pair + 1, row0, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(high_half(q)), pair_scales));
         }
       }
   }
@@ -241,23 +247,31 @@ void matmul_tiles(const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_
   const ActivationBlock<Format::kWeights>* xq = quantize_activations<Format::kWeights, Format::kActivationBits>(x, n_tokens, n_in);
   const int64_t n_blocks = n_in / Format::kWeights;
   const uint64_t tile_bytes = uint64_t(n_blocks) * Format::kBlockBytes;
-  const int64_t first_tile = row_begin / kTileRows, end_tile = row_end / kTileRows;
+  const int64_t first_tile = row_begin / kInterleavedRows, end_tile = row_end / kInterleavedRows;
   if (n_tokens == 1) {
     for (int64_t t = first_tile; t < end_tile; ++t) {
       const uint8_t* tile = tiles + uint64_t(t) * tile_bytes;
-      dot_tile<Format>(tile, t + 1 < end_tile ? tile + tile_bytes : nullptr, n_blocks, xq, y + t * kTileRows);
+      dot_tile<Format>(tile, t + 1 < end_tile ? tile + tile_bytes : nullptr, n_blocks, xq, y + t * kInterleavedRows);
     }
     return;
   }
+  // A prompt tile takes kLayoutTilesPerRowTile layout tiles; a last one short of them leaves
+  // the other rows' lanes holding earlier values, computed and dropped.
   thread_local RowTile<Format> row_tile;
-  for (int64_t t = first_tile; t < end_tile; ++t) {
+  for (int64_t t = first_tile; t < end_tile; t += kLayoutTilesPerRowTile) {
     const uint8_t* tile = tiles + uint64_t(t) * tile_bytes;
-    const bool has_next = t + 1 < end_tile;
+    const int n_tiles = static_cast<int>(std::min<int64_t>(kLayoutTilesPerRowTile, end_tile - t));
+    const int n_next_tiles = static_cast<int>(std::clamp<int64_t>(end_tile - t - n_tiles, 0, kLayoutTilesPerRowTile));
     const auto decode = [&](int64_t b0, int chunk_blocks, bool last_pass) {
-      if (last_pass && has_next) tiling::prefetch(tile + tile_bytes + b0 * Format::kBlockBytes, chunk_blocks * Format::kBlockBytes);
-      for (int b = 0; b < chunk_blocks; ++b) Format::decode_block(tile + (b0 + b) * Format::kBlockBytes, row_tile, b);
+      if (last_pass)
+        for (int next = 0; next < n_next_tiles; ++next)
+          tiling::prefetch(tile + (n_tiles + next) * tile_bytes + b0 * Format::kBlockBytes, chunk_blocks * Format::kBlockBytes);
+      for (int part = 0; part < n_tiles; ++part)
+        for (int b = 0; b < chunk_blocks; ++b)
+          Format::decode_block(tile + part * tile_bytes + (b0 + b) * Format::kBlockBytes, row_tile, b, part * kInterleavedRows);
     };
-    multiply_row_tile<Format>(decode, kTileRows, n_blocks, xq, n_tokens, y + t * kTileRows, y_stride, row_tile);
+    multiply_row_tile<Format>(decode, n_tiles * kInterleavedRows, n_blocks, xq, n_tokens, y + t * kInterleavedRows,
+                              y_stride, row_tile);
   }
 }
 
@@ -280,7 +294,9 @@ void matmul_interleaved(GgmlType type, const uint8_t* tiles, int64_t n_in, const
 }  // namespace slm::kernels::SLM_INTEGER_KERNELS
 
 namespace slm::kernels {
-#if defined(__AVXVNNI__)
+#if defined(__AVX512F__)
+const IntegerKernelSet kAvx512IntegerKernels = {
+#elif defined(__AVXVNNI__)
 const IntegerKernelSet kAvxVnniIntegerKernels = {
 #else
 const IntegerKernelSet kAvx2IntegerKernels = {

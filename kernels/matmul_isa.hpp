@@ -1,6 +1,7 @@
 // The kernel table each instruction set's files define, for the dispatcher in matmul.cpp.
-// A table exists only where its files are compiled in (SLM_HAVE_AVX2_KERNELS /
-// SLM_HAVE_NEON_KERNELS); matmul.cpp checks the CPU before handing one out.
+// A table exists only where its files are compiled in (SLM_HAVE_AVX2_KERNELS,
+// SLM_HAVE_AVXVNNI_KERNELS, SLM_HAVE_AVX512_KERNELS, SLM_HAVE_NEON_KERNELS); matmul.cpp
+// checks the CPU before handing one out.
 #pragma once
 
 #include "kernels/attention.hpp"
@@ -11,6 +12,7 @@ namespace slm::kernels {
 extern const IsaKernels kScalarKernels;  // matmul.cpp
 extern const IsaKernels kAvx2Kernels;    // matmul_avx2.cpp
 extern const IsaKernels kAvxVnniKernels;  // matmul_avx2.cpp: the integer kernels with AVX-VNNI
+extern const IsaKernels kAvx512Kernels;   // matmul_avx2.cpp: the integer kernels with AVX-512
 extern const IsaKernels kNeonKernels;    // matmul_neon.cpp
 
 // The scalar reference, which SIMD kernels also fall back to for a type they do not decode.

@@ -1,5 +1,5 @@
-// AVX2 + FMA + F16C building blocks of the *_avx2.cpp (and *_avxvnni.cpp) files. Include it
-// from those files only: they alone are compiled with AVX2 flags. The helpers have internal
+// AVX2 + FMA + F16C building blocks of the *_avx2.cpp (and *_avxvnni.cpp, *_avx512.cpp) files.
+// Include it from those files only: they alone are compiled with AVX2 flags. The helpers have internal
 // linkage, so each file keeps its own copy, compiled with its own flags: an inline function
 // with external linkage could be one copy the linker keeps for every file, and one compiled
 // with -mavxvnni would fault on a CPU without AVX-VNNI.
@@ -120,9 +120,9 @@ tiling::FormatKernel k_quant_kernel(GgmlType type);
 
 namespace slm::kernels {
 
-// The integer kernels, built twice from the same source: for AVX2 (matmul_int_avx2.cpp,
-// matmul_interleaved_avx2.cpp) and again with AVX-VNNI (matmul_int_avxvnni.cpp), for the CPUs
-// that have it. Both give the same bits.
+// The integer kernels, built three times from the same source: for AVX2 (matmul_int_avx2.cpp,
+// matmul_interleaved_avx2.cpp), again with AVX-VNNI (matmul_int_avxvnni.cpp) and again with
+// AVX-512 (matmul_int_avx512.cpp), for the CPUs that have them. All give the same bits.
 struct IntegerKernelSet {
   // 16-bit activations (matmul_int_avx2.cpp); nullptr for a type that has none (float
   // formats, and the ones the float kernels serve: Q4_1, Q5_1, Q2_K, Q3_K).
@@ -133,5 +133,6 @@ struct IntegerKernelSet {
 };
 extern const IntegerKernelSet kAvx2IntegerKernels;
 extern const IntegerKernelSet kAvxVnniIntegerKernels;
+extern const IntegerKernelSet kAvx512IntegerKernels;
 
 }  // namespace slm::kernels

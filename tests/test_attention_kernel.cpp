@@ -72,7 +72,7 @@ TEST_P(AttentionKernel, EveryIsaAgreesWithTheScalarReference) {
   // rather than double sum), and the accumulation over n_keys rows rounds once per row: the
   // bound is 4 * (16 + n_keys) ulps of the largest value.
   const float tolerance = 4.0f * float(16 + c.n_keys) * 0x1p-24f * max_abs_value;
-  for (Isa isa : {Isa::Avx2, Isa::Neon}) {
+  for (Isa isa : {Isa::Avx2, Isa::AvxVnni, Isa::Avx512, Isa::Neon}) {
     if (!isa_available(isa)) continue;
     const std::vector<float> out = run(kernels_for(isa));
     for (int32_t d = 0; d < c.head_dim; ++d)
@@ -177,7 +177,7 @@ TEST_P(AttentionQueriesKernel, EveryQueryAgreesWithTheReferenceAndDoesNotDependO
   // As EveryIsaAgreesWithTheScalarReference, plus the online softmax's rescaling of the running
   // output by exp(M - M') once per block of 64 keys: a few ulps per block.
   const float tolerance = 4.0f * float(16 + n_keys_max + 4 * (n_keys_max / 64 + 1)) * 0x1p-24f * max_abs_value;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
+  for (Isa isa : kAllIsas) {
     if (!isa_available(isa)) continue;
     std::vector<float> together(q.size(), NAN);
     run(kernels_for(isa), 0, c.n_tokens, 0, c.n_heads, together);
@@ -218,7 +218,7 @@ TEST(AttentionQueriesKernel, AWindowEqualsAttentionOverTheLastKeysAlone) {
   for (float& x : q) x = 2.0f * normal(rng);
   for (float& x : keys) x = normal(rng);
   for (float& x : values) x = normal(rng);
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
+  for (Isa isa : kAllIsas) {
     if (!isa_available(isa)) continue;
     const auto attend = [&](const float* k, const float* v, int32_t n, int32_t w) {
       std::vector<float> out(static_cast<size_t>(head_dim)), scratch;
@@ -258,7 +258,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionQueriesKernel,
 
 TEST(AttentionKernel, OneKeyReturnsItsValueRow) {
   const std::vector<float> q = {1, 2, 3}, key = {0.5f, -1, 2}, value = {4, -5, 6};
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
+  for (Isa isa : kAllIsas) {
     if (!isa_available(isa)) continue;
     float score = 0, out[3] = {};
     AttentionHead head;

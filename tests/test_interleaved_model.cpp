@@ -50,7 +50,9 @@ TEST_P(InterleavedModel, RepacksExactlyTheMatricesTheKernelsInterleaveAndKeepsEv
     }
   }
   EXPECT_EQ(interleavable > 0, GetParam().has_interleavable);
-  if (kernels::active_isa() == kernels::Isa::Avx2) EXPECT_EQ(repacked, interleavable) << "AVX2 interleaves them all";
+  const kernels::Isa isa = kernels::active_isa();
+  if (isa == kernels::Isa::Avx2 || isa == kernels::Isa::AvxVnni || isa == kernels::Isa::Avx512)
+    EXPECT_EQ(repacked, interleavable) << kernels::isa_name(isa) << " interleaves them all";
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedModels, InterleavedModel,

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -53,10 +54,13 @@ inline constexpr GgmlType kWeightFormats[] = {
 
 inline std::vector<Isa> available_isas() {
   std::vector<Isa> isas;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon})
+  for (Isa isa : kAllIsas)
     if (isa_available(isa)) isas.push_back(isa);
   return isas;
 }
+
+// The x86 tiers, whose integer kernels are one source built three times (same bits).
+inline bool is_x86_simd(Isa isa) { return isa == Isa::Avx2 || isa == Isa::AvxVnni || isa == Isa::Avx512; }
 
 inline std::string describe(const IsaKernels& kernels, GgmlType type) {
   return std::string(kernels.name) + " " + std::string(ggml_type_name(type));
@@ -237,7 +241,8 @@ inline WrittenBlock compare_written_block(const std::vector<float>& y, int64_t y
 }
 
 inline void check_matmul(const IsaKernels& simd, GgmlType type, CheckReport& report) {
-  constexpr int64_t kRows = 9, kTokens = 149, kStride = kRows + 2;
+  // 19 rows: a prompt tile of 16 (AVX-512) or two of 8, then a short one.
+  constexpr int64_t kRows = 19, kTokens = 149, kStride = kRows + 2;
   const IsaKernels& scalar = kernels_for(Isa::Scalar);
   const int activation_bits = simd.activation_bits(type);
   for (int64_t n_in : test_row_lengths(type)) {
@@ -261,7 +266,7 @@ inline void check_matmul(const IsaKernels& simd, GgmlType type, CheckReport& rep
       }
 
     const float sentinel = std::bit_cast<float>(0x7fc0dead);  // a NaN no kernel produces
-    const int64_t row_ranges[][2] = {{0, 9}, {0, 1}, {1, 8}, {3, 4}, {2, 7}, {5, 9}, {4, 9}};
+    const int64_t row_ranges[][2] = {{0, 19}, {0, 1}, {1, 8}, {3, 4}, {2, 7}, {5, 9}, {4, 9}, {1, 18}, {0, 16}, {3, 19}};
     for (const auto& range : row_ranges)
       for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 25, 53, 149})
         for (int64_t first_token : {int64_t(0), kTokens - n_tokens}) {
@@ -378,50 +383,45 @@ inline void check_matmul_interleaved(const IsaKernels& simd, GgmlType type, Chec
   }
 }
 
-// Every build of an ISA's kernels (kernel_variants: AVX2 with and without AVX-VNNI) gives the
-// bits of the first, from the rows and from the interleaved tiles, for 1 and 149 tokens.
-inline void check_variants_agree(Isa isa, GgmlType type, CheckReport& report) {
-  const std::vector<const IsaKernels*> variants = kernel_variants(isa);
-  constexpr int64_t kRows = 16, kTokens = 149;
+// The x86 tiers' integer kernels (avx2, avxvnni, avx512: one source built three times) give
+// the bits of the AVX2 build, from the rows and from the interleaved tiles, for 1 and 149
+// tokens, on 24 rows: a 16-row AVX-512 prompt tile and a short one.
+inline void check_x86_isas_agree(Isa isa, GgmlType type, CheckReport& report) {
+  if (!is_x86_simd(isa) || isa == Isa::Avx2) return;
+  const IsaKernels& avx2 = kernels_for(Isa::Avx2);
+  const IsaKernels& kernels = kernels_for(isa);
+  constexpr int64_t kRows = 3 * kInterleavedRows, kTokens = 149;
   for (int64_t n_in : test_row_lengths(type)) {
     const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(6000 + n_in));
     const std::vector<uint8_t> tiles = has_interleaved_layout(type) ? interleaved_tiles(m) : std::vector<uint8_t>();
     const std::vector<float> x = random_activations(kTokens * n_in, uint32_t(7000 + n_in));
     for (int64_t n_tokens : {int64_t(1), kTokens}) {
-      std::vector<float> first, first_tiles;
-      for (const IsaKernels* kernels : variants) {
-        std::vector<float> y(size_t(n_tokens * kRows)), y_tiles;
-        kernels->matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), n_tokens, y.data(), kRows, 0, kRows);
-        if (kernels->interleaves(type)) {
-          y_tiles.resize(y.size());
-          kernels->matmul_interleaved(type, tiles.data(), n_in, x.data(), n_tokens, y_tiles.data(), kRows, 0, kRows);
-        }
-        if (kernels == variants.front()) {
-          first = y;
-          first_tiles = y_tiles;
-          continue;
-        }
-        const std::string where = describe(*kernels, type) + " n_in " + std::to_string(n_in) + " tokens " +
-                                  std::to_string(n_tokens) + " against " + variants.front()->name;
-        report.expect(std::memcmp(y.data(), first.data(), y.size() * sizeof(float)) == 0, where + ": rows differ");
-        report.expect(y_tiles.size() == first_tiles.size() &&
-                          std::memcmp(y_tiles.data(), first_tiles.data(), y_tiles.size() * sizeof(float)) == 0,
-                      where + ": interleaved tiles differ");
-      }
+      std::vector<float> expected(size_t(n_tokens * kRows)), got(expected.size());
+      avx2.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), n_tokens, expected.data(), kRows, 0, kRows);
+      kernels.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), n_tokens, got.data(), kRows, 0, kRows);
+      const std::string where = describe(kernels, type) + " n_in " + std::to_string(n_in) + " tokens " +
+                                std::to_string(n_tokens) + " against avx2";
+      report.expect(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0, where + ": rows differ");
+      report.expect(kernels.interleaves(type) == avx2.interleaves(type), where + ": interleaves differently");
+      if (!kernels.interleaves(type)) continue;
+      avx2.matmul_interleaved(type, tiles.data(), n_in, x.data(), n_tokens, expected.data(), kRows, 0, kRows);
+      kernels.matmul_interleaved(type, tiles.data(), n_in, x.data(), n_tokens, got.data(), kRows, 0, kRows);
+      report.expect(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0,
+                    where + ": interleaved tiles differ");
     }
   }
 }
 
-// The checks above for every build of an ISA's kernels, and their agreement.
+// The checks above for an ISA's kernels, and the x86 tiers' agreement.
 inline void check_matmul(Isa isa, GgmlType type, CheckReport& report) {
-  for (const IsaKernels* kernels : kernel_variants(isa)) check_matmul(*kernels, type, report);
-  check_variants_agree(isa, type, report);
+  check_matmul(kernels_for(isa), type, report);
+  check_x86_isas_agree(isa, type, report);
 }
 inline void check_one_hot_activations_give_the_exact_weights(Isa isa, GgmlType type, CheckReport& report) {
-  for (const IsaKernels* kernels : kernel_variants(isa)) check_one_hot_activations_give_the_exact_weights(*kernels, type, report);
+  check_one_hot_activations_give_the_exact_weights(kernels_for(isa), type, report);
 }
 inline void check_matmul_interleaved(Isa isa, GgmlType type, CheckReport& report) {
-  for (const IsaKernels* kernels : kernel_variants(isa)) check_matmul_interleaved(*kernels, type, report);
+  check_matmul_interleaved(kernels_for(isa), type, report);
 }
 
 // ---------------------------------------------------------------------------
@@ -482,26 +482,29 @@ inline void check_axpy_f16_f32(Isa isa, CheckReport& report) {
 // Choosing the instruction set
 // ---------------------------------------------------------------------------
 
+// Throws, as choose_isa does for a setting it cannot honour.
+inline bool choice_throws(const char* setting) {
+  try {
+    choose_isa(setting);
+  } catch (const std::runtime_error&) {
+    return true;
+  }
+  return false;
+}
+
 inline void check_isa_choice(CheckReport& report) {
   Isa best = Isa::Scalar;
-  for (Isa isa : {Isa::Avx2, Isa::Neon})
-    if (isa_available(isa)) best = isa;
-  for (const char* unset : {static_cast<const char*>(nullptr), ""}) {
-    const IsaChoice choice = choose_isa(unset);
-    report.expect(choice.isa == best && choice.warning.empty(),
-                  std::string("SLM_ISA unset or empty must choose ") + isa_name(best));
-  }
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon}) {
-    const IsaChoice choice = choose_isa(isa_name(isa));
-    const bool honoured = isa_available(isa) ? choice.isa == isa && choice.warning.empty()
-                                             : choice.isa == Isa::Scalar && !choice.warning.empty();
+  for (Isa isa : {Isa::Avx512, Isa::AvxVnni, Isa::Avx2, Isa::Neon})
+    if (isa_available(isa) && best == Isa::Scalar) best = isa;
+  for (const char* unset : {static_cast<const char*>(nullptr), ""})
+    report.expect(choose_isa(unset) == best, std::string("SLM_ISA unset or empty must choose ") + isa_name(best));
+  for (Isa isa : kAllIsas) {
+    const bool honoured = isa_available(isa) ? choose_isa(isa_name(isa)) == isa : choice_throws(isa_name(isa));
     report.expect(honoured, std::string("SLM_ISA=") + isa_name(isa) + " must choose " + isa_name(isa) +
-                                " when available, else scalar with a warning");
+                                " when available, else throw");
   }
-  const IsaChoice unknown = choose_isa("sse9");
-  report.expect(unknown.isa == Isa::Scalar && !unknown.warning.empty(),
-                "SLM_ISA=sse9 must fall back to scalar, with a warning");
-  report.expect(active_isa() == choose_isa(std::getenv("SLM_ISA")).isa, "active_isa() must follow SLM_ISA");
+  report.expect(choice_throws("sse9"), "SLM_ISA=sse9 must throw");
+  report.expect(active_isa() == choose_isa(std::getenv("SLM_ISA")), "active_isa() must follow SLM_ISA");
 }
 
 // Every kernel check above for one ISA, over every weight format.
