@@ -22,28 +22,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The grammar's mask applied before the sampler chain: disallowed logits become -inf. Should the
-// sampler still return a disallowed token (its rounding fallback), the best allowed one is taken.
-TokenId sample_allowed(Sampler& sampler, std::span<const float> logits, GrammarMatcher& grammar, TokenMask& mask,
-                       std::vector<float>& masked) {
-  grammar.fill_mask(mask);
-  // A model may have more output rows than tokens (padding): those rows stay -inf.
-  if (int64_t(logits.size()) < grammar.n_vocab())
-    throw Error(fmt::format("the grammar's vocabulary has {} tokens, the model's logits only {}", grammar.n_vocab(), logits.size()));
-  masked.assign(logits.size(), -std::numeric_limits<float>::infinity());
-  bool any = false;
-  for (size_t w = 0; w < mask.words.size(); ++w) {
-    for (uint64_t bits = mask.words[w]; bits; bits &= bits - 1) {
-      const size_t i = w * 64 + size_t(std::countr_zero(bits));
-      masked[i] = logits[i];
-      any = true;
-    }
-  }
-  if (!any) throw Error("grammar: no token of the vocabulary can continue the text");
-  const TokenId token = sampler.sample(masked);
-  return mask.allows(token) ? token : argmax(masked);
-}
-
 }  // namespace
 
 std::string_view stop_reason_name(StopReason reason) {
@@ -112,7 +90,7 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
       result.stop_reason = StopReason::MaxTokens;
       break;
     }
-    const TokenId token = grammar ? sample_allowed(sampler, logits, *grammar, mask, masked_logits)
+    const TokenId token = grammar ? sample_with_grammar(sampler, logits, *grammar, mask, masked_logits)
                           : speculator ? speculator->pick(sampler, logits) : sampler.sample(logits);
     sampler.accept(token);
     confidence.add(logits, token);  // the raw row: before the grammar's mask, penalties and temperature

@@ -6,11 +6,7 @@
 // and ',' (see slm/grammar.hpp).
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -19,12 +15,9 @@
 #include "slm/grammar.hpp"
 #include "slm/model.hpp"
 #include "support/assets.hpp"
+#include "support/json_schema_validator.hpp"
 
 namespace {
-
-bool python_jsonschema_available() {
-  return std::system("python3 -c 'import jsonschema' > /dev/null 2>&1") == 0;
-}
 
 // Small schemas of the kinds extraction and classification use.
 const std::vector<std::string> schemas = {
@@ -41,7 +34,7 @@ const std::vector<std::string> schemas = {
 TEST(GrammarValidity, EveryCompletedOutputValidatesAgainstItsSchema) {
   const auto model_path = slm::test::shared_path("models/syn-qwen2-vocab-Q4_K_M.gguf");
   SLM_REQUIRE_ASSET(model_path);
-  if (!python_jsonschema_available()) GTEST_SKIP() << "python3-jsonschema is missing (tools/install-deps.sh installs it)";
+  if (!slm::test::python_jsonschema_available()) GTEST_SKIP() << "python3-jsonschema is missing (tools/install-deps.sh installs it)";
 
   const auto model = slm::Model::load(model_path.string());
   const auto vocabulary = slm::make_grammar_vocabulary(model->tokenizer());
@@ -75,33 +68,12 @@ TEST(GrammarValidity, EveryCompletedOutputValidatesAgainstItsSchema) {
     }
   }
 
-  const auto dir = std::filesystem::temp_directory_path() / ("slm_grammar_validity_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir / "cases.json") << cases.dump();
-  std::ofstream(dir / "check.py") << R"(import json, sys, jsonschema
-bad = 0
-for case in json.load(open(sys.argv[1])):
-    try:
-        value = json.loads(case["output"])
-        jsonschema.Draft202012Validator(case["schema"], format_checker=jsonschema.FormatChecker()).validate(value)
-    except Exception as e:
-        bad += 1
-        print("INVALID", json.dumps(case["output"]), str(e).splitlines()[0])
-print("invalid", bad)
-)";
-  const std::string command = "python3 " + (dir / "check.py").string() + " " + (dir / "cases.json").string() + " 2>&1";
-  std::string output;
-  FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  const int status = pclose(pipe);
-  std::filesystem::remove_all(dir);
+  std::string report;
+  const int invalid = slm::test::count_invalid_outputs(cases, report);
 
   std::printf("grammar validity: %zu schemas x %d seeds: %d completed by the grammar, %d cut by max_tokens (%d)\n",
               schemas.size(), n_seeds, completed, cut, max_tokens);
-  EXPECT_EQ(status, 0) << output;
-  EXPECT_NE(output.find("invalid 0\n"), std::string::npos) << output;
+  EXPECT_EQ(invalid, 0) << report;
   EXPECT_GT(completed, 0);
   // Cut outputs are counted apart and must stay rare.
   EXPECT_LE(cut * 20, completed + cut) << "more than 5% of the outputs were cut by max_tokens";

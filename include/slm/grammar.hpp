@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "slm/sampler.hpp"
 #include "slm/tokenizer.hpp"
 
 namespace slm {
@@ -105,5 +106,13 @@ class GrammarMatcher {
   int32_t state_ = 0;
   bool ended_ = false;
 };
+
+// Samples one token under a grammar: the mask is applied before the sampler chain (disallowed
+// logits become -inf in `masked`). Should the sampler still return a disallowed token (its
+// rounding fallback), the best allowed one is taken. Does not advance the matcher. `mask` and
+// `masked` are the caller's buffers, reused between calls. Throws slm::Error when no token of
+// the vocabulary may continue, or the logits are shorter than the grammar's vocabulary.
+TokenId sample_with_grammar(Sampler& sampler, std::span<const float> logits, GrammarMatcher& grammar, TokenMask& mask,
+                            std::vector<float>& masked);
 
 }  // namespace slm

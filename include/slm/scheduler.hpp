@@ -26,6 +26,7 @@
 
 #include "slm/batch.hpp"
 #include "slm/confidence.hpp"
+#include "slm/grammar.hpp"
 #include "slm/sampler.hpp"
 
 namespace slm {
@@ -44,6 +45,9 @@ struct GenerationRequest {
   std::vector<std::string> stop;       // stop strings: the text ends right before the first one
   bool stop_at_end_of_generation = true;
   int32_t top_logprobs = -1;           // -1: no logprobs; 0..20: the sampled token's and this many more
+  // Constrained decoding (slm/grammar.hpp): each token is sampled from those the grammar allows,
+  // the end of generation only where it may end; a completed grammar finishes with Stop.
+  std::optional<Grammar> grammar;
 };
 
 // A token's log-probability under the model (log-softmax of its logits).

@@ -65,7 +65,8 @@ jinja::Template parse_template(std::string_view source, std::string_view origin)
 ChatTemplate builtin_chat_template(BuiltinChatFormat format) {
   ChatTemplate chat_template;
   chat_template.origin = fmt::format("built-in {}", builtin_format_name(format));
-  chat_template.parsed = jinja::Template::parse(builtin_template_source(format));
+  chat_template.source = builtin_template_source(format);
+  chat_template.parsed = jinja::Template::parse(chat_template.source);
   if (format == BuiltinChatFormat::Plain) chat_template.stop_strings = {"\nUser:"};
   return chat_template;
 }
@@ -112,7 +113,8 @@ ChatTemplate choose_chat_template(const Model* model, const TemplateRequest& req
   ChatTemplate chat_template;
   if (!request.file.empty()) {
     chat_template.origin = fmt::format("file {}", request.file);
-    chat_template.parsed = parse_template(read_template_file(request.file), request.file);
+    chat_template.source = read_template_file(request.file);
+    chat_template.parsed = parse_template(chat_template.source, request.file);
   } else if (request.builtin) {
     chat_template = builtin_chat_template(*request.builtin);
   } else {
@@ -122,6 +124,7 @@ ChatTemplate choose_chat_template(const Model* model, const TemplateRequest& req
     if (use_own) {
       try {
         chat_template.parsed = jinja::Template::parse(own_source);
+        chat_template.source = own_source;
         chat_template.origin = "the model's tokenizer.chat_template";
       } catch (const Error& e) {
         warning = fmt::format("the model's chat template does not parse ({}); using a built-in one", e.what());
@@ -140,16 +143,42 @@ ChatTemplate choose_chat_template(const Model* model, const TemplateRequest& req
   return chat_template;
 }
 
+namespace {
+
+// A call's arguments as the template sees them: the parsed JSON, or the text when it is not JSON.
+jinja::Value arguments_value(const std::string& arguments) {
+  try {
+    return jinja::value_from_json(arguments);
+  } catch (const Error&) {
+    return jinja::Value(arguments);
+  }
+}
+
+}  // namespace
+
 jinja::Value messages_to_value(const std::vector<ChatMessage>& messages) {
   jinja::Value list = jinja::Value::list();
-  for (const ChatMessage& message : messages)
-    list.push_back(jinja::Value::dict({{"role", message.role}, {"content", message.content}}));
+  for (const ChatMessage& message : messages) {
+    jinja::Value value = jinja::Value::dict({{"role", message.role}, {"content", message.content}});
+    if (!message.tool_calls.empty()) {
+      jinja::Value calls = jinja::Value::list();
+      for (const ChatToolCall& call : message.tool_calls)
+        calls.push_back(jinja::Value::dict(
+            {{"id", call.id},
+             {"type", "function"},
+             {"function", jinja::Value::dict({{"name", call.name}, {"arguments", arguments_value(call.arguments)}})}}));
+      value.set(jinja::Value("tool_calls"), calls);
+    }
+    if (!message.tool_call_id.empty()) value.set(jinja::Value("tool_call_id"), jinja::Value(message.tool_call_id));
+    if (!message.name.empty()) value.set(jinja::Value("name"), jinja::Value(message.name));
+    list.push_back(value);
+  }
   return list;
 }
 
 std::string render_chat(const ChatTemplate& chat_template, const std::vector<ChatMessage>& messages,
-                        bool add_generation_prompt) {
-  return apply_chat_template(chat_template.parsed, messages_to_value(messages), jinja::Value(), add_generation_prompt,
+                        bool add_generation_prompt, const jinja::Value& tools) {
+  return apply_chat_template(chat_template.parsed, messages_to_value(messages), tools, add_generation_prompt,
                              chat_template.bos_token, chat_template.eos_token, chat_template.extra_vars);
 }
 

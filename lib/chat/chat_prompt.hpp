@@ -14,9 +14,19 @@
 
 namespace slm::chat {
 
+// A call an assistant message made (OpenAI's message.tool_calls[i]).
+struct ChatToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;  // JSON text, as the API carries it; templates see it parsed
+};
+
 struct ChatMessage {
   std::string role;  // system, user, assistant, tool
   std::string content;
+  std::vector<ChatToolCall> tool_calls = {};  // assistant
+  std::string tool_call_id = {};               // tool: the call it answers
+  std::string name = {};                       // tool: the function's name, when given
 };
 
 enum class BuiltinChatFormat { ChatMl, Llama3, Plain };
@@ -24,6 +34,7 @@ enum class BuiltinChatFormat { ChatMl, Llama3, Plain };
 struct ChatTemplate {
   std::string origin;  // for --verbose: "the model's tokenizer.chat_template", "file x.jinja", "built-in chatml"
   jinja::Template parsed;
+  std::string source;  // the Jinja text (which tool-call format it teaches: lib/chat/tool_calls.hpp)
   // Text that ends a reply besides the end-of-generation tokens ("\nUser:" for the plain transcript,
   // whose turns have no special tokens).
   std::vector<std::string> stop_strings;
@@ -59,12 +70,16 @@ ChatTemplate choose_chat_template(const Model* model, const TemplateRequest& req
 // A special token's text (e.g. "<|im_end|>"), or nullopt for id < 0.
 std::optional<std::string> special_token_text(const Tokenizer& tokenizer, TokenId id);
 
+// The messages as transformers passes them: role and content, and only when present tool_calls
+// (arguments parsed from their JSON text), tool_call_id and name. The API's content null (an
+// assistant's calls alone) is "": most templates concatenate content and fail on None. A key is left out when absent: templates test `'tool_calls' in message`.
 jinja::Value messages_to_value(const std::vector<ChatMessage>& messages);
 
 // Renders with the standard context (see slm::apply_chat_template) and the real clock.
+// `tools` is the OpenAI tools list as a template value (undefined: none).
 // Throws slm::Error on template errors, jinja::TemplateException for raise_exception().
 std::string render_chat(const ChatTemplate& chat_template, const std::vector<ChatMessage>& messages,
-                        bool add_generation_prompt);
+                        bool add_generation_prompt, const jinja::Value& tools = jinja::Value());
 
 // A conversation file for --print-prompt: {"messages": [...], "tools": [...],
 // "add_generation_prompt": true, <any other key>: <template variable>}.

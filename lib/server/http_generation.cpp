@@ -223,10 +223,15 @@ void handle_chat_completions(RouteContext& context, const httplib::Request& http
   const ChatRequest request = parse_chat_request(http_request.body, context.options.sampling, context.options.limits);
   const Tokenizer& tokenizer = served->scheduler->model().tokenizer();
   PreparedPrompt prompt = prepare_chat_prompt(served->chat_template, tokenizer, request);
+  const chat::ToolCallFormat tool_format = chat::detect_tool_call_format(served->chat_template.source);
+  const bool parse_tool_calls = request.tool_choice.mode != ToolChoice::Mode::None;
   const ResponseOptions options{Endpoint::ChatCompletions, prompt.starts_inside_thinking,
-                                request.params.top_logprobs >= 0, request.params.include_usage};
+                                request.params.top_logprobs >= 0, request.params.include_usage,
+                                parse_tool_calls ? std::optional(tool_format) : std::nullopt};
+  std::optional<Grammar> grammar = chat_output_grammar(request, tool_format, context.grammars);
   GenerationRequest generation =
       make_generation_request(std::move(prompt), request.params, served->scheduler->n_ctx(), "messages");
+  generation.grammar = std::move(grammar);
   run_generation(context, served, std::move(generation), response_header("chatcmpl-", request.params, context),
                  options, request.params.stream, http_request, response);
 }
@@ -237,9 +242,11 @@ void handle_completions(RouteContext& context, const httplib::Request& http_requ
       parse_completion_request(http_request.body, context.options.sampling, context.options.limits);
   PreparedPrompt prompt = prepare_completion_prompt(served->scheduler->model().tokenizer(), request);
   const ResponseOptions options{Endpoint::Completions, false, request.params.top_logprobs >= 0,
-                                request.params.include_usage};
+                                request.params.include_usage, std::nullopt};
+  std::optional<Grammar> grammar = completion_output_grammar(request, context.grammars);
   GenerationRequest generation =
       make_generation_request(std::move(prompt), request.params, served->scheduler->n_ctx(), "prompt");
+  generation.grammar = std::move(grammar);
   run_generation(context, served, std::move(generation), response_header("cmpl-", request.params, context), options,
                  request.params.stream, http_request, response);
 }

@@ -18,6 +18,7 @@
 #include "lib/server/http_server.hpp"
 #include "lib/server/openai_response.hpp"
 #include "lib/server/server_metrics.hpp"
+#include "lib/server/structured_output.hpp"
 
 namespace slm::server {
 
@@ -26,6 +27,7 @@ struct RouteContext {
   HttpServerOptions options;
   ServerMetrics metrics;
   int64_t started_at = 0;  // Unix seconds, for /v1/models' `created`
+  GrammarCache grammars;   // response_format schemas, grammars and tool-call grammars, compiled
 
   // The served model, or ApiError 503 while it loads or once the server refuses new requests.
   std::shared_ptr<const ServedModel> ready_model() const;

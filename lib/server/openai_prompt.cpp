@@ -31,7 +31,8 @@ PreparedPrompt prepare_chat_prompt(const chat::ChatTemplate& chat_template, cons
   with_request_variables.extra_vars = merged_template_variables(chat_template.extra_vars, request.template_kwargs);
   std::string rendered;
   try {
-    rendered = chat::render_chat(with_request_variables, request.messages, /*add_generation_prompt=*/true);
+    rendered = chat::render_chat(with_request_variables, request.messages, /*add_generation_prompt=*/true,
+                                 request.tools_value);
   } catch (const jinja::TemplateException& e) {  // the template's raise_exception(): the conversation's fault
     throw invalid_request(fmt::format("the chat template refused the messages: {}", e.what()), "messages");
   } catch (const Error& e) {

@@ -20,7 +20,7 @@ struct PreparedPrompt {
 };
 
 // Renders the messages with the template (the request's chat_template_kwargs added to the
-// template's variables) and tokenizes with slm::chat::tokenize_prompt. A template that refuses
+// template's variables, its tools as the `tools` variable) and tokenizes with slm::chat::tokenize_prompt. A template that refuses
 // the conversation (raise_exception) is a 400 naming 'messages'.
 PreparedPrompt prepare_chat_prompt(const chat::ChatTemplate& chat_template, const Tokenizer& tokenizer,
                                    const ChatRequest& request);

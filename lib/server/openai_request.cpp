@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -12,7 +14,7 @@ namespace slm::server {
 
 namespace {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;  // key order kept: a schema's properties, tools as the template prints them
 
 std::string type_name_of(const Json& value) {
   if (value.is_number_integer()) return "integer";
@@ -199,6 +201,40 @@ std::string read_message_content(const Json& content, const std::string& param) 
   return text;
 }
 
+// An assistant message's tool_calls: [{"id", "type": "function", "function": {"name", "arguments"}}].
+std::vector<chat::ChatToolCall> read_message_tool_calls(const Json& message, const std::string& param) {
+  const Json* calls = find_field(message, "tool_calls");
+  if (!calls) return {};
+  const std::string calls_param = param + ".tool_calls";
+  if (!calls->is_array()) throw wrong_type(calls_param, "an array", *calls);
+  std::vector<chat::ChatToolCall> result;
+  for (size_t i = 0; i < calls->size(); ++i) {
+    const Json& call = (*calls)[i];
+    const std::string call_param = fmt::format("{}[{}]", calls_param, i);
+    if (!call.is_object()) throw wrong_type(call_param, "an object", call);
+    const Json* function = find_field(call, "function");
+    if (!function) throw invalid_request(fmt::format("{} has no 'function'", call_param), call_param + ".function",
+                                         "missing_required_parameter");
+    if (!function->is_object()) throw wrong_type(call_param + ".function", "an object", *function);
+    chat::ChatToolCall parsed;
+    parsed.id = read_string(call, "id", call_param + ".id").value_or("");
+    parsed.name = read_string(*function, "name", call_param + ".function.name").value_or("");
+    if (parsed.name.empty())
+      throw invalid_request(fmt::format("{}.function has no 'name'", call_param), call_param + ".function.name",
+                            "missing_required_parameter");
+    // The API carries arguments as JSON text; an object is taken too.
+    if (const Json* arguments = find_field(*function, "arguments")) {
+      if (arguments->is_string()) parsed.arguments = arguments->get<std::string>();
+      else if (arguments->is_object()) parsed.arguments = arguments->dump();
+      else throw wrong_type(call_param + ".function.arguments", "a string of JSON", *arguments);
+    } else {
+      parsed.arguments = "{}";
+    }
+    result.push_back(std::move(parsed));
+  }
+  return result;
+}
+
 std::vector<chat::ChatMessage> read_messages(const Json& body) {
   const Json* messages = find_field(body, "messages");
   if (!messages) throw invalid_request("'messages' is required", "messages", "missing_required_parameter");
@@ -219,7 +255,11 @@ std::vector<chat::ChatMessage> read_messages(const Json& body) {
     if (!content && role != "assistant")  // an assistant message may carry only tool calls
       throw invalid_request(fmt::format("{} has no 'content'", param), param + ".content",
                             "missing_required_parameter");
-    result.push_back({role, content ? read_message_content(*content, param + ".content") : std::string()});
+    chat::ChatMessage parsed{role, content ? read_message_content(*content, param + ".content") : std::string()};
+    if (role == "assistant") parsed.tool_calls = read_message_tool_calls(message, param);
+    if (role == "tool") parsed.tool_call_id = read_string(message, "tool_call_id", param + ".tool_call_id").value_or("");
+    parsed.name = read_string(message, "name", param + ".name").value_or("");
+    result.push_back(std::move(parsed));
   }
   return result;
 }
@@ -249,18 +289,127 @@ jinja::Value template_value(const Json& json) {
   }
 }
 
-// Fields this server cannot honour are refused, not ignored: an agent that sends tools would
-// otherwise wait for tool calls that never come.
-void refuse_unsupported_chat_fields(const Json& body) {
-  if (const Json* tools = find_field(body, "tools"); tools && !(tools->is_array() && tools->empty()))
-    throw invalid_request("'tools' are not supported by this server", "tools", "unsupported_parameter");
+// response_format ({"type": "text" | "json_object" | "json_schema"}) and llama.cpp's `grammar`
+// (GBNF text); at most one of them constrains the reply. The schema or grammar is compiled when
+// the request is prepared (structured_output.hpp), where its errors become 400s naming the field.
+OutputConstraint read_output_constraint(const Json& body) {
+  OutputConstraint output;
   if (const Json* format = find_field(body, "response_format")) {
     if (!format->is_object()) throw wrong_type("response_format", "an object", *format);
-    const std::string type = read_string(*format, "type", "response_format.type").value_or("text");
-    if (type != "text")
-      throw invalid_request(fmt::format("response_format '{}' is not supported by this server; only 'text'", type),
-                            "response_format", "unsupported_value");
+    const std::string type = read_string(*format, "type", "response_format.type").value_or("");
+    if (type == "json_object") {
+      output = {OutputConstraint::Kind::JsonObject, {}, "response_format"};
+    } else if (type == "json_schema") {
+      const Json* spec = find_field(*format, "json_schema");
+      if (!spec)
+        throw invalid_request("response_format of type 'json_schema' needs 'json_schema': {\"name\", \"schema\"}",
+                              "response_format.json_schema", "missing_required_parameter");
+      if (!spec->is_object()) throw wrong_type("response_format.json_schema", "an object", *spec);
+      read_string(*spec, "name", "response_format.json_schema.name");
+      read_bool(*spec, "strict", "response_format.json_schema.strict");  // the grammar is always strict
+      const Json* schema = find_field(*spec, "schema");
+      if (schema && !schema->is_object() && !schema->is_boolean())
+        throw wrong_type("response_format.json_schema.schema", "an object", *schema);
+      // No schema: any JSON object, as OpenAI reads it.
+      output = schema ? OutputConstraint{OutputConstraint::Kind::JsonSchema, schema->dump(), "response_format.json_schema.schema"}
+                      : OutputConstraint{OutputConstraint::Kind::JsonObject, {}, "response_format"};
+    } else if (type != "text") {
+      throw invalid_request(
+          fmt::format("response_format.type must be 'text', 'json_object' or 'json_schema', not '{}'", type),
+          "response_format.type", "invalid_value");
+    }
   }
+  if (const std::optional<std::string> grammar = read_string(body, "grammar", "grammar"); grammar && !grammar->empty()) {
+    if (output.kind != OutputConstraint::Kind::None)
+      throw invalid_request("give either 'grammar' or a JSON 'response_format', not both", "grammar", "invalid_value");
+    output = {OutputConstraint::Kind::Gbnf, *grammar, "grammar"};
+  }
+  return output;
+}
+
+// A function's name, as OpenAI allows it: letters, digits, '_' and '-', at most 64.
+bool valid_function_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
+// tools: [{"type": "function", "function": {"name", "description", "parameters", "strict"}}].
+std::vector<chat::ToolFunction> read_tools(const Json& tools, const RequestLimits& limits) {
+  if (!tools.is_array()) throw wrong_type("tools", "an array", tools);
+  if (tools.size() > size_t(limits.max_tools)) throw out_of_range("tools", fmt::format("at most {} tools", limits.max_tools));
+  std::vector<chat::ToolFunction> functions;
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const Json& tool = tools[i];
+    const std::string param = fmt::format("tools[{}]", i);
+    if (!tool.is_object()) throw wrong_type(param, "an object", tool);
+    const std::string type = read_string(tool, "type", param + ".type").value_or("");
+    if (type != "function")
+      throw invalid_request(fmt::format("{}.type must be 'function', not '{}'", param, type), param + ".type",
+                            "invalid_value");
+    const Json* function = find_field(tool, "function");
+    if (!function) throw invalid_request(fmt::format("{} has no 'function'", param), param + ".function",
+                                         "missing_required_parameter");
+    if (!function->is_object()) throw wrong_type(param + ".function", "an object", *function);
+    const std::string name = read_string(*function, "name", param + ".function.name").value_or("");
+    if (!valid_function_name(name))
+      throw invalid_request(fmt::format("{}.function.name '{}' must be 1 to 64 letters, digits, '_' or '-'", param, name),
+                            param + ".function.name", "invalid_value");
+    for (const chat::ToolFunction& earlier : functions)
+      if (earlier.name == name)
+        throw invalid_request(fmt::format("{}: two tools are named '{}'", param, name), param + ".function.name",
+                              "invalid_value");
+    read_string(*function, "description", param + ".function.description");
+    read_bool(*function, "strict", param + ".function.strict");
+    const Json* parameters = find_field(*function, "parameters");
+    if (parameters && !parameters->is_object()) throw wrong_type(param + ".function.parameters", "an object", *parameters);
+    functions.push_back({name, parameters ? parameters->dump() : std::string()});
+  }
+  return functions;
+}
+
+ToolChoice read_tool_choice(const Json& body, const std::vector<chat::ToolFunction>& tools) {
+  const Json* choice = find_field(body, "tool_choice");
+  ToolChoice result;
+  result.mode = tools.empty() ? ToolChoice::Mode::None : ToolChoice::Mode::Auto;
+  if (!choice) return result;
+  if (choice->is_string()) {
+    const std::string mode = choice->get<std::string>();
+    if (mode == "auto") result.mode = ToolChoice::Mode::Auto;
+    else if (mode == "none") result.mode = ToolChoice::Mode::None;
+    else if (mode == "required") result.mode = ToolChoice::Mode::Required;
+    else throw invalid_request(fmt::format("tool_choice must be 'auto', 'none', 'required' or a function, not '{}'", mode),
+                               "tool_choice", "invalid_value");
+  } else if (choice->is_object()) {
+    const Json* function = find_field(*choice, "function");
+    if (read_string(*choice, "type", "tool_choice.type").value_or("") != "function" || !function || !function->is_object())
+      throw invalid_request("tool_choice as an object must be {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                            "tool_choice", "invalid_value");
+    result.mode = ToolChoice::Mode::Function;
+    result.function = read_string(*function, "name", "tool_choice.function.name").value_or("");
+    if (std::none_of(tools.begin(), tools.end(), [&](const auto& tool) { return tool.name == result.function; }))
+      throw invalid_request(fmt::format("tool_choice names '{}', which is not one of 'tools'", result.function),
+                            "tool_choice.function.name", "invalid_value");
+  } else {
+    throw wrong_type("tool_choice", "a string or an object", *choice);
+  }
+  if (tools.empty() && result.mode != ToolChoice::Mode::None)
+    throw invalid_request("tool_choice needs 'tools'", "tool_choice", "invalid_value");
+  return result;
+}
+
+void read_tool_fields(const Json& body, const RequestLimits& limits, ChatRequest& request) {
+  if (const Json* tools = find_field(body, "tools")) {
+    request.tools = read_tools(*tools, limits);
+    if (!request.tools.empty()) request.tools_value = template_value(*tools);
+  }
+  request.tool_choice = read_tool_choice(body, request.tools);
+  request.parallel_tool_calls = read_bool(body, "parallel_tool_calls", "parallel_tool_calls").value_or(true);
+  if (request.tool_choice.mode != ToolChoice::Mode::None && request.output.kind != OutputConstraint::Kind::None)
+    throw invalid_request(fmt::format("'{}' cannot be combined with tool calls; send tool_choice 'none' or no tools",
+                                      request.output.param),
+                          request.output.param, "invalid_value");
 }
 
 std::vector<int64_t> read_token_ids(const Json& array, const std::string& param, const RequestLimits& limits) {
@@ -299,7 +448,8 @@ ChatRequest parse_chat_request(std::string_view body_text, const SamplerParams& 
   const Json body = parse_body(body_text, limits);
   ChatRequest request;
   request.messages = read_messages(body);
-  refuse_unsupported_chat_fields(body);
+  request.output = read_output_constraint(body);
+  read_tool_fields(body, limits, request);
   request.params = read_generation_params(body, defaults, limits);
   const bool logprobs = read_bool(body, "logprobs", "logprobs").value_or(false);
   const std::optional<int64_t> top_logprobs = read_integer(body, "top_logprobs", 0, limits.max_top_logprobs);
@@ -318,6 +468,7 @@ CompletionRequest parse_completion_request(std::string_view body_text, const Sam
   const Json body = parse_body(body_text, limits);
   CompletionRequest request;
   read_completion_prompt(body, limits, request);
+  request.output = read_output_constraint(body);
   request.params = read_generation_params(body, defaults, limits);
   // The legacy API's logprobs is a count: the sampled token's and this many more.
   if (const auto logprobs = read_integer(body, "logprobs", 0, limits.max_top_logprobs))

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lib/chat/chat_prompt.hpp"
+#include "lib/chat/tool_calls.hpp"
 #include "slm/jinja.hpp"
 #include "slm/sampler.hpp"
 
@@ -27,6 +28,22 @@ struct RequestLimits {
   size_t max_stop_string_bytes = 256;
   int32_t max_top_logprobs = 20;
   size_t max_prompt_token_ids = size_t(1) << 20;  // a /v1/completions prompt given as token ids
+  int32_t max_tools = 128;
+};
+
+// What the reply must be: response_format's json_object / json_schema, or llama.cpp's `grammar`.
+struct OutputConstraint {
+  enum class Kind { None, JsonObject, JsonSchema, Gbnf };
+  Kind kind = Kind::None;
+  std::string text;   // JsonSchema: the schema as JSON text (key order kept); Gbnf: the grammar
+  std::string param;  // the field it came from, named by errors
+};
+
+// tool_choice: "auto" (the model decides), "none", "required", or one named function.
+struct ToolChoice {
+  enum class Mode { Auto, None, Required, Function };
+  Mode mode = Mode::Auto;
+  std::string function;  // Mode::Function
 };
 
 // The fields /v1/chat/completions and /v1/completions share.
@@ -44,6 +61,11 @@ struct ChatRequest {
   std::vector<chat::ChatMessage> messages;  // content parts joined; role "developer" read as "system"
   jinja::Value template_kwargs;             // chat_template_kwargs: a dict, or undefined when absent
   GenerationParams params;
+  OutputConstraint output;
+  std::vector<chat::ToolFunction> tools;    // the functions of `tools`, in order
+  jinja::Value tools_value;                 // `tools` as the chat template sees it; undefined when none
+  ToolChoice tool_choice;                   // Mode::None when there are no tools
+  bool parallel_tool_calls = true;
 };
 
 struct CompletionRequest {
@@ -51,6 +73,7 @@ struct CompletionRequest {
   std::vector<int64_t> prompt_token_ids; // when it is token ids (checked against the vocabulary later)
   bool prompt_is_token_ids = false;
   GenerationParams params;
+  OutputConstraint output;
 };
 
 // llama-server's POST /tokenize: {"content": "...", "add_special": false, "parse_special": true,

@@ -64,6 +64,11 @@ Json completion_logprobs(const Tokenizer& tokenizer, const std::vector<Generated
   return {{"tokens", pieces}, {"token_logprobs", logprobs}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
+// A call as OpenAI shows it.
+Json tool_call_json(const chat::ParsedToolCall& call, const std::string& id) {
+  return {{"id", id}, {"type", "function"}, {"function", {{"name", call.name}, {"arguments", call.arguments}}}};
+}
+
 // slm's extension fields of the last chunk or the whole response: the confidence, then any others.
 void add_final_fields(Json& body, const Confidence& confidence,
                       const std::vector<std::pair<std::string, std::string>>& extensions) {
@@ -80,13 +85,23 @@ Json usage_json(const GenerationSummary& summary) {
 
 }  // namespace
 
-std::string new_response_id(std::string_view prefix) {
+namespace {
+
+std::string random_id(std::string_view prefix, int n_characters) {
   static constexpr std::string_view alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   thread_local std::mt19937_64 generator{std::random_device{}()};
   std::string id(prefix);
   std::uniform_int_distribution<size_t> pick(0, alphabet.size() - 1);
-  for (int i = 0; i < 24; ++i) id += alphabet[pick(generator)];
+  for (int i = 0; i < n_characters; ++i) id += alphabet[pick(generator)];
   return id;
+}
+
+}  // namespace
+
+std::string new_response_id(std::string_view prefix) { return random_id(prefix, 24); }
+
+std::string new_tool_call_id(chat::ToolCallFormat format) {
+  return format == chat::ToolCallFormat::Mistral ? random_id("", 9) : random_id("call_", 24);
 }
 
 ReplyDelta ReasoningSplitter::push(std::string_view text) {
@@ -139,21 +154,51 @@ std::string_view finish_reason_text(FinishReason reason) {
 }
 
 ResponseBuilder::ResponseBuilder(ResponseHeader header, ResponseOptions options, const Tokenizer& tokenizer)
-    : header_(std::move(header)), options_(options), tokenizer_(tokenizer), splitter_(options.starts_inside_thinking) {}
+    : header_(std::move(header)), options_(options), tokenizer_(tokenizer), splitter_(options.starts_inside_thinking) {
+  if (options_.endpoint == Endpoint::ChatCompletions && options_.tool_calls) tool_parser_.emplace(*options_.tool_calls);
+}
+
+namespace {
+
+// The answer's text through the tool-call parser, when there is one.
+void take_tool_calls(std::optional<chat::ToolCallParser>& parser, ReplyDelta& delta, bool at_end) {
+  if (!parser) return;
+  chat::ToolCallDelta parsed = parser->push(delta.content);
+  if (at_end) {
+    chat::ToolCallDelta rest = parser->finish();
+    parsed.content += rest.content;
+    for (chat::ParsedToolCall& call : rest.calls) parsed.calls.push_back(std::move(call));
+  }
+  delta.content = std::move(parsed.content);
+  delta.tool_calls = std::move(parsed.calls);
+}
+
+}  // namespace
 
 ReplyDelta ResponseBuilder::take_text(std::string_view text) {
-  if (options_.endpoint == Endpoint::Completions) return {{}, std::string(text)};
-  return splitter_.push(text);
+  if (options_.endpoint == Endpoint::Completions) return {{}, std::string(text), {}};
+  ReplyDelta delta = splitter_.push(text);
+  take_tool_calls(tool_parser_, delta, false);
+  return delta;
 }
 
 ReplyDelta ResponseBuilder::take_tail(std::string_view tail) {
-  ReplyDelta delta = take_text(tail);
-  if (options_.endpoint == Endpoint::ChatCompletions) {
-    const ReplyDelta flushed = splitter_.finish();
-    delta.reasoning += flushed.reasoning;
-    delta.content += flushed.content;
-  }
+  if (options_.endpoint == Endpoint::Completions) return {{}, std::string(tail), {}};
+  ReplyDelta delta = splitter_.push(tail);
+  const ReplyDelta flushed = splitter_.finish();
+  delta.reasoning += flushed.reasoning;
+  delta.content += flushed.content;
+  take_tool_calls(tool_parser_, delta, true);
   return delta;
+}
+
+std::string_view ResponseBuilder::finish_reason(const GenerationSummary& summary) const {
+  return tool_call_ids_.empty() ? finish_reason_text(summary.finish) : "tool_calls";
+}
+
+const std::string& ResponseBuilder::next_tool_call_id() {
+  tool_call_ids_.push_back(new_tool_call_id(*options_.tool_calls));
+  return tool_call_ids_.back();
 }
 
 std::string ResponseBuilder::chunk(const ReplyDelta& delta, std::optional<std::string_view> finish_reason) {
@@ -171,6 +216,15 @@ std::string ResponseBuilder::chunk(const ReplyDelta& delta, std::optional<std::s
     Json message_delta = Json::object();
     if (!delta.reasoning.empty()) message_delta["reasoning_content"] = delta.reasoning;
     if (!delta.content.empty()) message_delta["content"] = delta.content;
+    if (!delta.tool_calls.empty()) {
+      Json calls = Json::array();
+      for (const chat::ParsedToolCall& call : delta.tool_calls) {
+        Json entry = {{"index", tool_call_ids_.size()}};
+        entry.update(tool_call_json(call, next_tool_call_id()));
+        calls.push_back(std::move(entry));
+      }
+      message_delta["tool_calls"] = calls;
+    }
     choice = {{"index", 0}, {"delta", message_delta}, {"logprobs", logprobs}, {"finish_reason", finish}};
     body = {{"id", header_.id}, {"object", "chat.completion.chunk"}, {"created", header_.created},
             {"model", header_.model}, {"choices", Json::array({choice})}};
@@ -210,7 +264,7 @@ std::vector<std::string> ResponseBuilder::stream_end(const GenerationSummary& su
   std::vector<std::string> chunks;
   const ReplyDelta rest = take_tail(summary.text_tail);
   if (!rest.empty()) chunks.push_back(chunk(rest, std::nullopt));
-  chunks.push_back(chunk({}, finish_reason_text(summary.finish)));
+  chunks.push_back(chunk({}, finish_reason(summary)));
   if (options_.include_usage) {
     const Json body = {{"id", header_.id},
                        {"object", options_.endpoint == Endpoint::ChatCompletions ? "chat.completion.chunk"
@@ -226,24 +280,30 @@ std::vector<std::string> ResponseBuilder::stream_end(const GenerationSummary& su
 
 void ResponseBuilder::add(const GeneratedToken& token) {
   if (options_.logprobs) logprob_tokens_.push_back(token);
-  const ReplyDelta delta = take_text(token.text);
+  ReplyDelta delta = take_text(token.text);
   reasoning_ += delta.reasoning;
   content_ += delta.content;
+  for (chat::ParsedToolCall& call : delta.tool_calls) tool_calls_.push_back(std::move(call));
 }
 
 std::string ResponseBuilder::whole_response(const GenerationSummary& summary) {
-  const ReplyDelta rest = take_tail(summary.text_tail);
+  ReplyDelta rest = take_tail(summary.text_tail);
   reasoning_ += rest.reasoning;
   content_ += rest.content;
+  for (chat::ParsedToolCall& call : rest.tool_calls) tool_calls_.push_back(std::move(call));
+  Json tool_calls = Json::array();
+  for (const chat::ParsedToolCall& call : tool_calls_) tool_calls.push_back(tool_call_json(call, next_tool_call_id()));
   Json logprobs = nullptr;
   if (options_.logprobs)
     logprobs = options_.endpoint == Endpoint::ChatCompletions
                    ? chat_logprobs(tokenizer_, logprob_tokens_)
                    : completion_logprobs(tokenizer_, logprob_tokens_, text_offset_);
-  const std::string_view finish = finish_reason_text(summary.finish);
+  const std::string_view finish = finish_reason(summary);
   Json body = {{"id", header_.id}, {"created", header_.created}, {"model", header_.model}};
   if (options_.endpoint == Endpoint::ChatCompletions) {
-    Json message = {{"role", "assistant"}, {"content", content_}};
+    // OpenAI: content null when the reply is only calls.
+    Json message = {{"role", "assistant"}, {"content", content_.empty() && !tool_calls.empty() ? Json(nullptr) : Json(content_)}};
+    if (!tool_calls.empty()) message["tool_calls"] = tool_calls;
     if (!reasoning_.empty()) message["reasoning_content"] = reasoning_;
     body["object"] = "chat.completion";
     body["choices"] =

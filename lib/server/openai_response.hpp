@@ -6,6 +6,11 @@
 // A reasoning model's <think>...</think> section goes to message.reasoning_content
 // (delta.reasoning_content when streaming), as DeepSeek's API and llama-server do; the tags and
 // the whitespace around the section are left out.
+//
+// With tools, the answer is parsed for tool calls in the model family's format
+// (lib/chat/tool_calls.hpp): they go to message.tool_calls (streaming: one delta.tool_calls
+// entry per call, whole, once the call's block closes), each with a fresh id, and the
+// finish_reason is "tool_calls".
 #pragma once
 
 #include <cstdint>
@@ -15,6 +20,7 @@
 #include <vector>
 
 #include "lib/chat/chat_think.hpp"
+#include "lib/chat/tool_calls.hpp"
 #include "slm/scheduler.hpp"
 #include "slm/tokenizer.hpp"
 
@@ -32,10 +38,15 @@ struct ResponseHeader {
 // A fresh id: the prefix and 24 random letters and digits.
 std::string new_response_id(std::string_view prefix);
 
+// A call id: "call_" and 24 letters and digits; for Mistral, whose templates refuse any other,
+// 9 letters and digits.
+std::string new_tool_call_id(chat::ToolCallFormat format);
+
 // Splits a chat reply as it streams into the reasoning and the answer.
 struct ReplyDelta {
   std::string reasoning, content;
-  bool empty() const { return reasoning.empty() && content.empty(); }
+  std::vector<chat::ParsedToolCall> tool_calls;
+  bool empty() const { return reasoning.empty() && content.empty() && tool_calls.empty(); }
 };
 
 class ReasoningSplitter {
@@ -57,6 +68,7 @@ struct ResponseOptions {
   bool starts_inside_thinking = false;  // chat: the prompt opened a <think> section
   bool logprobs = false;
   bool include_usage = false;           // streaming: a last chunk with the usage
+  std::optional<chat::ToolCallFormat> tool_calls;  // chat with tools: parse the answer for calls
 };
 
 // One response (one choice), built from the scheduler's events: either streamed chunk by chunk
@@ -86,12 +98,17 @@ class ResponseBuilder {
   // The text the scheduler held back to the end, and whatever the splitter still holds.
   ReplyDelta take_tail(std::string_view tail);
   std::string chunk(const ReplyDelta& delta, std::optional<std::string_view> finish_reason);
+  std::string_view finish_reason(const GenerationSummary& summary) const;
+  const std::string& next_tool_call_id();
 
   ResponseHeader header_;
   ResponseOptions options_;
   const Tokenizer& tokenizer_;
   ReasoningSplitter splitter_;
+  std::optional<chat::ToolCallParser> tool_parser_;
   std::string reasoning_, content_;           // the whole reply so far
+  std::vector<chat::ParsedToolCall> tool_calls_;  // whole: every call parsed so far
+  std::vector<std::string> tool_call_ids_;    // one per call, in order
   std::vector<GeneratedToken> logprob_tokens_; // whole: all; streaming: those not yet sent
   size_t text_offset_ = 0;                     // completions' logprobs.text_offset of the next token
   Confidence final_confidence_;                // the summary's, for the last chunk

@@ -44,6 +44,9 @@ struct ActiveRequest {
   Clock::time_point submitted, first_step, first_token;
   bool started = false;
   ConfidenceMeter confidence;
+  std::optional<GrammarMatcher> grammar;  // with request.grammar; its state survives preemption
+  TokenMask mask;                         // the grammar's buffers, reused every step
+  std::vector<float> masked_logits;
 
   ActiveRequest(std::shared_ptr<RequestStream> s, GenerationRequest r)
       : stream(std::move(s)), request(std::move(r)), sampler(request.sampling), context(request.prompt),
@@ -84,8 +87,18 @@ struct SchedulerState {
   uint64_t clock = 0;
   std::thread loop;
 
+  // Every token's bytes for grammar masks: built by the first request with a grammar, then shared.
+  std::mutex grammar_vocabulary_mutex;
+  std::shared_ptr<const GrammarVocabulary> grammar_vocabulary;
+
   SchedulerState(std::shared_ptr<const Model> model, const SchedulerOptions& o)
       : options(o), decoder(std::move(model), o.decoder), tokenizer(decoder.model().tokenizer()) {}
+
+  std::shared_ptr<const GrammarVocabulary> vocabulary_for_grammars() {
+    std::lock_guard lock(grammar_vocabulary_mutex);
+    if (!grammar_vocabulary) grammar_vocabulary = make_grammar_vocabulary(tokenizer);
+    return grammar_vocabulary;
+  }
 
   void run();
   bool step();
@@ -241,6 +254,8 @@ void SchedulerState::admit() {
 }
 
 void SchedulerState::emit_token(ActiveRequest& r, TokenId token, std::span<const float> logits) {
+  if (r.grammar && !r.grammar->accept_token(token))  // sample_with_grammar() picks allowed tokens only
+    return finish(r, FinishReason::Error, "grammar: the sampled token does not continue the grammar");
   GeneratedToken out;
   out.token = token;
   r.confidence.add(logits, token);
@@ -261,6 +276,7 @@ void SchedulerState::emit_token(ActiveRequest& r, TokenId token, std::span<const
   out.text = r.stop_filter.push(r.utf8.push(tokenizer.token_to_piece(token)), stopped);
   r.stream->push({std::move(out), std::nullopt});
   if (stopped) return finish(r, FinishReason::Stop);
+  if (r.grammar && r.grammar->is_complete()) return finish(r, FinishReason::Stop);  // nothing more may follow
   if (r.n_generated >= r.request.max_tokens || n_evaluated >= decoder.n_ctx()) finish(r, FinishReason::Length);
 }
 
@@ -360,17 +376,27 @@ bool SchedulerState::step() {
     ++stats.steps;
   }
 
-  // Sample every request that got logits, in parallel: each has its own sampler.
+  // Sample every request that got logits, in parallel: each has its own sampler and grammar
+  // matcher, so each sequence gets its own mask.
   std::vector<ActiveRequest*> sampling;
   for (const Planned& p : planned)
     if (p.wants_logits) sampling.push_back(p.request);
   const size_t n_vocab = size_t(decoder.model().config().n_vocab);
   std::vector<TokenId> sampled(sampling.size());
+  std::vector<std::string> sampling_errors(sampling.size());
   ops::parallel_for(int64_t(sampling.size()), 1, decoder.n_threads(), [&](int64_t i, int64_t, int) {
-    sampled[size_t(i)] = sampling[size_t(i)]->sampler.sample(logits.subspan(size_t(i) * n_vocab, n_vocab));
+    ActiveRequest& r = *sampling[size_t(i)];
+    const std::span<const float> row = logits.subspan(size_t(i) * n_vocab, n_vocab);
+    try {  // nothing may escape a worker thread
+      sampled[size_t(i)] = r.grammar ? sample_with_grammar(r.sampler, row, *r.grammar, r.mask, r.masked_logits)
+                                     : r.sampler.sample(row);
+    } catch (const std::exception& e) {
+      sampling_errors[size_t(i)] = e.what();
+    }
   });
   for (size_t i = 0; i < sampling.size(); ++i) {
-    emit_token(*sampling[i], sampled[i], logits.subspan(i * n_vocab, n_vocab));
+    if (!sampling_errors[i].empty()) finish(*sampling[i], FinishReason::Error, sampling_errors[i]);
+    else emit_token(*sampling[i], sampled[i], logits.subspan(i * n_vocab, n_vocab));
   }
   // Finished requests have handed their sequence to the cache.
   std::erase_if(running, [](const auto& r) { return r->sequence < 0; });
@@ -431,6 +457,8 @@ std::shared_ptr<RequestStream> Scheduler::submit(GenerationRequest request) {
     throw Error(fmt::format("top_logprobs {} is more than {}", request.top_logprobs, kMaxTopLogprobs));
   auto stream = std::make_shared<RequestStream>();
   auto active = std::make_unique<ActiveRequest>(stream, std::move(request));  // validates the sampler
+  if (active->request.grammar)
+    active->grammar.emplace(*active->request.grammar, state_->vocabulary_for_grammars());
   {
     std::lock_guard lock(state_->mutex);
     if (!state_->accepting) return nullptr;

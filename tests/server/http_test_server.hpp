@@ -38,9 +38,10 @@ inline SchedulerOptions small_scheduler(int32_t parallel = 2, int32_t queue = 4)
 // slm-server's library in this process, on 127.0.0.1 and a port the system picks.
 class InProcessServer {
  public:
-  // `model_path` empty: the server never gets a model (it stays "loading").
+  // `model_path` empty: the server never gets a model (it stays "loading"). `chat_template_file`
+  // empty: the model's own template.
   InProcessServer(const std::filesystem::path& model_path, SchedulerOptions scheduler_options,
-                  server::HttpServerOptions http_options = {}) {
+                  server::HttpServerOptions http_options = {}, const std::string& chat_template_file = {}) {
     http_options.host = "127.0.0.1";
     http_options.port = 0;
     if (http_options.model_name.empty()) http_options.model_name = model_path.filename().string();
@@ -52,7 +53,7 @@ class InProcessServer {
     model_ = Model::load(model_path.string());
     scheduler_ = std::make_shared<Scheduler>(model_, scheduler_options);
     std::string warning;
-    chat_template_ = chat::choose_chat_template(model_.get(), {}, warning);
+    chat_template_ = chat::choose_chat_template(model_.get(), {chat_template_file, {}}, warning);
     http_->set_model({scheduler_, chat_template_});
   }
   ~InProcessServer() {

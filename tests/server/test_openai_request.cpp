@@ -216,10 +216,116 @@ TEST(OpenAiChatRequest, StopStringsAreLimitedInCountAndLength) {
   EXPECT_TRUE(chat("{" + hello + R"(, "stop": ""})").params.stop.empty());
 }
 
-TEST(OpenAiChatRequest, ToolsAndStructuredOutputAreRefusedNotIgnored) {
-  EXPECT_EQ(chat_refusal("{" + hello + R"(, "tools": [{"type": "function"}]})").param, "tools");
-  EXPECT_EQ(chat_refusal("{" + hello + R"(, "response_format": {"type": "json_object"}})").param, "response_format");
-  EXPECT_NO_THROW(chat("{" + hello + R"(, "tools": [], "response_format": {"type": "text"}})"));
+TEST(OpenAiChatRequest, ReadsResponseFormatJsonObjectJsonSchemaAndGrammar) {
+  EXPECT_EQ(chat("{" + hello + R"(, "response_format": {"type": "text"}})").output.kind, OutputConstraint::Kind::None);
+  EXPECT_EQ(chat("{" + hello + R"(, "response_format": {"type": "json_object"}})").output.kind,
+            OutputConstraint::Kind::JsonObject);
+  // The schema's text keeps its key order: the reply's properties come in that order.
+  const ChatRequest schema = chat("{" + hello + R"(, "response_format": {"type": "json_schema", "json_schema":
+      {"name": "person", "strict": true, "schema": {"type": "object", "properties": {"z": {}, "a": {}}}}}})");
+  EXPECT_EQ(schema.output.kind, OutputConstraint::Kind::JsonSchema);
+  EXPECT_EQ(schema.output.text, R"({"type":"object","properties":{"z":{},"a":{}}})");
+  EXPECT_EQ(schema.output.param, "response_format.json_schema.schema");
+  const ChatRequest grammar = chat("{" + hello + R"(, "grammar": "root ::= \"yes\" | \"no\""})");
+  EXPECT_EQ(grammar.output.kind, OutputConstraint::Kind::Gbnf);
+  EXPECT_EQ(grammar.output.text, R"(root ::= "yes" | "no")");
+  EXPECT_EQ(completion(R"({"prompt": "x", "response_format": {"type": "json_object"}})").output.kind,
+            OutputConstraint::Kind::JsonObject);
+}
+
+TEST(OpenAiChatRequest, MalformedResponseFormatIs400NamingTheField) {
+  EXPECT_EQ(chat_refusal("{" + hello + R"(, "response_format": {"type": "yaml"}})").param, "response_format.type");
+  EXPECT_EQ(chat_refusal("{" + hello + R"(, "response_format": {"type": "json_schema"}})").param,
+            "response_format.json_schema");
+  EXPECT_EQ(chat_refusal("{" + hello + R"(, "response_format": {"type": "json_schema", "json_schema": {"schema": 3}}})")
+                .param,
+            "response_format.json_schema.schema");
+  EXPECT_EQ(chat_refusal("{" + hello + R"(, "response_format": "json"})").param, "response_format");
+  EXPECT_EQ(chat_refusal("{" + hello + R"(, "grammar": 5})").param, "grammar");
+  EXPECT_EQ(chat_refusal("{" + hello + R"(, "grammar": "root ::= \"a\"", "response_format": {"type": "json_object"}})")
+                .param,
+            "grammar");
+}
+
+const std::string weather_tool = R"({"type": "function", "function": {"name": "get_weather", "description": "d",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}})";
+
+TEST(OpenAiChatRequest, ReadsToolsToolChoiceAndParallelToolCalls) {
+  const ChatRequest request = chat("{" + hello + R"(, "tools": [)" + weather_tool + R"(],
+      "tool_choice": {"type": "function", "function": {"name": "get_weather"}}, "parallel_tool_calls": false})");
+  ASSERT_EQ(request.tools.size(), 1u);
+  EXPECT_EQ(request.tools[0].name, "get_weather");
+  EXPECT_EQ(request.tools[0].parameters_schema,
+            R"({"type":"object","properties":{"city":{"type":"string"}},"required":["city"]})");
+  EXPECT_TRUE(request.tools_value.is_list());
+  EXPECT_EQ(request.tool_choice.mode, ToolChoice::Mode::Function);
+  EXPECT_EQ(request.tool_choice.function, "get_weather");
+  EXPECT_FALSE(request.parallel_tool_calls);
+  EXPECT_EQ(chat("{" + hello + R"(, "tools": [)" + weather_tool + "]}").tool_choice.mode, ToolChoice::Mode::Auto);
+  EXPECT_EQ(chat("{" + hello + R"(, "tools": [)" + weather_tool + R"(], "tool_choice": "required"})").tool_choice.mode,
+            ToolChoice::Mode::Required);
+  EXPECT_EQ(chat("{" + hello + R"(, "tools": [)" + weather_tool + R"(], "tool_choice": "none"})").tool_choice.mode,
+            ToolChoice::Mode::None);
+  EXPECT_EQ(chat("{" + hello + R"(, "tools": []})").tool_choice.mode, ToolChoice::Mode::None);
+}
+
+TEST(OpenAiChatRequest, MalformedToolsAndToolChoiceAre400NamingTheField) {
+  const auto with = [](const std::string& fields) { return chat_refusal("{" + hello + ", " + fields + "}"); };
+  EXPECT_EQ(with(R"("tools": {})").param, "tools");
+  EXPECT_EQ(with(R"("tools": [{"type": "function"}])").param, "tools[0].function");
+  EXPECT_EQ(with(R"("tools": [{"type": "retrieval", "function": {"name": "f"}}])").param, "tools[0].type");
+  EXPECT_EQ(with(R"("tools": [{"type": "function", "function": {"name": "has space"}}])").param,
+            "tools[0].function.name");
+  EXPECT_EQ(with(R"("tools": [{"type": "function", "function": {"name": "f", "parameters": []}}])").param,
+            "tools[0].function.parameters");
+  EXPECT_EQ(with(R"("tools": [{"type": "function", "function": {"name": "f"}}, {"type": "function", "function": {"name": "f"}}])")
+                .param,
+            "tools[1].function.name");
+  EXPECT_EQ(with(R"("tools": [)" + weather_tool + R"(], "tool_choice": "always")").param, "tool_choice");
+  EXPECT_EQ(with(R"("tools": [)" + weather_tool + R"(], "tool_choice": {"type": "function", "function": {"name": "nope"}})")
+                .param,
+            "tool_choice.function.name");
+  EXPECT_EQ(with(R"("tool_choice": "required")").param, "tool_choice");
+  EXPECT_EQ(with(R"("tools": [)" + weather_tool + R"(], "response_format": {"type": "json_object"})").param,
+            "response_format");
+  EXPECT_NO_THROW(chat("{" + hello + R"(, "tools": [)" + weather_tool + R"(], "tool_choice": "none",
+      "response_format": {"type": "json_object"}})"));
+  RequestLimits limits;
+  limits.max_tools = 1;
+  EXPECT_EQ(chat_refusal("{" + hello + R"(, "tools": [)" + weather_tool + "," + weather_tool + "]}", limits).param,
+            "tools");
+}
+
+TEST(OpenAiChatRequest, ReadsAssistantToolCallsAndToolResults) {
+  const ChatRequest request = chat(R"({"messages": [
+      {"role": "user", "content": "Weather in Paris?"},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+          "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+      {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "18 C"}]})");
+  ASSERT_EQ(request.messages.size(), 3u);
+  const chat::ChatMessage& assistant = request.messages[1];
+  EXPECT_EQ(assistant.content, "");
+  ASSERT_EQ(assistant.tool_calls.size(), 1u);
+  EXPECT_EQ(assistant.tool_calls[0].id, "call_1");
+  EXPECT_EQ(assistant.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(assistant.tool_calls[0].arguments, R"({"city": "Paris"})");
+  EXPECT_EQ(request.messages[2].tool_call_id, "call_1");
+  EXPECT_EQ(request.messages[2].name, "get_weather");
+  EXPECT_EQ(request.messages[2].content, "18 C");
+}
+
+TEST(OpenAiChatRequest, MalformedToolCallsInMessagesAre400) {
+  const auto assistant = [](const std::string& calls) {
+    return chat_refusal(R"({"messages": [{"role": "assistant", "tool_calls": )" + calls + "}]}");
+  };
+  EXPECT_EQ(assistant(R"({})").param, "messages[0].tool_calls");
+  EXPECT_EQ(assistant(R"([3])").param, "messages[0].tool_calls[0]");
+  EXPECT_EQ(assistant(R"([{"id": "c"}])").param, "messages[0].tool_calls[0].function");
+  EXPECT_EQ(assistant(R"([{"function": {"arguments": "{}"}}])").param, "messages[0].tool_calls[0].function.name");
+  EXPECT_EQ(assistant(R"([{"function": {"name": "f", "arguments": 3}}])").param,
+            "messages[0].tool_calls[0].function.arguments");
+  EXPECT_EQ(chat_refusal(R"({"messages": [{"role": "tool", "tool_call_id": 7, "content": "x"}]})").param,
+            "messages[0].tool_call_id");
 }
 
 TEST(OpenAiChatRequest, UnknownFieldsAreIgnored) {

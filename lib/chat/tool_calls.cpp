@@ -1,0 +1,330 @@
+#include "lib/chat/tool_calls.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "slm/error.hpp"
+#include "slm/grammar.hpp"
+
+namespace slm::chat {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
+// The markers that open a call block in the text, and the one that closes it ("" = the end of
+// the reply).
+std::vector<std::string_view> open_markers(ToolCallFormat format) {
+  switch (format) {
+    case ToolCallFormat::Hermes: return {"<tool_call>"};
+    case ToolCallFormat::Llama3: return {"<|python_tag|>"};
+    case ToolCallFormat::Mistral: return {"[TOOL_CALLS]"};
+    case ToolCallFormat::Phi4: return {"<|tool_call|>"};
+    case ToolCallFormat::Json: return {};
+  }
+  return {};
+}
+
+std::string_view close_marker(ToolCallFormat format) {
+  if (format == ToolCallFormat::Hermes) return "</tool_call>";
+  if (format == ToolCallFormat::Phi4) return "<|/tool_call|>";
+  return {};
+}
+
+// Formats whose whole reply may be a bare JSON call, and the characters that start one.
+std::string_view bare_json_starts(ToolCallFormat format) {
+  if (format == ToolCallFormat::Llama3) return "{";
+  if (format == ToolCallFormat::Json) return "{[";
+  return {};
+}
+
+// The length of the longest end of `text` that is the start of `marker` (a marker split
+// between two pieces of the stream).
+size_t partial_marker_at_end(std::string_view text, std::string_view marker) {
+  for (size_t n = std::min(text.size(), marker.size() - 1); n > 0; --n)
+    if (text.substr(text.size() - n) == marker.substr(0, n)) return n;
+  return 0;
+}
+
+// Arguments as compact JSON text: an object, or a string holding one. Absent: no arguments.
+bool read_arguments(const Json* arguments, std::string& out) {
+  if (!arguments || arguments->is_null()) {
+    out = "{}";
+    return true;
+  }
+  if (arguments->is_object()) {
+    out = arguments->dump(-1, ' ', false, Json::error_handler_t::replace);
+    return true;
+  }
+  if (!arguments->is_string()) return false;
+  const Json parsed = Json::parse(arguments->get<std::string>(), nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return false;
+  out = parsed.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return true;
+}
+
+bool read_call(const Json& item, ParsedToolCall& call) {
+  if (!item.is_object()) return false;
+  const Json* object = &item;
+  if (const auto function = item.find("function"); function != item.end() && function->is_object())
+    object = &*function;
+  const auto name = object->find("name");
+  if (name == object->end() || !name->is_string() || name->get<std::string>().empty()) return false;
+  call.name = name->get<std::string>();
+  const Json* arguments = nullptr;
+  for (const char* key : {"arguments", "parameters"})
+    if (const auto found = object->find(key); found != object->end() && !arguments) arguments = &*found;
+  return read_arguments(arguments, call.arguments);
+}
+
+// Llama 3 separates calls with ';': the top-level pieces of `body`, outside strings.
+std::vector<std::string_view> split_top_level(std::string_view body, char separator) {
+  std::vector<std::string_view> pieces;
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  size_t start = 0;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    } else if (c == separator && depth == 0) {
+      pieces.push_back(body.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  pieces.push_back(body.substr(start));
+  return pieces;
+}
+
+// The calls a block's body holds: one call object, or a list of them (Llama3: ';'-separated).
+bool parse_call_block(ToolCallFormat format, std::string_view body, std::vector<ParsedToolCall>& calls) {
+  const std::vector<std::string_view> pieces =
+      format == ToolCallFormat::Llama3 ? split_top_level(body, ';') : std::vector<std::string_view>{body};
+  for (const std::string_view piece : pieces) {
+    const Json parsed = Json::parse(piece, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) return false;
+    if (parsed.is_array()) {
+      if (parsed.empty()) return false;
+      for (const Json& item : parsed)
+        if (!read_call(item, calls.emplace_back())) return false;
+    } else if (!read_call(parsed, calls.emplace_back())) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view tool_call_format_name(ToolCallFormat format) {
+  switch (format) {
+    case ToolCallFormat::Hermes: return "hermes";
+    case ToolCallFormat::Llama3: return "llama3";
+    case ToolCallFormat::Mistral: return "mistral";
+    case ToolCallFormat::Phi4: return "phi4";
+    case ToolCallFormat::Json: return "json";
+  }
+  return "json";
+}
+
+ToolCallFormat detect_tool_call_format(std::string_view source) {
+  const auto has = [&](std::string_view marker) { return source.find(marker) != std::string_view::npos; };
+  if (has("<tool_call>")) return ToolCallFormat::Hermes;
+  if (has("[TOOL_CALLS]")) return ToolCallFormat::Mistral;
+  if (has("<|tool_call|>") || has("<|tool|>")) return ToolCallFormat::Phi4;
+  if (has("<|python_tag|>") || (has("<|start_header_id|>") && has("parameters"))) return ToolCallFormat::Llama3;
+  return ToolCallFormat::Json;
+}
+
+void ToolCallParser::emit_text(std::string_view text, ToolCallDelta& delta) {
+  size_t end = text.size();
+  while (end > 0 && is_space(text[end - 1])) --end;
+  if (end == 0) {  // whitespace only: it waits for the text it separates
+    held_space_ += text;
+    return;
+  }
+  delta.content += held_space_;
+  delta.content += text.substr(0, end);
+  held_space_ = std::string(text.substr(end));
+  seen_text_ = true;
+}
+
+bool ToolCallParser::take_calls(std::string_view body, ToolCallDelta& delta) {
+  std::vector<ParsedToolCall> calls;
+  if (!parse_call_block(format_, body, calls)) return false;
+  for (ParsedToolCall& call : calls) delta.calls.push_back(std::move(call));
+  held_space_.clear();  // whitespace before a call separates nothing
+  found_calls_ = true;
+  return true;
+}
+
+void ToolCallParser::scan(ToolCallDelta& delta, bool at_end) {
+  const std::vector<std::string_view> opens = open_markers(format_);
+  const std::string_view close = close_marker(format_);
+  while (true) {
+    if (in_call_) {
+      const size_t closed_at = close.empty() ? std::string::npos : pending_.find(close);
+      if (closed_at == std::string::npos && !at_end) return;  // the block goes on
+      const std::string_view body = std::string_view(pending_).substr(0, closed_at);
+      if (!take_calls(body, delta)) {
+        std::string raw = open_marker_ + std::string(body);
+        if (closed_at != std::string::npos) raw += close;
+        emit_text(raw, delta);
+      }
+      pending_.erase(0, closed_at == std::string::npos ? pending_.size() : closed_at + close.size());
+      in_call_ = false;
+      continue;
+    }
+    if (!seen_text_ && !found_calls_ && !bare_json_starts(format_).empty()) {
+      size_t first = 0;
+      while (first < pending_.size() && is_space(pending_[first])) ++first;
+      held_space_ += pending_.substr(0, first);
+      pending_.erase(0, first);
+      if (pending_.empty()) return;
+      if (bare_json_starts(format_).find(pending_.front()) != std::string_view::npos) {
+        in_call_ = true;
+        open_marker_.clear();
+        continue;
+      }
+    }
+    size_t found_at = std::string::npos;
+    std::string_view found_marker;
+    for (const std::string_view marker : opens)
+      if (const size_t at = pending_.find(marker); at < found_at) found_at = at, found_marker = marker;
+    if (found_at != std::string::npos) {
+      emit_text(std::string_view(pending_).substr(0, found_at), delta);
+      open_marker_ = std::string(found_marker);
+      pending_.erase(0, found_at + found_marker.size());
+      in_call_ = true;
+      continue;
+    }
+    size_t keep = 0;
+    if (!at_end)
+      for (const std::string_view marker : opens) keep = std::max(keep, partial_marker_at_end(pending_, marker));
+    emit_text(std::string_view(pending_).substr(0, pending_.size() - keep), delta);
+    pending_.erase(0, pending_.size() - keep);
+    return;
+  }
+}
+
+ToolCallDelta ToolCallParser::push(std::string_view text) {
+  ToolCallDelta delta;
+  pending_ += text;
+  scan(delta, false);
+  return delta;
+}
+
+ToolCallDelta ToolCallParser::finish() {
+  ToolCallDelta delta;
+  scan(delta, true);
+  if (!found_calls_) delta.content += held_space_;  // a plain reply keeps its text exactly
+  held_space_.clear();
+  return delta;
+}
+
+ToolCallDelta parse_tool_calls(ToolCallFormat format, std::string_view reply) {
+  ToolCallParser parser(format);
+  ToolCallDelta whole = parser.push(reply);
+  ToolCallDelta rest = parser.finish();
+  whole.content += rest.content;
+  for (ParsedToolCall& call : rest.calls) whole.calls.push_back(std::move(call));
+  return whole;
+}
+
+namespace {
+
+// Points a function's local references ("#", "#/$defs/x") at where its schema now sits.
+void relocate_refs(Json& schema, const std::string& base) {
+  if (schema.is_object()) {
+    for (auto& [key, value] : schema.items()) {
+      if (key == "$ref" && value.is_string() && value.get<std::string>().starts_with("#"))
+        value = base + value.get<std::string>().substr(1);
+      else relocate_refs(value, base);
+    }
+  } else if (schema.is_array()) {
+    for (Json& item : schema) relocate_refs(item, base);
+  }
+}
+
+// The JSON Schema of one call object to any of `functions`, each function's arguments schema
+// kept under $defs (so that its own references still resolve).
+Json call_schema(ToolCallFormat format, std::span<const ToolFunction> functions) {
+  const char* arguments_key = format == ToolCallFormat::Llama3 ? "parameters" : "arguments";
+  Json defs = Json::object(), calls = Json::array();
+  for (size_t i = 0; i < functions.size(); ++i) {
+    const ToolFunction& function = functions[i];
+    const std::string def = fmt::format("slm-tool-{}", i);
+    Json parameters = function.parameters_schema.empty()
+                          ? Json{{"type", "object"}}
+                          : Json::parse(function.parameters_schema, nullptr, /*allow_exceptions=*/false);
+    if (parameters.is_discarded())
+      throw Error(fmt::format("tool '{}': its parameters are not valid JSON", function.name));
+    relocate_refs(parameters, "#/$defs/" + def);
+    defs[def] = std::move(parameters);
+    calls.push_back({{"type", "object"},
+                     {"properties", {{"name", {{"const", function.name}}}, {arguments_key, {{"$ref", "#/$defs/" + def}}}}},
+                     {"required", {"name", arguments_key}},
+                     {"additionalProperties", false}});
+  }
+  if (calls.size() == 1) {
+    Json schema = calls[0];
+    schema["$defs"] = defs;
+    return schema;
+  }
+  return {{"$defs", defs}, {"anyOf", calls}};
+}
+
+}  // namespace
+
+std::string tool_call_gbnf(ToolCallFormat format, std::span<const ToolFunction> functions, bool parallel) {
+  if (functions.empty()) throw Error("no function to call");
+  std::string call_rules;
+  try {
+    call_rules = json_schema_to_gbnf(call_schema(format, functions).dump());
+  } catch (const Error& e) {
+    // Name the function at fault: convert each alone to find it.
+    for (const ToolFunction& function : functions) {
+      try {
+        json_schema_to_gbnf(call_schema(format, std::span(&function, 1)).dump());
+      } catch (const Error& alone) {
+        throw Error(fmt::format("tool '{}': {}", function.name, alone.what()));
+      }
+    }
+    throw;
+  }
+  // The schema's root rule becomes `tool-call`; the reply's root wraps it in the format's markers.
+  const size_t root_at = call_rules.starts_with("root ::= ") ? 0 : call_rules.find("\nroot ::= ");
+  if (root_at == std::string::npos) throw Error("internal: the call schema's grammar has no root rule");
+  call_rules.replace(root_at == 0 ? 0 : root_at + 1, 4, "tool-call");
+  const char* more = parallel ? " (\", \" tool-call){0,3}" : "";
+  std::string root;
+  switch (format) {
+    case ToolCallFormat::Hermes:
+      root = fmt::format("root ::= tool-call-block{}\ntool-call-block ::= \"<tool_call>\\n\" tool-call \"\\n</tool_call>\"\n",
+                         parallel ? " (\"\\n\" tool-call-block){0,3}" : "");
+      break;
+    case ToolCallFormat::Llama3: root = "root ::= tool-call\n"; break;
+    case ToolCallFormat::Mistral: root = fmt::format("root ::= \"[TOOL_CALLS][\" tool-call{} \"]\"\n", more); break;
+    case ToolCallFormat::Phi4:
+      root = fmt::format("root ::= \"<|tool_call|>[\" tool-call{} \"]<|/tool_call|>\"\n", more);
+      break;
+    case ToolCallFormat::Json:
+      root = parallel ? fmt::format("root ::= \"[\" tool-call{} \"]\"\n", more) : "root ::= tool-call\n";
+      break;
+  }
+  return root + call_rules;
+}
+
+}  // namespace slm::chat

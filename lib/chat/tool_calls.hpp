@@ -1,0 +1,85 @@
+// Tool calls in a model's own words: which format a model family writes its calls in, a parser
+// that finds them in the streamed reply, and a grammar that makes a model write one.
+//
+// The formats (what the model writes; the JSON body is one call object or a list of them):
+//   Hermes  (Qwen2.5, Qwen3, Hermes, SmolLM3): <tool_call>{"name": ..., "arguments": {...}}</tool_call>, repeated
+//   Llama3  (Llama 3.1/3.2/3.3): {"name": ..., "parameters": {...}}, the whole reply, optionally
+//           after <|python_tag|>; several calls separated by ';'
+//   Mistral (Mistral/Mixtral/Nemo): [TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]
+//   Phi4    (Phi-4-mini, Granite 3.x): <|tool_call|>[{"name": ..., "arguments": {...}}, ...]<|/tool_call|>
+//           (the closing tag may be absent, as Granite writes it)
+//   Json    (any other template): the whole reply is a call object or a list of them
+// A call object is {"name": N, "arguments": A} or {"name": N, "parameters": A}, or the OpenAI
+// shape {"function": {"name": N, "arguments": A}}; A is an object, or a string holding one.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace slm::chat {
+
+enum class ToolCallFormat { Hermes, Llama3, Mistral, Phi4, Json };
+
+std::string_view tool_call_format_name(ToolCallFormat format);  // "hermes", "llama3", ...
+
+// The format a chat template teaches, from the markers its source writes: "<tool_call>" ->
+// Hermes; "[TOOL_CALLS]" -> Mistral; "<|tool_call|>" or "<|tool|>" -> Phi4; "<|python_tag|>" or
+// "<|start_header_id|>" with "parameters" -> Llama3; anything else -> Json.
+ToolCallFormat detect_tool_call_format(std::string_view template_source);
+
+// A call as parsed: `arguments` is compact JSON text (an object).
+struct ParsedToolCall {
+  std::string name;
+  std::string arguments;
+};
+
+// What a piece of the reply adds: plain text, and the calls completed in it.
+struct ToolCallDelta {
+  std::string content;
+  std::vector<ParsedToolCall> calls;
+  bool empty() const { return content.empty() && calls.empty(); }
+};
+
+// Splits a streamed reply into text and tool calls. Text that may start a call marker, and
+// whitespace, is held back until the next text decides; a call is reported whole once its
+// closing marker (or the end of the reply) arrives. A call block that does not parse is given
+// back as text, so nothing the model wrote is lost. Whitespace around calls is dropped.
+class ToolCallParser {
+ public:
+  explicit ToolCallParser(ToolCallFormat format) : format_(format) {}
+  ToolCallDelta push(std::string_view text);
+  ToolCallDelta finish();  // the end of the reply
+  bool found_calls() const { return found_calls_; }
+
+ private:
+  void scan(ToolCallDelta& delta, bool at_end);
+  void emit_text(std::string_view text, ToolCallDelta& delta);
+  bool take_calls(std::string_view body, ToolCallDelta& delta);
+
+  ToolCallFormat format_;
+  std::string pending_;        // not yet decided
+  bool in_call_ = false;       // pending_ is a call block's body (after its opening marker)
+  std::string open_marker_;    // the marker that opened it ("" for a bare JSON reply)
+  bool seen_text_ = false;     // non-whitespace text has been emitted
+  std::string held_space_;     // whitespace held until non-whitespace text follows
+  bool found_calls_ = false;
+};
+
+// Parses a whole reply (ToolCallParser over the whole text).
+ToolCallDelta parse_tool_calls(ToolCallFormat format, std::string_view reply);
+
+// A function the model may call: its name and the JSON Schema of its arguments (JSON text).
+struct ToolFunction {
+  std::string name;
+  std::string parameters_schema;
+};
+
+// GBNF for a reply that is exactly a call in `format` to one of `functions`, with arguments
+// valid against that function's schema; with `parallel`, one to four calls (Llama3: one). The
+// JSON is compact, as slm's JSON Schema grammars write it. Throws slm::Error naming the
+// function whose schema cannot be converted.
+std::string tool_call_gbnf(ToolCallFormat format, std::span<const ToolFunction> functions, bool parallel);
+
+}  // namespace slm::chat

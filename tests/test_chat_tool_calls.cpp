@@ -1,0 +1,201 @@
+// Tool calls in each model family's format (lib/chat/tool_calls.hpp): the format a template
+// teaches, the parser over a whole reply and over the same reply streamed in two pieces split at
+// every byte, and the grammar that makes a model write a call (checked byte by byte).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "lib/chat/tool_calls.hpp"
+#include "slm/error.hpp"
+#include "slm/grammar.hpp"
+#include "support/assets.hpp"
+#include "support/grammar_bytes.hpp"
+
+namespace {
+
+using slm::chat::ParsedToolCall;
+using slm::chat::ToolCallDelta;
+using slm::chat::ToolCallFormat;
+using slm::chat::ToolFunction;
+
+struct Reply {
+  std::string content;
+  std::vector<std::pair<std::string, std::string>> calls;  // name, arguments
+  bool operator==(const Reply&) const = default;
+};
+
+void add(Reply& reply, const ToolCallDelta& delta) {
+  reply.content += delta.content;
+  for (const ParsedToolCall& call : delta.calls) reply.calls.push_back({call.name, call.arguments});
+}
+
+Reply parse_whole(ToolCallFormat format, const std::string& text) {
+  Reply reply;
+  add(reply, slm::chat::parse_tool_calls(format, text));
+  return reply;
+}
+
+// The reply streamed as text[0, split) and text[split, end), then finished.
+Reply parse_split(ToolCallFormat format, const std::string& text, size_t split) {
+  slm::chat::ToolCallParser parser(format);
+  Reply reply;
+  add(reply, parser.push(text.substr(0, split)));
+  add(reply, parser.push(text.substr(split)));
+  add(reply, parser.finish());
+  return reply;
+}
+
+// Every split point gives what the whole text gives.
+void expect_same_at_every_split(ToolCallFormat format, const std::string& text, const Reply& expected) {
+  EXPECT_EQ(parse_whole(format, text), expected) << text;
+  for (size_t split = 0; split <= text.size(); ++split)
+    ASSERT_EQ(parse_split(format, text, split), expected) << "split at byte " << split << " of: " << text;
+}
+
+TEST(ToolCallParser, HermesCallsInTagsWithTextBefore) {
+  const std::string text =
+      "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n"
+      "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>";
+  expect_same_at_every_split(ToolCallFormat::Hermes, text,
+                             {"Let me check.", {{"get_weather", R"({"city":"Paris"})"}, {"get_time", "{}"}}});
+}
+
+TEST(ToolCallParser, HermesUnclosedCallAtTheEndStillCounts) {
+  expect_same_at_every_split(ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 1}}\n",
+                             {"", {{"f", R"({"x":1})"}}});
+}
+
+TEST(ToolCallParser, HermesBrokenBlockIsGivenBackAsText) {
+  const std::string text = "a <tool_call>{not json}</tool_call> b";
+  expect_same_at_every_split(ToolCallFormat::Hermes, text, {text, {}});
+}
+
+TEST(ToolCallParser, PlainReplyKeepsItsTextExactly) {
+  for (const ToolCallFormat format : {ToolCallFormat::Hermes, ToolCallFormat::Llama3, ToolCallFormat::Mistral,
+                                      ToolCallFormat::Phi4, ToolCallFormat::Json}) {
+    const std::string text = "  Hello <tool, [TOOL and <|x|> stay text.\n\n";
+    expect_same_at_every_split(format, text, {text, {}});
+  }
+}
+
+TEST(ToolCallParser, Llama3BareJsonWithParameters) {
+  expect_same_at_every_split(ToolCallFormat::Llama3,
+                             "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Oslo\", \"days\": 2}}",
+                             {"", {{"get_weather", R"({"city":"Oslo","days":2})"}}});
+}
+
+TEST(ToolCallParser, Llama3PythonTagAndSemicolonSeparatedCalls) {
+  expect_same_at_every_split(
+      ToolCallFormat::Llama3,
+      "<|python_tag|>{\"name\": \"a\", \"parameters\": {\"s\": \"x;y\"}}; {\"name\": \"b\", \"parameters\": {}}",
+      {"", {{"a", R"({"s":"x;y"})"}, {"b", "{}"}}});
+}
+
+TEST(ToolCallParser, Llama3JsonThatIsNotACallIsText) {
+  const std::string text = "{\"answer\": 42}";
+  expect_same_at_every_split(ToolCallFormat::Llama3, text, {text, {}});
+}
+
+TEST(ToolCallParser, MistralToolCallsList) {
+  expect_same_at_every_split(
+      ToolCallFormat::Mistral,
+      "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {\"a\": [1, 2]}}, {\"name\": \"g\", \"arguments\": \"{\\\"b\\\": true}\"}]",
+      {"", {{"f", R"({"a":[1,2]})"}, {"g", R"({"b":true})"}}});
+}
+
+TEST(ToolCallParser, Phi4TagsWithAndWithoutTheClosingTag) {
+  expect_same_at_every_split(ToolCallFormat::Phi4,
+                             "<|tool_call|>[{\"name\": \"f\", \"arguments\": {\"q\": \"é\"}}]<|/tool_call|>",
+                             {"", {{"f", R"({"q":"é"})"}}});
+  expect_same_at_every_split(ToolCallFormat::Phi4, "<|tool_call|>[{\"name\": \"f\", \"arguments\": {}}]",
+                             {"", {{"f", "{}"}}});
+}
+
+TEST(ToolCallParser, GenericJsonObjectListAndOpenAiShape) {
+  expect_same_at_every_split(ToolCallFormat::Json, " {\"name\": \"f\", \"arguments\": {\"x\": null}}",
+                             {"", {{"f", R"({"x":null})"}}});
+  expect_same_at_every_split(
+      ToolCallFormat::Json,
+      "[{\"function\": {\"name\": \"f\", \"arguments\": \"{}\"}}, {\"name\": \"g\", \"parameters\": {\"k\": 1}}]",
+      {"", {{"f", "{}"}, {"g", R"({"k":1})"}}});
+}
+
+TEST(ToolCallFormatDetection, RealTemplatesPickTheirFamily) {
+  SLM_REQUIRE_ASSET(slm::test::shared_path("templates"));
+  const auto read = [](const char* name) { return slm::test::read_file(slm::test::shared_path("templates") / name); };
+  EXPECT_EQ(slm::chat::detect_tool_call_format(read("Qwen-Qwen2.5-7B-Instruct.jinja")), ToolCallFormat::Hermes);
+  EXPECT_EQ(slm::chat::detect_tool_call_format(read("Qwen-Qwen3-0.6B.jinja")), ToolCallFormat::Hermes);
+  EXPECT_EQ(slm::chat::detect_tool_call_format(read("meta-llama-Llama-3.1-8B-Instruct.jinja")), ToolCallFormat::Llama3);
+  EXPECT_EQ(slm::chat::detect_tool_call_format(read("meta-llama-Llama-3.2-3B-Instruct.jinja")), ToolCallFormat::Llama3);
+  EXPECT_EQ(slm::chat::detect_tool_call_format(read("mistralai-Mistral-Nemo-Instruct-2407.jinja")),
+            ToolCallFormat::Mistral);
+  EXPECT_EQ(slm::chat::detect_tool_call_format(read("ibm-granite-granite-3.3-2B-Instruct.jinja")), ToolCallFormat::Phi4);
+  EXPECT_EQ(slm::chat::detect_tool_call_format(read("google-gemma-2-2b-it.jinja")), ToolCallFormat::Json);
+}
+
+const std::vector<ToolFunction> weather_tools = {
+    {"get_weather",
+     R"({"type":"object","properties":{"city":{"type":"string","maxLength":10},"days":{"type":"integer","minimum":1,"maximum":7}},"required":["city","days"],"additionalProperties":false})"},
+    {"get_time", ""},
+};
+
+bool grammar_accepts(const std::string& gbnf, const std::string& text) {
+  return slm::test::grammar_matches(slm::compile_gbnf(gbnf), text);
+}
+
+TEST(ToolCallGrammar, EachFormatAcceptsAValidCallAndTheParserReadsIt) {
+  struct Case {
+    ToolCallFormat format;
+    std::string call;
+  };
+  const std::vector<Case> cases = {
+      {ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"days\": 3}}\n</tool_call>"},
+      {ToolCallFormat::Llama3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Rome\", \"days\": 3}}"},
+      {ToolCallFormat::Mistral, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"days\": 3}}]"},
+      {ToolCallFormat::Phi4, "<|tool_call|>[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"days\": 3}}]<|/tool_call|>"},
+      {ToolCallFormat::Json, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"days\": 3}}"},
+  };
+  for (const Case& c : cases) {
+    const std::string gbnf = slm::chat::tool_call_gbnf(c.format, weather_tools, /*parallel=*/false);
+    EXPECT_TRUE(grammar_accepts(gbnf, c.call)) << tool_call_format_name(c.format) << "\n" << gbnf;
+    EXPECT_EQ(parse_whole(c.format, c.call), (Reply{"", {{"get_weather", R"({"city":"Rome","days":3})"}}}))
+        << tool_call_format_name(c.format);
+  }
+}
+
+TEST(ToolCallGrammar, RefusesWrongArgumentsUnknownFunctionsAndText) {
+  const std::string gbnf = slm::chat::tool_call_gbnf(ToolCallFormat::Hermes, weather_tools, false);
+  EXPECT_FALSE(grammar_accepts(gbnf, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"days\": 9}}\n</tool_call>"));
+  EXPECT_FALSE(grammar_accepts(gbnf, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call>"));
+  EXPECT_FALSE(grammar_accepts(gbnf, "<tool_call>\n{\"name\": \"rm_rf\", \"arguments\": {}}\n</tool_call>"));
+  EXPECT_FALSE(grammar_accepts(gbnf, "Sure! <tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>"));
+  EXPECT_TRUE(grammar_accepts(gbnf, "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>"));
+}
+
+TEST(ToolCallGrammar, ParallelAllowsSeveralCallsAndSingleOnlyOne) {
+  const std::string two = "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>\n"
+                          "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>";
+  EXPECT_TRUE(grammar_accepts(slm::chat::tool_call_gbnf(ToolCallFormat::Hermes, weather_tools, true), two));
+  EXPECT_FALSE(grammar_accepts(slm::chat::tool_call_gbnf(ToolCallFormat::Hermes, weather_tools, false), two));
+  EXPECT_TRUE(grammar_accepts(slm::chat::tool_call_gbnf(ToolCallFormat::Mistral, weather_tools, true),
+                              "[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {}}, {\"name\": \"get_time\", \"arguments\": {}}]"));
+}
+
+TEST(ToolCallGrammar, ParameterSchemasWithLocalReferencesStillResolve) {
+  const std::vector<ToolFunction> tools = {
+      {"tree", R"({"$defs":{"node":{"type":"object","properties":{"v":{"type":"integer","minimum":0,"maximum":9},"kids":{"type":"array","items":{"$ref":"#/$defs/node"},"maxItems":2}},"required":["v"],"additionalProperties":false}},"$ref":"#/$defs/node"})"}};
+  const std::string gbnf = slm::chat::tool_call_gbnf(ToolCallFormat::Json, tools, false);
+  EXPECT_TRUE(grammar_accepts(gbnf, R"({"name": "tree", "arguments": {"v": 1, "kids": [{"v": 2}]}})"));
+  EXPECT_FALSE(grammar_accepts(gbnf, R"({"name": "tree", "arguments": {"v": 1, "kids": [{"w": 2}]}})"));
+}
+
+TEST(ToolCallGrammar, AnUnsupportedKeywordNamesTheToolAndTheKeyword) {
+  const std::vector<ToolFunction> tools = {{"ok", ""}, {"bad", R"({"type":"object","patternProperties":{}})"}};
+  const std::string error =
+      slm::test::error_of([&] { slm::chat::tool_call_gbnf(ToolCallFormat::Hermes, tools, false); });
+  EXPECT_NE(error.find("tool 'bad'"), std::string::npos) << error;
+  EXPECT_NE(error.find("patternProperties"), std::string::npos) << error;
+}
+
+}  // namespace
