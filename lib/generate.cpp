@@ -50,7 +50,7 @@ GenerateResult generate(Session& session, Sampler& sampler, std::span<const Toke
   // evaluated to get logits.
   const std::vector<TokenId>& cached = session.cached_tokens();
   size_t reuse = std::mismatch(cached.begin(), cached.end(), prompt.begin(), prompt.end()).first - cached.begin();
-  reuse = std::min(reuse, prompt.size() - 1);
+  reuse = size_t(session.reusable_prefix(int32_t(std::min(reuse, prompt.size() - 1))));  // hybrid: a state checkpoint
 
   const auto start = Clock::now();
   std::span<const float> logits = session.eval(prompt.subspan(reuse), int32_t(reuse));

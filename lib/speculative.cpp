@@ -214,7 +214,7 @@ Speculator::Draft Speculator::model_draft(const Sampler& sampler, int32_t k) {
   if (k <= 0) return {};
   const std::vector<TokenId>& cached = session.cached_tokens();
   size_t reuse = std::mismatch(cached.begin(), cached.end(), history_.begin(), history_.end()).first - cached.begin();
-  reuse = std::min(reuse, history_.size() - 1);
+  reuse = size_t(session.reusable_prefix(int32_t(std::min(reuse, history_.size() - 1))));
   std::span<const float> logits = session.eval(std::span(history_).subspan(reuse), int32_t(reuse));
 
   // The draft chooses as the target's sampler would (same penalties, same chain), so that it

@@ -63,7 +63,9 @@ TEST(SpeculativeGreedy, IdenticalToPlainForPairsPromptLengthsAndK) {
   const Pair pairs[] = {{"syn-llama-tiny-Q4_K_M.gguf", "syn-llama-tiny-Q4_K_M.gguf"},  // always agrees
                         {"syn-llama-tiny-Q4_K_M.gguf", "syn-llama-tiny-Q8_0.gguf"},   // mostly agrees
                         {"syn-llama-tiny-Q4_K_M.gguf", "syn-qwen2-tiny-Q4_K_M.gguf"}, // hardly agrees
-                        {"stories260K.gguf", "syn-llama-tiny-Q8_0.gguf"}};
+                        {"stories260K.gguf", "syn-llama-tiny-Q8_0.gguf"},
+                        // hybrid: rejected drafts roll both recurrent states back to a checkpoint
+                        {"syn-lfm2-tiny-Q4_K_M.gguf", "syn-lfm2-tiny-Q8_0.gguf"}};
   for (const Pair& pair : pairs) {
     REQUIRE_MODEL(pair.target);
     REQUIRE_MODEL(pair.draft);

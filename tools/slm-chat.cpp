@@ -64,6 +64,8 @@ struct ChatOptions {
   std::optional<std::string> bos_token, eos_token, template_kwargs;
   bool raw = false, verbose = false, json = false, hide_thinking = false, print_prompt = false;
   int n_predict = -1, context = 0, threads = 0;
+  int32_t checkpoint_interval = slm::SessionOptions{}.checkpoint_interval;
+  int32_t max_checkpoints = slm::SessionOptions{}.max_checkpoints;
   std::string grammar_file, grammar_text, json_schema_file;  // constrained output (at most one)
   bool json_object = false;
   slm::SamplerParams sampling;
@@ -144,6 +146,8 @@ slm::SessionOptions session_options(const ChatOptions& o) {
   s.n_ctx = o.context;
   s.n_threads = o.threads;
   s.kv_type = o.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
+  s.checkpoint_interval = o.checkpoint_interval;
+  s.max_checkpoints = o.max_checkpoints;
   return s;
 }
 
@@ -305,6 +309,7 @@ int main(int argc, char** argv) {
     app.add_option("-s,--seed", s.seed, "random seed: the same seed and settings give the same reply")
         ->default_val(s.seed);
     app.add_option("--kv-type", o.kv_type, "KV cache type: f16 (default) or f32")->check(CLI::IsMember({"f16", "f32"}));
+    slm::tools::add_state_checkpoint_options(app, o.checkpoint_interval, o.max_checkpoints);
     app.add_option("--model-draft", o.draft_model_path,
                    "speculative decoding: a smaller GGUF model with the same vocabulary drafts tokens that the model "
                    "checks in one batch (greedy output is byte-identical; sampling keeps the model's distribution)")

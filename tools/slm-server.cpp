@@ -35,6 +35,8 @@ struct ServerFlags {
   bool route_log_prompts = false;
   int port = 8080, parallel = 4, queue = 64, batch_tokens = 512, context = 0, threads = 0;
   int64_t kv_size = 0, kv_memory_mib = 0;
+  int32_t checkpoint_interval = slm::BatchDecoderOptions{}.checkpoint_interval;
+  int32_t max_checkpoints = slm::BatchDecoderOptions{}.max_checkpoints;
   uint64_t seed = slm::SamplerParams{}.seed;
   bool webui = true;
 };
@@ -90,7 +92,7 @@ int32_t kv_pool_tokens(const ServerFlags& f, const slm::Model& model, int32_t n_
   if (f.kv_size > 0) return int32_t(std::min<int64_t>(f.kv_size, INT32_MAX));
   const slm::ModelConfig& c = model.config();
   const int64_t bytes_per_token =
-      std::max<int64_t>(1, int64_t(2) * c.n_layer * c.n_head_kv * c.head_dim * (f.kv_type == "f32" ? 4 : 2));
+      std::max<int64_t>(1, int64_t(2) * c.n_kv_layers() * c.n_head_kv * c.head_dim * (f.kv_type == "f32" ? 4 : 2));
   if (f.kv_memory_mib > 0) return int32_t(std::min<int64_t>((f.kv_memory_mib << 20) / bytes_per_token, INT32_MAX));
   const int64_t quarter_of_memory = int64_t(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) / 4;
   const int64_t wanted = int64_t(f.parallel) * n_ctx;
@@ -186,6 +188,8 @@ int run_server(const ServerFlags& f) {
     scheduler_options.decoder.kv_tokens = kv_pool_tokens(f, *model, scheduler_options.decoder.n_ctx);
     scheduler_options.decoder.n_threads = f.threads;
     scheduler_options.decoder.kv_type = f.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
+    scheduler_options.decoder.checkpoint_interval = f.checkpoint_interval;
+    scheduler_options.decoder.max_checkpoints = f.max_checkpoints;
     slm::chat::ChatTemplate chat_template = server_chat_template(f, *model);
     {
       std::lock_guard lock(signals.mutex);
@@ -199,6 +203,11 @@ int run_server(const ServerFlags& f) {
                  f.host.find(':') != std::string::npos ? ("[" + f.host + "]").c_str() : f.host.c_str(), port,
                  options.model_name.c_str(), f.parallel, f.queue, scheduler->n_ctx(),
                  stats.kv_blocks_total * slm::kKvBlockTokens);
+    if (stats.state_bytes_per_sequence > 0)
+      std::fprintf(stderr,
+                   "slm-server: recurrent state %.1f KiB per sequence, each checkpoint as much (at most %d per "
+                   "sequence, one every %d positions)\n",
+                   double(stats.state_bytes_per_sequence) / 1024.0, f.max_checkpoints, f.checkpoint_interval);
   } catch (...) {
     finish(1);
     throw;
@@ -286,6 +295,7 @@ int main(int argc, char** argv) {
         ->default_val("f16")->check(CLI::IsMember({"f16", "f32"}));
     app.add_option("-t,--threads", f.threads, "threads (0: the number of physical cores)")
         ->default_val(0)->check(CLI::NonNegativeNumber);
+    slm::tools::add_state_checkpoint_options(app, f.checkpoint_interval, f.max_checkpoints);
     app.add_option("--alias", f.alias, "model name in /v1/models (default: the file's name); any name is accepted "
                                       "in requests");
     auto* key = app.add_option("--api-key", f.api_key,

@@ -12,6 +12,15 @@
 // Sequences can share blocks: fork_sequence() gives a new sequence the first positions of
 // another without copying them (prefix reuse); a shared block is copied only when one of
 // them writes into it.
+//
+// Hybrid models (lfm2, qwen35) also give each sequence a fixed-size recurrent state, which
+// describes its whole past and cannot be cut at an arbitrary position. The decoder keeps
+// checkpoints of it: at the start and the end of every decode of more than one row of a
+// sequence (a prompt, a turn's end, a speculative verification) and every checkpoint_interval
+// positions, at most max_checkpoints per sequence (the latest). A decode that starts before a
+// sequence's end, or on a fork, restores the latest state at or before its first position and
+// first re-evaluates the held tokens from there: results are those of evaluating from position
+// 0, and reusable_prefix() says how much of a prefix is reused without re-evaluation.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +52,8 @@ struct BatchDecoderOptions {
   int32_t n_threads = 0;       // 0: the number of physical cores
   int32_t max_batch_rows = 512;  // rows per forward pass; a larger batch is split (results are identical)
   KvType kv_type = KvType::F16;
+  int32_t checkpoint_interval = 512;  // hybrid models: a state checkpoint every this many positions (0: none)
+  int32_t max_checkpoints = 8;        // hybrid models: checkpoints kept per sequence (0: none), the latest
 };
 
 struct BatchDecoderState;  // lib/model/batch_state.hpp
@@ -79,6 +90,17 @@ class BatchDecoder {
   int32_t blocks_needed(SequenceId sequence, int32_t n_positions) const;
   int32_t n_blocks() const;       // the pool's size
   int32_t n_free_blocks() const;  // not held by any sequence
+
+  // The longest prefix of at most n positions of `sequence` that a decode can continue without
+  // re-evaluating anything: min(n, its length), or for a hybrid model the latest state (its
+  // end or a checkpoint) at or before that. Fork or truncate there to reuse exactly that much.
+  int32_t reusable_prefix(SequenceId sequence, int32_t n) const;
+  // Hybrid models: one sequence's recurrent state (a checkpoint takes as much), and what every
+  // sequence's states and their checkpoints hold now (a checkpoint shared by forks counted once).
+  uint64_t state_bytes_per_sequence() const;
+  uint64_t state_bytes() const;
+  // Rows run through the model since construction, re-evaluated ones included.
+  uint64_t rows_evaluated() const;
 
   int32_t n_ctx() const;
   int32_t n_threads() const;

@@ -68,6 +68,19 @@ class Model {
   // an unknown architecture, a missing or insane hyperparameter, a missing tensor or
   // one of the wrong shape or type, special token ids outside the vocabulary.
   static std::shared_ptr<const Model> load(const std::string& path);
+  // Hybrid models (lfm2, qwen35): per layer, true for a recurrent layer, which keeps a fixed-size
+  // state per sequence (lib/ops/recurrent_state.hpp) and no keys or values; empty: none.
+  std::vector<bool> recurrent_layers;
+  int32_t short_conv_length = 0;     // lfm2: shortconv.l_cache, the taps of a conv layer
+  int64_t recurrent_row_floats = 0;  // scratch a recurrent layer needs per row (its projections), set by the arch
+  bool is_recurrent(int32_t layer) const { return !recurrent_layers.empty() && recurrent_layers[size_t(layer)]; }
+  // The layers that keep keys and values, and an attention layer's index among them (its KV pool layer).
+  int32_t n_kv_layers() const { return kv_layer(n_layer); }
+  int32_t kv_layer(int32_t layer) const {
+    int32_t index = 0;
+    for (int32_t l = 0; l < layer; ++l) index += !is_recurrent(l);
+    return index;
+  }
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }

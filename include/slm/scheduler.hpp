@@ -113,6 +113,8 @@ struct SchedulerStats {
   int32_t kv_blocks_used = 0;
   int32_t kv_blocks_total = 0;
   int32_t cached_sequences = 0;    // finished, kept for prefix reuse
+  uint64_t state_bytes_per_sequence = 0;  // hybrid models: one sequence's recurrent state
+  uint64_t state_bytes = 0;        // hybrid models: every sequence's state and checkpoints
   uint64_t prompt_tokens = 0;      // totals since start
   uint64_t cached_prompt_tokens = 0;
   uint64_t generated_tokens = 0;

@@ -20,6 +20,8 @@ struct SessionOptions {
   int32_t n_threads = 0;  // 0: the number of physical cores
   int32_t n_batch = 512;  // tokens evaluated together; larger batches are split (results are identical)
   KvType kv_type = KvType::F16;
+  int32_t checkpoint_interval = 512;  // hybrid models' state checkpoints (slm/batch.hpp)
+  int32_t max_checkpoints = 8;
 };
 
 class BatchDecoder;  // slm/batch.hpp: a session is one sequence of a BatchDecoder
@@ -49,6 +51,12 @@ class Session {
   // Forgets every position >= n_keep (chat reuse, speculative decoding).
   void truncate(int32_t n_keep);
   void reset() { truncate(0); }
+
+  // The longest prefix of at most n cached positions that eval() continues without
+  // re-evaluating any (hybrid models: the latest state checkpoint at or before it).
+  int32_t reusable_prefix(int32_t n) const;
+  // Rows evaluated since construction, re-evaluated ones (a hybrid model's rollback) included.
+  uint64_t rows_evaluated() const;
 
   int32_t n_past() const;
   int32_t n_ctx() const;

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "lib/ops/kv_pool.hpp"
+#include "lib/ops/recurrent_state.hpp"
 #include "slm/model.hpp"
 
 namespace slm {
@@ -21,6 +22,7 @@ struct ForwardBatch {
   std::span<const ops::AttentionSpan> sequences;   // which rows belong to which sequence
   std::span<const int32_t> logit_rows;             // the rows whose logits are wanted, ascending
   int32_t n_ctx = 0;  // the run's context: positions per sequence at most (LongRoPE picks its factors by it)
+  const ops::RecurrentStateLayout* state_layout = nullptr;  // where each layer's state is in a span's state
 };
 
 // Runs the model over a batch, storing every row's keys and values in the pool, and writes
@@ -44,7 +46,14 @@ struct ArchSpec {
   void (*read_config)(const GgufFile& file, ModelConfig& config) = nullptr;
   // nullptr: bind_llama_layer.
   BindLayerFn bind_layer = nullptr;
+  // The floats a recurrent layer keeps per sequence (lib/ops/recurrent_state.hpp explains how a
+  // forward pass finds them); nullptr: no layer has a state.
+  int64_t (*recurrent_state_floats)(const ModelConfig& config, int32_t layer) = nullptr;
+  const char* output_norm = "output_norm.weight";  // the final norm's tensor
 };
+
+// Where each recurrent layer's state lives in a sequence's state (empty for a model without).
+ops::RecurrentStateLayout recurrent_state_layout(const ArchSpec& spec, const ModelConfig& config);
 
 // The specs, one per file.
 extern const ArchSpec kLlamaArch;
@@ -54,6 +63,7 @@ extern const ArchSpec kGemma2Arch;
 extern const ArchSpec kGemma3Arch;
 extern const ArchSpec kPhi3Arch;
 extern const ArchSpec kQwen3MoeArch;
+extern const ArchSpec kLfm2Arch;
 
 // nullptr for an architecture slm does not run.
 const ArchSpec* find_arch(std::string_view name);
@@ -65,6 +75,17 @@ std::string supported_arch_names();
 void bind_llama_attention(const WeightBinder& b, const ModelConfig& config, int32_t layer, LayerWeights& L);
 void bind_llama_feed_forward(const WeightBinder& b, const ModelConfig& config, int32_t layer, LayerWeights& L);
 void bind_llama_layer(const WeightBinder& b, const ModelConfig& config, int32_t layer, LayerWeights& L);
+
+// Llama's blocks of one layer (lib/model/llama.cpp), for architectures that mix them with
+// their own: x += attention(RMSNorm(x)) over the pool's layer config.kv_layer(layer) (rope
+// angles of each row in scratch.rope), and x += SwiGLU feed-forward (or experts) of RMSNorm(x).
+void llama_attention_block(const Model& model, ForwardScratch& scratch, ops::KvPool& pool, const ForwardBatch& batch,
+                           int32_t layer);
+void llama_feed_forward_block(const Model& model, ForwardScratch& scratch, int64_t n_rows, int32_t layer);
+// The rows' token embeddings into scratch.x and their rope angles into scratch.rope; and, at the
+// end, the final norm and the output projection of batch.logit_rows.
+void llama_input_rows(const Model& model, ForwardScratch& scratch, const ForwardBatch& batch);
+void llama_output_logits(const Model& model, ForwardScratch& scratch, const ForwardBatch& batch, float* logits);
 
 // The Llama-family transformer (lib/model/llama.cpp); the other specs reuse it.
 void forward_llama(const Model& model, ForwardScratch& scratch, ops::KvPool& pool, const ForwardBatch& batch,

@@ -7,6 +7,7 @@
 
 #include "lib/ops/kv_pool.hpp"
 #include "lib/ops/moe.hpp"
+#include "lib/ops/recurrent_state.hpp"
 #include "slm/batch.hpp"
 
 namespace slm {
@@ -27,6 +28,7 @@ struct ForwardScratch {
   std::vector<float> rope;      // cos/sin pairs, n_rot
   std::vector<float> rope_swa;  // the same with the sliding-window layers' base and scale (Gemma 3)
   ops::MoeScratch moe;          // a mixture of experts' routing and gathered rows
+  std::vector<float> recurrent; // a recurrent layer's projections, config.recurrent_row_floats
 
   ForwardScratch(const ModelConfig& config, int32_t n_rows, int n_threads);
 };
@@ -34,6 +36,7 @@ struct ForwardScratch {
 struct SequenceState {
   std::vector<int32_t> blocks;   // block table: position p is in blocks[p / kKvBlockRows]
   std::vector<TokenId> tokens;   // the tokens whose keys and values the blocks hold
+  ops::SequenceRecurrentState recurrent;  // hybrid models: the state, empty for the others
 };
 
 struct BatchDecoderState {
@@ -43,6 +46,9 @@ struct BatchDecoderState {
   std::unordered_map<SequenceId, SequenceState> sequences;
   SequenceId next_sequence = 0;
   std::vector<float> logits;  // what decode() returns
+  ops::RecurrentStateLayout state_layout;
+  int32_t checkpoint_interval = 0, max_checkpoints = 0;
+  uint64_t rows_evaluated = 0;
 
   BatchDecoderState(const ModelConfig& config, int32_t n_ctx, int32_t n_blocks, int32_t n_rows, int n_threads,
                     KvType kv_type);

@@ -22,70 +22,88 @@ const ArchSpec kLlamaArch = {
     .forward = forward_llama,
 };
 
-void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, const ForwardBatch& batch,
-                   float* logits) {
+void llama_attention_block(const Model& model, ForwardScratch& s, ops::KvPool& pool, const ForwardBatch& batch,
+                           int32_t layer) {
   const ModelConfig& c = model.config();
-  const ModelWeights& w = model.weights();
+  const LayerWeights& L = model.weights().layers[size_t(layer)];
   const int64_t n = static_cast<int64_t>(batch.tokens.size());
-  const int64_t n_embd = c.n_embd, n_ff = c.n_ff;
   const int64_t q_dim = int64_t(c.n_head) * c.head_dim, kv_dim = int64_t(c.n_head_kv) * c.head_dim;
   const int threads = s.n_threads;
   float *x = s.x.data(), *xn = s.x_norm.data(), *q = s.q.data(), *k = s.k.data(), *v = s.v.data();
-  float *attn = s.attn.data(), *out = s.block_out.data(), *gate = s.gate.data(), *up = s.up.data();
+  float *attn = s.attn.data(), *out = s.block_out.data();
 
-  // Token embeddings.
-  for (int64_t t = 0; t < n; ++t) ops::dequantize_matrix_row(w.token_embd, batch.tokens[t], x + t * n_embd);
+  ops::rms_norm_rows(x, L.attn_norm, xn, n, c.n_embd, c.rms_norm_eps);
+  ops::matmul(L.attn_q, xn, n, q, threads);
+  ops::matmul(L.attn_k, xn, n, k, threads);
+  ops::matmul(L.attn_v, xn, n, v, threads);
+  if (L.attn_q_bias) {  // qwen2
+    ops::add_bias(q, L.attn_q_bias, n, q_dim);
+    ops::add_bias(k, L.attn_k_bias, n, kv_dim);
+    ops::add_bias(v, L.attn_v_bias, n, kv_dim);
+  }
+  if (L.attn_q_norm) {  // qwen3: RMSNorm over each head's vector
+    ops::rms_norm_rows(q, L.attn_q_norm, q, n * c.n_head, c.head_dim, c.rms_norm_eps);
+    ops::rms_norm_rows(k, L.attn_k_norm, k, n * c.n_head_kv, c.head_dim, c.rms_norm_eps);
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    const float* angles = s.rope.data() + t * c.n_rot;
+    ops::rope_in_place(q + t * q_dim, c.n_head, c.head_dim, c.n_rot, angles, c.rope_style);
+    ops::rope_in_place(k + t * kv_dim, c.n_head_kv, c.head_dim, c.n_rot, angles, c.rope_style);
+  }
+  const int32_t kv_layer = c.kv_layer(layer);
+  ops::store_keys_and_values(pool, kv_layer, batch.sequences, k, v);
+  ops::attention(q, pool, kv_layer, batch.sequences, {c.n_head, c.n_head_kv, c.head_dim},
+                 ops::default_attention(c.head_dim), attn, threads);
+  ops::matmul(L.attn_output, attn, n, out, threads);
+  ops::add_in_place(x, out, n * c.n_embd);
+}
 
+void llama_feed_forward_block(const Model& model, ForwardScratch& s, int64_t n, int32_t layer) {
+  const ModelConfig& c = model.config();
+  const LayerWeights& L = model.weights().layers[size_t(layer)];
+  const int threads = s.n_threads;
+  float *x = s.x.data(), *xn = s.x_norm.data(), *out = s.block_out.data(), *gate = s.gate.data(), *up = s.up.data();
+  ops::rms_norm_rows(x, L.ffn_norm, xn, n, c.n_embd, c.rms_norm_eps);
+  if (L.moe.present()) {
+    ops::moe_feed_forward(L.moe, xn, n, out, s.moe, threads);
+  } else {
+    ops::matmul(L.ffn_gate, xn, n, gate, threads);
+    ops::matmul(L.ffn_up, xn, n, up, threads);
+    ops::swiglu_in_place(gate, up, n * c.n_ff);
+    ops::matmul(L.ffn_down, gate, n, out, threads);
+  }
+  ops::add_in_place(x, out, n * c.n_embd);
+}
+
+void llama_input_rows(const Model& model, ForwardScratch& s, const ForwardBatch& batch) {
+  const ModelConfig& c = model.config();
+  const ModelWeights& w = model.weights();
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
+  for (int64_t t = 0; t < n; ++t) ops::dequantize_matrix_row(w.token_embd, batch.tokens[t], s.x.data() + t * c.n_embd);
   // Rotation angles of each row's position, shared by every layer and head.
   const float* rope_factors = w.rope_factors(c, batch.n_ctx);
   for (int64_t t = 0; t < n; ++t) ops::rope_angles(batch.positions[t], c, rope_factors, s.rope.data() + t * c.n_rot);
+}
 
-  for (int32_t layer = 0; layer < c.n_layer; ++layer) {
-    const LayerWeights& L = w.layers[layer];
-
-    // ---- attention block ----
-    ops::rms_norm_rows(x, L.attn_norm, xn, n, n_embd, c.rms_norm_eps);
-    ops::matmul(L.attn_q, xn, n, q, threads);
-    ops::matmul(L.attn_k, xn, n, k, threads);
-    ops::matmul(L.attn_v, xn, n, v, threads);
-    if (L.attn_q_bias) {  // qwen2
-      ops::add_bias(q, L.attn_q_bias, n, q_dim);
-      ops::add_bias(k, L.attn_k_bias, n, kv_dim);
-      ops::add_bias(v, L.attn_v_bias, n, kv_dim);
-    }
-    if (L.attn_q_norm) {  // qwen3: RMSNorm over each head's vector
-      ops::rms_norm_rows(q, L.attn_q_norm, q, n * c.n_head, c.head_dim, c.rms_norm_eps);
-      ops::rms_norm_rows(k, L.attn_k_norm, k, n * c.n_head_kv, c.head_dim, c.rms_norm_eps);
-    }
-    for (int64_t t = 0; t < n; ++t) {
-      const float* angles = s.rope.data() + t * c.n_rot;
-      ops::rope_in_place(q + t * q_dim, c.n_head, c.head_dim, c.n_rot, angles, c.rope_style);
-      ops::rope_in_place(k + t * kv_dim, c.n_head_kv, c.head_dim, c.n_rot, angles, c.rope_style);
-    }
-    ops::store_keys_and_values(pool, layer, batch.sequences, k, v);
-    ops::attention(q, pool, layer, batch.sequences, {c.n_head, c.n_head_kv, c.head_dim},
-                   ops::default_attention(c.head_dim), attn, threads);
-    ops::matmul(L.attn_output, attn, n, out, threads);
-    ops::add_in_place(x, out, n * n_embd);
-
-    // ---- feed-forward block (SwiGLU; qwen3moe: a mixture of SwiGLU experts) ----
-    ops::rms_norm_rows(x, L.ffn_norm, xn, n, n_embd, c.rms_norm_eps);
-    if (L.moe.present()) {
-      ops::moe_feed_forward(L.moe, xn, n, out, s.moe, threads);
-    } else {
-      ops::matmul(L.ffn_gate, xn, n, gate, threads);
-      ops::matmul(L.ffn_up, xn, n, up, threads);
-      ops::swiglu_in_place(gate, up, n * n_ff);
-      ops::matmul(L.ffn_down, gate, n, out, threads);
-    }
-    ops::add_in_place(x, out, n * n_embd);
-  }
-
-  // Final norm and the output projection, for the rows that want logits.
-  const int64_t n_out = int64_t(batch.logit_rows.size());
+void llama_output_logits(const Model& model, ForwardScratch& s, const ForwardBatch& batch, float* logits) {
+  const ModelConfig& c = model.config();
+  const ModelWeights& w = model.weights();
+  const int64_t n_out = int64_t(batch.logit_rows.size()), n_embd = c.n_embd;
   for (int64_t i = 0; i < n_out; ++i)
-    ops::rms_norm(x + batch.logit_rows[i] * n_embd, w.output_norm, xn + i * n_embd, n_embd, c.rms_norm_eps);
-  if (n_out > 0) ops::matmul(w.output, xn, n_out, logits, threads);
+    ops::rms_norm(s.x.data() + batch.logit_rows[i] * n_embd, w.output_norm, s.x_norm.data() + i * n_embd, n_embd,
+                  c.rms_norm_eps);
+  if (n_out > 0) ops::matmul(w.output, s.x_norm.data(), n_out, logits, s.n_threads);
+}
+
+void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, const ForwardBatch& batch,
+                   float* logits) {
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
+  llama_input_rows(model, s, batch);  // token embeddings, rope angles
+  for (int32_t layer = 0; layer < model.config().n_layer; ++layer) {
+    llama_attention_block(model, s, pool, batch, layer);
+    llama_feed_forward_block(model, s, n, layer);  // SwiGLU; qwen3moe: a mixture of SwiGLU experts
+  }
+  llama_output_logits(model, s, batch, logits);  // final norm and output projection of the rows that want them
 }
 
 }  // namespace slm

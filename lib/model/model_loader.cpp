@@ -19,6 +19,33 @@ namespace slm {
 
 namespace {
 
+// attention.head_count_kv: one count for every layer, or (hybrid models) an array of one per
+// layer where 0 marks a recurrent layer (c.recurrent_layers); the attention layers must agree.
+int32_t read_kv_heads(const GgufFile& file, const std::string& key, ModelConfig& c) {
+  const GgufValue* value = file.find(key);
+  if (!value || value->type != GgufValueType::ARRAY) return checked_hparam(file, key, 1, c.n_head, c.n_head);
+  const GgufArray* per_layer = &file.get_array(key);
+  if (per_layer->ints.size() != size_t(c.n_layer))
+    throw Error(fmt::format("{}: {} has {} values, expected one integer per layer ({})", file.path(), key,
+                            per_layer->size(), c.n_layer));
+  int32_t n_head_kv = 0;
+  c.recurrent_layers.assign(size_t(c.n_layer), false);
+  for (int32_t layer = 0; layer < c.n_layer; ++layer) {
+    const int64_t v = per_layer->ints[size_t(layer)];
+    if (v < 0 || v > c.n_head)
+      throw Error(fmt::format("{}: {}[{}] is {}, expected a value in [0, {}]", file.path(), key, layer, v, c.n_head));
+    if (v == 0) {
+      c.recurrent_layers[size_t(layer)] = true;
+      continue;
+    }
+    if (n_head_kv != 0 && v != n_head_kv)
+      throw Error(fmt::format("{}: {}[{}] is {}, but an earlier attention layer has {} (slm needs one count)",
+                              file.path(), key, layer, v, n_head_kv));
+    n_head_kv = int32_t(v);
+  }
+  return n_head_kv > 0 ? n_head_kv : c.n_head;  // no attention layer: the scratch sizes still want one
+}
+
 ModelConfig read_config(const GgufFile& file, const ArchSpec& spec) {
   const std::string p = std::string(spec.name) + ".";
   ModelConfig c;
@@ -29,7 +56,7 @@ ModelConfig read_config(const GgufFile& file, const ArchSpec& spec) {
   c.n_layer = checked_hparam(file, p + "block_count", 1, kMaxLayers);
   c.n_ff = checked_hparam(file, p + "feed_forward_length", 1, kMaxFeedForward);
   c.n_head = checked_hparam(file, p + "attention.head_count", 1, kMaxHeads);
-  c.n_head_kv = checked_hparam(file, p + "attention.head_count_kv", 1, c.n_head, c.n_head);
+  c.n_head_kv = read_kv_heads(file, p + "attention.head_count_kv", c);
   if (c.n_head % c.n_head_kv != 0)
     throw Error(fmt::format("{}: {}attention.head_count ({}) is not a multiple of head_count_kv ({})", file.path(), p,
                             c.n_head, c.n_head_kv));
@@ -70,6 +97,10 @@ ModelConfig read_config(const GgufFile& file, const ArchSpec& spec) {
   c.has_qkv_bias = spec.qkv_bias;
   c.has_qk_norm = spec.qk_norm;
   if (spec.read_config) spec.read_config(file, c);
+  for (int32_t layer = 0; layer < c.n_layer; ++layer)
+    if (c.is_recurrent(layer) && !spec.recurrent_state_floats)
+      throw Error(fmt::format("{}: {}attention.head_count_kv[{}] is 0, but {} has no recurrent layers", file.path(), p,
+                              layer, spec.name));
   return c;
 }
 
@@ -105,7 +136,7 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
   const int64_t E = c.n_embd, V = c.n_vocab;
 
   weights->token_embd = b.matrix("token_embd.weight", E, V);
-  weights->output_norm = b.vector("output_norm.weight", E);
+  weights->output_norm = b.vector(spec.output_norm, E);
   if (const GgufTensor* output = file.find_tensor("output.weight")) {
     weights->output = b.matrix_from(*output, E, V);
   } else {
@@ -135,7 +166,8 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
 void interleave_weights(const GgufFile& file, ModelWeights& weights) {
   std::vector<ops::WeightMatrix*> matrices = {&weights.output};
   for (LayerWeights& L : weights.layers)
-    for (ops::WeightMatrix* w : {&L.attn_q, &L.attn_k, &L.attn_v, &L.attn_output, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
+    for (ops::WeightMatrix* w : {&L.attn_q, &L.attn_k, &L.attn_v, &L.attn_output, &L.ffn_gate, &L.ffn_up, &L.ffn_down,
+                                 &L.shortconv_in_proj, &L.shortconv_out_proj})
       matrices.push_back(w);
   const int n_threads = std::max(1, omp_get_num_procs());
   for (ops::WeightMatrix* w : matrices) {

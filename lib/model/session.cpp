@@ -35,7 +35,9 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options) {
                                                                                    .kv_tokens = options.n_ctx,
                                                                                    .n_threads = options.n_threads,
                                                                                    .max_batch_rows = options.n_batch,
-                                                                                   .kv_type = options.kv_type});
+                                                                                   .kv_type = options.kv_type,
+                                                                                   .checkpoint_interval = options.checkpoint_interval,
+                                                                                   .max_checkpoints = options.max_checkpoints});
   sequence_ = decoder_->add_sequence();
 }
 
@@ -61,6 +63,8 @@ void Session::truncate(int32_t n_keep) {
   decoder_->truncate(sequence_, n_keep);
 }
 
+int32_t Session::reusable_prefix(int32_t n) const { return decoder_->reusable_prefix(sequence_, n); }
+uint64_t Session::rows_evaluated() const { return decoder_->rows_evaluated(); }
 int32_t Session::n_past() const { return int32_t(decoder_->tokens(sequence_).size()); }
 int32_t Session::n_ctx() const { return decoder_->n_ctx(); }
 int32_t Session::n_threads() const { return decoder_->n_threads(); }

@@ -33,6 +33,10 @@ struct ModelWeights {
   const float* output_norm = nullptr;
   ops::WeightMatrix output;      // token_embd itself when the model ties them
   const float* rope_freq_factors = nullptr;  // n_rot/2 divisors (Llama 3.1+), or nullptr
+  // lfm2's conv layers: in_proj [n_embd -> 3 * n_embd] (B, C, x), the conv taps copied tap-major
+  // ([short_conv_length][n_embd], tap L-1 on the current token), out_proj [n_embd -> n_embd].
+  ops::WeightMatrix shortconv_in_proj, shortconv_out_proj;
+  const float* shortconv_taps = nullptr;
   const float* rope_factors_long = nullptr;   // LongRoPE (phi3): n_rot/2 divisors each, or nullptr
   const float* rope_factors_short = nullptr;
   // The divisors of the rope frequencies for a run whose context is n_ctx positions per sequence:

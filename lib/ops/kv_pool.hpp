@@ -59,13 +59,14 @@ struct KvPool {
 // The KV memory of one position of a model: keys and values of every layer.
 uint64_t kv_bytes_per_position(KvType type, int32_t n_layer, int32_t row_size);
 
-// The queries of one sequence: rows first_row .. first_row + n_rows - 1 of q, at positions
-// pos0, pos0 + 1, ..., attending causally over the sequence's blocks.
+// The rows of one sequence in a forward pass: rows first_row .. first_row + n_rows - 1, at
+// positions pos0, pos0 + 1, ...; their queries attend causally over the sequence's blocks.
 struct AttentionSpan {
   int32_t first_row = 0;
   int32_t n_rows = 0;
   int32_t pos0 = 0;
   const int32_t* blocks = nullptr;
+  float* state = nullptr;  // the sequence's recurrent state at pos0 (lib/ops/recurrent_state.hpp), or nullptr
 };
 
 struct AttentionShape {

@@ -73,8 +73,15 @@ FallbackAnswer FallbackClient::ask(Endpoint endpoint, std::string_view request_b
   if (result->status != 200)
     return done(fmt::format("status {}: {}", result->status, error_message_of(result->body)));
   const Json body = Json::parse(result->body, nullptr, false);
-  if (!body.is_object() || !body.contains("choices") || !body["choices"].is_array() || body["choices"].empty())
+  if (!body.is_object() || !body.contains("choices") || !body["choices"].is_array() || body["choices"].empty() ||
+      !body["choices"][0].is_object())
     return done("the answer has no choices");
+  const Json& choice = body["choices"][0];
+  const bool has_answer = endpoint == Endpoint::ChatCompletions
+                              ? choice.contains("message") && choice["message"].is_object()
+                              : choice.contains("text") && choice["text"].is_string();
+  if (!has_answer) return done(endpoint == Endpoint::ChatCompletions ? "the answer's choice has no message"
+                                                                      : "the answer's choice has no text");
   answer.ok = true;
   answer.body = result->body;
   return done({});

@@ -41,7 +41,8 @@ class FallbackClient {
   ~FallbackClient();
 
   // Asks the fallback the request whose JSON body the client sent to this server. A network
-  // error, a timeout, a status other than 200 or a body without choices is an answer not ok.
+  // error, a timeout, a status other than 200 or a body without a choice of the endpoint's
+  // shape (chat: a message; completions: a text) is an answer not ok.
   FallbackAnswer ask(Endpoint endpoint, std::string_view request_body) const;
 
   const FallbackOptions& options() const { return options_; }

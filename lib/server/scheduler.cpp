@@ -143,6 +143,8 @@ void SchedulerState::publish_stats() {
   stats.kv_blocks_total = decoder.n_blocks();
   stats.kv_blocks_used = decoder.n_blocks() - decoder.n_free_blocks();
   stats.cached_sequences = int32_t(cached.size());
+  stats.state_bytes_per_sequence = decoder.state_bytes_per_sequence();
+  stats.state_bytes = decoder.state_bytes();
 }
 
 void SchedulerState::finish(ActiveRequest& r, FinishReason reason, std::string error) {
@@ -228,14 +230,15 @@ void SchedulerState::admit() {
     }
     SequenceId best = -1;
     size_t best_length = 0;
+    // At least one token is evaluated, for the logits of the last one; a hybrid model's sequence
+    // is reused up to its latest state checkpoint inside the common prefix.
     const auto consider = [&](SequenceId id) {
-      const size_t n = common_prefix(decoder.tokens(id), r->context);
+      const size_t common = std::min(common_prefix(decoder.tokens(id), r->context), r->context.size() - 1);
+      const size_t n = size_t(decoder.reusable_prefix(id, int32_t(common)));
       if (n > best_length) best = id, best_length = n;
     };
     for (const CachedSequence& c : cached) consider(c.sequence);
     for (const auto& other : running) consider(other->sequence);
-    // At least one token is evaluated, for the logits of the last one.
-    best_length = std::min(best_length, r->context.size() - 1);
     r->sequence = best >= 0 && best_length > 0 ? decoder.fork_sequence(best, int32_t(best_length)) : decoder.add_sequence();
     const int32_t needed = decoder.blocks_needed(r->sequence, int32_t(r->context.size()) + 1);
     if (!free_blocks_for(needed, {}, nullptr, /*preempt=*/false) && !running.empty()) {

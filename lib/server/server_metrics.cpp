@@ -98,6 +98,9 @@ std::string ServerMetrics::prometheus_text(const SchedulerStats& stats) const {
   append_metric(text, "slm_kv_blocks_total", "gauge", "KV cache blocks in the pool.", stats.kv_blocks_total);
   append_metric(text, "slm_cached_sequences", "gauge", "Finished sequences kept for prefix reuse.",
                 stats.cached_sequences);
+  append_metric(text, "slm_recurrent_state_bytes", "gauge",
+                "Hybrid models: bytes of the recurrent states and their checkpoints, of every sequence.",
+                double(stats.state_bytes));
   return text;
 }
 

@@ -3,7 +3,11 @@
 // re-sent as stream chunks (lib/server/route_request.hpp).
 #include <gtest/gtest.h>
 
+#include <httplib.h>
+
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "lib/server/fallback_client.hpp"
 #include "lib/server/route_policy.hpp"
@@ -100,6 +104,68 @@ TEST(FallbackClient, ANetworkFailureIsAnAnswerNotOkThatHoldsNoKey) {
   EXPECT_FALSE(answer.ok);
   EXPECT_FALSE(answer.error.empty());
   EXPECT_EQ(answer.error.find("key-that-must-not-leak"), std::string::npos);
+}
+
+// A fallback on loopback that answers every request with `body` and `status`, and records what
+// it was asked.
+class FakeFallback {
+ public:
+  FakeFallback(int status, std::string body) {
+    server_.Post(R"(/v1/.*)", [this, status, body](const httplib::Request& request, httplib::Response& response) {
+      std::lock_guard lock(mutex_);
+      paths_.push_back(request.path);
+      bodies_.push_back(request.body);
+      authorizations_.push_back(request.get_header_value("Authorization"));
+      response.status = status;
+      response.set_content(body, "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });  // bound: connections wait for it
+  }
+  ~FakeFallback() {
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // stop() needs the loop
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  std::vector<std::string> paths_, bodies_, authorizations_;
+  std::mutex mutex_;
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(FallbackClient, SendsTheBodyWithTheFallbacksModelUnstreamedAndTheKeyInTheHeader) {
+  FakeFallback fake(200, R"({"choices":[{"index":0,"message":{"role":"assistant","content":"Hi"}}]})");
+  const FallbackClient client({fake.url(), "big", "secret", 10});
+  const FallbackAnswer answer = client.ask(
+      Endpoint::ChatCompletions, R"({"model":"auto","messages":[],"stream":true,"stream_options":{"include_usage":true}})");
+  EXPECT_TRUE(answer.ok) << answer.error;
+  ASSERT_EQ(fake.paths_.size(), 1u);
+  EXPECT_EQ(fake.paths_[0], "/v1/chat/completions");
+  EXPECT_EQ(fake.authorizations_[0], "Bearer secret");
+  const Json sent = Json::parse(fake.bodies_[0]);
+  EXPECT_EQ(sent["model"], "big");
+  EXPECT_EQ(sent["stream"], false);
+  EXPECT_FALSE(sent.contains("stream_options"));
+}
+
+TEST(FallbackClient, AnErrorStatusOrAnAnswerOfTheWrongShapeIsNotOk) {
+  const std::vector<std::pair<int, std::string>> bad = {
+      {500, R"({"error":{"message":"overloaded"}})"}, {200, "not json"}, {200, R"({"choices":[]})"},
+      {200, R"({"choices":[1]})"}, {200, R"({"choices":[{"text":"only completions have text"}]})"}};
+  for (const auto& [status, body] : bad) {
+    SCOPED_TRACE(body);
+    FakeFallback fake(status, body);
+    const FallbackAnswer answer = FallbackClient({fake.url(), "big", "", 10}).ask(Endpoint::ChatCompletions, "{}");
+    EXPECT_FALSE(answer.ok);
+    EXPECT_FALSE(answer.error.empty());
+  }
+  FakeFallback overloaded(500, R"({"error":{"message":"overloaded"}})");
+  EXPECT_EQ(FallbackClient({overloaded.url(), "big", "", 10}).ask(Endpoint::Completions, "{}").error,
+            "status 500: overloaded");
 }
 
 TEST(FallbackStream, AWholeChatAnswerBecomesRoleContentAndFinishChunksThenUsage) {

@@ -4,11 +4,16 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <optional>
 
 namespace slm::tools {
 
 // nullopt: go on; otherwise the exit code main() should return.
 std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv);
+
+// --checkpoint-interval and --state-checkpoints: a hybrid model's recurrent-state checkpoints
+// (slm/batch.hpp), into BatchDecoderOptions' or SessionOptions' fields of the same names.
+void add_state_checkpoint_options(CLI::App& app, int32_t& checkpoint_interval, int32_t& max_checkpoints);
 
 }  // namespace slm::tools

@@ -1,0 +1,199 @@
+// A hybrid model's recurrent state beside the KV cache (slm/batch.hpp): checkpoints are kept at
+// the ends of multi-row decodes and every checkpoint_interval positions, at most max_checkpoints
+// per sequence; a decode that starts before a sequence's end (truncate, fork, a new turn that
+// re-renders the history) restores the latest checkpoint at or before it and re-evaluates only
+// from there, and its logits are those of a fresh sequence, bit for bit. A Llama model, which
+// can cut its cache anywhere, evaluates only the tokens after the common prefix.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "slm/batch.hpp"
+#include "slm/generate.hpp"
+#include "slm/scheduler.hpp"
+#include "slm/session.hpp"
+#include "support/assets.hpp"
+
+namespace slm::test {
+namespace {
+
+constexpr const char* kHybrid = "models/syn-lfm2-tiny-Q4_K_M.gguf";
+constexpr const char* kLlama = "models/syn-llama-tiny-Q4_K_M.gguf";
+
+std::shared_ptr<const Model> load(const char* path) { return Model::load(shared_path(path).string()); }
+
+std::vector<TokenId> random_tokens(const Model& model, size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<TokenId> tokens(n);
+  for (TokenId& t : tokens) t = TokenId(3 + rng() % uint32_t(model.config().n_vocab - 3));
+  return tokens;
+}
+
+std::vector<TokenId> concat(std::vector<TokenId> a, const std::vector<TokenId>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// Every logit row of `tokens` in a fresh sequence.
+std::vector<float> fresh_logits(const std::shared_ptr<const Model>& model, const std::vector<TokenId>& tokens) {
+  Session session(model, {.n_ctx = 512, .n_threads = 1});
+  const auto logits = session.eval(tokens, 0, true);
+  return {logits.begin(), logits.end()};
+}
+
+bool same_bits(std::span<const float> a, std::span<const float> b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Rows [first, end) of a [n][n_vocab] logits block.
+std::span<const float> rows_of(const std::vector<float>& logits, size_t n_vocab, size_t first, size_t end) {
+  return std::span(logits).subspan(first * n_vocab, (end - first) * n_vocab);
+}
+
+TEST(StateCheckpoints, ForkAndTruncateRestoreTheLatestCheckpointAndMatchAFreshSequence) {
+  SLM_REQUIRE_ASSET(shared_path(kHybrid));
+  const auto model = load(kHybrid);
+  const size_t V = size_t(model->config().n_vocab);
+  const std::vector<TokenId> prompt = random_tokens(*model, 100, 1), other = random_tokens(*model, 25, 2);
+  BatchDecoder decoder(model, {.n_ctx = 512, .n_threads = 1, .checkpoint_interval = 0});
+  const SequenceId a = decoder.add_sequence();
+  for (int32_t begin = 0; begin < 100; begin += 30) {  // decodes of 30, 30, 30, 10 rows: checkpoints at their ends
+    std::vector<BatchRow> rows;
+    for (int32_t p = begin; p < std::min(begin + 30, 100); ++p) rows.push_back({a, p, prompt[size_t(p)], false});
+    decoder.decode(rows);
+  }
+  EXPECT_EQ(decoder.reusable_prefix(a, 100), 100);
+  EXPECT_EQ(decoder.reusable_prefix(a, 75), 60);
+  EXPECT_EQ(decoder.reusable_prefix(a, 29), 0);
+
+  // A fork at 75 holds 75 tokens; its first decode re-evaluates 60..74, then the new rows.
+  const SequenceId b = decoder.fork_sequence(a, 75);
+  const uint64_t before = decoder.rows_evaluated();
+  std::vector<BatchRow> rows;
+  for (size_t i = 0; i < other.size(); ++i) rows.push_back({b, int32_t(75 + i), other[i], true});
+  const auto forked = decoder.decode(rows);
+  EXPECT_EQ(decoder.rows_evaluated() - before, 15u + other.size());
+  const std::vector<TokenId> fork_tokens = concat({prompt.begin(), prompt.begin() + 75}, other);
+  const std::vector<float> expected = fresh_logits(model, fork_tokens);
+  EXPECT_TRUE(same_bits(forked, rows_of(expected, V, 75, fork_tokens.size())));
+
+  // The source is untouched by the fork; truncated to 45 it goes on from its checkpoint at 30.
+  decoder.truncate(a, 45);
+  EXPECT_EQ(decoder.reusable_prefix(a, 45), 30);
+  rows.clear();
+  for (size_t i = 0; i < other.size(); ++i) rows.push_back({a, int32_t(45 + i), other[i], true});
+  const auto truncated = decoder.decode(rows);
+  const std::vector<TokenId> cut_tokens = concat({prompt.begin(), prompt.begin() + 45}, other);
+  EXPECT_TRUE(same_bits(truncated, rows_of(fresh_logits(model, cut_tokens), V, 45, cut_tokens.size())));
+}
+
+TEST(StateCheckpoints, AreBoundedPerSequenceAndKeepTheLatest) {
+  SLM_REQUIRE_ASSET(shared_path(kHybrid));
+  const auto model = load(kHybrid);
+  BatchDecoder decoder(model, {.n_ctx = 512, .n_threads = 1, .checkpoint_interval = 8, .max_checkpoints = 3});
+  const SequenceId s = decoder.add_sequence();
+  const std::vector<TokenId> prompt = random_tokens(*model, 100, 3);
+  std::vector<BatchRow> rows;
+  for (int32_t p = 0; p < 100; ++p) rows.push_back({s, p, prompt[size_t(p)], p == 99});
+  decoder.decode(rows);  // checkpoints at 8, 16, ..., 96 and the end, 100: the last 3 are kept
+  EXPECT_EQ(decoder.reusable_prefix(s, 99), 96);
+  EXPECT_EQ(decoder.reusable_prefix(s, 95), 88);
+  EXPECT_EQ(decoder.reusable_prefix(s, 87), 0);
+  EXPECT_EQ(decoder.state_bytes(), 4 * decoder.state_bytes_per_sequence());  // the state and 3 checkpoints
+  const SequenceId fork = decoder.fork_sequence(s, 100);  // shares the checkpoints: one more state only
+  EXPECT_EQ(decoder.state_bytes(), 5 * decoder.state_bytes_per_sequence());
+  decoder.remove_sequence(fork);
+  decoder.remove_sequence(s);
+  EXPECT_EQ(decoder.state_bytes(), 0u);
+}
+
+struct TurnTwo {
+  int32_t evaluated = 0;     // generate()'s count for turn 2
+  uint64_t rows = 0;         // rows the decoder ran for it, re-evaluated ones included
+  std::vector<TokenId> reply;
+};
+
+// Turn 1: a 300-token prompt and a 16-token greedy reply. Turn 2's prompt keeps the first
+// `kept` tokens of turn 1's context and adds 40 new ones (kept = the whole context: the chat
+// goes on; kept inside it: the template re-rendered the history differently from there).
+TurnTwo second_turn(const std::shared_ptr<const Model>& model, size_t kept) {
+  Session session(model, {.n_ctx = 512, .n_threads = 1, .checkpoint_interval = 64});
+  SamplerParams greedy;
+  greedy.temperature = 0.0f;
+  const GenerateOptions options{.max_tokens = 16, .stop_at_end_of_generation = false};
+  const std::vector<TokenId> prompt1 = random_tokens(*model, 300, 4);
+  Sampler sampler1(greedy);
+  const GenerateResult turn1 = generate(session, sampler1, prompt1, options, nullptr);
+  const std::vector<TokenId> context = concat(prompt1, turn1.tokens);
+  const std::vector<TokenId> prompt2 =
+      concat({context.begin(), context.begin() + long(std::min(kept, context.size()))}, random_tokens(*model, 40, 5));
+  const uint64_t before = session.rows_evaluated();
+  Sampler sampler2(greedy);
+  const GenerateResult turn2 = generate(session, sampler2, prompt2, options, nullptr);
+  // The reply is that of a fresh session.
+  Session fresh(model, {.n_ctx = 512, .n_threads = 1});
+  Sampler sampler3(greedy);
+  EXPECT_EQ(turn2.tokens, generate(fresh, sampler3, prompt2, options, nullptr).tokens);
+  // The first turn2.n_prompt_evaluated rows: the prompt; then one row per generated token but the last.
+  return {turn2.n_prompt_evaluated, session.rows_evaluated() - before - uint64_t(turn2.tokens.size() - 1), turn2.tokens};
+}
+
+TEST(StateCheckpoints, TurnTwoEvaluatesOnlyTheTokensAfterTheLastCheckpointInTheSharedPrefix) {
+  SLM_REQUIRE_ASSET(shared_path(kHybrid));
+  SLM_REQUIRE_ASSET(shared_path(kLlama));
+  const auto hybrid = load(kHybrid), llama = load(kLlama);
+  // The conversation goes on: turn 1's whole context is the prefix. Both evaluate the reply's
+  // last token (sampled, never evaluated) and the 40 new ones.
+  for (const auto& model : {hybrid, llama}) {
+    const TurnTwo t = second_turn(model, 1000);
+    EXPECT_EQ(t.evaluated, 41) << model->config().arch;
+    EXPECT_EQ(t.rows, 41u) << model->config().arch;
+  }
+  // The history differs from inside the reply on (position 310): the hybrid model goes on from
+  // its checkpoint at the end of turn 1's prompt (300), the Llama model from 310.
+  EXPECT_EQ(second_turn(hybrid, 310).evaluated, 50);
+  EXPECT_EQ(second_turn(llama, 310).evaluated, 40);
+  // The prompt itself differs from position 250 on: checkpoints every 64 positions, so the
+  // hybrid model goes on from 192.
+  const TurnTwo cut = second_turn(hybrid, 250);
+  EXPECT_EQ(cut.evaluated, 250 - 192 + 40);
+  EXPECT_EQ(cut.rows, uint64_t(cut.evaluated));  // nothing re-evaluated behind generate()'s back
+  EXPECT_EQ(second_turn(llama, 250).evaluated, 40);
+}
+
+// slm-server's prefix cache: a request sharing a prefix with a finished one forks its sequence
+// at the latest checkpoint inside the common prefix, and generates what it would alone.
+TEST(StateCheckpoints, SchedulerReusesThePrefixUpToTheLatestCheckpoint) {
+  SLM_REQUIRE_ASSET(shared_path(kHybrid));
+  const auto model = load(kHybrid);
+  const std::vector<TokenId> first = random_tokens(*model, 100, 6);
+  const std::vector<TokenId> second = concat({first.begin(), first.begin() + 90}, random_tokens(*model, 20, 7));
+  const auto run = [&](Scheduler& scheduler, const std::vector<TokenId>& prompt) {
+    GenerationRequest request;
+    request.prompt = prompt;
+    request.sampling.temperature = 0.0f;
+    request.max_tokens = 8;
+    request.stop_at_end_of_generation = false;
+    const auto stream = scheduler.submit(request);
+    std::pair<std::vector<TokenId>, GenerationSummary> out;
+    for (StreamEvent event; stream->next(event, std::chrono::seconds(60));) {
+      if (event.token) out.first.push_back(event.token->token);
+      if (event.done) {
+        out.second = *event.done;
+        break;
+      }
+    }
+    return out;
+  };
+  const SchedulerOptions options{.parallel = 1, .decoder = {.n_ctx = 256, .n_threads = 1, .checkpoint_interval = 32}};
+  Scheduler scheduler(model, options);
+  EXPECT_EQ(run(scheduler, first).second.cached_tokens, 0);
+  const auto reused = run(scheduler, second);
+  EXPECT_EQ(reused.second.cached_tokens, 64);  // the checkpoint at 64, the latest at or before 90
+  Scheduler alone(model, options);
+  EXPECT_EQ(reused.first, run(alone, second).first);
+}
+
+}  // namespace
+}  // namespace slm::test
