@@ -71,6 +71,14 @@ TEST(ToolCallParser, HermesBrokenBlockIsGivenBackAsText) {
   expect_same_at_every_split(ToolCallFormat::Hermes, text, {text, {}});
 }
 
+TEST(ToolCallParser, DeeplyNestedModelOutputIsTextNotACall) {
+  const std::string deep = "{\"name\": \"f\", \"arguments\": {\"a\": " + std::string(100000, '[') +
+                           std::string(100000, ']') + "}}";
+  EXPECT_EQ(parse_whole(ToolCallFormat::Json, deep), (Reply{deep, {}}));
+  const std::string shallow = "{\"name\": \"f\", \"arguments\": {\"a\": [[[1]]]}}";
+  EXPECT_EQ(parse_whole(ToolCallFormat::Json, shallow), (Reply{"", {{"f", R"({"a":[[[1]]]})"}}}));
+}
+
 TEST(ToolCallParser, PlainReplyKeepsItsTextExactly) {
   for (const ToolCallFormat format : {ToolCallFormat::Hermes, ToolCallFormat::Llama3, ToolCallFormat::Mistral,
                                       ToolCallFormat::Phi4, ToolCallFormat::Json}) {

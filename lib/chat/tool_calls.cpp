@@ -81,10 +81,12 @@ bool read_call(const Json& item, ParsedToolCall& call) {
   return read_arguments(arguments, call.arguments);
 }
 
-// Llama 3 separates calls with ';': the top-level pieces of `body`, outside strings.
-std::vector<std::string_view> split_top_level(std::string_view body, char separator) {
+// The top-level pieces of `body` between `separator`s, outside strings (Llama 3 separates calls
+// with ';'), and the deepest nesting of brackets seen.
+std::vector<std::string_view> split_top_level(std::string_view body, char separator, int& max_depth) {
   std::vector<std::string_view> pieces;
   int depth = 0;
+  max_depth = 0;
   bool in_string = false, escaped = false;
   size_t start = 0;
   for (size_t i = 0; i < body.size(); ++i) {
@@ -96,7 +98,7 @@ std::vector<std::string_view> split_top_level(std::string_view body, char separa
     } else if (c == '"') {
       in_string = true;
     } else if (c == '{' || c == '[') {
-      ++depth;
+      max_depth = std::max(max_depth, ++depth);
     } else if (c == '}' || c == ']') {
       --depth;
     } else if (c == separator && depth == 0) {
@@ -108,10 +110,15 @@ std::vector<std::string_view> split_top_level(std::string_view body, char separa
   return pieces;
 }
 
+// Model text nested deeper than this is not a call: printing and freeing JSON recurse.
+constexpr int kMaxCallNesting = 64;
+
 // The calls a block's body holds: one call object, or a list of them (Llama3: ';'-separated).
 bool parse_call_block(ToolCallFormat format, std::string_view body, std::vector<ParsedToolCall>& calls) {
-  const std::vector<std::string_view> pieces =
-      format == ToolCallFormat::Llama3 ? split_top_level(body, ';') : std::vector<std::string_view>{body};
+  int max_depth = 0;
+  std::vector<std::string_view> pieces = split_top_level(body, ';', max_depth);
+  if (max_depth > kMaxCallNesting) return false;
+  if (format != ToolCallFormat::Llama3) pieces = {body};
   for (const std::string_view piece : pieces) {
     const Json parsed = Json::parse(piece, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded()) return false;
