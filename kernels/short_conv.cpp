@@ -10,16 +10,17 @@ void gated_short_conv_scalar(const ShortConvRows& r) {
   const int64_t S = r.row_stride;
   const int32_t last_tap = r.kernel_len - 1;
   for (int64_t t = 0; t < r.n_tokens; ++t) {
-    const float *b = r.b + t * r.in_stride, *c = r.c + t * r.in_stride, *x = r.x + t * r.in_stride;
+    const float *b = r.b ? r.b + t * r.in_stride : nullptr, *c = r.c ? r.c + t * r.in_stride : nullptr;
+    const float* x = r.x + t * r.in_stride;
     float* out = r.out + t * r.out_stride;
     for (int64_t ch = 0; ch < r.channels; ++ch) {
-      const float y = b[ch] * x[ch];
+      const float y = b ? b[ch] * x[ch] : x[ch];
       float sum = 0.0f;
       for (int32_t k = 0; k < last_tap; ++k) sum = std::fma(r.weights[k * S + ch], r.state[k * S + ch], sum);
       sum = std::fma(r.weights[last_tap * S + ch], y, sum);
       for (int32_t k = 0; k + 1 < last_tap; ++k) r.state[k * S + ch] = r.state[(k + 1) * S + ch];
       r.state[(last_tap - 1) * S + ch] = y;
-      out[ch] = c[ch] * sum;
+      out[ch] = c ? c[ch] * sum : sum;
     }
   }
 }

@@ -14,8 +14,9 @@
 
 namespace slm::kernels {
 
+// Without gates (b and c nullptr: qwen35's DeltaNet conv), y = x and out = conv.
 struct ShortConvRows {
-  const float* b = nullptr;   // row t at b + t * in_stride (likewise c and x)
+  const float* b = nullptr;   // row t at b + t * in_stride (likewise c and x); b, c: nullptr for none
   const float* c = nullptr;
   const float* x = nullptr;
   int64_t in_stride = 0;

@@ -13,10 +13,11 @@ void gated_short_conv_avx2(const ShortConvRows& r) {
   const int32_t last_tap = r.kernel_len - 1;
   const int64_t vector_channels = r.channels / 8 * 8;
   for (int64_t t = 0; t < r.n_tokens; ++t) {
-    const float *b = r.b + t * r.in_stride, *c = r.c + t * r.in_stride, *x = r.x + t * r.in_stride;
+    const float *b = r.b ? r.b + t * r.in_stride : nullptr, *c = r.c ? r.c + t * r.in_stride : nullptr;
+    const float* x = r.x + t * r.in_stride;
     float* out = r.out + t * r.out_stride;
     for (int64_t ch = 0; ch < vector_channels; ch += 8) {
-      const __m256 y = _mm256_mul_ps(_mm256_loadu_ps(b + ch), _mm256_loadu_ps(x + ch));
+      const __m256 y = b ? _mm256_mul_ps(_mm256_loadu_ps(b + ch), _mm256_loadu_ps(x + ch)) : _mm256_loadu_ps(x + ch);
       __m256 sum = _mm256_setzero_ps();
       for (int32_t k = 0; k < last_tap; ++k)
         sum = _mm256_fmadd_ps(_mm256_loadu_ps(r.weights + k * S + ch), _mm256_loadu_ps(r.state + k * S + ch), sum);
@@ -24,12 +25,14 @@ void gated_short_conv_avx2(const ShortConvRows& r) {
       for (int32_t k = 0; k + 1 < last_tap; ++k)
         _mm256_storeu_ps(r.state + k * S + ch, _mm256_loadu_ps(r.state + (k + 1) * S + ch));
       _mm256_storeu_ps(r.state + (last_tap - 1) * S + ch, y);
-      _mm256_storeu_ps(out + ch, _mm256_mul_ps(_mm256_loadu_ps(c + ch), sum));
+      _mm256_storeu_ps(out + ch, c ? _mm256_mul_ps(_mm256_loadu_ps(c + ch), sum) : sum);
     }
   }
   if (vector_channels == r.channels) return;
   ShortConvRows tail = r;  // the last channels, as the reference does them (channels are independent)
-  tail.b += vector_channels, tail.c += vector_channels, tail.x += vector_channels, tail.out += vector_channels;
+  if (tail.b) tail.b += vector_channels;
+  if (tail.c) tail.c += vector_channels;
+  tail.x += vector_channels, tail.out += vector_channels;
   tail.state += vector_channels, tail.weights += vector_channels;
   tail.channels = r.channels - vector_channels;
   gated_short_conv_scalar(tail);

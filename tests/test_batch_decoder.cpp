@@ -91,7 +91,8 @@ TEST_P(BatchInvariance, EachSequenceMatchesItsRunAlone) {
 INSTANTIATE_TEST_SUITE_P(SharedModels, BatchInvariance,
                          ::testing::Values("stories260K", "syn-llama-tiny-Q4_K_M", "syn-qwen2-tiny-Q8_0",
                                            "syn-qwen3-tiny-Q4_K_M", "syn-qwen3moe-tiny-Q4_K_M", "syn-phi3-tiny-Q4_K_M",
-                                           "syn-gemma3-tiny-Q4_K_M", "syn-gemma2-tiny-Q8_0", "syn-lfm2-tiny-Q4_K_M"));
+                                           "syn-gemma3-tiny-Q4_K_M", "syn-gemma2-tiny-Q8_0", "syn-lfm2-tiny-Q4_K_M",
+                                           "syn-qwen35-tiny-Q4_K_M"));
 
 TEST(BatchDecoder, ForkSharesBlocksAndCopiesOnlyWhatItWritesInto) {
   const auto path = shared_path("models/syn-llama-tiny-Q8_0.gguf");

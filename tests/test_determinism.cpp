@@ -61,7 +61,8 @@ INSTANTIATE_TEST_SUITE_P(
     Models, Determinism,
     ::testing::Combine(::testing::Values("stories260K", "syn-llama-tiny-Q4_K_M", "syn-qwen2-tiny-Q8_0",
                                          "syn-qwen3-tiny-Q4_K_M", "syn-llama3-tiny-Q8_0", "syn-llama-tiny-BF16",
-                                         "syn-gemma2-tiny-Q4_K_M", "syn-gemma3-tiny-Q8_0", "syn-lfm2-tiny-Q8_0"),
+                                         "syn-gemma2-tiny-Q4_K_M", "syn-gemma3-tiny-Q8_0", "syn-lfm2-tiny-Q8_0",
+                                         "syn-qwen35-tiny-Q8_0"),
                        ::testing::Values(KvType::F16, KvType::F32)),
     [](const auto& info) {
       std::string name = std::get<0>(info.param) + (std::get<1>(info.param) == KvType::F16 ? "_kvF16" : "_kvF32");

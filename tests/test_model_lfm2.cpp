@@ -13,6 +13,7 @@
 #include "slm/session.hpp"
 #include "support/assets.hpp"
 #include "support/editable_gguf.hpp"
+#include "support/hybrid_invariance.hpp"
 
 namespace slm::test {
 namespace {
@@ -114,33 +115,9 @@ TEST_F(Lfm2Validation, AZeroKvHeadCountInAModelWithoutRecurrentLayersIsRejected)
   }
 }
 
-// Every position's logits of a 150-token prompt at one thread in one batch, against uneven
-// batches, one token at a time, two threads, and checkpoints every 7 positions (which cut the
-// forward passes there): bit-identical.
 TEST(Lfm2, LogitsAreBitIdenticalAcrossChunkingThreadsAndCheckpoints) {
   SLM_REQUIRE_ASSET(shared_path(kModel));
-  const auto model = Model::load(shared_path(kModel).string());
-  std::vector<TokenId> tokens;
-  for (int i = 0; i < 150; ++i) tokens.push_back(TokenId((i * 37 + 11) % model->config().n_vocab));
-  const auto logits_of = [&](int threads, int32_t n_batch, int32_t interval, bool one_at_a_time) {
-    Session session(model, {.n_ctx = 256, .n_threads = threads, .n_batch = n_batch, .checkpoint_interval = interval});
-    std::vector<float> out;
-    for (size_t i = 0; i < tokens.size();) {
-      const size_t n = one_at_a_time ? 1 : tokens.size();
-      const auto logits = session.eval(std::span(tokens).subspan(i, n), true);
-      out.insert(out.end(), logits.begin(), logits.end());
-      i += n;
-    }
-    return out;
-  };
-  const std::vector<float> reference = logits_of(1, 512, 0, false);
-  const auto same = [&](const std::vector<float>& other) {
-    return other.size() == reference.size() && std::memcmp(other.data(), reference.data(), other.size() * 4) == 0;
-  };
-  EXPECT_TRUE(same(logits_of(2, 512, 0, false))) << "2 threads";
-  EXPECT_TRUE(same(logits_of(1, 5, 0, false))) << "batches of 5";
-  EXPECT_TRUE(same(logits_of(2, 13, 7, false))) << "batches of 13, checkpoints every 7, 2 threads";
-  EXPECT_TRUE(same(logits_of(1, 512, 16, true))) << "one token at a time";
+  expect_hybrid_logits_invariant(Model::load(shared_path(kModel).string()), 150);
 }
 
 }  // namespace

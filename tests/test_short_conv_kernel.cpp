@@ -93,5 +93,26 @@ TEST(ShortConvKernel, EveryIsaGivesTheReferenceBitsWhateverTheSplitOfTokens) {
       }
 }
 
+// qwen35's DeltaNet conv has no gates: b and c nullptr give the bits of gates of 1.
+TEST(ShortConvKernel, WithoutGatesEveryIsaGivesTheConvolutionOfX) {
+  for (Isa isa : isas_here()) {
+    SCOPED_TRACE(kernels::isa_name(isa));
+    ConvCase c = random_case(19, 4, 6, 7);
+    for (int64_t t = 0; t < c.n_tokens; ++t)
+      for (int64_t ch = 0; ch < 2 * c.channels; ++ch) c.bcx[size_t(t * 3 * c.channels + ch)] = 1.0f;  // b, c = 1
+    std::vector<float> gated_state = c.state, gated_out(size_t(c.n_tokens * c.channels));
+    run(kernels::short_conv_kernel(isa), c, gated_state, gated_out, 0, c.n_tokens);
+    std::vector<float> state = c.state, out(gated_out.size(), -1.0f);
+    kernels::ShortConvRows r;
+    r.x = c.bcx.data() + 2 * c.channels, r.in_stride = 3 * c.channels;
+    r.out = out.data(), r.out_stride = c.channels;
+    r.state = state.data(), r.weights = c.weights.data(), r.row_stride = c.channels, r.channels = c.channels;
+    r.kernel_len = c.kernel_len, r.n_tokens = c.n_tokens;
+    kernels::short_conv_kernel(isa)(r);
+    EXPECT_EQ(std::memcmp(out.data(), gated_out.data(), out.size() * sizeof(float)), 0);
+    EXPECT_EQ(std::memcmp(state.data(), gated_state.data(), state.size() * sizeof(float)), 0);
+  }
+}
+
 }  // namespace
 }  // namespace slm::test

@@ -3,6 +3,7 @@
 // so that the forward pass can trust every shape it reads.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -43,6 +44,15 @@ struct ModelConfig {
   bool has_longrope_factors = false;
   int32_t n_ctx_orig = 0;          // <arch>.rope.scaling.original_context_length; n_ctx_train when absent
   float rope_attn_factor = 1.0f;   // <arch>.rope.scaling.attn_factor: multiplies the rotation's cos and sin
+  // <arch>.rope.dimension_sections (qwen35): interleaved multi-section rope (IMROPE), made for
+  // positions of images; all 0: none. Rotary pair i falls in section s = i % sum: t when
+  // s % 3 == 0 and s < 3 * [0], h when s % 3 == 1 and s < 3 * [1], w when s % 3 == 2 and
+  // s < 3 * [2], else e. A text token's position is its position in t, h and w, and 0 in e.
+  std::array<int32_t, 4> rope_sections{};
+  // qwen35's Gated DeltaNet layers (its recurrent_layers; the conv's taps are short_conv_length).
+  int32_t ssm_head_dim = 0;   // ssm.state_size: the size of every q, k and v head
+  int32_t ssm_n_k_heads = 0;  // ssm.group_count: q and k heads
+  int32_t ssm_n_v_heads = 0;  // ssm.time_step_rank: v heads, a multiple; v head j reads q/k head j % n_k_heads
   // Gemma 2 / Gemma 3 (zero, one or empty for the others).
   float embedding_scale = 1.0f;   // token embeddings are multiplied by it (Gemma: sqrt(n_embd))
   float attention_scale = 0.0f;   // > 0: the q.k scale in place of 1 / sqrt(head_dim)
@@ -58,16 +68,6 @@ struct ModelConfig {
   int32_t n_expert = 0;       // mixture of experts (qwen3moe): experts per layer, 0 for a dense FFN
   int32_t n_expert_used = 0;  // experts each token is routed to
   int32_t n_ff_exp = 0;       // one expert's feed-forward width
-};
-
-struct ModelWeights;  // lib/model/weights.hpp: views into the mapped file
-
-class Model {
- public:
-  // Opens, maps and validates a GGUF model. Throws slm::Error naming what is wrong:
-  // an unknown architecture, a missing or insane hyperparameter, a missing tensor or
-  // one of the wrong shape or type, special token ids outside the vocabulary.
-  static std::shared_ptr<const Model> load(const std::string& path);
   // Hybrid models (lfm2, qwen35): per layer, true for a recurrent layer, which keeps a fixed-size
   // state per sequence (lib/ops/recurrent_state.hpp) and no keys or values; empty: none.
   std::vector<bool> recurrent_layers;
@@ -81,6 +81,16 @@ class Model {
     for (int32_t l = 0; l < layer; ++l) index += !is_recurrent(l);
     return index;
   }
+};
+
+struct ModelWeights;  // lib/model/weights.hpp: views into the mapped file
+
+class Model {
+ public:
+  // Opens, maps and validates a GGUF model. Throws slm::Error naming what is wrong:
+  // an unknown architecture, a missing or insane hyperparameter, a missing tensor or
+  // one of the wrong shape or type, special token ids outside the vocabulary.
+  static std::shared_ptr<const Model> load(const std::string& path);
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }

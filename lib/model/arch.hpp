@@ -64,6 +64,7 @@ extern const ArchSpec kGemma3Arch;
 extern const ArchSpec kPhi3Arch;
 extern const ArchSpec kQwen3MoeArch;
 extern const ArchSpec kLfm2Arch;
+extern const ArchSpec kQwen35Arch;
 
 // nullptr for an architecture slm does not run.
 const ArchSpec* find_arch(std::string_view name);
@@ -86,6 +87,14 @@ void llama_feed_forward_block(const Model& model, ForwardScratch& scratch, int64
 // end, the final norm and the output projection of batch.logit_rows.
 void llama_input_rows(const Model& model, ForwardScratch& scratch, const ForwardBatch& batch);
 void llama_output_logits(const Model& model, ForwardScratch& scratch, const ForwardBatch& batch, float* logits);
+
+// A hybrid model's forward pass (lib/model/llama.cpp; lfm2, qwen35): Llama's input rows; in each
+// layer, the architecture's own recurrent block where config.is_recurrent(layer), else Llama's
+// attention block, then Llama's feed-forward block; Llama's output.
+using RecurrentBlockFn = void (*)(const Model& model, ForwardScratch& scratch, const ForwardBatch& batch,
+                                  int32_t layer);
+void forward_hybrid(const Model& model, ForwardScratch& scratch, ops::KvPool& pool, const ForwardBatch& batch,
+                    float* logits, RecurrentBlockFn recurrent_block);
 
 // The Llama-family transformer (lib/model/llama.cpp); the other specs reuse it.
 void forward_llama(const Model& model, ForwardScratch& scratch, ops::KvPool& pool, const ForwardBatch& batch,

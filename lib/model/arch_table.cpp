@@ -5,7 +5,7 @@
 namespace slm {
 
 static const ArchSpec* const kArchTable[] = {&kLlamaArch, &kQwen2Arch, &kQwen3Arch, &kPhi3Arch, &kQwen3MoeArch,
-                                             &kGemma2Arch, &kGemma3Arch, &kLfm2Arch};
+                                             &kGemma2Arch, &kGemma3Arch, &kLfm2Arch, &kQwen35Arch};
 
 const ArchSpec* find_arch(std::string_view name) {
   for (const ArchSpec* spec : kArchTable)

@@ -38,20 +38,7 @@ void bind_lfm2_layer(const WeightBinder& b, const ModelConfig& c, int32_t layer,
   L.attn_norm = b.vector(p + "attn_norm.weight", E);
   L.shortconv_in_proj = b.matrix(p + "shortconv.in_proj.weight", E, 3 * E);
   L.shortconv_out_proj = b.matrix(p + "shortconv.out_proj.weight", E, E);
-  // The file's taps are F32 (as llama.cpp's conv needs), channel-major, ne [L, n_embd]; the
-  // kernel reads them tap-major.
-  const GgufTensor& conv = b.require(p + "shortconv.conv.weight");
-  if (conv.type != GgmlType::F32)
-    b.fail(fmt::format("tensor {} has type {}, expected F32", conv.name, ggml_type_name(conv.type)));
-  if (conv.ne[0] != uint64_t(taps) || conv.ne[1] != uint64_t(E) || conv.ne[2] != 1 || conv.ne[3] != 1)
-    b.fail(fmt::format("tensor {} has shape {}, expected [{}, {}] (shortconv.l_cache, embedding_length)", conv.name,
-                       conv.shape_string(), taps, E));
-  auto tap_major = std::make_unique<std::vector<float>>(size_t(taps * E));
-  const auto* channel_major = reinterpret_cast<const float*>(conv.data);
-  for (int64_t ch = 0; ch < E && channel_major; ++ch)
-    for (int64_t k = 0; k < taps; ++k) (*tap_major)[size_t(k * E + ch)] = channel_major[ch * taps + k];
-  L.shortconv_taps = tap_major->data();
-  b.weights.float_copies.push_back(std::move(tap_major));
+  L.shortconv_taps = b.conv_taps(p + "shortconv.conv.weight", taps, E);
   bind_llama_feed_forward(b, c, layer, L);
 }
 
@@ -72,17 +59,7 @@ void short_conv_block(const Model& model, ForwardScratch& s, const ForwardBatch&
 
 void forward_lfm2(const Model& model, ForwardScratch& s, ops::KvPool& pool, const ForwardBatch& batch,
                   float* logits) {
-  const ModelConfig& c = model.config();
-  const int64_t n = int64_t(batch.tokens.size());
-  llama_input_rows(model, s, batch);
-  for (int32_t layer = 0; layer < c.n_layer; ++layer) {
-    if (c.is_recurrent(layer))
-      short_conv_block(model, s, batch, layer);
-    else
-      llama_attention_block(model, s, pool, batch, layer);
-    llama_feed_forward_block(model, s, n, layer);
-  }
-  llama_output_logits(model, s, batch, logits);
+  forward_hybrid(model, s, pool, batch, logits, short_conv_block);
 }
 
 }  // namespace

@@ -33,7 +33,13 @@ void llama_attention_block(const Model& model, ForwardScratch& s, ops::KvPool& p
   float *attn = s.attn.data(), *out = s.block_out.data();
 
   ops::rms_norm_rows(x, L.attn_norm, xn, n, c.n_embd, c.rms_norm_eps);
-  ops::matmul(L.attn_q, xn, n, q, threads);
+  float* query_and_gate = s.recurrent.data();  // qwen35: [n][n_head][query, gate]
+  if (L.attn_q_gated) {
+    ops::matmul(L.attn_q, xn, n, query_and_gate, threads);
+    ops::take_queries(query_and_gate, q, n, c.n_head, c.head_dim);
+  } else {
+    ops::matmul(L.attn_q, xn, n, q, threads);
+  }
   ops::matmul(L.attn_k, xn, n, k, threads);
   ops::matmul(L.attn_v, xn, n, v, threads);
   if (L.attn_q_bias) {  // qwen2
@@ -54,6 +60,7 @@ void llama_attention_block(const Model& model, ForwardScratch& s, ops::KvPool& p
   ops::store_keys_and_values(pool, kv_layer, batch.sequences, k, v);
   ops::attention(q, pool, kv_layer, batch.sequences, {c.n_head, c.n_head_kv, c.head_dim},
                  ops::default_attention(c.head_dim), attn, threads);
+  if (L.attn_q_gated) ops::apply_output_gates(attn, query_and_gate, n, c.n_head, c.head_dim);
   ops::matmul(L.attn_output, attn, n, out, threads);
   ops::add_in_place(x, out, n * c.n_embd);
 }
@@ -104,6 +111,21 @@ void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, con
     llama_feed_forward_block(model, s, n, layer);  // SwiGLU; qwen3moe: a mixture of SwiGLU experts
   }
   llama_output_logits(model, s, batch, logits);  // final norm and output projection of the rows that want them
+}
+
+void forward_hybrid(const Model& model, ForwardScratch& s, ops::KvPool& pool, const ForwardBatch& batch, float* logits,
+                    RecurrentBlockFn recurrent_block) {
+  const ModelConfig& c = model.config();
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
+  llama_input_rows(model, s, batch);
+  for (int32_t layer = 0; layer < c.n_layer; ++layer) {
+    if (c.is_recurrent(layer))
+      recurrent_block(model, s, batch, layer);
+    else
+      llama_attention_block(model, s, pool, batch, layer);
+    llama_feed_forward_block(model, s, n, layer);
+  }
+  llama_output_logits(model, s, batch, logits);
 }
 
 }  // namespace slm

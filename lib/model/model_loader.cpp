@@ -167,7 +167,7 @@ void interleave_weights(const GgufFile& file, ModelWeights& weights) {
   std::vector<ops::WeightMatrix*> matrices = {&weights.output};
   for (LayerWeights& L : weights.layers)
     for (ops::WeightMatrix* w : {&L.attn_q, &L.attn_k, &L.attn_v, &L.attn_output, &L.ffn_gate, &L.ffn_up, &L.ffn_down,
-                                 &L.shortconv_in_proj, &L.shortconv_out_proj})
+                                 &L.shortconv_in_proj, &L.shortconv_out_proj, &L.ssm_qkv, &L.ssm_z, &L.ssm_out})
       matrices.push_back(w);
   const int n_threads = std::max(1, omp_get_num_procs());
   for (ops::WeightMatrix* w : matrices) {

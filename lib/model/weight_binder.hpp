@@ -107,6 +107,25 @@ struct WeightBinder {
     weights.float_copies.push_back(std::move(values));
     return data;
   }
+
+  // The taps of a short causal convolution (lfm2's shortconv.conv, qwen35's ssm_conv1d): F32 in
+  // the file (as llama.cpp's conv needs), channel-major, ne [taps, channels]; copied tap-major
+  // ([taps][channels]), as ops::short_conv reads them.
+  const float* conv_taps(const std::string& name, int64_t taps, int64_t channels) const {
+    const GgufTensor& t = require(name);
+    if (t.type != GgmlType::F32)
+      fail(fmt::format("tensor {} has type {}, expected F32", t.name, ggml_type_name(t.type)));
+    if (t.ne[0] != uint64_t(taps) || t.ne[1] != uint64_t(channels) || t.ne[2] != 1 || t.ne[3] != 1)
+      fail(fmt::format("tensor {} has shape {}, expected [{}, {}] (taps, channels)", t.name, t.shape_string(), taps,
+                       channels));
+    auto tap_major = std::make_unique<std::vector<float>>(size_t(taps * channels));
+    const auto* channel_major = reinterpret_cast<const float*>(t.data);  // nullptr: a header-only file
+    for (int64_t ch = 0; ch < channels && channel_major; ++ch)
+      for (int64_t k = 0; k < taps; ++k) (*tap_major)[size_t(k * channels + ch)] = channel_major[ch * taps + k];
+    const float* data = tap_major->data();
+    weights.float_copies.push_back(std::move(tap_major));
+    return data;
+  }
 };
 
 

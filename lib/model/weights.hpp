@@ -20,11 +20,23 @@ struct LayerWeights {
   const float* attn_v_bias = nullptr;
   const float* attn_q_norm = nullptr;  // qwen3: per-head RMSNorm weights, head_dim values
   const float* attn_k_norm = nullptr;
+  bool attn_q_gated = false;  // qwen35: attn_q gives each head's query rows, then its output gate's
+  // qwen35's Gated DeltaNet layers (lib/model/qwen35.cpp): attn_qkv (q, k and v heads: the conv's
+  // channels), attn_gate (z, the output's gate), ssm_alpha and ssm_beta (n_embd -> v heads) and
+  // ssm_out; ssm_a and ssm_dt.bias (per v head), ssm_norm (head size); the conv's taps in shortconv_taps.
+  ops::WeightMatrix ssm_qkv, ssm_z, ssm_alpha, ssm_beta, ssm_out;
+  const float* ssm_a = nullptr;
+  const float* ssm_dt_bias = nullptr;
+  const float* ssm_norm = nullptr;
   const float* attn_post_norm = nullptr;  // gemma: RMSNorm of the attention output (post_attention_norm)
   const float* ffn_norm = nullptr;
   ops::WeightMatrix ffn_gate, ffn_up, ffn_down;  // phi3: gate and up are row ranges of the fused ffn_up
   const float* ffn_post_norm = nullptr;   // gemma: RMSNorm of the feed-forward output (post_ffw_norm)
   ops::MoeWeights moe;  // qwen3moe: the router and the experts, in place of ffn_gate/up/down
+  // lfm2's conv layers: in_proj [n_embd -> 3 * n_embd] (B, C, x), the conv taps copied tap-major
+  // ([short_conv_length][n_embd], tap L-1 on the current token), out_proj [n_embd -> n_embd].
+  ops::WeightMatrix shortconv_in_proj, shortconv_out_proj;
+  const float* shortconv_taps = nullptr;
 };
 
 struct ModelWeights {
@@ -33,10 +45,6 @@ struct ModelWeights {
   const float* output_norm = nullptr;
   ops::WeightMatrix output;      // token_embd itself when the model ties them
   const float* rope_freq_factors = nullptr;  // n_rot/2 divisors (Llama 3.1+), or nullptr
-  // lfm2's conv layers: in_proj [n_embd -> 3 * n_embd] (B, C, x), the conv taps copied tap-major
-  // ([short_conv_length][n_embd], tap L-1 on the current token), out_proj [n_embd -> n_embd].
-  ops::WeightMatrix shortconv_in_proj, shortconv_out_proj;
-  const float* shortconv_taps = nullptr;
   const float* rope_factors_long = nullptr;   // LongRoPE (phi3): n_rot/2 divisors each, or nullptr
   const float* rope_factors_short = nullptr;
   // The divisors of the rope frequencies for a run whose context is n_ctx positions per sequence:

@@ -85,6 +85,15 @@ void rms_norm_rows(const float* x, const float* weight, float* y, int64_t n_rows
   for (int64_t r = 0; r < n_rows; ++r) rms_norm(x + r * n, weight, y + r * n, n, eps);
 }
 
+void rms_norm_silu_gated_rows(const float* x, const float* weight, const float* z, float* y, int64_t n_rows, int64_t n,
+                              float eps) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    rms_norm(x + r * n, weight, y + r * n, n, eps);
+    const float* gate = z + r * n;
+    for (int64_t i = 0; i < n; ++i) y[r * n + i] *= gate[i] / (1.0f + std::exp(-gate[i]));
+  }
+}
+
 void add_bias(float* x, const float* bias, int64_t n_tokens, int64_t n) {
   for (int64_t t = 0; t < n_tokens; ++t) add_in_place(x + t * n, bias, n);
 }
@@ -97,11 +106,27 @@ void swiglu_in_place(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+void silu_in_place(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
+}
+
 void geglu_in_place(float* gate, const float* up, int64_t n) {
   constexpr float kSqrt2OverPi = 0.79788456080286535588f, kGeluCoefficient = 0.044715f;
   for (int64_t i = 0; i < n; ++i) {
     const float x = gate[i];
     gate[i] = 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kGeluCoefficient * x * x))) * up[i];
+  }
+}
+
+void take_queries(const float* fused, float* q, int64_t n_rows, int32_t n_head, int32_t head_dim) {
+  for (int64_t head = 0; head < n_rows * n_head; ++head)
+    std::copy_n(fused + head * 2 * head_dim, head_dim, q + head * head_dim);
+}
+
+void apply_output_gates(float* out, const float* fused, int64_t n_rows, int32_t n_head, int32_t head_dim) {
+  for (int64_t head = 0; head < n_rows * n_head; ++head) {
+    const float* gate = fused + head * 2 * head_dim + head_dim;
+    for (int32_t i = 0; i < head_dim; ++i) out[head * head_dim + i] *= 1.0f / (1.0f + std::exp(-gate[i]));
   }
 }
 
@@ -116,6 +141,13 @@ void soft_cap_in_place(float* x, float cap, int64_t n) {
 
 void rope_angles(int32_t position, const ModelConfig& config, const float* freq_factors, float* cos_sin) {
   rope_angles(position, config.n_rot, config.rope_freq_base, config.rope_freq_scale, freq_factors, cos_sin);
+  // Multi-section rope: the pairs of the fourth section rotate by a text token's position there, 0.
+  const std::array<int32_t, 4>& sections = config.rope_sections;
+  const int32_t n_sectors = sections[0] + sections[1] + sections[2] + sections[3];
+  for (int32_t i = 0; n_sectors > 0 && i < config.n_rot / 2; ++i) {
+    const int32_t s = i % n_sectors, kind = s % 3;
+    if (s >= 3 * sections[size_t(kind)]) cos_sin[2 * i] = 1.0f, cos_sin[2 * i + 1] = 0.0f;
+  }
   // rope.scaling.attn_factor (LongRoPE's mscale) scales the rotated dimensions of q and k, as
   // ggml_rope_ext's attn_factor does; 1 for most models.
   if (config.rope_attn_factor != 1.0f)

@@ -56,6 +56,11 @@ void rms_norm(const float* x, const float* weight, float* y, int64_t n, float ep
 // The same for each of n_rows rows of n values (y may be x).
 void rms_norm_rows(const float* x, const float* weight, float* y, int64_t n_rows, int64_t n, float eps);
 
+// y = rms_norm(x) * weight * silu(z), for each of n_rows rows of n values (y may be x): the output
+// norm of a Gated DeltaNet head, gated by its z projection.
+void rms_norm_silu_gated_rows(const float* x, const float* weight, const float* z, float* y, int64_t n_rows, int64_t n,
+                              float eps);
+
 // x[t][i] += b[i]
 void add_bias(float* x, const float* bias, int64_t n_tokens, int64_t n);
 
@@ -65,8 +70,17 @@ void add_in_place(float* x, const float* y, int64_t n);
 // gate[i] = silu(gate[i]) * up[i]
 void swiglu_in_place(float* gate, const float* up, int64_t n);
 
+// x[i] = silu(x[i]) = x[i] / (1 + exp(-x[i]))
+void silu_in_place(float* x, int64_t n);
+
 // gate[i] = gelu(gate[i]) * up[i], GELU's tanh approximation (Gemma's GeGLU)
 void geglu_in_place(float* gate, const float* up, int64_t n);
+
+// Gated attention (qwen35): `fused` is [n_rows][n_head][2][head_dim], each head's query and then
+// its output gate, as one projection gives them. q gets the queries ([n_rows][n_head * head_dim]).
+void take_queries(const float* fused, float* q, int64_t n_rows, int32_t n_head, int32_t head_dim);
+// out (the attention output, as q) times sigmoid of the gates, value by value.
+void apply_output_gates(float* out, const float* fused, int64_t n_rows, int32_t n_head, int32_t head_dim);
 
 // x[i] *= scale
 void scale_in_place(float* x, float scale, int64_t n);

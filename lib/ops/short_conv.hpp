@@ -16,4 +16,8 @@ namespace slm::ops {
 void gated_short_conv(const float* bcx, std::span<const AttentionSpan> spans, int64_t state_offset,
                       const float* weights, int64_t channels, int32_t kernel_len, float* out, int n_threads);
 
+// The same convolution without gates (qwen35's DeltaNet conv): out = conv(x), x [n_rows][channels].
+void short_conv(const float* x, std::span<const AttentionSpan> spans, int64_t state_offset, const float* weights,
+                int64_t channels, int32_t kernel_len, float* out, int n_threads);
+
 }  // namespace slm::ops
