@@ -20,10 +20,6 @@ namespace {
 
 constexpr const char* kModel = "models/syn-lfm2-tiny-Q4_K_M.gguf";
 
-void expect_contains(const std::string& text, const std::string& part) {
-  EXPECT_NE(text.find(part), std::string::npos) << "'" << text << "' does not contain '" << part << "'";
-}
-
 TEST(Lfm2, LayerKindsAndStateSizeComeFromTheMetadata) {
   SLM_REQUIRE_ASSET(shared_path(kModel));
   const auto model = Model::load(shared_path(kModel).string());
@@ -49,15 +45,7 @@ class Lfm2Validation : public ::testing::Test {
   void TearDown() override { std::filesystem::remove(out_); }
 
   std::string load_error_after(const std::function<void(EditableModel&)>& edit) {
-    EditableModel m = read_editable(shared_path(kModel));
-    edit(m);
-    m.write(out_);
-    try {
-      Model::load(out_.string());
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "";
+    return load_error_after_edit(shared_path(kModel), edit, out_);
   }
 
   static void set_kv_heads(EditableModel& m, std::vector<int64_t> per_layer) {

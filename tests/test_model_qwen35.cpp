@@ -26,10 +26,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kModel = "models/syn-qwen35-tiny-Q4_K_M.gguf";
 
-void expect_contains(const std::string& text, const std::string& part) {
-  EXPECT_NE(text.find(part), std::string::npos) << "'" << text << "' does not contain '" << part << "'";
-}
-
 TEST(Qwen35, LayerPatternSizesAndRopeSectionsComeFromTheMetadata) {
   SLM_REQUIRE_ASSET(shared_path(kModel));
   const auto model = Model::load(shared_path(kModel).string());
@@ -80,15 +76,7 @@ class Qwen35Validation : public ::testing::Test {
   void TearDown() override { fs::remove(out_); }
 
   std::string load_error_after(const std::function<void(EditableModel&)>& edit) {
-    EditableModel m = read_editable(shared_path(kModel));
-    edit(m);
-    m.write(out_);
-    try {
-      Model::load(out_.string());
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "";
+    return load_error_after_edit(shared_path(kModel), edit, out_);
   }
 
   static void set_array(EditableModel& m, const std::string& key, GgufValueType type, std::vector<int64_t> values) {

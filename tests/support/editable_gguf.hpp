@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,5 +47,13 @@ struct EditableModel {
 };
 
 EditableModel read_editable(const std::filesystem::path& path);
+
+// Model::load's error message for the model at `source` after `edit`, written to `out`; "" when
+// the edited model loads.
+std::string load_error_after_edit(const std::filesystem::path& source, const std::function<void(EditableModel&)>& edit,
+                                  const std::filesystem::path& out);
+
+// EXPECTs that `text` contains `part`, showing both when it does not.
+void expect_contains(const std::string& text, const std::string& part);
 
 }  // namespace slm::test
