@@ -28,7 +28,8 @@ void gated_short_conv_scalar(const ShortConvRows& r) {
 ShortConvFn short_conv_kernel(Isa isa) {
   if (!isa_available(isa)) throw std::invalid_argument(std::string("short_conv_kernel: ISA ") + isa_name(isa) + " is not available");
 #if defined(SLM_HAVE_AVX2_KERNELS)
-  if (isa == Isa::Avx2) return avx2::gated_short_conv_avx2;
+  // Every x86 tier above scalar (AVX2, and those that add integer instructions to it) has AVX2's floats.
+  if (isa != Isa::Scalar && isa != Isa::Neon) return avx2::gated_short_conv_avx2;
 #endif
   return gated_short_conv_scalar;  // Neon: the reference (a few taps per channel, next to the matmuls)
 }

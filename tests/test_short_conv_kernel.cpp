@@ -18,7 +18,7 @@ using kernels::Isa;
 
 std::vector<Isa> isas_here() {
   std::vector<Isa> isas;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Neon})
+  for (Isa isa : kernels::kAllIsas)
     if (kernels::isa_available(isa)) isas.push_back(isa);
   return isas;
 }
