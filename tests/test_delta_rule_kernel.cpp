@@ -127,5 +127,13 @@ TEST(DeltaRuleKernel, EveryIsaMatchesTheReferenceAndGivesTheSameBitsWhateverTheS
     }
 }
 
+TEST(DeltaRuleKernel, EveryX86TierAboveScalarTakesTheAvx2Kernel) {
+#if defined(__x86_64__)
+  for (Isa isa : kernels::kAllIsas)
+    if (isa != Isa::Scalar && isa != Isa::Neon && kernels::isa_available(isa))
+      EXPECT_EQ(kernels::delta_rule_kernel(isa), &kernels::avx2::gated_delta_rule_avx2) << kernels::isa_name(isa);
+#endif
+}
+
 }  // namespace
 }  // namespace slm::test

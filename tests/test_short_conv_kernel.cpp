@@ -114,5 +114,14 @@ TEST(ShortConvKernel, WithoutGatesEveryIsaGivesTheConvolutionOfX) {
   }
 }
 
+// The kernels give the reference's bits, so only this shows which one a tier runs.
+TEST(ShortConvKernel, EveryX86TierAboveScalarTakesTheAvx2Kernel) {
+#if defined(__x86_64__)
+  for (Isa isa : kernels::kAllIsas)
+    if (isa != Isa::Scalar && isa != Isa::Neon && kernels::isa_available(isa))
+      EXPECT_EQ(kernels::short_conv_kernel(isa), &kernels::avx2::gated_short_conv_avx2) << kernels::isa_name(isa);
+#endif
+}
+
 }  // namespace
 }  // namespace slm::test
