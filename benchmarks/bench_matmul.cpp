@@ -106,22 +106,23 @@ void BM_Matmul(benchmark::State& state, const slm::kernels::IsaKernels* variant,
 }
 
 int register_all() {
-  for (Isa isa : slm::kernels::kAllIsas)
-    if (slm::kernels::isa_available(isa))
-      for (const slm::kernels::IsaKernels* kernels : {&slm::kernels::kernels_for(isa)})
-      for (bool interleaved : {false, true})
-        for (GgmlType type : kWeightFormats) {
-          if (interleaved && !kernels->interleaves(type)) continue;
-          for (int64_t n_tokens : {1, 64})
-            for (int n_threads : {1, 2}) {
-              const std::string name = std::string(interleaved ? "matmul_interleaved/" : "matmul_rows/") +
-                                       kernels->name + "/" + std::string(slm::ggml_type_name(type)) +
-                                       "/tokens:" + std::to_string(n_tokens) + "/threads:" + std::to_string(n_threads);
-              auto* benchmark =
-                  benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, kernels, type, n_tokens, n_threads, interleaved);
-              if (n_threads > 1) benchmark->UseRealTime();  // one thread: its CPU time, steadier on a shared machine
-            }
-        }
+  for (Isa isa : slm::kernels::kAllIsas) {
+    if (!slm::kernels::isa_available(isa)) continue;
+    const slm::kernels::IsaKernels* kernels = &slm::kernels::kernels_for(isa);
+    for (bool interleaved : {false, true})
+      for (GgmlType type : kWeightFormats) {
+        if (interleaved && !kernels->interleaves(type)) continue;
+        for (int64_t n_tokens : {1, 64})
+          for (int n_threads : {1, 2}) {
+            const std::string name = std::string(interleaved ? "matmul_interleaved/" : "matmul_rows/") +
+                                     kernels->name + "/" + std::string(slm::ggml_type_name(type)) +
+                                     "/tokens:" + std::to_string(n_tokens) + "/threads:" + std::to_string(n_threads);
+            auto* benchmark =
+                benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, kernels, type, n_tokens, n_threads, interleaved);
+            if (n_threads > 1) benchmark->UseRealTime();  // one thread: its CPU time, steadier on a shared machine
+          }
+      }
+  }
   return 0;
 }
 

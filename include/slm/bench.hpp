@@ -29,8 +29,8 @@ ReadBandwidthBuffer make_read_bandwidth_buffer(uint64_t bytes, int32_t n_threads
 double measure_read_bandwidth(const ReadBandwidthBuffer& buffer, int32_t n_threads, int32_t repetitions = 3);
 double measure_read_bandwidth(uint64_t bytes, int32_t n_threads, int32_t repetitions = 5);
 
-// The kernels the matmuls run on: "avx2+avxvnni", "avx2", "neon" or "scalar" (SLM_ISA chooses
-// the ISA; AVX2 uses its AVX-VNNI build where the CPU has AVX-VNNI).
+// The kernels the matmuls run on: "avx512", "avxvnni", "avx2", "neon" or "scalar" (unset,
+// SLM_ISA means the best this CPU has; set, it forces one: kernels/matmul.hpp's choose_isa).
 std::string active_kernel_isa();
 
 // `n_tokens` token ids drawn uniformly from the vocabulary with `seed`; the first is BOS when
