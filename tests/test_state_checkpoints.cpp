@@ -3,7 +3,8 @@
 // per sequence; a decode that starts before a sequence's end (truncate, fork, a new turn that
 // re-renders the history) restores the latest checkpoint at or before it and re-evaluates only
 // from there, and its logits are those of a fresh sequence, bit for bit. A Llama model, which
-// can cut its cache anywhere, evaluates only the tokens after the common prefix.
+// can cut its cache anywhere, evaluates only the tokens after the common prefix. (The scheduler's
+// prefix cache: tests/server/test_scheduler_checkpoints.cpp.)
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -11,7 +12,6 @@
 
 #include "slm/batch.hpp"
 #include "slm/generate.hpp"
-#include "slm/scheduler.hpp"
 #include "slm/session.hpp"
 #include "support/assets.hpp"
 
@@ -160,39 +160,6 @@ TEST(StateCheckpoints, TurnTwoEvaluatesOnlyTheTokensAfterTheLastCheckpointInTheS
   EXPECT_EQ(cut.evaluated, 250 - 192 + 40);
   EXPECT_EQ(cut.rows, uint64_t(cut.evaluated));  // nothing re-evaluated behind generate()'s back
   EXPECT_EQ(second_turn(llama, 250).evaluated, 40);
-}
-
-// slm-server's prefix cache: a request sharing a prefix with a finished one forks its sequence
-// at the latest checkpoint inside the common prefix, and generates what it would alone.
-TEST(StateCheckpoints, SchedulerReusesThePrefixUpToTheLatestCheckpoint) {
-  SLM_REQUIRE_ASSET(shared_path(kHybrid));
-  const auto model = load(kHybrid);
-  const std::vector<TokenId> first = random_tokens(*model, 100, 6);
-  const std::vector<TokenId> second = concat({first.begin(), first.begin() + 90}, random_tokens(*model, 20, 7));
-  const auto run = [&](Scheduler& scheduler, const std::vector<TokenId>& prompt) {
-    GenerationRequest request;
-    request.prompt = prompt;
-    request.sampling.temperature = 0.0f;
-    request.max_tokens = 8;
-    request.stop_at_end_of_generation = false;
-    const auto stream = scheduler.submit(request);
-    std::pair<std::vector<TokenId>, GenerationSummary> out;
-    for (StreamEvent event; stream->next(event, std::chrono::seconds(60));) {
-      if (event.token) out.first.push_back(event.token->token);
-      if (event.done) {
-        out.second = *event.done;
-        break;
-      }
-    }
-    return out;
-  };
-  const SchedulerOptions options{.parallel = 1, .decoder = {.n_ctx = 256, .n_threads = 1, .checkpoint_interval = 32}};
-  Scheduler scheduler(model, options);
-  EXPECT_EQ(run(scheduler, first).second.cached_tokens, 0);
-  const auto reused = run(scheduler, second);
-  EXPECT_EQ(reused.second.cached_tokens, 64);  // the checkpoint at 64, the latest at or before 90
-  Scheduler alone(model, options);
-  EXPECT_EQ(reused.first, run(alone, second).first);
 }
 
 }  // namespace
