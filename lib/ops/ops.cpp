@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/dequantize.hpp"
+#include "kernels/gated_rms_norm.hpp"
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/matmul.hpp"
 #include "lib/ops/thread_pool.hpp"
@@ -87,11 +88,7 @@ void rms_norm_rows(const float* x, const float* weight, float* y, int64_t n_rows
 
 void rms_norm_silu_gated_rows(const float* x, const float* weight, const float* z, float* y, int64_t n_rows, int64_t n,
                               float eps) {
-  for (int64_t r = 0; r < n_rows; ++r) {
-    rms_norm(x + r * n, weight, y + r * n, n, eps);
-    const float* gate = z + r * n;
-    for (int64_t i = 0; i < n; ++i) y[r * n + i] *= gate[i] / (1.0f + std::exp(-gate[i]));
-  }
+  kernels::gated_rms_norm(x, weight, z, y, n_rows, n, eps);
 }
 
 void add_bias(float* x, const float* bias, int64_t n_tokens, int64_t n) {
