@@ -91,6 +91,17 @@ std::vector<std::string> architecture_features(const GgufFile& gguf) {
     if (const float cap = f32(gguf, p + "final_logit_softcapping").value_or(gemma2 ? 30.0f : 0.0f); cap > 0.0f)
       features.push_back(fmt::format("logits soft-capped at {}", cap));
   }
+  if (const std::optional<uint32_t> taps = u32(gguf, p + "shortconv.l_cache"); taps && n_embd && *taps >= 2) {
+    // lfm2: head_count_kv is 0 on a conv layer, whose state is the last l_cache - 1 inputs (lib/model/lfm2.cpp).
+    int64_t conv_layers = 0, layers = 0;
+    if (const GgufValue* kv = gguf.find(p + "attention.head_count_kv"))
+      if (const auto* per_layer = std::get_if<GgufArray>(&kv->value))
+        for (const int64_t n : per_layer->ints) ++layers, conv_layers += n == 0;
+    features.push_back(fmt::format("gated short convolution on {} of {} layers (l_cache {}): a recurrent state of "
+                                   "{:.1f} KiB per sequence beside the attention layers' KV cache",
+                                   conv_layers, layers, *taps,
+                                   double(conv_layers) * (*taps - 1) * *n_embd * sizeof(float) / 1024.0));
+  }
   if (has_tensor("token_embd.weight")) features.push_back(has_tensor("output.weight") ? "untied output" : "tied output");
   return features;
 }
