@@ -134,7 +134,7 @@ void print_plan(const plan::Plan& p, const Options& o, const plan::MachineCapabi
                      mib(t.resident_bytes)});
   fmt::print("\n  weights    {:>12}  (repacked tiles on the heap; {} read from the mapped file{})\n",
              mib(m.weights_bytes), mib(m.mapped_weights_bytes),
-             m.paged_embedding_bytes ? fmt::format("; token embedding {} paged in by row, not counted",
+             m.paged_embedding_bytes ? fmt::format("; {} more of the token embedding paged in by row as tokens use it",
                                                    mib(m.paged_embedding_bytes))
                                      : "");
   fmt::print("  KV cache   {:>12}  ({} positions)\n", mib(m.kv_bytes), m.kv_positions);

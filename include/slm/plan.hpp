@@ -47,7 +47,9 @@ struct MemoryPlan {
   uint64_t weights_file_bytes = 0;  // every tensor as stored
   uint64_t weights_bytes = 0;       // every weight as loading keeps it (resident_bytes summed)
   uint64_t mapped_weights_bytes = 0;  // of weights_bytes, pages of the mapped file (the OS may drop and re-read them)
-  uint64_t paged_embedding_bytes = 0;  // an untied token embedding: read a row per token, not counted
+  // The token embedding is read a row per token from the mapped file: the part one pass of
+  // n_batch rows does not touch (Linux maps 64 KiB around each row read) is not counted.
+  uint64_t paged_embedding_bytes = 0;
   int64_t kv_positions = 0;         // n_ctx x n_parallel, rounded up to whole blocks
   uint64_t kv_bytes = 0;
   uint64_t scratch_bytes = 0;       // forward-pass rows, logits, the kernels' activation buffers
