@@ -11,18 +11,12 @@
 #include <vector>
 
 #include "kernels/delta_rule.hpp"
+#include "support/kernel_checks.hpp"
 
 namespace slm::test {
 namespace {
 
 using kernels::Isa;
-
-std::vector<Isa> isas_here() {
-  std::vector<Isa> isas;
-  for (Isa isa : kernels::kAllIsas)
-    if (kernels::isa_available(isa)) isas.push_back(isa);
-  return isas;
-}
 
 // A head's inputs as the model gives them: q and k of unit length, v of any size, decay in (0, 1],
 // beta in (0, 1); tokens laid out [n_tokens][q, k, v], gates [n_tokens][decay, beta].
@@ -96,7 +90,7 @@ TEST(DeltaRuleKernel, AZeroStateWithFullWriteStoresVAlongKAndReadsItBack) {
   std::fill(c.state.begin(), c.state.end(), 0.0f);
   c.gates = {1.0f, 1.0f};
   std::memcpy(c.qkv.data(), c.qkv.data() + c.d_k, size_t(c.d_k) * sizeof(float));  // q = k
-  for (Isa isa : isas_here()) {
+  for (Isa isa : kernels::checks::available_isas()) {
     std::vector<float> state = c.state, out(size_t(c.d_v));
     run(kernels::delta_rule_kernel(isa), c, state, out, 0, 1);
     for (int32_t j = 0; j < c.d_v; ++j)
@@ -105,7 +99,7 @@ TEST(DeltaRuleKernel, AZeroStateWithFullWriteStoresVAlongKAndReadsItBack) {
 }
 
 TEST(DeltaRuleKernel, EveryIsaMatchesTheReferenceAndGivesTheSameBitsWhateverTheSplitOfTokens) {
-  for (Isa isa : isas_here())
+  for (Isa isa : kernels::checks::available_isas())
     for (auto [d_k, d_v] : {std::pair{8, 8}, {16, 7}, {32, 32}, {128, 128}, {12, 9}}) {
       SCOPED_TRACE(testing::Message() << kernels::isa_name(isa) << ", d_k " << d_k << ", d_v " << d_v);
       const DeltaCase c = random_case(d_k, d_v, 9, uint32_t(d_k * 100 + d_v));
@@ -129,8 +123,8 @@ TEST(DeltaRuleKernel, EveryIsaMatchesTheReferenceAndGivesTheSameBitsWhateverTheS
 
 TEST(DeltaRuleKernel, EveryX86TierAboveScalarTakesTheAvx2Kernel) {
 #if defined(__x86_64__)
-  for (Isa isa : kernels::kAllIsas)
-    if (isa != Isa::Scalar && isa != Isa::Neon && kernels::isa_available(isa))
+  for (Isa isa : kernels::checks::available_isas())
+    if (kernels::checks::is_x86_simd(isa))
       EXPECT_EQ(kernels::delta_rule_kernel(isa), &kernels::avx2::gated_delta_rule_avx2) << kernels::isa_name(isa);
 #endif
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/gated_rms_norm.hpp"
+#include "support/kernel_checks.hpp"
 
 namespace slm::test {
 namespace {
@@ -51,8 +52,7 @@ TEST(GatedRmsNormKernel, ReferenceFollowsTheDefinition) {
 }
 
 TEST(GatedRmsNormKernel, EveryIsaMatchesTheReferenceInPlaceToo) {
-  for (Isa isa : kernels::kAllIsas) {
-    if (!kernels::isa_available(isa)) continue;
+  for (Isa isa : kernels::checks::available_isas()) {
     for (int64_t n : {8, 32, 128, 13}) {
       SCOPED_TRACE(testing::Message() << kernels::isa_name(isa) << ", n " << n);
       const NormCase c = random_case(4, n, uint32_t(n));

@@ -10,18 +10,12 @@
 #include <vector>
 
 #include "kernels/short_conv.hpp"
+#include "support/kernel_checks.hpp"
 
 namespace slm::test {
 namespace {
 
 using kernels::Isa;
-
-std::vector<Isa> isas_here() {
-  std::vector<Isa> isas;
-  for (Isa isa : kernels::kAllIsas)
-    if (kernels::isa_available(isa)) isas.push_back(isa);
-  return isas;
-}
 
 struct ConvCase {
   int64_t channels;
@@ -76,7 +70,7 @@ TEST(ShortConvKernel, ReferenceFollowsTheDefinition) {
 }
 
 TEST(ShortConvKernel, EveryIsaGivesTheReferenceBitsWhateverTheSplitOfTokens) {
-  for (Isa isa : isas_here())
+  for (Isa isa : kernels::checks::available_isas())
     for (int64_t channels : {1, 7, 8, 24, 261})
       for (int32_t kernel_len : {2, 3, 4}) {
         SCOPED_TRACE(testing::Message() << kernels::isa_name(isa) << ", " << channels << " channels, L " << kernel_len);
@@ -95,7 +89,7 @@ TEST(ShortConvKernel, EveryIsaGivesTheReferenceBitsWhateverTheSplitOfTokens) {
 
 // qwen35's DeltaNet conv has no gates: b and c nullptr give the bits of gates of 1.
 TEST(ShortConvKernel, WithoutGatesEveryIsaGivesTheConvolutionOfX) {
-  for (Isa isa : isas_here()) {
+  for (Isa isa : kernels::checks::available_isas()) {
     SCOPED_TRACE(kernels::isa_name(isa));
     ConvCase c = random_case(19, 4, 6, 7);
     for (int64_t t = 0; t < c.n_tokens; ++t)
@@ -117,8 +111,8 @@ TEST(ShortConvKernel, WithoutGatesEveryIsaGivesTheConvolutionOfX) {
 // The kernels give the reference's bits, so only this shows which one a tier runs.
 TEST(ShortConvKernel, EveryX86TierAboveScalarTakesTheAvx2Kernel) {
 #if defined(__x86_64__)
-  for (Isa isa : kernels::kAllIsas)
-    if (isa != Isa::Scalar && isa != Isa::Neon && kernels::isa_available(isa))
+  for (Isa isa : kernels::checks::available_isas())
+    if (kernels::checks::is_x86_simd(isa))
       EXPECT_EQ(kernels::short_conv_kernel(isa), &kernels::avx2::gated_short_conv_avx2) << kernels::isa_name(isa);
 #endif
 }
