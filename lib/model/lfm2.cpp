@@ -9,8 +9,6 @@
 // Both kinds of layer are followed by Llama's SwiGLU feed-forward block.
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include "lib/model/arch.hpp"
 #include "lib/model/batch_state.hpp"
 #include "lib/model/weight_binder.hpp"
