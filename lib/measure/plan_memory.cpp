@@ -163,7 +163,9 @@ MemoryPlan plan_memory(const PlannedModel& m, const PlanOptions& options) {
   memory.mapped_weights_bytes = memory.weights_bytes - anonymous;
 
   memory.kv_positions = int64_t(kv_pool_positions(int64_t(memory.n_ctx) * options.n_parallel));
-  const uint64_t kv_per_position = ops::kv_bytes_per_position(options.kv_type, c.n_layer, c.n_head_kv * c.head_dim);
+  // Only attention layers hold KV rows (a hybrid's recurrent layers keep a state instead).
+  const uint64_t kv_per_position =
+      ops::kv_bytes_per_position(options.kv_type, c.n_kv_layers(), c.n_head_kv * c.head_dim);
   memory.kv_bytes = uint64_t(memory.kv_positions) * kv_per_position;
   memory.scratch_bytes = forward_scratch_bytes(c, n_rows, n_threads) +
                          uint64_t(options.n_parallel) * uint64_t(c.n_vocab) * sizeof(float) +

@@ -41,7 +41,9 @@ double attended_keys(int64_t past, int64_t n_queries, int32_t window) {
 double attention_flops(const ModelConfig& c, int64_t past, int64_t n_queries) {
   double flops = 0;
   for (int32_t layer = 0; layer < c.n_layer; ++layer)
-    flops += 4.0 * c.n_head * c.head_dim * attended_keys(past, n_queries, c.is_sliding(layer) ? c.sliding_window : 0);
+    if (!c.is_recurrent(layer))
+      flops += 4.0 * c.n_head * c.head_dim *
+               attended_keys(past, n_queries, c.is_sliding(layer) ? c.sliding_window : 0);
   return flops;
 }
 
