@@ -71,7 +71,7 @@ for ((round = 0; round < rounds; ++round)); do
     for ((k = 0; k < n_engines; ++k)); do
       engine=${engines[$(((k + round) % n_engines))]}
       echo "round $((round + 1))/$rounds: $engine on $(basename "${models[$mi]}")" >&2
-      run "$engine" "${models[$mi]}" "$out/$engine.$mi.$round.json" ||
+      run "$engine" "${models[$mi]}" "$out/$engine@$mi@$round.json" ||
         echo "note: $engine failed on ${models[$mi]}" >&2
     done
   done
@@ -88,9 +88,10 @@ rest = sys.argv[5:]
 engines, models = rest[:rest.index("--")], rest[rest.index("--") + 1:]
 best, slm_isa = {}, "?"
 for name in os.listdir(out):
-    engine, mi, _round, _ = name.split(".") if name.count(".") == 3 else (None,) * 4
-    if engine is None:
+    parts = name.removesuffix(".json").split("@")  # ENGINE@MODEL@ROUND.json ("llama.cpp" has a dot)
+    if len(parts) != 3:
         continue
+    engine, mi, _round = parts
     try:
         rows = json.load(open(os.path.join(out, name)))
     except (json.JSONDecodeError, OSError):
