@@ -29,7 +29,10 @@ DeltaRuleFn delta_rule_kernel(Isa isa) {
   // Every x86 tier above scalar (AVX2, and those that add integer instructions to it) has AVX2's floats.
   if (isa != Isa::Scalar && isa != Isa::Neon) return avx2::gated_delta_rule_avx2;
 #endif
-  return gated_delta_rule_scalar;  // Neon: the reference for now
+#if defined(SLM_HAVE_NEON_KERNELS)
+  if (isa == Isa::Neon) return neon::gated_delta_rule_neon;
+#endif
+  return gated_delta_rule_scalar;
 }
 
 void gated_delta_rule(const DeltaRuleRows& rows) {

@@ -44,5 +44,8 @@ void gated_delta_rule(const DeltaRuleRows& rows);
 namespace avx2 {
 void gated_delta_rule_avx2(const DeltaRuleRows& rows);  // delta_rule_avx2.cpp
 }
+namespace neon {
+void gated_delta_rule_neon(const DeltaRuleRows& rows);  // delta_rule_neon.cpp: AVX2's steps and lane order
+}
 
 }  // namespace slm::kernels

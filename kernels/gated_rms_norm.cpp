@@ -25,7 +25,10 @@ GatedRmsNormFn gated_rms_norm_kernel(Isa isa) {
   // Every x86 tier above scalar (AVX2, and those that add integer instructions to it) has AVX2's floats.
   if (isa != Isa::Scalar && isa != Isa::Neon) return avx2::gated_rms_norm_avx2;
 #endif
-  return gated_rms_norm_scalar;  // Neon: the reference for now
+#if defined(SLM_HAVE_NEON_KERNELS)
+  if (isa == Isa::Neon) return neon::gated_rms_norm_neon;
+#endif
+  return gated_rms_norm_scalar;
 }
 
 void gated_rms_norm(const float* x, const float* weight, const float* z, float* y, int64_t n_rows, int64_t n,

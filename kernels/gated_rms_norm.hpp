@@ -25,5 +25,9 @@ namespace avx2 {
 void gated_rms_norm_avx2(const float* x, const float* weight, const float* z, float* y, int64_t n_rows, int64_t n,
                          float eps);  // gated_rms_norm_avx2.cpp
 }
+namespace neon {
+void gated_rms_norm_neon(const float* x, const float* weight, const float* z, float* y, int64_t n_rows, int64_t n,
+                         float eps);  // gated_rms_norm_neon.cpp: AVX2's steps and lane order
+}
 
 }  // namespace slm::kernels

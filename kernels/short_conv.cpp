@@ -25,13 +25,26 @@ void gated_short_conv_scalar(const ShortConvRows& r) {
   }
 }
 
+ShortConvRows channel_tail(const ShortConvRows& rows, int64_t first_channel) {
+  ShortConvRows tail = rows;
+  if (tail.b) tail.b += first_channel;
+  if (tail.c) tail.c += first_channel;
+  tail.x += first_channel, tail.out += first_channel;
+  tail.state += first_channel, tail.weights += first_channel;
+  tail.channels = rows.channels - first_channel;
+  return tail;
+}
+
 ShortConvFn short_conv_kernel(Isa isa) {
   if (!isa_available(isa)) throw std::invalid_argument(std::string("short_conv_kernel: ISA ") + isa_name(isa) + " is not available");
 #if defined(SLM_HAVE_AVX2_KERNELS)
   // Every x86 tier above scalar (AVX2, and those that add integer instructions to it) has AVX2's floats.
   if (isa != Isa::Scalar && isa != Isa::Neon) return avx2::gated_short_conv_avx2;
 #endif
-  return gated_short_conv_scalar;  // Neon: the reference (a few taps per channel, next to the matmuls)
+#if defined(SLM_HAVE_NEON_KERNELS)
+  if (isa == Isa::Neon) return neon::gated_short_conv_neon;
+#endif
+  return gated_short_conv_scalar;
 }
 
 void gated_short_conv(const ShortConvRows& rows) {

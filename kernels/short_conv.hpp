@@ -32,6 +32,9 @@ struct ShortConvRows {
 
 // The scalar reference, and the one for `isa` (throws std::invalid_argument unless isa_available).
 void gated_short_conv_scalar(const ShortConvRows& rows);
+// The channels from first_channel on (channels are independent): the SIMD kernels hand the
+// last few, short of a whole vector, to the reference.
+ShortConvRows channel_tail(const ShortConvRows& rows, int64_t first_channel);
 using ShortConvFn = void (*)(const ShortConvRows& rows);
 ShortConvFn short_conv_kernel(Isa isa);
 // active_isa()'s.
@@ -39,6 +42,9 @@ void gated_short_conv(const ShortConvRows& rows);
 
 namespace avx2 {
 void gated_short_conv_avx2(const ShortConvRows& rows);  // short_conv_avx2.cpp
+}
+namespace neon {
+void gated_short_conv_neon(const ShortConvRows& rows);  // short_conv_neon.cpp
 }
 
 }  // namespace slm::kernels

@@ -29,13 +29,7 @@ void gated_short_conv_avx2(const ShortConvRows& r) {
     }
   }
   if (vector_channels == r.channels) return;
-  ShortConvRows tail = r;  // the last channels, as the reference does them (channels are independent)
-  if (tail.b) tail.b += vector_channels;
-  if (tail.c) tail.c += vector_channels;
-  tail.x += vector_channels, tail.out += vector_channels;
-  tail.state += vector_channels, tail.weights += vector_channels;
-  tail.channels = r.channels - vector_channels;
-  gated_short_conv_scalar(tail);
+  gated_short_conv_scalar(channel_tail(r, vector_channels));
 }
 
 }  // namespace slm::kernels::avx2

@@ -1,6 +1,6 @@
-// The kernel checks of tests/support/kernel_checks.hpp without GoogleTest, for the AArch64
-// cross build that run-neon-tests.sh runs under qemu. Prints a line per group of checks and
-// a closing "N passed, M failed"; exits non-zero if a check failed or if the NEON kernels
+// The kernel checks of tests/support/kernel_checks.hpp and recurrent_kernel_checks.hpp without
+// GoogleTest, for the AArch64 cross build that run-neon-tests.sh runs under qemu. Prints a line
+// per group of checks and a closing "N passed, M failed"; exits non-zero if a check failed or if the NEON kernels
 // were not checked (or, with SLM_ISA unset, are not the ones the dispatcher chose).
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +8,7 @@
 
 #include "kernels/matmul.hpp"
 #include "support/kernel_checks.hpp"
+#include "support/recurrent_kernel_checks.hpp"
 
 namespace {
 
@@ -36,7 +37,10 @@ int main() {
     CheckReport report;
     checks::check_every_kernel(isa, report);
     print_and_count(isa_name(isa), report);
-    neon_checked |= isa == Isa::Neon && report.passed > 0;
+    CheckReport recurrent;  // short_conv, delta_rule, gated_rms_norm
+    checks::check_recurrent_kernels(isa, recurrent);
+    print_and_count(std::string(isa_name(isa)) + " recurrent", recurrent);
+    neon_checked |= isa == Isa::Neon && report.passed > 0 && recurrent.passed > 0;
   }
 
   CheckReport neon_exercised;
@@ -44,6 +48,13 @@ int main() {
   if (!std::getenv("SLM_ISA"))
     neon_exercised.expect(active_isa() == Isa::Neon,
                           std::string("the dispatcher chose ") + isa_name(active_isa()) + ", not neon");
+  // The recurrent kernels give the reference's bits or nearly, so only this shows NEON's ran.
+  if (isa_available(Isa::Neon)) {
+    neon_exercised.expect(short_conv_kernel(Isa::Neon) == &neon::gated_short_conv_neon, "short_conv: not the NEON kernel");
+    neon_exercised.expect(delta_rule_kernel(Isa::Neon) == &neon::gated_delta_rule_neon, "delta_rule: not the NEON kernel");
+    neon_exercised.expect(gated_rms_norm_kernel(Isa::Neon) == &neon::gated_rms_norm_neon,
+                          "gated_rms_norm: not the NEON kernel");
+  }
   print_and_count("NEON used", neon_exercised);
 
   // The dotprod integer kernels take Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K where the CPU has
