@@ -1,6 +1,6 @@
 // A hybrid model's recurrent state beside the KV cache (slm/batch.hpp): checkpoints are kept at
 // the ends of multi-row decodes and every checkpoint_interval positions, at most max_checkpoints
-// per sequence; a decode that starts before a sequence's end (truncate, fork, a new turn that
+// per sequence (past it, the one closest to the one before it goes); a decode that starts before a sequence's end (truncate, fork, a new turn that
 // re-renders the history) restores the latest checkpoint at or before it and re-evaluates only
 // from there, and its logits are those of a fresh sequence, bit for bit. A Llama model, which
 // can cut its cache anywhere, evaluates only the tokens after the common prefix. (The scheduler's
@@ -88,7 +88,7 @@ TEST(StateCheckpoints, ForkAndTruncateRestoreTheLatestCheckpointAndMatchAFreshSe
   EXPECT_TRUE(same_bits(truncated, rows_of(fresh_logits(model, cut_tokens), V, 45, cut_tokens.size())));
 }
 
-TEST(StateCheckpoints, AreBoundedPerSequenceAndKeepTheLatest) {
+TEST(StateCheckpoints, AreBoundedPerSequenceAndDropTheOneClosestToTheOneBefore) {
   SLM_REQUIRE_ASSET(shared_path(kHybrid));
   const auto model = load(kHybrid);
   BatchDecoder decoder(model, {.n_ctx = 512, .n_threads = 1, .checkpoint_interval = 8, .max_checkpoints = 3});
@@ -96,16 +96,58 @@ TEST(StateCheckpoints, AreBoundedPerSequenceAndKeepTheLatest) {
   const std::vector<TokenId> prompt = random_tokens(*model, 100, 3);
   std::vector<BatchRow> rows;
   for (int32_t p = 0; p < 100; ++p) rows.push_back({s, p, prompt[size_t(p)], p == 99});
-  decoder.decode(rows);  // checkpoints at 8, 16, ..., 96 and the end, 100: the last 3 are kept
+  // Checkpoints at 8, 16, ..., 96 and the end, 100; each time a fourth comes, the one closest to
+  // the one before it goes (of equals, the earliest): 8 (8 after 0), then 24 (8 after 16), 16
+  // (16 after 0), ..., which leaves 64, 96 and 100.
+  decoder.decode(rows);
+  EXPECT_EQ(decoder.reusable_prefix(s, 100), 100);
   EXPECT_EQ(decoder.reusable_prefix(s, 99), 96);
-  EXPECT_EQ(decoder.reusable_prefix(s, 95), 88);
-  EXPECT_EQ(decoder.reusable_prefix(s, 87), 0);
+  EXPECT_EQ(decoder.reusable_prefix(s, 95), 64);
+  EXPECT_EQ(decoder.reusable_prefix(s, 63), 0);
   EXPECT_EQ(decoder.state_bytes(), 4 * decoder.state_bytes_per_sequence());  // the state and 3 checkpoints
   const SequenceId fork = decoder.fork_sequence(s, 100);  // shares the checkpoints: one more state only
   EXPECT_EQ(decoder.state_bytes(), 5 * decoder.state_bytes_per_sequence());
   decoder.remove_sequence(fork);
   decoder.remove_sequence(s);
   EXPECT_EQ(decoder.state_bytes(), 0u);
+}
+
+// Speculative decoding verifies a few drafted tokens at a time, in decodes of several rows, each
+// leaving a checkpoint at its end. Dropping the earliest checkpoint lost the prompt's end after
+// max_checkpoints of them, so a next turn that re-renders the reply from its start evaluated the
+// whole prompt again. The one closest to the one before it goes instead: never the prompt's end,
+// 100 after the zero state, while the verifications' are 4 apart.
+TEST(StateCheckpoints, ThePromptsEndOutlivesManyShortDecodesAfterIt) {
+  SLM_REQUIRE_ASSET(shared_path(kHybrid));
+  const auto model = load(kHybrid);
+  const size_t V = size_t(model->config().n_vocab);
+  BatchDecoder decoder(model, {.n_ctx = 512, .n_threads = 1, .checkpoint_interval = 0, .max_checkpoints = 3});
+  const SequenceId s = decoder.add_sequence();
+  const std::vector<TokenId> tokens = random_tokens(*model, 148, 6);
+  auto decode = [&](int32_t begin, int32_t end) {
+    std::vector<BatchRow> rows;
+    for (int32_t p = begin; p < end; ++p) rows.push_back({s, p, tokens[size_t(p)], p + 1 == end});
+    decoder.decode(rows);
+  };
+  decode(0, 100);  // the prompt: a checkpoint at 100
+  for (int32_t begin = 100; begin < 148; begin += 4) decode(begin, begin + 4);  // verifications: 104, ..., 148
+  // Kept: 100, 132 and the latest, 148. Dropping the earliest would have kept 140, 144 and 148.
+  EXPECT_EQ(decoder.reusable_prefix(s, 100), 100);
+  EXPECT_EQ(decoder.reusable_prefix(s, 131), 100);
+  EXPECT_EQ(decoder.reusable_prefix(s, 147), 132);
+  EXPECT_EQ(decoder.reusable_prefix(s, 148), 148);
+
+  // A next turn whose history differs from the reply's start on evaluates only the new tokens,
+  // with the logits of a fresh sequence.
+  const std::vector<TokenId> reply = random_tokens(*model, 20, 7);
+  const SequenceId turn = decoder.fork_sequence(s, 100);
+  const uint64_t before = decoder.rows_evaluated();
+  std::vector<BatchRow> rows;
+  for (size_t i = 0; i < reply.size(); ++i) rows.push_back({turn, int32_t(100 + i), reply[i], true});
+  const auto logits = decoder.decode(rows);
+  EXPECT_EQ(decoder.rows_evaluated() - before, reply.size());
+  const std::vector<TokenId> turn_tokens = concat({tokens.begin(), tokens.begin() + 100}, reply);
+  EXPECT_TRUE(same_bits(logits, rows_of(fresh_logits(model, turn_tokens), V, 100, turn_tokens.size())));
 }
 
 struct TurnTwo {

@@ -17,7 +17,8 @@
 // describes its whole past and cannot be cut at an arbitrary position. The decoder keeps
 // checkpoints of it: at the start and the end of every decode of more than one row of a
 // sequence (a prompt, a turn's end, a speculative verification) and every checkpoint_interval
-// positions, at most max_checkpoints per sequence (the latest). A decode that starts before a
+// positions, at most max_checkpoints per sequence (past it, the one closest to the one before it
+// is dropped, so a prompt's end outlives the short decodes after it). A decode that starts before a
 // sequence's end, or on a fork, restores the latest state at or before its first position and
 // first re-evaluates the held tokens from there: results are those of evaluating from position
 // 0, and reusable_prefix() says how much of a prefix is reused without re-evaluation.
@@ -53,7 +54,7 @@ struct BatchDecoderOptions {
   int32_t max_batch_rows = 512;  // rows per forward pass; a larger batch is split (results are identical)
   KvType kv_type = KvType::F16;
   int32_t checkpoint_interval = 512;  // hybrid models: a state checkpoint every this many positions (0: none)
-  int32_t max_checkpoints = 8;        // hybrid models: checkpoints kept per sequence (0: none), the latest
+  int32_t max_checkpoints = 8;        // hybrid models: checkpoints kept per sequence (0: none); see above
 };
 
 struct BatchDecoderState;  // lib/model/batch_state.hpp

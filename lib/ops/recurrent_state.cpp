@@ -1,6 +1,7 @@
 #include "lib/ops/recurrent_state.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace slm::ops {
 
@@ -30,7 +31,20 @@ void SequenceRecurrentState::keep_checkpoint(int32_t max_checkpoints) {
                                    [](const StateCheckpoint& c, int32_t p) { return c.position < p; });
   if (at != checkpoints.end() && at->position == position) return;
   checkpoints.insert(at, {position, std::make_shared<const std::vector<float>>(current)});
-  if (int32_t(checkpoints.size()) > max_checkpoints) checkpoints.erase(checkpoints.begin());
+  if (int32_t(checkpoints.size()) > max_checkpoints) checkpoints.erase(checkpoints.begin() + cheapest_to_drop());
+}
+
+size_t SequenceRecurrentState::cheapest_to_drop() const {
+  // Without checkpoint i, a restore to its position (the end of a prompt or a turn: where a later
+  // prompt is likely to differ) goes back to checkpoint i - 1, or to the zero state at 0: that
+  // gap is what dropping it costs. The latest is kept: it is where the sequence goes on.
+  size_t cheapest = 0;
+  int32_t cheapest_gap = INT32_MAX;
+  for (size_t i = 0; i + 1 < checkpoints.size(); ++i) {
+    const int32_t gap = checkpoints[i].position - (i > 0 ? checkpoints[i - 1].position : 0);
+    if (gap < cheapest_gap) cheapest = i, cheapest_gap = gap;
+  }
+  return cheapest;
 }
 
 void SequenceRecurrentState::forget_after(int32_t n) {

@@ -55,8 +55,13 @@ struct SequenceRecurrentState {
   // Makes current the state at latest_at_or_before(n) and returns that position.
   int32_t restore(int32_t n);
   // Snapshots current (at `position`) unless a checkpoint is there already; past
-  // max_checkpoints the earliest is dropped (a later one saves more re-evaluation).
+  // max_checkpoints the one whose loss costs least is dropped (cheapest_to_drop), so that a
+  // prompt's end outlives the many short decodes after it (speculative verifications).
   void keep_checkpoint(int32_t max_checkpoints);
+  // The index of the checkpoint, never the latest, closest to the one before it (or to position
+  // 0): a restore to its position loses least without it. Of equals, the earliest: evenly spaced
+  // checkpoints thin out from the start.
+  size_t cheapest_to_drop() const;
   // Forgets what lies past position n: checkpoints after it, and current if it is after it.
   void forget_after(int32_t n);
 };

@@ -27,8 +27,9 @@ void add_state_checkpoint_options(CLI::App& app, int32_t& checkpoint_interval, i
                  "re-evaluates at most N tokens of it (0: only those)")
       ->type_name("N")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--state-checkpoints", max_checkpoints,
-                 "hybrid models: snapshots kept per sequence, the latest; each takes one recurrent state's memory "
-                 "(printed at start) (0: none, a changed prefix is evaluated from the start)")
+                 "hybrid models: snapshots kept per sequence (past it, the one closest to the one before goes); "
+                 "each takes one recurrent state's memory (printed at start) (0: none, a changed prefix is "
+                 "evaluated from the start)")
       ->type_name("N")->capture_default_str()->check(CLI::NonNegativeNumber);
 }
 
