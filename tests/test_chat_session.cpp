@@ -302,5 +302,45 @@ TEST_F(ChatSession, OneShotPrintsOneReplyAndTokenEventsSpellTheReply) {
   EXPECT_EQ(run.process.exit_code, 0);
 }
 
+// A hybrid model's recurrent state cannot be cut back, so a turn that shares the cached prefix
+// goes on from a state checkpoint (slm/batch.hpp). /load replaces a conversation already in the
+// cache; the turn after it evaluates the loaded conversation and its message, and the next turn
+// only its new tokens, as with Llama. (The grammar keeps the random-weight models' replies to
+// text that spells their tokens back: a reply of stray UTF-8 bytes does not render back the same.)
+TEST(ChatSessionHybrid, AfterLoadTheSecondTurnEvaluatesOnlyTheNewTokens) {
+  if (!std::filesystem::exists(bin_dir() / "slm-chat")) GTEST_SKIP() << "slm-chat not built";
+  const char* const models[] = {"models/syn-lfm2-tiny-Q4_K_M.gguf", "models/syn-qwen35-tiny-Q4_K_M.gguf",
+                                "models/syn-llama-tiny-Q4_K_M.gguf"};
+  for (const char* file : models) SLM_REQUIRE_ASSET(shared_path(file));
+  const auto conversation = temp_path("hybrid-load.json");
+  {
+    std::ofstream out(conversation);
+    out << Json{{"messages",
+                 {{{"role", "system"}, {"content", "You are a helpful assistant who answers briefly."}},
+                  {{"role", "user"}, {"content", "What is the capital of France?"}},
+                  {{"role", "assistant"}, {"content", "The capital of France is Paris."}},
+                  {{"role", "user"}, {"content", "And of Italy?"}},
+                  {{"role", "assistant"}, {"content", "Rome is the capital of Italy."}}}}}
+               .dump();
+  }
+  for (const char* file : models) {
+    SCOPED_TRACE(file);
+    const ChatRun run = chat_json(shared_path(file), {"-n", "16", "--grammar", R"(root ::= " It is " [A-Z] [a-z]+ ".")"},
+                                  "Hello.\n/load " + conversation.string() + "\nAnd of Spain?\nAnd of Portugal?\n");
+    ASSERT_EQ(run.replies.size(), 3u) << run.process.stdout_text << run.process.stderr_text;
+    EXPECT_TRUE(run.events_named("error").empty()) << run.process.stdout_text;
+    const Json& first = run.replies[1];  // after /load
+    const Json& second = run.replies[2];
+    EXPECT_LE(count(first, "n_prompt_evaluated"), count(first, "n_prompt_tokens"));
+    // Turn 1's prompt and reply are cached; its last sampled token, unless it was an end token,
+    // was never evaluated.
+    const int32_t last_token_not_evaluated = first["stop_reason"] == "end_of_generation" ? 0 : 1;
+    EXPECT_EQ(count(second, "n_prompt_evaluated"), count(second, "n_prompt_tokens") - count(first, "n_prompt_tokens") -
+                                                       count(first, "n_generated") + last_token_not_evaluated);
+    EXPECT_LT(count(second, "n_prompt_evaluated"), count(first, "n_prompt_tokens") / 2);
+  }
+  std::filesystem::remove(conversation);
+}
+
 }  // namespace
 }  // namespace slm::test
