@@ -107,7 +107,7 @@ struct SchedulerState {
   bool free_blocks_for(int32_t needed, const std::vector<Planned>& planned, const ActiveRequest* asking, bool may_preempt);
   void preempt(ActiveRequest& r);
   void drop_oldest_cached();
-  void emit_token(ActiveRequest& r, TokenId token, std::span<const float> logits);
+  void emit_token(ActiveRequest& r, TokenId token, const TokenConfidence& confidence, std::span<const float> logits);
   void publish_stats();
 };
 
@@ -256,12 +256,14 @@ void SchedulerState::admit() {
   }
 }
 
-void SchedulerState::emit_token(ActiveRequest& r, TokenId token, std::span<const float> logits) {
+// `confidence` is the token's, computed from `logits` in the parallel sampling loop.
+void SchedulerState::emit_token(ActiveRequest& r, TokenId token, const TokenConfidence& confidence,
+                                std::span<const float> logits) {
   if (r.grammar && !r.grammar->accept_token(token))  // sample_with_grammar() picks allowed tokens only
     return finish(r, FinishReason::Error, "grammar: the sampled token does not continue the grammar");
   GeneratedToken out;
   out.token = token;
-  r.confidence.add(logits, token);
+  r.confidence.add(confidence);
   if (r.request.top_logprobs >= 0) fill_logprobs(logits, token, r.request.top_logprobs, out);
   r.sampler.accept(token);
   if (r.n_generated++ == 0) r.first_token = Clock::now();
@@ -380,12 +382,14 @@ bool SchedulerState::step() {
   }
 
   // Sample every request that got logits, in parallel: each has its own sampler and grammar
-  // matcher, so each sequence gets its own mask.
+  // matcher, so each sequence gets its own mask. The token's confidence (a pass over its row)
+  // is computed there too; the emit step, which runs serially, only adds it up.
   std::vector<ActiveRequest*> sampling;
   for (const Planned& p : planned)
     if (p.wants_logits) sampling.push_back(p.request);
   const size_t n_vocab = size_t(decoder.model().config().n_vocab);
   std::vector<TokenId> sampled(sampling.size());
+  std::vector<TokenConfidence> confidences(sampling.size());
   std::vector<std::string> sampling_errors(sampling.size());
   ops::parallel_for(int64_t(sampling.size()), 1, decoder.n_threads(), [&](int64_t i, int64_t, int) {
     ActiveRequest& r = *sampling[size_t(i)];
@@ -393,13 +397,14 @@ bool SchedulerState::step() {
     try {  // nothing may escape a worker thread
       sampled[size_t(i)] = r.grammar ? sample_with_grammar(r.sampler, row, *r.grammar, r.mask, r.masked_logits)
                                      : r.sampler.sample(row);
+      confidences[size_t(i)] = token_confidence(row, sampled[size_t(i)]);
     } catch (const std::exception& e) {
       sampling_errors[size_t(i)] = e.what();
     }
   });
   for (size_t i = 0; i < sampling.size(); ++i) {
     if (!sampling_errors[i].empty()) finish(*sampling[i], FinishReason::Error, sampling_errors[i]);
-    else emit_token(*sampling[i], sampled[i], logits.subspan(i * n_vocab, n_vocab));
+    else emit_token(*sampling[i], sampled[i], confidences[i], logits.subspan(i * n_vocab, n_vocab));
   }
   // Finished requests have handed their sequence to the cache.
   std::erase_if(running, [](const auto& r) { return r->sequence < 0; });
