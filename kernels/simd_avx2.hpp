@@ -24,6 +24,8 @@ struct Avx2Lanes {
   static Vec load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   static Vec fma(Vec w, Vec x, Vec acc) { return _mm256_fmadd_ps(w, x, acc); }
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+  static Vec broadcast(float v) { return _mm256_set1_ps(v); }
   static float reduce(Vec v) {
     const __m128 four = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // 0+4 .. 3+7
     const __m128 two = _mm_add_ps(four, _mm_movehl_ps(four, four));                         // 0+2, 1+3

@@ -1,4 +1,4 @@
-// NEON (AArch64 Advanced SIMD) building blocks of the matmul_*neon.cpp files. Include it
+// NEON (AArch64 Advanced SIMD) building blocks of the *_neon.cpp files. Include it
 // from those files only: they alone are compiled with -march=armv8.2-a+..., so every inline
 // function here exists only in that code (an inline function of a shared header compiled with
 // these flags could be the copy the linker keeps for everyone, and fault on older CPUs).
@@ -29,6 +29,8 @@ struct NeonLanes {
   static Vec fma(Vec w, Vec x, Vec acc) {
     return {vfmaq_f32(acc.low, w.low, x.low), vfmaq_f32(acc.high, w.high, x.high)};
   }
+  static Vec mul(Vec a, Vec b) { return {vmulq_f32(a.low, b.low), vmulq_f32(a.high, b.high)}; }
+  static Vec broadcast(float v) { return {vdupq_n_f32(v), vdupq_n_f32(v)}; }
   static float reduce(Vec v) {
     const float32x4_t four = vaddq_f32(v.low, v.high);                       // 0+4 .. 3+7
     const float32x2_t two = vadd_f32(vget_low_f32(four), vget_high_f32(four));  // 0+2, 1+3
