@@ -13,12 +13,14 @@
 #include "slm/batch.hpp"
 #include "slm/generate.hpp"
 #include "slm/session.hpp"
+#include "slm/speculative.hpp"
 #include "support/assets.hpp"
 
 namespace slm::test {
 namespace {
 
 constexpr const char* kHybrid = "models/syn-lfm2-tiny-Q4_K_M.gguf";
+constexpr const char* kHybridDraft = "models/syn-lfm2-tiny-Q8_0.gguf";
 constexpr const char* kLlama = "models/syn-llama-tiny-Q4_K_M.gguf";
 
 std::shared_ptr<const Model> load(const char* path) { return Model::load(shared_path(path).string()); }
@@ -148,6 +150,31 @@ TEST(StateCheckpoints, ThePromptsEndOutlivesManyShortDecodesAfterIt) {
   EXPECT_EQ(decoder.rows_evaluated() - before, reply.size());
   const std::vector<TokenId> turn_tokens = concat({tokens.begin(), tokens.begin() + 100}, reply);
   EXPECT_TRUE(same_bits(logits, rows_of(fresh_logits(model, turn_tokens), V, 100, turn_tokens.size())));
+}
+
+// The same with speculative decoding itself: a draft that mostly agrees (Q8_0 for Q4_K_M), 4
+// tokens drafted at a time, and room for 3 checkpoints.
+TEST(StateCheckpoints, SpeculativeDecodingKeepsThePromptsEndForTheNextTurn) {
+  SLM_REQUIRE_ASSET(shared_path(kHybrid));
+  SLM_REQUIRE_ASSET(shared_path(kHybridDraft));
+  const auto model = load(kHybrid), draft = load(kHybridDraft);
+  const SessionOptions options{.n_ctx = 512, .n_threads = 1, .checkpoint_interval = 0, .max_checkpoints = 3};
+  Session session(model, options);
+  Speculator speculator(*model, draft, {.draft_max = 4, .draft_min = 0, .draft_p_min = 0.0f}, options);
+  SamplerParams greedy;
+  greedy.temperature = 0.0f;
+  Sampler sampler(greedy);
+  const std::vector<TokenId> prompt = random_tokens(*model, 100, 8);
+  GenerateOptions generate_options{.max_tokens = 48, .stop_at_end_of_generation = false};
+  generate_options.speculator = &speculator;
+  const GenerateResult reply = generate(session, sampler, prompt, generate_options, nullptr);
+  ASSERT_GE(reply.speculation.drafted, 12);  // verifications enough to have dropped the earliest checkpoint
+  EXPECT_EQ(session.reusable_prefix(100), 100);
+  // A next turn whose history differs from the reply's start on evaluates only its new tokens.
+  const std::vector<TokenId> next = concat(prompt, random_tokens(*model, 20, 9));
+  Sampler next_sampler(greedy);
+  const GenerateResult turn = generate(session, next_sampler, next, {.max_tokens = 1}, nullptr);
+  EXPECT_EQ(turn.n_prompt_evaluated, 20);
 }
 
 struct TurnTwo {
