@@ -1,6 +1,7 @@
 // Model::load repacks the matrices the active kernels multiply faster from the 8-row
 // interleaved layout (kernels/interleaved_blocks.hpp): every such matrix of a shared model is
-// repacked, no other is, and a repacked row reads back as the file's row.
+// repacked, no other is, a repacked row reads back as the file's row, and a tied model looks
+// its tokens up in the output matrix's tiles.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -9,20 +10,13 @@
 #include "kernels/dequantize.hpp"
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/matmul.hpp"
+#include "lib/model/model_binding.hpp"
 #include "lib/model/weights.hpp"
 #include "slm/model.hpp"
 #include "support/assets.hpp"
 
 namespace slm::test {
 namespace {
-
-std::vector<const ops::WeightMatrix*> multiplied_matrices(const ModelWeights& weights) {
-  std::vector<const ops::WeightMatrix*> matrices = {&weights.output};
-  for (const LayerWeights& L : weights.layers)
-    for (const ops::WeightMatrix* w : {&L.attn_q, &L.attn_k, &L.attn_v, &L.attn_output, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
-      matrices.push_back(w);
-  return matrices;
-}
 
 struct SharedModel {
   std::string stem;
@@ -36,7 +30,7 @@ TEST_P(InterleavedModel, RepacksExactlyTheMatricesTheKernelsInterleaveAndKeepsEv
   SLM_REQUIRE_ASSET(path);
   const auto model = Model::load(path.string());
   int repacked = 0, interleavable = 0;
-  for (const ops::WeightMatrix* w : multiplied_matrices(model->weights())) {
+  for (const ops::WeightMatrix* w : repackable_matrices(model->weights())) {
     interleavable += kernels::has_interleaved_layout(w->type) && w->n_out >= kernels::kInterleavedRows;
     const bool expected = kernels::interleaves(w->type) && w->n_out >= kernels::kInterleavedRows;
     ASSERT_EQ(w->interleaved != nullptr, expected) << ggml_type_name(w->type) << " " << w->n_out << " rows";
@@ -67,6 +61,26 @@ INSTANTIATE_TEST_SUITE_P(SharedModels, InterleavedModel,
                              if (c == '-' || c == '.') c = '_';
                            return name;
                          });
+
+// A tied model's token embedding is its output matrix: lookups read the output's tiles, so that
+// no page of the file's table is mapped again (interleave_weights), and get the file's rows.
+TEST(InterleavedModel, ATiedTokenEmbeddingIsLookedUpInTheOutputMatrixTiles) {
+  const auto tied = shared_path("models/syn-qwen2-tiny-Q8_0.gguf");
+  const auto untied = shared_path("models/syn-llama-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(tied);
+  SLM_REQUIRE_ASSET(untied);
+  const auto model = Model::load(tied.string());
+  const ops::WeightMatrix& embedding = model->weights().token_embd;
+  EXPECT_EQ(embedding.interleaved, model->weights().output.interleaved);
+  std::vector<float> looked_up(size_t(embedding.n_in)), from_file(size_t(embedding.n_in));
+  for (int64_t row = 0; row < embedding.n_out; ++row) {
+    ops::dequantize_matrix_row(embedding, row, looked_up.data());
+    kernels::dequantize_row(embedding.type, embedding.data + uint64_t(row) * embedding.row_bytes, from_file.data(),
+                            embedding.n_in);
+    ASSERT_EQ(looked_up, from_file) << "row " << row;
+  }
+  EXPECT_EQ(Model::load(untied.string())->weights().token_embd.interleaved, nullptr);  // rows of the mapped file
+}
 
 }  // namespace
 }  // namespace slm::test

@@ -120,12 +120,68 @@ TEST(PlanMemory, DefaultContextIsASessionsAndTheVerdictFollowsAvailableMemory) {
   EXPECT_EQ(m.largest_fitting_ctx % 32, 0);
 }
 
-TEST(PlanMemory, ATiedModelHoldsItsOutputMatrixAsTiles) {
+TEST(PlanMemory, ATiedModelHoldsItsOutputMatrixAsTilesAndMapsNoRowOfIt) {
   const auto path = slm::test::shared_path("models/syn-qwen2-tiny-Q8_0.gguf");
   SLM_REQUIRE_ASSET(path);
   const MemoryPlan m = plan_memory(path);
-  EXPECT_EQ(m.paged_embedding_bytes, 0u);  // 512 rows' windows cover this 136 KiB table
+  // Its lookups read the tiles (interleave_weights): of the mapped file only the vectors' pages
+  // are counted, n_embd 256, 2 layers: the output norm, then per layer two norms and the q, k
+  // and v biases (256, 128, 128).
+  const uint64_t vectors = (256 + 2 * (256 + 256 + 256 + 128 + 128)) * 4;
+  EXPECT_EQ(m.paged_embedding_bytes, 0u);
+  EXPECT_EQ(m.mapped_weights_bytes, vectors);
   EXPECT_GE(m.weights_bytes, m.weights_file_bytes);
+}
+
+TEST(PlanMemory, ScratchOfAPromptPassIsItsRowsTheLogitsAndTheKernelsActivationBuffers) {
+  const auto path = slm::test::shared_path("models/syn-qwen2-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(path);
+  PlanOptions options;
+  options.n_ctx = 512;
+  options.n_threads = 2;
+  options.n_parallel = 3;
+  const MemoryPlan m = plan_memory(path, options);
+  // MODELS.md: n_embd 256, 4 heads / 2 KV heads of 64, n_ff 768, 512 tokens, Q8_0 matrices.
+  // A pass of 512 rows holds per row x, x_norm and block_out (n_embd each), q and attn (4 x 64),
+  // k and v (2 x 64), gate and up (n_ff) and the rope angles (64), as floats.
+  const uint64_t rows = 512 * (3 * 256 + 2 * 256 + 2 * 128 + 2 * 768 + 64) * 4;
+  const uint64_t logits = 3 * 512 * 4;  // a row of n_vocab per sequence
+  // Each thread quantizes the pass's rows for the widest Q8_0 input (ffn_down's n_ff) into
+  // blocks of 32 int16 with a scale and a sum, 96 bytes per 32 activations.
+  const uint64_t activations = 2 * 512 * 768 / 32 * 96;
+  EXPECT_EQ(m.scratch_bytes, rows + logits + activations);
+}
+
+TEST(PlanMemory, AHybridModelHoldsEachSequencesStateAndItsCheckpoints) {
+  struct Case {
+    const char* model;
+    uint64_t state_bytes_per_copy;
+  };
+  const Case cases[] = {
+      // 6 DeltaNet layers: the conv's last 3 inputs of (4 + 4 + 8 heads) x 32 channels, and 8 v
+      // heads' 32 x 32 states.
+      {"models/syn-qwen35-tiny-Q8_0.gguf", 6 * (3 * 16 * 32 + 8 * 32 * 32) * 4},
+      // 4 short-conv layers: the last 2 of n_embd 256 (shortconv.l_cache 3).
+      {"models/syn-lfm2-tiny-Q8_0.gguf", 4 * 2 * 256 * 4},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.model);
+    const auto path = slm::test::shared_path(c.model);
+    SLM_REQUIRE_ASSET(path);
+    PlanOptions options;
+    options.n_ctx = 1000;
+    options.n_parallel = 2;
+    const MemoryPlan m = plan_memory(path, options);
+    // The state, and checkpoints before the prompt, at 512 and at its end (1000).
+    EXPECT_EQ(m.state_copies, 4);
+    EXPECT_EQ(m.state_bytes, 2 * 4 * c.state_bytes_per_copy);
+    EXPECT_EQ(m.total_bytes, m.weights_bytes + m.kv_bytes + m.state_bytes + m.scratch_bytes + m.runtime_bytes);
+    options.n_ctx = 100000;  // at most 8 checkpoints
+    EXPECT_EQ(plan_memory(path, options).state_copies, 9);
+  }
+  const auto dense = slm::test::shared_path("models/syn-llama-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(dense);
+  EXPECT_EQ(plan_memory(dense).state_bytes, 0u);
 }
 
 TEST(PlanMemory, AFileCutAfterItsTensorTableStillPlans) {

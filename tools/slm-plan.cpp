@@ -83,6 +83,7 @@ Json plan_json(const plan::Plan& p, const Options& o, const plan::MachineCapabil
                  {"paged_embedding_bytes", m.paged_embedding_bytes},
                  {"kv_positions", m.kv_positions},
                  {"kv_bytes", m.kv_bytes},
+                 {"state_bytes", m.state_bytes},
                  {"scratch_bytes", m.scratch_bytes},
                  {"runtime_bytes", m.runtime_bytes},
                  {"total_bytes", m.total_bytes},
@@ -138,6 +139,9 @@ void print_plan(const plan::Plan& p, const Options& o, const plan::MachineCapabi
                                                    mib(m.paged_embedding_bytes))
                                      : "");
   fmt::print("  KV cache   {:>12}  ({} positions)\n", mib(m.kv_bytes), m.kv_positions);
+  if (m.state_bytes > 0)
+    fmt::print("  state      {:>12}  (recurrent layers: {} copies per sequence, the state and its checkpoints)\n",
+               mib(m.state_bytes), m.state_copies);
   fmt::print("  scratch    {:>12}\n", mib(m.scratch_bytes));
   fmt::print("  runtime    {:>12}\n", mib(m.runtime_bytes));
   fmt::print("  total      {:>12}  of {} available: {}\n", mib(m.total_bytes), human(m.available_bytes),

@@ -5,7 +5,8 @@
 // Memory is what slm itself allocates: the weights as loading keeps them (Model::load repacks
 // most matrices into 8-row tiles held on the heap and releases the file's pages of them; a
 // mixture's experts and other matrices are read from the mapped file; vectors are copied to
-// float), the KV block pool at n_ctx x n_parallel positions, the forward pass's scratch rows
+// float), the KV block pool at n_ctx x n_parallel positions, a hybrid model's recurrent state
+// and its checkpoints, the forward pass's scratch rows
 // and the process's own runtime. Speed is the time each matmul, attention and loop takes at the
 // rates measured on this machine with slm's own kernels (calibrate_machine), summed over one
 // token for tg128 and over 512 tokens for pp512.
@@ -47,11 +48,17 @@ struct MemoryPlan {
   uint64_t weights_file_bytes = 0;  // every tensor as stored
   uint64_t weights_bytes = 0;       // every weight as loading keeps it (resident_bytes summed)
   uint64_t mapped_weights_bytes = 0;  // of weights_bytes, pages of the mapped file (the OS may drop and re-read them)
-  // The token embedding is read a row per token from the mapped file: the part one pass of
-  // n_batch rows does not touch (Linux maps 64 KiB around each row read) is not counted.
+  // An untied token embedding is read a row per token from the mapped file: the part one pass
+  // of n_batch rows does not touch (Linux maps at least 64 KiB around each row read) is not
+  // counted. 0 for a tied one, whose lookups read the output matrix's tiles.
   uint64_t paged_embedding_bytes = 0;
   int64_t kv_positions = 0;         // n_ctx x n_parallel, rounded up to whole blocks
   uint64_t kv_bytes = 0;
+  // A hybrid model's recurrent layers: each sequence's state, and the checkpoints a prompt of
+  // n_ctx positions leaves (one before it and one every checkpoint interval to its end, at most
+  // the session's maximum; every turn's end adds one, up to that maximum).
+  int32_t state_copies = 0;          // per sequence: the state and its checkpoints
+  uint64_t state_bytes = 0;
   uint64_t scratch_bytes = 0;       // forward-pass rows, logits, the kernels' activation buffers
   uint64_t runtime_bytes = 0;       // the process: code, libraries, threads, tokenizer, metadata
   uint64_t total_bytes = 0;
@@ -86,6 +93,10 @@ struct MachineCapability {
   double swiglu_seconds_per_element = 0;
   double geglu_seconds_per_element = 0;
   double norm_seconds_per_element = 0;
+  // A DeltaNet layer's gated delta rule (kernels/delta_rule.hpp), per element of a sequence's
+  // state and row: over a prompt's rows (the state in cache), and for one row (from memory).
+  double delta_rule_seconds_per_element = 0;
+  double delta_rule_token_seconds_per_element = 0;
   std::vector<KernelRate> rates;
   std::string source;          // "calibrated <file>" or "quick probe"
   double measured_seconds = 0;  // how long the measurement took

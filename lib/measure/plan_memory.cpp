@@ -8,6 +8,7 @@
 
 #include "kernels/interleaved_blocks.hpp"
 #include "lib/measure/planned_model.hpp"
+#include "lib/model/arch.hpp"
 #include "lib/model/batch_state.hpp"
 #include "lib/model/model_binding.hpp"
 #include "lib/ops/kv_pool.hpp"
@@ -27,10 +28,10 @@ constexpr int32_t kDefaultContext = 4096;  // a session's n_ctx when none is giv
 // mapped pages: fitted on slm-bench's peak RSS at one generated token, less its weights, on
 // Qwen2.5-0.5B (152k-token vocabulary, 69 MiB) and Gemma-3-1B's shape (32k tokens, 24 MiB).
 constexpr uint64_t kProcessBytes = uint64_t(18) << 20;
-// A token's embedding row is read from the mapped file (a tied model's too: the repacked tiles
-// serve the output matrix); each page fault maps Linux's fault-around window of 64 KiB, already
-// in the page cache since loading read the whole tensor, so a pass of n rows makes about
-// n x 64 KiB of the table resident (measured: +32 MiB for Qwen2.5-0.5B's pp512).
+// An untied model's token embedding is read a row per token from the mapped file; each page
+// fault maps at least Linux's fault-around window of 64 KiB (more where the page cache holds
+// the table in larger folios: interleave_weights), so a pass of n rows makes about n x 64 KiB
+// of the table resident. A tied model's lookups read the output matrix's tiles.
 constexpr uint64_t kFaultAroundBytes = uint64_t(64) << 10;
 constexpr double kRuntimeBytesPerHeaderByte = 9.0;
 // The integer kernels' per-thread buffers of quantized activations (kernels/matmul_int_avx2.hpp:
@@ -54,7 +55,7 @@ uint64_t forward_scratch_bytes(const ModelConfig& config, int32_t n_rows, int n_
   uint64_t bytes = 0;
   for (const std::vector<float>* v : {&s.x, &s.x_norm, &s.q, &s.k, &s.v, &s.attn, &s.block_out, &s.gate, &s.up,
                                       &s.rope, &s.rope_swa, &s.moe.logits, &s.moe.x, &s.moe.gate, &s.moe.up, &s.moe.out,
-                                      &s.moe.group_weight})
+                                      &s.moe.group_weight, &s.recurrent})
     bytes += vector_bytes(*v);
   bytes += s.moe.chosen.capacity() * sizeof(ops::ExpertChoice) + s.moe.group_row.capacity() * sizeof(int32_t);
   return bytes;
@@ -136,15 +137,16 @@ MemoryPlan plan_memory(const PlannedModel& m, const PlanOptions& options) {
       anonymous += t.n_elements() * sizeof(float);
     }
   }
-  // The token embedding as rows of the mapped file: only the windows of the rows looked up.
+  // An untied token embedding as rows of the mapped file: only the windows of the rows looked
+  // up. A tied one is the output matrix, counted below as its tiles (or, not repacked, whole:
+  // every token's logits read every row).
   const GgufTensor& embd = *m.file.find_tensor("token_embd.weight");
   const int32_t n_rows = std::min(options.n_batch, memory.n_ctx);
-  const uint64_t embedding_touched = std::min<uint64_t>(embd.n_bytes, uint64_t(n_rows) * kFaultAroundBytes);
-  memory.paged_embedding_bytes = embd.n_bytes - embedding_touched;
-  if (c.tied_output)
-    by_type[embd.type].resident_bytes += embedding_touched;  // its file bytes are counted below as the output's tiles
-  else
+  if (!c.tied_output) {
+    const uint64_t embedding_touched = std::min<uint64_t>(embd.n_bytes, uint64_t(n_rows) * kFaultAroundBytes);
+    memory.paged_embedding_bytes = embd.n_bytes - embedding_touched;
     by_type[embd.type].resident_bytes -= memory.paged_embedding_bytes;
+  }
   for (const PlannedMatrix& pm : m.matrices) {
     if (!pm.repacked) continue;  // tiles replace the rows; the file's pages of those are released
     const ops::WeightMatrix& w = *pm.w;
@@ -167,11 +169,20 @@ MemoryPlan plan_memory(const PlannedModel& m, const PlanOptions& options) {
   const uint64_t kv_per_position =
       ops::kv_bytes_per_position(options.kv_type, c.n_kv_layers(), c.n_head_kv * c.head_dim);
   memory.kv_bytes = uint64_t(memory.kv_positions) * kv_per_position;
+  const uint64_t state_per_sequence = recurrent_state_layout(*find_arch(c.arch), c).bytes_per_sequence();
+  if (state_per_sequence > 0) {
+    const BatchDecoderOptions session;  // its checkpoint interval and count
+    const int32_t checkpoints =
+        std::min(session.max_checkpoints, 1 + (memory.n_ctx + session.checkpoint_interval - 1) / session.checkpoint_interval);
+    memory.state_copies = 1 + checkpoints;
+    memory.state_bytes = state_per_sequence * uint64_t(memory.state_copies) * uint64_t(options.n_parallel);
+  }
   memory.scratch_bytes = forward_scratch_bytes(c, n_rows, n_threads) +
                          uint64_t(options.n_parallel) * uint64_t(c.n_vocab) * sizeof(float) +
                          activation_buffer_bytes(m, n_rows, n_threads);
   memory.runtime_bytes = kProcessBytes + uint64_t(double(m.file.data_offset()) * kRuntimeBytesPerHeaderByte);
-  memory.total_bytes = memory.weights_bytes + memory.kv_bytes + memory.scratch_bytes + memory.runtime_bytes;
+  memory.total_bytes =
+      memory.weights_bytes + memory.kv_bytes + memory.state_bytes + memory.scratch_bytes + memory.runtime_bytes;
   memory.available_bytes = available_memory_bytes();
   memory.fit = fit_of(memory.total_bytes, memory.mapped_weights_bytes, memory.available_bytes);
 
@@ -213,12 +224,11 @@ PlannedModel bind_planned_model(const std::string& path) {
   m.config = read_model_config(m.file);
   m.config.n_vocab = int32_t(m.file.get_array("tokenizer.ggml.tokens").size());
   m.weights = bind_model_weights(m.file, m.config);
-  const ModelWeights& w = *m.weights;
-  add_matrix(m, w.output, true, 1, 1, true);
-  for (const LayerWeights& L : w.layers) {
-    for (const ops::WeightMatrix* dense : {&L.attn_q, &L.attn_k, &L.attn_v, &L.attn_output, &L.ffn_gate, &L.ffn_up,
-                                           &L.ffn_down})
-      add_matrix(m, *dense, true);
+  for (const ops::WeightMatrix* w : repackable_matrices(*m.weights))
+    add_matrix(m, *w, true, 1, 1, w == &m.weights->output);
+  for (const LayerWeights& L : m.weights->layers) {
+    add_matrix(m, L.ssm_alpha, false);
+    add_matrix(m, L.ssm_beta, false);
     if (!L.moe.present()) continue;
     add_matrix(m, L.moe.router, false);
     for (const std::vector<ops::WeightMatrix>* experts : {&L.moe.gate, &L.moe.up, &L.moe.down})

@@ -26,7 +26,7 @@ struct PlannedModel {
   GgufFile file;
   ModelConfig config;
   std::unique_ptr<ModelWeights> weights;
-  std::vector<PlannedMatrix> matrices;  // what one token multiplies, in forward order
+  std::vector<PlannedMatrix> matrices;  // every matrix one token multiplies (the output first)
 };
 
 // Opens `path` for its header, reads the config (n_vocab from the tokenizer's token list) and

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "lib/model/weights.hpp"
 #include "slm/model.hpp"
@@ -18,5 +19,12 @@ ModelConfig read_model_config(const GgufFile& file);
 // Every tensor the architecture needs, bound with its shape and type checked; sets the config's
 // tied_output and rope-factor flags. A header-only file gives views with null data.
 std::unique_ptr<ModelWeights> bind_model_weights(const GgufFile& file, ModelConfig& config);
+
+// The matrices Model::load repacks into the kernels' tiles, those of them the kernels read
+// faster so (ops::should_interleave): the output and every layer's dense matrices, an unused
+// slot's empty matrix included. A mixture's router and experts, and qwen35's ssm_alpha and
+// ssm_beta (a column per head), are multiplied as the file stores them.
+std::vector<ops::WeightMatrix*> repackable_matrices(ModelWeights& weights);
+std::vector<const ops::WeightMatrix*> repackable_matrices(const ModelWeights& weights);
 
 }  // namespace slm

@@ -158,19 +158,19 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
 
 // Repacks every matrix the forward pass multiplies into the layout the active kernels read
 // faster (ops::should_interleave), once, and releases the file's pages of the repacked rows,
-// so that memory holds each weight once. A tied output matrix is the token embedding, whose
-// lookups read the file's rows again (only the pages of the tokens looked up). A mixture's
-// experts (LayerWeights::moe) stay as the file stores them: each token reads a few of them once,
-// from memory, where the row kernels were as fast as the tiles (Qwen3-30B-A3B's shape, 2
-// threads), and mapped pages of experts never chosen need no RAM the kernel cannot reclaim.
+// so that memory holds each weight once. A mixture's experts (LayerWeights::moe) stay as the
+// file stores them: each token reads a few of them once, from memory, where the row kernels
+// were as fast as the tiles (Qwen3-30B-A3B's shape, 2 threads), and mapped pages of experts
+// never chosen need no RAM the kernel cannot reclaim.
+// A tied output matrix is the token embedding, whose lookups then read the tiles too
+// (ops::dequantize_matrix_row). Read from the file, each lookup maps the cached pages around
+// its row, as many as the page cache holds together (Linux 6.18 on ext4 maps a large folio
+// whole, not the 64 KiB fault-around window): the same 512 tokens made 29 MiB of
+// Qwen2.5-0.5B's table resident with one copy of the file and 45 MiB with another, memory
+// no plan can know.
 void interleave_weights(const GgufFile& file, ModelWeights& weights) {
-  std::vector<ops::WeightMatrix*> matrices = {&weights.output};
-  for (LayerWeights& L : weights.layers)
-    for (ops::WeightMatrix* w : {&L.attn_q, &L.attn_k, &L.attn_v, &L.attn_output, &L.ffn_gate, &L.ffn_up, &L.ffn_down,
-                                 &L.shortconv_in_proj, &L.shortconv_out_proj, &L.ssm_qkv, &L.ssm_z, &L.ssm_out})
-      matrices.push_back(w);
   const int n_threads = std::max(1, omp_get_num_procs());
-  for (ops::WeightMatrix* w : matrices) {
+  for (ops::WeightMatrix* w : repackable_matrices(weights)) {
     if (!ops::should_interleave(*w)) continue;
     const uint64_t n_bytes = ops::interleaved_bytes(*w);
     constexpr uint64_t kAlignment = 64;
@@ -181,9 +181,24 @@ void interleave_weights(const GgufFile& file, ModelWeights& weights) {
     w->interleaved = tiles;
     file.release_pages(w->data, uint64_t(ops::n_interleaved_rows(*w)) * w->row_bytes);
   }
+  if (weights.output.data == weights.token_embd.data) weights.token_embd.interleaved = weights.output.interleaved;
 }
 
 }  // namespace
+
+std::vector<ops::WeightMatrix*> repackable_matrices(ModelWeights& weights) {
+  std::vector<ops::WeightMatrix*> matrices = {&weights.output};
+  for (LayerWeights& L : weights.layers)
+    for (ops::WeightMatrix* w : {&L.attn_q, &L.attn_k, &L.attn_v, &L.attn_output, &L.ffn_gate, &L.ffn_up, &L.ffn_down,
+                                 &L.shortconv_in_proj, &L.shortconv_out_proj, &L.ssm_qkv, &L.ssm_z, &L.ssm_out})
+      matrices.push_back(w);
+  return matrices;
+}
+
+std::vector<const ops::WeightMatrix*> repackable_matrices(const ModelWeights& weights) {
+  const std::vector<ops::WeightMatrix*> matrices = repackable_matrices(const_cast<ModelWeights&>(weights));
+  return {matrices.begin(), matrices.end()};
+}
 
 void bind_llama_attention(const WeightBinder& b, const ModelConfig& c, int32_t layer, LayerWeights& L) {
   const std::string p = fmt::format("blk.{}.", layer);
