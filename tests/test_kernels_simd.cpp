@@ -14,6 +14,7 @@
 
 #include "kernels/matmul.hpp"
 #include "support/kernel_checks.hpp"
+#include "support/recurrent_kernel_checks.hpp"
 
 namespace slm::kernels {
 // Test names and failure messages show the ISA and type by name.
@@ -113,6 +114,17 @@ TEST_P(KernelsPerIsa, AxpyF16F32MatchesScalarAndStaysInBounds) {
   CheckReport report;
   check_axpy_f16_f32(GetParam(), report);
   EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+// The hybrid models' recurrent kernels (support/recurrent_kernel_checks.hpp): every SIMD ISA's
+// give the AVX2 kernels' bits, kept as hashes since no machine runs both AVX2 and NEON.
+TEST_P(KernelsPerIsa, RecurrentKernelsGiveTheAvx2KernelsBits) {
+  SKIP_UNLESS_AVAILABLE(GetParam());
+  if (GetParam() == Isa::Scalar) GTEST_SKIP() << "the scalar reference rounds differently";
+  CheckReport report;
+  check_simd_kernels_give_the_avx2_bits(GetParam(), report);
+  EXPECT_TRUE(report.ok()) << report.summary();
+  EXPECT_EQ(report.passed, 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryIsa, KernelsPerIsa, ::testing::ValuesIn(kAllIsas),

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <random>
@@ -202,10 +203,104 @@ inline void check_gated_rms_norm(Isa isa, CheckReport& report) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Across instruction sets: every SIMD kernel gives the AVX2 kernels' bits (the NEON ones do the
+// same operations in the same lane order). No machine runs both, so the AVX2 outputs on fixed
+// inputs are kept as hashes; the inputs are made with integer arithmetic and exact float
+// conversions only, the same bits on every compiler and CPU (no multiply-add to contract).
+// ---------------------------------------------------------------------------
+
+struct PortableRandom {
+  uint64_t state = 88172645463325252ull;
+  uint32_t next24() {  // xorshift64
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return uint32_t(state >> 40);
+  }
+  float symmetric(int scale_log2) { return std::ldexp(float(int32_t(next24()) - (1 << 23)), scale_log2 - 23); }
+  float in_unit_interval() { return std::ldexp(float(next24() | 1u), -24); }  // (0, 1)
+  float near_one() { return std::ldexp(float((1u << 23) + (next24() >> 20)), -23); }  // [1, 1 + 2^-7)
+};
+
+inline uint64_t fnv1a(const std::vector<float>& values, uint64_t hash = 14695981039346656037ull) {
+  for (float f : values)
+    for (int byte = 0; byte < 4; ++byte) hash = (hash ^ ((float_bits(f) >> (8 * byte)) & 0xffu)) * 1099511628211ull;
+  return hash;
+}
+
+inline uint64_t short_conv_bits(ShortConvFn kernel) {
+  PortableRandom random;
+  uint64_t hash = fnv1a({});
+  for (int64_t channels : {8, 24, 261})
+    for (int32_t kernel_len : {2, 3, 4}) {
+      ConvCase c{channels, kernel_len, 9, {}, {}, {}};
+      c.bcx.resize(size_t(c.n_tokens * 3 * channels)), c.weights.resize(size_t(kernel_len * channels));
+      c.state.resize(size_t((kernel_len - 1) * channels));
+      for (auto* v : {&c.bcx, &c.weights, &c.state})
+        for (float& f : *v) f = random.symmetric(0);
+      std::vector<float> out(size_t(c.n_tokens * channels));
+      run_conv(kernel, c, c.state, out, 0, c.n_tokens);
+      hash = fnv1a(c.state, fnv1a(out, hash));
+    }
+  return hash;
+}
+
+inline uint64_t delta_rule_bits(DeltaRuleFn kernel) {
+  PortableRandom random;
+  uint64_t hash = fnv1a({});
+  for (int32_t d_k : {8, 32, 128})
+    for (int32_t d_v : {1, 7, 32, 128}) {
+      DeltaCase c{d_k, d_v, 9, {}, {}, {}};
+      c.qkv.resize(size_t(c.n_tokens * c.stride())), c.gates.resize(size_t(2 * c.n_tokens));
+      c.state.resize(size_t(d_v) * size_t(d_k));
+      for (float& f : c.qkv) f = random.symmetric(-2);
+      for (float& f : c.gates) f = random.in_unit_interval();
+      for (float& f : c.state) f = random.symmetric(-2);
+      std::vector<float> out(size_t(c.n_tokens * d_v));
+      run_delta(kernel, c, c.state, out, 0, c.n_tokens);
+      hash = fnv1a(c.state, fnv1a(out, hash));
+    }
+  return hash;
+}
+
+inline uint64_t gated_rms_norm_bits(GatedRmsNormFn kernel) {
+  PortableRandom random;
+  uint64_t hash = fnv1a({});
+  for (int64_t n : {8, 16, 64, 128, 256}) {
+    const size_t n_values = size_t(4 * n);
+    std::vector<float> x(n_values), z(n_values), weight(static_cast<size_t>(n)), y(n_values);
+    for (float& f : x) f = random.symmetric(2);
+    for (float& f : z) f = random.symmetric(4);  // |z| < 16: both tails of the sigmoid
+    for (float& f : weight) f = random.near_one();
+    kernel(x.data(), weight.data(), z.data(), y.data(), 4, n, 1e-6f);
+    hash = fnv1a(y, hash);
+  }
+  return hash;
+}
+
+// Recorded with the AVX2 kernels (x86-64); the NEON kernels give the same under qemu. A change
+// to a kernel's order of operations changes its hash: change every ISA's kernel, then this.
+inline constexpr uint64_t kShortConvAvx2Bits = 0x6d1317debc78cee5, kDeltaRuleAvx2Bits = 0xd57bdb5fcea6ff22,
+                          kGatedRmsNormAvx2Bits = 0x4155ec854ddf4865;
+
+inline void check_simd_kernels_give_the_avx2_bits(Isa isa, CheckReport& report) {
+  if (isa == Isa::Scalar) return;
+  const std::string name = isa_name(isa);
+  const auto expect_bits = [&](const char* kernel, uint64_t bits, uint64_t avx2_bits) {
+    char message[160];
+    std::snprintf(message, sizeof message, "%s %s: outputs hash to %016llx, the AVX2 kernel's to %016llx", name.c_str(),
+                  kernel, static_cast<unsigned long long>(bits), static_cast<unsigned long long>(avx2_bits));
+    report.expect(bits == avx2_bits, message);
+  };
+  expect_bits("short_conv", short_conv_bits(short_conv_kernel(isa)), kShortConvAvx2Bits);
+  expect_bits("delta_rule", delta_rule_bits(delta_rule_kernel(isa)), kDeltaRuleAvx2Bits);
+  expect_bits("gated_rms_norm", gated_rms_norm_bits(gated_rms_norm_kernel(isa)), kGatedRmsNormAvx2Bits);
+}
+
 inline void check_recurrent_kernels(Isa isa, CheckReport& report) {
   check_short_conv(isa, report);
   check_delta_rule(isa, report);
   check_gated_rms_norm(isa, report);
+  check_simd_kernels_give_the_avx2_bits(isa, report);
 }
 
 }  // namespace slm::kernels::checks
