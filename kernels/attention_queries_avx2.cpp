@@ -183,6 +183,7 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
   switch (a.head_dim) {
     case 64: return attend_all<8>(a, keys, values);
     case 128: return attend_all<16>(a, keys, values);
+    case 256: return attend_all<32>(a, keys, values);  // qwen35's attention layers, gemma 3
     default: return attend_all<0>(a, keys, values);
   }
 }

@@ -254,7 +254,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionQueriesKernel,
                                            GroupCase{6, 4, 3, 63, true}, GroupCase{80, 2, 2, 129, false},
                                            GroupCase{64, 1, 7, 1000, true}, GroupCase{64, 9, 2, 100, true, 37},
                                            GroupCase{128, 8, 2, 70, false, 64, 0.0f}, GroupCase{64, 5, 3, 90, true, 0, 2.5f},
-                                           GroupCase{32, 12, 2, 200, false, 33, 1.5f}));
+                                           GroupCase{32, 12, 2, 200, false, 33, 1.5f}, GroupCase{256, 3, 4, 100, true}));
 
 TEST(AttentionKernel, OneKeyReturnsItsValueRow) {
   const std::vector<float> q = {1, 2, 3}, key = {0.5f, -1, 2}, value = {4, -5, 6};
