@@ -3,24 +3,18 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <random>
 #include <vector>
 
 #include "kernels/dequantize.hpp"
 #include "kernels/quantize.hpp"
+#include "slm/bench.hpp"
 #include "slm/ggml_type.hpp"
 
 namespace {
 
 constexpr int64_t kRowLength = 64 * 1024;
 
-std::vector<float> normal_row() {
-  std::mt19937 rng(1);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(kRowLength);
-  for (auto& v : x) v = normal(rng);
-  return x;
-}
+std::vector<float> normal_row() { return slm::bench::normal_values(kRowLength, 1); }
 
 void BM_DequantizeRow(benchmark::State& state, slm::GgmlType type) {
   const std::vector<float> x = normal_row();

@@ -14,13 +14,13 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/matmul.hpp"
 #include "kernels/quantize.hpp"
+#include "slm/bench.hpp"
 #include "slm/ggml_type.hpp"
 
 namespace {
@@ -36,20 +36,12 @@ const GgmlType kWeightFormats[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF1
                                    GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K,
                                    GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
 
-std::vector<float> normal_values(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> values(static_cast<size_t>(n));
-  for (float& v : values) v = normal(rng);
-  return values;
-}
-
 // The matrix in `type`, quantized once per format from the same normal weights.
 const std::vector<uint8_t>& quantized_matrix(GgmlType type) {
   static std::map<GgmlType, std::vector<uint8_t>> matrices;
   auto [it, inserted] = matrices.try_emplace(type);
   if (inserted) {
-    const std::vector<float> weights = normal_values(kRows * kRowLength, 1);
+    const std::vector<float> weights = slm::bench::normal_values(kRows * kRowLength, 1);
     const uint64_t row_bytes = slm::ggml_row_bytes(type, kRowLength);
     it->second.resize(row_bytes * kRows);
     for (int64_t o = 0; o < kRows; ++o)
@@ -75,7 +67,7 @@ void BM_Matmul(benchmark::State& state, const slm::kernels::IsaKernels* variant,
   const slm::kernels::IsaKernels& kernels = *variant;
   const std::vector<uint8_t> matrix = interleaved ? interleaved_matrix(type) : quantized_matrix(type);
   const uint64_t row_bytes = slm::ggml_row_bytes(type, kRowLength);
-  const std::vector<float> x = normal_values(n_tokens * kRowLength, 2);
+  const std::vector<float> x = slm::bench::normal_values(n_tokens * kRowLength, 2);
   std::vector<float> y(static_cast<size_t>(n_tokens * kRows));
   const auto kernel = [&](const uint8_t* weights, int64_t row_begin, int64_t row_end) {
     if (interleaved)

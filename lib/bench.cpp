@@ -83,6 +83,14 @@ std::vector<TokenId> random_tokens(const Model& model, int32_t n_tokens, uint32_
   return tokens;
 }
 
+std::vector<float> normal_values(int64_t n, uint32_t seed) {
+  std::mt19937 generator(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> values(size_t(std::max<int64_t>(n, 0)));
+  for (float& v : values) v = normal(generator);
+  return values;
+}
+
 double time_prompt(Session& session, std::span<const TokenId> prompt, int32_t n_depth) {
   session.truncate(n_depth);
   const auto start = std::chrono::steady_clock::now();

@@ -1,7 +1,8 @@
 // slm-plan's library side (include/slm/plan.hpp): the memory breakdown of shared models against
 // a hand computation from their shapes (MODELS.md), files cut short after the tensor table, and
 // bad headers, which must fail with the loader's own message. Speed is not timed here
-// (benchmarks/plan_accuracy.sh compares predictions with slm-bench).
+// (benchmarks/plan_accuracy.sh compares predictions with slm-bench): what a prediction counts
+// is checked with a machine made up for the test.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -257,6 +258,53 @@ TEST(PlanMemory, BadOptionsAreErrors) {
   options = {};
   options.n_ctx = 1 << 20;  // beyond the model's 2048
   EXPECT_THROW(slm::plan::plan_model(path.string(), options, nullptr), slm::Error);
+}
+
+// ---- speed, with a machine made up for the test (nothing is timed here) ----------------------
+
+// Every type in both layouts at `seconds_per_byte` and no cost for anything else.
+slm::plan::MachineCapability machine_costing_only_bytes(double seconds_per_byte) {
+  slm::plan::MachineCapability machine;
+  machine.n_threads = 2;
+  for (const slm::GgmlTypeInfo& info : slm::kGgmlTypes)
+    for (const bool interleaved : {false, true}) machine.rates.push_back({info.type, interleaved, seconds_per_byte, 0});
+  return machine;
+}
+
+TEST(PlanSpeed, AGeneratedTokenReadsEveryMatrixOnceTheHybridLayersIncluded) {
+  for (const char* model : {"models/syn-qwen35-tiny-Q8_0.gguf", "models/syn-lfm2-tiny-Q4_K_M.gguf",
+                            "models/syn-llama-tiny-Q8_0.gguf"}) {
+    SCOPED_TRACE(model);
+    const auto path = slm::test::shared_path(model);
+    SLM_REQUIRE_ASSET(path);
+    // Every matrix but the token embedding (looked up by row) and the convolutions' taps (copied
+    // to float): qwen35's attn_qkv, attn_gate, ssm_alpha, ssm_beta and ssm_out, lfm2's in_proj
+    // and out_proj, the attention layers' and the feed-forward blocks' matrices, the output.
+    uint64_t matrix_bytes = 0;
+    const slm::GgufFile file = slm::GgufFile::open(path.string());
+    for (const slm::GgufTensor& t : file.tensors())
+      if (t.n_dims == 2 && t.name != "token_embd.weight" && !t.name.ends_with("conv.weight") &&
+          !t.name.ends_with("ssm_conv1d.weight"))
+        matrix_bytes += t.n_bytes;
+    const slm::plan::MachineCapability machine = machine_costing_only_bytes(1e-9);
+    const slm::plan::Plan plan = slm::plan::plan_model(path.string(), {}, &machine);
+    ASSERT_TRUE(plan.speed);
+    EXPECT_EQ(plan.speed->tg_bytes_per_token, matrix_bytes);
+    EXPECT_NEAR(plan.speed->tg128_tokens_per_second, 1 / (double(matrix_bytes) * 1e-9), 1e-6 / (double(matrix_bytes) * 1e-9));
+  }
+}
+
+TEST(PlanSpeed, ADeltaNetLayerCostsItsStatePerRow) {
+  const auto path = slm::test::shared_path("models/syn-qwen35-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(path);
+  slm::plan::MachineCapability machine = machine_costing_only_bytes(0);
+  machine.delta_rule_token_seconds_per_element = 1e-9;  // one row, its state from memory
+  machine.delta_rule_seconds_per_element = 2e-9;        // a prompt's rows
+  const slm::plan::Plan plan = slm::plan::plan_model(path.string(), {}, &machine);
+  ASSERT_TRUE(plan.speed);
+  const double state = 6 * 8 * 32 * 32;  // 6 DeltaNet layers of 8 v heads' 32 x 32 states
+  EXPECT_NEAR(plan.speed->tg128_tokens_per_second, 1 / (state * 1e-9), 1e-6);
+  EXPECT_NEAR(plan.speed->pp512_tokens_per_second, 1 / (state * 2e-9), 1e-6);
 }
 
 }  // namespace

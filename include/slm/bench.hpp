@@ -37,6 +37,10 @@ std::string active_kernel_isa();
 // the model adds one (as llama-bench does).
 std::vector<TokenId> random_tokens(const Model& model, int32_t n_tokens, uint32_t seed);
 
+// `n` values drawn from the standard normal distribution with `seed`: the weights and activations
+// the kernel measurements run on (bench_matmul, slm-plan --calibrate).
+std::vector<float> normal_values(int64_t n, uint32_t seed);
+
 // Seconds to evaluate `prompt` in one eval call after the first `n_depth` cached tokens (the
 // cache is truncated to them first; the caller evaluated them, untimed: llama-bench's -d).
 double time_prompt(Session& session, std::span<const TokenId> prompt, int32_t n_depth = 0);

@@ -1,7 +1,8 @@
 // This machine's capability for slm-plan, measured with slm's own kernels: for each weight type
 // and layout, a matmul streaming 1 GiB of weights one row of activations at a time (weights
 // from memory, as generation reads them) and a 512-row matmul on a matrix held in cache (as a
-// prompt multiplies); the fixed cost of one parallel loop; and the attention kernel's rate.
+// prompt multiplies); the fixed cost of one parallel loop; the attention kernel's rate; the
+// element-wise steps'; and the gated delta rule's (hybrid models' DeltaNet layers).
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -14,11 +15,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "kernels/matmul.hpp"
 #include "kernels/quantize.hpp"
 #include "lib/measure/planned_model.hpp"
+#include "lib/ops/delta_net.hpp"
 #include "lib/ops/kv_pool.hpp"
 #include "lib/ops/ops.hpp"
 #include "lib/ops/thread_pool.hpp"
@@ -63,14 +64,6 @@ std::string cpu_model_name() {
   return "unknown CPU";
 }
 
-std::vector<float> random_floats(int64_t n, uint32_t seed) {
-  std::mt19937 generator(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> values(static_cast<size_t>(n));
-  for (float& v : values) v = normal(generator);
-  return values;
-}
-
 struct AlignedBytes {
   struct Free {
     void operator()(uint8_t* p) const { std::free(p); }
@@ -98,9 +91,9 @@ double measure_attention_seconds_per_flop(int32_t n_threads, bool quick) {
   ops::KvPool pool(KvType::F16, n_tokens / ops::kKvBlockRows, 1, row_size);
   std::vector<int32_t> blocks;
   for (int32_t b = 0; b < pool.n_blocks; ++b) blocks.push_back(pool.allocate());
-  const std::vector<float> keys = random_floats(int64_t(n_tokens) * row_size, 1);
-  const std::vector<float> values = random_floats(int64_t(n_tokens) * row_size, 2);
-  const std::vector<float> q = random_floats(int64_t(n_tokens) * q_size, 3);
+  const std::vector<float> keys = bench::normal_values(int64_t(n_tokens) * row_size, 1);
+  const std::vector<float> values = bench::normal_values(int64_t(n_tokens) * row_size, 2);
+  const std::vector<float> q = bench::normal_values(int64_t(n_tokens) * q_size, 3);
   std::vector<float> out(q.size());
   const ops::AttentionSpan span{0, n_tokens, 0, blocks.data()};
   ops::store_keys_and_values(pool, 0, std::span(&span, 1), keys.data(), values.data());
@@ -112,12 +105,37 @@ double measure_attention_seconds_per_flop(int32_t n_threads, bool quick) {
   return seconds / flops;
 }
 
+// The gated delta rule of a DeltaNet layer (16 v heads over 16 q/k heads of 128, Qwen3.5's
+// shape): seconds per state element and row, over a 512-row prompt from one state (held in
+// cache), and for one row in each of 32 layers' states (32 MiB: read from memory, as generation).
+void measure_delta_rule(MachineCapability& machine, bool quick) {
+  const ops::DeltaNetShape shape{16, 16, 128};
+  const int32_t n_prompt_rows = 512, n_layers = 32;
+  const int64_t state_floats = shape.state_floats();
+  const std::vector<float> qkv = bench::normal_values(n_prompt_rows * shape.qkv_floats(), 9);
+  const std::vector<float> decay(size_t(n_prompt_rows) * shape.n_v_heads, 0.99f), beta(decay.size(), 0.5f);
+  std::vector<float> out(size_t(n_prompt_rows * shape.output_floats()));
+  std::vector<float> states(size_t(state_floats * n_layers), 0.0f);
+  const auto run = [&](int32_t n_rows, int64_t layer) {
+    const ops::AttentionSpan span{0, n_rows, 0, nullptr, states.data()};
+    ops::gated_delta_rule(qkv.data(), decay.data(), beta.data(), std::span(&span, 1), layer * state_floats, shape,
+                          out.data(), machine.n_threads);
+  };
+  machine.delta_rule_seconds_per_element =
+      best_seconds(quick ? 2 : 4, [&] { run(n_prompt_rows, 0); }) / (double(n_prompt_rows) * double(state_floats));
+  const double one_row = best_seconds(quick ? 3 : 8, [&] {
+    for (int64_t layer = 0; layer < n_layers; ++layer) run(1, layer);
+  });
+  machine.delta_rule_token_seconds_per_element =
+      std::max(one_row / n_layers - machine.loop_seconds, 1e-12) / double(state_floats);
+}
+
 // The serial element-wise steps over a prompt's FFN rows: seconds per element of SwiGLU, GeGLU
 // and RMSNorm, each the best of a few passes over 512 rows of 4864.
 void measure_elementwise(MachineCapability& machine, bool quick) {
   const int64_t n_rows = 512, width = 4864, n = n_rows * width;
-  std::vector<float> gate = random_floats(n, 6), up = random_floats(n, 7), out(static_cast<size_t>(n));
-  const std::vector<float> weight = random_floats(width, 8);
+  std::vector<float> gate = bench::normal_values(n, 6), up = bench::normal_values(n, 7), out(static_cast<size_t>(n));
+  const std::vector<float> weight = bench::normal_values(width, 8);
   const int repetitions = quick ? 2 : 4;
   std::vector<float> scratch = gate;
   machine.swiglu_seconds_per_element = best_seconds(repetitions, [&] {
@@ -141,7 +159,7 @@ KernelRate measure_kernel(GgmlType type, bool interleaved, int32_t n_threads, Al
   const uint64_t row_bytes = ggml_row_bytes(type, kCalibrationInputs);
   const uint64_t matrix_bytes = row_bytes * kCalibrationOutputs;
   std::vector<uint8_t> rows(matrix_bytes);
-  const std::vector<float> weights = random_floats(kCalibrationInputs * kCalibrationOutputs, 4);
+  const std::vector<float> weights = bench::normal_values(kCalibrationInputs * kCalibrationOutputs, 4);
   for (int64_t o = 0; o < kCalibrationOutputs; ++o)
     kernels::quantize_row(type, weights.data() + o * kCalibrationInputs, rows.data() + uint64_t(o) * row_bytes,
                           kCalibrationInputs);
@@ -152,7 +170,7 @@ KernelRate measure_kernel(GgmlType type, bool interleaved, int32_t n_threads, Al
     ops::interleave_matrix(w, tiles.data(), n_threads);
     w.interleaved = tiles.data();
   }
-  const std::vector<float> x = random_floats(kCalibrationInputs * kPromptRows, 5);
+  const std::vector<float> x = bench::normal_values(kCalibrationInputs * kPromptRows, 5);
   std::vector<float> y(size_t(kCalibrationOutputs * kPromptRows));
   const double flops_per_row = 2.0 * kCalibrationInputs * kCalibrationOutputs;
 
@@ -196,6 +214,7 @@ MachineCapability measure_machine(int32_t n_threads, const std::vector<GgmlType>
   machine.loop_seconds = measure_loop_seconds(machine.n_threads, quick);
   machine.attention_seconds_per_flop = measure_attention_seconds_per_flop(machine.n_threads, quick);
   measure_elementwise(machine, quick);
+  measure_delta_rule(machine, quick);
 
   AlignedBytes stream(kStreamBytes);  // first written by the threads that read it (measure_kernel's copies)
   std::vector<GgmlType> measured = types;
@@ -247,6 +266,8 @@ std::optional<MachineCapability> load_calibration(const std::string& cache_path,
     machine.swiglu_seconds_per_element = j.at("swiglu_seconds_per_element").get<double>();
     machine.geglu_seconds_per_element = j.at("geglu_seconds_per_element").get<double>();
     machine.norm_seconds_per_element = j.at("norm_seconds_per_element").get<double>();
+    machine.delta_rule_seconds_per_element = j.at("delta_rule_seconds_per_element").get<double>();
+    machine.delta_rule_token_seconds_per_element = j.at("delta_rule_token_seconds_per_element").get<double>();
     machine.measured_seconds = j.at("measured_seconds").get<double>();
     for (const nlohmann::json& r : j.at("rates")) {
       const std::optional<GgmlType> type = ggml_type_from_name(r.at("type").get<std::string>());
@@ -271,6 +292,8 @@ void save_calibration(const MachineCapability& machine, const std::string& cache
                               {"swiglu_seconds_per_element", machine.swiglu_seconds_per_element},
                               {"geglu_seconds_per_element", machine.geglu_seconds_per_element},
                               {"norm_seconds_per_element", machine.norm_seconds_per_element},
+                              {"delta_rule_seconds_per_element", machine.delta_rule_seconds_per_element},
+                              {"delta_rule_token_seconds_per_element", machine.delta_rule_token_seconds_per_element},
                               {"measured_seconds", machine.measured_seconds},
                               {"rates", nlohmann::ordered_json::array()}};
   for (const KernelRate& r : machine.rates)

@@ -5,7 +5,8 @@
 //   B * seconds_per_byte + n * F * seconds_per_flop + one parallel loop,
 // the first term streaming the weights (batch 1 is bound by it), the second the arithmetic
 // (a 512-row prompt is bound by it). Attention adds 4 * n_head * head_dim FLOPs per key each
-// query sees, at the attention kernel's measured rate.
+// query sees, at the attention kernel's measured rate; a hybrid model's recurrent layers their
+// convolution and delta rule, at theirs.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -70,8 +71,35 @@ PassCost matmul_cost(const PlannedModel& m, const MachineCapability& machine, in
     cost.seconds += matrices_read * matrix_bytes * rate.seconds_per_byte + row_products * row_flops * rate.seconds_per_flop;
     cost.seconds += machine.loop_seconds;
   }
-  cost.seconds += machine.loop_seconds * m.config.n_layer;  // attention's loop in every layer
+  // A parallel loop per layer: attention's, or a recurrent layer's convolution; a DeltaNet
+  // layer's delta rule is one more.
+  const ModelConfig& c = m.config;
+  cost.seconds += machine.loop_seconds * (c.n_layer + (c.ssm_n_v_heads > 0 ? c.n_layer - c.n_kv_layers() : 0));
   return cost;
+}
+
+// Seconds of the recurrent layers' own work over n_rows rows of one sequence (a hybrid model):
+// the causal convolution over its channels and taps, the gates and norms around it, and a
+// DeltaNet layer's delta rule over its state (per row from memory for a token, held in cache
+// over a prompt's rows).
+double recurrent_seconds(const ModelConfig& c, const MachineCapability& machine, int64_t n_rows) {
+  const int32_t n_recurrent = c.n_layer - c.n_kv_layers();
+  if (n_recurrent == 0) return 0;
+  double per_row = 0;
+  if (c.ssm_n_v_heads > 0) {  // qwen35's Gated DeltaNet (lib/model/qwen35.cpp)
+    const double channels = double(2 * c.ssm_n_k_heads + c.ssm_n_v_heads) * c.ssm_head_dim;
+    const double inner = double(c.ssm_n_v_heads) * c.ssm_head_dim;
+    const double state = inner * c.ssm_head_dim;
+    const double delta_rule = n_rows == 1 ? machine.delta_rule_token_seconds_per_element
+                                          : machine.delta_rule_seconds_per_element;
+    per_row = state * delta_rule +
+              (channels * c.short_conv_length + 2.0 * c.ssm_n_k_heads * c.ssm_head_dim + inner) *
+                  machine.norm_seconds_per_element +
+              (channels + inner) * machine.swiglu_seconds_per_element;  // SiLU of the conv and the gate
+  } else {  // lfm2's gated short convolution (lib/model/lfm2.cpp)
+    per_row = double(c.n_embd) * (c.short_conv_length + 2) * machine.norm_seconds_per_element;
+  }
+  return double(n_rows) * n_recurrent * per_row;
 }
 
 // Seconds of the element-wise steps of n_rows rows, which run on the calling thread alone: the
@@ -83,9 +111,9 @@ double elementwise_seconds(const PlannedModel& m, const MachineCapability& machi
   const bool gemma = c.arch.starts_with("gemma");  // GeGLU and post-norms (lib/model/gemma.cpp)
   const double activation = gemma ? machine.geglu_seconds_per_element : machine.swiglu_seconds_per_element;
   const double ffn = c.n_expert > 0 ? double(c.n_expert_used) * c.n_ff_exp / machine.n_threads : double(c.n_ff);
-  const double heads = double(c.n_head + 2 * c.n_head_kv) * c.head_dim;
-  const double per_layer = ffn * activation + ((gemma ? 6.0 : 4.0) * c.n_embd + heads) * machine.norm_seconds_per_element;
-  return double(n_rows) * c.n_layer * per_layer;
+  const double heads = double(c.n_head + 2 * c.n_head_kv) * c.head_dim;  // an attention layer's
+  const double per_layer = ffn * activation + (gemma ? 6.0 : 4.0) * c.n_embd * machine.norm_seconds_per_element;
+  return double(n_rows) * (c.n_layer * per_layer + c.n_kv_layers() * heads * machine.norm_seconds_per_element);
 }
 
 }  // namespace
@@ -103,14 +131,16 @@ SpeedPlan predict_speed(const PlannedModel& m, const MachineCapability& machine)
   const PassCost prompt = matmul_cost(m, machine, kPromptTokens);
   const double prompt_attention = attention_flops(c, 0, kPromptTokens);
   const double prompt_seconds = prompt.seconds + prompt_attention * machine.attention_seconds_per_flop +
-                                elementwise_seconds(m, machine, kPromptTokens);
+                                elementwise_seconds(m, machine, kPromptTokens) +
+                                recurrent_seconds(c, machine, kPromptTokens);
   speed.pp512_tokens_per_second = kPromptTokens / prompt_seconds;
   speed.pp_flops_per_token = (prompt.flops + prompt_attention) / kPromptTokens;
 
   // tg128: one token at a time at positions 1 .. 128 (slm-bench evaluates a first token untimed).
   const PassCost token = matmul_cost(m, machine, 1);
   const double generation_attention = attention_flops(c, 1, kGeneratedTokens);
-  const double generation_seconds = kGeneratedTokens * (token.seconds + elementwise_seconds(m, machine, 1)) +
+  const double generation_seconds =
+      kGeneratedTokens * (token.seconds + elementwise_seconds(m, machine, 1) + recurrent_seconds(c, machine, 1)) +
                                     generation_attention * machine.attention_seconds_per_flop;
   speed.tg128_tokens_per_second = kGeneratedTokens / generation_seconds;
   speed.tg_bytes_per_token = uint64_t(token.bytes);
