@@ -3,6 +3,7 @@
 // every byte, and the grammar that makes a model write a call (checked byte by byte).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ using slm::chat::ParsedToolCall;
 using slm::chat::ToolCallDelta;
 using slm::chat::ToolCallFormat;
 using slm::chat::ToolFunction;
+
+const ToolCallFormat all_formats[] = {ToolCallFormat::Hermes, ToolCallFormat::Llama3, ToolCallFormat::Mistral,
+                                      ToolCallFormat::Phi4,   ToolCallFormat::Granite, ToolCallFormat::Json};
 
 struct Reply {
   std::string content;
@@ -80,9 +84,8 @@ TEST(ToolCallParser, DeeplyNestedModelOutputIsTextNotACall) {
 }
 
 TEST(ToolCallParser, PlainReplyKeepsItsTextExactly) {
-  for (const ToolCallFormat format : {ToolCallFormat::Hermes, ToolCallFormat::Llama3, ToolCallFormat::Mistral,
-                                      ToolCallFormat::Phi4, ToolCallFormat::Json}) {
-    const std::string text = "  Hello <tool, [TOOL and <|x|> stay text.\n\n";
+  for (const ToolCallFormat format : all_formats) {
+    const std::string text = "  Hello <tool, [TOOL, functools and <|x|> stay text.\n\n";
     expect_same_at_every_split(format, text, {text, {}});
   }
 }
@@ -112,12 +115,27 @@ TEST(ToolCallParser, MistralToolCallsList) {
       {"", {{"f", R"({"a":[1,2]})"}, {"g", R"({"b":true})"}}});
 }
 
-TEST(ToolCallParser, Phi4TagsWithAndWithoutTheClosingTag) {
-  expect_same_at_every_split(ToolCallFormat::Phi4,
-                             "<|tool_call|>[{\"name\": \"f\", \"arguments\": {\"q\": \"é\"}}]<|/tool_call|>",
-                             {"", {{"f", R"({"q":"é"})"}}});
-  expect_same_at_every_split(ToolCallFormat::Phi4, "<|tool_call|>[{\"name\": \"f\", \"arguments\": {}}]",
-                             {"", {{"f", "{}"}}});
+TEST(ToolCallParser, GraniteTagsWithAndWithoutTheClosingTag) {
+  for (const ToolCallFormat format : {ToolCallFormat::Granite, ToolCallFormat::Phi4}) {
+    expect_same_at_every_split(format,
+                               "<|tool_call|>[{\"name\": \"f\", \"arguments\": {\"q\": \"é\"}}]<|/tool_call|>",
+                               {"", {{"f", R"({"q":"é"})"}}});
+    expect_same_at_every_split(format, "<|tool_call|>[{\"name\": \"f\", \"arguments\": {}}]", {"", {{"f", "{}"}}});
+  }
+}
+
+// Phi-4-mini writes its calls as functools[...] (vLLM's phi4_mini_json parser reads the same).
+TEST(ToolCallParser, Phi4FunctoolsList) {
+  expect_same_at_every_split(
+      ToolCallFormat::Phi4,
+      "Checking. functools[{\"name\": \"f\", \"arguments\": {\"a\": [1]}}, {\"name\": \"g\", \"parameters\": {}}]",
+      {"Checking.", {{"f", R"({"a":[1]})"}, {"g", "{}"}}});
+  // "functools" alone is a word of the text; a list that is not calls is given back.
+  const std::string text = "import functools; functools[1, 2] and functools.partial";
+  expect_same_at_every_split(ToolCallFormat::Phi4, text, {text, {}});
+  // Granite does not read functools.
+  const std::string call = "functools[{\"name\": \"f\", \"arguments\": {}}]";
+  expect_same_at_every_split(ToolCallFormat::Granite, call, {call, {}});
 }
 
 TEST(ToolCallParser, GenericJsonObjectListAndOpenAiShape) {
@@ -138,8 +156,17 @@ TEST(ToolCallFormatDetection, RealTemplatesPickTheirFamily) {
   EXPECT_EQ(slm::chat::detect_tool_call_format(read("meta-llama-Llama-3.2-3B-Instruct.jinja")), ToolCallFormat::Llama3);
   EXPECT_EQ(slm::chat::detect_tool_call_format(read("mistralai-Mistral-Nemo-Instruct-2407.jinja")),
             ToolCallFormat::Mistral);
-  EXPECT_EQ(slm::chat::detect_tool_call_format(read("ibm-granite-granite-3.3-2B-Instruct.jinja")), ToolCallFormat::Phi4);
+  EXPECT_EQ(slm::chat::detect_tool_call_format(read("ibm-granite-granite-3.3-2B-Instruct.jinja")), ToolCallFormat::Granite);
   EXPECT_EQ(slm::chat::detect_tool_call_format(read("google-gemma-2-2b-it.jinja")), ToolCallFormat::Json);
+  // Phi-4-mini's template (microsoft/Phi-4-mini-instruct, tokenizer_config.json; not among the
+  // shared templates) writes the tools in <|tool|> tags and shows no call.
+  EXPECT_EQ(slm::chat::detect_tool_call_format(
+                "{% for message in messages %}{% if message['role'] == 'system' and 'tools' in message and "
+                "message['tools'] is not none %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|tool|>' + "
+                "message['tools'] + '<|/tool|>' + '<|end|>' }}{% else %}{{ '<|' + message['role'] + '|>' + "
+                "message['content'] + '<|end|>' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ "
+                "'<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}"),
+            ToolCallFormat::Phi4);
 }
 
 const std::vector<ToolFunction> weather_tools = {
@@ -161,12 +188,15 @@ TEST(ToolCallGrammar, EachFormatAcceptsAValidCallAndTheParserReadsIt) {
       {ToolCallFormat::Hermes, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"days\": 3}}\n</tool_call>"},
       {ToolCallFormat::Llama3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Rome\", \"days\": 3}}"},
       {ToolCallFormat::Mistral, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"days\": 3}}]"},
-      {ToolCallFormat::Phi4, "<|tool_call|>[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"days\": 3}}]<|/tool_call|>"},
+      {ToolCallFormat::Phi4, "functools[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"days\": 3}}]"},
+      {ToolCallFormat::Granite, "<|tool_call|>[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"days\": 3}}]<|/tool_call|>"},
       {ToolCallFormat::Json, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\", \"days\": 3}}"},
   };
   for (const Case& c : cases) {
     const std::string gbnf = slm::chat::tool_call_gbnf(c.format, weather_tools, /*parallel=*/false);
     EXPECT_TRUE(grammar_accepts(gbnf, c.call)) << tool_call_format_name(c.format) << "\n" << gbnf;
+    const std::string auto_gbnf = slm::chat::tool_call_auto_gbnf(c.format, weather_tools, /*parallel=*/false);
+    EXPECT_TRUE(grammar_accepts(auto_gbnf, c.call)) << tool_call_format_name(c.format) << "\n" << auto_gbnf;
     EXPECT_EQ(parse_whole(c.format, c.call), (Reply{"", {{"get_weather", R"({"city":"Rome","days":3})"}}}))
         << tool_call_format_name(c.format);
   }
@@ -188,6 +218,82 @@ TEST(ToolCallGrammar, ParallelAllowsSeveralCallsAndSingleOnlyOne) {
   EXPECT_FALSE(grammar_accepts(slm::chat::tool_call_gbnf(ToolCallFormat::Hermes, weather_tools, false), two));
   EXPECT_TRUE(grammar_accepts(slm::chat::tool_call_gbnf(ToolCallFormat::Mistral, weather_tools, true),
                               "[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {}}, {\"name\": \"get_time\", \"arguments\": {}}]"));
+}
+
+// tool_choice "auto": text in which no call begins, or calls. Every text the grammar accepts is
+// plain text to the parser, or calls with valid arguments.
+TEST(ToolCallAutoGrammar, TextWithoutACallOrAValidCall) {
+  const std::string call = "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>";
+  const std::string hermes = slm::chat::tool_call_auto_gbnf(ToolCallFormat::Hermes, weather_tools, false);
+  for (const std::string text : {"", "Hi!", "a < b, <tool_cal <tool_calling> </tool_call> <<tool_call", "é ü 日本"}) {
+    EXPECT_TRUE(grammar_accepts(hermes, text)) << text;
+    EXPECT_TRUE(grammar_accepts(hermes, text + call)) << text;
+    EXPECT_EQ(parse_whole(ToolCallFormat::Hermes, text + call).calls.size(), 1u) << text;
+  }
+  EXPECT_FALSE(grammar_accepts(hermes, "Hi <tool_call>{not a call}</tool_call>"));
+  EXPECT_FALSE(grammar_accepts(hermes, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": 3}}\n</tool_call>"));
+  EXPECT_FALSE(grammar_accepts(hermes, call + " and text after"));
+  EXPECT_FALSE(grammar_accepts(hermes, "<<tool_call>"));
+
+  const std::string mistral = slm::chat::tool_call_auto_gbnf(ToolCallFormat::Mistral, weather_tools, true);
+  EXPECT_TRUE(grammar_accepts(mistral, "[TOOL_CALL] [[TOOL_CALLS"));
+  EXPECT_FALSE(grammar_accepts(mistral, "x [[TOOL_CALLS]"));
+  EXPECT_TRUE(grammar_accepts(mistral, "x [[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {}}]"));
+
+  const std::string phi4 = slm::chat::tool_call_auto_gbnf(ToolCallFormat::Phi4, weather_tools, true);
+  EXPECT_TRUE(grammar_accepts(phi4, "import functools; functools.reduce"));
+  EXPECT_FALSE(grammar_accepts(phi4, "functools[1]"));
+  EXPECT_FALSE(grammar_accepts(phi4, "<|tool_call|>"));
+}
+
+TEST(ToolCallAutoGrammar, BareJsonFormatsRefuseTextThatBeginsLikeACall) {
+  for (const ToolCallFormat format : {ToolCallFormat::Llama3, ToolCallFormat::Json}) {
+    const std::string gbnf = slm::chat::tool_call_auto_gbnf(format, weather_tools, false);
+    EXPECT_TRUE(grammar_accepts(gbnf, " \n Sure: {\"a\": 1}")) << tool_call_format_name(format);
+    EXPECT_TRUE(grammar_accepts(gbnf, "  ")) << tool_call_format_name(format);
+    EXPECT_FALSE(grammar_accepts(gbnf, "\n{\"name\": \"get_weather\"}")) << tool_call_format_name(format);
+  }
+  const std::string llama3 = slm::chat::tool_call_auto_gbnf(ToolCallFormat::Llama3, weather_tools, false);
+  EXPECT_TRUE(grammar_accepts(llama3, "[1] <|python_ta"));
+  EXPECT_FALSE(grammar_accepts(llama3, "x <|python_tag|>"));
+  EXPECT_FALSE(grammar_accepts(slm::chat::tool_call_auto_gbnf(ToolCallFormat::Json, weather_tools, false), "[1]"));
+}
+
+// Every reply of the auto grammar up to a length, over an alphabet that spells the markers:
+// what the grammar accepts is text without calls, or calls, to the parser.
+TEST(ToolCallAutoGrammar, EveryShortTextItAcceptsIsPlainTextToTheParser) {
+  const std::vector<ToolFunction> tools = {{"f", ""}};
+  for (const ToolCallFormat format : all_formats) {
+    const std::string gbnf = slm::chat::tool_call_auto_gbnf(format, tools, false);
+    const slm::Grammar grammar = slm::compile_gbnf(gbnf);
+    std::string alphabet = "a {[";
+    for (const slm::chat::ToolCallMarker& marker : slm::chat::tool_call_markers(format)) alphabet += marker.open;
+    std::sort(alphabet.begin(), alphabet.end());
+    alphabet.erase(std::unique(alphabet.begin(), alphabet.end()), alphabet.end());
+    // Texts of up to 3 characters, then each with every marker and "{" appended.
+    std::vector<std::string> texts = {""};
+    for (size_t begin = 0, length = 0; length < 3; ++length) {
+      const size_t end = texts.size();
+      for (size_t i = begin; i < end; ++i)
+        for (const char c : alphabet) texts.push_back(texts[i] + c);
+      begin = end;
+    }
+    size_t accepted = 0;
+    for (const std::string& text : texts)
+      for (std::string tail : {std::string(), std::string("{")}) {
+        for (const slm::chat::ToolCallMarker& marker : slm::chat::tool_call_markers(format)) {
+          const std::string candidate = text + std::string(marker.open) + tail;
+          if (!slm::test::grammar_matches(grammar, candidate)) continue;
+          ++accepted;
+          EXPECT_EQ(parse_whole(format, candidate), (Reply{candidate, {}})) << tool_call_format_name(format);
+        }
+        if (slm::test::grammar_matches(grammar, text + tail)) {
+          ++accepted;
+          EXPECT_EQ(parse_whole(format, text + tail), (Reply{text + tail, {}})) << tool_call_format_name(format);
+        }
+      }
+    EXPECT_GT(accepted, texts.size() / 4) << tool_call_format_name(format);
+  }
 }
 
 TEST(ToolCallGrammar, ParameterSchemasWithLocalReferencesStillResolve) {

@@ -16,25 +16,6 @@ using Json = nlohmann::ordered_json;
 
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 
-// The markers that open a call block in the text, and the one that closes it ("" = the end of
-// the reply).
-std::vector<std::string_view> open_markers(ToolCallFormat format) {
-  switch (format) {
-    case ToolCallFormat::Hermes: return {"<tool_call>"};
-    case ToolCallFormat::Llama3: return {"<|python_tag|>"};
-    case ToolCallFormat::Mistral: return {"[TOOL_CALLS]"};
-    case ToolCallFormat::Phi4: return {"<|tool_call|>"};
-    case ToolCallFormat::Json: return {};
-  }
-  return {};
-}
-
-std::string_view close_marker(ToolCallFormat format) {
-  if (format == ToolCallFormat::Hermes) return "</tool_call>";
-  if (format == ToolCallFormat::Phi4) return "<|/tool_call|>";
-  return {};
-}
-
 // Formats whose whole reply may be a bare JSON call, and the characters that start one.
 std::string_view bare_json_starts(ToolCallFormat format) {
   if (format == ToolCallFormat::Llama3) return "{";
@@ -135,12 +116,28 @@ bool parse_call_block(ToolCallFormat format, std::string_view body, std::vector<
 
 }  // namespace
 
+std::vector<ToolCallMarker> tool_call_markers(ToolCallFormat format) {
+  switch (format) {
+    case ToolCallFormat::Hermes: return {{"<tool_call>", "</tool_call>"}};
+    case ToolCallFormat::Llama3: return {{"<|python_tag|>", ""}};
+    case ToolCallFormat::Mistral: return {{"[TOOL_CALLS]", ""}};
+    // Phi-4-mini writes functools[...]; its tokenizer's <|tool_call|> tags are read as well.
+    case ToolCallFormat::Phi4: return {{"functools[", "", 1}, {"<|tool_call|>", "<|/tool_call|>"}};
+    case ToolCallFormat::Granite: return {{"<|tool_call|>", "<|/tool_call|>"}};
+    case ToolCallFormat::Json: return {};
+  }
+  return {};
+}
+
+std::string_view tool_call_bare_starts(ToolCallFormat format) { return bare_json_starts(format); }
+
 std::string_view tool_call_format_name(ToolCallFormat format) {
   switch (format) {
     case ToolCallFormat::Hermes: return "hermes";
     case ToolCallFormat::Llama3: return "llama3";
     case ToolCallFormat::Mistral: return "mistral";
     case ToolCallFormat::Phi4: return "phi4";
+    case ToolCallFormat::Granite: return "granite";
     case ToolCallFormat::Json: return "json";
   }
   return "json";
@@ -150,7 +147,8 @@ ToolCallFormat detect_tool_call_format(std::string_view source) {
   const auto has = [&](std::string_view marker) { return source.find(marker) != std::string_view::npos; };
   if (has("<tool_call>")) return ToolCallFormat::Hermes;
   if (has("[TOOL_CALLS]")) return ToolCallFormat::Mistral;
-  if (has("<|tool_call|>") || has("<|tool|>")) return ToolCallFormat::Phi4;
+  if (has("<|tool_call|>")) return ToolCallFormat::Granite;
+  if (has("<|tool|>")) return ToolCallFormat::Phi4;
   if (has("<|python_tag|>") || (has("<|start_header_id|>") && has("parameters"))) return ToolCallFormat::Llama3;
   return ToolCallFormat::Json;
 }
@@ -178,19 +176,18 @@ bool ToolCallParser::take_calls(std::string_view body, ToolCallDelta& delta) {
 }
 
 void ToolCallParser::scan(ToolCallDelta& delta, bool at_end) {
-  const std::vector<std::string_view> opens = open_markers(format_);
-  const std::string_view close = close_marker(format_);
+  const std::vector<ToolCallMarker> markers = tool_call_markers(format_);
   while (true) {
     if (in_call_) {
-      const size_t closed_at = close.empty() ? std::string::npos : pending_.find(close);
+      const size_t closed_at = close_marker_.empty() ? std::string::npos : pending_.find(close_marker_);
       if (closed_at == std::string::npos && !at_end) return;  // the block goes on
       const std::string_view body = std::string_view(pending_).substr(0, closed_at);
       if (!take_calls(body, delta)) {
         std::string raw = open_marker_ + std::string(body);
-        if (closed_at != std::string::npos) raw += close;
+        if (closed_at != std::string::npos) raw += close_marker_;
         emit_text(raw, delta);
       }
-      pending_.erase(0, closed_at == std::string::npos ? pending_.size() : closed_at + close.size());
+      pending_.erase(0, closed_at == std::string::npos ? pending_.size() : closed_at + close_marker_.size());
       in_call_ = false;
       continue;
     }
@@ -203,23 +200,26 @@ void ToolCallParser::scan(ToolCallDelta& delta, bool at_end) {
       if (bare_json_starts(format_).find(pending_.front()) != std::string_view::npos) {
         in_call_ = true;
         open_marker_.clear();
+        close_marker_.clear();
         continue;
       }
     }
     size_t found_at = std::string::npos;
-    std::string_view found_marker;
-    for (const std::string_view marker : opens)
-      if (const size_t at = pending_.find(marker); at < found_at) found_at = at, found_marker = marker;
-    if (found_at != std::string::npos) {
+    const ToolCallMarker* found = nullptr;
+    for (const ToolCallMarker& marker : markers)
+      if (const size_t at = pending_.find(marker.open); at < found_at) found_at = at, found = &marker;
+    if (found) {
       emit_text(std::string_view(pending_).substr(0, found_at), delta);
-      open_marker_ = std::string(found_marker);
-      pending_.erase(0, found_at + found_marker.size());
+      const size_t consumed = found->open.size() - found->body_keeps;  // "functools[": the '[' opens the body
+      open_marker_ = std::string(found->open.substr(0, consumed));
+      close_marker_ = std::string(found->close);
+      pending_.erase(0, found_at + consumed);
       in_call_ = true;
       continue;
     }
     size_t keep = 0;
     if (!at_end)
-      for (const std::string_view marker : opens) keep = std::max(keep, partial_marker_at_end(pending_, marker));
+      for (const ToolCallMarker& marker : markers) keep = std::max(keep, partial_marker_at_end(pending_, marker.open));
     emit_text(std::string_view(pending_).substr(0, pending_.size() - keep), delta);
     pending_.erase(0, pending_.size() - keep);
     return;
@@ -248,90 +248,6 @@ ToolCallDelta parse_tool_calls(ToolCallFormat format, std::string_view reply) {
   whole.content += rest.content;
   for (ParsedToolCall& call : rest.calls) whole.calls.push_back(std::move(call));
   return whole;
-}
-
-namespace {
-
-// Points a function's local references ("#", "#/$defs/x") at where its schema now sits.
-void relocate_refs(Json& schema, const std::string& base) {
-  if (schema.is_object()) {
-    for (auto& [key, value] : schema.items()) {
-      if (key == "$ref" && value.is_string() && value.get<std::string>().starts_with("#"))
-        value = base + value.get<std::string>().substr(1);
-      else relocate_refs(value, base);
-    }
-  } else if (schema.is_array()) {
-    for (Json& item : schema) relocate_refs(item, base);
-  }
-}
-
-// The JSON Schema of one call object to any of `functions`, each function's arguments schema
-// kept under $defs (so that its own references still resolve).
-Json call_schema(ToolCallFormat format, std::span<const ToolFunction> functions) {
-  const char* arguments_key = format == ToolCallFormat::Llama3 ? "parameters" : "arguments";
-  Json defs = Json::object(), calls = Json::array();
-  for (size_t i = 0; i < functions.size(); ++i) {
-    const ToolFunction& function = functions[i];
-    const std::string def = fmt::format("slm-tool-{}", i);
-    Json parameters = function.parameters_schema.empty()
-                          ? Json{{"type", "object"}}
-                          : Json::parse(function.parameters_schema, nullptr, /*allow_exceptions=*/false);
-    if (parameters.is_discarded())
-      throw Error(fmt::format("tool '{}': its parameters are not valid JSON", function.name));
-    relocate_refs(parameters, "#/$defs/" + def);
-    defs[def] = std::move(parameters);
-    calls.push_back({{"type", "object"},
-                     {"properties", {{"name", {{"const", function.name}}}, {arguments_key, {{"$ref", "#/$defs/" + def}}}}},
-                     {"required", {"name", arguments_key}},
-                     {"additionalProperties", false}});
-  }
-  if (calls.size() == 1) {
-    Json schema = calls[0];
-    schema["$defs"] = defs;
-    return schema;
-  }
-  return {{"$defs", defs}, {"anyOf", calls}};
-}
-
-}  // namespace
-
-std::string tool_call_gbnf(ToolCallFormat format, std::span<const ToolFunction> functions, bool parallel) {
-  if (functions.empty()) throw Error("no function to call");
-  std::string call_rules;
-  try {
-    call_rules = json_schema_to_gbnf(call_schema(format, functions).dump());
-  } catch (const Error& e) {
-    // Name the function at fault: convert each alone to find it.
-    for (const ToolFunction& function : functions) {
-      try {
-        json_schema_to_gbnf(call_schema(format, std::span(&function, 1)).dump());
-      } catch (const Error& alone) {
-        throw Error(fmt::format("tool '{}': {}", function.name, alone.what()));
-      }
-    }
-    throw;
-  }
-  // The schema's root rule becomes `tool-call`; the reply's root wraps it in the format's markers.
-  const size_t root_at = call_rules.starts_with("root ::= ") ? 0 : call_rules.find("\nroot ::= ");
-  if (root_at == std::string::npos) throw Error("internal: the call schema's grammar has no root rule");
-  call_rules.replace(root_at == 0 ? 0 : root_at + 1, 4, "tool-call");
-  const char* more = parallel ? " (\", \" tool-call){0,3}" : "";
-  std::string root;
-  switch (format) {
-    case ToolCallFormat::Hermes:
-      root = fmt::format("root ::= tool-call-block{}\ntool-call-block ::= \"<tool_call>\\n\" tool-call \"\\n</tool_call>\"\n",
-                         parallel ? " (\"\\n\" tool-call-block){0,3}" : "");
-      break;
-    case ToolCallFormat::Llama3: root = "root ::= tool-call\n"; break;
-    case ToolCallFormat::Mistral: root = fmt::format("root ::= \"[TOOL_CALLS][\" tool-call{} \"]\"\n", more); break;
-    case ToolCallFormat::Phi4:
-      root = fmt::format("root ::= \"<|tool_call|>[\" tool-call{} \"]<|/tool_call|>\"\n", more);
-      break;
-    case ToolCallFormat::Json:
-      root = parallel ? fmt::format("root ::= \"[\" tool-call{} \"]\"\n", more) : "root ::= tool-call\n";
-      break;
-  }
-  return root + call_rules;
 }
 
 }  // namespace slm::chat

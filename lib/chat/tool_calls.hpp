@@ -6,7 +6,9 @@
 //   Llama3  (Llama 3.1/3.2/3.3): {"name": ..., "parameters": {...}}, the whole reply, optionally
 //           after <|python_tag|>; several calls separated by ';'
 //   Mistral (Mistral/Mixtral/Nemo): [TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]
-//   Phi4    (Phi-4-mini, Granite 3.x): <|tool_call|>[{"name": ..., "arguments": {...}}, ...]<|/tool_call|>
+//   Phi4    (Phi-4-mini): functools[{"name": ..., "arguments": {...}}, ...], to the end of the reply
+//           (the Granite tags below are read too)
+//   Granite (Granite 3.x): <|tool_call|>[{"name": ..., "arguments": {...}}, ...]<|/tool_call|>
 //           (the closing tag may be absent, as Granite writes it)
 //   Json    (any other template): the whole reply is a call object or a list of them
 // A call object is {"name": N, "arguments": A} or {"name": N, "parameters": A}, or the OpenAI
@@ -20,14 +22,27 @@
 
 namespace slm::chat {
 
-enum class ToolCallFormat { Hermes, Llama3, Mistral, Phi4, Json };
+enum class ToolCallFormat { Hermes, Llama3, Mistral, Phi4, Granite, Json };
 
 std::string_view tool_call_format_name(ToolCallFormat format);  // "hermes", "llama3", ...
 
 // The format a chat template teaches, from the markers its source writes: "<tool_call>" ->
-// Hermes; "[TOOL_CALLS]" -> Mistral; "<|tool_call|>" or "<|tool|>" -> Phi4; "<|python_tag|>" or
+// Hermes; "[TOOL_CALLS]" -> Mistral; "<|tool_call|>" -> Granite; "<|tool|>" (Phi-4-mini's
+// tools tag; its template shows no call) -> Phi4; "<|python_tag|>" or
 // "<|start_header_id|>" with "parameters" -> Llama3; anything else -> Json.
 ToolCallFormat detect_tool_call_format(std::string_view template_source);
+
+// What opens a call block anywhere in the text, and what closes it ("" = the end of the reply).
+// body_keeps: the opening marker's last bytes that are the body's first ("functools[": its '[').
+struct ToolCallMarker {
+  std::string_view open;
+  std::string_view close;
+  size_t body_keeps = 0;
+};
+std::vector<ToolCallMarker> tool_call_markers(ToolCallFormat format);
+// The characters a whole reply that is a bare JSON call begins with (after whitespace): "{" for
+// Llama3, "{[" for Json, "" for the formats with markers.
+std::string_view tool_call_bare_starts(ToolCallFormat format);
 
 // A call as parsed: `arguments` is compact JSON text (an object).
 struct ParsedToolCall {
@@ -61,7 +76,8 @@ class ToolCallParser {
   ToolCallFormat format_;
   std::string pending_;        // not yet decided
   bool in_call_ = false;       // pending_ is a call block's body (after its opening marker)
-  std::string open_marker_;    // the marker that opened it ("" for a bare JSON reply)
+  std::string open_marker_;    // the marker's bytes that opened it ("" for a bare JSON reply)
+  std::string close_marker_;   // what closes it ("" = the end of the reply)
   bool seen_text_ = false;     // non-whitespace text has been emitted
   std::string held_space_;     // whitespace held until non-whitespace text follows
   bool found_calls_ = false;
@@ -81,5 +97,11 @@ struct ToolFunction {
 // JSON is compact, as slm's JSON Schema grammars write it. Throws slm::Error naming the
 // function whose schema cannot be converted.
 std::string tool_call_gbnf(ToolCallFormat format, std::span<const ToolFunction> functions, bool parallel);
+
+// GBNF for tool_choice "auto": either free text in which no call begins (no call marker
+// anywhere; for the bare-JSON formats, not beginning with a JSON call's first character), or a
+// call as tool_call_gbnf allows it (for the formats with markers, after such text). So every
+// reply the parser reads is plain text or valid calls, and the reply may end anywhere in text.
+std::string tool_call_auto_gbnf(ToolCallFormat format, std::span<const ToolFunction> functions, bool parallel);
 
 }  // namespace slm::chat

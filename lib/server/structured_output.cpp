@@ -58,13 +58,15 @@ size_t GrammarCache::size() const {
 
 std::optional<Grammar> chat_output_grammar(const ChatRequest& request, chat::ToolCallFormat format, GrammarCache& cache) {
   const ToolChoice& choice = request.tool_choice;
-  if (choice.mode != ToolChoice::Mode::Required && choice.mode != ToolChoice::Mode::Function)
+  const bool auto_calls = choice.mode == ToolChoice::Mode::Auto && !request.tools.empty();
+  if (choice.mode != ToolChoice::Mode::Required && choice.mode != ToolChoice::Mode::Function && !auto_calls)
     return constraint_grammar(request.output, cache);
   std::vector<chat::ToolFunction> callable;
   for (const chat::ToolFunction& tool : request.tools)
-    if (choice.mode == ToolChoice::Mode::Required || tool.name == choice.function) callable.push_back(tool);
+    if (choice.mode != ToolChoice::Mode::Function || tool.name == choice.function) callable.push_back(tool);
   try {
-    const std::string gbnf = chat::tool_call_gbnf(format, callable, request.parallel_tool_calls);
+    const std::string gbnf = auto_calls ? chat::tool_call_auto_gbnf(format, callable, request.parallel_tool_calls)
+                                        : chat::tool_call_gbnf(format, callable, request.parallel_tool_calls);
     return cache.get(kGbnfKey, gbnf, [](const std::string& text) { return compile_gbnf(text); });
   } catch (const Error& e) {
     throw invalid_request(fmt::format("the tools' parameters cannot constrain a call: {}", e.what()), "tools",

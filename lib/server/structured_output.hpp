@@ -45,7 +45,8 @@ class GrammarCache {
 
 // The grammar a chat reply is held to: its response_format or grammar; else, with tool_choice
 // "required" or a named function, a call in `format` to one of the (named) tools with
-// arguments valid against its parameters (parallel_tool_calls: up to four). nullopt: free text.
+// arguments valid against its parameters (parallel_tool_calls: up to four); with tools and
+// tool_choice "auto", free text in which no call begins, or such calls. nullopt: free text.
 // A schema or grammar that does not compile is a 400 naming the field and the keyword or line.
 std::optional<Grammar> chat_output_grammar(const ChatRequest& request, chat::ToolCallFormat format, GrammarCache& cache);
 std::optional<Grammar> completion_output_grammar(const CompletionRequest& request, GrammarCache& cache);
