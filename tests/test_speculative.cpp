@@ -65,7 +65,8 @@ TEST(SpeculativeGreedy, IdenticalToPlainForPairsPromptLengthsAndK) {
                         {"syn-llama-tiny-Q4_K_M.gguf", "syn-qwen2-tiny-Q4_K_M.gguf"}, // hardly agrees
                         {"stories260K.gguf", "syn-llama-tiny-Q8_0.gguf"},
                         // hybrid: rejected drafts roll both recurrent states back to a checkpoint
-                        {"syn-lfm2-tiny-Q4_K_M.gguf", "syn-lfm2-tiny-Q8_0.gguf"}};
+                        {"syn-lfm2-tiny-Q4_K_M.gguf", "syn-lfm2-tiny-Q8_0.gguf"},
+                        {"syn-qwen35-tiny-Q4_K_M.gguf", "syn-qwen35-tiny-Q8_0.gguf"}};
   for (const Pair& pair : pairs) {
     REQUIRE_MODEL(pair.target);
     REQUIRE_MODEL(pair.draft);
