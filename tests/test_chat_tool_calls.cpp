@@ -29,25 +29,40 @@ struct Reply {
   bool operator==(const Reply&) const = default;
 };
 
-void add(Reply& reply, const ToolCallDelta& delta) {
-  reply.content += delta.content;
-  for (const ParsedToolCall& call : delta.calls) reply.calls.push_back({call.name, call.arguments});
-}
-
 Reply parse_whole(ToolCallFormat format, const std::string& text) {
-  Reply reply;
-  add(reply, slm::chat::parse_tool_calls(format, text));
+  const slm::chat::ParsedReply parsed = slm::chat::parse_tool_calls(format, text);
+  Reply reply{parsed.content, {}};
+  for (const ParsedToolCall& call : parsed.calls) reply.calls.push_back({call.name, call.arguments});
   return reply;
 }
+
+// Joins streamed pieces, checking that each call's first piece comes first and names it.
+struct Joined {
+  std::string content;
+  std::vector<ParsedToolCall> calls;
+  void add(const ToolCallDelta& delta) {
+    content += delta.content;
+    for (const slm::chat::ToolCallChunk& piece : delta.calls) {
+      EXPECT_LE(piece.index, calls.size());
+      EXPECT_EQ(piece.index == calls.size(), !piece.name.empty()) << "a call's first piece, and only it, has the name";
+      slm::chat::join_tool_call_chunks(calls, {piece});
+    }
+  }
+  Reply reply() const {
+    Reply out{content, {}};
+    for (const ParsedToolCall& call : calls) out.calls.push_back({call.name, call.arguments});
+    return out;
+  }
+};
 
 // The reply streamed as text[0, split) and text[split, end), then finished.
 Reply parse_split(ToolCallFormat format, const std::string& text, size_t split) {
   slm::chat::ToolCallParser parser(format);
-  Reply reply;
-  add(reply, parser.push(text.substr(0, split)));
-  add(reply, parser.push(text.substr(split)));
-  add(reply, parser.finish());
-  return reply;
+  Joined joined;
+  joined.add(parser.push(text.substr(0, split)));
+  joined.add(parser.push(text.substr(split)));
+  joined.add(parser.finish());
+  return joined.reply();
 }
 
 // Every split point gives what the whole text gives.
@@ -75,12 +90,53 @@ TEST(ToolCallParser, HermesBrokenBlockIsGivenBackAsText) {
   expect_same_at_every_split(ToolCallFormat::Hermes, text, {text, {}});
 }
 
-TEST(ToolCallParser, DeeplyNestedModelOutputIsTextNotACall) {
-  const std::string deep = "{\"name\": \"f\", \"arguments\": {\"a\": " + std::string(100000, '[') +
-                           std::string(100000, ']') + "}}";
-  EXPECT_EQ(parse_whole(ToolCallFormat::Json, deep), (Reply{deep, {}}));
+// Deep nesting is checked without recursion as the call streams; a block read whole (another
+// shape) nested deeper than 64 is text, since printing and freeing parsed JSON recurse.
+TEST(ToolCallParser, DeeplyNestedModelOutputDoesNotOverflowTheStack) {
+  const std::string deep_value = std::string(100000, '[') + std::string(100000, ']');
+  const std::string deep = "{\"name\": \"f\", \"arguments\": {\"a\": " + deep_value + "}}";
+  EXPECT_EQ(parse_whole(ToolCallFormat::Json, deep), (Reply{"", {{"f", "{\"a\":" + deep_value + "}"}}}));
+  const std::string deep_whole = "{\"arguments\": {\"a\": " + deep_value + "}, \"name\": \"f\"}";
+  EXPECT_EQ(parse_whole(ToolCallFormat::Json, deep_whole), (Reply{deep_whole, {}}));
   const std::string shallow = "{\"name\": \"f\", \"arguments\": {\"a\": [[[1]]]}}";
   EXPECT_EQ(parse_whole(ToolCallFormat::Json, shallow), (Reply{"", {{"f", R"({"a":[[[1]]]})"}}}));
+}
+
+// Fed a byte at a time: a call is announced (with its name) as soon as its arguments open, its
+// arguments follow without the whitespace outside strings, and the pieces joined are the call.
+TEST(ToolCallParser, ArgumentsStreamInFinalPiecesAsTheyArrive) {
+  const std::string text = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": { \"city\" : \"New \\\"York\\\"\", "
+                           "\"days\": [1, -2.5e+3, true, null, {}] }}\n</tool_call>";
+  const std::string arguments = R"({"city":"New \"York\"","days":[1,-2.5e+3,true,null,{}]})";
+  slm::chat::ToolCallParser parser(ToolCallFormat::Hermes);
+  Joined joined;
+  size_t announced_at = 0, pieces = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const ToolCallDelta delta = parser.push(text.substr(i, 1));
+    if (!delta.calls.empty() && joined.calls.empty()) announced_at = i;
+    pieces += delta.calls.size();
+    joined.add(delta);
+  }
+  joined.add(parser.finish());
+  EXPECT_EQ(text.substr(0, announced_at + 1), "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {");
+  EXPECT_GT(pieces, 20u);
+  EXPECT_EQ(joined.reply(), (Reply{"", {{"get_weather", arguments}}}));
+  EXPECT_EQ(parse_whole(ToolCallFormat::Hermes, text), joined.reply());
+}
+
+TEST(ToolCallParser, OtherShapesAreReadWholeAndBrokenJsonAfterACallIsText) {
+  // The name after the arguments, arguments as a string: read whole at the block's end.
+  expect_same_at_every_split(ToolCallFormat::Json, "{\"arguments\": {\"a\": 1}, \"name\": \"f\"}",
+                             {"", {{"f", R"({"a":1})"}}});
+  expect_same_at_every_split(ToolCallFormat::Mistral,
+                             "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {}}, {\"name\": \"g\", \"arguments\": \"{}\"}]",
+                             {"", {{"f", "{}"}, {"g", "{}"}}});
+  // An announced call keeps what was sent; the broken rest is text.
+  expect_same_at_every_split(ToolCallFormat::Hermes, "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": tru}}</tool_call>",
+                             {"}}</tool_call>", {{"f", R"({"a":tru)"}}});
+  // Cut inside the arguments: the call has what arrived.
+  expect_same_at_every_split(ToolCallFormat::Mistral, "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {\"a\": [1, 2",
+                             {"", {{"f", R"({"a":[1,2)"}}});
 }
 
 TEST(ToolCallParser, PlainReplyKeepsItsTextExactly) {

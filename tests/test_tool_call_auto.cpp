@@ -123,7 +123,7 @@ TEST(ToolCallAuto, EveryReplyIsPlainTextOrValidCalls) {
         text += tokenizer.token_to_piece(token, false);
         if (!ended) logits = session.eval(std::span(&token, 1));
       }
-      const slm::chat::ToolCallDelta parsed = slm::chat::parse_tool_calls(format, text);
+      const slm::chat::ParsedReply parsed = slm::chat::parse_tool_calls(format, text);
       if (!ended && started_call(format, text)) {  // cut inside a call: the parser gives it back as text
         ++counts.cut_calls;
         continue;

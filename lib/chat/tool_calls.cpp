@@ -1,5 +1,7 @@
 #include "lib/chat/tool_calls.hpp"
 
+#include "lib/chat/tool_call_stream.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -166,13 +168,50 @@ void ToolCallParser::emit_text(std::string_view text, ToolCallDelta& delta) {
   seen_text_ = true;
 }
 
-bool ToolCallParser::take_calls(std::string_view body, ToolCallDelta& delta) {
-  std::vector<ParsedToolCall> calls;
-  if (!parse_call_block(format_, body, calls)) return false;
-  for (ParsedToolCall& call : calls) delta.calls.push_back(std::move(call));
+ToolCallParser::ToolCallParser(ToolCallFormat format) : format_(format) {}
+ToolCallParser::~ToolCallParser() = default;
+ToolCallParser::ToolCallParser(ToolCallParser&&) noexcept = default;
+ToolCallParser& ToolCallParser::operator=(ToolCallParser&&) noexcept = default;
+
+void join_tool_call_chunks(std::vector<ParsedToolCall>& calls, const std::vector<ToolCallChunk>& chunks) {
+  for (const ToolCallChunk& chunk : chunks) {
+    if (chunk.index >= calls.size()) calls.resize(chunk.index + 1);
+    if (!chunk.name.empty()) calls[chunk.index].name = chunk.name;
+    calls[chunk.index].arguments += chunk.arguments;
+  }
+}
+
+void ToolCallParser::emit_whole(std::vector<ParsedToolCall>& calls, size_t from, ToolCallDelta& delta) {
+  for (size_t i = from; i < calls.size(); ++i)
+    delta.calls.push_back({n_calls_++, std::move(calls[i].name), std::move(calls[i].arguments)});
   held_space_.clear();  // whitespace before a call separates nothing
   found_calls_ = true;
-  return true;
+}
+
+// Gives the block's reader the body up to `end`.
+void ToolCallParser::feed_block(size_t end, ToolCallDelta& delta) {
+  if (end <= fed_) return;
+  reader_->push(std::string_view(pending_).substr(fed_, end - fed_), delta.calls);
+  fed_ = end;
+  if (reader_->announced() > 0) {
+    held_space_.clear();
+    found_calls_ = true;
+  }
+}
+
+void ToolCallParser::finish_block(std::string_view body, bool closed, ToolCallDelta& delta) {
+  const size_t announced = reader_->announced();
+  if (!reader_->deviated() && (reader_->complete() || announced > 0)) {  // streamed whole, or cut inside
+    n_calls_ += announced;
+    return;
+  }
+  std::vector<ParsedToolCall> calls;
+  const bool parsed = parse_call_block(format_, body, calls) && calls.size() >= announced;
+  n_calls_ += announced;
+  if (parsed && calls.size() > announced) emit_whole(calls, announced, delta);
+  else if (parsed && announced > 0) return;
+  else if (announced == 0) emit_text(open_marker_ + std::string(body) + (closed ? close_marker_ : ""), delta);
+  else emit_text(std::string(body.substr(reader_->deviated_at())) + (closed ? close_marker_ : ""), delta);
 }
 
 void ToolCallParser::scan(ToolCallDelta& delta, bool at_end) {
@@ -180,15 +219,18 @@ void ToolCallParser::scan(ToolCallDelta& delta, bool at_end) {
   while (true) {
     if (in_call_) {
       const size_t closed_at = close_marker_.empty() ? std::string::npos : pending_.find(close_marker_);
-      if (closed_at == std::string::npos && !at_end) return;  // the block goes on
-      const std::string_view body = std::string_view(pending_).substr(0, closed_at);
-      if (!take_calls(body, delta)) {
-        std::string raw = open_marker_ + std::string(body);
-        if (closed_at != std::string::npos) raw += close_marker_;
-        emit_text(raw, delta);
+      if (closed_at == std::string::npos && !at_end) {  // the block goes on: the reader takes what is sure
+        const size_t hold = close_marker_.empty() ? 0 : partial_marker_at_end(pending_, close_marker_);
+        feed_block(pending_.size() - hold, delta);
+        return;
       }
+      const size_t body_end = closed_at == std::string::npos ? pending_.size() : closed_at;
+      feed_block(body_end, delta);
+      finish_block(std::string_view(pending_).substr(0, body_end), closed_at != std::string::npos, delta);
       pending_.erase(0, closed_at == std::string::npos ? pending_.size() : closed_at + close_marker_.size());
       in_call_ = false;
+      reader_.reset();
+      fed_ = 0;
       continue;
     }
     if (!seen_text_ && !found_calls_ && !bare_json_starts(format_).empty()) {
@@ -201,6 +243,7 @@ void ToolCallParser::scan(ToolCallDelta& delta, bool at_end) {
         in_call_ = true;
         open_marker_.clear();
         close_marker_.clear();
+        reader_ = std::make_unique<CallBlockReader>(format_, n_calls_);
         continue;
       }
     }
@@ -215,6 +258,7 @@ void ToolCallParser::scan(ToolCallDelta& delta, bool at_end) {
       close_marker_ = std::string(found->close);
       pending_.erase(0, found_at + consumed);
       in_call_ = true;
+      reader_ = std::make_unique<CallBlockReader>(format_, n_calls_);
       continue;
     }
     size_t keep = 0;
@@ -241,12 +285,13 @@ ToolCallDelta ToolCallParser::finish() {
   return delta;
 }
 
-ToolCallDelta parse_tool_calls(ToolCallFormat format, std::string_view reply) {
+ParsedReply parse_tool_calls(ToolCallFormat format, std::string_view reply) {
   ToolCallParser parser(format);
-  ToolCallDelta whole = parser.push(reply);
-  ToolCallDelta rest = parser.finish();
-  whole.content += rest.content;
-  for (ParsedToolCall& call : rest.calls) whole.calls.push_back(std::move(call));
+  ParsedReply whole;
+  for (const ToolCallDelta& delta : {parser.push(reply), parser.finish()}) {
+    whole.content += delta.content;
+    join_tool_call_chunks(whole.calls, delta.calls);
+  }
   return whole;
 }
 

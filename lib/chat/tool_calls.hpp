@@ -15,6 +15,7 @@
 // shape {"function": {"name": N, "arguments": A}}; A is an object, or a string holding one.
 #pragma once
 
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,26 +45,48 @@ std::vector<ToolCallMarker> tool_call_markers(ToolCallFormat format);
 // Llama3, "{[" for Json, "" for the formats with markers.
 std::string_view tool_call_bare_starts(ToolCallFormat format);
 
-// A call as parsed: `arguments` is compact JSON text (an object).
+// A call as parsed: `arguments` is JSON text (an object) without whitespace outside strings.
 struct ParsedToolCall {
   std::string name;
   std::string arguments;
 };
 
-// What a piece of the reply adds: plain text, and the calls completed in it.
+// A piece of call `index` (0, 1, ... over the whole reply) as the reply streams. A call's first
+// piece has its name and the start of its arguments ("{"); the pieces that follow add to the
+// arguments. Every piece is final: the pieces of a call joined are its arguments.
+struct ToolCallChunk {
+  size_t index = 0;
+  std::string name;  // on the call's first piece only
+  std::string arguments;
+};
+
+// What a piece of the reply adds: plain text, and pieces of calls.
 struct ToolCallDelta {
   std::string content;
-  std::vector<ParsedToolCall> calls;
+  std::vector<ToolCallChunk> calls;
   bool empty() const { return content.empty() && calls.empty(); }
 };
 
+// Adds the pieces to the calls they belong to (calls[index]).
+void join_tool_call_chunks(std::vector<ParsedToolCall>& calls, const std::vector<ToolCallChunk>& chunks);
+
+class CallBlockReader;
+
 // Splits a streamed reply into text and tool calls. Text that may start a call marker, and
-// whitespace, is held back until the next text decides; a call is reported whole once its
-// closing marker (or the end of the reply) arrives. A call block that does not parse is given
-// back as text, so nothing the model wrote is lost. Whitespace around calls is dropped.
+// whitespace, is held back until the next text decides. In a call block, a call in the usual
+// shape ({"name": N, "arguments": {...}}, name first; lib/chat/tool_call_stream.hpp) is
+// announced as soon as its arguments open, and its arguments follow as they arrive, checked as
+// JSON byte by byte. A block of another shape is read whole at its end; one that does not parse
+// is given back as text, so nothing the model wrote is lost. (Should the JSON of an announced
+// call break, which a grammar rules out, the call keeps what was sent and the rest of the block
+// is text. A reply cut inside a call leaves it with the arguments so far, as OpenAI does.)
+// Whitespace around calls is dropped.
 class ToolCallParser {
  public:
-  explicit ToolCallParser(ToolCallFormat format) : format_(format) {}
+  explicit ToolCallParser(ToolCallFormat format);
+  ~ToolCallParser();
+  ToolCallParser(ToolCallParser&&) noexcept;
+  ToolCallParser& operator=(ToolCallParser&&) noexcept;
   ToolCallDelta push(std::string_view text);
   ToolCallDelta finish();  // the end of the reply
   bool found_calls() const { return found_calls_; }
@@ -71,20 +94,31 @@ class ToolCallParser {
  private:
   void scan(ToolCallDelta& delta, bool at_end);
   void emit_text(std::string_view text, ToolCallDelta& delta);
-  bool take_calls(std::string_view body, ToolCallDelta& delta);
+  void feed_block(size_t end, ToolCallDelta& delta);
+  void finish_block(std::string_view body, bool closed, ToolCallDelta& delta);
+  void emit_whole(std::vector<ParsedToolCall>& calls, size_t from, ToolCallDelta& delta);
 
   ToolCallFormat format_;
-  std::string pending_;        // not yet decided
+  std::string pending_;        // not yet decided; in a call block, the body so far
   bool in_call_ = false;       // pending_ is a call block's body (after its opening marker)
   std::string open_marker_;    // the marker's bytes that opened it ("" for a bare JSON reply)
   std::string close_marker_;   // what closes it ("" = the end of the reply)
+  std::unique_ptr<CallBlockReader> reader_;  // the block's streamed calls
+  size_t fed_ = 0;             // bytes of the body the reader has read
+  size_t n_calls_ = 0;         // calls of the reply so far (their indexes)
   bool seen_text_ = false;     // non-whitespace text has been emitted
   std::string held_space_;     // whitespace held until non-whitespace text follows
   bool found_calls_ = false;
 };
 
+// A whole reply's text and calls.
+struct ParsedReply {
+  std::string content;
+  std::vector<ParsedToolCall> calls;
+};
+
 // Parses a whole reply (ToolCallParser over the whole text).
-ToolCallDelta parse_tool_calls(ToolCallFormat format, std::string_view reply);
+ParsedReply parse_tool_calls(ToolCallFormat format, std::string_view reply);
 
 // A function the model may call: its name and the JSON Schema of its arguments (JSON text).
 struct ToolFunction {

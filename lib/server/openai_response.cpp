@@ -167,7 +167,7 @@ void take_tool_calls(std::optional<chat::ToolCallParser>& parser, ReplyDelta& de
   if (at_end) {
     chat::ToolCallDelta rest = parser->finish();
     parsed.content += rest.content;
-    for (chat::ParsedToolCall& call : rest.calls) parsed.calls.push_back(std::move(call));
+    for (chat::ToolCallChunk& piece : rest.calls) parsed.calls.push_back(std::move(piece));
   }
   delta.content = std::move(parsed.content);
   delta.tool_calls = std::move(parsed.calls);
@@ -193,7 +193,9 @@ ReplyDelta ResponseBuilder::take_tail(std::string_view tail) {
 }
 
 std::string_view ResponseBuilder::finish_reason(const GenerationSummary& summary) const {
-  return tool_call_ids_.empty() ? finish_reason_text(summary.finish) : "tool_calls";
+  // A reply cut inside a call says so, as OpenAI's does.
+  return tool_call_ids_.empty() || summary.finish == FinishReason::Length ? finish_reason_text(summary.finish)
+                                                                          : "tool_calls";
 }
 
 const std::string& ResponseBuilder::next_tool_call_id() {
@@ -218,9 +220,10 @@ std::string ResponseBuilder::chunk(const ReplyDelta& delta, std::optional<std::s
     if (!delta.content.empty()) message_delta["content"] = delta.content;
     if (!delta.tool_calls.empty()) {
       Json calls = Json::array();
-      for (const chat::ParsedToolCall& call : delta.tool_calls) {
-        Json entry = {{"index", tool_call_ids_.size()}};
-        entry.update(tool_call_json(call, next_tool_call_id()));
+      for (const chat::ToolCallChunk& piece : delta.tool_calls) {
+        Json entry = {{"index", piece.index}};
+        if (!piece.name.empty()) entry.update(tool_call_json({piece.name, piece.arguments}, next_tool_call_id()));
+        else entry["function"] = {{"arguments", piece.arguments}};
         calls.push_back(std::move(entry));
       }
       message_delta["tool_calls"] = calls;
@@ -283,14 +286,14 @@ void ResponseBuilder::add(const GeneratedToken& token) {
   ReplyDelta delta = take_text(token.text);
   reasoning_ += delta.reasoning;
   content_ += delta.content;
-  for (chat::ParsedToolCall& call : delta.tool_calls) tool_calls_.push_back(std::move(call));
+  chat::join_tool_call_chunks(tool_calls_, delta.tool_calls);
 }
 
 std::string ResponseBuilder::whole_response(const GenerationSummary& summary) {
   ReplyDelta rest = take_tail(summary.text_tail);
   reasoning_ += rest.reasoning;
   content_ += rest.content;
-  for (chat::ParsedToolCall& call : rest.tool_calls) tool_calls_.push_back(std::move(call));
+  chat::join_tool_call_chunks(tool_calls_, rest.tool_calls);
   Json tool_calls = Json::array();
   for (const chat::ParsedToolCall& call : tool_calls_) tool_calls.push_back(tool_call_json(call, next_tool_call_id()));
   Json logprobs = nullptr;

@@ -8,9 +8,10 @@
 // the whitespace around the section are left out.
 //
 // With tools, the answer is parsed for tool calls in the model family's format
-// (lib/chat/tool_calls.hpp): they go to message.tool_calls (streaming: one delta.tool_calls
-// entry per call, whole, once the call's block closes), each with a fresh id, and the
-// finish_reason is "tool_calls".
+// (lib/chat/tool_calls.hpp): they go to message.tool_calls, each with a fresh id, and the
+// finish_reason is "tool_calls" ("length" when max_tokens cut the reply). Streaming, a call's
+// first delta.tool_calls entry has its index, id, type and name and the start of its arguments
+// as soon as they open; the entries that follow carry the next pieces of the arguments.
 #pragma once
 
 #include <cstdint>
@@ -45,7 +46,7 @@ std::string new_tool_call_id(chat::ToolCallFormat format);
 // Splits a chat reply as it streams into the reasoning and the answer.
 struct ReplyDelta {
   std::string reasoning, content;
-  std::vector<chat::ParsedToolCall> tool_calls;
+  std::vector<chat::ToolCallChunk> tool_calls;
   bool empty() const { return reasoning.empty() && content.empty() && tool_calls.empty(); }
 };
 

@@ -154,7 +154,7 @@ void expect_one_weather_call(const Json& reply, const std::string& id_pattern_pr
 // The streamed calls joined by index: one call named get_weather with valid arguments.
 void expect_one_streamed_weather_call(const std::string& body) {
   std::string name, arguments, finish;
-  int ids = 0;
+  int ids = 0, pieces = 0;
   for (const std::string& data : sse_data(body)) {
     if (data == "[DONE]") continue;
     const Json chunk = Json::parse(data);
@@ -163,12 +163,14 @@ void expect_one_streamed_weather_call(const std::string& body) {
       for (const Json& entry : delta["tool_calls"]) {
         EXPECT_EQ(entry["index"], 0);
         if (entry.contains("id")) ++ids;
+        ++pieces;
         if (entry["function"].contains("name")) name += entry["function"]["name"].get<std::string>();
         arguments += entry["function"]["arguments"].get<std::string>();
       }
     if (!chunk["choices"][0]["finish_reason"].is_null()) finish = chunk["choices"][0]["finish_reason"];
   }
   EXPECT_EQ(ids, 1);
+  EXPECT_GT(pieces, 3) << "the arguments stream in pieces";
   EXPECT_EQ(name, "get_weather");
   expect_weather_arguments(arguments);
   EXPECT_EQ(finish, "tool_calls");
