@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # How close slm-plan's predictions come to what slm does on this machine: for each benchmark
 # shape (Qwen2.5-0.5B, Gemma-3-1B, Phi-4-mini and the 8-layer Qwen3-30B-A3B, at Q4_K_M and
-# Q8_0), slm-plan --json against slm-bench's pp512 and tg128 and the peak resident memory of
-# that slm-bench run (/usr/bin/time -v), in one run. The goal: speed within 15%, memory within 5%.
+# Q8_0; the hybrids Qwen3.5-0.8B and LFM2-1.2B when their files are there), slm-plan --json
+# against slm-bench's pp512 and tg128 and the peak resident memory of that slm-bench run
+# (/usr/bin/time -v), in one run. The goal: speed within 15%, memory within 5%.
 #
 #   benchmarks/plan_accuracy.sh                # -t 2 -r 3
 #   benchmarks/plan_accuracy.sh -t 1 -r 2      # threads and repetitions of slm-bench
@@ -61,11 +62,13 @@ shapes=(
   "phi-4-mini ggml-vocab-phi-3.gguf Q4_K_M"
   "phi-4-mini ggml-vocab-phi-3.gguf Q8_0"
   "qwen3-30b-a3b-8layers - Q4_K_M"
+  "qwen3.5-0.8b - Q4_K_M"
+  "lfm2-1.2b - Q4_K_M"
 )
 files=()
 for shape in "${shapes[@]}"; do
   read -r like vocab type <<<"$shape"
-  if [[ $vocab == - ]]; then  # made by hand (8 of 48 layers): only used when present
+  if [[ $vocab == - ]]; then  # made by hand (the 8 of 48 layers, the hybrids): only used when present
     [[ -f $models/$like-$type.gguf ]] && files+=("$models/$like-$type.gguf")
     continue
   fi
