@@ -1,8 +1,10 @@
 // Continuous batching: many generation requests share one BatchDecoder.
 //
 // A step of the scheduler's loop evaluates one decode token of every running request, then
-// fills the rest of a token budget with chunks of waiting prompts (chunked prefill), so a long
-// prompt never freezes the other streams. At most `parallel` requests generate at once; the
+// fills the rest of a token budget with chunks of waiting prompts, oldest first (chunked
+// prefill), so a long prompt never freezes the other streams. A step ends with the first
+// prompt it completes (once it holds 64 rows), so prompts arriving together get their first
+// tokens one after another, not all at the end of one long step (lib/server/step_plan.hpp). At most `parallel` requests generate at once; the
 // rest wait in a FIFO queue of at most `queue`; past that, submit() refuses.
 //
 // Each request samples with its own Sampler (its own seed), and a sequence's logits do not
@@ -34,7 +36,7 @@ namespace slm {
 struct SchedulerOptions {
   int32_t parallel = 4;        // requests generating at once
   int32_t queue = 64;          // requests waiting beyond those
-  int32_t batch_tokens = 512;  // tokens per step: decode tokens first, then prefill chunks
+  int32_t batch_tokens = 512;  // tokens per step at most: decode tokens first, then prefill chunks
   BatchDecoderOptions decoder; // n_ctx per sequence, kv_tokens of the shared pool, threads, KV type
 };
 

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "lib/ops/thread_pool.hpp"
+#include "lib/server/step_plan.hpp"
 #include "lib/stop_strings.hpp"
 #include "slm/error.hpp"
 #include "slm/scheduler.hpp"
@@ -309,35 +310,37 @@ bool SchedulerState::step() {
   admit();
   if (running.empty()) return false;
 
-  // Generating requests first (one token each), then prompt chunks in admission order.
+  // Generating requests first (one token each), then prompt chunks, oldest first
+  // (lib/server/step_plan.hpp); each chunk then gets its KV blocks, in that order.
+  std::vector<int32_t> remaining_tokens;
+  for (const auto& r : running) {
+    const int32_t held = r->sequence < 0 ? 0 : int32_t(decoder.tokens(r->sequence).size());
+    remaining_tokens.push_back(r->sequence < 0 ? 0 : int32_t(r->context.size()) - held);
+  }
   std::vector<Planned> planned;
   int32_t reserved = 0;  // blocks the requests planned so far will take from the free ones
-  int32_t budget = std::max(options.batch_tokens, int32_t(running.size()));
-  for (int pass = 0; pass < 2; ++pass)
-    for (auto& owned : running) {
-      ActiveRequest& r = *owned;
-      if (r.sequence < 0) continue;  // preempted in this step
-      const int32_t held = int32_t(decoder.tokens(r.sequence).size());
-      const int32_t remaining = int32_t(r.context.size()) - held;
-      const bool generating = remaining == 1;
-      if ((pass == 0) != generating || remaining < 1 || budget < 1) continue;
-      int32_t n_rows = std::min(remaining, budget);
-      int32_t needed = decoder.blocks_needed(r.sequence, held + n_rows);
-      if (needed + reserved > decoder.n_free_blocks() && !free_blocks_for(needed + reserved, planned, &r, true)) {
-        if (generating) continue;  // waits for a block
-        // A prompt chunk shrinks to the blocks there are.
-        const int32_t room = (held + kKvBlockTokens - 1) / kKvBlockTokens * kKvBlockTokens - held +
-                             (decoder.n_free_blocks() - reserved) * kKvBlockTokens;
-        n_rows = std::min(n_rows, room);
-        if (n_rows < 1) continue;
-        needed = decoder.blocks_needed(r.sequence, held + n_rows);
-        if (needed + reserved > decoder.n_free_blocks()) continue;
-      }
-      if (r.sequence < 0) continue;
-      reserved += needed;
-      planned.push_back({&r, n_rows, n_rows == remaining});
-      budget -= n_rows;
+  for (const server::PlannedChunk& chunk : server::plan_step_rows(remaining_tokens, options.batch_tokens)) {
+    ActiveRequest& r = *running[chunk.request];
+    if (r.sequence < 0) continue;  // preempted in this step
+    const int32_t held = int32_t(decoder.tokens(r.sequence).size());
+    const int32_t remaining = int32_t(r.context.size()) - held;
+    const bool generating = remaining == 1;
+    int32_t n_rows = chunk.n_rows;
+    int32_t needed = decoder.blocks_needed(r.sequence, held + n_rows);
+    if (needed + reserved > decoder.n_free_blocks() && !free_blocks_for(needed + reserved, planned, &r, true)) {
+      if (generating) continue;  // waits for a block
+      // A prompt chunk shrinks to the blocks there are.
+      const int32_t room = (held + kKvBlockTokens - 1) / kKvBlockTokens * kKvBlockTokens - held +
+                           (decoder.n_free_blocks() - reserved) * kKvBlockTokens;
+      n_rows = std::min(n_rows, room);
+      if (n_rows < 1) continue;
+      needed = decoder.blocks_needed(r.sequence, held + n_rows);
+      if (needed + reserved > decoder.n_free_blocks()) continue;
     }
+    if (r.sequence < 0) continue;
+    reserved += needed;
+    planned.push_back({&r, n_rows, n_rows == remaining});
+  }
   // A request preempted after it was planned cannot be: only unplanned ones are preempted.
   // Requests preempted this step go back to the front of the queue, oldest first.
   {

@@ -196,6 +196,24 @@ TEST(Scheduler, RequestsNeedingABlockInTheSameStepGetOneEach) {
   }
 }
 
+// Four prompts of 70 tokens, together well within one step's budget, each finished by its first
+// token: a step ends with the prompt it completes (lib/server/step_plan.hpp), so the scheduler
+// takes four steps, one per first token, whether they arrived together or not.
+TEST(Scheduler, PromptsArrivingTogetherGetTheirFirstTokensOnePerStep) {
+  const auto model = load_or_skip("stories260K");
+  if (!model) GTEST_SKIP() << "shared asset missing: models/stories260K.gguf";
+  Scheduler scheduler(model, options_with(4, 512, 256, 0));
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < 4; ++i) {
+    GenerationRequest r = request_for(*model, kPrompts[0], 0, 1);
+    r.prompt.resize(70, TokenId(100 + i));  // no shared prefix beyond the first few tokens
+    streams.push_back(scheduler.submit(r));
+    ASSERT_TRUE(streams.back());
+  }
+  for (auto& s : streams) EXPECT_EQ(collect(*s).tokens.size(), 1u);
+  EXPECT_EQ(scheduler.stats().steps, 4u);
+}
+
 TEST(Scheduler, CancelledRequestFreesItsBlocksWithinAStep) {
   const auto model = load_or_skip("stories260K");
   if (!model) GTEST_SKIP() << "shared asset missing: models/stories260K.gguf";
