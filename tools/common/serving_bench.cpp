@@ -104,7 +104,8 @@ ServingLevelResult summarize_level(int concurrency, const std::vector<StreamedCo
   double prompt_token_sum = 0;
   int prompt_token_reports = 0;
   bool first = true;
-  for (const StreamedCompletion& outcome : outcomes) {
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const StreamedCompletion& outcome = outcomes[i];
     if (!outcome.ok) {
       ++level.failed;
       errors.insert(outcome.error);
@@ -115,7 +116,11 @@ ServingLevelResult summarize_level(int concurrency, const std::vector<StreamedCo
     level.max_tokens_per_request = std::max(level.max_tokens_per_request, outcome.completion_tokens);
     first = false;
     if (outcome.prompt_tokens >= 0) prompt_token_sum += outcome.prompt_tokens, ++prompt_token_reports;
-    if (outcome.text_chunks > 0) level.time_to_first_token.push_back(outcome.seconds_to_first_token);
+    if (outcome.text_chunks > 0) {
+      level.time_to_first_token.push_back(outcome.seconds_to_first_token);
+      (i < size_t(concurrency) ? level.first_wave_time_to_first_token : level.later_time_to_first_token)
+          .push_back(outcome.seconds_to_first_token);
+    }
     // Generation speed after the first token, as slm-bench's tg measures it without a prompt.
     const double decode_seconds = outcome.seconds_to_last_token - outcome.seconds_to_first_token;
     if (outcome.completion_tokens >= 2 && decode_seconds > 0)
@@ -153,6 +158,15 @@ std::string tokens_per_request_text(const ServingLevelResult& r) {
   return fmt::format("{}-{}", r.min_tokens_per_request, r.max_tokens_per_request);
 }
 
+// A percentile in ms with one decimal, "-" for no values.
+std::string milliseconds_text(const std::vector<double>& seconds, double p) {
+  return seconds.empty() ? "-" : fmt::format("{:.1f}", 1e3 * percentile(seconds, p));
+}
+
+OrderedJson milliseconds_json(const std::vector<double>& seconds, double p) {
+  return seconds.empty() ? OrderedJson(nullptr) : OrderedJson(1e3 * percentile(seconds, p));
+}
+
 std::vector<std::string> level_row(const ServingLevelResult& r) {
   const slm::bench::MeanStddev stream = slm::bench::mean_stddev(r.stream_tokens_per_second);
   return {std::to_string(r.concurrency),
@@ -163,7 +177,9 @@ std::vector<std::string> level_row(const ServingLevelResult& r) {
           fmt::format("{:.2f}", r.aggregate_tokens_per_second()),
           fmt::format("{:.2f} ± {:.2f}", stream.mean, stream.stddev),
           fmt::format("{:.1f}", 1e3 * percentile(r.time_to_first_token, 50)),
-          fmt::format("{:.1f}", 1e3 * percentile(r.time_to_first_token, 99))};
+          fmt::format("{:.1f}", 1e3 * percentile(r.time_to_first_token, 99)),
+          milliseconds_text(r.first_wave_time_to_first_token, 50),
+          milliseconds_text(r.later_time_to_first_token, 50)};
 }
 
 const MarkdownTable& level_table() {
@@ -175,7 +191,9 @@ const MarkdownTable& level_table() {
                                     {"aggregate t/s", 13, true},
                                     {"per-stream t/s", 16, true},
                                     {"TTFT p50 ms", 11, true},
-                                    {"TTFT p99 ms", 11, true}});
+                                    {"TTFT p99 ms", 11, true},
+                                    {"wave 1 TTFT p50", 15, true},
+                                    {"later TTFT p50", 14, true}});
   return table;
 }
 
@@ -187,7 +205,8 @@ void print_footnote(const ServingBenchOptions& o, const std::string& model) {
              "prompt tokens: the mean of usage.prompt_tokens; gen tokens: per request, from usage.completion_tokens "
              "(else text chunks); aggregate t/s: all generated tokens / the level's wall time; per-stream t/s: "
              "(tokens - 1) / (last token - first token), mean ± stddev over requests; TTFT: request sent -> first "
-             "text chunk.\n",
+             "text chunk; wave 1: the first `concurrency` requests, sent together at the start; later: the others, each sent "
+             "when one finished (the steady state).\n",
              o.url, model, prompts, o.gen_tokens);
 }
 
@@ -206,6 +225,8 @@ OrderedJson level_json(const ServingLevelResult& r) {
           {"stream_tokens_per_second_stddev", stream.stddev},
           {"ttft_p50_ms", 1e3 * percentile(r.time_to_first_token, 50)},
           {"ttft_p99_ms", 1e3 * percentile(r.time_to_first_token, 99)},
+          {"ttft_p50_first_wave_ms", milliseconds_json(r.first_wave_time_to_first_token, 50)},
+          {"ttft_p50_later_ms", milliseconds_json(r.later_time_to_first_token, 50)},
           {"errors", r.errors}};
 }
 

@@ -42,6 +42,9 @@ struct ServingLevelResult {
   int min_tokens_per_request = 0, max_tokens_per_request = 0;
   double mean_prompt_tokens = -1;           // as the server counted them (usage); -1 when it did not say
   std::vector<double> time_to_first_token;  // seconds, per successful request
+  // The same, split: the first wave (the first `concurrency` requests, sent together at the
+  // start) and the later ones (each sent as another finished: the steady state).
+  std::vector<double> first_wave_time_to_first_token, later_time_to_first_token;
   std::vector<double> stream_tokens_per_second;  // per successful request of two tokens or more
   std::vector<std::string> errors;          // the distinct reasons of the failures
 
