@@ -10,7 +10,9 @@ std::vector<PlannedChunk> plan_step_rows(std::span<const int32_t> remaining, int
   for (size_t i = 0; i < remaining.size(); ++i)
     if (remaining[i] == 1) plan.push_back({i, 1}), ++n_generating;
   int32_t rows = n_generating;
-  const int32_t budget = std::max(batch_tokens, n_generating);
+  // At least one row per running request, so a prompt still moves when the streams alone fill
+  // a small budget.
+  const int32_t budget = std::max(batch_tokens, int32_t(remaining.size()));
   for (size_t i = 0; i < remaining.size() && rows < budget; ++i) {
     if (remaining[i] <= 1) continue;
     const int32_t n_rows = std::min(remaining[i], budget - rows);

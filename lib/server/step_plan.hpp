@@ -29,7 +29,7 @@ struct PlannedChunk {
 // remaining[i]: the context tokens request i's sequence does not hold yet, requests in admission
 // order; 1 when it is generating (its last sampled token), 0 when it has nothing to evaluate.
 // Generating requests first (each one row, whatever the budget), then prompt chunks within
-// max(batch_tokens, the number of generating requests) rows in all.
+// max(batch_tokens, the number of requests) rows in all.
 std::vector<PlannedChunk> plan_step_rows(std::span<const int32_t> remaining, int32_t batch_tokens);
 
 }  // namespace slm::server

@@ -22,8 +22,9 @@ TEST(StepPlan, PromptsArrivingTogetherCompleteOnePerStep) {
 
 TEST(StepPlan, GeneratingRequestsGoInEveryStepFirst) {
   EXPECT_EQ(plan_step_rows(std::vector<int32_t>{300, 1, 0, 1}, 512), (Plan{{1, 1}, {3, 1}, {0, 300}}));
-  // More generating requests than the budget: each still gets its token, and no prompt runs.
-  EXPECT_EQ(plan_step_rows(std::vector<int32_t>{1, 1, 1, 50}, 2), (Plan{{0, 1}, {1, 1}, {2, 1}}));
+  // More generating requests than the budget: each still gets its token, and the budget grows
+  // to one row per request, so the prompt is not starved.
+  EXPECT_EQ(plan_step_rows(std::vector<int32_t>{1, 1, 1, 50}, 2), (Plan{{0, 1}, {1, 1}, {2, 1}, {3, 1}}));
 }
 
 TEST(StepPlan, ALongPromptIsChunkedToTheBudget) {
