@@ -61,7 +61,14 @@ run() {
   case $1 in
     slm) "$build/bin/slm-bench" "${common[@]}" --bw-mib 1 >"$3" ;;
     llama.cpp) "$llama_bench" "${common[@]}" >"$3" 2>/dev/null ;;
-    ik) "$ik_bench" "${common[@]}" -rtr 1 >"$3" 2>/dev/null ;;
+    ik) # ik_llama.cpp's llama-bench has no -d: its -gp DEPTH,N is tg N after a prompt of DEPTH
+      if [[ $depth -gt 0 ]]; then
+        local ik_args=(-m "$2" -p 0 -n 0 -t "$threads" -r "$reps" -o json -gp "$depth,$n_gen")
+        [[ $n_prompt -gt 0 ]] && echo "note: ik_llama.cpp has no pp at a depth: only its tg @ d$depth is run" >&2
+        "$ik_bench" "${ik_args[@]}" -rtr 1 >"$3" 2>/dev/null
+      else
+        "$ik_bench" "${common[@]}" -rtr 1 >"$3" 2>/dev/null
+      fi ;;
   esac
 }
 
@@ -102,6 +109,8 @@ for name in os.listdir(out):
         test = f"pp{row['n_prompt']}" if row["n_prompt"] > 0 else f"tg{row['n_gen']}"
         if row.get("n_depth", 0):
             test += f" @ d{row['n_depth']}"
+        elif "@pp" in row.get("test", ""):  # ik_llama.cpp's -gp: tg n_gen after n_prompt tokens
+            test = f"tg{row['n_gen']} @ d{row['n_prompt']}"
         key = (int(mi), test, engine)
         best[key] = max(best.get(key, 0.0), float(row["avg_ts"]))
         if engine == "slm":

@@ -128,6 +128,15 @@ void convert_rows(const uint16_t* rows, int64_t stride, int32_t n, int32_t head_
   }
 }
 
+// Asks for n rows of head_dim elements, stride apart, to be brought into L2.
+template <typename Element>
+void prefetch_rows(const Element* rows, int64_t stride, int32_t n, int32_t head_dim) {
+  const int64_t row_bytes = int64_t(head_dim) * int64_t(sizeof(Element));
+  for (int32_t j = 0; j < n; ++j)
+    for (int64_t byte = 0; byte < row_bytes; byte += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(rows + j * stride) + byte, _MM_HINT_T1);
+}
+
 template <int kChunks, typename Element>
 void attend_all(const AttentionQueries& a, const Element* keys, const Element* values) {
   const int32_t D = a.head_dim;
@@ -152,6 +161,15 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
   for (int32_t first_key = first_block; first_key < last_n_keys; first_key += kKeyBlock) {
     KeyBlock block;
     const int64_t first_row = a.kv.offset(first_key);  // the block's rows are stride apart (kKvBlockRows)
+    // The next block's keys and values are fetched while this one is computed: at depth they come
+    // from memory, a KV head's rows are a strided part of each cache row, and a paged block spans
+    // several pages, at each of which the hardware prefetcher starts over.
+    if (const int32_t next = first_key + kKeyBlock; next < last_n_keys) {
+      const int64_t next_row = a.kv.offset(next);
+      const int32_t n_next = std::min(kKeyBlock, last_n_keys - next);
+      prefetch_rows(keys + next_row, a.kv.stride, n_next, D);
+      prefetch_rows(values + next_row, a.kv.stride, n_next, D);
+    }
     if constexpr (std::is_same_v<Element, float>) {
       block = {keys + first_row, values + first_row, a.kv.stride};
     } else {

@@ -92,8 +92,11 @@ void attention(const float* q, const KvPool& pool, int32_t layer, std::span<cons
   for (size_t s = 0; s < spans.size(); ++s)
     for (int32_t t = 0; t < spans[s].n_rows; t += kTileTokens) tiles.push_back({int32_t(s), t});
   const int64_t n_tiles = int64_t(tiles.size());
-  int32_t splits = 1;  // a KV head's query heads are split when there would be too few items
-  while (splits < group && n_tiles * shape.n_head_kv * splits < 2 * int64_t(n_threads)) ++splits;
+  // A KV head's query heads are split only when there would be fewer items than threads: every
+  // item of a KV head reads (and converts) all of its keys and values again, which at depth is
+  // most of a decode step's attention time (2 KV heads on 2 threads: 2 items, not 4).
+  int32_t splits = 1;
+  while (splits < group && n_tiles * shape.n_head_kv * splits < int64_t(n_threads)) ++splits;
   const int32_t heads_per_item = (group + splits - 1) / splits;
   const int32_t items_per_kv_head = (group + heads_per_item - 1) / heads_per_item;
   const int64_t n_items = n_tiles * shape.n_head_kv * items_per_kv_head;
