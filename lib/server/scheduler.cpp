@@ -182,6 +182,14 @@ void SchedulerState::finish(ActiveRequest& r, FinishReason reason, std::string e
     r.sequence = -1;
     if (cached.size() > kMaxCachedSequences) drop_oldest_cached();
   }
+  {
+    // The running gauge drops before the client hears the end: a client that reads /metrics right
+    // after its last answer must not still see its request running (publish_stats would only catch
+    // up at the end of the step). Running requests are the ones that still hold a sequence.
+    std::lock_guard lock(mutex);
+    stats.running = int32_t(std::count_if(running.begin(), running.end(),
+                                          [](const auto& other) { return other && other->sequence >= 0; }));
+  }
   r.stream->push({std::nullopt, std::move(summary)});
 }
 

@@ -239,6 +239,25 @@ TEST(Scheduler, CancelledRequestFreesItsBlocksWithinAStep) {
   EXPECT_EQ(stats.kv_blocks_used, 1);
 }
 
+// A client that reads the gauges right after its last answer sees its request gone: the
+// gauge drops before the answer is handed over, not at the end of the step (e2e_load reads
+// /metrics straight after its last response).
+TEST(Scheduler, RunningGaugeDropsBeforeTheLastAnswerIsHandedOver) {
+  const auto model = load_or_skip("stories260K");
+  if (!model) GTEST_SKIP() << "shared asset missing: models/stories260K.gguf";
+  Scheduler scheduler(model, options_with(4, 512, 256, 0));
+  for (int round = 0; round < 20; ++round) {
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (uint64_t i = 0; i < 4; ++i)  // the same length: they finish in the same step
+      streams.push_back(scheduler.submit(request_for(*model, kPrompts[i % 2], i, 3)));
+    for (auto& stream : streams) {
+      ASSERT_TRUE(stream);
+      EXPECT_NE(collect(*stream).summary.finish, FinishReason::Error);
+    }
+    ASSERT_EQ(scheduler.stats().running, 0) << "round " << round;
+  }
+}
+
 TEST(Scheduler, FullQueueRefusesAndInvalidRequestsThrow) {
   const auto model = load_or_skip("stories260K");
   if (!model) GTEST_SKIP() << "shared asset missing: models/stories260K.gguf";
