@@ -5,15 +5,32 @@
 // one mask in microseconds of this thread's CPU time (so that other processes on a busy machine
 // do not count), and the grammar compile time.
 //
+// BM_Corpus does the same over a real-world corpus, per schema class: the JSONSchemaBench subset
+// in benchmarks/jsonschemabench (README.md there), a fresh matcher per schema. It walks each
+// schema's own valid instance (compact JSON); where the grammar does not take that text (the
+// grammar fixes the order of properties: required ones first), it walks a text sampled under the
+// grammar instead (sample_grammar_text). Schemas slm refuses are counted, and the refusals, by
+// message, printed to stderr. Counters: mask mean/p50/p99 over every mask of the class, compile
+// p50/max per schema.
+//
 //   build/bin/bench_grammar_mask            (SLM_SHARED_DIR or ../shared must hold vocab/)
+//   build/bin/bench_grammar_mask --benchmark_filter=Corpus
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "lib/grammar/compiled_grammar.hpp"
+#include "slm/error.hpp"
 #include "slm/gguf.hpp"
 #include "slm/grammar.hpp"
 #include "slm/tokenizer.hpp"
@@ -55,6 +72,159 @@ const slm::Tokenizer& qwen_tokenizer() {
   return tokenizer;
 }
 
+struct TimeSummary {
+  double mean = 0, p50 = 0, p99 = 0, max = 0;
+};
+
+TimeSummary summarize(std::vector<double> times) {
+  TimeSummary s;
+  if (times.empty()) return s;
+  std::sort(times.begin(), times.end());
+  for (double t : times) s.mean += t;
+  s.mean /= double(times.size());
+  s.p50 = times[times.size() / 2];
+  s.p99 = times[std::min(times.size() - 1, times.size() * 99 / 100)];
+  s.max = times.back();
+  return s;
+}
+
+// A random sentence of the grammar: random alternatives until `budget` bytes are out, then the
+// shortest ones, so that it ends. Bytes are drawn from their set, letters and digits first, so
+// that strings look like words and tokenize like text.
+std::string sample_grammar_text(const slm::grammar::CompiledGrammar& g, uint32_t seed, size_t budget) {
+  using slm::grammar::ElementKind;
+  constexpr int64_t unbounded = int64_t(1) << 40;
+  const auto alternative_length = [&](int32_t start, const std::vector<int64_t>& rule_length) {
+    int64_t length = 0;
+    for (int32_t p = start; g.elements[size_t(p)].kind != ElementKind::End; ++p)
+      length += g.elements[size_t(p)].kind == ElementKind::Bytes ? 1 : rule_length[size_t(g.elements[size_t(p)].value)];
+    return std::min(length, unbounded);
+  };
+  std::vector<int64_t> rule_length(g.rule_alternatives.size(), unbounded);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t r = 0; r < rule_length.size(); ++r)
+      for (int32_t start : g.rule_alternatives[r])
+        if (const int64_t length = alternative_length(start, rule_length); length < rule_length[r]) {
+          rule_length[r] = length;
+          changed = true;
+        }
+  }
+  std::mt19937 rng(seed);
+  std::string text;
+  std::vector<int32_t> todo;  // positions still to expand, last first
+  const auto push_alternative = [&](int32_t rule) {
+    const auto& starts = g.rule_alternatives[size_t(rule)];
+    std::vector<int32_t> finite;
+    for (int32_t start : starts)
+      if (alternative_length(start, rule_length) < unbounded) finite.push_back(start);
+    int32_t chosen = finite.front();
+    if (text.size() < budget) {
+      // Prefer the longer alternative of a repetition (x r | ""), so strings are not all empty.
+      chosen = finite[std::uniform_int_distribution<size_t>(0, finite.size() - 1)(rng)];
+      if (finite.size() == 2 && alternative_length(finite[1], rule_length) == 0 && rng() % 4 != 0) chosen = finite[0];
+    } else {
+      for (int32_t start : finite)
+        if (alternative_length(start, rule_length) < alternative_length(chosen, rule_length)) chosen = start;
+    }
+    int32_t end = chosen;
+    while (g.elements[size_t(end)].kind != ElementKind::End) ++end;
+    for (int32_t p = end; p-- > chosen;) todo.push_back(p);
+  };
+  push_alternative(g.root);
+  while (!todo.empty()) {
+    const slm::grammar::Element e = g.elements[size_t(todo.back())];
+    todo.pop_back();
+    if (e.kind == ElementKind::RuleRef) {
+      push_alternative(e.value);
+      continue;
+    }
+    const slm::grammar::ByteSet& set = g.byte_sets[size_t(e.value)];
+    std::vector<uint8_t> wordlike, any;
+    for (int b = 0; b < 256; ++b)
+      if (slm::grammar::byte_set_has(set, uint8_t(b))) (std::isalnum(b) ? wordlike : any).push_back(uint8_t(b));
+    const std::vector<uint8_t>& from = wordlike.empty() ? any : wordlike;
+    text += char(from[std::uniform_int_distribution<size_t>(0, from.size() - 1)(rng)]);
+  }
+  return text;
+}
+
+struct CorpusSchema {
+  std::string id, schema, instance;
+};
+
+std::vector<CorpusSchema> load_corpus_class(const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::path(__FILE__).parent_path() / "jsonschemabench";
+  std::ifstream in(dir / (name + ".jsonl"));
+  if (!in) throw slm::Error("bench_grammar_mask: cannot open " + (dir / (name + ".jsonl")).string());
+  std::vector<CorpusSchema> out;
+  for (std::string line; std::getline(in, line);) {
+    const auto entry = nlohmann::ordered_json::parse(line);
+    out.push_back({entry["id"].get<std::string>(), entry["schema"].dump(), entry["instance"].dump()});
+  }
+  return out;
+}
+
+const char* const corpus_classes[] = {"Github_trivial", "Github_easy", "Github_medium", "Github_hard",
+                                      "Github_ultra",   "Glaiveai2K",  "Kubernetes",    "Snowplow",
+                                      "JsonSchemaStore", "WashingtonPost"};
+
+void BM_Corpus(benchmark::State& state) {
+  const std::string class_name = corpus_classes[state.range(0)];
+  state.SetLabel(class_name);
+  const slm::Tokenizer& tokenizer = qwen_tokenizer();
+  static const auto vocabulary = slm::make_grammar_vocabulary(qwen_tokenizer());
+  const std::vector<CorpusSchema> corpus = load_corpus_class(class_name);
+  std::vector<double> mask_times, compile_times;
+  std::map<std::string, int> refusals;
+  int instances = 0, sampled = 0;
+  slm::TokenMask mask;
+  for (auto _ : state) {
+    for (const CorpusSchema& entry : corpus) {
+      const double compile_start = thread_cpu_us();
+      slm::Grammar grammar;
+      try {
+        grammar = slm::grammar_from_json_schema(entry.schema);
+      } catch (const slm::Error& e) {
+        ++refusals[e.what()];
+        continue;
+      }
+      compile_times.push_back(thread_cpu_us() - compile_start);
+      std::string text = entry.instance;
+      if (!slm::GrammarMatcher(grammar, vocabulary).accept_bytes(text)) {
+        text = sample_grammar_text(*grammar.compiled, uint32_t(std::hash<std::string>{}(entry.id)), 400);
+        ++sampled;
+      } else {
+        ++instances;
+      }
+      slm::GrammarMatcher matcher(grammar, vocabulary);
+      for (slm::TokenId t : tokenizer.tokenize(text, false, false)) {
+        const double start = thread_cpu_us();
+        matcher.fill_mask(mask);
+        mask_times.push_back(thread_cpu_us() - start);
+        if (!mask.allows(t) || !matcher.accept_token(t)) {
+          state.SkipWithError(("a text of " + entry.id + " does not fit its grammar").c_str());
+          return;
+        }
+      }
+    }
+  }
+  for (const auto& [message, count] : refusals) fprintf(stderr, "%s: refused %d: %s\n", class_name.c_str(), count, message.c_str());
+  const TimeSummary masks = summarize(mask_times), compiles = summarize(compile_times);
+  state.counters["schemas"] = double(corpus.size());
+  state.counters["refused"] = double(corpus.size()) - double(compile_times.size());
+  state.counters["instances"] = instances;
+  state.counters["sampled"] = sampled;
+  state.counters["masks"] = double(mask_times.size());
+  state.counters["mask_mean_us"] = masks.mean;
+  state.counters["mask_p50_us"] = masks.p50;
+  state.counters["mask_p99_us"] = masks.p99;
+  state.counters["compile_p50_us"] = compiles.p50;
+  state.counters["compile_max_us"] = compiles.max;
+}
+
+BENCHMARK(BM_Corpus)->DenseRange(0, 9)->Unit(benchmark::kMillisecond)->Iterations(1);
+
 void BM_Mask(benchmark::State& state) {
   const SchemaCase& c = cases[state.range(0)];
   const bool fresh = state.range(1) == 0;
@@ -83,12 +253,10 @@ void BM_Mask(benchmark::State& state) {
     }
     if (!fresh) reused = std::move(matcher);
   }
-  std::sort(times.begin(), times.end());
-  double sum = 0;
-  for (double t : times) sum += t;
-  state.counters["mask_mean_us"] = sum / double(times.size());
-  state.counters["mask_p50_us"] = times[times.size() / 2];
-  state.counters["mask_p99_us"] = times[std::min(times.size() - 1, times.size() * 99 / 100)];
+  const TimeSummary masks = summarize(std::move(times));
+  state.counters["mask_mean_us"] = masks.mean;
+  state.counters["mask_p50_us"] = masks.p50;
+  state.counters["mask_p99_us"] = masks.p99;
   state.counters["compile_us"] = compile_us;
   state.counters["tokens"] = double(tokens.size());
 }
