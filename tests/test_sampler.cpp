@@ -81,6 +81,31 @@ TEST(Sampler, GreedyPicksTheHighestLogitAndTheLowestIdOnTies) {
   EXPECT_EQ(argmax(logits), 1);
 }
 
+TEST(Sampler, GreedyGivesTheFullChainsFirstCandidateWithAndWithoutPenalties) {
+  // Greedy without penalties takes the first maximum of the row without building the candidate
+  // list; it must pick what ranking the whole vocabulary does (top-k 1 here), ties and -0 included.
+  SamplerParams top1;
+  top1.temperature = 1.0f;
+  top1.top_k = 1;
+  for (float repeat_penalty : {1.0f, 2.0f}) {
+    SamplerParams greedy = greedy_params();
+    greedy.repeat_penalty = top1.repeat_penalty = repeat_penalty;
+    Sampler greedy_sampler(greedy), full_chain(top1);
+    std::vector<float> logits = tied_logits(151936);
+    for (size_t shift : {size_t(0), size_t(1), size_t(4242)}) {
+      std::rotate(logits.begin(), logits.begin() + long(shift), logits.end());
+      const TokenId expected = full_chain.distribution(logits).front().id;
+      EXPECT_EQ(greedy_sampler.sample(logits), expected) << "repeat penalty " << repeat_penalty << ", shift " << shift;
+      const std::vector<TokenCandidate> chosen = greedy_sampler.distribution(logits);
+      ASSERT_EQ(chosen.size(), 1u);
+      EXPECT_EQ(chosen[0].id, expected);
+      EXPECT_EQ(chosen[0].prob, 1.0f);
+      greedy_sampler.accept(expected);  // with a penalty, the best token drops out next time
+      full_chain.accept(expected);
+    }
+  }
+}
+
 TEST(Sampler, SameSeedGivesTheSameTokensAndAnotherSeedDiffers) {
   const std::vector<float> logits = {1.0f, 1.1f, 0.9f, 1.05f, 0.95f, 1.02f};
   auto draw = [&](uint64_t seed) {

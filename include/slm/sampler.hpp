@@ -55,6 +55,7 @@ class Sampler {
   const SamplerParams& params() const { return params_; }
 
  private:
+  bool penalties_apply() const;  // the penalty stage is in the order, has a window and changes a logit
   void apply_penalties(std::vector<TokenCandidate>& candidates) const;
   SamplerParams params_;
   std::mt19937_64 rng_;
