@@ -7,6 +7,7 @@
 #
 #   benchmarks/plan_accuracy.sh                # -t 2 -r 3
 #   benchmarks/plan_accuracy.sh -t 1 -r 2      # threads and repetitions of slm-bench
+#   benchmarks/plan_accuracy.sh -r 1 qwen2.5-0.5b-Q8_0   # only these shapes (names in benchmarks/models)
 #
 # slm-plan --calibrate runs first (under 20 s), so the predictions use rates measured in the same
 # run, at the same load. Missing models are made into benchmarks/models/ (git-ignored) with
@@ -23,11 +24,13 @@ bin=${SLM_BUILD_DIR:-$root/build}/bin
 models=$root/benchmarks/models
 threads=2
 repetitions=3
+only=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     -t) threads=$2; shift 2 ;;
     -r) repetitions=$2; shift 2 ;;
-    *) echo "usage: $0 [-t THREADS] [-r REPETITIONS]" >&2; exit 2 ;;
+    -*) echo "usage: $0 [-t THREADS] [-r REPETITIONS] [SHAPE...]" >&2; exit 2 ;;
+    *) only+=("$1"); shift ;;
   esac
 done
 for tool in slm-plan slm-bench slm-quantize; do
@@ -68,6 +71,7 @@ shapes=(
 files=()
 for shape in "${shapes[@]}"; do
   read -r like vocab type <<<"$shape"
+  if [[ ${#only[@]} -gt 0 && ! " ${only[*]} " == *" $like-$type "* ]]; then continue; fi
   if [[ $vocab == - ]]; then  # made by hand (the 8 of 48 layers, the hybrids): only used when present
     [[ -f $models/$like-$type.gguf ]] && files+=("$models/$like-$type.gguf")
     continue
