@@ -135,32 +135,51 @@ TokenId Speculator::pick(Sampler& sampler, std::span<const float> logits) {
 }
 
 std::span<const float> Speculator::advance(Session& target, const Sampler& sampler, TokenId token, int32_t max_rows) {
+  if (emitted(token)) return rows_.subspan(size_t(row_) * size_t(n_vocab_), size_t(n_vocab_));
+  const int32_t position = int32_t(history_.size()) - 1;  // of `token`; the target's cache keeps what precedes it
+  const std::vector<TokenId>& drafts = propose(sampler, std::min(max_rows - 1, target.n_ctx() - 1 - position));
+  if (drafts.empty()) return target.eval(std::span<const TokenId>(&token, 1), position);
+  std::vector<TokenId> batch{token};
+  batch.insert(batch.end(), drafts.begin(), drafts.end());
+  rows_ = target.eval(batch, position, /*all_logits=*/true);
+  return rows_.subspan(0, size_t(n_vocab_));
+}
+
+bool Speculator::emitted(TokenId token) {
   history_.push_back(token);
   const int32_t n_drafts = int32_t(draft_.tokens.size());
   if (row_ < n_drafts && token == draft_.tokens[size_t(row_)]) {  // the target agreed: its next row is ready
     ++stats_.accepted;
     ++row_;
-    return rows_.subspan(size_t(row_) * size_t(n_vocab_), size_t(n_vocab_));
+    return true;
   }
   if (n_drafts > 0) adapt_k(n_drafts, row_);
   draft_ = {};
   row_ = 0;
+  return false;
+}
 
-  const int32_t position = int32_t(history_.size()) - 1;  // of `token`; the target's cache keeps what precedes it
-  int32_t k = std::min({k_, max_rows - 1, target.n_ctx() - 1 - position});
+const std::vector<TokenId>& Speculator::propose(const Sampler& sampler, int32_t max_drafts) {
+  draft_ = {};
+  row_ = 0;
+  int32_t k = std::min(k_, max_drafts);
   if (cooldown_ > 0) {
     --cooldown_;
     k = 0;
   }
   if (k > 0) draft_ = draft_tokens(sampler, k);
-  if (draft_.tokens.empty()) return target.eval(std::span<const TokenId>(&token, 1), position);
+  if (!draft_.tokens.empty()) {
+    stats_.drafted += int64_t(draft_.tokens.size());
+    ++stats_.verifications;
+  }
+  return draft_.tokens;
+}
 
-  std::vector<TokenId> batch{token};
-  batch.insert(batch.end(), draft_.tokens.begin(), draft_.tokens.end());
-  rows_ = target.eval(batch, position, /*all_logits=*/true);
-  stats_.drafted += int64_t(draft_.tokens.size());
-  ++stats_.verifications;
-  return rows_.subspan(0, size_t(n_vocab_));
+void Speculator::discard_drafts() {
+  if (draft_.tokens.empty()) return;
+  stats_.drafted -= int64_t(draft_.tokens.size());
+  --stats_.verifications;
+  draft_ = {};
 }
 
 // All accepted: double k. A rejection: k follows the accepted run (plus one), and when even one

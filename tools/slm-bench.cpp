@@ -289,17 +289,10 @@ void add_serving_options(CLI::App& app, slm::tools::ServingBenchOptions& s, CLI:
 // --model-draft / --lookup-ngram: speculative tg beside plain tg, in their own group of the help.
 void add_speculative_options(CLI::App& app, slm::tools::SpeculativeBenchOptions& s) {
   const std::string group = "Speculative decoding (--model-draft, --lookup-ngram)";
-  app.add_option("--model-draft", s.draft_path, "also measure greedy generation drafted by this model (same "
-                                                "vocabulary) against plain greedy generation, for every -n")
-      ->group(group)->type_name("FILE");
-  app.add_option("--lookup-ngram", s.speculative.lookup_ngram, "also measure generation with prompt lookup of up to N-grams")
-      ->group(group)->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--draft-max", s.speculative.draft_max, "drafted tokens per check at most")
-      ->group(group)->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--draft-min", s.speculative.draft_min, "drafted tokens per check at least")
-      ->group(group)->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--draft-p-min", s.speculative.draft_p_min, "the draft stops below this top probability")
-      ->group(group)->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  slm::tools::add_speculative_options(app, s.draft_path, s.speculative,
+                                      "also measure greedy generation drafted by this model (same vocabulary) "
+                                      "against plain greedy generation, for every -n",
+                                      group);
   app.add_option("--spec-prompt-tokens", s.n_prompt, "random prompt tokens of the speculative test")
       ->group(group)->capture_default_str()->check(CLI::Range(1, 1 << 16));
   app.add_option("--spec-prompt-file", s.prompt_file, "the speculative test's prompt as text instead (special "

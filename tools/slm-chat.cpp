@@ -310,22 +310,10 @@ int main(int argc, char** argv) {
         ->default_val(s.seed);
     app.add_option("--kv-type", o.kv_type, "KV cache type: f16 (default) or f32")->check(CLI::IsMember({"f16", "f32"}));
     slm::tools::add_state_checkpoint_options(app, o.checkpoint_interval, o.max_checkpoints);
-    app.add_option("--model-draft", o.draft_model_path,
-                   "speculative decoding: a smaller GGUF model with the same vocabulary drafts tokens that the model "
-                   "checks in one batch (greedy output is byte-identical; sampling keeps the model's distribution)")
-        ->type_name("FILE");
-    app.add_option("--draft-max", o.speculative.draft_max, "drafted tokens per check at most (adaptive below it)")
-        ->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--draft-min", o.speculative.draft_min,
-                   "drafted tokens per check at least (0 lets drafting pause while drafts keep failing)")
-        ->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--draft-p-min", o.speculative.draft_p_min,
-                   "the draft model stops drafting when its most likely token is below this probability")
-        ->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
-    app.add_option("--lookup-ngram", o.speculative.lookup_ngram,
-                   "prompt lookup: draft what followed the longest recent match of the last N tokens in the prompt "
-                   "and the reply (0: off)")
-        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    slm::tools::add_speculative_options(
+        app, o.draft_model_path, o.speculative,
+        "speculative decoding: a smaller GGUF model with the same vocabulary drafts tokens that the model checks in "
+        "one batch (greedy output is byte-identical; sampling keeps the model's distribution)");
     auto* grammar_file = app.add_option("--grammar-file", o.grammar_file,
                                         "constrain every reply to a GBNF grammar (llama.cpp's format, rule 'root')")
                              ->type_name("FILE.gbnf");

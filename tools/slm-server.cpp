@@ -39,6 +39,10 @@ struct ServerFlags {
   int32_t max_checkpoints = slm::BatchDecoderOptions{}.max_checkpoints;
   uint64_t seed = slm::SamplerParams{}.seed;
   bool webui = true;
+  // Speculative decoding: off unless draft_path or speculative.lookup_ngram is given.
+  std::string draft_path;
+  slm::SpeculativeOptions speculative;
+  int32_t draft_max_running = slm::SchedulerOptions{}.speculation_max_running;
 };
 
 std::string read_api_key_file(const std::string& path) {
@@ -190,6 +194,9 @@ int run_server(const ServerFlags& f) {
     scheduler_options.decoder.kv_type = f.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
     scheduler_options.decoder.checkpoint_interval = f.checkpoint_interval;
     scheduler_options.decoder.max_checkpoints = f.max_checkpoints;
+    if (!f.draft_path.empty()) scheduler_options.draft_model = slm::Model::load(f.draft_path);
+    scheduler_options.speculative = f.speculative;
+    scheduler_options.speculation_max_running = f.draft_max_running;
     slm::chat::ChatTemplate chat_template = server_chat_template(f, *model);
     {
       std::lock_guard lock(signals.mutex);
@@ -262,6 +269,17 @@ void add_routing_flags(CLI::App& app, ServerFlags& f) {
       ->needs(log);
 }
 
+void add_speculative_flags(CLI::App& app, ServerFlags& f) {
+  const std::string group = "Speculative decoding (greedy requests without a grammar)";
+  slm::tools::add_speculative_options(app, f.draft_path, f.speculative,
+                                      "a smaller GGUF model with the same vocabulary drafts tokens that the model "
+                                      "checks in the same batch (the output is byte-identical)",
+                                      group);
+  app.add_option("--draft-max-running", f.draft_max_running,
+                 "draft only while at most N requests are running (past it their own tokens fill the batch)")
+      ->group(group)->capture_default_str()->check(CLI::NonNegativeNumber);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -313,6 +331,7 @@ int main(int argc, char** argv) {
         ->default_val(f.seed);
     app.add_flag("--webui,!--no-webui", f.webui,
                  "serve the chat page at / (on by default; it needs no key, the API it calls does)");
+    add_speculative_flags(app, f);
     add_routing_flags(app, f);
     if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
     return run_server(f);

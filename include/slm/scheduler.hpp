@@ -14,6 +14,14 @@
 // A finished request's sequence stays cached; a new request forks the longest prefix it
 // shares with any cached or running sequence (prefix reuse). Cached sequences are dropped,
 // least recently used first, when their blocks are needed.
+//
+// Speculative decoding (slm/speculative.hpp), with a draft model or prompt lookup, applies per
+// sequence: a generating request's drafts ride in the step's batch as rows after its token, and
+// the rows its sequence then holds past the accepted drafts are truncated. Only greedy requests
+// without a grammar draft (a sampled request's output for its seed would depend on whether its
+// tokens were drafted, which depends on the load), so the output is byte-identical with or
+// without speculation, and whatever else runs. Drafting stops while more than
+// speculation_max_running requests run: their tokens already fill the batch's rows.
 #pragma once
 
 #include <chrono>
@@ -30,6 +38,7 @@
 #include "slm/confidence.hpp"
 #include "slm/grammar.hpp"
 #include "slm/sampler.hpp"
+#include "slm/speculative.hpp"
 
 namespace slm {
 
@@ -38,6 +47,10 @@ struct SchedulerOptions {
   int32_t queue = 64;          // requests waiting beyond those
   int32_t batch_tokens = 512;  // tokens per step at most: decode tokens first, then prefill chunks
   BatchDecoderOptions decoder; // n_ctx per sequence, kv_tokens of the shared pool, threads, KV type
+  // Speculative decoding: on with a draft model (same vocabulary) or speculative.lookup_ngram > 0.
+  std::shared_ptr<const Model> draft_model;
+  SpeculativeOptions speculative;
+  int32_t speculation_max_running = 2;  // requests running at most for drafting (measured: README)
 };
 
 struct GenerationRequest {
@@ -81,6 +94,7 @@ struct GenerationSummary {
   double time_to_first_token = 0;    // submitted -> first token
   double generation_seconds = 0;     // first token -> last
   Confidence confidence;             // of every sampled token, as generate() reports it (slm/confidence.hpp)
+  SpeculationStats speculation;      // drafted and accepted tokens (zero without speculation)
 };
 
 // What a request reports, in order: tokens, then exactly one summary.
@@ -120,6 +134,8 @@ struct SchedulerStats {
   uint64_t prompt_tokens = 0;      // totals since start
   uint64_t cached_prompt_tokens = 0;
   uint64_t generated_tokens = 0;
+  uint64_t draft_tokens = 0;       // speculative decoding: drafted, and of those accepted (finished requests)
+  uint64_t draft_accepted_tokens = 0;
   uint64_t steps = 0;
 };
 

@@ -78,6 +78,19 @@ class Speculator {
   // and its drafts (at most max_rows - 1 of them: the logits still needed).
   std::span<const float> advance(Session& target, const Sampler& sampler, TokenId token, int32_t max_rows);
 
+  // For a caller that evaluates the drafts itself, in a batch of its own (slm-server's
+  // scheduler): begin(), then for each verification propose() the drafts, evaluate the last
+  // emitted token and them with every row's logits, and for each row in turn pick() a token from
+  // it, emit it and call emitted(); stop at the first false (the rows after it are void).
+  // Up to max_drafts tokens to follow the tokens emitted so far (none while adaptive k pauses
+  // drafting); counted as drafted, so the caller must verify them or call discard_drafts().
+  const std::vector<TokenId>& propose(const Sampler& sampler, int32_t max_drafts);
+  // The caller could not verify the drafts of the last propose().
+  void discard_drafts();
+  // `token` was emitted after the row pick() read: true when it is that row's draft (the next
+  // row is then valid), false when the verification ends here (adaptive k learns from it).
+  bool emitted(TokenId token);
+
   const SpeculationStats& stats() const { return stats_; }  // since begin()
   const SpeculativeOptions& options() const { return options_; }
   bool has_draft_model() const { return draft_session_ != nullptr; }

@@ -1,6 +1,7 @@
 #include "lib/server/openai_response.hpp"
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <random>
 
 #include "lib/confidence_json.hpp"
@@ -69,10 +70,29 @@ Json tool_call_json(const chat::ParsedToolCall& call, const std::string& id) {
   return {{"id", id}, {"type", "function"}, {"function", {{"name", call.name}, {"arguments", call.arguments}}}};
 }
 
-// slm's extension fields of the last chunk or the whole response: the confidence, then any others.
-void add_final_fields(Json& body, const Confidence& confidence,
+// llama.cpp's `timings` (its field names), with speculative decoding's drafted and accepted tokens.
+Json timings_json(const GenerationSummary& summary) {
+  const double prompt_seconds = std::max(0.0, summary.time_to_first_token - summary.queue_seconds);
+  const int32_t prompt_evaluated = summary.prompt_tokens - summary.cached_tokens;
+  const int32_t after_first = std::max(0, summary.completion_tokens - 1);  // the first comes from the prompt's logits
+  const SpeculationStats& s = summary.speculation;
+  return {{"prompt_n", prompt_evaluated},
+          {"prompt_ms", 1000.0 * prompt_seconds},
+          {"prompt_per_second", prompt_seconds > 0 ? prompt_evaluated / prompt_seconds : 0.0},
+          {"predicted_n", summary.completion_tokens},
+          {"predicted_ms", 1000.0 * summary.generation_seconds},
+          {"predicted_per_second", summary.generation_seconds > 0 ? after_first / summary.generation_seconds : 0.0},
+          {"draft_n", s.drafted},
+          {"draft_n_accepted", s.accepted},
+          {"draft_acceptance_rate", s.acceptance_rate()}};
+}
+
+// slm's extension fields of the last chunk or the whole response: the confidence and timings,
+// then any others.
+void add_final_fields(Json& body, const GenerationSummary& summary,
                       const std::vector<std::pair<std::string, std::string>>& extensions) {
-  body["confidence"] = confidence_json(confidence);
+  body["confidence"] = confidence_json(summary.confidence);
+  body["timings"] = timings_json(summary);
   for (const auto& [name, json] : extensions) body[name] = Json::parse(json);
 }
 
@@ -237,7 +257,7 @@ std::string ResponseBuilder::chunk(const ReplyDelta& delta, std::optional<std::s
             {"model", header_.model}, {"choices", Json::array({choice})}};
   }
   if (options_.include_usage) body["usage"] = nullptr;  // OpenAI: null on every chunk but the last
-  if (finish_reason) add_final_fields(body, final_confidence_, extensions_);
+  if (finish_reason) add_final_fields(body, final_summary_, extensions_);
   return dump(body);
 }
 
@@ -263,7 +283,7 @@ std::optional<std::string> ResponseBuilder::stream_token(const GeneratedToken& t
 }
 
 std::vector<std::string> ResponseBuilder::stream_end(const GenerationSummary& summary) {
-  final_confidence_ = summary.confidence;
+  final_summary_ = summary;
   std::vector<std::string> chunks;
   const ReplyDelta rest = take_tail(summary.text_tail);
   if (!rest.empty()) chunks.push_back(chunk(rest, std::nullopt));
@@ -317,7 +337,7 @@ std::string ResponseBuilder::whole_response(const GenerationSummary& summary) {
         Json::array({{{"index", 0}, {"text", content_}, {"logprobs", logprobs}, {"finish_reason", finish}}});
   }
   body["usage"] = usage_json(summary);
-  add_final_fields(body, summary.confidence, extensions_);
+  add_final_fields(body, summary, extensions_);
   return dump(body);
 }
 

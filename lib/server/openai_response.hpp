@@ -112,7 +112,7 @@ class ResponseBuilder {
   std::vector<std::string> tool_call_ids_;    // one per call, in order
   std::vector<GeneratedToken> logprob_tokens_; // whole: all; streaming: those not yet sent
   size_t text_offset_ = 0;                     // completions' logprobs.text_offset of the next token
-  Confidence final_confidence_;                // the summary's, for the last chunk
+  GenerationSummary final_summary_;            // for the last chunk's confidence and timings
   std::vector<std::pair<std::string, std::string>> extensions_;  // set_extension()'s
 };
 

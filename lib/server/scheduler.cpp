@@ -11,9 +11,14 @@
 // most recently admitted running request is preempted: its sequence is dropped and it goes
 // back to the front of the queue with its sampler and generated tokens, to be evaluated
 // again later. Evaluation is batch-invariant, so a preempted request's output is the same.
+//
+// Speculation: a generating greedy request's drafts follow its last token in the step's rows,
+// each row with logits. Its tokens are then picked row by row while the target agrees with the
+// drafts, the sequence is truncated after the last agreeing draft, and the tokens are emitted.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <thread>
 
@@ -48,6 +53,7 @@ struct ActiveRequest {
   std::optional<GrammarMatcher> grammar;  // with request.grammar; its state survives preemption
   TokenMask mask;                         // the grammar's buffers, reused every step
   std::vector<float> masked_logits;
+  std::unique_ptr<Speculator> speculator;  // created when the request first drafts
 
   ActiveRequest(std::shared_ptr<RequestStream> s, GenerationRequest r)
       : stream(std::move(s)), request(std::move(r)), sampler(request.sampling), context(request.prompt),
@@ -61,11 +67,12 @@ struct CachedSequence {
   uint64_t last_used;
 };
 
-// One request's rows in this step's batch.
+// One request's rows in this step's batch: n_rows of its context, or its last token and drafts.
 struct Planned {
   ActiveRequest* request;
   int32_t n_rows;
   bool wants_logits;
+  std::vector<TokenId> drafts;  // each row wants logits
 };
 
 }  // namespace
@@ -109,6 +116,9 @@ struct SchedulerState {
   void preempt(ActiveRequest& r);
   void drop_oldest_cached();
   void emit_token(ActiveRequest& r, TokenId token, const TokenConfidence& confidence, std::span<const float> logits);
+  bool may_speculate(const ActiveRequest& r) const;
+  std::vector<TokenId> propose_drafts(ActiveRequest& r);
+  void emit_verified(ActiveRequest& r, const Planned& p, std::span<const float> rows);
   void publish_stats();
 };
 
@@ -161,11 +171,14 @@ void SchedulerState::finish(ActiveRequest& r, FinishReason reason, std::string e
   summary.cached_tokens = std::max(0, r.cached_tokens);
   summary.completion_tokens = r.n_generated;
   summary.confidence = r.confidence.summary();
+  if (r.speculator) summary.speculation = r.speculator->stats();
   {
     std::lock_guard lock(mutex);
     --in_flight;
     stats.prompt_tokens += uint64_t(summary.prompt_tokens);
     stats.cached_prompt_tokens += uint64_t(summary.cached_tokens);
+    stats.draft_tokens += uint64_t(summary.speculation.drafted);
+    stats.draft_accepted_tokens += uint64_t(summary.speculation.accepted);
   }
   const Clock::time_point now = Clock::now();
   if (r.started) summary.queue_seconds = seconds_between(r.submitted, r.first_step);
@@ -294,6 +307,48 @@ void SchedulerState::emit_token(ActiveRequest& r, TokenId token, const TokenConf
   if (r.n_generated >= r.request.max_tokens || n_evaluated >= decoder.n_ctx()) finish(r, FinishReason::Length);
 }
 
+bool SchedulerState::may_speculate(const ActiveRequest& r) const {
+  return (options.draft_model || options.speculative.lookup_ngram > 0) && r.request.sampling.temperature <= 0.0f &&
+         !r.grammar;
+}
+
+// Drafts to follow a generating request's last token, within its max_tokens and its context.
+std::vector<TokenId> SchedulerState::propose_drafts(ActiveRequest& r) {
+  if (!r.speculator) {
+    const int32_t draft_ctx = std::min(decoder.n_ctx(), options.draft_model ? options.draft_model->config().n_ctx_train : INT32_MAX);
+    SessionOptions draft_session{.n_ctx = draft_ctx, .n_threads = decoder.n_threads()};
+    r.speculator = std::make_unique<Speculator>(decoder.model(), options.draft_model, options.speculative, draft_session);
+    r.speculator->begin(r.context, r.sampler);
+  }
+  const int32_t position = int32_t(r.context.size()) - 1;  // of the last token
+  const int32_t max_drafts =
+      std::min(r.request.max_tokens - r.n_generated - 1, decoder.n_ctx() - 1 - position);
+  return r.speculator->propose(r.sampler, max_drafts);
+}
+
+// A verification's rows: the token each row gives, while the target agrees with the drafts, is
+// picked first (on a copy of the sampler), so that the sequence is truncated to the positions
+// that stay valid before the tokens are emitted (and a finished request caches only those).
+void SchedulerState::emit_verified(ActiveRequest& r, const Planned& p, std::span<const float> rows) {
+  const size_t n_vocab = size_t(decoder.model().config().n_vocab);
+  Sampler sampler = r.sampler;
+  std::vector<TokenId> tokens;
+  for (size_t i = 0; i <= p.drafts.size(); ++i) {
+    const TokenId token = r.speculator->pick(sampler, rows.subspan(i * n_vocab, n_vocab));
+    sampler.accept(token);
+    tokens.push_back(token);
+    if (i == p.drafts.size() || token != p.drafts[i]) break;
+  }
+  // Positions of the last token and the agreeing drafts stay: the last picked token is not evaluated.
+  decoder.truncate(r.sequence, int32_t(r.context.size()) - 1 + int32_t(tokens.size()));
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const std::span<const float> row = rows.subspan(i * n_vocab, n_vocab);
+    emit_token(r, tokens[i], token_confidence(row, tokens[i]), row);
+    r.speculator->emitted(tokens[i]);
+    if (r.sequence < 0) return;  // finished
+  }
+}
+
 // One step: plans the batch, evaluates it, samples. False when there was nothing to do.
 bool SchedulerState::step() {
   // Cancelled requests leave first, queued or running.
@@ -327,6 +382,7 @@ bool SchedulerState::step() {
   }
   std::vector<Planned> planned;
   int32_t reserved = 0;  // blocks the requests planned so far will take from the free ones
+  const bool speculating = int32_t(running.size()) <= options.speculation_max_running;
   for (const server::PlannedChunk& chunk : server::plan_step_rows(remaining_tokens, options.batch_tokens)) {
     ActiveRequest& r = *running[chunk.request];
     if (r.sequence < 0) continue;  // preempted in this step
@@ -334,6 +390,18 @@ bool SchedulerState::step() {
     const int32_t remaining = int32_t(r.context.size()) - held;
     const bool generating = remaining == 1;
     int32_t n_rows = chunk.n_rows;
+    std::vector<TokenId> drafts;
+    if (generating && speculating && may_speculate(r)) drafts = propose_drafts(r);
+    if (!drafts.empty()) {
+      const int32_t with_drafts = decoder.blocks_needed(r.sequence, held + 1 + int32_t(drafts.size()));
+      if (with_drafts + reserved <= decoder.n_free_blocks() ||
+          free_blocks_for(with_drafts + reserved, planned, &r, /*may_preempt=*/false)) {
+        n_rows += int32_t(drafts.size());
+      } else {  // drafts never take a running request's blocks
+        r.speculator->discard_drafts();
+        drafts.clear();
+      }
+    }
     int32_t needed = decoder.blocks_needed(r.sequence, held + n_rows);
     if (needed + reserved > decoder.n_free_blocks() && !free_blocks_for(needed + reserved, planned, &r, true)) {
       if (generating) continue;  // waits for a block
@@ -347,7 +415,7 @@ bool SchedulerState::step() {
     }
     if (r.sequence < 0) continue;
     reserved += needed;
-    planned.push_back({&r, n_rows, n_rows == remaining});
+    planned.push_back({&r, n_rows, generating || n_rows == remaining, std::move(drafts)});
   }
   // A request preempted after it was planned cannot be: only unplanned ones are preempted.
   // Requests preempted this step go back to the front of the queue, oldest first.
@@ -371,6 +439,12 @@ bool SchedulerState::step() {
   std::vector<BatchRow> rows;
   for (const Planned& p : planned) {
     const int32_t held = int32_t(decoder.tokens(p.request->sequence).size());
+    if (!p.drafts.empty()) {
+      rows.push_back({p.request->sequence, held, p.request->context[size_t(held)], true});
+      for (size_t i = 0; i < p.drafts.size(); ++i)
+        rows.push_back({p.request->sequence, held + 1 + int32_t(i), p.drafts[i], true});
+      continue;
+    }
     for (int32_t i = 0; i < p.n_rows; ++i)
       rows.push_back({p.request->sequence, held + i, p.request->context[size_t(held + i)],
                       p.wants_logits && i + 1 == p.n_rows});
@@ -395,16 +469,23 @@ bool SchedulerState::step() {
   // Sample every request that got logits, in parallel: each has its own sampler and grammar
   // matcher, so each sequence gets its own mask. The token's confidence (a pass over its row)
   // is computed there too; the emit step, which runs serially, only adds it up.
-  std::vector<ActiveRequest*> sampling;
-  for (const Planned& p : planned)
-    if (p.wants_logits) sampling.push_back(p.request);
+  // Verifications (several rows each) are picked afterwards, one request at a time.
   const size_t n_vocab = size_t(decoder.model().config().n_vocab);
+  std::vector<ActiveRequest*> sampling;
+  std::vector<size_t> sampling_rows;  // each one's logits row
+  std::vector<std::pair<const Planned*, size_t>> verifying;
+  size_t logit_row = 0;
+  for (const Planned& p : planned) {
+    if (!p.drafts.empty()) verifying.push_back({&p, logit_row});
+    else if (p.wants_logits) sampling.push_back(p.request), sampling_rows.push_back(logit_row);
+    logit_row += p.drafts.empty() ? (p.wants_logits ? 1 : 0) : 1 + p.drafts.size();
+  }
   std::vector<TokenId> sampled(sampling.size());
   std::vector<TokenConfidence> confidences(sampling.size());
   std::vector<std::string> sampling_errors(sampling.size());
   ops::parallel_for(int64_t(sampling.size()), 1, decoder.n_threads(), [&](int64_t i, int64_t, int) {
     ActiveRequest& r = *sampling[size_t(i)];
-    const std::span<const float> row = logits.subspan(size_t(i) * n_vocab, n_vocab);
+    const std::span<const float> row = logits.subspan(sampling_rows[size_t(i)] * n_vocab, n_vocab);
     try {  // nothing may escape a worker thread
       sampled[size_t(i)] = r.grammar ? sample_with_grammar(r.sampler, row, *r.grammar, r.mask, r.masked_logits)
                                      : r.sampler.sample(row);
@@ -414,9 +495,15 @@ bool SchedulerState::step() {
     }
   });
   for (size_t i = 0; i < sampling.size(); ++i) {
-    if (!sampling_errors[i].empty()) finish(*sampling[i], FinishReason::Error, sampling_errors[i]);
-    else emit_token(*sampling[i], sampled[i], confidences[i], logits.subspan(i * n_vocab, n_vocab));
+    ActiveRequest& r = *sampling[i];
+    if (!sampling_errors[i].empty()) {
+      finish(r, FinishReason::Error, sampling_errors[i]);
+      continue;
+    }
+    emit_token(r, sampled[i], confidences[i], logits.subspan(sampling_rows[i] * n_vocab, n_vocab));
+    if (r.speculator) r.speculator->emitted(sampled[i]);  // keeps its history; no drafts this step
   }
+  for (const auto& [p, first_row] : verifying) emit_verified(*p->request, *p, logits.subspan(first_row * n_vocab));
   // Finished requests have handed their sequence to the cache.
   std::erase_if(running, [](const auto& r) { return r->sequence < 0; });
   return true;
@@ -450,6 +537,10 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, SchedulerOptions option
   if (options.queue < 0) throw Error(fmt::format("--queue {} must not be negative", options.queue));
   if (options.batch_tokens < 1) throw Error(fmt::format("--batch-tokens {} must be at least 1", options.batch_tokens));
   options.decoder.max_batch_rows = std::max(options.decoder.max_batch_rows, options.batch_tokens);
+  if (options.speculation_max_running < 0)
+    throw Error(fmt::format("--draft-max-running {} must not be negative", options.speculation_max_running));
+  if (options.draft_model) check_draft_vocabulary(*model, *options.draft_model);
+  Speculator(*model, nullptr, options.speculative);  // checks the options
   state_ = std::make_unique<SchedulerState>(std::move(model), options);
   if (int64_t(state_->decoder.n_blocks()) * kKvBlockTokens < state_->decoder.n_ctx())
     throw Error(fmt::format("the KV pool of {} positions is smaller than one context of {}",

@@ -91,6 +91,12 @@ std::string ServerMetrics::prometheus_text(const SchedulerStats& stats) const {
   append_metric(text, "slm_prompt_tokens_cached_total", "counter", "Prompt tokens reused from the KV cache.",
                 double(stats.cached_prompt_tokens));
   append_metric(text, "slm_generated_tokens_total", "counter", "Tokens generated.", double(stats.generated_tokens));
+  append_metric(text, "slm_draft_tokens_total", "counter",
+                "Speculative decoding: tokens drafted for finished requests.", double(stats.draft_tokens));
+  append_metric(text, "slm_draft_tokens_accepted_total", "counter",
+                "Speculative decoding: of those, accepted by the model.", double(stats.draft_accepted_tokens));
+  append_metric(text, "slm_draft_acceptance_rate", "gauge", "Speculative decoding: accepted / drafted (0: none drafted).",
+                stats.draft_tokens > 0 ? double(stats.draft_accepted_tokens) / double(stats.draft_tokens) : 0.0);
   append_metric(text, "slm_scheduler_steps_total", "counter", "Forward passes of the scheduler.", double(stats.steps));
   append_metric(text, "slm_requests_queued", "gauge", "Requests waiting for a slot.", stats.queued);
   append_metric(text, "slm_requests_running", "gauge", "Requests generating or reading their prompt.", stats.running);

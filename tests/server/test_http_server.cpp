@@ -353,5 +353,37 @@ TEST(HttpServer, MetricsCountResponsesTokensAndThePool) {
   EXPECT_EQ(metric_value(text, "slm_time_per_output_token_seconds_count"), 1);
 }
 
+// Speculative decoding (here the model drafting for itself: every draft is accepted unless the
+// draft's confidence stops it): the response's timings and /metrics count the drafted and accepted tokens, and the text is the
+// one the server gives without speculation.
+TEST(HttpServer, TimingsAndMetricsCountDraftedAndAcceptedTokens) {
+  SLM_REQUIRE_ASSET(stories_model());
+  const Json request = {{"prompt", "Once upon a time"}, {"max_tokens", 64}, {"temperature", 0}};
+  std::string plain_text;
+  {
+    InProcessServer plain(stories_model(), small_scheduler());
+    const Json body = post(*plain.client(), "/v1/completions", request);
+    plain_text = body["choices"][0]["text"];
+    EXPECT_EQ(body["timings"]["draft_n"], 0);
+  }
+  SchedulerOptions options = small_scheduler();
+  options.draft_model = Model::load(stories_model().string());
+  InProcessServer server(stories_model(), options);
+  auto client = server.client();
+  const Json body = post(*client, "/v1/completions", request);
+  EXPECT_EQ(body["choices"][0]["text"], plain_text);
+  const Json& timings = body["timings"];
+  EXPECT_EQ(timings["predicted_n"], 64);
+  const int64_t drafted = timings["draft_n"], accepted = timings["draft_n_accepted"];
+  EXPECT_GT(drafted, 0);
+  EXPECT_GT(accepted, 0);
+  EXPECT_DOUBLE_EQ(timings["draft_acceptance_rate"].get<double>(), double(accepted) / double(drafted));
+  const httplib::Result result = client->Get("/metrics");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(metric_value(result->body, "slm_draft_tokens_total"), drafted);
+  EXPECT_EQ(metric_value(result->body, "slm_draft_tokens_accepted_total"), accepted);
+  EXPECT_NEAR(metric_value(result->body, "slm_draft_acceptance_rate"), double(accepted) / double(drafted), 1e-6);
+}
+
 }  // namespace
 }  // namespace slm::test

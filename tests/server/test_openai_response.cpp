@@ -107,6 +107,29 @@ TEST_F(ResponseBuilderTest, WholeChatResponseHasTheMessageReasoningAndUsage) {
                                            "prompt_tokens_details": {"cached_tokens": 4}})"));
 }
 
+// llama.cpp's timings fields, with speculative decoding's drafted and accepted tokens, on the
+// whole response and on the streamed chunk with finish_reason.
+TEST_F(ResponseBuilderTest, TimingsReportTheSpeedsAndTheDraftedAndAcceptedTokens) {
+  GenerationSummary s = summary(FinishReason::Length);
+  s.queue_seconds = 0.5;
+  s.time_to_first_token = 0.8;  // 6 prompt tokens evaluated in 0.3 s
+  s.generation_seconds = 0.25;  // 2 tokens after the first
+  s.speculation = {.drafted = 8, .accepted = 6, .verifications = 2};
+  const Json expected = Json::parse(R"({"prompt_n": 6, "prompt_ms": 300.0, "prompt_per_second": 20.0,
+      "predicted_n": 3, "predicted_ms": 250.0, "predicted_per_second": 8.0,
+      "draft_n": 8, "draft_n_accepted": 6, "draft_acceptance_rate": 0.75})");
+  const auto near = [&](const Json& got) {
+    ASSERT_EQ(got.size(), expected.size()) << got.dump();
+    for (const auto& [key, value] : expected.items()) EXPECT_NEAR(got[key].get<double>(), value.get<double>(), 1e-9) << key;
+  };
+  ResponseBuilder whole(header, {Endpoint::ChatCompletions, false, false, false}, tokenizer());
+  whole.add(token("Hi"));
+  near(Json::parse(whole.whole_response(s))["timings"]);
+  ResponseBuilder streamed(header, {Endpoint::Completions, false, false, false}, tokenizer());
+  streamed.stream_token(token("Hi"));
+  near(Json::parse(streamed.stream_end(s).back())["timings"]);
+}
+
 TEST_F(ResponseBuilderTest, WholeChatResponseWithoutReasoningHasNoReasoningField) {
   ResponseBuilder builder(header, {Endpoint::ChatCompletions, false, false, false}, tokenizer());
   builder.add(token("Hi"));

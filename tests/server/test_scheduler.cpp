@@ -9,40 +9,12 @@
 #include "slm/generate.hpp"
 #include "slm/scheduler.hpp"
 #include "support/assets.hpp"
+#include "server/scheduler_streams.hpp"
 
 namespace slm::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct Collected {
-  std::vector<TokenId> tokens;
-  std::string text;
-  GenerationSummary summary;
-  std::vector<float> logprobs;
-};
-
-// Reads a stream to its end (bounded: a test never waits forever).
-Collected collect(RequestStream& stream) {
-  Collected out;
-  const auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    StreamEvent event;
-    if (!stream.next(event, 100ms)) continue;
-    if (event.token) {
-      out.tokens.push_back(event.token->token);
-      out.text += event.token->text;
-      out.logprobs.push_back(event.token->sampled.logprob);
-    }
-    if (event.done) {
-      out.summary = *event.done;
-      out.text += out.summary.text_tail;
-      return out;
-    }
-  }
-  ADD_FAILURE() << "the stream did not end within 120 s";
-  return out;
-}
 
 std::shared_ptr<const Model> load_or_skip(const std::string& stem) {
   const auto path = shared_path("models/" + stem + ".gguf");

@@ -33,4 +33,22 @@ void add_state_checkpoint_options(CLI::App& app, int32_t& checkpoint_interval, i
       ->type_name("N")->capture_default_str()->check(CLI::NonNegativeNumber);
 }
 
+void add_speculative_options(CLI::App& app, std::string& draft_path, SpeculativeOptions& options,
+                             const std::string& draft_help, const std::string& group) {
+  const std::string in_group = group.empty() ? "Options" : group;
+  app.add_option("--model-draft", draft_path, draft_help)->group(in_group)->type_name("FILE");
+  app.add_option("--draft-max", options.draft_max, "drafted tokens per check at most (adaptive below it)")
+      ->group(in_group)->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--draft-min", options.draft_min,
+                 "drafted tokens per check at least (0 lets drafting pause while drafts keep failing)")
+      ->group(in_group)->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--draft-p-min", options.draft_p_min,
+                 "the draft model stops drafting when its most likely token is below this probability")
+      ->group(in_group)->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  app.add_option("--lookup-ngram", options.lookup_ngram,
+                 "prompt lookup: draft what followed the longest recent match of the last N tokens in the prompt "
+                 "and the reply (0: off)")
+      ->group(in_group)->capture_default_str()->check(CLI::NonNegativeNumber);
+}
+
 }  // namespace slm::tools

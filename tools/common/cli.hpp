@@ -6,6 +6,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+
+#include "slm/speculative.hpp"
 
 namespace slm::tools {
 
@@ -15,5 +18,10 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv);
 // --checkpoint-interval and --state-checkpoints: a hybrid model's recurrent-state checkpoints
 // (slm/batch.hpp), into BatchDecoderOptions' or SessionOptions' fields of the same names.
 void add_state_checkpoint_options(CLI::App& app, int32_t& checkpoint_interval, int32_t& max_checkpoints);
+
+// --model-draft FILE (described by `draft_help`), --draft-max, --draft-min, --draft-p-min and
+// --lookup-ngram (slm/speculative.hpp), in the help's `group` (empty: the options').
+void add_speculative_options(CLI::App& app, std::string& draft_path, SpeculativeOptions& options,
+                             const std::string& draft_help, const std::string& group = "");
 
 }  // namespace slm::tools
