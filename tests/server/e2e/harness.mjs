@@ -93,6 +93,18 @@ export function startServer(env, args, { readyTimeoutMs = 60000 } = {}) {
   });
 }
 
+// Runs body(server) against a new slm-server (startServer's arguments) and stops the server
+// however body ends: after a failed assertion a running server would keep node, and the test,
+// alive until CTest's timeout. A server body already stopped is left as it is.
+export async function withServer(env, args, body, options) {
+  const server = await startServer(env, args, options);
+  try {
+    return await body(server);
+  } finally {
+    await server.stop('SIGKILL');
+  }
+}
+
 // slm-chat's reply to `args` (one-shot -p), decoded as the server decodes text: UTF-8 with
 // U+FFFD for bytes that are not.
 export function slmChatReply(env, args) {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { client, eventually, metric, requireEnvironment, startServer } from './harness.mjs';
+import { client, eventually, metric, requireEnvironment, withServer } from './harness.mjs';
 
 const MODEL = 'syn-qwen2-vocab-Q4_K_M.gguf';
 const env = requireEnvironment([MODEL]);
@@ -44,56 +44,58 @@ async function send(openai, { kind, stream, body }) {
 }
 
 test('32 requests over 8 concurrent connections: all answered, each as when sent alone', { timeout: 240000 }, async () => {
-  const server = await startServer(env, ['-m', env.models[MODEL], '--parallel', '8', '-t', '1', '-c', '512']);
-  const openai = client(env, server, 'unused');
-  const requests = Array.from({ length: 32 }, (_, i) => loadRequest(i));
+  await withServer(env, ['-m', env.models[MODEL], '--parallel', '8', '-t', '1', '-c', '512'], async (server) => {
+    const openai = client(env, server, 'unused');
+    const requests = Array.from({ length: 32 }, (_, i) => loadRequest(i));
 
-  const alone = [];
-  for (const request of requests) alone.push(await send(openai, request));
+    const alone = [];
+    for (const request of requests) alone.push(await send(openai, request));
 
-  const together = new Array(requests.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    const connection = client(env, server, 'unused');
-    for (let i = next++; i < requests.length; i = next++) together[i] = await send(connection, requests[i]);
-  }));
+    const together = new Array(requests.length);
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      const connection = client(env, server, 'unused');
+      for (let i = next++; i < requests.length; i = next++) together[i] = await send(connection, requests[i]);
+    }));
 
-  for (let i = 0; i < requests.length; ++i) {
-    assert.ok(together[i], `request ${i} got no answer`);
-    assert.ok(together[i].tokens >= 1, `request ${i} generated nothing`);
-    assert.deepEqual(together[i], alone[i], `request ${i} (${JSON.stringify(requests[i])})`);
-  }
-  assert.equal(await metric(server, null, 'slm_requests_running'), 0);
-  assert.deepEqual(await server.stop(), { code: 0, signal: null });
+    for (let i = 0; i < requests.length; ++i) {
+      assert.ok(together[i], `request ${i} got no answer`);
+      assert.ok(together[i].tokens >= 1, `request ${i} generated nothing`);
+      assert.deepEqual(together[i], alone[i], `request ${i} (${JSON.stringify(requests[i])})`);
+    }
+    assert.equal(await metric(server, null, 'slm_requests_running'), 0);
+    assert.deepEqual(await server.stop(), { code: 0, signal: null });
+  });
 });
 
 test('a client that leaves mid-answer frees its slot, and the next request is served', { timeout: 120000 }, async () => {
   // One slot and no queue: while the slot is held, a request is refused with 503.
-  const server = await startServer(env, ['-m', env.models[MODEL], '--parallel', '1', '--queue', '0', '-t', '1',
-                                         '-c', '2048']);
-  const openai = client(env, server, 'unused');
-  // 1500 tokens take this model over 10 s: freeing the slot sooner means the abort was seen.
-  const long = { model: MODEL, prompt: 'Once upon a time', max_tokens: 1500, temperature: 0 };
+  await withServer(env, ['-m', env.models[MODEL], '--parallel', '1', '--queue', '0', '-t', '1', '-c', '2048'],
+                   async (server) => {
+    const openai = client(env, server, 'unused');
+    // 1500 tokens take this model over 10 s: freeing the slot sooner means the abort was seen.
+    const long = { model: MODEL, prompt: 'Once upon a time', max_tokens: 1500, temperature: 0 };
 
-  const stream = await openai.completions.create({ ...long, stream: true });
-  let chunks = 0;
-  for await (const chunk of stream) {
-    if (chunk.choices[0]?.text && ++chunks === 3) break;  // leaving the loop aborts the response
-  }
-  assert.ok(await eventually(async () => (await metric(server, null, 'slm_requests_running')) === 0, 3000),
-            'the streamed request still runs 3 s after its client left');
-  const next = await openai.completions.create({ ...long, max_tokens: 4 });
-  assert.ok(next.usage.completion_tokens >= 1);
+    const stream = await openai.completions.create({ ...long, stream: true });
+    let chunks = 0;
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.text && ++chunks === 3) break;  // leaving the loop aborts the response
+    }
+    assert.ok(await eventually(async () => (await metric(server, null, 'slm_requests_running')) === 0, 3000),
+              'the streamed request still runs 3 s after its client left');
+    const next = await openai.completions.create({ ...long, max_tokens: 4 });
+    assert.ok(next.usage.completion_tokens >= 1);
 
-  // The same for a client waiting for a whole answer.
-  const controller = new AbortController();
-  const whole = openai.completions.create(long, { signal: controller.signal });
-  assert.ok(await eventually(async () => (await metric(server, null, 'slm_requests_running')) === 1, 3000));
-  controller.abort();
-  await assert.rejects(whole, (error) => error instanceof env.OpenAI.APIUserAbortError);
-  assert.ok(await eventually(async () => (await metric(server, null, 'slm_requests_running')) === 0, 3000),
-            'the whole-answer request still runs 3 s after its client left');
-  const after = await openai.completions.create({ ...long, max_tokens: 4 });
-  assert.ok(after.usage.completion_tokens >= 1);
-  assert.deepEqual(await server.stop(), { code: 0, signal: null });
+    // The same for a client waiting for a whole answer.
+    const controller = new AbortController();
+    const whole = openai.completions.create(long, { signal: controller.signal });
+    assert.ok(await eventually(async () => (await metric(server, null, 'slm_requests_running')) === 1, 3000));
+    controller.abort();
+    await assert.rejects(whole, (error) => error instanceof env.OpenAI.APIUserAbortError);
+    assert.ok(await eventually(async () => (await metric(server, null, 'slm_requests_running')) === 0, 3000),
+              'the whole-answer request still runs 3 s after its client left');
+    const after = await openai.completions.create({ ...long, max_tokens: 4 });
+    assert.ok(after.usage.completion_tokens >= 1);
+    assert.deepEqual(await server.stop(), { code: 0, signal: null });
+  });
 });
