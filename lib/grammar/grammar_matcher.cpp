@@ -1,15 +1,25 @@
-// The matcher: a set of parse stacks (llama.cpp's approach), made fast by two caches.
+// The matcher: a set of parse stacks (llama.cpp's approach), made fast by caches.
 //
 // A stack is a hash-consed linked list of grammar positions (StackNode: the position of the
 // next element, and the stack below it), so stacks share their tails and compare by id. A
 // matcher state is the sorted set of the stacks alive after the bytes so far; states are
 // interned too. Transitions state x byte -> state are computed once and kept in a table: the
-// byte automaton is built lazily, as generation visits it. A token mask is then one pass over
-// the token trie with a table lookup per node, pruning the subtree of every dead prefix, and
-// the mask of a state already seen is a copy.
+// byte automaton is built lazily, as generation visits it.
+//
+// A state's mask is the union of its stacks' masks, and a stack's mask mostly depends on its
+// top few frames only (XGrammar's context-independent tokens): a stack is cut after
+// `position_frames` frames, the rest replaced by `unknown_below`, and that cut stack's tokens
+// are found once by a pass over the token trie (pruning the subtree of every dead prefix). It
+// gives the tokens accepted whatever lies below, and the trie nodes where the cut stack may have
+// returned into what lies below: only those nodes' subtrees are walked again, from the real
+// stack below, for each state. Cut stacks recur across states (every string value of a schema
+// has the same top frames), and across grammars (PositionTokensCache, keyed by the cut stack's
+// rules as text), so the whole-trie pass is paid about once per kind of position. The mask of a
+// state already seen is a copy.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
@@ -27,6 +37,10 @@ namespace {
 
 constexpr int32_t dead_state = 0;       // no stack alive
 constexpr int32_t empty_stack = 0;      // node 0: the grammar's root is complete
+constexpr int32_t unknown_below = 1;    // node 1: the bottom of a cut stack (see above)
+constexpr int32_t position_frames = 3;  // frames kept by a cut stack: a string's char, loop, quote
+constexpr size_t max_position_key_bytes = 1 << 16;  // larger positions are not shared
+constexpr size_t max_position_token_list = 2048;    // more accepted tokens: kept as a bitset
 constexpr int32_t unknown_transition = -1;
 constexpr size_t max_stack_nodes = size_t(1) << 23;
 constexpr size_t max_states = 16384;    // beyond it the automaton is rebuilt from the current state
@@ -57,8 +71,19 @@ struct MatcherCache {
   std::vector<std::vector<int32_t>> state_nodes;  // sorted node ids; empty_stack first when present
   std::unordered_map<std::vector<int32_t>, int32_t, VectorHash> state_ids;
   std::vector<int32_t> transitions;               // state * 256 + byte
+  std::vector<uint8_t> state_returned;           // the state holds unknown_below
   std::unordered_map<int32_t, std::vector<uint64_t>> masks;
   int32_t initial_state = dead_state;
+
+  // A stack's cut (see above): its tokens, and the real stack below the cut (-1: none, the
+  // stack was no deeper than the cut).
+  struct CutStack {
+    std::shared_ptr<const PositionTokens> tokens;
+    int32_t below = -1;
+  };
+  std::unordered_map<int32_t, CutStack> cut_stacks;               // by stack node
+  std::unordered_map<int32_t, std::shared_ptr<const PositionTokens>> position_tokens;  // by cut node
+  std::unordered_map<int32_t, int32_t> return_states;             // by stack node: the state after returning into it
 
   // Scratch of expand().
   std::vector<std::pair<int32_t, int32_t>> work;
@@ -69,8 +94,10 @@ struct MatcherCache {
   void clear_automaton() {
     state_nodes.clear();
     state_ids.clear();
+    state_returned.clear();
     transitions.clear();
     masks.clear();
+    return_states.clear();
     intern_state({});  // dead_state
   }
 
@@ -91,6 +118,7 @@ struct MatcherCache {
     if (found != state_ids.end()) return found->second;
     const int32_t id = int32_t(state_nodes.size());
     state_ids.emplace(set, id);
+    state_returned.push_back(std::binary_search(set.begin(), set.end(), unknown_below));
     state_nodes.push_back(std::move(set));
     transitions.resize(state_nodes.size() * 256, unknown_transition);
     if (id == dead_state) std::fill(transitions.begin(), transitions.end(), dead_state);
@@ -109,7 +137,7 @@ struct MatcherCache {
       const Element& e = g->elements[size_t(p)];
       switch (e.kind) {
         case ElementKind::End:
-          if (up == empty_stack) out.push_back(empty_stack);
+          if (up == empty_stack || up == unknown_below) out.push_back(up);
           else work.push_back({nodes[size_t(up)].pos, nodes[size_t(up)].parent});
           break;
         case ElementKind::Bytes:
@@ -136,7 +164,7 @@ struct MatcherCache {
     out.clear();
     visited.clear();
     for (int32_t id : state_nodes[size_t(state)]) {
-      if (id == empty_stack) continue;
+      if (id == empty_stack || id == unknown_below) continue;
       const StackNode node = nodes[size_t(id)];
       if (byte_set_has(g->byte_sets[size_t(g->elements[size_t(node.pos)].value)], byte)) expand(node.pos + 1, node.parent);
     }
@@ -171,25 +199,131 @@ struct MatcherCache {
     return intern_state(std::move(current));
   }
 
-  void compute_mask(int32_t state, std::vector<uint64_t>& words) {
-    std::fill(words.begin(), words.end(), 0);
+  // Walks the trie nodes [first, last), whose parent at `depth` is in `state`, setting the bits
+  // of the tokens accepted; with `boundaries`, also lists the nodes where a cut stack returned.
+  void walk_trie(int32_t first, int32_t last, int32_t state, int32_t depth, uint64_t* words,
+                 std::vector<int32_t>* boundaries) {
     const GrammarVocabulary& v = *vocab;
-    walk_states.assign(size_t(v.max_depth) + 1, dead_state);
-    walk_states[0] = state;
-    const int32_t n_nodes = int32_t(v.node_byte.size());
-    for (int32_t i = 1; i < n_nodes;) {
-      const int32_t depth = v.node_depth[size_t(i)];
-      const int32_t next = step(walk_states[size_t(depth) - 1], v.node_byte[size_t(i)]);
+    walk_states.resize(size_t(v.max_depth) + 1);
+    walk_states[size_t(depth)] = state;
+    for (int32_t i = first; i < last;) {
+      const int32_t node_depth = v.node_depth[size_t(i)];
+      const int32_t next = step(walk_states[size_t(node_depth) - 1], v.node_byte[size_t(i)]);
       if (next == dead_state) {
         i = v.subtree_end[size_t(i)];
         continue;
       }
-      walk_states[size_t(depth)] = next;
+      walk_states[size_t(node_depth)] = next;
+      if (boundaries && state_returned[size_t(next)]) boundaries->push_back(i);
       for (int32_t k = v.tokens_begin[size_t(i)]; k < v.tokens_begin[size_t(i) + 1]; ++k) {
         const TokenId t = v.trie_tokens[size_t(k)];
         words[size_t(t) >> 6] |= uint64_t(1) << (t & 63);
       }
       ++i;
+    }
+  }
+
+  // The cut stack's rules as text: two cut stacks with the same text accept the same tokens.
+  // Empty when too large to be worth sharing.
+  std::string position_key(int32_t cut) const {
+    std::string key;
+    std::unordered_map<int32_t, int32_t> rule_ids;
+    std::vector<int32_t> rules;
+    const auto add_sequence = [&](int32_t p) {
+      for (;; ++p) {
+        const Element& e = g->elements[size_t(p)];
+        if (e.kind == ElementKind::End) break;
+        if (e.kind == ElementKind::Bytes) {
+          key += 'b';
+          key.append(reinterpret_cast<const char*>(g->byte_sets[size_t(e.value)].data()), sizeof(ByteSet));
+        } else {
+          const auto [found, added] = rule_ids.emplace(e.value, int32_t(rules.size()));
+          if (added) rules.push_back(e.value);
+          key += 'r';
+          key.append(reinterpret_cast<const char*>(&found->second), sizeof(int32_t));
+        }
+      }
+      key += 'e';
+    };
+    int32_t node = cut;
+    for (; node != empty_stack && node != unknown_below; node = nodes[size_t(node)].parent) add_sequence(nodes[size_t(node)].pos);
+    key += node == empty_stack ? 'Z' : 'U';
+    for (size_t r = 0; r < rules.size() && key.size() <= max_position_key_bytes; ++r) {
+      key += 'R';
+      for (int32_t start : g->rule_alternatives[size_t(rules[r])]) add_sequence(start);
+    }
+    return key.size() <= max_position_key_bytes ? key : std::string();
+  }
+
+  std::shared_ptr<const PositionTokens> compute_position_tokens(int32_t cut) {
+    const GrammarVocabulary& v = *vocab;
+    std::vector<uint64_t> words((size_t(v.n_tokens) + 63) / 64, 0);
+    auto result = std::make_shared<PositionTokens>();
+    walk_trie(1, int32_t(v.node_byte.size()), intern_state({cut}), 0, words.data(), &result->boundary_nodes);
+    size_t count = 0;
+    for (uint64_t w : words) count += size_t(std::popcount(w));
+    if (count > max_position_token_list) {
+      result->words = std::move(words);
+    } else {
+      for (size_t w = 0; w < words.size(); ++w)
+        for (uint64_t bits = words[w]; bits; bits &= bits - 1) result->tokens.push_back(TokenId(w * 64 + size_t(std::countr_zero(bits))));
+    }
+    return result;
+  }
+
+  const CutStack& cut_stack(int32_t node) {
+    const auto found = cut_stacks.find(node);
+    if (found != cut_stacks.end()) return found->second;
+    int32_t frames[position_frames];
+    int32_t depth = 0, below = node;
+    for (; depth < position_frames && below != empty_stack; ++depth, below = nodes[size_t(below)].parent)
+      frames[depth] = nodes[size_t(below)].pos;
+    CutStack cut_info;
+    int32_t cut = node;
+    if (below != empty_stack) {
+      cut_info.below = below;
+      cut = unknown_below;
+      for (int32_t d = depth; d-- > 0;) cut = intern_node(frames[d], cut);
+    }
+    auto& tokens = position_tokens[cut];
+    if (!tokens) {
+      PositionTokensCache& shared = *vocab->position_tokens;
+      const std::string key = position_key(cut);
+      if (!key.empty()) tokens = shared.find(key);
+      if (!tokens) {
+        tokens = compute_position_tokens(cut);
+        if (!key.empty()) shared.insert(key, tokens);
+      }
+    }
+    cut_info.tokens = tokens;
+    return cut_stacks.emplace(node, std::move(cut_info)).first->second;
+  }
+
+  int32_t return_state(int32_t below) {
+    const auto found = return_states.find(below);
+    if (found != return_states.end()) return found->second;
+    out.clear();
+    visited.clear();
+    expand(nodes[size_t(below)].pos, nodes[size_t(below)].parent);
+    const int32_t state = finish_state();
+    return_states.emplace(below, state);
+    return state;
+  }
+
+  void compute_mask(int32_t state, std::vector<uint64_t>& words) {
+    std::fill(words.begin(), words.end(), 0);
+    const GrammarVocabulary& v = *vocab;
+    const std::vector<int32_t> stacks = state_nodes[size_t(state)];  // a copy: the walks intern states
+    for (int32_t node : stacks) {
+      if (node == empty_stack) continue;
+      const CutStack cut = cut_stack(node);
+      const PositionTokens& tokens = *cut.tokens;
+      for (size_t w = 0; w < tokens.words.size(); ++w) words[w] |= tokens.words[w];
+      for (TokenId t : tokens.tokens) words[size_t(t) >> 6] |= uint64_t(1) << (t & 63);
+      if (tokens.boundary_nodes.empty()) continue;
+      const int32_t returned = return_state(cut.below);
+      for (int32_t b : tokens.boundary_nodes)
+        walk_trie(b + 1, v.subtree_end[size_t(b)], returned, v.node_depth[size_t(b)], words.data(), nullptr);
     }
     if (can_end(state))
       for (TokenId t : v.end_tokens) words[size_t(t) >> 6] |= uint64_t(1) << (t & 63);
@@ -206,6 +340,7 @@ GrammarMatcher::GrammarMatcher(Grammar grammar, std::shared_ptr<const GrammarVoc
   cache_->g = cache_->grammar.compiled.get();
   cache_->vocab = std::move(vocabulary);
   cache_->nodes.push_back({-1, 0});  // empty_stack
+  cache_->nodes.push_back({-1, 0});  // unknown_below
   cache_->clear_automaton();
   cache_->initial_state = cache_->start_state();
   state_ = cache_->initial_state;

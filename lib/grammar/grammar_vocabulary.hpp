@@ -4,12 +4,45 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "slm/grammar.hpp"
 
 namespace slm {
+
+// What the tokens do from a grammar position whose stack below is unknown (see MatcherCache in
+// grammar_matcher.cpp): the tokens accepted whatever lies below, and the trie nodes at which the
+// position's rules may have returned into what lies below, so that the rest of the token depends
+// on it.
+struct PositionTokens {
+  std::vector<uint64_t> words;          // the accepted tokens as a bitset, or empty and...
+  std::vector<TokenId> tokens;          // ...as a list, when they are few
+  std::vector<int32_t> boundary_nodes;  // trie nodes, in preorder
+};
+
+// PositionTokens by the position's grammar (its rules as a canonical text), shared by every
+// grammar and matcher on this vocabulary: positions recur across grammars (a JSON string's
+// characters), and the first visit walks most of the trie. Bounded; thread-safe.
+struct PositionTokensCache {
+  static constexpr size_t max_entries = 1024;
+  std::mutex mutex;
+  std::unordered_map<std::string, std::shared_ptr<const PositionTokens>> entries;
+
+  std::shared_ptr<const PositionTokens> find(const std::string& key) {
+    std::lock_guard lock(mutex);
+    const auto found = entries.find(key);
+    return found == entries.end() ? nullptr : found->second;
+  }
+  void insert(const std::string& key, std::shared_ptr<const PositionTokens> value) {
+    std::lock_guard lock(mutex);
+    if (entries.size() >= max_entries) entries.clear();
+    entries.emplace(key, std::move(value));
+  }
+};
 
 struct GrammarVocabulary {
   int32_t n_tokens = 0;
@@ -23,6 +56,8 @@ struct GrammarVocabulary {
   std::vector<int32_t> tokens_begin;    // tokens ending at node i: trie_tokens[tokens_begin[i], tokens_begin[i+1])
   std::vector<TokenId> trie_tokens;
   int32_t max_depth = 0;
+  // Not part of the vocabulary's value: a cache of work done on it.
+  std::unique_ptr<PositionTokensCache> position_tokens = std::make_unique<PositionTokensCache>();
 };
 
 }  // namespace slm

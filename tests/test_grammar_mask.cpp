@@ -1,0 +1,61 @@
+// Token masks against their definition: a token is allowed exactly when the grammar accepts its
+// bytes after the text so far. Checked on the real Qwen2.5 vocabulary (151,936 tokens, tokens
+// that span a string's closing quote and what follows), at every step of a document, for several
+// grammars on one vocabulary, so that the positions they share (PositionTokensCache) are reused.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "slm/gguf.hpp"
+#include "slm/grammar.hpp"
+#include "slm/tokenizer.hpp"
+#include "support/assets.hpp"
+
+namespace {
+
+struct MaskCase {
+  const char* schema;  // nullptr: json_object_grammar()
+  const char* document;
+};
+
+const MaskCase cases[] = {
+    {nullptr, R"({"name": "Ada", "tags": ["x", "y z"], "n": {"k": -1.5e3, "ok": true}})"},
+    {R"({"type":"object","properties":{"label":{"enum":["billing","other"]},"reason":{"type":"string","maxLength":12},"id":{"type":"string","format":"uuid"}},"required":["label","reason"]})",
+     R"({"label": "other", "reason": "it broke\n", "id": "123e4567-e89b-12d3-a456-426614174000"})"},
+    {R"({"$defs":{"n":{"type":"object","properties":{"v":{"type":"string"},"k":{"type":"array","items":{"$ref":"#/$defs/n"}}},"required":["v"]}},"$ref":"#/$defs/n"})",
+     R"({"v": "a\"b", "k": [{"v": ""}, {"v": "é, ok", "k": []}]})"},
+};
+
+TEST(GrammarMask, AllowsExactlyTheTokensWhoseBytesTheGrammarAcceptsOnTheQwenVocabulary) {
+  const auto vocab_path = slm::test::shared_path("vocab/ggml-vocab-qwen2.gguf");
+  SLM_REQUIRE_ASSET(vocab_path);
+  const slm::Tokenizer tokenizer = slm::Tokenizer::from_gguf(slm::GgufFile::open(vocab_path.string()));
+  const auto vocabulary = slm::make_grammar_vocabulary(tokenizer);
+  for (const MaskCase& c : cases) {
+    SCOPED_TRACE(c.document);
+    const slm::Grammar grammar = c.schema ? slm::grammar_from_json_schema(c.schema) : slm::json_object_grammar();
+    slm::GrammarMatcher matcher(grammar, vocabulary);
+    slm::GrammarMatcher reference(grammar, vocabulary);
+    slm::TokenMask mask;
+    std::string text;
+    const std::vector<slm::TokenId> tokens = tokenizer.tokenize(c.document, false, false);
+    for (size_t step = 0; step <= tokens.size(); ++step) {
+      matcher.fill_mask(mask);
+      int32_t wrong = 0, allowed = 0;
+      for (slm::TokenId t = 0; t < tokenizer.n_vocab(); ++t) {
+        reference.reset();
+        const bool accepts = reference.accept_bytes(text) && reference.accept_token(t);
+        wrong += mask.allows(t) != accepts;
+        allowed += accepts;
+      }
+      ASSERT_EQ(wrong, 0) << "at token " << step << " after '" << text << "' (" << allowed << " allowed)";
+      if (step == tokens.size()) break;
+      ASSERT_TRUE(matcher.accept_token(tokens[step]));
+      text += tokenizer.token_to_piece(tokens[step], false);
+    }
+    EXPECT_TRUE(matcher.can_end());
+  }
+}
+
+}  // namespace
