@@ -7,7 +7,7 @@
 // kAttentionKeyBlock, so they depend on the key index alone):
 //   M = -inf, S = 0, O = 0 (head_dim floats)
 //   for each block of keys, up to the query's n_keys:
-//     s_j = (q . k_j) * scale (8 lanes, then reduced as Avx2Lanes::reduce)
+//     s_j = (q . k_j) * scale (8 lanes, then reduced as sum_lanes_of_eight)
 //     M' = max(M, max_j s_j);  c = exp(M - M');  p_j = exp(s_j - M')
 //     S = S * c + (sum of p_j: 8 lanes, then reduced);  M = M'
 //     O = O * c, then O += p_j * v_j key by key
@@ -70,54 +70,89 @@ void add_weighted_values(const KeyBlock& block, const float* weights, int32_t n_
   for (int i = 0; i < kGroup; ++i) store_chunk<kChunks>(o, c0 + i, head_dim, acc[i]);
 }
 
+// The lane sums of eight accumulators as one vector: lane i is the sum of acc[i]'s lanes, added
+// as (0+1) + (2+3) and (4+5) + (6+7), then the two halves.
+inline __m256 sum_lanes_of_eight(const __m256 acc[8]) {
+  const __m256 pairs01 = _mm256_hadd_ps(acc[0], acc[1]), pairs23 = _mm256_hadd_ps(acc[2], acc[3]);
+  const __m256 pairs45 = _mm256_hadd_ps(acc[4], acc[5]), pairs67 = _mm256_hadd_ps(acc[6], acc[7]);
+  const __m256 quads0123 = _mm256_hadd_ps(pairs01, pairs23), quads4567 = _mm256_hadd_ps(pairs45, pairs67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(quads0123, quads4567, 0x20), _mm256_permute2f128_ps(quads0123, quads4567, 0x31));
+}
+
+// Scores of keys k0 .. k0 + count - 1 (count <= 8) of a block, in lanes 0 .. count - 1 (the
+// others 0): q . k_j in 8 lanes (element d in lane d % 8), the lanes summed by
+// sum_lanes_of_eight, times scale, then soft-capped.
+template <int kChunks>
+__m256 scores_of_eight_keys(const float* q, float scale, float softcap, int32_t head_dim, const KeyBlock& block,
+                            int32_t k0, int32_t count) {
+  const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + 7) / 8;
+  __m256 acc[8];
+  for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+  if (count == 8) {
+    for (int32_t c = 0; c < n_chunks; ++c) {
+      const __m256 q_chunk = load_chunk<kChunks>(q, c, head_dim);
+      for (int i = 0; i < 8; ++i)
+        acc[i] = _mm256_fmadd_ps(q_chunk, load_chunk<kChunks>(block.keys + (k0 + i) * block.row_stride, c, head_dim), acc[i]);
+    }
+  } else {
+    for (int32_t c = 0; c < n_chunks; ++c) {
+      const __m256 q_chunk = load_chunk<kChunks>(q, c, head_dim);
+      for (int i = 0; i < count; ++i)
+        acc[i] = _mm256_fmadd_ps(q_chunk, load_chunk<kChunks>(block.keys + (k0 + i) * block.row_stride, c, head_dim), acc[i]);
+    }
+  }
+  __m256 scores = _mm256_mul_ps(sum_lanes_of_eight(acc), _mm256_set1_ps(scale));
+  if (softcap > 0.0f) {
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, scores);
+    for (float& score : lanes) score = soft_capped(score, softcap);
+    scores = _mm256_load_ps(lanes);
+  }
+  return scores;
+}
+
 // One query over keys first .. n_keys - 1 of a block.
 template <int kChunks>
 void attend_block(const float* q, float scale, float softcap, int32_t head_dim, const KeyBlock& block, int32_t first,
                   int32_t n_keys, QueryState state) {
   const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + 7) / 8;
-  alignas(32) float scores[kKeyBlock];
-  n_keys = std::min(n_keys, kKeyBlock);  // as the caller guarantees: tells the compiler scores is large enough
-  // Four keys at a time share each chunk of q; every key keeps its own sum.
-  int32_t j = 0;
-  for (; j + 4 <= n_keys; j += 4) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int32_t c = 0; c < n_chunks; ++c) {
-      const __m256 q_chunk = load_chunk<kChunks>(q, c, head_dim);
-      for (int i = 0; i < 4; ++i)
-        acc[i] = _mm256_fmadd_ps(q_chunk, load_chunk<kChunks>(block.keys + (j + i) * block.row_stride, c, head_dim), acc[i]);
-    }
-    for (int i = 0; i < 4; ++i) scores[j + i] = soft_capped(Avx2Lanes::reduce(acc[i]) * scale, softcap);
+  constexpr int32_t kGroups = kKeyBlock / 8;
+  n_keys = std::min(n_keys, kKeyBlock);  // as the caller guarantees
+  const int32_t n_groups = (n_keys + 7) / 8;
+  // Keys before `first` (outside the window) and past n_keys weigh exactly 0.
+  __m256 scores[kGroups], in_range[kGroups];
+  __m256 block_max = _mm256_set1_ps(-INFINITY);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int32_t g = 0; g < n_groups; ++g) {
+    const int32_t k = 8 * g, count = std::min<int32_t>(8, n_keys - k);
+    scores[g] = scores_of_eight_keys<kChunks>(q, scale, softcap, head_dim, block, k, count);
+    in_range[g] = _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(first - k), lane),
+                                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lane)));
+    block_max = _mm256_max_ps(block_max, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), scores[g], in_range[g]));
   }
-  for (; j < n_keys; ++j) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int32_t c = 0; c < n_chunks; ++c)
-      acc = _mm256_fmadd_ps(load_chunk<kChunks>(q, c, head_dim), load_chunk<kChunks>(block.keys + j * block.row_stride, c, head_dim), acc);
-    scores[j] = soft_capped(Avx2Lanes::reduce(acc) * scale, softcap);
-  }
-
-  const float new_max = std::max(*state.m, *std::max_element(scores + first, scores + n_keys));
+  // The maximum is exact in any order.
+  __m128 max4 = _mm_max_ps(_mm256_castps256_ps128(block_max), _mm256_extractf128_ps(block_max, 1));
+  max4 = _mm_max_ps(max4, _mm_movehl_ps(max4, max4));
+  max4 = _mm_max_ss(max4, _mm_movehdup_ps(max4));
+  const float new_max = std::max(*state.m, _mm_cvtss_f32(max4));
   // exp(M - M') is 0 for the first block (M = -inf; exp_nonpositive clamps it to 2^-126, which
   // only ever multiplies the zero S and O).
   const float correction = _mm256_cvtss_f32(exp_nonpositive(_mm256_set1_ps(*state.m - new_max)));
   const __m256 max_vec = _mm256_set1_ps(new_max);
   __m256 sum = _mm256_setzero_ps();
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  for (int32_t k = 0; k < n_keys; k += 8) {
-    const int32_t count = std::min<int32_t>(8, n_keys - k);
-    // Keys before `first` (outside the window) weigh exactly 0.
-    const __m256 in_range = _mm256_castsi256_ps(_mm256_andnot_si256(
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(first - k), lane), _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lane)));
-    const __m256 e = _mm256_and_ps(exp_nonpositive(_mm256_sub_ps(load_row8(scores + k, count), max_vec)), in_range);
-    store_row8(scores + k, e, count);
+  alignas(32) float weights[kKeyBlock];
+  for (int32_t g = 0; g < n_groups; ++g) {
+    const __m256 e = _mm256_and_ps(exp_nonpositive(_mm256_sub_ps(scores[g], max_vec)), in_range[g]);
+    _mm256_store_ps(weights + 8 * g, e);
     sum = _mm256_add_ps(sum, e);
   }
   *state.s = *state.s * correction + Avx2Lanes::reduce(sum);
   *state.m = new_max;
 
   int32_t c = 0;
-  for (; c + 8 <= n_chunks; c += 8) add_weighted_values<8, kChunks>(block, scores, n_keys, correction, c, head_dim, state.o);
-  for (; c + 4 <= n_chunks; c += 4) add_weighted_values<4, kChunks>(block, scores, n_keys, correction, c, head_dim, state.o);
-  for (; c < n_chunks; ++c) add_weighted_values<1, kChunks>(block, scores, n_keys, correction, c, head_dim, state.o);
+  for (; c + 8 <= n_chunks; c += 8) add_weighted_values<8, kChunks>(block, weights, n_keys, correction, c, head_dim, state.o);
+  for (; c + 4 <= n_chunks; c += 4) add_weighted_values<4, kChunks>(block, weights, n_keys, correction, c, head_dim, state.o);
+  for (; c < n_chunks; ++c) add_weighted_values<1, kChunks>(block, weights, n_keys, correction, c, head_dim, state.o);
 }
 
 // n F16 rows, stride apart, as float32 rows of head_dim, head_dim apart.
