@@ -72,6 +72,7 @@ struct MatcherCache {
   std::unordered_map<std::vector<int32_t>, int32_t, VectorHash> state_ids;
   std::vector<int32_t> transitions;               // state * 256 + byte
   std::vector<uint8_t> state_returned;           // the state holds unknown_below
+  std::vector<int8_t> state_loops_on_plain_text;  // every plain text byte leads back to it (-1: not known yet)
   std::unordered_map<int32_t, std::vector<uint64_t>> masks;
   int32_t initial_state = dead_state;
 
@@ -95,6 +96,7 @@ struct MatcherCache {
     state_nodes.clear();
     state_ids.clear();
     state_returned.clear();
+    state_loops_on_plain_text.clear();
     transitions.clear();
     masks.clear();
     return_states.clear();
@@ -119,6 +121,7 @@ struct MatcherCache {
     const int32_t id = int32_t(state_nodes.size());
     state_ids.emplace(set, id);
     state_returned.push_back(std::binary_search(set.begin(), set.end(), unknown_below));
+    state_loops_on_plain_text.push_back(-1);
     state_nodes.push_back(std::move(set));
     transitions.resize(state_nodes.size() * 256, unknown_transition);
     if (id == dead_state) std::fill(transitions.begin(), transitions.end(), dead_state);
@@ -199,6 +202,17 @@ struct MatcherCache {
     return intern_state(std::move(current));
   }
 
+  bool loops_on_plain_text(int32_t state) {
+    if (state_loops_on_plain_text[size_t(state)] < 0) {
+      // Letters first: most states refuse them, and one transition tells.
+      bool loops = step(state, 'e') == state && step(state, ' ') == state;
+      for (int b = 0x20; loops && b < 0x7F; ++b)
+        if (is_plain_text_byte(uint8_t(b))) loops = step(state, uint8_t(b)) == state;
+      state_loops_on_plain_text[size_t(state)] = loops;
+    }
+    return state_loops_on_plain_text[size_t(state)] > 0;
+  }
+
   // Walks the trie nodes [first, last), whose parent at `depth` is in `state`, setting the bits
   // of the tokens accepted; with `boundaries`, also lists the nodes where a cut stack returned.
   void walk_trie(int32_t first, int32_t last, int32_t state, int32_t depth, uint64_t* words,
@@ -215,6 +229,17 @@ struct MatcherCache {
       }
       walk_states[size_t(node_depth)] = next;
       if (boundaries && state_returned[size_t(next)]) boundaries->push_back(i);
+      if (v.subtree_is_plain_text[size_t(i)] && v.subtree_end[size_t(i)] - i > 1 &&
+          !(boundaries && state_returned[size_t(next)]) && loops_on_plain_text(next)) {
+        // The whole subtree stays in `next`: every token in it is accepted.
+        const int32_t end = v.subtree_end[size_t(i)];
+        for (int32_t k = v.tokens_begin[size_t(i)]; k < v.tokens_begin[size_t(end)]; ++k) {
+          const TokenId t = v.trie_tokens[size_t(k)];
+          words[size_t(t) >> 6] |= uint64_t(1) << (t & 63);
+        }
+        i = end;
+        continue;
+      }
       for (int32_t k = v.tokens_begin[size_t(i)]; k < v.tokens_begin[size_t(i) + 1]; ++k) {
         const TokenId t = v.trie_tokens[size_t(k)];
         words[size_t(t) >> 6] |= uint64_t(1) << (t & 63);

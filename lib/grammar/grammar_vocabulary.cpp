@@ -53,6 +53,17 @@ std::shared_ptr<const GrammarVocabulary> make_grammar_vocabulary(std::span<const
   }
   for (int32_t node : path) v->subtree_end[size_t(node)] = int32_t(v->node_byte.size());
 
+  // A node's parent is the last node before it one level up (preorder).
+  v->subtree_is_plain_text.assign(v->node_byte.size(), 1);
+  std::vector<int32_t> parent(v->node_byte.size(), 0), last_at_depth(size_t(v->max_depth) + 1, 0);
+  for (int32_t i = 1; i < int32_t(v->node_byte.size()); ++i) {
+    parent[size_t(i)] = last_at_depth[size_t(v->node_depth[size_t(i)]) - 1];
+    last_at_depth[size_t(v->node_depth[size_t(i)])] = i;
+  }
+  for (int32_t i = int32_t(v->node_byte.size()); i-- > 1;)
+    if (!is_plain_text_byte(v->node_byte[size_t(i)]) || !v->subtree_is_plain_text[size_t(i)])
+      v->subtree_is_plain_text[size_t(parent[size_t(i)])] = 0;
+
   v->tokens_begin.assign(v->node_byte.size() + 1, 0);
   for (int32_t node : token_node)
     if (node >= 0) ++v->tokens_begin[size_t(node) + 1];

@@ -14,6 +14,9 @@
 
 namespace slm {
 
+// Printable ASCII but the quote and the backslash: what a JSON string takes as itself.
+inline bool is_plain_text_byte(uint8_t byte) { return byte >= 0x20 && byte < 0x7F && byte != '"' && byte != '\\'; }
+
 // What the tokens do from a grammar position whose stack below is unknown (see MatcherCache in
 // grammar_matcher.cpp): the tokens accepted whatever lies below, and the trie nodes at which the
 // position's rules may have returned into what lies below, so that the rest of the token depends
@@ -56,6 +59,9 @@ struct GrammarVocabulary {
   std::vector<int32_t> tokens_begin;    // tokens ending at node i: trie_tokens[tokens_begin[i], tokens_begin[i+1])
   std::vector<TokenId> trie_tokens;
   int32_t max_depth = 0;
+  // Per node: every byte below it is plain text (is_plain_text_byte), so that a state which loops
+  // on those bytes (inside a JSON string) accepts the whole subtree at once.
+  std::vector<uint8_t> subtree_is_plain_text;
   // Not part of the vocabulary's value: a cache of work done on it.
   std::unique_ptr<PositionTokensCache> position_tokens = std::make_unique<PositionTokensCache>();
 };
