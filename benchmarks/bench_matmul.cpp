@@ -1,11 +1,12 @@
 // kernels::matmul_rows per instruction set and weight format, on an 896 x 4864 matrix (the
-// FFN down projection of Qwen2-0.5B), for 1 token (generation) and 64 tokens (a prompt),
+// FFN down projection of Qwen2-0.5B), for 1 token (generation), 8 (a decode step of 8 streams)
+// and 64 tokens (a prompt),
 // on 1 and 2 threads (rows split as ops::matmul splits them), for every ISA this CPU runs
 // (scalar, avx2, avxvnni, avx512, neon). matmul_interleaved: the same matrix
 // repacked into the 8-row interleaved layout, for the kernels and formats that read it.
 // bytes/s counts the weight bytes read; "flops" is 2 * rows * n_in * tokens per second; on one
 // thread both are per second of that thread's CPU time, on two per second of real time.
-// Generation reads the weights from memory, as a model too big for the caches does: the
+// Generation (1 and 8 tokens) reads the weights from memory, as a model too big for the caches does: the
 // benchmark cycles through copies of the matrix that together exceed the last-level cache.
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -75,7 +76,7 @@ void BM_Matmul(benchmark::State& state, const slm::kernels::IsaKernels* variant,
     else
       kernels.matmul_rows(type, weights, row_bytes, kRowLength, x.data(), n_tokens, y.data(), kRows, row_begin, row_end);
   };
-  const size_t n_copies = n_tokens == 1 ? std::max<size_t>(1, kBytesPastCaches / matrix.size()) : 1;
+  const size_t n_copies = n_tokens <= 8 ? std::max<size_t>(1, kBytesPastCaches / matrix.size()) : 1;
   std::vector<uint8_t> copies(matrix.size() * n_copies);
   for (size_t c = 0; c < n_copies; ++c) std::memcpy(copies.data() + c * matrix.size(), matrix.data(), matrix.size());
 
@@ -104,7 +105,7 @@ int register_all() {
     for (bool interleaved : {false, true})
       for (GgmlType type : kWeightFormats) {
         if (interleaved && !kernels->interleaves(type)) continue;
-        for (int64_t n_tokens : {1, 64})
+        for (int64_t n_tokens : {1, 8, 64})
           for (int n_threads : {1, 2}) {
             const std::string name = std::string(interleaved ? "matmul_interleaved/" : "matmul_rows/") +
                                      kernels->name + "/" + std::string(slm::ggml_type_name(type)) +

@@ -53,8 +53,9 @@ void store_pair(RowTile<Format>& tile, int pair, int row0, __m256i w) {
 }
 
 // Each interleaved format gives, for one block of a tile (8 rows):
-//   dot_block(block, x, acc): acc lane r += row r's part of one token's dot product, by the
-//     formula of matmul_int_avx2.hpp (one fma per group, then the min term);
+//   dot_block<kTokens>(block, x, x_stride, acc): acc[t] lane r += row r's part of token t's dot
+//     product (token t's activation block at x[t * x_stride]), by the formula of
+//     matmul_int_avx2.hpp (one fma per group, then the min term), the block decoded once;
 //   decode_block(block, tile, b, row0): the block as block b of rows row0 .. row0 + 7 of a
 //     prompt tile (weights with their
 //     sub-block scales, scales, mins).
@@ -82,17 +83,31 @@ struct InterleavedLegacy {
     }
   }
 
-  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>& x, __m256& acc) {
-    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(load16(block)), _mm256_set1_ps(x.d));
-    // Two sums, for two chains of additions; integer addition is exact, so the order is free.
-    __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  template <int kTokens>
+  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>* x, int64_t x_stride, __m256* acc) {
+    // One token keeps two sums, for two chains of additions; integer addition is exact, so
+    // the order is free.
+    constexpr int kChains = kTokens == 1 ? 2 : 1;
+    __m256i isum[kTokens][kChains];
+    for (auto& sums : isum)
+      for (__m256i& sum : sums) sum = _mm256_setzero_si256();
 #pragma GCC unroll 8
     for (int m = 0; m < kLegacyBlockSize / 4; ++m) {
       const __m256i q = slots(block + kScaleBytes + m * kGroupBytes);
-      isum[0] = madd_add(isum[0], _mm256_cvtepi8_epi16(low_half(q)), broadcast_pair(x.q + 4 * m));
-      isum[1] = madd_add(isum[1], _mm256_cvtepi8_epi16(high_half(q)), broadcast_pair(x.q + 4 * m + 2));
+      const __m256i low = _mm256_cvtepi8_epi16(low_half(q)), high = _mm256_cvtepi8_epi16(high_half(q));
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) {
+        const int16_t* q_x = x[t * x_stride].q + 4 * m;
+        isum[t][0] = madd_add(isum[t][0], low, broadcast_pair(q_x));
+        isum[t][kChains - 1] = madd_add(isum[t][kChains - 1], high, broadcast_pair(q_x + 2));
+      }
     }
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])), scale, acc);
+    const __m256 d = _mm256_cvtph_ps(load16(block));
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) {
+      const __m256i sum = kChains == 2 ? _mm256_add_epi32(isum[t][0], isum[t][kChains - 1]) : isum[t][0];
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(d, _mm256_set1_ps(x[t * x_stride].d)), acc[t]);
+    }
   }
 
   static void decode_block(const uint8_t* block, RowTile<InterleavedLegacy>& tile, int b, int row0) {
@@ -128,29 +143,49 @@ struct InterleavedQ4_K {
     high = _mm256_srli_epi16(bytes, 4);
   }
 
-  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>& x, __m256& acc) {
-    const __m256 d_x = _mm256_set1_ps(x.d);
-    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(load16(block)), d_x);
+  template <int kTokens>
+  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>* x, int64_t x_stride, __m256* acc) {
+    constexpr int kChains = kTokens == 1 ? 2 : 1;  // as InterleavedLegacy
+    const __m256 d = _mm256_cvtph_ps(load16(block));
     for (int g = 0; g < kWeights / kGroupWeights; ++g) {
-      __m256i isum = _mm256_setzero_si256();
+      __m256i isum[kTokens];
+      for (__m256i& sum : isum) sum = _mm256_setzero_si256();
       for (int i = g * 4; i < g * 4 + 4; ++i) {
-        __m256i sub[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        __m256i sub[kTokens][kChains];
+        for (auto& sums : sub)
+          for (__m256i& sum : sums) sum = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int m = 0; m < 8; ++m) {
           __m256i low, high;
           quants(block, i, m, low, high);
-          sub[0] = madd_add(sub[0], low, broadcast_pair(x.q + 32 * i + 4 * m));
-          sub[1] = madd_add(sub[1], high, broadcast_pair(x.q + 32 * i + 4 * m + 2));
+#pragma GCC unroll 8
+          for (int t = 0; t < kTokens; ++t) {
+            const int16_t* q_x = x[t * x_stride].q + 32 * i + 4 * m;
+            sub[t][0] = madd_add(sub[t][0], low, broadcast_pair(q_x));
+            sub[t][kChains - 1] = madd_add(sub[t][kChains - 1], high, broadcast_pair(q_x + 2));
+          }
         }
-        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(_mm256_add_epi32(sub[0], sub[1]), sub_block_bytes(block, kScalesOffset, i)));
+        const __m256i scales = sub_block_bytes(block, kScalesOffset, i);
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) {
+          const __m256i sum = kChains == 2 ? _mm256_add_epi32(sub[t][0], sub[t][kChains - 1]) : sub[t][0];
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sum, scales));
+        }
       }
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc);
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t)
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t * x_stride].d)), acc[t]);
     }
-    __m256i products = _mm256_setzero_si256();
-    for (int i = 0; i < kSubBlocks; ++i)
-      products = _mm256_add_epi32(products, _mm256_mullo_epi32(sub_block_bytes(block, kMinsOffset, i), _mm256_set1_epi32(x.sum32[i])));
-    const __m256 min_scale = _mm256_mul_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_xor_ps(d_x, _mm256_set1_ps(-0.0f)));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products), min_scale, acc);
+    const __m256 dmin = _mm256_cvtph_ps(load16(block + 16));
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) {
+      const ActivationBlock<kWeights>& x_t = x[t * x_stride];
+      __m256i products = _mm256_setzero_si256();
+      for (int i = 0; i < kSubBlocks; ++i)
+        products = _mm256_add_epi32(products, _mm256_mullo_epi32(sub_block_bytes(block, kMinsOffset, i), _mm256_set1_epi32(x_t.sum32[i])));
+      const __m256 min_scale = _mm256_mul_ps(dmin, _mm256_xor_ps(_mm256_set1_ps(x_t.d), _mm256_set1_ps(-0.0f)));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products), min_scale, acc[t]);
+    }
   }
 
   static void decode_block(const uint8_t* block, RowTile<InterleavedQ4_K>& tile, int b, int row0) {
@@ -192,24 +227,34 @@ struct InterleavedQ6_K {
   }
   static const uint8_t* sub_block_scales(const uint8_t* block, int i) { return block + kScalesOffset + kInterleavedRows * i; }
 
-  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>& x, __m256& acc) {
-    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(load16(block)), _mm256_set1_ps(x.d));
+  template <int kTokens>
+  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>* x, int64_t x_stride, __m256* acc) {
+    const __m256 d = _mm256_cvtph_ps(load16(block));
     for (int g = 0; g < kWeights / kGroupWeights; ++g) {
-      __m256i isum = _mm256_setzero_si256();
-      for (int c = 2 * g; c < 2 * g + 2; ++c) {
-        __m256i sub[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};  // sub-blocks 2c, 2c + 1
+      __m256i isum[kTokens];
+      for (__m256i& sum : isum) sum = _mm256_setzero_si256();
+      for (int c = 2 * g; c < 2 * g + 2; ++c)
+        for (int k = 0; k < 2; ++k) {  // sub-blocks 2c, 2c + 1: groups 0-3, then 4-7 of c
+          __m256i sub[kTokens];
+          for (__m256i& sum : sub) sum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+          for (int m = 4 * k; m < 4 * k + 4; ++m) {
+            const __m256i q = quants(block, c, m);
+            const __m256i low = _mm256_cvtepi8_epi16(low_half(q)), high = _mm256_cvtepi8_epi16(high_half(q));
 #pragma GCC unroll 8
-        for (int m = 0; m < 8; ++m) {
-          const __m256i q = quants(block, c, m);
-          sub[m / 4] = madd_add(sub[m / 4], _mm256_cvtepi8_epi16(low_half(q)), broadcast_pair(x.q + 32 * c + 4 * m));
-          sub[m / 4] = madd_add(sub[m / 4], _mm256_cvtepi8_epi16(high_half(q)), broadcast_pair(x.q + 32 * c + 4 * m + 2));
-        }
-        for (int k = 0; k < 2; ++k) {
+            for (int t = 0; t < kTokens; ++t) {
+              const int16_t* q_x = x[t * x_stride].q + 32 * c + 4 * m;
+              sub[t] = madd_add(sub[t], low, broadcast_pair(q_x));
+              sub[t] = madd_add(sub[t], high, broadcast_pair(q_x + 2));
+            }
+          }
           const __m256i scales = _mm256_cvtepi8_epi32(load8(sub_block_scales(block, 2 * c + k)));
-          isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(sub[k], scales));
+#pragma GCC unroll 8
+          for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sub[t], scales));
         }
-      }
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc);
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t)
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t * x_stride].d)), acc[t]);
     }
   }
 
@@ -228,16 +273,39 @@ struct InterleavedQ6_K {
   }
 };
 
-// One token, the 8 rows of one tile; next_tile (or nullptr) is prefetched.
-template <class Format>
+// kTokens tokens (token t's blocks at x + t * x_stride), the 8 rows of one tile, each block
+// decoded into registers once for all of them; next_tile (or nullptr) is prefetched. This serves
+// one token, and a decode step of a few streams: the prompt tile would store every decoded weight
+// to L1 and load it back for only a few tokens (bench_matmul tokens:8).
+template <class Format, int kTokens>
 void dot_tile(const uint8_t* tile, const uint8_t* next_tile, int64_t n_blocks, const ActivationBlock<Format::kWeights>* x,
-              float* y) {
-  __m256 acc = _mm256_setzero_ps();
+              int64_t x_stride, float* y, int64_t y_stride) {
+  __m256 acc[kTokens];
+  for (__m256& a : acc) a = _mm256_setzero_ps();
   for (int64_t b = 0; b < n_blocks; ++b) {
     if (next_tile) tiling::prefetch(next_tile + b * Format::kBlockBytes, Format::kBlockBytes);
-    Format::dot_block(tile + b * Format::kBlockBytes, x[b], acc);
+    Format::template dot_block<kTokens>(tile + b * Format::kBlockBytes, x + b, x_stride, acc);
   }
-  _mm256_storeu_ps(y, acc);
+  for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y + t * y_stride, acc[t]);
+}
+
+// The most tokens dot_tile serves: its sums and a block's decoded weights stay in registers
+// (32 with AVX-512, 16 without).
+constexpr int kRegisterTokens = kTileRows == 16 ? 8 : 4;
+
+// Tiles first_tile .. end_tile - 1 for n_tokens = kTokens (<= kRegisterTokens) tokens.
+template <class Format, int kTokens>
+void dot_tiles(const uint8_t* tiles, uint64_t tile_bytes, int64_t n_blocks, const ActivationBlock<Format::kWeights>* xq,
+               int64_t n_tokens, float* y, int64_t y_stride, int64_t first_tile, int64_t end_tile) {
+  if constexpr (kTokens > 1) {
+    if (n_tokens < kTokens) return dot_tiles<Format, kTokens - 1>(tiles, tile_bytes, n_blocks, xq, n_tokens, y, y_stride,
+                                                                  first_tile, end_tile);
+  }
+  for (int64_t t = first_tile; t < end_tile; ++t) {
+    const uint8_t* tile = tiles + uint64_t(t) * tile_bytes;
+    dot_tile<Format, kTokens>(tile, t + 1 < end_tile ? tile + tile_bytes : nullptr, n_blocks, xq, n_blocks,
+                              y + t * kInterleavedRows, y_stride);
+  }
 }
 
 // Rows row_begin .. row_end - 1 (whole tiles) of the interleaved matrix at tiles.
@@ -248,13 +316,8 @@ void matmul_tiles(const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_
   const int64_t n_blocks = n_in / Format::kWeights;
   const uint64_t tile_bytes = uint64_t(n_blocks) * Format::kBlockBytes;
   const int64_t first_tile = row_begin / kInterleavedRows, end_tile = row_end / kInterleavedRows;
-  if (n_tokens == 1) {
-    for (int64_t t = first_tile; t < end_tile; ++t) {
-      const uint8_t* tile = tiles + uint64_t(t) * tile_bytes;
-      dot_tile<Format>(tile, t + 1 < end_tile ? tile + tile_bytes : nullptr, n_blocks, xq, y + t * kInterleavedRows);
-    }
-    return;
-  }
+  if (n_tokens <= kRegisterTokens)
+    return dot_tiles<Format, kRegisterTokens>(tiles, tile_bytes, n_blocks, xq, n_tokens, y, y_stride, first_tile, end_tile);
   // A prompt tile takes kLayoutTilesPerRowTile layout tiles; a last one short of them leaves
   // the other rows' lanes holding earlier values, computed and dropped.
   thread_local RowTile<Format> row_tile;

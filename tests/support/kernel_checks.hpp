@@ -367,7 +367,7 @@ inline void check_matmul_interleaved(const IsaKernels& simd, GgmlType type, Chec
     const float sentinel = std::bit_cast<float>(0x7fc0dead);
     const int64_t row_ranges[][2] = {{0, 24}, {0, 8}, {8, 16}, {16, 24}, {8, 24}};
     for (const auto& range : row_ranges)
-      for (int64_t n_tokens : {1, 2, 5, 6, 7, 13, 144, 149})
+      for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 144, 149})
         for (int64_t first_token : {int64_t(0), kTokens - n_tokens}) {
           std::vector<float> y(kTokens * kStride, sentinel);
           simd.matmul_interleaved(type, tiles.data(), n_in, x.data() + first_token * n_in, n_tokens,
@@ -384,7 +384,7 @@ inline void check_matmul_interleaved(const IsaKernels& simd, GgmlType type, Chec
 }
 
 // The x86 tiers' integer kernels (avx2, avxvnni, avx512: one source built three times) give
-// the bits of the AVX2 build, from the rows and from the interleaved tiles, for 1 and 149
+// the bits of the AVX2 build, from the rows and from the interleaved tiles, for 1, 4, 8 and 149
 // tokens, on 24 rows: a 16-row AVX-512 prompt tile and a short one.
 inline void check_x86_isas_agree(Isa isa, GgmlType type, CheckReport& report) {
   if (!is_x86_simd(isa) || isa == Isa::Avx2) return;
@@ -395,7 +395,7 @@ inline void check_x86_isas_agree(Isa isa, GgmlType type, CheckReport& report) {
     const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(6000 + n_in));
     const std::vector<uint8_t> tiles = has_interleaved_layout(type) ? interleaved_tiles(m) : std::vector<uint8_t>();
     const std::vector<float> x = random_activations(kTokens * n_in, uint32_t(7000 + n_in));
-    for (int64_t n_tokens : {int64_t(1), kTokens}) {
+    for (int64_t n_tokens : {int64_t(1), int64_t(4), int64_t(8), kTokens}) {
       std::vector<float> expected(size_t(n_tokens * kRows)), got(expected.size());
       avx2.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), n_tokens, expected.data(), kRows, 0, kRows);
       kernels.matmul_rows(type, m.bytes.data(), m.row_bytes, n_in, x.data(), n_tokens, got.data(), kRows, 0, kRows);
