@@ -5,9 +5,13 @@
 // is checked with a machine made up for the test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+
+#include <nlohmann/json.hpp>
 
 #include "slm/error.hpp"
 #include "slm/gguf.hpp"
@@ -267,8 +271,50 @@ slm::plan::MachineCapability machine_costing_only_bytes(double seconds_per_byte)
   slm::plan::MachineCapability machine;
   machine.n_threads = 2;
   for (const slm::GgmlTypeInfo& info : slm::kGgmlTypes)
-    for (const bool interleaved : {false, true}) machine.rates.push_back({info.type, interleaved, seconds_per_byte, 0});
+    for (const bool interleaved : {false, true}) machine.rates.push_back({info.type, interleaved, seconds_per_byte});
   return machine;
+}
+
+TEST(PlanSpeed, TheArithmeticRateFollowsTheRowLengthBetweenTheMeasuredOnes) {
+  slm::plan::KernelRate rate;
+  std::copy_n(std::array{1e-12, 2e-12, 4e-12}.begin(), 3, rate.seconds_per_flop_at);  // at 1024, 2048, 4096 inputs
+  EXPECT_DOUBLE_EQ(rate.seconds_per_flop(2048), 2e-12);
+  EXPECT_DOUBLE_EQ(rate.seconds_per_flop(4096), 4e-12);
+  EXPECT_NEAR(rate.seconds_per_flop(2896), 3e-12, 1e-15);  // 2048 * sqrt(2): halfway in log2
+  EXPECT_DOUBLE_EQ(rate.seconds_per_flop(896), 1e-12);     // shorter rows: the shortest measured
+  EXPECT_DOUBLE_EQ(rate.seconds_per_flop(8192), 4e-12);    // longer: the longest
+}
+
+TEST(PlanSpeed, EveryRowOfEveryMatrixCostsItsInputsConversion) {
+  const auto path = slm::test::shared_path("models/syn-llama-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(path);
+  slm::plan::MachineCapability machine = machine_costing_only_bytes(0);
+  for (slm::plan::KernelRate& rate : machine.rates) rate.seconds_per_input = 1e-9;
+  // A token converts each matrix's inputs once; a prompt each row's, but the output matrix's
+  // for its last row only.
+  double inputs = 0, output_inputs = 0;
+  const slm::GgufFile file = slm::GgufFile::open(path.string());
+  for (const slm::GgufTensor& t : file.tensors())
+    if (t.n_dims == 2 && t.name != "token_embd.weight") (t.name == "output.weight" ? output_inputs : inputs) += double(t.ne[0]);
+  ASSERT_GT(output_inputs, 0);
+  const slm::plan::Plan plan = slm::plan::plan_model(path.string(), {}, &machine);
+  ASSERT_TRUE(plan.speed);
+  EXPECT_NEAR(plan.speed->tg128_tokens_per_second, 1 / ((inputs + output_inputs) * 1e-9), 1e-6);
+  EXPECT_NEAR(plan.speed->pp512_tokens_per_second, 512 / ((512 * inputs + output_inputs) * 1e-9), 1e-6);
+}
+
+TEST(PlanSpeed, ACalibrationStoresEachRatesArithmeticAtEveryRowLengthAndItsConversion) {
+  slm::plan::MachineCapability machine;
+  slm::plan::KernelRate rate{slm::GgmlType::Q8_0, true, 5e-11, {3e-12, 4e-12, 5e-12}, 6e-10};
+  machine.rates.push_back(rate);
+  const std::filesystem::path cache = std::filesystem::temp_directory_path() / "slm-test-plan-calibration.json";
+  slm::plan::save_calibration(machine, cache.string());
+  const nlohmann::json stored = nlohmann::json::parse(std::ifstream(cache));
+  std::filesystem::remove(cache);
+  const nlohmann::json& q8 = stored.at("rates").at(0);
+  EXPECT_EQ(q8.at("type"), "Q8_0");
+  EXPECT_EQ(q8.at("seconds_per_flop_at"), nlohmann::json({3e-12, 4e-12, 5e-12}));
+  EXPECT_EQ(q8.at("seconds_per_input"), 6e-10);
 }
 
 TEST(PlanSpeed, AGeneratedTokenReadsEveryMatrixOnceTheHybridLayersIncluded) {

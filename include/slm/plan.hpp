@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,14 +72,25 @@ struct MemoryPlan {
   uint64_t smaller_quant_total_bytes = 0;  // fit, and its total; empty when none would
 };
 
-// A kernel's cost on this machine: a matmul of `bytes` weights and `flops` per token over n
-// tokens takes bytes * seconds_per_byte + n * flops * seconds_per_flop (one parallel loop's
-// fixed cost apart). Measured at batch 1 (weights streamed from memory) and batch 512.
+// A kernel's cost on this machine: a matmul of `bytes` weights, n_in inputs and `flops` per row
+// over n rows takes
+//   bytes * seconds_per_byte + n * (n_in * seconds_per_input + flops * seconds_per_flop(n_in))
+// (one parallel loop's fixed cost apart). seconds_per_byte is measured at one row (weights
+// streamed from memory); the rest at 512 rows. seconds_per_input is the activations'
+// conversion every call makes (each thread converts all of x for the integer kernels, so it is
+// not shared out). The arithmetic rate depends on the row length: a prompt tile's activations
+// fit the first-level cache for short rows and not for long ones (measured at 1024, 2048 and
+// 4096 inputs, the Q8_0 rate differed by 1.3x between 896 and 2048).
+inline constexpr int64_t kRateInputs[] = {1024, 2048, 4096};
 struct KernelRate {
   GgmlType type = GgmlType::F32;
   bool interleaved = false;  // the 8-row tiles Model::load repacks into, or the rows as stored
   double seconds_per_byte = 0;
-  double seconds_per_flop = 0;
+  double seconds_per_flop_at[std::size(kRateInputs)] = {};  // at rows of kRateInputs inputs
+  double seconds_per_input = 0;
+
+  // Piecewise linear in log2(n_in) between the measured lengths, the nearest one outside them.
+  double seconds_per_flop(int64_t n_in) const;
 };
 
 struct MachineCapability {

@@ -1,7 +1,7 @@
 // This machine's capability for slm-plan, measured with slm's own kernels: for each weight type
 // and layout, a matmul streaming 1 GiB of weights one row of activations at a time (weights
-// from memory, as generation reads them) and a 512-row matmul on a matrix held in cache (as a
-// prompt multiplies); the fixed cost of one parallel loop; the attention kernel's rate; the
+// from memory, as generation reads them) and 512-row matmuls at three row lengths and with few
+// outputs (as a prompt multiplies); the fixed cost of one parallel loop; the attention kernel's rate; the
 // element-wise steps'; and the gated delta rule's (hybrid models' DeltaNet layers).
 #include <fmt/format.h>
 
@@ -47,9 +47,15 @@ double best_seconds(int repetitions, const F& f) {
   return best;
 }
 
-// The calibration matrix: every block size divides its rows, and it holds whole 8-row tiles.
+// The calibration matrices: every block size divides their rows, and they hold whole 8-row
+// tiles. The streamed one is 2048 x 512; the prompt's are 4M weights each (kRateInputs long
+// rows; out of the second-level cache, as a model's), and 4096 x 64, whose time is mostly the
+// activations' conversion. Quantization is per block, so one buffer of 4M quantized weights
+// holds each shape's rows.
 constexpr int64_t kCalibrationInputs = 2048;
 constexpr int64_t kCalibrationOutputs = 512;
+constexpr int64_t kPromptMatrixWeights = int64_t(1) << 22;
+constexpr int64_t kFewOutputs = 64;
 constexpr int64_t kPromptRows = 512;
 constexpr uint64_t kStreamBytes = uint64_t(1) << 30;  // well above the caches, as slm-bench's read
 
@@ -151,52 +157,81 @@ void measure_elementwise(MachineCapability& machine, bool quick) {
       double(n);
 }
 
-// One type in one layout: seconds per FLOP from a 512-row matmul of a matrix in cache (minus
-// its one-row time), then seconds per byte from one-row matmuls over copies of it filling
-// `stream` (minus the loop and the FLOPs).
-KernelRate measure_kernel(GgmlType type, bool interleaved, int32_t n_threads, AlignedBytes& stream, bool quick,
-                          double loop_seconds) {
-  const uint64_t row_bytes = ggml_row_bytes(type, kCalibrationInputs);
-  const uint64_t matrix_bytes = row_bytes * kCalibrationOutputs;
-  std::vector<uint8_t> rows(matrix_bytes);
-  const std::vector<float> weights = bench::normal_values(kCalibrationInputs * kCalibrationOutputs, 4);
-  for (int64_t o = 0; o < kCalibrationOutputs; ++o)
-    kernels::quantize_row(type, weights.data() + o * kCalibrationInputs, rows.data() + uint64_t(o) * row_bytes,
-                          kCalibrationInputs);
-  ops::WeightMatrix w{type, kCalibrationInputs, kCalibrationOutputs, rows.data(), row_bytes, nullptr};
+// An n_in x n_out matrix of `type` over the first n_in * n_out of `quantized` weights, as its
+// rows or (interleaved) as its tiles.
+struct CalibrationMatrix {
+  ops::WeightMatrix w;
   std::vector<uint8_t> tiles;
-  if (interleaved) {
+  CalibrationMatrix(GgmlType type, bool interleaved, const std::vector<uint8_t>& quantized, int64_t n_in,
+                    int64_t n_out, int32_t n_threads)
+      : w{type, n_in, n_out, quantized.data(), ggml_row_bytes(type, n_in), nullptr} {
+    if (!interleaved) return;
     tiles.resize(ops::interleaved_bytes(w));
     ops::interleave_matrix(w, tiles.data(), n_threads);
     w.interleaved = tiles.data();
   }
-  const std::vector<float> x = bench::normal_values(kCalibrationInputs * kPromptRows, 5);
-  std::vector<float> y(size_t(kCalibrationOutputs * kPromptRows));
-  const double flops_per_row = 2.0 * kCalibrationInputs * kCalibrationOutputs;
+  CalibrationMatrix(const CalibrationMatrix&) = delete;
+  CalibrationMatrix& operator=(const CalibrationMatrix&) = delete;
+  const uint8_t* bytes() const { return w.interleaved ? w.interleaved : w.data; }
+  uint64_t n_bytes() const { return w.interleaved ? tiles.size() : w.row_bytes * uint64_t(w.n_out); }
+};
 
-  ops::matmul(w, x.data(), kPromptRows, y.data(), n_threads);  // warm-up: sizes the kernels' buffers
-  const double prompt = best_seconds(quick ? 2 : 4, [&] { ops::matmul(w, x.data(), kPromptRows, y.data(), n_threads); });
-  const double one_row = best_seconds(quick ? 20 : 50, [&] { ops::matmul(w, x.data(), 1, y.data(), n_threads); });
-  KernelRate rate{type, interleaved, 0, std::max(prompt - one_row, 1e-9) / ((kPromptRows - 1) * flops_per_row)};
+// kPromptMatrixWeights normal weights in `type`.
+std::vector<uint8_t> quantized_weights(GgmlType type, const std::vector<float>& weights) {
+  std::vector<uint8_t> quantized(ggml_row_bytes(type, kPromptMatrixWeights));
+  const int64_t row = kRateInputs[0];
+  for (int64_t r = 0; r < kPromptMatrixWeights / row; ++r)
+    kernels::quantize_row(type, weights.data() + r * row, quantized.data() + uint64_t(r) * ggml_row_bytes(type, row), row);
+  return quantized;
+}
 
-  // Copies of the matrix (its tiles, or its rows) filling the stream buffer, each a matrix.
-  const uint8_t* source = interleaved ? tiles.data() : rows.data();
-  const uint64_t copy_bytes = interleaved ? tiles.size() : matrix_bytes;
+// One type in one layout. Over 512 rows: the activations' conversion per row and input from
+// rows of 4096 with 1024 outputs against 64, then seconds per FLOP at each of kRateInputs from
+// matrices of 4M weights less that conversion. Then seconds per byte from one-row matmuls over
+// copies of a 2048 x 512 matrix filling `stream`, less the loop, conversion and FLOPs.
+KernelRate measure_kernel(GgmlType type, bool interleaved, const std::vector<uint8_t>& quantized, int32_t n_threads,
+                          AlignedBytes& stream, bool quick, double loop_seconds) {
+  const std::vector<float> x = bench::normal_values(kRateInputs[std::size(kRateInputs) - 1] * kPromptRows, 5);
+  std::vector<float> y(size_t(kPromptMatrixWeights / kRateInputs[0] * kPromptRows));
+  const double rows = kPromptRows;
+  // Seconds of a 512-row matmul of an n_in x n_out matrix, less its loop.
+  const auto prompt_seconds = [&](int64_t n_in, int64_t n_out) {
+    const CalibrationMatrix m(type, interleaved, quantized, n_in, n_out, n_threads);
+    // The first pass sizes the kernels' buffers: the best of the passes leaves it out.
+    return best_seconds(quick ? 2 : 3, [&] { ops::matmul(m.w, x.data(), kPromptRows, y.data(), n_threads); }) -
+           loop_seconds;
+  };
+  KernelRate rate{type, interleaved};
+  const int64_t long_inputs = kRateInputs[std::size(kRateInputs) - 1];
+  const int64_t many_outputs = kPromptMatrixWeights / long_inputs;
+  const double many = prompt_seconds(long_inputs, many_outputs), few = prompt_seconds(long_inputs, kFewOutputs);
+  const double long_flop = std::max(many - few, 1e-9) / (rows * 2.0 * long_inputs * double(many_outputs - kFewOutputs));
+  rate.seconds_per_input =
+      std::max(few - rows * 2.0 * long_inputs * kFewOutputs * long_flop, 0.0) / (rows * double(long_inputs));
+  for (size_t i = 0; i < std::size(kRateInputs); ++i) {
+    const int64_t n_in = kRateInputs[i], n_out = kPromptMatrixWeights / n_in;
+    const double seconds = n_in == long_inputs ? many : prompt_seconds(n_in, n_out);
+    rate.seconds_per_flop_at[i] =
+        std::max(seconds - rows * double(n_in) * rate.seconds_per_input, 1e-9) / (rows * 2.0 * double(kPromptMatrixWeights));
+  }
+
+  // Copies of the streamed matrix (its tiles, or its rows) filling the stream buffer.
+  const CalibrationMatrix m(type, interleaved, quantized, kCalibrationInputs, kCalibrationOutputs, n_threads);
+  const uint64_t copy_bytes = m.n_bytes(), matrix_bytes = m.w.row_bytes * uint64_t(kCalibrationOutputs);
   const int64_t n_copies = int64_t(kStreamBytes / copy_bytes);
   ops::parallel_for(n_copies, 1, n_threads, [&](int64_t begin, int64_t end, int) {
-    for (int64_t i = begin; i < end; ++i) std::memcpy(stream.bytes.get() + uint64_t(i) * copy_bytes, source, copy_bytes);
+    for (int64_t i = begin; i < end; ++i) std::memcpy(stream.bytes.get() + uint64_t(i) * copy_bytes, m.bytes(), copy_bytes);
   });
   const double streamed = best_seconds(quick ? 2 : 3, [&] {
     for (int64_t i = 0; i < n_copies; ++i) {
-      ops::WeightMatrix copy = w;
-      if (interleaved)
-        copy.interleaved = stream.bytes.get() + uint64_t(i) * copy_bytes;
-      else
-        copy.data = stream.bytes.get() + uint64_t(i) * copy_bytes;
+      ops::WeightMatrix copy = m.w;
+      (interleaved ? copy.interleaved : copy.data) = stream.bytes.get() + uint64_t(i) * copy_bytes;
       ops::matmul(copy, x.data(), 1, y.data(), n_threads);
     }
   });
-  const double per_matrix = streamed / double(n_copies) - loop_seconds - flops_per_row * rate.seconds_per_flop;
+  const double per_matrix = streamed / double(n_copies) - loop_seconds -
+                            kCalibrationInputs * rate.seconds_per_input -
+                            2.0 * kCalibrationInputs * kCalibrationOutputs * rate.seconds_per_flop(kCalibrationInputs);
   rate.seconds_per_byte = std::max(per_matrix, 1e-12) / double(matrix_bytes);
   return rate;
 }
@@ -221,10 +256,12 @@ MachineCapability measure_machine(int32_t n_threads, const std::vector<GgmlType>
   if (measured.empty())
     for (const GgmlTypeInfo& info : kGgmlTypes)
       if (info.weight_format && kernels::can_quantize(info.type)) measured.push_back(info.type);
+  const std::vector<float> weights = bench::normal_values(kPromptMatrixWeights, 4);
   for (GgmlType type : measured) {
-    machine.rates.push_back(measure_kernel(type, false, machine.n_threads, stream, quick, machine.loop_seconds));
+    const std::vector<uint8_t> quantized = quantized_weights(type, weights);
+    machine.rates.push_back(measure_kernel(type, false, quantized, machine.n_threads, stream, quick, machine.loop_seconds));
     if (kernels::interleaves(type))
-      machine.rates.push_back(measure_kernel(type, true, machine.n_threads, stream, quick, machine.loop_seconds));
+      machine.rates.push_back(measure_kernel(type, true, quantized, machine.n_threads, stream, quick, machine.loop_seconds));
   }
   machine.measured_seconds = seconds_since(start);
   return machine;
@@ -272,8 +309,12 @@ std::optional<MachineCapability> load_calibration(const std::string& cache_path,
     for (const nlohmann::json& r : j.at("rates")) {
       const std::optional<GgmlType> type = ggml_type_from_name(r.at("type").get<std::string>());
       if (!type) return std::nullopt;
-      machine.rates.push_back({*type, r.at("interleaved").get<bool>(), r.at("seconds_per_byte").get<double>(),
-                               r.at("seconds_per_flop").get<double>()});
+      KernelRate rate{*type, r.at("interleaved").get<bool>(), r.at("seconds_per_byte").get<double>()};
+      const nlohmann::json& per_flop = r.at("seconds_per_flop_at");
+      if (!per_flop.is_array() || per_flop.size() != std::size(kRateInputs)) return std::nullopt;
+      for (size_t i = 0; i < std::size(kRateInputs); ++i) rate.seconds_per_flop_at[i] = per_flop[i].get<double>();
+      rate.seconds_per_input = r.at("seconds_per_input").get<double>();
+      machine.rates.push_back(rate);
     }
     machine.source = "calibrated " + cache_path;
     return machine;
@@ -300,7 +341,8 @@ void save_calibration(const MachineCapability& machine, const std::string& cache
     j["rates"].push_back({{"type", ggml_type_name(r.type)},
                           {"interleaved", r.interleaved},
                           {"seconds_per_byte", r.seconds_per_byte},
-                          {"seconds_per_flop", r.seconds_per_flop}});
+                          {"seconds_per_flop_at", r.seconds_per_flop_at},
+                          {"seconds_per_input", r.seconds_per_input}});
   std::error_code error;
   std::filesystem::create_directories(std::filesystem::path(cache_path).parent_path(), error);
   std::ofstream out(cache_path);

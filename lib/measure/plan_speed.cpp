@@ -1,15 +1,16 @@
 // slm-plan's speed side: pp512 and tg128 from the bytes and FLOPs of every matmul a token runs,
 // at this machine's measured rates for each weight type and layout (plan_calibrate.cpp).
 //
-// A matmul of B weight bytes and F FLOPs per row over n rows takes
-//   B * seconds_per_byte + n * F * seconds_per_flop + one parallel loop,
-// the first term streaming the weights (batch 1 is bound by it), the second the arithmetic
-// (a 512-row prompt is bound by it). Attention adds 4 * n_head * head_dim FLOPs per key each
+// A matmul of B weight bytes, I inputs and F FLOPs per row over n rows takes
+//   B * seconds_per_byte + n * (I * seconds_per_input + F * seconds_per_flop(I)) + one parallel loop,
+// the first term streaming the weights (batch 1 is bound by it), the second converting the
+// activations and the arithmetic (a 512-row prompt is bound by it). Attention adds 4 * n_head * head_dim FLOPs per key each
 // query sees, at the attention kernel's measured rate; a hybrid model's recurrent layers their
 // convolution and delta rule, at theirs.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "lib/measure/planned_model.hpp"
 #include "slm/plan.hpp"
@@ -68,7 +69,8 @@ PassCost matmul_cost(const PlannedModel& m, const MachineCapability& machine, in
     const double matrices_read = std::min<double>(double(pm.n_matrices), row_products);
     cost.bytes += matrices_read * matrix_bytes;
     cost.flops += row_products * row_flops;
-    cost.seconds += matrices_read * matrix_bytes * rate.seconds_per_byte + row_products * row_flops * rate.seconds_per_flop;
+    cost.seconds += matrices_read * matrix_bytes * rate.seconds_per_byte +
+                    row_products * (double(w.n_in) * rate.seconds_per_input + row_flops * rate.seconds_per_flop(w.n_in));
     cost.seconds += machine.loop_seconds;
   }
   // A parallel loop per layer: attention's, or a recurrent layer's convolution; a DeltaNet
@@ -117,6 +119,18 @@ double elementwise_seconds(const PlannedModel& m, const MachineCapability& machi
 }
 
 }  // namespace
+
+double KernelRate::seconds_per_flop(int64_t n_in) const {
+  constexpr size_t n = std::size(kRateInputs);
+  if (n_in <= kRateInputs[0]) return seconds_per_flop_at[0];
+  for (size_t i = 1; i < n; ++i)
+    if (n_in <= kRateInputs[i]) {
+      const double t = std::log2(double(n_in) / double(kRateInputs[i - 1])) /
+                       std::log2(double(kRateInputs[i]) / double(kRateInputs[i - 1]));
+      return seconds_per_flop_at[i - 1] + t * (seconds_per_flop_at[i] - seconds_per_flop_at[i - 1]);
+    }
+  return seconds_per_flop_at[n - 1];
+}
 
 const KernelRate* MachineCapability::rate(GgmlType type, bool interleaved) const {
   for (const KernelRate& r : rates)
