@@ -315,6 +315,33 @@ TEST(ToolCallAutoGrammar, BareJsonFormatsRefuseTextThatBeginsLikeACall) {
   EXPECT_FALSE(grammar_accepts(slm::chat::tool_call_auto_gbnf(ToolCallFormat::Json, weather_tools, false), "[1]"));
 }
 
+// A reasoning model (Qwen3) thinks before it calls: <think>...</think> first, or, when the prompt
+// ends inside <think>, the thinking and </think> first. Without a think block allowed, "required"
+// refused such a reply. The thinking may not close twice.
+TEST(ToolCallThinkGrammar, TheThinkBlockMayComeBeforeTheCall) {
+  using slm::chat::ThinkBlock;
+  const std::string call = "<tool_call>\n{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>";
+  const std::string thinking = "The user wants the time; <b> is not </thinking>. I call get_time.\n";
+  const std::string required = slm::chat::tool_call_gbnf(ToolCallFormat::Hermes, weather_tools, false);
+  const std::string automatic = slm::chat::tool_call_auto_gbnf(ToolCallFormat::Hermes, weather_tools, false);
+  EXPECT_FALSE(grammar_accepts(required, "<think>\n" + thinking + "</think>\n\n" + call));
+  for (const std::string& gbnf : {required, automatic}) {
+    const std::string optional = slm::chat::with_think_block(gbnf, ThinkBlock::Optional);
+    EXPECT_TRUE(grammar_accepts(optional, "<think>\n" + thinking + "</think>\n\n" + call));
+    EXPECT_TRUE(grammar_accepts(optional, call));
+    const std::string open = slm::chat::with_think_block(gbnf, ThinkBlock::Open);
+    EXPECT_TRUE(grammar_accepts(open, thinking + "</think>\n\n" + call));
+    EXPECT_FALSE(grammar_accepts(open, call));
+    EXPECT_EQ(slm::chat::with_think_block(gbnf, ThinkBlock::None), gbnf);
+  }
+  const std::string required_after_think = slm::chat::with_think_block(required, ThinkBlock::Optional);
+  EXPECT_FALSE(grammar_accepts(required_after_think, "Sure. " + call));
+  EXPECT_FALSE(grammar_accepts(required_after_think, "<think>\nI think </think> twice </think>\n\n" + call));
+  const std::string llama3 = slm::chat::tool_call_gbnf(ToolCallFormat::Llama3, weather_tools, false);
+  EXPECT_TRUE(grammar_accepts(slm::chat::with_think_block(llama3, ThinkBlock::Optional),
+                              "<think>ok</think>\n{\"name\": \"get_time\", \"parameters\": {}}"));
+}
+
 // Every reply of the auto grammar up to a length, over an alphabet that spells the markers:
 // what the grammar accepts is text without calls, or calls, to the parser.
 TEST(ToolCallAutoGrammar, EveryShortTextItAcceptsIsPlainTextToTheParser) {

@@ -110,12 +110,13 @@ std::string char_class(const std::set<char>& chars, bool negate) {
   return out + "]";
 }
 
-// Text in which none of `markers` occurs, as rules `slm-text-<i>`: state i of the automaton that
+// Text in which none of `markers` occurs, as rules `<name>-<i>`: state i of the automaton that
 // tracks the longest end of the text that begins a marker (Aho-Corasick over the markers'
 // prefixes). A character that would complete a marker has no transition; a character that
 // occurs in no marker goes back to state 0; the text may end in any state. With `bare_starts`,
-// the text begins at `slm-text-start`: whitespace, then a first character that is none of them.
-std::string text_without_markers_rules(const std::vector<ToolCallMarker>& markers, std::string_view bare_starts) {
+// the text begins at `<name>-start`: whitespace, then a first character that is none of them.
+std::string text_without_markers_rules(const std::vector<ToolCallMarker>& markers, std::string_view bare_starts,
+                                      std::string_view name = "slm-text") {
   std::vector<std::string> states = {""};
   std::set<char> alphabet;
   for (const ToolCallMarker& marker : markers)
@@ -145,8 +146,8 @@ std::string text_without_markers_rules(const std::vector<ToolCallMarker>& marker
         if (const int target = next_state(states[state] + c); target >= 0) by_target[target].insert(c);
     std::set<char> others = alphabet;
     others.insert(excluded.begin(), excluded.end());
-    std::string out = fmt::format(" | {} slm-text-0", char_class(others, /*negate=*/true));
-    for (const auto& [target, chars] : by_target) out += fmt::format(" | {} slm-text-{}", char_class(chars, false), target);
+    std::string out = fmt::format(" | {} {}-0", char_class(others, /*negate=*/true), name);
+    for (const auto& [target, chars] : by_target) out += fmt::format(" | {} {}-{}", char_class(chars, false), name, target);
     return out;
   };
   std::string rules;
@@ -154,10 +155,10 @@ std::string text_without_markers_rules(const std::vector<ToolCallMarker>& marker
     const std::set<char> space = {' ', '\n', '\t', '\r'};
     std::set<char> excluded(bare_starts.begin(), bare_starts.end());
     excluded.insert(space.begin(), space.end());
-    rules += fmt::format("slm-text-start ::= \"\" | {} slm-text-start{}\n", char_class(space, false), transitions(0, excluded));
+    rules += fmt::format("{0}-start ::= \"\" | {1} {0}-start{2}\n", name, char_class(space, false), transitions(0, excluded));
   }
   for (size_t state = 0; state < states.size(); ++state)
-    rules += fmt::format("slm-text-{} ::= \"\"{}\n", state, transitions(state, {}));
+    rules += fmt::format("{}-{} ::= \"\"{}\n", name, state, transitions(state, {}));
   return rules;
 }
 
@@ -175,6 +176,18 @@ std::string tool_call_auto_gbnf(ToolCallFormat format, std::span<const ToolFunct
   const char* root = bare_starts.empty() ? "root ::= slm-text-0 | slm-text-0 slm-tool-calls\n"
                                          : "root ::= slm-text-start | slm-tool-calls\n";
   return root + text + calls;
+}
+
+std::string with_think_block(std::string_view gbnf, ThinkBlock think) {
+  if (think == ThinkBlock::None) return std::string(gbnf);
+  if (!gbnf.starts_with("root ::=")) throw Error("internal: with_think_block needs a grammar that begins with its root");
+  const std::string reply = "slm-reply" + std::string(gbnf.substr(4));
+  const std::string text = text_without_markers_rules({{"</think>"}}, "", "slm-think");
+  // Up to four blank characters after </think>, as templates write them ("\n\n").
+  const char* block = R"(slm-think-0 "</think>" [ \t\r\n]{0,4})";
+  return fmt::format("root ::= {}slm-reply\n", think == ThinkBlock::Open ? fmt::format("{} ", block)
+                                                                        : fmt::format("( \"<think>\" {} )? ", block)) +
+         text + reply;
 }
 
 }  // namespace slm::chat

@@ -138,4 +138,12 @@ std::string tool_call_gbnf(ToolCallFormat format, std::span<const ToolFunction> 
 // reply the parser reads is plain text or valid calls, and the reply may end anywhere in text.
 std::string tool_call_auto_gbnf(ToolCallFormat format, std::span<const ToolFunction> functions, bool parallel);
 
+// A reasoning model writes <think>...</think> before its reply: the grammar must let it.
+// Optional: the template knows thinking (a <think> block may come first); Open: the prompt ends
+// inside <think> (the reply begins with the thinking, then </think>). The thinking is any text
+// without "</think>"; up to four blank characters may follow the block.
+enum class ThinkBlock { None, Optional, Open };
+// `gbnf` (whose first rule is root) with the think block `think` asks for before it.
+std::string with_think_block(std::string_view gbnf, ThinkBlock think);
+
 }  // namespace slm::chat

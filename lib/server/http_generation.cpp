@@ -228,7 +228,11 @@ void handle_chat_completions(RouteContext& context, const httplib::Request& http
   const ResponseOptions options{Endpoint::ChatCompletions, prompt.starts_inside_thinking,
                                 request.params.top_logprobs >= 0, request.params.include_usage,
                                 parse_tool_calls ? std::optional(tool_format) : std::nullopt};
-  std::optional<Grammar> grammar = chat_output_grammar(request, tool_format, context.grammars);
+  // A template that knows <think> (Qwen3, DeepSeek-R1) may open one; a prompt may end inside it.
+  const chat::ThinkBlock think = prompt.starts_inside_thinking ? chat::ThinkBlock::Open
+                                 : served->chat_template.source.find("<think>") != std::string::npos ? chat::ThinkBlock::Optional
+                                                                                                    : chat::ThinkBlock::None;
+  std::optional<Grammar> grammar = chat_output_grammar(request, tool_format, think, context.grammars);
   GenerationRequest generation =
       make_generation_request(std::move(prompt), request.params, served->scheduler->n_ctx(), "messages");
   generation.grammar = std::move(grammar);

@@ -56,7 +56,8 @@ size_t GrammarCache::size() const {
   return entries_.size();
 }
 
-std::optional<Grammar> chat_output_grammar(const ChatRequest& request, chat::ToolCallFormat format, GrammarCache& cache) {
+std::optional<Grammar> chat_output_grammar(const ChatRequest& request, chat::ToolCallFormat format, chat::ThinkBlock think,
+                                           GrammarCache& cache) {
   const ToolChoice& choice = request.tool_choice;
   const bool auto_calls = choice.mode == ToolChoice::Mode::Auto && !request.tools.empty();
   if (choice.mode != ToolChoice::Mode::Required && choice.mode != ToolChoice::Mode::Function && !auto_calls)
@@ -65,8 +66,13 @@ std::optional<Grammar> chat_output_grammar(const ChatRequest& request, chat::Too
   for (const chat::ToolFunction& tool : request.tools)
     if (choice.mode != ToolChoice::Mode::Function || tool.name == choice.function) callable.push_back(tool);
   try {
-    const std::string gbnf = auto_calls ? chat::tool_call_auto_gbnf(format, callable, request.parallel_tool_calls)
-                                        : chat::tool_call_gbnf(format, callable, request.parallel_tool_calls);
+    const std::string gbnf = chat::with_think_block(
+        auto_calls ? chat::tool_call_auto_gbnf(format, callable, request.parallel_tool_calls)
+                   : chat::tool_call_gbnf(format, callable, request.parallel_tool_calls),
+        // With "required" or a named function, an optional think block would let a weak model
+        // think until max_tokens instead of calling: it calls at once unless the prompt has
+        // already opened the block.
+        auto_calls || think == chat::ThinkBlock::Open ? think : chat::ThinkBlock::None);
     return cache.get(kGbnfKey, gbnf, [](const std::string& text) { return compile_gbnf(text); });
   } catch (const Error& e) {
     throw invalid_request(fmt::format("the tools' parameters cannot constrain a call: {}", e.what()), "tools",

@@ -47,8 +47,11 @@ class GrammarCache {
 // "required" or a named function, a call in `format` to one of the (named) tools with
 // arguments valid against its parameters (parallel_tool_calls: up to four); with tools and
 // tool_choice "auto", free text in which no call begins, or such calls. nullopt: free text.
+// A tool-call grammar lets a reasoning model's <think> block come first, as `think` says (an
+// optional block only with "auto").
 // A schema or grammar that does not compile is a 400 naming the field and the keyword or line.
-std::optional<Grammar> chat_output_grammar(const ChatRequest& request, chat::ToolCallFormat format, GrammarCache& cache);
+std::optional<Grammar> chat_output_grammar(const ChatRequest& request, chat::ToolCallFormat format, chat::ThinkBlock think,
+                                           GrammarCache& cache);
 std::optional<Grammar> completion_output_grammar(const CompletionRequest& request, GrammarCache& cache);
 
 }  // namespace slm::server
