@@ -103,9 +103,11 @@ const ActivationBlock<N>* quantize_activations(const float* x, int64_t n_tokens,
 // acc + _mm256_madd_epi16(w, x): the products of 16-bit pairs summed into acc's 32-bit lanes,
 // in one vpdpwssd where the file is built with AVX-VNNI (matmul_int_avxvnni.cpp) or AVX-512
 // VNNI + VL (matmul_int_avx512.cpp). They wrap around alike, and no sum here comes near
-// 2^31, so all give the same bits. The one-token paths use it; the prompt tile keeps madd +
-// add, because its chains of sums, one per token, would wait on vpdpwssd's latency (7%
-// slower in bench_matmul, tokens:64).
+// 2^31, so all give the same bits. The one-token paths use it; the 8-row ymm prompt tile keeps
+// madd + add, because its chains of sums, one per token, would wait on vpdpwssd's latency (7%
+// slower in bench_matmul, tokens:64). The 16-row zmm tile of the AVX-512 build takes the
+// vpdpwssd: one uop where madd + add are two (Q5_0, Q8_0, Q6_K tokens:64 on 2 threads of a
+// Xeon with AVX-512: 1.21-1.28x faster, bench_matmul, old and new binaries alternated).
 inline __m256i madd_add(__m256i acc, __m256i w, __m256i x) {
 #if defined(__AVXVNNI__)
   return _mm256_dpwssd_avx_epi32(acc, w, x);
@@ -166,7 +168,7 @@ struct TileLanes {
   static void store(float* p, Floats v) { _mm512_storeu_ps(p, v); }
   static Ints broadcast(int32_t v) { return _mm512_set1_epi32(v); }
   static Floats broadcast(float v) { return _mm512_set1_ps(v); }
-  static Ints madd_add(Ints acc, Ints w, Ints x) { return _mm512_add_epi32(acc, _mm512_madd_epi16(w, x)); }
+  static Ints madd_add(Ints acc, Ints w, Ints x) { return _mm512_dpwssd_epi32(acc, w, x); }
   static Ints add(Ints a, Ints b) { return _mm512_add_epi32(a, b); }
   static Ints mullo(Ints a, Ints b) { return _mm512_mullo_epi32(a, b); }
   static Floats mul(Floats a, Floats b) { return _mm512_mul_ps(a, b); }
