@@ -1,5 +1,6 @@
-// Helpers of the AVX2 attention kernels (attention_avx2.cpp, attention_queries_avx2.cpp).
-// Included only by *_avx2.cpp files, which alone are compiled with -mavx2 -mfma -mf16c.
+// Helpers of the AVX2 attention kernels (attention_avx2.cpp, attention_queries_avx2.cpp, and
+// attention_queries_avx512.cpp, which builds the latter again). Included only by files compiled
+// with -mavx2 -mfma -mf16c; internal linkage, so each file keeps the copy built with its own flags.
 #pragma once
 
 #include <immintrin.h>
@@ -8,6 +9,7 @@
 #include <cstring>
 
 namespace slm::kernels::avx2 {
+namespace {
 
 // exp(x) for x <= 0 (scores minus their maximum): x = n ln2 + r with |r| <= ln2/2, then
 // 2^n times a degree-7 polynomial of r (Cephes' expf coefficients; within 2 ulp of expf).
@@ -52,4 +54,5 @@ inline void store_row8(float* out, __m256 v, int32_t count) {
   std::memcpy(out, lanes, size_t(count) * sizeof(float));
 }
 
+}  // namespace
 }  // namespace slm::kernels::avx2

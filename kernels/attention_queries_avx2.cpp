@@ -1,4 +1,4 @@
-// AVX2 attention for the queries that share one KV head (kernels/attention.hpp,
+// AVX2 (and, built again by attention_queries_avx512.cpp, AVX-512) attention for the queries that share one KV head (kernels/attention.hpp,
 // AttentionQueries), with the softmax computed online over blocks of kAttentionKeyBlock keys
 // (flash attention). Each block of keys and values is converted to float32 once, into L1, and
 // then serves every query of the group: the query heads of a KV head and several tokens.
@@ -10,7 +10,7 @@
 //     s_j = (q . k_j) * scale (8 lanes, then reduced as sum_lanes_of_eight)
 //     M' = max(M, max_j s_j);  c = exp(M - M');  p_j = exp(s_j - M')
 //     S = S * c + (sum of p_j: 8 lanes, then reduced);  M = M'
-//     O = O * c, then O += p_j * v_j key by key
+//     O = O * c, then O += p_j * v_j key by key (in add_weighted_values' order)
 //   out = O * (1 / S)
 #include <immintrin.h>
 
@@ -22,22 +22,78 @@
 #include "kernels/attention_avx2.hpp"
 #include "kernels/simd_avx2.hpp"
 
-namespace slm::kernels::avx2 {
+// attention_queries_avx512.cpp builds this file again with zmm rows, in namespace avx512.
+#ifndef SLM_ATTENTION_KERNELS
+#define SLM_ATTENTION_KERNELS avx2
+#define SLM_ATTEND_QUERIES attend_queries_avx2
+#endif
+
+namespace slm::kernels::SLM_ATTENTION_KERNELS {
 namespace {
+
+using namespace slm::kernels::avx2;  // exp_nonpositive, load_row8, store_row8, Avx2Lanes
 
 constexpr int32_t kKeyBlock = kAttentionKeyBlock;
 
-// Chunk c (8 floats) of a row of head_dim floats: kChunks > 0 means head_dim = 8 * kChunks,
-// so every chunk is whole; kChunks = 0 takes any head_dim.
+#if defined(__AVX512F__)
+// A row of head_dim floats (a query, a key, a value, an output) 16 floats per zmm register.
+struct RowLanes {
+  using Vec = __m512;
+  static constexpr int32_t kWidth = 16;
+  static __mmask16 first(int32_t count) { return __mmask16((1u << count) - 1); }
+  // The first `count` floats from row (all 16 when count >= 16), zero after.
+  static Vec load(const float* row, int32_t count) {
+    return count >= kWidth ? _mm512_loadu_ps(row) : _mm512_maskz_loadu_ps(first(count), row);
+  }
+  static Vec load(const uint16_t* row, int32_t count) {
+    return _mm512_cvtph_ps(count >= kWidth ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row))
+                                           : _mm256_maskz_loadu_epi16(first(count), row));
+  }
+  static void store(float* row, Vec v, int32_t count) {
+    if (count >= kWidth) _mm512_storeu_ps(row, v);
+    else _mm512_mask_storeu_ps(row, first(count), v);
+  }
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec broadcast(float v) { return _mm512_set1_ps(v); }
+  static Vec fma(Vec a, Vec b, Vec acc) { return _mm512_fmadd_ps(a, b, acc); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static constexpr int kAccumulators = 16;  // of the 32 zmm registers, for independent FMA chains
+  // Lane i + lane i + 8: the 8 lanes a score is summed from.
+  static __m256 fold_to_eight(Vec v) {
+    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  }
+};
+#else
+// A row of head_dim floats (a query, a key, a value, an output) 8 floats per ymm register.
+struct RowLanes {
+  using Vec = __m256;
+  static constexpr int32_t kWidth = 8;
+  // The first `count` floats from row (all 8 when count >= 8), zero after.
+  static Vec load(const float* row, int32_t count) { return load_row8(row, count); }
+  static Vec load(const uint16_t* row, int32_t count) { return load_row8(row, count); }
+  static void store(float* row, Vec v, int32_t count) { store_row8(row, v, count); }
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec broadcast(float v) { return _mm256_set1_ps(v); }
+  static Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static constexpr int kAccumulators = 8;  // of the 16 ymm registers, for independent FMA chains
+  static __m256 fold_to_eight(Vec v) { return v; }
+};
+#endif
+using Vec = RowLanes::Vec;
+constexpr int32_t kWidth = RowLanes::kWidth;
+
+// Chunk c (kWidth floats) of a row of head_dim floats: kChunks > 0 means head_dim = kWidth *
+// kChunks, so every chunk is whole; kChunks = 0 takes any head_dim.
 template <int kChunks>
-__m256 load_chunk(const float* row, int32_t c, int32_t head_dim) {
-  if constexpr (kChunks > 0) return _mm256_loadu_ps(row + 8 * c);
-  else return load_row8(row + 8 * c, head_dim - 8 * c);
+Vec load_chunk(const float* row, int32_t c, int32_t head_dim) {
+  return RowLanes::load(row + kWidth * c, kChunks > 0 ? kWidth : head_dim - kWidth * c);
 }
 template <int kChunks>
-void store_chunk(float* row, int32_t c, int32_t head_dim, __m256 v) {
-  if constexpr (kChunks > 0) _mm256_storeu_ps(row + 8 * c, v);
-  else store_row8(row + 8 * c, v, head_dim - 8 * c);
+void store_chunk(float* row, int32_t c, int32_t head_dim, Vec v) {
+  RowLanes::store(row + kWidth * c, v, kChunks > 0 ? kWidth : head_dim - kWidth * c);
 }
 
 // One query's running M, S and O, in the scratch between blocks.
@@ -55,19 +111,32 @@ struct KeyBlock {
 };
 
 // o = o * correction, then o += weights[j] * v_j for the n_keys value rows, for the kGroup
-// chunks of o from chunk c0: independent FMA chains, so consecutive keys do not wait.
+// chunks of o from chunk c0. Key j goes to accumulator set j % kStreams (set 0 holds o * correction),
+// the sets added in order at the end: kGroup chains alone would each wait on their last FMA's
+// latency for every key (4 chains of 32 FMAs for a head of 64 in zmm registers).
 template <int kGroup, int kChunks>
 void add_weighted_values(const KeyBlock& block, const float* weights, int32_t n_keys, float correction, int32_t c0,
                          int32_t head_dim, float* o) {
-  __m256 acc[kGroup];
-  for (int i = 0; i < kGroup; ++i)
-    acc[i] = _mm256_mul_ps(load_chunk<kChunks>(o, c0 + i, head_dim), _mm256_set1_ps(correction));
-  for (int32_t j = 0; j < n_keys; ++j) {
-    const __m256 weight = _mm256_set1_ps(weights[j]);
-    const float* value = block.values + j * block.row_stride;
-    for (int i = 0; i < kGroup; ++i) acc[i] = _mm256_fmadd_ps(weight, load_chunk<kChunks>(value, c0 + i, head_dim), acc[i]);
+  constexpr int kStreams = std::clamp(RowLanes::kAccumulators / kGroup, 1, 4);
+  Vec acc[kStreams][kGroup];
+  for (int i = 0; i < kGroup; ++i) {
+    acc[0][i] = RowLanes::mul(load_chunk<kChunks>(o, c0 + i, head_dim), RowLanes::broadcast(correction));
+    for (int s = 1; s < kStreams; ++s) acc[s][i] = RowLanes::zero();
   }
-  for (int i = 0; i < kGroup; ++i) store_chunk<kChunks>(o, c0 + i, head_dim, acc[i]);
+  const auto add_key = [&](int32_t j, Vec* stream) {
+    const Vec weight = RowLanes::broadcast(weights[j]);
+    const float* value = block.values + j * block.row_stride;
+    for (int i = 0; i < kGroup; ++i) stream[i] = RowLanes::fma(weight, load_chunk<kChunks>(value, c0 + i, head_dim), stream[i]);
+  };
+  int32_t j = 0;
+  for (; j + kStreams <= n_keys; j += kStreams)
+    for (int s = 0; s < kStreams; ++s) add_key(j + s, acc[s]);
+  for (int s = 0; s < kStreams && j + s < n_keys; ++s) add_key(j + s, acc[s]);
+  for (int i = 0; i < kGroup; ++i) {
+    Vec total = acc[0][i];
+    for (int s = 1; s < kStreams; ++s) total = RowLanes::add(total, acc[s][i]);
+    store_chunk<kChunks>(o, c0 + i, head_dim, total);
+  }
 }
 
 // The lane sums of eight accumulators as one vector: lane i is the sum of acc[i]'s lanes, added
@@ -80,28 +149,30 @@ inline __m256 sum_lanes_of_eight(const __m256 acc[8]) {
 }
 
 // Scores of keys k0 .. k0 + count - 1 (count <= 8) of a block, in lanes 0 .. count - 1 (the
-// others 0): q . k_j in 8 lanes (element d in lane d % 8), the lanes summed by
-// sum_lanes_of_eight, times scale, then soft-capped.
+// others 0): q . k_j in kWidth lanes (element d in lane d % kWidth), folded to 8 lanes
+// (fold_to_eight), the lanes summed by sum_lanes_of_eight, times scale, then soft-capped.
 template <int kChunks>
 __m256 scores_of_eight_keys(const float* q, float scale, float softcap, int32_t head_dim, const KeyBlock& block,
                             int32_t k0, int32_t count) {
-  const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + 7) / 8;
-  __m256 acc[8];
-  for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+  const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + kWidth - 1) / kWidth;
+  Vec acc[8];
+  for (int i = 0; i < 8; ++i) acc[i] = RowLanes::zero();
   if (count == 8) {
     for (int32_t c = 0; c < n_chunks; ++c) {
-      const __m256 q_chunk = load_chunk<kChunks>(q, c, head_dim);
+      const Vec q_chunk = load_chunk<kChunks>(q, c, head_dim);
       for (int i = 0; i < 8; ++i)
-        acc[i] = _mm256_fmadd_ps(q_chunk, load_chunk<kChunks>(block.keys + (k0 + i) * block.row_stride, c, head_dim), acc[i]);
+        acc[i] = RowLanes::fma(q_chunk, load_chunk<kChunks>(block.keys + (k0 + i) * block.row_stride, c, head_dim), acc[i]);
     }
   } else {
     for (int32_t c = 0; c < n_chunks; ++c) {
-      const __m256 q_chunk = load_chunk<kChunks>(q, c, head_dim);
+      const Vec q_chunk = load_chunk<kChunks>(q, c, head_dim);
       for (int i = 0; i < count; ++i)
-        acc[i] = _mm256_fmadd_ps(q_chunk, load_chunk<kChunks>(block.keys + (k0 + i) * block.row_stride, c, head_dim), acc[i]);
+        acc[i] = RowLanes::fma(q_chunk, load_chunk<kChunks>(block.keys + (k0 + i) * block.row_stride, c, head_dim), acc[i]);
     }
   }
-  __m256 scores = _mm256_mul_ps(sum_lanes_of_eight(acc), _mm256_set1_ps(scale));
+  __m256 folded[8];
+  for (int i = 0; i < 8; ++i) folded[i] = RowLanes::fold_to_eight(acc[i]);
+  __m256 scores = _mm256_mul_ps(sum_lanes_of_eight(folded), _mm256_set1_ps(scale));
   if (softcap > 0.0f) {
     alignas(32) float lanes[8];
     _mm256_store_ps(lanes, scores);
@@ -115,7 +186,7 @@ __m256 scores_of_eight_keys(const float* q, float scale, float softcap, int32_t 
 template <int kChunks>
 void attend_block(const float* q, float scale, float softcap, int32_t head_dim, const KeyBlock& block, int32_t first,
                   int32_t n_keys, QueryState state) {
-  const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + 7) / 8;
+  const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + kWidth - 1) / kWidth;
   constexpr int32_t kGroups = kKeyBlock / 8;
   n_keys = std::min(n_keys, kKeyBlock);  // as the caller guarantees
   const int32_t n_groups = (n_keys + 7) / 8;
@@ -159,7 +230,7 @@ void attend_block(const float* q, float scale, float softcap, int32_t head_dim, 
 void convert_rows(const uint16_t* rows, int64_t stride, int32_t n, int32_t head_dim, float* out) {
   for (int32_t j = 0; j < n; ++j) {
     const uint16_t* row = rows + j * stride;
-    for (int32_t d = 0; d < head_dim; d += 8) store_row8(out + j * head_dim + d, load_row8(row + d, head_dim - d), head_dim - d);
+    for (int32_t d = 0; d < head_dim; d += kWidth) RowLanes::store(out + j * head_dim + d, RowLanes::load(row + d, head_dim - d), head_dim - d);
   }
 }
 
@@ -225,27 +296,27 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
   for (int32_t t = 0; t < a.n_tokens; ++t)
     for (int32_t h = 0; h < a.n_heads; ++h) {
       const QueryState state = state_of(t, h);
-      const __m256 inverse = _mm256_set1_ps(1.0f / *state.s);
+      const Vec inverse = RowLanes::broadcast(1.0f / *state.s);
       float* out = a.out + t * a.token_stride + int64_t(h) * D;
-      for (int32_t d = 0; d < D; d += 8) store_row8(out + d, _mm256_mul_ps(load_row8(state.o + d, D - d), inverse), D - d);
+      for (int32_t d = 0; d < D; d += kWidth) RowLanes::store(out + d, RowLanes::mul(RowLanes::load(state.o + d, D - d), inverse), D - d);
     }
 }
 
 template <typename Element>
 void attend_all(const AttentionQueries& a, const Element* keys, const Element* values) {
   switch (a.head_dim) {
-    case 64: return attend_all<8>(a, keys, values);
-    case 128: return attend_all<16>(a, keys, values);
-    case 256: return attend_all<32>(a, keys, values);  // qwen35's attention layers, gemma 3
+    case 64: return attend_all<64 / kWidth>(a, keys, values);
+    case 128: return attend_all<128 / kWidth>(a, keys, values);
+    case 256: return attend_all<256 / kWidth>(a, keys, values);  // qwen35's attention layers, gemma 3
     default: return attend_all<0>(a, keys, values);
   }
 }
 
 }  // namespace
 
-void attend_queries_avx2(const AttentionQueries& a) {
+void SLM_ATTEND_QUERIES(const AttentionQueries& a) {
   if (a.kv.keys_f16) attend_all(a, a.kv.keys_f16, a.kv.values_f16);
   else attend_all(a, a.kv.keys_f32, a.kv.values_f32);
 }
 
-}  // namespace slm::kernels::avx2
+}  // namespace slm::kernels::SLM_ATTENTION_KERNELS

@@ -165,14 +165,14 @@ namespace {
 // lambdas read kInteger when called), so the table is ready before any static initializer
 // of another file can ask for it.
 template <const IntegerKernelSet& kInteger>
-constexpr IsaKernels avx2_kernels(Isa isa) {
+constexpr IsaKernels avx2_kernels(Isa isa, void (*attend_queries)(const AttentionQueries&) = avx2::attend_queries_avx2) {
   return {isa,
           isa_name(isa),
           avx2::matmul_rows_avx2<kInteger>,
           avx2::dot_f16_f32_avx2,
           avx2::axpy_f16_f32_avx2,
           avx2::attend_head_avx2,
-          avx2::attend_queries_avx2,
+          attend_queries,
           [](GgmlType type) { return kInteger.row_kernel(type) ? activation_magnitude_bits(type) : 0; },
           [](GgmlType type) { return kInteger.interleaves(type); },
           [](GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens, float* y,
@@ -183,13 +183,14 @@ constexpr IsaKernels avx2_kernels(Isa isa) {
 
 }  // namespace
 
-// The float formats, Q4_1, Q5_1, Q2_K, Q3_K and attention are the AVX2 kernels in every table;
-// only the integer kernels (Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K, rows and interleaved) differ.
+// The float formats, Q4_1, Q5_1, Q2_K, Q3_K and one head's attention are the AVX2 kernels in every
+// table; the integer kernels (Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K, rows and interleaved) differ, and
+// the AVX-512 table's grouped-query attention keeps rows in zmm registers.
 const IsaKernels kAvx2Kernels = avx2_kernels<kAvx2IntegerKernels>(Isa::Avx2);
 #if defined(SLM_HAVE_AVXVNNI_KERNELS)
 const IsaKernels kAvxVnniKernels = avx2_kernels<kAvxVnniIntegerKernels>(Isa::AvxVnni);
 #endif
 #if defined(SLM_HAVE_AVX512_KERNELS)
-const IsaKernels kAvx512Kernels = avx2_kernels<kAvx512IntegerKernels>(Isa::Avx512);
+const IsaKernels kAvx512Kernels = avx2_kernels<kAvx512IntegerKernels>(Isa::Avx512, avx512::attend_queries_avx512);
 #endif
 }  // namespace slm::kernels

@@ -18,7 +18,10 @@ extern const IsaKernels kNeonKernels;    // matmul_neon.cpp
 // The scalar reference, which SIMD kernels also fall back to for a type they do not decode.
 namespace avx2 {
 void attend_head_avx2(const AttentionHead& head);         // attention_avx2.cpp
-void attend_queries_avx2(const AttentionQueries& queries);  // attention_avx2.cpp
+void attend_queries_avx2(const AttentionQueries& queries);  // attention_queries_avx2.cpp
+}
+namespace avx512 {
+void attend_queries_avx512(const AttentionQueries& queries);  // attention_queries_avx512.cpp
 }
 
 // The activation_bits of an ISA whose kernels all keep activations in float32: 0.

@@ -94,7 +94,7 @@ double measure_loop_seconds(int32_t n_threads, bool quick) {
 double measure_attention_seconds_per_flop(int32_t n_threads, bool quick) {
   const ops::AttentionShape shape{16, 4, 128};
   const int32_t n_tokens = 512, row_size = shape.n_head_kv * shape.head_dim, q_size = shape.n_head * shape.head_dim;
-  ops::KvPool pool(KvType::F16, n_tokens / ops::kKvBlockRows, 1, row_size);
+  ops::KvPool pool(KvType::F16, n_tokens / ops::kKvBlockRows, 1, shape.n_head_kv, shape.head_dim);
   std::vector<int32_t> blocks;
   for (int32_t b = 0; b < pool.n_blocks; ++b) blocks.push_back(pool.allocate());
   const std::vector<float> keys = bench::normal_values(int64_t(n_tokens) * row_size, 1);

@@ -101,7 +101,7 @@ ForwardScratch::ForwardScratch(const ModelConfig& c, int32_t n_rows_, int n_thre
 BatchDecoderState::BatchDecoderState(const ModelConfig& c, int32_t n_ctx_, int32_t n_blocks, int32_t n_rows,
                                      int n_threads, KvType kv_type)
     : n_ctx(n_ctx_),
-      pool(kv_type, n_blocks, std::max(1, c.n_kv_layers()), c.n_head_kv * c.head_dim),
+      pool(kv_type, n_blocks, std::max(1, c.n_kv_layers()), c.n_head_kv, c.head_dim),
       scratch(c, n_rows, n_threads) {}
 
 ops::RecurrentStateLayout recurrent_state_layout(const ArchSpec& spec, const ModelConfig& c) {

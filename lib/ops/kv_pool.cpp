@@ -15,8 +15,13 @@
 
 namespace slm::ops {
 
-KvPool::KvPool(KvType type_, int32_t n_blocks_, int32_t n_layer_, int32_t row_size_)
-    : type(type_), n_blocks(n_blocks_), n_layer(n_layer_), row_size(row_size_) {
+KvPool::KvPool(KvType type_, int32_t n_blocks_, int32_t n_layer_, int32_t n_head_kv_, int32_t head_dim_)
+    : type(type_),
+      n_blocks(n_blocks_),
+      n_layer(n_layer_),
+      n_head_kv(n_head_kv_),
+      head_dim(head_dim_),
+      row_size(n_head_kv_ * head_dim_) {
   const uint64_t n = uint64_t(n_layer) * layer_elements();
   keys.reset(std::calloc(n, element_size()));
   values.reset(std::calloc(n, element_size()));
@@ -49,18 +54,24 @@ void KvPool::copy_block(int32_t from, int32_t to) {
 }
 
 void KvPool::store(int32_t layer, const int32_t* blocks, int32_t position, const float* key, const float* value) {
-  const uint64_t base = uint64_t(layer) * layer_elements() + uint64_t(blocks[position / kKvBlockRows]) * block_elements() +
-                        uint64_t(position % kKvBlockRows) * uint64_t(row_size);
-  if (type == KvType::F16) {
-    uint16_t* k = static_cast<uint16_t*>(keys.get()) + base;
-    uint16_t* v = static_cast<uint16_t*>(values.get()) + base;
-    for (int32_t i = 0; i < row_size; ++i) {
-      k[i] = kernels::fp32_to_fp16(key[i]);
-      v[i] = kernels::fp32_to_fp16(value[i]);
+  const uint64_t row_base = uint64_t(layer) * layer_elements() +
+                            uint64_t(blocks[position / kKvBlockRows]) * block_elements() +
+                            uint64_t(position % kKvBlockRows) * uint64_t(head_dim);
+  for (int32_t head = 0; head < n_head_kv; ++head) {
+    const uint64_t base = row_base + uint64_t(head) * kKvBlockRows * uint64_t(head_dim);
+    const float* head_key = key + int64_t(head) * head_dim;
+    const float* head_value = value + int64_t(head) * head_dim;
+    if (type == KvType::F16) {
+      uint16_t* k = static_cast<uint16_t*>(keys.get()) + base;
+      uint16_t* v = static_cast<uint16_t*>(values.get()) + base;
+      for (int32_t i = 0; i < head_dim; ++i) {
+        k[i] = kernels::fp32_to_fp16(head_key[i]);
+        v[i] = kernels::fp32_to_fp16(head_value[i]);
+      }
+    } else {
+      std::memcpy(static_cast<float*>(keys.get()) + base, head_key, size_t(head_dim) * sizeof(float));
+      std::memcpy(static_cast<float*>(values.get()) + base, head_value, size_t(head_dim) * sizeof(float));
     }
-  } else {
-    std::memcpy(static_cast<float*>(keys.get()) + base, key, size_t(row_size) * sizeof(float));
-    std::memcpy(static_cast<float*>(values.get()) + base, value, size_t(row_size) * sizeof(float));
   }
 }
 
@@ -120,7 +131,7 @@ void attention(const float* q, const KvPool& pool, int32_t layer, std::span<cons
     queries.scale = options.scale;
     queries.softcap = options.softcap;
     queries.window = options.window;
-    const uint64_t first_element = layer_base + static_cast<uint64_t>(kv_head) * head_dim;
+    const uint64_t first_element = layer_base + static_cast<uint64_t>(kv_head) * kKvBlockRows * head_dim;
     if (f16) {
       queries.kv.keys_f16 = static_cast<const uint16_t*>(pool.keys.get()) + first_element;
       queries.kv.values_f16 = static_cast<const uint16_t*>(pool.values.get()) + first_element;
@@ -128,7 +139,7 @@ void attention(const float* q, const KvPool& pool, int32_t layer, std::span<cons
       queries.kv.keys_f32 = static_cast<const float*>(pool.keys.get()) + first_element;
       queries.kv.values_f32 = static_cast<const float*>(pool.values.get()) + first_element;
     }
-    queries.kv.stride = pool.row_size;
+    queries.kv.stride = head_dim;  // a KV head's rows of a block are contiguous
     queries.kv.blocks = span.blocks;
     queries.kv.block_stride = int64_t(pool.block_elements());
     queries.first_n_keys = span.pos0 + tile.first_token + 1;  // causal: positions 0 .. pos0 + t

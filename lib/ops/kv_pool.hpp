@@ -1,7 +1,10 @@
 // Keys and values of every sequence, in one pool of fixed-size blocks (paged attention):
 // a sequence's positions live in the blocks its block table names, kKvBlockRows positions
 // each, so a short sequence holds only what it uses. Stored F16 (default: half the memory,
-// as llama.cpp) or F32, laid out [layer][block][row in block][n_head_kv * head_dim].
+// as llama.cpp) or F32, laid out [layer][block][KV head][row in block][head_dim]: a KV head's
+// rows of a block are one contiguous run, so the thread that attends over that head streams
+// whole cache lines (rows [n_head_kv * head_dim] would have each thread's hardware prefetcher
+// fetch the other heads' lines too: twice the memory traffic at depth with 2 KV heads).
 //
 // Blocks are reference-counted: sequences that share a prefix share its blocks, and a shared
 // block is copied before anyone writes into it (copy_block).
@@ -25,7 +28,9 @@ struct KvPool {
   KvType type = KvType::F16;
   int32_t n_blocks = 0;
   int32_t n_layer = 0;
-  int32_t row_size = 0;  // n_head_kv * head_dim
+  int32_t n_head_kv = 0;
+  int32_t head_dim = 0;
+  int32_t row_size = 0;  // n_head_kv * head_dim: a position's keys (or values) in every KV head
 
   // Zeroed lazily by the OS (calloc): pages of blocks never written take no memory.
   struct FreeBytes {
@@ -36,7 +41,7 @@ struct KvPool {
   std::vector<int32_t> ref_counts;   // per block: the sequences holding it
   std::vector<int32_t> free_blocks;  // a stack; the lowest ids are handed out first
 
-  KvPool(KvType type, int32_t n_blocks, int32_t n_layer, int32_t row_size);
+  KvPool(KvType type, int32_t n_blocks, int32_t n_layer, int32_t n_head_kv, int32_t head_dim);
 
   int32_t n_free() const { return int32_t(free_blocks.size()); }
   // A free block with a reference count of 1. The caller has checked n_free() > 0.
@@ -46,7 +51,8 @@ struct KvPool {
   // Copies every layer's rows of block `from` into block `to`.
   void copy_block(int32_t from, int32_t to);
 
-  // Stores the key and value rows of `position` of the sequence with this block table.
+  // Stores the key and value rows ([n_head_kv][head_dim] each) of `position` of the sequence
+  // with this block table.
   void store(int32_t layer, const int32_t* blocks, int32_t position, const float* key, const float* value);
 
   uint64_t element_size() const { return type == KvType::F16 ? 2 : 4; }
