@@ -85,12 +85,36 @@ for ((round = 0; round < rounds; ++round)); do
 done
 
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
-native_isa=$(gcc -march=native -dM -E - </dev/null 2>/dev/null |
-  sed -n 's/^#define __\(AVX512VNNI\|AVXVNNI\|AVX512BF16\|AVX512F\|AVX2\|ARM_FEATURE_DOTPROD\|ARM_FEATURE_MATMUL_INT8\)__ 1$/\1/p' |
-  tr '\n' ' ')
-/usr/bin/python3 - "$out" "$cpu" "$native_isa" "$threads" "${engines[@]}" -- "${models[@]}" <<'EOF'
+# isa FLAGS...: the instruction sets that gcc enables with these flags on this machine.
+isa() {
+  gcc "$@" -dM -E - </dev/null 2>/dev/null |
+    sed -n 's/^#define __\(AVX512VNNI\|AVXVNNI\|AVX512BF16\|AVX512F\|AVX2\|AMX_INT8\|ARM_FEATURE_DOTPROD\|ARM_FEATURE_MATMUL_INT8\)__ 1$/\1/p' |
+    sort | tr '\n' ' ' | sed 's/ $//'
+}
+# peer_isa BENCH: how the peer was compiled, read from its CMakeCache.txt (build_peers.sh builds
+# with -DGGML_NATIVE=ON, and adds -mno-amx-* where AMX dies), and what that enables here.
+peer_isa() {
+  local cache=$(dirname "$(dirname "$(dirname "$1")")")/build/CMakeCache.txt
+  [[ -f $cache ]] || { echo "?"; return; }
+  local native flags
+  native=$(sed -n 's/^GGML_NATIVE:BOOL=//p' "$cache")
+  flags=$(sed -n 's/^CMAKE_C_FLAGS:STRING=//p' "$cache")
+  if [[ $native == ON ]]; then
+    echo "-march=native${flags:+ $flags}: $(isa -march=native $flags)"
+  else
+    echo "GGML_NATIVE=${native:-?}${flags:+, $flags}"
+  fi
+}
+peer_isas=""
+for e in "${engines[@]}"; do
+  case $e in
+    llama.cpp) peer_isas+="llama.cpp: $(peer_isa "$llama_bench"); " ;;
+    ik) peer_isas+="ik_llama.cpp: $(peer_isa "$ik_bench"); " ;;
+  esac
+done
+/usr/bin/python3 - "$out" "$cpu" "$peer_isas" "$threads" "${engines[@]}" -- "${models[@]}" <<'EOF'
 import json, os, sys
-out, cpu, native_isa, threads = sys.argv[1:5]
+out, cpu, peer_isas, threads = sys.argv[1:5]
 rest = sys.argv[5:]
 engines, models = rest[:rest.index("--")], rest[rest.index("--") + 1:]
 best, slm_isa = {}, "?"
@@ -116,8 +140,8 @@ for name in os.listdir(out):
         if engine == "slm":
             slm_isa = row.get("kernels", slm_isa)
 label = {"slm": "slm", "llama.cpp": "llama.cpp", "ik": "ik_llama.cpp -rtr 1"}
-print(f"CPU: {cpu}, {threads} threads. slm kernels: {slm_isa}; the peers are native builds "
-      f"(-march=native: {native_isa.strip() or '?'}). t/s: best of the rounds' means.\n")
+print(f"CPU: {cpu}, {threads} threads. slm kernels: {slm_isa}; {peer_isas.strip() or 'no peers'} "
+      f"t/s: best of the rounds' means.\n")
 peers = [e for e in engines if e != "slm"]
 print("| file | test | " + " | ".join(label[e] + " t/s" for e in engines) + " | " +
       " | ".join("slm vs " + label[e] for e in peers) + " |")
