@@ -144,6 +144,29 @@ inline __m256i q5_0_signed_quants(const uint8_t* qs, uint32_t high_bits) {
   return _mm256_or_si256(q, _mm256_andnot_si256(fifth_bit_set, _mm256_set1_epi8(static_cast<char>(0xf0))));
 }
 
+// The 32 nibbles of 16 bytes, one per byte: byte j the low nibble of byte j (j < 16), or the
+// high one of byte j - 16.
+inline __m256i nibbles(const uint8_t* bytes) {
+  const __m128i packed = load16(bytes);
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+}
+
+// The 32 slots of a group of the interleaved layout of Q4_0, Q5_0 or Q8_0
+// (kernels/interleaved_blocks.hpp) as signed bytes, zero point removed.
+template <GgmlType kType>
+__m256i legacy_group_slots(const uint8_t* group) {
+  if constexpr (kType == GgmlType::Q8_0) {
+    return load32(group);
+  } else if constexpr (kType == GgmlType::Q5_0) {
+    uint32_t high_bits;
+    std::memcpy(&high_bits, group, sizeof(high_bits));
+    return q5_0_signed_quants(group + sizeof(high_bits), high_bits);
+  } else {
+    static_assert(kType == GgmlType::Q4_0);
+    return _mm256_sub_epi8(nibbles(group), _mm256_set1_epi8(8));
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Several tokens: a tile of kTileRows rows is decoded a chunk of 256 weights at a time into
 // L1, interleaved so that one 32-bit lane holds a pair of weights of one row:
@@ -219,7 +242,7 @@ int32_t load_pair(const int16_t* q) {
   std::memcpy(&pair, q, sizeof(pair));
   return pair;
 }
-__m256i broadcast_pair(const int16_t* q) { return _mm256_set1_epi32(load_pair(q)); }
+[[maybe_unused]] __m256i broadcast_pair(const int16_t* q) { return _mm256_set1_epi32(load_pair(q)); }
 
 // tile.acc[t0 + t] for the kTokens tokens of x_tokens (each pointing at the chunk's first block).
 template <class Format, int kTokens>

@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "kernels/interleaved_blocks.hpp"
+#include "kernels/matmul_amx.hpp"
 #include "kernels/matmul_int_avx2.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "kernels/simd_avx2.hpp"
@@ -33,13 +34,6 @@ namespace {
 // layout; row0 is where a layout tile's 8 rows go in it.
 static_assert(kTileRows % kInterleavedRows == 0);
 constexpr int kLayoutTilesPerRowTile = kTileRows / kInterleavedRows;
-
-// The 32 nibbles of 16 bytes, one per byte: byte j the low nibble of byte j (j < 16), or the
-// high one of byte j - 16.
-__m256i nibbles(const uint8_t* bytes) {
-  const __m128i packed = load16(bytes);
-  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
-}
 
 // The 8 bytes at p: one per row.
 __m128i load8(const uint8_t* p) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)); }
@@ -71,17 +65,7 @@ struct InterleavedLegacy {
   static constexpr int kGroupBytes = sizeof(Block) - sizeof(Fp16Bits);
   static constexpr int kBlockBytes = kInterleavedRows * sizeof(Block);
 
-  static __m256i slots(const uint8_t* group) {
-    if constexpr (kType == GgmlType::Q8_0) {
-      return load32(group);
-    } else if constexpr (kType == GgmlType::Q5_0) {
-      uint32_t high_bits;
-      std::memcpy(&high_bits, group, sizeof(high_bits));
-      return q5_0_signed_quants(group + sizeof(high_bits), high_bits);
-    } else {
-      return _mm256_sub_epi8(nibbles(group), _mm256_set1_epi8(8));
-    }
-  }
+  static __m256i slots(const uint8_t* group) { return legacy_group_slots<kType>(group); }
 
   template <int kTokens>
   static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>* x, int64_t x_stride, __m256* acc) {
@@ -342,8 +326,17 @@ void matmul_tiles(const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_
 
 bool interleaves(GgmlType type) { return has_interleaved_layout(type); }
 
+#if defined(__AVX512F__)
+constexpr int64_t kAmxMinTokens = 16;
+#endif
+
 void matmul_interleaved(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
                              float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+#if defined(__AVX512F__)
+  // A tile product serves 16 tokens: fewer would leave most of it idle.
+  if (n_tokens >= kAmxMinTokens && amx_multiplies(type) && amx_int8_available())
+    return matmul_tiles_amx(type, tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+#endif
   switch (type) {
     case GgmlType::Q4_0: return matmul_tiles<InterleavedLegacy<GgmlType::Q4_0, BlockQ4_0>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q5_0: return matmul_tiles<InterleavedLegacy<GgmlType::Q5_0, BlockQ5_0>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);

@@ -149,7 +149,8 @@ inline std::vector<float> random_activations(int64_t n, uint32_t seed) {
 inline std::vector<int64_t> test_row_lengths(GgmlType type) {
   const int64_t block = ggml_type_info(type).block_size;
   if (block == 1) return {1, 5, 8, 13, 64, 100, 300};
-  if (block == 32) return {32, 64, 96, 288, 544};
+  // 2048: the AMX path (kernels/matmul_amx_avx512.cpp) splits 149 tokens into chunks there.
+  if (block == 32) return {32, 64, 96, 288, 544, 2048};
   return {256, 512, 768};
 }
 
@@ -367,7 +368,7 @@ inline void check_matmul_interleaved(const IsaKernels& simd, GgmlType type, Chec
     const float sentinel = std::bit_cast<float>(0x7fc0dead);
     const int64_t row_ranges[][2] = {{0, 24}, {0, 8}, {8, 16}, {16, 24}, {8, 24}};
     for (const auto& range : row_ranges)
-      for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 144, 149})
+      for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 15, 16, 17, 32, 33, 144, 149})
         for (int64_t first_token : {int64_t(0), kTokens - n_tokens}) {
           std::vector<float> y(kTokens * kStride, sentinel);
           simd.matmul_interleaved(type, tiles.data(), n_in, x.data() + first_token * n_in, n_tokens,
