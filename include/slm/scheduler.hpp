@@ -50,7 +50,7 @@ struct SchedulerOptions {
   // Speculative decoding: on with a draft model (same vocabulary) or speculative.lookup_ngram > 0.
   std::shared_ptr<const Model> draft_model;
   SpeculativeOptions speculative;
-  int32_t speculation_max_running = 2;  // requests running at most for drafting (measured: README)
+  int32_t speculation_max_running = 1;  // requests running at most for drafting (measured: README)
 };
 
 struct GenerationRequest {
