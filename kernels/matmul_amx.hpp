@@ -9,9 +9,14 @@
 
 namespace slm::kernels::avx512 {
 
-// CPUID says AMX-TILE and AMX-INT8, XCR0 says the OS manages the tile state, and the
-// process was granted it (asked once). False where the build has no AMX.
+// CPUID says AMX-TILE and AMX-INT8, XCR0 says the OS manages the tile state, the process was
+// granted it (asked once), and AMX is allowed (below). False where the build has no AMX.
 bool amx_int8_available();
+
+// Whether the AMX path may run: yes unless the environment says SLM_AMX=off (read once; for a
+// VM whose AMX misbehaves, or to time the AVX-512 tiles) or a test switched it off to check the
+// AVX-512 tiles, which then serve every prompt, on a machine that has AMX.
+void set_amx_allowed(bool allowed);
 
 // Whether matmul_tiles_amx takes weights of this type: Q4_0 and Q5_0.
 bool amx_multiplies(GgmlType type);

@@ -22,6 +22,24 @@
 // per 32-bit column: AMX's layout for the right-hand side).
 #include "kernels/matmul_amx.hpp"
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace slm::kernels::avx512 {
+namespace {
+std::atomic<bool>& amx_allowed() {
+  static std::atomic<bool> allowed{[] {
+    const char* setting = std::getenv("SLM_AMX");
+    return !(setting && (std::strcmp(setting, "off") == 0 || std::strcmp(setting, "0") == 0));
+  }()};
+  return allowed;
+}
+}  // namespace
+
+void set_amx_allowed(bool allowed) { amx_allowed().store(allowed, std::memory_order_relaxed); }
+}  // namespace slm::kernels::avx512
+
 #if defined(__AMX_INT8__) && defined(__AMX_TILE__)
 
 #include <immintrin.h>
@@ -251,7 +269,7 @@ void matmul_tiles_amx(const uint8_t* tiles, int64_t n_in, const float* x, int64_
 
 bool amx_int8_available() {
   static const bool available = request_amx_state();
-  return available;
+  return available && amx_allowed().load(std::memory_order_relaxed);
 }
 
 bool amx_multiplies(GgmlType type) { return type == GgmlType::Q4_0 || type == GgmlType::Q5_0; }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/matmul.hpp"
+#include "kernels/matmul_amx.hpp"
 #include "support/kernel_checks.hpp"
 #include "support/recurrent_kernel_checks.hpp"
 
@@ -61,6 +62,25 @@ TEST_P(InterleavedKernels, MatmulGivesTheBitsOfTheRowLayout) {
   EXPECT_TRUE(report.ok()) << report.summary();
   EXPECT_GT(report.passed, 0);
 }
+
+#if defined(__x86_64__)
+// Where the CPU has AMX, a prompt's Q4_0 and Q5_0 matmuls take it, and the AVX-512 tiles it
+// replaces would go unchecked on that machine: switched off, they must give the same bits.
+TEST_P(InterleavedKernels, Avx512TilesWithAmxSwitchedOffGiveTheBitsOfTheRowLayout) {
+  const auto [isa, type] = GetParam();
+  if (isa != Isa::Avx512 || !slm::kernels::avx512::amx_multiplies(type))
+    GTEST_SKIP() << "AMX serves only AVX-512's Q4_0 and Q5_0 prompts";
+  if (!slm::kernels::avx512::amx_int8_available())
+    GTEST_SKIP() << "no AMX here: MatmulGivesTheBitsOfTheRowLayout already ran the AVX-512 tiles";
+  slm::kernels::avx512::set_amx_allowed(false);
+  EXPECT_FALSE(slm::kernels::avx512::amx_int8_available());
+  CheckReport report;
+  check_matmul_interleaved(isa, type, report);
+  slm::kernels::avx512::set_amx_allowed(true);
+  EXPECT_TRUE(report.ok()) << report.summary();
+  EXPECT_GT(report.passed, 0);
+}
+#endif
 
 TEST(InterleavedLayout, RoundTripsEveryRowAndPutsEachWeightInItsSlot) {
   for (GgmlType type : kWeightFormats) {
