@@ -190,9 +190,37 @@ TEST(JsonSchemaGrammar, UnsupportedKeywordsAreNamedNeverDropped) {
             "JSON schema: unsupported keyword 'minimum' for type number (integers only)");
   EXPECT_EQ(conversion_error(R"({"type":"string","format":"ipv4"})"), "JSON schema: unsupported keyword 'format' value 'ipv4'");
   EXPECT_EQ(conversion_error(R"({"properties":{"a":{"multipleOf":2}}})"), "JSON schema: unsupported keyword 'multipleOf'");
+  for (const char* keyword : {"if", "dependentRequired", "minProperties", "propertyNames", "contains",
+                              "unevaluatedProperties", "additionalItems", "$dynamicRef"})
+    EXPECT_EQ(conversion_error(std::string(R"({"type":"object",")") + keyword + R"(":{}})"),
+              std::string("JSON schema: unsupported keyword '") + keyword + "'");
   EXPECT_EQ(conversion_error("false"), "JSON schema: the schema 'false' matches nothing");
   EXPECT_NE(conversion_error("{").find("not valid JSON"), std::string::npos);
   EXPECT_NE(conversion_error(std::string(5000, '[') + std::string(5000, ']')).find("nested deeper"), std::string::npos);
+}
+
+// Keywords outside JSON Schema's vocabulary constrain nothing (the specification makes unknown
+// keywords annotations): a schema with them is the schema without them, also beside $ref, anyOf
+// and inside allOf, where they differ between branches.
+TEST(JsonSchemaGrammar, KeywordsOutsideJsonSchemaAreAnnotations) {
+  const std::string plain =
+      R"({"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false})";
+  const std::string extended =
+      R"({"id":"http://x/s.json","self":{"vendor":"v"},"x-kubernetes-preserve-unknown-fields":true,"type":"object",
+          "properties":{"a":{"type":"integer","_format":"int32","x-order":1}},"required":["a"],"additionalProperties":false})";
+  EXPECT_EQ(slm::json_schema_to_gbnf(extended), slm::json_schema_to_gbnf(plain));
+  for (const char* text : {R"({"a":1})", R"({"a":"x"})", R"({})", R"({"a":1,"b":2})"})
+    EXPECT_EQ(accepts(extended, text), accepts(plain, text)) << text;
+
+  const std::string beside_ref = R"({"$defs":{"n":{"type":"integer"}},"$ref":"#/$defs/n","x-note":"id"})";
+  EXPECT_TRUE(accepts(beside_ref, "3"));
+  EXPECT_FALSE(accepts(beside_ref, R"("3")"));
+  const std::string beside_any_of = R"({"anyOf":[{"type":"integer"},{"type":"null"}],"x-nullable":true})";
+  EXPECT_TRUE(accepts(beside_any_of, "null"));
+  EXPECT_FALSE(accepts(beside_any_of, "true"));
+  const std::string in_all_of = R"({"allOf":[{"type":"integer","x-a":1},{"minimum":0,"x-a":2}]})";
+  EXPECT_TRUE(accepts(in_all_of, "7"));
+  EXPECT_FALSE(accepts(in_all_of, "-7"));
 }
 
 }  // namespace
