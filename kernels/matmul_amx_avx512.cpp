@@ -1,11 +1,10 @@
-// A prompt's matmul with AMX-INT8 tiles (Intel since Sapphire Rapids) over Q4_0 and Q5_0
+// A prompt's matmul with AMX-INT8 tiles (Intel since Sapphire Rapids) over Q4_0, Q5_0 and Q8_0
 // weights in the interleaved layout, for the AVX-512 build's interleaved kernels
 // (matmul_interleaved_avx2.cpp in namespace avx512), with the bits of the formula in
-// matmul_int_avx2.hpp. Their weights are signed bytes once the zero point is taken off, and
-// unpacking them is what costs the AVX-512 tile most: Qwen2.5-0.5B Q4_K_M (Q5_0 wherever a row
-// of 896 is no multiple of 256) read 512 prompt tokens 1.26x faster on 2 threads of a Xeon with
-// AMX. Q8_0 gave the same bits this way in a trial, but its AVX-512 tile, with nothing to unpack, was as fast
-// (400.9 against 399.8 t/s), so it stays there.
+// matmul_int_avx2.hpp. Their weights are signed bytes once the zero point is taken off. On 2
+// threads of a Xeon with AMX, 512 prompt tokens: Qwen2.5-0.5B Q4_K_M (Q5_0 wherever a row of 896
+// is no multiple of 256) 1.26x faster, its Q8_0 file 1.27x (slm-bench, old and new builds
+// alternating; bench_matmul's Q8_0 tokens:64 on one thread 1.45x).
 //
 // AMX multiplies bytes only, and slm's activations are 16-bit (kernels/activation_blocks.hpp).
 // Each activation q splits exactly into q = 256 * hi + lo, hi = q >> 8 (signed byte) and
@@ -272,13 +271,14 @@ bool amx_int8_available() {
   return available && amx_allowed().load(std::memory_order_relaxed);
 }
 
-bool amx_multiplies(GgmlType type) { return type == GgmlType::Q4_0 || type == GgmlType::Q5_0; }
+bool amx_multiplies(GgmlType type) { return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0; }
 
 void matmul_tiles_amx(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens, float* y,
                       int64_t y_stride, int64_t row_begin, int64_t row_end) {
   switch (type) {
     case GgmlType::Q4_0: return matmul_tiles_amx<GgmlType::Q4_0, BlockQ4_0>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q5_0: return matmul_tiles_amx<GgmlType::Q5_0, BlockQ5_0>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::Q8_0: return matmul_tiles_amx<GgmlType::Q8_0, BlockQ8_0>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     default: throw std::invalid_argument("matmul_tiles_amx: not a format AMX multiplies");
   }
 }

@@ -64,12 +64,13 @@ TEST_P(InterleavedKernels, MatmulGivesTheBitsOfTheRowLayout) {
 }
 
 #if defined(__x86_64__)
-// Where the CPU has AMX, a prompt's Q4_0 and Q5_0 matmuls take it, and the AVX-512 tiles it
-// replaces would go unchecked on that machine: switched off, they must give the same bits.
+// Where the CPU has AMX, a prompt's matmuls of the formats it multiplies (amx_multiplies) take
+// it, and the AVX-512 tiles it replaces would go unchecked on that machine: switched off, they
+// must give the same bits.
 TEST_P(InterleavedKernels, Avx512TilesWithAmxSwitchedOffGiveTheBitsOfTheRowLayout) {
   const auto [isa, type] = GetParam();
   if (isa != Isa::Avx512 || !slm::kernels::avx512::amx_multiplies(type))
-    GTEST_SKIP() << "AMX serves only AVX-512's Q4_0 and Q5_0 prompts";
+    GTEST_SKIP() << "AMX serves only AVX-512 prompts of the formats amx_multiplies names";
   if (!slm::kernels::avx512::amx_int8_available())
     GTEST_SKIP() << "no AMX here: MatmulGivesTheBitsOfTheRowLayout already ran the AVX-512 tiles";
   slm::kernels::avx512::set_amx_allowed(false);
