@@ -11,7 +11,8 @@
 // grammar fixes the order of properties: required ones first), it walks a text sampled under the
 // grammar instead (sample_grammar_text). Schemas slm refuses are counted, and the refusals, by
 // message, printed to stderr. Counters: mask mean/p50/p99 over every mask of the class, compile
-// p50/max per schema.
+// p50/max per schema. SLM_BENCH_PER_SCHEMA=1 also prints each schema's figures to stderr, and
+// SLM_BENCH_SCHEMA=TEXT runs only the schemas whose id contains TEXT (to profile one).
 //
 //   build/bin/bench_grammar_mask            (SLM_SHARED_DIR or ../shared must hold vocab/)
 //   build/bin/bench_grammar_mask --benchmark_filter=Corpus
@@ -178,9 +179,12 @@ void BM_Corpus(benchmark::State& state) {
   std::vector<double> mask_times, compile_times;
   std::map<std::string, int> refusals;
   int instances = 0, sampled = 0;
+  const bool per_schema = std::getenv("SLM_BENCH_PER_SCHEMA") != nullptr;
+  const char* only_schema = std::getenv("SLM_BENCH_SCHEMA");  // only the schemas whose id contains it
   slm::TokenMask mask;
   for (auto _ : state) {
     for (const CorpusSchema& entry : corpus) {
+      if (only_schema && entry.id.find(only_schema) == std::string::npos) continue;
       const double compile_start = thread_cpu_us();
       slm::Grammar grammar;
       try {
@@ -198,6 +202,7 @@ void BM_Corpus(benchmark::State& state) {
         ++instances;
       }
       slm::GrammarMatcher matcher(grammar, vocabulary);
+      const size_t first_mask = mask_times.size();
       for (slm::TokenId t : tokenizer.tokenize(text, false, false)) {
         const double start = thread_cpu_us();
         matcher.fill_mask(mask);
@@ -206,6 +211,11 @@ void BM_Corpus(benchmark::State& state) {
           state.SkipWithError(("a text of " + entry.id + " does not fit its grammar").c_str());
           return;
         }
+      }
+      if (per_schema) {
+        const TimeSummary own = summarize({mask_times.begin() + ptrdiff_t(first_mask), mask_times.end()});
+        fprintf(stderr, "%s %s: %zu masks, mean %.1f us, p99 %.0f us, max %.0f us, compile %.2f ms\n", class_name.c_str(),
+                entry.id.c_str(), mask_times.size() - first_mask, own.mean, own.p99, own.max, compile_times.back() / 1000);
       }
     }
   }

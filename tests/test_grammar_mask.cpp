@@ -4,6 +4,7 @@
 // grammars on one vocabulary, so that the positions they share (PositionTokensCache) are reused.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,35 +28,59 @@ const MaskCase cases[] = {
      R"({"v": "a\"b", "k": [{"v": ""}, {"v": "é, ok", "k": []}]})"},
 };
 
+// Every mask along `document` equals the tokens whose bytes the grammar accepts after the text so far.
+void expect_masks_follow_their_definition(const slm::Grammar& grammar, const std::string& document,
+                                          const slm::Tokenizer& tokenizer,
+                                          const std::shared_ptr<const slm::GrammarVocabulary>& vocabulary) {
+  SCOPED_TRACE(document);
+  slm::GrammarMatcher matcher(grammar, vocabulary);
+  slm::GrammarMatcher reference(grammar, vocabulary);
+  slm::TokenMask mask;
+  std::string text;
+  const std::vector<slm::TokenId> tokens = tokenizer.tokenize(document, false, false);
+  for (size_t step = 0; step <= tokens.size(); ++step) {
+    matcher.fill_mask(mask);
+    int32_t wrong = 0, allowed = 0;
+    for (slm::TokenId t = 0; t < tokenizer.n_vocab(); ++t) {
+      reference.reset();
+      const bool accepts = reference.accept_bytes(text) && reference.accept_token(t);
+      wrong += mask.allows(t) != accepts;
+      allowed += accepts;
+    }
+    ASSERT_EQ(wrong, 0) << "at token " << step << " after '" << text << "' (" << allowed << " allowed)";
+    if (step == tokens.size()) break;
+    ASSERT_TRUE(matcher.accept_token(tokens[step]));
+    text += tokenizer.token_to_piece(tokens[step], false);
+  }
+  EXPECT_TRUE(matcher.can_end());
+}
+
 TEST(GrammarMask, AllowsExactlyTheTokensWhoseBytesTheGrammarAcceptsOnTheQwenVocabulary) {
   const auto vocab_path = slm::test::shared_path("vocab/ggml-vocab-qwen2.gguf");
   SLM_REQUIRE_ASSET(vocab_path);
   const slm::Tokenizer tokenizer = slm::Tokenizer::from_gguf(slm::GgufFile::open(vocab_path.string()));
   const auto vocabulary = slm::make_grammar_vocabulary(tokenizer);
-  for (const MaskCase& c : cases) {
-    SCOPED_TRACE(c.document);
-    const slm::Grammar grammar = c.schema ? slm::grammar_from_json_schema(c.schema) : slm::json_object_grammar();
-    slm::GrammarMatcher matcher(grammar, vocabulary);
-    slm::GrammarMatcher reference(grammar, vocabulary);
-    slm::TokenMask mask;
-    std::string text;
-    const std::vector<slm::TokenId> tokens = tokenizer.tokenize(c.document, false, false);
-    for (size_t step = 0; step <= tokens.size(); ++step) {
-      matcher.fill_mask(mask);
-      int32_t wrong = 0, allowed = 0;
-      for (slm::TokenId t = 0; t < tokenizer.n_vocab(); ++t) {
-        reference.reset();
-        const bool accepts = reference.accept_bytes(text) && reference.accept_token(t);
-        wrong += mask.allows(t) != accepts;
-        allowed += accepts;
-      }
-      ASSERT_EQ(wrong, 0) << "at token " << step << " after '" << text << "' (" << allowed << " allowed)";
-      if (step == tokens.size()) break;
-      ASSERT_TRUE(matcher.accept_token(tokens[step]));
-      text += tokenizer.token_to_piece(tokens[step], false);
-    }
-    EXPECT_TRUE(matcher.can_end());
-  }
+  for (const MaskCase& c : cases)
+    expect_masks_follow_their_definition(c.schema ? slm::grammar_from_json_schema(c.schema) : slm::json_object_grammar(),
+                                         c.document, tokenizer, vocabulary);
+}
+
+// An object of many properties: a position inside it has too many rules below to be shared
+// between grammars as a whole, so its mask is found from fewer frames and the rest walked per
+// state (MatcherCache::cut_stack).
+TEST(GrammarMask, PositionsInsideALargeObjectAllowExactlyTheTokensOfTheDefinition) {
+  const auto vocab_path = slm::test::shared_path("vocab/ggml-vocab-qwen2.gguf");
+  SLM_REQUIRE_ASSET(vocab_path);
+  const slm::Tokenizer tokenizer = slm::Tokenizer::from_gguf(slm::GgufFile::open(vocab_path.string()));
+  const auto vocabulary = slm::make_grammar_vocabulary(tokenizer);
+  std::string schema = R"({"type":"object","additionalProperties":false,"properties":{)";
+  const char* const types[] = {R"({"type":"integer"})", R"({"type":"number"})", R"({"type":"boolean"})",
+                               R"({"type":"string","minLength":1})"};
+  for (int i = 0; i < 80; ++i) schema += (i ? "," : "") + ("\"p" + std::to_string(i) + "\":") + types[i % 4];
+  schema += "}}";
+  expect_masks_follow_their_definition(slm::grammar_from_json_schema(schema),
+                                       R"({"p0": 12, "p1": -0.5, "p2": true, "p3": "ab", "p41": 7, "p79": "z"})",
+                                       tokenizer, vocabulary);
 }
 
 }  // namespace

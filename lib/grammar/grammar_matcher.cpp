@@ -299,21 +299,34 @@ struct MatcherCache {
   const CutStack& cut_stack(int32_t node) {
     const auto found = cut_stacks.find(node);
     if (found != cut_stacks.end()) return found->second;
-    int32_t frames[position_frames];
-    int32_t depth = 0, below = node;
-    for (; depth < position_frames && below != empty_stack; ++depth, below = nodes[size_t(below)].parent)
-      frames[depth] = nodes[size_t(below)].pos;
+    // Fewer frames when the cut's rules are too large to share (a frame inside a large object's
+    // sequence of properties): the frames below are then walked per state, from the boundaries.
+    // When no cut is small enough, the full one, unshared.
     CutStack cut_info;
     int32_t cut = node;
-    if (below != empty_stack) {
-      cut_info.below = below;
-      cut = unknown_below;
-      for (int32_t d = depth; d-- > 0;) cut = intern_node(frames[d], cut);
+    std::string key;
+    const auto make_cut = [&](int32_t kept) {
+      int32_t frames[position_frames];
+      int32_t depth = 0, below = node;
+      for (; depth < kept && below != empty_stack; ++depth, below = nodes[size_t(below)].parent)
+        frames[depth] = nodes[size_t(below)].pos;
+      cut_info.below = -1;
+      cut = node;
+      if (below != empty_stack) {
+        cut_info.below = below;
+        cut = unknown_below;
+        for (int32_t d = depth; d-- > 0;) cut = intern_node(frames[d], cut);
+      }
+    };
+    for (int32_t kept = position_frames; kept >= 1 && key.empty(); --kept) {
+      make_cut(kept);
+      if (position_tokens.count(cut)) break;
+      key = position_key(cut);
     }
+    if (key.empty() && !position_tokens.count(cut)) make_cut(position_frames);
     auto& tokens = position_tokens[cut];
     if (!tokens) {
       PositionTokensCache& shared = *vocab->position_tokens;
-      const std::string key = position_key(cut);
       if (!key.empty()) tokens = shared.find(key);
       if (!tokens) {
         tokens = compute_position_tokens(cut);

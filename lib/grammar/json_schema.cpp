@@ -11,6 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_map>
 
 #include "lib/grammar/json_schema_rules.hpp"
 #include "slm/error.hpp"
@@ -101,7 +102,11 @@ class SchemaConverter {
     for (char c : hint) base += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '-';
     if (base.empty() || base.size() > 40) base = "r";
     std::string name = base;
-    for (int i = 1; rules_.count(name) || reserved_.count(name); ++i) name = fmt::format("{}-{}", base, i);
+    // base-1, base-2, ...: the numbers below next_suffix_[base] are all taken (names are never freed),
+    // so the search resumes there instead of from 1 (a schema with thousands of "properties" hints).
+    int& next = next_suffix_[base];
+    if (next == 0) next = 1;
+    while (rules_.count(name) || reserved_.count(name)) name = fmt::format("{}-{}", base, next++);
     reserved_.insert(name);
     return name;
   }
@@ -473,6 +478,7 @@ class SchemaConverter {
   std::map<std::string, std::string> rules_;
   std::vector<std::pair<std::string, std::string>> rule_order_;
   std::set<std::string> reserved_;
+  std::unordered_map<std::string, int> next_suffix_;
   std::map<std::string, std::string> ref_rules_;
 };
 
