@@ -81,6 +81,9 @@ TEST(ThreadPool, LoopsFromTwoThreadsAtOnceBothComplete) {
 }
 
 TEST(ThreadPool, WorkersThatFellAsleepWakeForTheNextLoop) {
+  // On a loaded machine a late worker could count as stalled and keep the next loops on the
+  // caller; this test is about waking, so that fallback is off here.
+  slm::ops::set_stall_fallback(false);
   for (int round = 0; round < 5; ++round) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // far past the workers' spinning
     std::atomic<int> workers_seen{0};
@@ -93,6 +96,59 @@ TEST(ThreadPool, WorkersThatFellAsleepWakeForTheNextLoop) {
     EXPECT_EQ(items.load(), 64);
     EXPECT_EQ(workers_seen.load(), 1) << "round " << round << ": the sleeping worker never took part";
   }
+  slm::ops::set_stall_fallback(true);
+}
+
+TEST(ThreadPool, LoopsThatStalledOnADescheduledWorkerSendTheNextLoopsToTheCaller) {
+  // Worker 1 takes 20 ms over its chunk (as if descheduled), the caller 1 ms over each of its own:
+  // the caller waits far longer than its own chunks took. After two such loops within 50 ms the
+  // next loop runs on the caller alone, and once the time alone is over (at most 640 ms) the
+  // workers take part again. A worker that woke too late to stall anything just means another try.
+  slm::ops::set_stall_fallback(true);
+  const auto loop_on_workers = [](std::chrono::microseconds worker_chunk, std::chrono::microseconds own_chunk) {
+    std::atomic<int> on_workers{0};
+    parallel_for(16, 1, 2, [&](int64_t, int64_t, int worker) {
+      if (worker != 0) ++on_workers;
+      std::this_thread::sleep_for(worker != 0 ? worker_chunk : own_chunk);
+    });
+    return on_workers.load();
+  };
+  bool alone = false;
+  for (int attempt = 0; attempt < 20 && !alone; ++attempt) {
+    loop_on_workers(std::chrono::milliseconds(20), std::chrono::milliseconds(1));
+    alone = loop_on_workers(std::chrono::microseconds(200), std::chrono::microseconds(200)) == 0;
+  }
+  EXPECT_TRUE(alone) << "no loop after stalled loops ran on its caller alone";
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  std::atomic<bool> back{false};
+  for (int attempt = 0; attempt < 20 && !back; ++attempt)
+    parallel_for(64, 1, 2, [&](int64_t, int64_t, int worker) {
+      if (worker != 0) back = true;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    });
+  EXPECT_TRUE(back) << "the workers never took part again after the time alone";
+}
+
+TEST(ThreadPool, WithTheStallFallbackOffStalledLoopsKeepTheirWorkers) {
+  // The other side of the test above: without the fallback, the loop after the stalls is shared.
+  slm::ops::set_stall_fallback(false);
+  bool shared = true;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::atomic<int> on_workers{0};
+    for (int stall = 0; stall < 2; ++stall)
+      parallel_for(16, 1, 2, [&](int64_t, int64_t, int worker) {
+        std::this_thread::sleep_for(worker != 0 ? std::chrono::milliseconds(20) : std::chrono::milliseconds(1));
+      });
+    parallel_for(64, 1, 2, [&](int64_t, int64_t, int worker) {
+      if (worker != 0) ++on_workers;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    });
+    shared = on_workers.load() > 0;
+    if (shared) break;
+  }
+  slm::ops::set_stall_fallback(true);
+  EXPECT_TRUE(shared);
 }
 
 TEST(ThreadPool, APoolStoppedRightAfterItsFirstLoopJoinsItsThreads) {

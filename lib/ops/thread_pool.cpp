@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -32,6 +33,23 @@ namespace {
 // How long an idle worker spins before it sleeps: longer than the gap between two loops of a
 // forward pass, shorter than anything a person would notice as a busy core.
 constexpr auto kSpinTime = std::chrono::microseconds(300);
+
+// A loop whose caller, done with its own chunks, still waits this long for a chunk another thread
+// claimed, and longer than kStallChunks of its own chunks took, stalled: a worker lost its core (a
+// quiet machine finishes the last chunks within about one chunk's time). Two stalls within
+// kStallWindow mean a busy process shares the cores, not a passing hiccup; then the next loops
+// run on the caller alone for a while, since a 2-thread loop that waits a scheduler time slice
+// (milliseconds) for a descheduled worker is slower than one thread, which the kernel gives a core
+// of its own. Each time alone doubles the next, from kSoloFirst up to kSoloLongest, until the
+// threads have run kSoloForgetAfter without stalling.
+constexpr auto kStallWait = std::chrono::microseconds(400);
+constexpr int kStallChunks = 4;
+constexpr auto kStallWindow = std::chrono::milliseconds(50);
+constexpr auto kSoloFirst = std::chrono::milliseconds(10);
+constexpr auto kSoloLongest = std::chrono::milliseconds(640);
+constexpr auto kSoloForgetAfter = std::chrono::seconds(2);
+
+std::atomic<bool> stall_fallback{true};
 
 // Workers hold only open (even) generations, so an odd value can mean "none", and generations
 // may wrap around.
@@ -59,9 +77,13 @@ class ThreadPool {
     for (std::thread& t : threads_) t.join();
   }
 
-  // False when the pool is taken (by another thread's loop, or by this thread's own).
+  // False when the pool is taken (by another thread's loop, or by this thread's own), or when
+  // recent loops stalled on a descheduled worker (see kStallWait).
   bool run(int64_t n_items, int64_t chunk, int n_threads, LoopBody body) {
     if (inside_loop_) return false;
+    const int64_t started = now_ns();
+    if (stall_fallback.load(std::memory_order_relaxed) && started < solo_until_ns_.load(std::memory_order_relaxed))
+      return false;
     std::unique_lock lock(busy_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
     grow(n_threads - 1);
@@ -69,7 +91,8 @@ class ThreadPool {
     // Close the previous generation and wait for the workers still reading it.
     const uint32_t closed = generation_.fetch_add(1) + 1;
     for (int i = 0; i < int(threads_.size()); ++i)
-      while (slots_[size_t(i)]->holds.load() == closed - 1) SLM_CPU_RELAX();
+      for (int64_t spins = 1; slots_[size_t(i)]->holds.load() == closed - 1; ++spins)
+        if (spins % 1024 == 0) std::this_thread::yield(); else SLM_CPU_RELAX();
     loop_.body = body;
     loop_.n_items = n_items;
     loop_.chunk = chunk;
@@ -80,13 +103,16 @@ class ThreadPool {
     generation_.store(closed + 1);
     if (sleepers_.load() > 0) wake_sleepers();
 
+    const int64_t working = now_ns();
     inside_loop_ = true;
     const int64_t mine = work(0);
     inside_loop_ = false;
+    const int64_t worked = now_ns();
     // Wait for the chunks others claimed; yield now and then, in case one of them shares this core.
     int64_t spins = 0;
     while (done_chunks_.load(std::memory_order_acquire) + mine < loop_.n_chunks)
       if (++spins % 1024 == 0) std::this_thread::yield(); else SLM_CPU_RELAX();
+    note_wait(now_ns() - worked, mine > 0 ? (worked - working) / mine : 0);
     return true;
   }
 
@@ -100,6 +126,28 @@ class ThreadPool {
       ++ran;
     }
     return ran;
+  }
+
+  static int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  static constexpr int64_t ns(std::chrono::nanoseconds d) { return d.count(); }
+
+  // Called with busy_ held, after each pooled loop.
+  void note_wait(int64_t waited_ns, int64_t own_chunk_ns) {
+    const int64_t now = now_ns();
+    if (own_chunk_ns == 0 || waited_ns <= std::max<int64_t>(ns(kStallWait), kStallChunks * own_chunk_ns)) {
+      if (now - std::max(last_stall_ns_, solo_until_ns_.load(std::memory_order_relaxed)) > ns(kSoloForgetAfter))
+        solo_ns_ = ns(kSoloFirst);
+      return;
+    }
+    if (now - last_stall_ns_ < ns(kStallWindow)) {
+      solo_until_ns_.store(now + solo_ns_, std::memory_order_relaxed);
+      solo_ns_ = std::min(2 * solo_ns_, ns(kSoloLongest));
+    }
+    last_stall_ns_ = now;
   }
 
   void grow(int n_workers) {
@@ -161,6 +209,9 @@ class ThreadPool {
   std::mutex sleep_mutex_;
   std::condition_variable wake_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> solo_until_ns_{0};  // loops before this time run on their caller alone
+  int64_t last_stall_ns_ = INT64_MIN / 2;   // guarded by busy_
+  int64_t solo_ns_ = ns(kSoloFirst);        // guarded by busy_
   alignas(64) std::atomic<int64_t> next_chunk_{0};
   alignas(64) std::atomic<int64_t> done_chunks_{0};
   Loop loop_;
@@ -197,6 +248,8 @@ int64_t count_items_on_a_pool_of_its_own(int64_t n_items, int n_threads) {
     return -1;
   return visited.load();
 }
+
+void set_stall_fallback(bool allowed) { stall_fallback.store(allowed); }
 
 int64_t chunk_for(int64_t n_items, int n_threads, int chunks_per_thread) {
   const int64_t n_chunks = std::max<int64_t>(1, int64_t(std::max(n_threads, 1)) * std::max(chunks_per_thread, 1));

@@ -9,8 +9,11 @@
 //
 // Here the caller takes part in its own loop, the items are claimed in chunks from a shared
 // counter, and the caller waits only for chunks that another thread has claimed: a worker that
-// is late or descheduled leaves its share to the others. Workers spin briefly after a loop (a
-// forward pass calls the next one within microseconds), then sleep.
+// is late leaves its share to the others. Workers spin briefly after a loop (a forward pass calls
+// the next one within microseconds), then sleep. A worker descheduled in the middle of its chunk
+// (a busy process beside slm) still makes the caller wait for a scheduler time slice; when loops
+// wait like that twice within 50 ms, the next loops run on the caller alone for a while (10 ms,
+// doubling each time up to 640 ms), since one thread then has a core to itself and is faster.
 //
 // Which thread runs an item never changes what the item computes, so results do not depend on
 // the thread count or on the timing.
@@ -46,6 +49,10 @@ void parallel_for(int64_t n_items, int64_t chunk, int n_threads, const F& f) {
 // The chunk that splits n_items into about `chunks_per_thread` chunks per thread: more chunks
 // than threads let the others take over a late thread's share.
 int64_t chunk_for(int64_t n_items, int n_threads, int chunks_per_thread);
+
+// For tests: whether a loop that stalled on a descheduled worker sends the next loops to their
+// caller alone (on by default). Tests that count which threads took part switch it off.
+void set_stall_fallback(bool allowed);
 
 // For the tests of starting and stopping: starts a pool of its own, counts n_items items in one
 // loop on it, and stops it (joining its threads, however late they started). -1 when it could
