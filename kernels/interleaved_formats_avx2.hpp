@@ -1,0 +1,243 @@
+// The interleaved layout's formats (kernels/interleaved_blocks.hpp) for the AVX2 integer
+// kernels: how a block of a layout tile (8 rows) is multiplied in registers (dot_block) or
+// decoded into a prompt tile (decode_block). Included by matmul_interleaved_avx2.cpp and by the
+// AMX kernels (matmul_amx_avx512.cpp), which lay the decoded K-quant weights out for tiles.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/interleaved_blocks.hpp"
+#include "kernels/matmul_int_avx2.hpp"
+#include "kernels/quant_blocks.hpp"
+#include "kernels/simd_avx2.hpp"
+
+namespace slm::kernels::avx2 {
+namespace {
+
+// The 8 bytes at p: one per row.
+__m128i load8(const uint8_t* p) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)); }
+
+// Row r's 16-bit value in lanes 2r and 2r + 1, beside its pair of weights.
+__m256i per_pair(__m128i rows) { return _mm256_set_m128i(_mm_unpackhi_epi16(rows, rows), _mm_unpacklo_epi16(rows, rows)); }
+
+template <class Format>
+void store_pair(RowTile<Format>& tile, int pair, int row0, __m256i w) {
+  _mm256_store_si256(reinterpret_cast<__m256i*>(tile.w[pair][row0]), w);
+}
+
+// Each interleaved format gives, for one block of a tile (8 rows):
+//   dot_block<kTokens>(block, x, x_stride, acc): acc[t] lane r += row r's part of token t's dot
+//     product (token t's activation block at x[t * x_stride]), by the formula of
+//     matmul_int_avx2.hpp (one fma per group, then the min term), the block decoded once;
+//   decode_block(block, tile, b, row0): the block as block b of rows row0 .. row0 + 7 of a
+//     prompt tile (weights with their
+//     sub-block scales, scales, mins).
+
+// Q4_0, Q5_0, Q8_0: d[8], then 8 groups of kGroupBytes; slots(group) gives the group's 32
+// weights as signed bytes, zero point removed.
+template <GgmlType kType, class Block>
+struct InterleavedLegacy {
+  static constexpr int kWeights = kLegacyBlockSize, kGroupWeights = kLegacyBlockSize;
+  static constexpr int kActivationBits = activation_magnitude_bits(kType);
+  static constexpr bool kHasMin = false;
+  static constexpr int kScaleBytes = kInterleavedRows * sizeof(Fp16Bits);
+  static constexpr int kGroupBytes = sizeof(Block) - sizeof(Fp16Bits);
+  static constexpr int kBlockBytes = kInterleavedRows * sizeof(Block);
+
+  static __m256i slots(const uint8_t* group) { return legacy_group_slots<kType>(group); }
+
+  template <int kTokens>
+  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>* x, int64_t x_stride, __m256* acc) {
+    // One token keeps two sums, for two chains of additions; integer addition is exact, so
+    // the order is free.
+    constexpr int kChains = kTokens == 1 ? 2 : 1;
+    __m256i isum[kTokens][kChains];
+    for (auto& sums : isum)
+      for (__m256i& sum : sums) sum = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int m = 0; m < kLegacyBlockSize / 4; ++m) {
+      const __m256i q = slots(block + kScaleBytes + m * kGroupBytes);
+      const __m256i low = _mm256_cvtepi8_epi16(low_half(q)), high = _mm256_cvtepi8_epi16(high_half(q));
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) {
+        const int16_t* q_x = x[t * x_stride].q + 4 * m;
+        isum[t][0] = madd_add(isum[t][0], low, broadcast_pair(q_x));
+        isum[t][kChains - 1] = madd_add(isum[t][kChains - 1], high, broadcast_pair(q_x + 2));
+      }
+    }
+    const __m256 d = _mm256_cvtph_ps(load16(block));
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) {
+      const __m256i sum = kChains == 2 ? _mm256_add_epi32(isum[t][0], isum[t][kChains - 1]) : isum[t][0];
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(d, _mm256_set1_ps(x[t * x_stride].d)), acc[t]);
+    }
+  }
+
+  static void decode_block(const uint8_t* block, RowTile<InterleavedLegacy>& tile, int b, int row0) {
+    _mm256_store_ps(tile.scale[b] + row0, _mm256_cvtph_ps(load16(block)));
+#pragma GCC unroll 8
+    for (int m = 0; m < kLegacyBlockSize / 4; ++m) {
+      const __m256i q = slots(block + kScaleBytes + m * kGroupBytes);
+      store_pair(tile, b * kWeights / 2 + 2 * m, row0, _mm256_cvtepi8_epi16(low_half(q)));
+      store_pair(tile, b * kWeights / 2 + 2 * m + 1, row0, _mm256_cvtepi8_epi16(high_half(q)));
+    }
+  }
+};
+
+// Q4_K: d[8], dmin[8], scale[8][8], min[8][8] ([sub-block][row]), then per sub-block 8
+// groups of 16 nibble bytes. The sub-block scale multiplies the 8 rows' int32 sums of each
+// sub-block (one _mm256_mullo_epi32 per 32 x 8 weights) instead of every weight.
+struct InterleavedQ4_K {
+  static constexpr int kWeights = kSuperBlockSize, kGroupWeights = 128;
+  static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q4_K);
+  static constexpr bool kHasMin = true;
+  static constexpr int kBlockBytes = kQ4KTileBlockBytes;
+  static constexpr int kSubBlocks = 8, kScalesOffset = 32, kMinsOffset = 96, kQuantsOffset = 160;
+
+  // Lane r: row r's scale (or min) of sub-block i.
+  static __m256i sub_block_bytes(const uint8_t* block, int offset, int i) {
+    return _mm256_cvtepu8_epi32(load8(block + offset + kInterleavedRows * i));
+  }
+  // Group m of sub-block i as two vectors of 16-bit weights (slots 0-15, then 16-31): the 16
+  // bytes widened once, then masked and shifted, with no cross-lane step.
+  static void quants(const uint8_t* block, int i, int m, __m256i& low, __m256i& high) {
+    const __m256i bytes = _mm256_cvtepu8_epi16(load16(block + kQuantsOffset + (i * 8 + m) * 16));
+    low = _mm256_and_si256(bytes, _mm256_set1_epi16(0x0f));
+    high = _mm256_srli_epi16(bytes, 4);
+  }
+
+  template <int kTokens>
+  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>* x, int64_t x_stride, __m256* acc) {
+    constexpr int kChains = kTokens == 1 ? 2 : 1;  // as InterleavedLegacy
+    const __m256 d = _mm256_cvtph_ps(load16(block));
+    for (int g = 0; g < kWeights / kGroupWeights; ++g) {
+      __m256i isum[kTokens];
+      for (__m256i& sum : isum) sum = _mm256_setzero_si256();
+      for (int i = g * 4; i < g * 4 + 4; ++i) {
+        __m256i sub[kTokens][kChains];
+        for (auto& sums : sub)
+          for (__m256i& sum : sums) sum = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int m = 0; m < 8; ++m) {
+          __m256i low, high;
+          quants(block, i, m, low, high);
+#pragma GCC unroll 8
+          for (int t = 0; t < kTokens; ++t) {
+            const int16_t* q_x = x[t * x_stride].q + 32 * i + 4 * m;
+            sub[t][0] = madd_add(sub[t][0], low, broadcast_pair(q_x));
+            sub[t][kChains - 1] = madd_add(sub[t][kChains - 1], high, broadcast_pair(q_x + 2));
+          }
+        }
+        const __m256i scales = sub_block_bytes(block, kScalesOffset, i);
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) {
+          const __m256i sum = kChains == 2 ? _mm256_add_epi32(sub[t][0], sub[t][kChains - 1]) : sub[t][0];
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sum, scales));
+        }
+      }
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t)
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t * x_stride].d)), acc[t]);
+    }
+    const __m256 dmin = _mm256_cvtph_ps(load16(block + 16));
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) {
+      const ActivationBlock<kWeights>& x_t = x[t * x_stride];
+      __m256i products = _mm256_setzero_si256();
+      for (int i = 0; i < kSubBlocks; ++i)
+        products = _mm256_add_epi32(products, _mm256_mullo_epi32(sub_block_bytes(block, kMinsOffset, i), _mm256_set1_epi32(x_t.sum32[i])));
+      const __m256 min_scale = _mm256_mul_ps(dmin, _mm256_xor_ps(_mm256_set1_ps(x_t.d), _mm256_set1_ps(-0.0f)));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products), min_scale, acc[t]);
+    }
+  }
+
+  static void decode_block(const uint8_t* block, RowTile<InterleavedQ4_K>& tile, int b, int row0) {
+    _mm256_store_ps(tile.scale[b] + row0, _mm256_cvtph_ps(load16(block)));
+    _mm256_store_ps(tile.min_scale[b] + row0, _mm256_xor_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_set1_ps(-0.0f)));
+    for (int i = 0; i < kSubBlocks; ++i) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tile.mins[b][i] + row0), sub_block_bytes(block, kMinsOffset, i));
+      const __m256i pair_scales = per_pair(_mm_cvtepu8_epi16(load8(block + kScalesOffset + kInterleavedRows * i)));
+      for (int m = 0; m < 8; ++m) {
+        __m256i low, high;
+        quants(block, i, m, low, high);
+        const int pair = b * kWeights / 2 + 16 * i + 2 * m;
+        store_pair(tile, pair, row0, _mm256_mullo_epi16(low, pair_scales));
+        store_pair(tile, pair + 1, row0, _mm256_mullo_epi16(high, pair_scales));
+      }
+    }
+  }
+};
+
+// Q6_K: d[8], scale[16][8] (int8, [sub-block][row]), then per 32 weights c 8 groups of 24
+// bytes: 16 of low nibbles, 8 of top 2 bits (byte k: slots k, k + 8, k + 16, k + 24). Groups
+// 0-3 of c are sub-block 2c, groups 4-7 sub-block 2c + 1, whose scales multiply int32 sums.
+struct InterleavedQ6_K {
+  static constexpr int kWeights = kSuperBlockSize, kGroupWeights = 64;
+  static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q6_K);
+  static constexpr bool kHasMin = false;
+  static constexpr int kBlockBytes = kQ6KTileBlockBytes;
+  static constexpr int kScalesOffset = 16, kQuantsOffset = 144, kGroupBytes = 24;
+
+  // The group's 32 weights as signed bytes q - 32.
+  static __m256i quants(const uint8_t* block, int c, int m) {
+    const uint8_t* group = block + kQuantsOffset + (c * 8 + m) * kGroupBytes;
+    int64_t top_bits;
+    std::memcpy(&top_bits, group + 16, sizeof(top_bits));
+    // 64-bit lane L: byte k's bits 2L, 2L + 1 moved to bits 0, 1: the top bits of slot 8L + k.
+    const __m256i high = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x(top_bits), _mm256_set_epi64x(6, 4, 2, 0)),
+                                          _mm256_set1_epi8(3));
+    return _mm256_sub_epi8(_mm256_or_si256(nibbles(group), _mm256_slli_epi16(high, 4)), _mm256_set1_epi8(32));
+  }
+  static const uint8_t* sub_block_scales(const uint8_t* block, int i) { return block + kScalesOffset + kInterleavedRows * i; }
+
+  template <int kTokens>
+  static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>* x, int64_t x_stride, __m256* acc) {
+    const __m256 d = _mm256_cvtph_ps(load16(block));
+    for (int g = 0; g < kWeights / kGroupWeights; ++g) {
+      __m256i isum[kTokens];
+      for (__m256i& sum : isum) sum = _mm256_setzero_si256();
+      for (int c = 2 * g; c < 2 * g + 2; ++c)
+        for (int k = 0; k < 2; ++k) {  // sub-blocks 2c, 2c + 1: groups 0-3, then 4-7 of c
+          __m256i sub[kTokens];
+          for (__m256i& sum : sub) sum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+          for (int m = 4 * k; m < 4 * k + 4; ++m) {
+            const __m256i q = quants(block, c, m);
+            const __m256i low = _mm256_cvtepi8_epi16(low_half(q)), high = _mm256_cvtepi8_epi16(high_half(q));
+#pragma GCC unroll 8
+            for (int t = 0; t < kTokens; ++t) {
+              const int16_t* q_x = x[t * x_stride].q + 32 * c + 4 * m;
+              sub[t] = madd_add(sub[t], low, broadcast_pair(q_x));
+              sub[t] = madd_add(sub[t], high, broadcast_pair(q_x + 2));
+            }
+          }
+          const __m256i scales = _mm256_cvtepi8_epi32(load8(sub_block_scales(block, 2 * c + k)));
+#pragma GCC unroll 8
+          for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sub[t], scales));
+        }
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t)
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t * x_stride].d)), acc[t]);
+    }
+  }
+
+  static void decode_block(const uint8_t* block, RowTile<InterleavedQ6_K>& tile, int b, int row0) {
+    _mm256_store_ps(tile.scale[b] + row0, _mm256_cvtph_ps(load16(block)));
+    for (int c = 0; c < 8; ++c)
+      for (int k = 0; k < 2; ++k) {
+        const __m256i pair_scales = per_pair(_mm_cvtepi8_epi16(load8(sub_block_scales(block, 2 * c + k))));
+        for (int m = 4 * k; m < 4 * k + 4; ++m) {
+          const __m256i q = quants(block, c, m);
+          const int pair = b * kWeights / 2 + 16 * c + 2 * m;
+          store_pair(tile, pair, row0, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(low_half(q)), pair_scales));
+          store_pair(tile, pair + 1, row0, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(high_half(q)), pair_scales));
+        }
+      }
+  }
+};
+
+}  // namespace
+}  // namespace slm::kernels::avx2
