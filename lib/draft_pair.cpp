@@ -31,19 +31,35 @@ bool is_residual_output(const std::string& name) {
          name.ends_with(".ffn_down_exps.weight");
 }
 
-std::vector<uint8_t> scaled_copy(const GgufTensor& tensor, float scale) {
-  if (!kernels::can_quantize(tensor.type))
-    throw Error(fmt::format("{}: cannot write {} tensors back after scaling", tensor.name, ggml_type_name(tensor.type)));
+// The tensor's rows multiplied by `scale`, written in `type`.
+std::vector<uint8_t> converted_copy(const GgufTensor& tensor, float scale, GgmlType type) {
+  if (!kernels::can_quantize(type))
+    throw Error(fmt::format("{}: cannot write {} tensors", tensor.name, ggml_type_name(type)));
   const int64_t n = int64_t(tensor.ne[0]);
+  const uint32_t block_size = ggml_type_info(type).block_size;
+  if (!ggml_type_info(type).weight_format || n % block_size != 0)
+    throw Error(fmt::format("{}: rows of {} cannot be written as {} weights (blocks of {})", tensor.name, n,
+                            ggml_type_name(type), block_size));
   const uint64_t row_bytes = ggml_row_bytes(tensor.type, tensor.ne[0]);
-  std::vector<uint8_t> out(tensor.data, tensor.data + tensor.n_bytes);
+  const uint64_t out_row_bytes = ggml_row_bytes(type, tensor.ne[0]);
+  std::vector<uint8_t> out(size_t(out_row_bytes * tensor.n_rows()));
   std::vector<float> row(size_t(n), 0.0f);
   for (uint64_t r = 0; r < tensor.n_rows(); ++r) {
     kernels::dequantize_row(tensor.type, tensor.data + r * row_bytes, row.data(), n);
-    for (float& x : row) x *= scale;
-    kernels::quantize_row(tensor.type, row.data(), out.data() + r * row_bytes, n);
+    if (scale != 1.0f)
+      for (float& x : row) x *= scale;
+    kernels::quantize_row(type, row.data(), out.data() + r * out_row_bytes, n);
   }
   return out;
+}
+
+// Adds `tensor` scaled by `scale` in `type`, or as it is when neither changes it.
+void add_tensor(GgufWriter& writer, const GgufTensor& tensor, float scale, GgmlType type) {
+  const std::vector<uint64_t> shape(tensor.ne.begin(), tensor.ne.begin() + tensor.n_dims);
+  if (scale == 1.0f && type == tensor.type)
+    writer.add_tensor(tensor.name, tensor.type, shape, {tensor.data, tensor.data + tensor.n_bytes});
+  else
+    writer.add_tensor(tensor.name, type, shape, converted_copy(tensor, scale, type));
 }
 
 }  // namespace
@@ -71,15 +87,17 @@ void write_draft_pair(const std::string& input_path, const std::string& target_p
                                                 options.residual_scale));
   draft.add_string("general.name", fmt::format("{} draft ({} layers)", base_name, options.draft_layers));
 
+  const bool has_output = input.find_tensor("output.weight") != nullptr;
+  const std::string head_name = has_output ? "output.weight" : "token_embd.weight";
   for (const GgufTensor& tensor : input.tensors()) {
-    const std::vector<uint64_t> shape(tensor.ne.begin(), tensor.ne.begin() + tensor.n_dims);
     const std::optional<int32_t> layer = layer_of(tensor.name);
     const bool later = layer && *layer >= options.draft_layers;
-    if (later && is_residual_output(tensor.name))
-      target.add_tensor(tensor.name, tensor.type, shape, scaled_copy(tensor, options.residual_scale));
-    else
-      target.add_tensor(tensor.name, tensor.type, shape, {tensor.data, tensor.data + tensor.n_bytes});
-    if (!later) draft.add_tensor(tensor.name, tensor.type, shape, {tensor.data, tensor.data + tensor.n_bytes});
+    const float attention = tensor.name.ends_with(".attn_output.weight") ? options.attention_scale : 1.0f;
+    const float residual = later && is_residual_output(tensor.name) ? options.residual_scale : 1.0f;
+    add_tensor(target, tensor, attention * residual, tensor.type);
+    if (later) continue;
+    const bool head = tensor.name == head_name && options.draft_head_type;
+    add_tensor(draft, tensor, attention, head ? *options.draft_head_type : tensor.type);
   }
   target.write_file(target_path);
   draft.write_file(draft_path);

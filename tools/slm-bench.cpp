@@ -298,6 +298,14 @@ void add_speculative_options(CLI::App& app, slm::tools::SpeculativeBenchOptions&
   app.add_option("--spec-prompt-file", s.prompt_file, "the speculative test's prompt as text instead (special "
                                                       "tokens parsed)")
       ->group(group)->type_name("FILE");
+  app.add_flag("--spec-extraction", s.extraction,
+               "an extraction-style prompt: the random prompt X, the model's greedy continuation of X as long as "
+               "the test, then X again (for --lookup-ngram)")
+      ->group(group);
+  app.add_option("--spec-extraction-edits", s.extraction_edit_every,
+                 "with --spec-extraction: replace every N-th token of the continuation's copy by a random token "
+                 "(0: an exact copy)")
+      ->group(group)->type_name("N")->capture_default_str()->check(CLI::NonNegativeNumber);
 }
 
 }  // namespace

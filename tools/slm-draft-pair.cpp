@@ -4,9 +4,13 @@
 //   slm-draft-pair -m base.gguf --draft-layers 2 --residual-scale 0.1 --target t.gguf --draft d.gguf
 //
 // The target's layers from --draft-layers on add their attention and FFN outputs scaled by
-// --residual-scale; the draft is the first --draft-layers layers with the same embeddings and head.
+// --residual-scale; the draft is the first --draft-layers layers with the same embeddings and head
+// (--draft-head-type: that head in another type). --attention-scale scales every layer's attention
+// output in both.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+
+#include <cstdio>
 
 #include "common/cli.hpp"
 #include "common/tool_main.hpp"
@@ -24,7 +28,22 @@ int main(int argc, char** argv) {
     app.add_option("--residual-scale", options.residual_scale,
                    "multiplies the target's later layers' attn_output and ffn_down (0: the pair always agrees)")
         ->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--attention-scale", options.attention_scale,
+                   "multiplies every layer's attn_output in both (below 1: the next token depends mostly on the "
+                   "last one, for extraction-style prompt lookup measurements)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    std::string head_type;
+    app.add_option("--draft-head-type", head_type,
+                   "write the draft's output head in this type (e.g. Q4_0; default: the input's)")
+        ->type_name("TYPE");
     if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
+    if (!head_type.empty()) {
+      options.draft_head_type = slm::ggml_type_from_name(head_type);
+      if (!options.draft_head_type) {
+        std::fprintf(stderr, "slm-draft-pair: error: unknown tensor type '%s' (see --help)\n", head_type.c_str());
+        return 2;
+      }
+    }
     slm::write_draft_pair(input, target, draft, options);
     fmt::print("wrote {} and {}\n", target, draft);
     return 0;

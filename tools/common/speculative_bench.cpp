@@ -23,6 +23,30 @@ std::vector<TokenId> bench_prompt(const Model& model, const SpeculativeBenchOpti
   return model.tokenizer().tokenize(text.str(), true, true);
 }
 
+// X, G, X: G the greedy continuation of X (n_gen tokens), so the prompt's end has been seen
+// before, followed by what the model said after it then; every edit_every-th token of G's copy
+// replaced by a random token, so that the reply copies spans of its prompt between edits.
+std::vector<TokenId> extraction_prompt(const std::vector<TokenId>& x, Session& session, int n_gen, int edit_every,
+                                       uint32_t seed) {
+  session.reset();
+  SamplerParams greedy;
+  greedy.temperature = 0.0f;
+  Sampler sampler(greedy);
+  GenerateOptions options;
+  options.max_tokens = n_gen;
+  options.stop_at_end_of_generation = false;
+  const GenerateResult g = generate(session, sampler, x, options, nullptr);
+  std::vector<TokenId> copy = g.tokens;
+  if (edit_every > 0) {
+    const std::vector<TokenId> edits = bench::random_tokens(session.model(), int32_t(copy.size()), seed + 1);
+    for (size_t i = size_t(edit_every) - 1; i < copy.size(); i += size_t(edit_every)) copy[i] = edits[i];
+  }
+  std::vector<TokenId> prompt = x;
+  prompt.insert(prompt.end(), copy.begin(), copy.end());
+  prompt.insert(prompt.end(), x.begin(), x.end());
+  return prompt;
+}
+
 // Generated tokens after the first, per second (the first comes from the prompt's logits).
 double generation_rate(const GenerateResult& r) {
   return r.generation_seconds > 0 ? double(r.tokens.size() - 1) / r.generation_seconds : 0.0;
@@ -42,9 +66,11 @@ double speedup(const SpeculativeBenchResult& r) {
 SpeculativeBenchResult run_speculative_bench(const std::shared_ptr<const Model>& model, const std::string& model_path,
                                              const std::shared_ptr<const Model>& draft, const SpeculativeBenchOptions& o,
                                              int n_threads, int n_gen, int repetitions, uint32_t seed, KvType kv_type) {
-  const std::vector<TokenId> prompt = bench_prompt(*model, o, seed);
-  SessionOptions session_options{.n_ctx = int32_t(prompt.size()) + n_gen + 1, .n_threads = n_threads, .kv_type = kv_type};
+  std::vector<TokenId> prompt = bench_prompt(*model, o, seed);
+  const int32_t n_prompt_max = o.extraction ? 2 * int32_t(prompt.size()) + n_gen : int32_t(prompt.size());
+  SessionOptions session_options{.n_ctx = n_prompt_max + n_gen + 1, .n_threads = n_threads, .kv_type = kv_type};
   Session session(model, session_options);
+  if (o.extraction) prompt = extraction_prompt(prompt, session, n_gen, o.extraction_edit_every, seed);
   Speculator speculator(*model, draft, o.speculative, session_options);
   SamplerParams greedy;
   greedy.temperature = 0.0f;

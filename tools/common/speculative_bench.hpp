@@ -19,6 +19,13 @@ struct SpeculativeBenchOptions {
   SpeculativeOptions speculative;    // --draft-max, --draft-min, --draft-p-min, --lookup-ngram
   std::string prompt_file;           // --spec-prompt-file: the prompt's text; "" for random tokens
   int n_prompt = 64;                 // --spec-prompt-tokens: random prompt tokens
+  // --spec-extraction: an extraction-style prompt built from the random one, X: a "document" that
+  // holds X and the model's own greedy continuation G of X (as long as the test), then X again,
+  // so that a model whose output depends mostly on recent tokens continues with G, a span of its
+  // prompt (what prompt lookup is for).
+  bool extraction = false;
+  int extraction_edit_every = 0;     // --spec-extraction-edits N: G's copy in the document has every
+                                     // N-th token replaced by a random one (0: an exact copy)
   bool enabled() const { return !draft_path.empty() || speculative.lookup_ngram > 0; }
 };
 
