@@ -9,6 +9,16 @@
 
 namespace slm::kernels {
 
+float softmax_numerators(float* scores, int32_t first, int32_t n) {
+  const float max_score = *std::max_element(scores + first, scores + n);
+  double sum = 0.0;
+  for (int32_t j = first; j < n; ++j) {
+    scores[j] = std::exp(scores[j] - max_score);
+    sum += scores[j];
+  }
+  return static_cast<float>(1.0 / sum);
+}
+
 void attend_head_scalar(const AttentionHead& h) {
   const bool f16 = h.kv.keys_f16 != nullptr;
   for (int32_t j = h.first_key; j < h.n_keys; ++j) {
@@ -16,13 +26,7 @@ void attend_head_scalar(const AttentionHead& h) {
                           : dot_f32(h.q, h.kv.keys_f32 + h.kv.offset(j), h.head_dim);
     h.scores[j] = soft_capped(dot * h.scale, h.softcap);
   }
-  const float max_score = *std::max_element(h.scores + h.first_key, h.scores + h.n_keys);
-  double sum = 0.0;
-  for (int32_t j = h.first_key; j < h.n_keys; ++j) {
-    h.scores[j] = std::exp(h.scores[j] - max_score);
-    sum += h.scores[j];
-  }
-  const float inv_sum = static_cast<float>(1.0 / sum);
+  const float inv_sum = softmax_numerators(h.scores, h.first_key, h.n_keys);
   std::fill(h.out, h.out + h.head_dim, 0.0f);
   for (int32_t j = h.first_key; j < h.n_keys; ++j) {
     const float weight = h.scores[j] * inv_sum;

@@ -102,4 +102,9 @@ void attend_queries_one_by_one(const AttentionQueries& queries, void (*attend_he
 // with std::exp and a double sum, then the values accumulated key by key.
 void attend_head_scalar(const AttentionHead& head);
 
+// The reference's softmax: scores[first .. n - 1] each replaced by exp(score - max) (std::exp, in
+// key order), and 1 / their sum (accumulated in double) returned. Shared with the SIMD kernels that
+// give the reference's bits (attention_neon.cpp).
+float softmax_numerators(float* scores, int32_t first, int32_t n);
+
 }  // namespace slm::kernels

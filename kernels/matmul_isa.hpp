@@ -23,6 +23,10 @@ void attend_queries_avx2(const AttentionQueries& queries);  // attention_queries
 namespace avx512 {
 void attend_queries_avx512(const AttentionQueries& queries);  // attention_queries_avx512.cpp
 }
+namespace neon {
+void attend_head_neon(const AttentionHead& head);         // attention_neon.cpp
+void attend_queries_neon(const AttentionQueries& queries);  // attention_neon.cpp
+}
 
 // The activation_bits of an ISA whose kernels all keep activations in float32: 0.
 int float_activations_only(GgmlType type);

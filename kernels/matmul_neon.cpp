@@ -1,6 +1,6 @@
-// NEON kernels: the float formats and the legacy 32-weight blocks, the fp16 dot/axpy of
-// attention, and the type switch (K-quants are in matmul_k_quants_neon.cpp; the dotprod
-// integer kernels, taken first where the CPU has them, in matmul_int_neon.cpp).
+// NEON kernels: the float formats and the legacy 32-weight blocks, the fp16 dot/axpy, and the
+// type switch (attention is in attention_neon.cpp, K-quants in matmul_k_quants_neon.cpp, the
+// dotprod integer kernels, taken first where the CPU has them, in matmul_int_neon.cpp).
 // Block layouts: kernels/quant_blocks.hpp. The same decoders as matmul_avx2.cpp, 16 bytes
 // of quants at a time.
 #include "kernels/attention.hpp"
@@ -168,14 +168,13 @@ void axpy_f16_f32_neon(float a, const uint16_t* x, float* y, int64_t n) {
 }  // namespace slm::kernels::neon
 
 namespace slm::kernels {
-// Attention falls back to the scalar reference on NEON for now.
 const IsaKernels kNeonKernels = {Isa::Neon,
                                   "neon",
                                   neon::matmul_rows_neon,
                                   neon::dot_f16_f32_neon,
                                   neon::axpy_f16_f32_neon,
-                                  attend_head_scalar,
-                                  [](const AttentionQueries& q) { attend_queries_one_by_one(q, attend_head_scalar); },
+                                  neon::attend_head_neon,
+                                  neon::attend_queries_neon,
                                   [](GgmlType type) { return neon::integer_kernel(type) ? kNeonActivationBits : 0; },
                                   never_interleaves,
                                   nullptr};

@@ -14,6 +14,7 @@
 
 #include "kernels/matmul.hpp"
 #include "kernels/matmul_amx.hpp"
+#include "support/attention_kernel_checks.hpp"
 #include "support/kernel_checks.hpp"
 #include "support/recurrent_kernel_checks.hpp"
 
@@ -134,6 +135,15 @@ TEST_P(KernelsPerIsa, AxpyF16F32MatchesScalarAndStaysInBounds) {
   SKIP_UNLESS_AVAILABLE(GetParam());
   CheckReport report;
   check_axpy_f16_f32(GetParam(), report);
+  EXPECT_TRUE(report.ok()) << report.summary();
+}
+
+// attend_head and attend_queries on awkward shapes (support/attention_kernel_checks.hpp), as the
+// NEON driver checks them under qemu.
+TEST_P(KernelsPerIsa, AttentionMatchesTheReferenceAndDoesNotDependOnTheOtherQueries) {
+  SKIP_UNLESS_AVAILABLE(GetParam());
+  CheckReport report;
+  check_attention(GetParam(), report);
   EXPECT_TRUE(report.ok()) << report.summary();
 }
 

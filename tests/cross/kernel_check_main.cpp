@@ -7,6 +7,8 @@
 #include <string>
 
 #include "kernels/matmul.hpp"
+#include "kernels/matmul_isa.hpp"
+#include "support/attention_kernel_checks.hpp"
 #include "support/kernel_checks.hpp"
 #include "support/recurrent_kernel_checks.hpp"
 
@@ -40,7 +42,10 @@ int main() {
     CheckReport recurrent;  // short_conv, delta_rule, gated_rms_norm
     checks::check_recurrent_kernels(isa, recurrent);
     print_and_count(std::string(isa_name(isa)) + " recurrent", recurrent);
-    neon_checked |= isa == Isa::Neon && report.passed > 0 && recurrent.passed > 0;
+    CheckReport attention;  // attend_head, attend_queries
+    checks::check_attention(isa, attention);
+    print_and_count(std::string(isa_name(isa)) + " attention", attention);
+    neon_checked |= isa == Isa::Neon && report.passed > 0 && recurrent.passed > 0 && attention.passed > 0;
   }
 
   CheckReport neon_exercised;
@@ -48,12 +53,15 @@ int main() {
   if (!std::getenv("SLM_ISA"))
     neon_exercised.expect(active_isa() == Isa::Neon,
                           std::string("the dispatcher chose ") + isa_name(active_isa()) + ", not neon");
-  // The recurrent kernels give the reference's bits or nearly, so only this shows NEON's ran.
+  // The recurrent and attention kernels give the reference's bits or nearly, so only this shows NEON's ran.
   if (isa_available(Isa::Neon)) {
     neon_exercised.expect(short_conv_kernel(Isa::Neon) == &neon::gated_short_conv_neon, "short_conv: not the NEON kernel");
     neon_exercised.expect(delta_rule_kernel(Isa::Neon) == &neon::gated_delta_rule_neon, "delta_rule: not the NEON kernel");
     neon_exercised.expect(gated_rms_norm_kernel(Isa::Neon) == &neon::gated_rms_norm_neon,
                           "gated_rms_norm: not the NEON kernel");
+    neon_exercised.expect(kernels_for(Isa::Neon).attend_head == &neon::attend_head_neon, "attend_head: not the NEON kernel");
+    neon_exercised.expect(kernels_for(Isa::Neon).attend_queries == &neon::attend_queries_neon,
+                          "attend_queries: not the NEON kernel");
   }
   print_and_count("NEON used", neon_exercised);
 
