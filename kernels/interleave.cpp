@@ -234,7 +234,7 @@ uint64_t interleaved_tile_bytes(GgmlType type, int64_t n_in) {
   return kInterleavedRows * ggml_row_bytes(type, uint64_t(n_in));
 }
 
-void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile) {
+void interleave_rows_reference(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile) {
   if (type == GgmlType::Q4_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ4KTileBlockBytes, interleave_q4_k_block);
   if (type == GgmlType::Q6_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ6KTileBlockBytes, interleave_q6_k_block);
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);

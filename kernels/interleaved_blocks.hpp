@@ -34,8 +34,9 @@
 // broadcast pair of activations to give each row's sum in its own 32-bit lane: no horizontal
 // additions (see kernels/matmul_int_avx2.hpp).
 //
-// The scalar functions here are the specification; interleave_rows and deinterleave_row are
-// exact inverses (tested byte for byte).
+// The scalar functions here are the specification: interleave_rows_reference and
+// deinterleave_row are exact inverses (tested byte for byte), and interleave_rows, which
+// loading runs, writes the reference's bytes a word at a time (kernels/interleave_words.cpp).
 #pragma once
 
 #include <cstdint>
@@ -57,6 +58,7 @@ uint64_t interleaved_tile_bytes(GgmlType type, int64_t n_in);
 // The tile of the 8 rows first_row + r * row_bytes (r = 0..7), each n_in weights of `type`
 // (a multiple of the block size), written to `tile`: interleaved_tile_bytes(type, n_in) bytes.
 void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile);
+void interleave_rows_reference(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile);
 
 // Row `row` (0..7) of a tile, in the format's own layout: ggml_row_bytes(type, n_in) bytes.
 void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row, uint8_t* out);

@@ -94,6 +94,16 @@ TEST(InterleavedLayout, RoundTripsEveryRowAndPutsEachWeightInItsSlot) {
   }
 }
 
+TEST(InterleavedLayout, RepackingAWordAtATimeWritesTheReferenceBytes) {
+  for (GgmlType type : kWeightFormats) {
+    if (!has_interleaved_layout(type)) continue;
+    CheckReport report;
+    check_interleave_matches_reference(type, report);
+    EXPECT_TRUE(report.ok()) << ggml_type_name(type) << "\n" << report.summary();
+    EXPECT_GT(report.passed, 0);
+  }
+}
+
 TEST(InterleavedLayout, X86SimdInterleavesQ4_0Q5_0Q8_0Q4_KAndQ6_KAndNoOtherIsaDoes) {
   for (Isa isa : available_isas())
     for (GgmlType type : kWeightFormats) {

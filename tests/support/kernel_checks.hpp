@@ -353,6 +353,25 @@ inline void check_interleave_round_trip(GgmlType type, CheckReport& report) {
   }
 }
 
+// interleave_rows (a word at a time) writes the bytes of interleave_rows_reference, for rows
+// of random bytes (every bit pattern of scales and quants) at an odd stride (unaligned words).
+inline void check_interleave_matches_reference(GgmlType type, CheckReport& report) {
+  std::mt19937 rng(uint32_t(5000 + int(type)));
+  for (int64_t n_in : test_row_lengths(type)) {
+    const uint64_t row_stride = ggml_row_bytes(type, uint64_t(n_in)) + 3;
+    std::vector<uint8_t> rows(kInterleavedRows * row_stride);
+    for (uint8_t& byte : rows) byte = uint8_t(rng());
+    const uint64_t tile_bytes = interleaved_tile_bytes(type, n_in);
+    std::vector<uint8_t> fast(tile_bytes + 1, 0xa5), reference(tile_bytes + 1, 0xa5);
+    interleave_rows(type, rows.data(), row_stride, n_in, fast.data());
+    interleave_rows_reference(type, rows.data(), row_stride, n_in, reference.data());
+    for (uint64_t i = 0; i < fast.size(); ++i)
+      report.expect(fast[i] == reference[i], std::string(ggml_type_name(type)) + " n_in " + std::to_string(n_in) +
+                                                 " tile byte " + std::to_string(i) + ": " + std::to_string(fast[i]) +
+                                                 ", the reference " + std::to_string(reference[i]));
+  }
+}
+
 // Where an ISA multiplies `type` from the interleaved layout: every output has the bits its
 // matmul_rows gives from the rows as stored, for ranges of whole tiles and any number of
 // tokens, and nothing outside the range is written.
