@@ -83,10 +83,13 @@ struct AttentionQueries {
 inline constexpr int32_t kAttentionKeyBlock = 32;
 static_assert(kKvBlockRows % kAttentionKeyBlock == 0);
 
-// The scratch floats attend_queries needs: every query's running state and a block of keys and
-// values as float32, or (evaluating the queries one by one) the scores of the longest query.
+// The scratch floats attend_queries needs: the queries transposed, a block's scores, the running
+// state of every query (in vectors of up to 16 lanes) and a block of keys and values as float32;
+// or (evaluating the queries one by one) the scores of the longest query.
 inline int64_t attention_scratch_floats(const AttentionQueries& a) {
-  const int64_t state = int64_t(a.n_tokens) * a.n_heads * (a.head_dim + 2) + 2 * int64_t(kAttentionKeyBlock) * a.head_dim;
+  const int64_t n_queries = int64_t(a.n_tokens) * a.n_heads, lanes = (n_queries + 15) / 16 * 16;
+  const int64_t state = lanes * (a.head_dim + kAttentionKeyBlock + 5) + n_queries * a.head_dim +
+                        2 * int64_t(kAttentionKeyBlock) * a.head_dim;
   const int64_t scores = int64_t(a.first_n_keys) + a.n_tokens;
   return state > scores ? state : scores;
 }

@@ -3,15 +3,20 @@
 // (flash attention). Each block of keys and values is converted to float32 once, into L1, and
 // then serves every query of the group: the query heads of a KV head and several tokens.
 //
-// What a query's output is, whatever the other queries (blocks start at multiples of
-// kAttentionKeyBlock, so they depend on the key index alone):
+// What a query's output is, whatever the other queries and the vector width (blocks start at
+// multiples of kAttentionKeyBlock, so they depend on the key index alone; every step below is
+// one IEEE operation per query, so it gives the same bits in any lane of any register):
 //   M = -inf, S = 0, O = 0 (head_dim floats)
 //   for each block of keys, up to the query's n_keys:
-//     s_j = (q . k_j) * scale (8 lanes, then reduced as sum_lanes_of_eight)
-//     M' = max(M, max_j s_j);  c = exp(M - M');  p_j = exp(s_j - M')
-//     S = S * c + (sum of p_j: 8 lanes, then reduced);  M = M'
-//     O = O * c, then O += p_j * v_j key by key (in add_weighted_values' order)
+//     s_j = (q . k_j) * scale, the dot product one FMA chain in the order of d: a = 0, then
+//           a = fma(q_d, k_jd, a) for d = 0 .. head_dim - 1; soft-capped after the scale
+//     M' = max(M, max of the visible s_j);  c = exp(M - M');  p_j = exp(s_j - M') (0 if not visible)
+//     S = fma(S, c, e), e the sum of the block's 32 p_j (p_i + p_i+16, then + 8, + 4, + 2, + 1)
+//     O = O * c, then O = fma(p_j, v_j, O) for the visible keys in order
 //   out = O * (1 / S)
+// The scores are computed with the queries in the lanes (query i of the call in lane i % W of
+// vector i / W), so that each key element is broadcast once for W queries and no dot product
+// needs a horizontal sum; the values are accumulated with head_dim in the lanes.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -20,7 +25,6 @@
 
 #include "kernels/attention.hpp"
 #include "kernels/attention_avx2.hpp"
-#include "kernels/simd_avx2.hpp"
 
 // attention_queries_avx512.cpp builds this file again with zmm rows, in namespace avx512.
 #ifndef SLM_ATTENTION_KERNELS
@@ -31,15 +35,74 @@
 namespace slm::kernels::SLM_ATTENTION_KERNELS {
 namespace {
 
-using namespace slm::kernels::avx2;  // exp_nonpositive, load_row8, store_row8, Avx2Lanes
+using namespace slm::kernels::avx2;  // load_row8, store_row8
 
 constexpr int32_t kKeyBlock = kAttentionKeyBlock;
+static_assert(kKeyBlock == 32, "the sum of a block's weights is a tree over 32");
+
+// Eight queries per ymm register: the lanes of the scores and the softmax state.
+struct QueryLanes8 {
+  using Vec = __m256;
+  using Mask = __m256;  // all ones in the selected lanes
+  static constexpr int32_t kLanes = 8;
+  static constexpr int kVectors = 2;  // query vectors x kKeys accumulators of a score tile (16 ymm registers)
+  static constexpr int kKeys = 4;
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec broadcast(float v) { return _mm256_set1_ps(v); }
+  static Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
+  static Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }  // b where a is NaN
+  static Vec floor(Vec v) { return _mm256_floor_ps(v); }
+  static Vec times_two_to(Vec v, Vec n) {  // v * 2^n, n integral in [-126, 127]
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(v, _mm256_castsi256_ps(bits));
+  }
+  // Lanes whose first <= key < end (key indices as floats: exact below 2^24).
+  static Mask visible(float key, const float* first, const float* end) {
+    const __m256 k = _mm256_set1_ps(key);
+    return _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(first), k, _CMP_LE_OQ), _mm256_cmp_ps(_mm256_loadu_ps(end), k, _CMP_GT_OQ));
+  }
+  static Vec select(Mask m, Vec a, Vec b) { return _mm256_blendv_ps(b, a, m); }
+};
 
 #if defined(__AVX512F__)
-// A row of head_dim floats (a query, a key, a value, an output) 16 floats per zmm register.
+// Sixteen queries per zmm register.
+struct QueryLanes16 {
+  using Vec = __m512;
+  using Mask = __mmask16;
+  static constexpr int32_t kLanes = 16;
+  static constexpr int kVectors = 4;  // 16 of the 32 zmm registers accumulate
+  static constexpr int kKeys = 4;
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec broadcast(float v) { return _mm512_set1_ps(v); }
+  static Vec fma(Vec a, Vec b, Vec acc) { return _mm512_fmadd_ps(a, b, acc); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+  static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }  // b where a is NaN
+  static Vec floor(Vec v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+  static Vec times_two_to(Vec v, Vec n) {
+    const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(v, _mm512_castsi512_ps(bits));
+  }
+  static Mask visible(float key, const float* first, const float* end) {
+    const __m512 k = _mm512_set1_ps(key);
+    return _mm512_cmp_ps_mask(_mm512_loadu_ps(first), k, _CMP_LE_OQ) & _mm512_cmp_ps_mask(_mm512_loadu_ps(end), k, _CMP_GT_OQ);
+  }
+  static Vec select(Mask m, Vec a, Vec b) { return _mm512_mask_blend_ps(m, b, a); }
+};
+
+// A row of head_dim floats (a key, a value, an output) 16 floats per zmm register.
 struct RowLanes {
   using Vec = __m512;
   static constexpr int32_t kWidth = 16;
+  static constexpr int kAccumulators = 16;  // of the 32 zmm registers
   static __mmask16 first(int32_t count) { return __mmask16((1u << count) - 1); }
   // The first `count` floats from row (all 16 when count >= 16), zero after.
   static Vec load(const float* row, int32_t count) {
@@ -53,37 +116,46 @@ struct RowLanes {
     if (count >= kWidth) _mm512_storeu_ps(row, v);
     else _mm512_mask_storeu_ps(row, first(count), v);
   }
-  static Vec zero() { return _mm512_setzero_ps(); }
   static Vec broadcast(float v) { return _mm512_set1_ps(v); }
   static Vec fma(Vec a, Vec b, Vec acc) { return _mm512_fmadd_ps(a, b, acc); }
   static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
-  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
-  static constexpr int kAccumulators = 16;  // of the 32 zmm registers, for independent FMA chains
-  // Lane i + lane i + 8: the 8 lanes a score is summed from.
-  static __m256 fold_to_eight(Vec v) {
-    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-  }
 };
 #else
-// A row of head_dim floats (a query, a key, a value, an output) 8 floats per ymm register.
+// A row of head_dim floats (a key, a value, an output) 8 floats per ymm register.
 struct RowLanes {
   using Vec = __m256;
   static constexpr int32_t kWidth = 8;
+  static constexpr int kAccumulators = 8;  // of the 16 ymm registers
   // The first `count` floats from row (all 8 when count >= 8), zero after.
   static Vec load(const float* row, int32_t count) { return load_row8(row, count); }
   static Vec load(const uint16_t* row, int32_t count) { return load_row8(row, count); }
   static void store(float* row, Vec v, int32_t count) { store_row8(row, v, count); }
-  static Vec zero() { return _mm256_setzero_ps(); }
   static Vec broadcast(float v) { return _mm256_set1_ps(v); }
   static Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
   static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
-  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
-  static constexpr int kAccumulators = 8;  // of the 16 ymm registers, for independent FMA chains
-  static __m256 fold_to_eight(Vec v) { return v; }
 };
 #endif
 using Vec = RowLanes::Vec;
 constexpr int32_t kWidth = RowLanes::kWidth;
+
+// exp(x) for x <= 0 (scores minus their maximum), as avx2::exp_nonpositive, in any lanes: the
+// same operations, so the same bits in a ymm or a zmm register.
+template <class L>
+typename L::Vec exp_nonpositive(typename L::Vec x) {
+  using V = typename L::Vec;
+  x = L::max(x, L::broadcast(-87.3f));  // below, exp is under FLT_MIN: 2^-126 stands in for it; NaN (-inf - -inf) too
+  const V n = L::floor(L::fma(x, L::broadcast(1.44269504088896341f), L::broadcast(0.5f)));
+  V r = L::sub(x, L::mul(n, L::broadcast(0.693359375f)));  // ln2 split in two for an exact first step
+  r = L::sub(r, L::mul(n, L::broadcast(-2.12194440e-4f)));
+  V p = L::broadcast(1.9875691500e-4f);
+  p = L::fma(p, r, L::broadcast(1.3981999507e-3f));
+  p = L::fma(p, r, L::broadcast(8.3334519073e-3f));
+  p = L::fma(p, r, L::broadcast(4.1665795894e-2f));
+  p = L::fma(p, r, L::broadcast(1.6666665459e-1f));
+  p = L::fma(p, r, L::broadcast(5.0000001201e-1f));
+  const V e_r = L::add(L::fma(L::mul(p, r), r, r), L::broadcast(1.0f));
+  return L::times_two_to(e_r, n);
+}
 
 // Chunk c (kWidth floats) of a row of head_dim floats: kChunks > 0 means head_dim = kWidth *
 // kChunks, so every chunk is whole; kChunks = 0 takes any head_dim.
@@ -96,134 +168,214 @@ void store_chunk(float* row, int32_t c, int32_t head_dim, Vec v) {
   RowLanes::store(row + kWidth * c, v, kChunks > 0 ? kWidth : head_dim - kWidth * c);
 }
 
-// One query's running M, S and O, in the scratch between blocks.
-struct QueryState {
-  float* m;
-  float* s;
-  float* o;
-};
-
 // A block of keys and values as float32 rows, row_stride floats apart.
 struct KeyBlock {
   const float* keys;
   const float* values;
   int64_t row_stride;
+  int32_t first_key;  // the key index of row 0
+  int32_t n_keys;     // rows, <= kKeyBlock
 };
 
-// o = o * correction, then o += weights[j] * v_j for the n_keys value rows, for the kGroup
-// chunks of o from chunk c0. Key j goes to accumulator set j % kStreams (set 0 holds o * correction),
-// the sets added in order at the end: kGroup chains alone would each wait on their last FMA's
-// latency for every key (4 chains of 32 FMAs for a head of 64 in zmm registers).
-template <int kGroup, int kChunks>
-void add_weighted_values(const KeyBlock& block, const float* weights, int32_t n_keys, float correction, int32_t c0,
-                         int32_t head_dim, float* o) {
-  constexpr int kStreams = std::clamp(RowLanes::kAccumulators / kGroup, 1, 4);
-  Vec acc[kStreams][kGroup];
-  for (int i = 0; i < kGroup; ++i) {
-    acc[0][i] = RowLanes::mul(load_chunk<kChunks>(o, c0 + i, head_dim), RowLanes::broadcast(correction));
-    for (int s = 1; s < kStreams; ++s) acc[s][i] = RowLanes::zero();
+// The scratch of a call (attention_scratch_floats): for every query vector, its queries
+// transposed (head_dim rows of lanes), a block's scores or weights (kKeyBlock rows of lanes) and
+// its running M, S and correction c; the visible keys of each lane; each query's O; a block of
+// keys and values as float32.
+template <class L>
+struct Scratch {
+  static constexpr int32_t W = L::kLanes;
+  int32_t n_vectors;
+  float* queries;   // [vector][d][lane]
+  float* weights;   // [vector][key][lane]
+  float* m;         // [vector][lane]
+  float* s;
+  float* c;
+  float* first;     // [vector][lane]: keys first .. end - 1 are visible (none for padding lanes),
+  float* end;       // as floats (a context is far below 2^24 keys)
+  float* o;         // [query][d]
+  float* converted_keys;
+  float* converted_values;
+
+  Scratch(const AttentionQueries& a) {
+    const int32_t n_queries = a.n_tokens * a.n_heads;
+    n_vectors = (n_queries + W - 1) / W;
+    const int64_t lanes = int64_t(n_vectors) * W;
+    float* next = a.scratch;
+    const auto take = [&](int64_t n) { float* p = next; next += n; return p; };
+    queries = take(lanes * a.head_dim);
+    weights = take(lanes * kKeyBlock);
+    m = take(lanes);
+    s = take(lanes);
+    c = take(lanes);
+    first = take(lanes);
+    end = take(lanes);
+    o = take(int64_t(n_queries) * a.head_dim);
+    converted_keys = take(int64_t(kKeyBlock) * a.head_dim);
+    converted_values = take(int64_t(kKeyBlock) * a.head_dim);
   }
-  const auto add_key = [&](int32_t j, Vec* stream) {
-    const Vec weight = RowLanes::broadcast(weights[j]);
-    const float* value = block.values + j * block.row_stride;
-    for (int i = 0; i < kGroup; ++i) stream[i] = RowLanes::fma(weight, load_chunk<kChunks>(value, c0 + i, head_dim), stream[i]);
-  };
+};
+
+// Scores of keys j .. j + kKeys - 1 of a block for query vectors v .. v + kVectors - 1: each
+// key element broadcast once for every lane of every vector.
+template <class L, int kVectors, int kKeys>
+void score_tile(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t j, int32_t head_dim, float scale) {
+  constexpr int32_t W = L::kLanes;
+  using V = typename L::Vec;
+  V acc[kVectors][kKeys];
+  for (int i = 0; i < kVectors; ++i)
+    for (int k = 0; k < kKeys; ++k) acc[i][k] = L::zero();
+  const float* q = sc.queries + int64_t(v) * head_dim * W;
+  const float* key = block.keys + j * block.row_stride;
+  for (int32_t d = 0; d < head_dim; ++d) {
+    V key_d[kKeys];
+    for (int k = 0; k < kKeys; ++k) key_d[k] = L::broadcast(key[k * block.row_stride + d]);
+    for (int i = 0; i < kVectors; ++i) {
+      const V q_d = L::load(q + (int64_t(i) * head_dim + d) * W);
+      for (int k = 0; k < kKeys; ++k) acc[i][k] = L::fma(q_d, key_d[k], acc[i][k]);
+    }
+  }
+  const V scale_vec = L::broadcast(scale);
+  for (int i = 0; i < kVectors; ++i)
+    for (int k = 0; k < kKeys; ++k) L::store(sc.weights + ((int64_t(v + i) * kKeyBlock) + j + k) * W, L::mul(acc[i][k], scale_vec));
+}
+
+template <class L, int kVectors>
+void score_vectors(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t head_dim, float scale) {
   int32_t j = 0;
-  for (; j + kStreams <= n_keys; j += kStreams)
-    for (int s = 0; s < kStreams; ++s) add_key(j + s, acc[s]);
-  for (int s = 0; s < kStreams && j + s < n_keys; ++s) add_key(j + s, acc[s]);
-  for (int i = 0; i < kGroup; ++i) {
-    Vec total = acc[0][i];
-    for (int s = 1; s < kStreams; ++s) total = RowLanes::add(total, acc[s][i]);
-    store_chunk<kChunks>(o, c0 + i, head_dim, total);
+  for (; j + L::kKeys <= block.n_keys; j += L::kKeys) score_tile<L, kVectors, L::kKeys>(sc, v, block, j, head_dim, scale);
+  for (; j < block.n_keys; ++j) score_tile<L, kVectors, 1>(sc, v, block, j, head_dim, scale);
+}
+
+// Every query's scores of a block, scaled and soft-capped, in sc.weights.
+template <class L>
+void score_block(const Scratch<L>& sc, const KeyBlock& block, int32_t head_dim, float scale, float softcap) {
+  int32_t v = 0;
+  for (; v + L::kVectors <= sc.n_vectors; v += L::kVectors) score_vectors<L, L::kVectors>(sc, v, block, head_dim, scale);
+  switch (sc.n_vectors - v) {
+    case 3: score_vectors<L, 3>(sc, v, block, head_dim, scale); break;
+    case 2: score_vectors<L, 2>(sc, v, block, head_dim, scale); break;
+    case 1: score_vectors<L, 1>(sc, v, block, head_dim, scale); break;
+    default: break;
+  }
+  if (softcap > 0.0f)
+    for (int32_t u = 0; u < sc.n_vectors; ++u)
+      for (int32_t j = 0; j < block.n_keys; ++j)
+        for (int32_t l = 0; l < L::kLanes; ++l) {
+          float& score = sc.weights[(int64_t(u) * kKeyBlock + j) * L::kLanes + l];
+          score = soft_capped(score, softcap);
+        }
+}
+
+// The online softmax step of a block for every query: M, S and c updated, the scores replaced by
+// the weights p_j (0 for keys a query does not see, and for the rows past the block's keys).
+template <class L>
+void softmax_block(const Scratch<L>& sc, const KeyBlock& block) {
+  constexpr int32_t W = L::kLanes;
+  using V = typename L::Vec;
+  for (int32_t v = 0; v < sc.n_vectors; ++v) {
+    float* weights = sc.weights + int64_t(v) * kKeyBlock * W;
+    const float* first = sc.first + v * W;
+    const float* end = sc.end + v * W;
+    V block_max = L::broadcast(-INFINITY);
+    for (int32_t j = 0; j < block.n_keys; ++j)
+      block_max = L::max(block_max, L::select(L::visible(float(block.first_key + j), first, end), L::load(weights + j * W),
+                                              L::broadcast(-INFINITY)));
+    const V old_max = L::load(sc.m + v * W);
+    const V new_max = L::max(old_max, block_max);
+    // exp(M - M') is 1 where the block has no visible key, and (almost) 0 for a query's first block
+    // (M = -inf; it only multiplies the zero S and O).
+    const V correction = exp_nonpositive<L>(L::sub(old_max, new_max));
+    V p[kKeyBlock];
+    for (int32_t j = 0; j < kKeyBlock; ++j)
+      p[j] = j < block.n_keys ? L::select(L::visible(float(block.first_key + j), first, end),
+                                          exp_nonpositive<L>(L::sub(L::load(weights + j * W), new_max)), L::zero())
+                              : L::zero();
+    for (int32_t j = 0; j < kKeyBlock; ++j) L::store(weights + j * W, p[j]);
+    for (int32_t half = kKeyBlock / 2; half >= 1; half /= 2)
+      for (int32_t j = 0; j < half; ++j) p[j] = L::add(p[j], p[j + half]);
+    L::store(sc.s + v * W, L::fma(L::load(sc.s + v * W), correction, p[0]));
+    L::store(sc.m + v * W, new_max);
+    L::store(sc.c + v * W, correction);
   }
 }
 
-// The lane sums of eight accumulators as one vector: lane i is the sum of acc[i]'s lanes, added
-// as (0+1) + (2+3) and (4+5) + (6+7), then the two halves.
-inline __m256 sum_lanes_of_eight(const __m256 acc[8]) {
-  const __m256 pairs01 = _mm256_hadd_ps(acc[0], acc[1]), pairs23 = _mm256_hadd_ps(acc[2], acc[3]);
-  const __m256 pairs45 = _mm256_hadd_ps(acc[4], acc[5]), pairs67 = _mm256_hadd_ps(acc[6], acc[7]);
-  const __m256 quads0123 = _mm256_hadd_ps(pairs01, pairs23), quads4567 = _mm256_hadd_ps(pairs45, pairs67);
-  return _mm256_add_ps(_mm256_permute2f128_ps(quads0123, quads4567, 0x20), _mm256_permute2f128_ps(quads0123, quads4567, 0x31));
+// Where a query's weights are in sc.weights: weight j of query i at offset + j * W.
+template <class L>
+int64_t weights_offset(int32_t query) {
+  return int64_t(query / L::kLanes) * kKeyBlock * L::kLanes + query % L::kLanes;
 }
 
-// Scores of keys k0 .. k0 + count - 1 (count <= 8) of a block, in lanes 0 .. count - 1 (the
-// others 0): q . k_j in kWidth lanes (element d in lane d % kWidth), folded to 8 lanes
-// (fold_to_eight), the lanes summed by sum_lanes_of_eight, times scale, then soft-capped.
-template <int kChunks>
-__m256 scores_of_eight_keys(const float* q, float scale, float softcap, int32_t head_dim, const KeyBlock& block,
-                            int32_t k0, int32_t count) {
-  const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + kWidth - 1) / kWidth;
-  Vec acc[8];
-  for (int i = 0; i < 8; ++i) acc[i] = RowLanes::zero();
-  if (count == 8) {
-    for (int32_t c = 0; c < n_chunks; ++c) {
-      const Vec q_chunk = load_chunk<kChunks>(q, c, head_dim);
-      for (int i = 0; i < 8; ++i)
-        acc[i] = RowLanes::fma(q_chunk, load_chunk<kChunks>(block.keys + (k0 + i) * block.row_stride, c, head_dim), acc[i]);
+// Queries that share their visible keys (a token's heads) and the weights of a block.
+template <int kHeads>
+struct WeightedQueries {
+  const float* weights;    // weight j of query h at weights[offsets[h] + j * key_stride]
+  int64_t key_stride;
+  int64_t offsets[kHeads];
+  float correction[kHeads];
+  float* o[kHeads];
+};
+
+// O = O * c, then O = fma(p_j, v_j, O) for keys j0 .. j1 - 1 of the block, for kHeads queries,
+// chunks c0 .. c0 + kGroup - 1 of their rows.
+template <int kGroup, int kHeads, int kChunks>
+void add_weighted_values(const KeyBlock& block, const WeightedQueries<kHeads>& wq, int32_t j0, int32_t j1, int32_t c0,
+                         int32_t head_dim) {
+  Vec acc[kHeads][kGroup];
+  for (int h = 0; h < kHeads; ++h) {
+    const Vec c = RowLanes::broadcast(wq.correction[h]);
+    for (int i = 0; i < kGroup; ++i) acc[h][i] = RowLanes::mul(load_chunk<kChunks>(wq.o[h], c0 + i, head_dim), c);
+  }
+  for (int32_t j = j0; j < j1; ++j) {
+    const float* value = block.values + j * block.row_stride;
+    Vec value_chunk[kGroup];
+    for (int i = 0; i < kGroup; ++i) value_chunk[i] = load_chunk<kChunks>(value, c0 + i, head_dim);
+    for (int h = 0; h < kHeads; ++h) {
+      const Vec weight = RowLanes::broadcast(wq.weights[wq.offsets[h] + j * wq.key_stride]);
+      for (int i = 0; i < kGroup; ++i) acc[h][i] = RowLanes::fma(weight, value_chunk[i], acc[h][i]);
     }
-  } else {
-    for (int32_t c = 0; c < n_chunks; ++c) {
-      const Vec q_chunk = load_chunk<kChunks>(q, c, head_dim);
-      for (int i = 0; i < count; ++i)
-        acc[i] = RowLanes::fma(q_chunk, load_chunk<kChunks>(block.keys + (k0 + i) * block.row_stride, c, head_dim), acc[i]);
-    }
   }
-  __m256 folded[8];
-  for (int i = 0; i < 8; ++i) folded[i] = RowLanes::fold_to_eight(acc[i]);
-  __m256 scores = _mm256_mul_ps(sum_lanes_of_eight(folded), _mm256_set1_ps(scale));
-  if (softcap > 0.0f) {
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, scores);
-    for (float& score : lanes) score = soft_capped(score, softcap);
-    scores = _mm256_load_ps(lanes);
-  }
-  return scores;
+  for (int h = 0; h < kHeads; ++h)
+    for (int i = 0; i < kGroup; ++i) store_chunk<kChunks>(wq.o[h], c0 + i, head_dim, acc[h][i]);
 }
 
-// One query over keys first .. n_keys - 1 of a block.
-template <int kChunks>
-void attend_block(const float* q, float scale, float softcap, int32_t head_dim, const KeyBlock& block, int32_t first,
-                  int32_t n_keys, QueryState state) {
+// kHeads queries of one token: every chunk of their rows.
+template <class L, int kHeads, int kChunks>
+void add_values_of_heads(const Scratch<L>& sc, const KeyBlock& block, int32_t query0, int32_t j0, int32_t j1,
+                         int32_t head_dim) {
+  WeightedQueries<kHeads> wq;
+  wq.weights = sc.weights;
+  wq.key_stride = L::kLanes;
+  for (int h = 0; h < kHeads; ++h) {
+    wq.offsets[h] = weights_offset<L>(query0 + h);
+    wq.correction[h] = sc.c[query0 + h];
+    wq.o[h] = sc.o + int64_t(query0 + h) * head_dim;
+  }
   const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + kWidth - 1) / kWidth;
-  constexpr int32_t kGroups = kKeyBlock / 8;
-  n_keys = std::min(n_keys, kKeyBlock);  // as the caller guarantees
-  const int32_t n_groups = (n_keys + 7) / 8;
-  // Keys before `first` (outside the window) and past n_keys weigh exactly 0.
-  __m256 scores[kGroups], in_range[kGroups];
-  __m256 block_max = _mm256_set1_ps(-INFINITY);
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  for (int32_t g = 0; g < n_groups; ++g) {
-    const int32_t k = 8 * g, count = std::min<int32_t>(8, n_keys - k);
-    scores[g] = scores_of_eight_keys<kChunks>(q, scale, softcap, head_dim, block, k, count);
-    in_range[g] = _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(first - k), lane),
-                                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lane)));
-    block_max = _mm256_max_ps(block_max, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), scores[g], in_range[g]));
-  }
-  // The maximum is exact in any order.
-  __m128 max4 = _mm_max_ps(_mm256_castps256_ps128(block_max), _mm256_extractf128_ps(block_max, 1));
-  max4 = _mm_max_ps(max4, _mm_movehl_ps(max4, max4));
-  max4 = _mm_max_ss(max4, _mm_movehdup_ps(max4));
-  const float new_max = std::max(*state.m, _mm_cvtss_f32(max4));
-  // exp(M - M') is 0 for the first block (M = -inf; exp_nonpositive clamps it to 2^-126, which
-  // only ever multiplies the zero S and O).
-  const float correction = _mm256_cvtss_f32(exp_nonpositive(_mm256_set1_ps(*state.m - new_max)));
-  const __m256 max_vec = _mm256_set1_ps(new_max);
-  __m256 sum = _mm256_setzero_ps();
-  alignas(32) float weights[kKeyBlock];
-  for (int32_t g = 0; g < n_groups; ++g) {
-    const __m256 e = _mm256_and_ps(exp_nonpositive(_mm256_sub_ps(scores[g], max_vec)), in_range[g]);
-    _mm256_store_ps(weights + 8 * g, e);
-    sum = _mm256_add_ps(sum, e);
-  }
-  *state.s = *state.s * correction + Avx2Lanes::reduce(sum);
-  *state.m = new_max;
-
   int32_t c = 0;
-  for (; c + 8 <= n_chunks; c += 8) add_weighted_values<8, kChunks>(block, weights, n_keys, correction, c, head_dim, state.o);
-  for (; c + 4 <= n_chunks; c += 4) add_weighted_values<4, kChunks>(block, weights, n_keys, correction, c, head_dim, state.o);
-  for (; c < n_chunks; ++c) add_weighted_values<1, kChunks>(block, weights, n_keys, correction, c, head_dim, state.o);
+  for (; c + 4 <= n_chunks; c += 4) add_weighted_values<4, kHeads, kChunks>(block, wq, j0, j1, c, head_dim);
+  for (; c < n_chunks; ++c) add_weighted_values<1, kHeads, kChunks>(block, wq, j0, j1, c, head_dim);
+}
+
+// Every query's O updated with the block's weights; a token's heads (the same visible keys)
+// share each value row loaded.
+template <class L, int kChunks>
+void add_values_block(const Scratch<L>& sc, const AttentionQueries& a, const KeyBlock& block) {
+  constexpr int kHeads = RowLanes::kAccumulators / 4;  // x 4 chunks of accumulators
+  const int32_t D = a.head_dim;
+  for (int32_t t = 0; t < a.n_tokens; ++t) {
+    const int32_t query0 = t * a.n_heads;
+    const int32_t j0 = std::max(int32_t(sc.first[query0]) - block.first_key, 0);
+    const int32_t j1 = std::min(int32_t(sc.end[query0]) - block.first_key, block.n_keys);
+    if (j1 <= j0) continue;  // no visible key: M, S and O stay as they are (c = 1)
+    int32_t h = 0;
+    for (; h + kHeads <= a.n_heads; h += kHeads) add_values_of_heads<L, kHeads, kChunks>(sc, block, query0 + h, j0, j1, D);
+    switch (a.n_heads - h) {
+      case 3: add_values_of_heads<L, 3, kChunks>(sc, block, query0 + h, j0, j1, D); break;
+      case 2: add_values_of_heads<L, 2, kChunks>(sc, block, query0 + h, j0, j1, D); break;
+      case 1: add_values_of_heads<L, 1, kChunks>(sc, block, query0 + h, j0, j1, D); break;
+      default: break;
+    }
+  }
 }
 
 // n F16 rows, stride apart, as float32 rows of head_dim, head_dim apart.
@@ -243,30 +395,30 @@ void prefetch_rows(const Element* rows, int64_t stride, int32_t n, int32_t head_
       _mm_prefetch(reinterpret_cast<const char*>(rows + j * stride) + byte, _MM_HINT_T1);
 }
 
-template <int kChunks, typename Element>
+template <class L, int kChunks, typename Element>
 void attend_all(const AttentionQueries& a, const Element* keys, const Element* values) {
+  constexpr int32_t W = L::kLanes;
   const int32_t D = a.head_dim;
-  const int64_t n_queries = int64_t(a.n_tokens) * a.n_heads;
-  const auto state_of = [&](int32_t t, int32_t h) {
-    float* base = a.scratch + (int64_t(t) * a.n_heads + h) * (D + 2);
-    return QueryState{base, base + 1, base + 2};
-  };
-  for (int32_t t = 0; t < a.n_tokens; ++t)
-    for (int32_t h = 0; h < a.n_heads; ++h) {
-      const QueryState state = state_of(t, h);
-      *state.m = -INFINITY;
-      *state.s = 0.0f;
-      std::fill(state.o, state.o + D, 0.0f);
-    }
-  float* converted_keys = a.scratch + n_queries * (D + 2);
-  float* converted_values = converted_keys + kKeyBlock * D;
+  const Scratch<L> sc(a);
+  const int32_t n_queries = a.n_tokens * a.n_heads;
+  for (int32_t lane = 0; lane < sc.n_vectors * W; ++lane) {
+    const int32_t t = lane / a.n_heads, h = lane % a.n_heads;
+    float* q_lane = sc.queries + int64_t(lane / W) * D * W + lane % W;
+    const bool real = lane < n_queries;
+    for (int32_t d = 0; d < D; ++d) q_lane[int64_t(d) * W] = real ? a.q[t * a.token_stride + int64_t(h) * D + d] : 0.0f;
+    sc.end[lane] = real ? float(a.first_n_keys + t) : 0.0f;
+    sc.first[lane] = real ? float(first_visible_key(a.first_n_keys + t, a.window)) : 0.0f;
+    sc.m[lane] = -INFINITY;
+    sc.s[lane] = 0.0f;
+  }
+  std::fill(sc.o, sc.o + int64_t(n_queries) * D, 0.0f);
   const int32_t last_n_keys = a.first_n_keys + a.n_tokens - 1;
   // Blocks start at multiples of kKeyBlock whatever the window, so a query's result depends on
   // its own keys alone; blocks before every query's window are skipped.
   const int32_t first_block = first_visible_key(a.first_n_keys, a.window) / kKeyBlock * kKeyBlock;
   for (int32_t first_key = first_block; first_key < last_n_keys; first_key += kKeyBlock) {
-    KeyBlock block;
     const int64_t first_row = a.kv.offset(first_key);  // the block's rows are stride apart (kKvBlockRows)
+    const int32_t n_block = std::min(kKeyBlock, last_n_keys - first_key);
     // The next block's keys and values are fetched while this one is computed: at depth they come
     // from memory, a KV head's rows are a strided part of each cache row, and a paged block spans
     // several pages, at each of which the hardware prefetcher starts over.
@@ -276,40 +428,45 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
       prefetch_rows(keys + next_row, a.kv.stride, n_next, D);
       prefetch_rows(values + next_row, a.kv.stride, n_next, D);
     }
+    KeyBlock block;
     if constexpr (std::is_same_v<Element, float>) {
-      block = {keys + first_row, values + first_row, a.kv.stride};
+      block = {keys + first_row, values + first_row, a.kv.stride, first_key, n_block};
     } else {
-      const int32_t n_block = std::min(kKeyBlock, last_n_keys - first_key);
-      convert_rows(keys + first_row, a.kv.stride, n_block, D, converted_keys);
-      convert_rows(values + first_row, a.kv.stride, n_block, D, converted_values);
-      block = {converted_keys, converted_values, D};
+      convert_rows(keys + first_row, a.kv.stride, n_block, D, sc.converted_keys);
+      convert_rows(values + first_row, a.kv.stride, n_block, D, sc.converted_values);
+      block = {sc.converted_keys, sc.converted_values, D, first_key, n_block};
     }
-    for (int32_t t = 0; t < a.n_tokens; ++t) {
-      const int32_t n_keys = std::min(kKeyBlock, a.first_n_keys + t - first_key);
-      const int32_t first = std::max(0, first_visible_key(a.first_n_keys + t, a.window) - first_key);
-      if (n_keys <= first) continue;
-      for (int32_t h = 0; h < a.n_heads; ++h)
-        attend_block<kChunks>(a.q + t * a.token_stride + int64_t(h) * D, a.scale, a.softcap, D, block, first, n_keys,
-                              state_of(t, h));
-    }
+    score_block(sc, block, D, a.scale, a.softcap);
+    softmax_block(sc, block);
+    add_values_block<L, kChunks>(sc, a, block);
   }
   for (int32_t t = 0; t < a.n_tokens; ++t)
     for (int32_t h = 0; h < a.n_heads; ++h) {
-      const QueryState state = state_of(t, h);
-      const Vec inverse = RowLanes::broadcast(1.0f / *state.s);
+      const int32_t query = t * a.n_heads + h;
+      const Vec inverse = RowLanes::broadcast(1.0f / sc.s[query]);
+      const float* o = sc.o + int64_t(query) * D;
       float* out = a.out + t * a.token_stride + int64_t(h) * D;
-      for (int32_t d = 0; d < D; d += kWidth) RowLanes::store(out + d, RowLanes::mul(RowLanes::load(state.o + d, D - d), inverse), D - d);
+      for (int32_t d = 0; d < D; d += kWidth) RowLanes::store(out + d, RowLanes::mul(RowLanes::load(o + d, D - d), inverse), D - d);
     }
+}
+
+template <class L, typename Element>
+void attend_all(const AttentionQueries& a, const Element* keys, const Element* values) {
+  switch (a.head_dim) {
+    case 64: return attend_all<L, 64 / kWidth>(a, keys, values);
+    case 128: return attend_all<L, 128 / kWidth>(a, keys, values);
+    case 256: return attend_all<L, 256 / kWidth>(a, keys, values);  // qwen35's attention layers, gemma 3
+    default: return attend_all<L, 0>(a, keys, values);
+  }
 }
 
 template <typename Element>
 void attend_all(const AttentionQueries& a, const Element* keys, const Element* values) {
-  switch (a.head_dim) {
-    case 64: return attend_all<64 / kWidth>(a, keys, values);
-    case 128: return attend_all<128 / kWidth>(a, keys, values);
-    case 256: return attend_all<256 / kWidth>(a, keys, values);  // qwen35's attention layers, gemma 3
-    default: return attend_all<0>(a, keys, values);
-  }
+#if defined(__AVX512F__)
+  // Eight queries or fewer (a decode step's heads) fill a ymm register; more take zmm ones.
+  if (a.n_tokens * a.n_heads > QueryLanes8::kLanes) return attend_all<QueryLanes16>(a, keys, values);
+#endif
+  attend_all<QueryLanes8>(a, keys, values);
 }
 
 }  // namespace
