@@ -1,6 +1,6 @@
 // AMX-INT8 for the AVX-512 build's prompt matmuls (matmul_amx_avx512.cpp): where the CPU has
-// AMX and Linux grants the process its tile state, interleaved Q4_0, Q5_0 and Q8_0 weights
-// times a prompt.
+// AMX and Linux grants the process its tile state, interleaved Q4_0, Q5_0, Q8_0, Q4_K and Q6_K
+// weights times a prompt.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,7 @@ bool amx_int8_available();
 // AVX-512 tiles, which then serve every prompt, on a machine that has AMX.
 void set_amx_allowed(bool allowed);
 
-// Whether matmul_tiles_amx takes weights of this type: Q4_0, Q5_0 and Q8_0.
+// Whether matmul_tiles_amx takes weights of this type: Q4_0, Q5_0, Q8_0, Q4_K and Q6_K.
 bool amx_multiplies(GgmlType type);
 
 // matmul_interleaved for those types (the rows of whole 8-row layout tiles in

@@ -151,7 +151,7 @@ inline std::vector<int64_t> test_row_lengths(GgmlType type) {
   if (block == 1) return {1, 5, 8, 13, 64, 100, 300};
   // 2048: the AMX path (kernels/matmul_amx_avx512.cpp) splits 149 tokens into chunks there.
   if (block == 32) return {32, 64, 96, 288, 544, 2048};
-  return {256, 512, 768};
+  return {256, 512, 768, 2048};
 }
 
 // ---------------------------------------------------------------------------
