@@ -371,7 +371,11 @@ class GbnfParser {
     Sequence item(sequence.begin() + std::ptrdiff_t(item_start), sequence.end());
     sequence.resize(item_start);
     Element x = item.size() == 1 ? item[0] : Element{ElementKind::RuleRef, new_rule(current_rule_, {item})};
-    count_elements(size_t(min) + size_t(max > min ? max - min : 1) * 2);
+    count_elements(size_t(min) * 3 + size_t(max > min ? max - min : 1) * 5);
+    if (op == '{' && (min >= 2 || max >= 2 || (max < 0 && min >= 1))) {
+      apply_counted_repetition(sequence, x, min, max);
+      return;
+    }
     for (int32_t i = 0; i < min; ++i) sequence.push_back(x);
     if (max < 0) {
       const int32_t star = rule_index(fmt::format("{}_star_{}", current_rule_, ++synthetic_count_), pos_);
@@ -384,6 +388,43 @@ class GbnfParser {
         option = new_rule(current_rule_, {{x, {ElementKind::RuleRef, option}}, {}});
       sequence.push_back({ElementKind::RuleRef, option});
     }
+  }
+
+  // x{m,n} as a chain of rules, one per item (see CountedFrame): the optional items last
+  // (option_k ::= x option_k-1 | ""), or x* for n unbounded, and before them the required ones
+  // (need_k ::= x need_k-1). x becomes a rule of its own, one per distinct byte set.
+  void apply_counted_repetition(Sequence& sequence, Element x, int32_t min, int32_t max) {
+    if (x.kind == ElementKind::Bytes) {
+      auto [found, added] = item_rules_.emplace(x.value, 0);
+      if (added) found->second = new_rule(current_rule_, {{x}});
+      x = {ElementKind::RuleRef, found->second};
+    }
+    const auto link = [&](int32_t rule, int32_t more_required, int32_t more_allowed) {
+      counted_links_.push_back({rule, 0, 1, {x.value, more_required, more_allowed, false}});
+    };
+    int32_t head = -1;
+    if (max < 0) {
+      head = rule_index(fmt::format("{}_star_{}", current_rule_, ++synthetic_count_), pos_);
+      rules_[size_t(head)] = {{x, {ElementKind::RuleRef, head}}, {}};
+      defined_[size_t(head)] = true;
+      link(head, 0, -1);
+    } else if (max > min) {
+      head = new_rule(current_rule_, {{x}, {}});
+      for (int32_t i = 1; i < max - min; ++i) {
+        head = new_rule(current_rule_, {{x, {ElementKind::RuleRef, head}}, {}});
+        link(head, 0, i);
+      }
+    }
+    for (int32_t i = 1; i <= min; ++i) {
+      if (head < 0) {
+        head = new_rule(current_rule_, {{x}});
+        continue;
+      }
+      const int32_t next = head;
+      head = new_rule(current_rule_, {{x, {ElementKind::RuleRef, next}}});
+      link(head, i - 1, max < 0 ? -1 : i - 1 + max - min);
+    }
+    if (head >= 0) sequence.push_back({ElementKind::RuleRef, head});
   }
 
   CompiledGrammar finish(int32_t root) {
@@ -399,6 +440,7 @@ class GbnfParser {
         g.elements.push_back({ElementKind::End, 0});
       }
     }
+    count_elements(add_counted_repetitions(g, counted_links_));
     check_left_recursion(g);
     return g;
   }
@@ -418,6 +460,8 @@ class GbnfParser {
   std::vector<ByteSet> byte_sets_;
   std::map<ByteSet, int32_t> byte_set_index_;
   std::map<std::vector<CodepointRange>, Element> class_rules_;
+  std::map<int32_t, int32_t> item_rules_;  // byte set -> the item rule of a counted repetition
+  std::vector<CountedLink> counted_links_;
 };
 
 }  // namespace
@@ -426,26 +470,7 @@ class GbnfParser {
 // forever: refuse it. Rules that can match nothing (nullable) are seen through.
 void check_left_recursion(const CompiledGrammar& g) {
   const size_t n = g.rule_alternatives.size();
-  std::vector<bool> nullable(n, false);
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (size_t r = 0; r < n; ++r) {
-      if (nullable[r]) continue;
-      for (int32_t start : g.rule_alternatives[r]) {
-        bool all = true;
-        for (size_t i = size_t(start); g.elements[i].kind != ElementKind::End; ++i)
-          if (g.elements[i].kind == ElementKind::Bytes || !nullable[size_t(g.elements[i].value)]) {
-            all = false;
-            break;
-          }
-        if (all) {
-          nullable[r] = true;
-          changed = true;
-          break;
-        }
-      }
-    }
-  }
+  const std::vector<bool> nullable = nullable_rules(g);
   std::vector<std::vector<int32_t>> left_edges(n);
   for (size_t r = 0; r < n; ++r)
     for (int32_t start : g.rule_alternatives[r])

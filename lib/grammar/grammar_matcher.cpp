@@ -16,10 +16,16 @@
 // has the same top frames), and across grammars (PositionTokensCache, keyed by the cut stack's
 // rules as text), so the whole-trie pass is paid about once per kind of position. The mask of a
 // state already seen is a copy.
+//
+// A counted repetition x{m,n} would make each count a new position (a string with maxLength: one
+// per character). Its counted frame is replaced in the cut by the item's canonical frame (see
+// CountedFrame), whose pass records how many items each token takes; a position's mask is then
+// those tokens that fit its counts (compute_counted_tokens, add_counted_tokens).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <bit>
+#include <climits>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
@@ -81,10 +87,23 @@ struct MatcherCache {
   struct CutStack {
     std::shared_ptr<const PositionTokens> tokens;
     int32_t below = -1;
+    bool counted = false;  // a counted frame was replaced by its canonical one: tokens->counted
+    int32_t more_required = 0, more_allowed = -1;
   };
   std::unordered_map<int32_t, CutStack> cut_stacks;               // by stack node
   std::unordered_map<int32_t, std::shared_ptr<const PositionTokens>> position_tokens;  // by cut node
   std::unordered_map<int32_t, int32_t> return_states;             // by stack node: the state after returning into it
+
+  // Counted repetitions: per stack node, the more_allowed of its canonical frame (-1: none, the
+  // stack has left the repetition); per state, its stacks split into those inside the repetition
+  // and those that left it (cleared with the automaton).
+  struct CountedSplit {
+    int32_t inside = dead_state, left = dead_state;
+    int32_t more_allowed = -1;  // of the inside stacks
+    bool ambiguous = false;     // inside stacks at different counts
+  };
+  std::unordered_map<int32_t, int32_t> canonical_counts;
+  std::unordered_map<int32_t, CountedSplit> counted_splits;
 
   // Scratch of expand().
   std::vector<std::pair<int32_t, int32_t>> work;
@@ -100,6 +119,7 @@ struct MatcherCache {
     transitions.clear();
     masks.clear();
     return_states.clear();
+    counted_splits.clear();
     intern_state({});  // dead_state
   }
 
@@ -262,10 +282,15 @@ struct MatcherCache {
           key += 'b';
           key.append(reinterpret_cast<const char*>(g->byte_sets[size_t(e.value)].data()), sizeof(ByteSet));
         } else {
-          const auto [found, added] = rule_ids.emplace(e.value, int32_t(rules.size()));
-          if (added) rules.push_back(e.value);
-          key += 'r';
+          // A canonical chain is its item and its length (its rules would not fit in a key).
+          const auto chain = g->canonical_chain_rules.find(e.value);
+          const int32_t rule = chain == g->canonical_chain_rules.end() ? e.value : chain->second.item_rule;
+          const auto [found, added] = rule_ids.emplace(rule, int32_t(rules.size()));
+          if (added) rules.push_back(rule);
+          key += chain == g->canonical_chain_rules.end() ? 'r' : 'C';
           key.append(reinterpret_cast<const char*>(&found->second), sizeof(int32_t));
+          if (chain != g->canonical_chain_rules.end())
+            key.append(reinterpret_cast<const char*>(&chain->second.length), sizeof(int32_t));
         }
       }
       key += 'e';
@@ -296,45 +321,192 @@ struct MatcherCache {
     return result;
   }
 
+  // The cut of `node` keeping `kept` frames. With `canonical`, the first counted frame below the
+  // top is replaced by its item's canonical frame, and `info` keeps its counts.
+  int32_t make_cut(int32_t node, int32_t kept, bool canonical, CutStack& info) {
+    int32_t frames[position_frames];
+    int32_t depth = 0, below = node;
+    for (; depth < kept && below != empty_stack; ++depth, below = nodes[size_t(below)].parent)
+      frames[depth] = nodes[size_t(below)].pos;
+    info = CutStack{};
+    for (int32_t d = 1; canonical && d < depth; ++d) {
+      const auto counted = g->counted_frames.find(frames[d]);
+      if (counted == g->counted_frames.end() || counted->second.canonical) continue;
+      frames[d] = g->canonical_frames.at(counted->second.item_rule);
+      info.counted = true;
+      info.more_required = counted->second.more_required;
+      info.more_allowed = counted->second.more_allowed;
+      break;
+    }
+    int32_t cut = empty_stack;
+    if (below != empty_stack) {
+      info.below = below;
+      cut = unknown_below;
+    }
+    for (int32_t d = depth; d-- > 0;) cut = intern_node(frames[d], cut);
+    return cut;
+  }
+
   const CutStack& cut_stack(int32_t node) {
     const auto found = cut_stacks.find(node);
     if (found != cut_stacks.end()) return found->second;
     // Fewer frames when the cut's rules are too large to share (a frame inside a large object's
     // sequence of properties): the frames below are then walked per state, from the boundaries.
     // When no cut is small enough, the full one, unshared.
-    CutStack cut_info;
-    int32_t cut = node;
-    std::string key;
-    const auto make_cut = [&](int32_t kept) {
-      int32_t frames[position_frames];
-      int32_t depth = 0, below = node;
-      for (; depth < kept && below != empty_stack; ++depth, below = nodes[size_t(below)].parent)
-        frames[depth] = nodes[size_t(below)].pos;
-      cut_info.below = -1;
-      cut = node;
-      if (below != empty_stack) {
-        cut_info.below = below;
-        cut = unknown_below;
-        for (int32_t d = depth; d-- > 0;) cut = intern_node(frames[d], cut);
+    CutStack info;
+    const auto tokens_of_cut = [&](bool canonical) {
+      std::string key;
+      int32_t cut = -1;
+      bool known = false;
+      for (int32_t kept = position_frames; kept >= 1 && key.empty() && !known; --kept) {
+        cut = make_cut(node, kept, canonical, info);
+        known = position_tokens.count(cut) > 0;
+        if (!known) key = position_key(cut);
       }
-    };
-    for (int32_t kept = position_frames; kept >= 1 && key.empty(); --kept) {
-      make_cut(kept);
-      if (position_tokens.count(cut)) break;
-      key = position_key(cut);
-    }
-    if (key.empty() && !position_tokens.count(cut)) make_cut(position_frames);
-    auto& tokens = position_tokens[cut];
-    if (!tokens) {
-      PositionTokensCache& shared = *vocab->position_tokens;
-      if (!key.empty()) tokens = shared.find(key);
+      if (key.empty() && !known) cut = make_cut(node, position_frames, canonical, info);
+      auto& tokens = position_tokens[cut];
       if (!tokens) {
-        tokens = compute_position_tokens(cut);
-        if (!key.empty()) shared.insert(key, tokens);
+        PositionTokensCache& shared = *vocab->position_tokens;
+        if (!key.empty()) tokens = shared.find(key);
+        if (!tokens) {
+          tokens = info.counted ? compute_counted_tokens(cut) : compute_position_tokens(cut);
+          if (!key.empty()) shared.insert(key, tokens);
+        }
       }
+      return tokens;
+    };
+    info.tokens = tokens_of_cut(true);
+    if (info.tokens->not_derivable) info.tokens = tokens_of_cut(false);
+    return cut_stacks.emplace(node, std::move(info)).first->second;
+  }
+
+  int32_t canonical_count(int32_t node) {
+    const auto found = canonical_counts.find(node);
+    if (found != canonical_counts.end()) return found->second;
+    int32_t count = -1;
+    for (int32_t n = node; n != empty_stack && n != unknown_below && count < 0; n = nodes[size_t(n)].parent) {
+      const auto counted = g->counted_frames.find(nodes[size_t(n)].pos);
+      if (counted != g->counted_frames.end() && counted->second.canonical) count = counted->second.more_allowed;
     }
-    cut_info.tokens = tokens;
-    return cut_stacks.emplace(node, std::move(cut_info)).first->second;
+    canonical_counts.emplace(node, count);
+    return count;
+  }
+
+  CountedSplit counted_split(int32_t state) {
+    const auto found = counted_splits.find(state);
+    if (found != counted_splits.end()) return found->second;
+    CountedSplit split;
+    std::vector<int32_t> inside, left;
+    for (int32_t node : state_nodes[size_t(state)]) {
+      const int32_t count = node == empty_stack || node == unknown_below ? -1 : canonical_count(node);
+      if (count < 0) {
+        left.push_back(node);
+        continue;
+      }
+      if (split.more_allowed >= 0 && split.more_allowed != count) split.ambiguous = true;
+      split.more_allowed = count;
+      inside.push_back(node);
+    }
+    if (!inside.empty()) split.inside = intern_state(std::move(inside));
+    if (!left.empty()) split.left = intern_state(std::move(left));
+    counted_splits.emplace(state, split);
+    return split;
+  }
+
+  // The canonical counted position `cut` (see PositionTokens): one pass over the whole trie that
+  // follows, at each node, how many items the bytes so far took. Items are counted by the
+  // canonical frame of the stacks inside the repetition; the walk gives up (not_derivable)
+  // where the bytes leave two counts possible.
+  std::shared_ptr<const PositionTokens> compute_counted_tokens(int32_t cut) {
+    const GrammarVocabulary& v = *vocab;
+    auto result = std::make_shared<PositionTokens>();
+    result->counted = true;
+    const auto give_up = [] {
+      auto failed = std::make_shared<PositionTokens>();
+      failed->not_derivable = true;
+      return failed;
+    };
+    if (v.max_depth >= canonical_chain_length) return give_up();
+    struct Level {
+      int32_t state = dead_state;
+      bool inside = true;  // else: left the repetition, `done` items done
+      int32_t more_allowed = 0, done = 0;
+    };
+    std::vector<Level> levels(size_t(v.max_depth) + 1);
+    levels[0] = {intern_state({cut}), true, canonical_chain_length, 0};
+    std::vector<std::pair<int32_t, TokenId>> within;  // (need, token)
+    for (int32_t i = 1; i < int32_t(v.node_byte.size());) {
+      const Level& parent = levels[size_t(v.node_depth[size_t(i)]) - 1];
+      const uint8_t byte = v.node_byte[size_t(i)];
+      const int32_t next = step(parent.state, byte);
+      if (next == dead_state) {
+        i = v.subtree_end[size_t(i)];
+        continue;
+      }
+      Level level{next, false, 0, parent.done};
+      if (parent.inside) {
+        const CountedSplit from = counted_split(parent.state);
+        const bool left_continues = from.left != dead_state && step(from.left, byte) != dead_state;
+        if (left_continues) {
+          // Left at the parent (a head: an item had just been done): the inside stacks must be dead.
+          if (from.inside != dead_state && step(from.inside, byte) != dead_state) return give_up();
+          level.done = canonical_chain_length - 1 - from.more_allowed;
+        } else {
+          const CountedSplit to = counted_split(next);
+          if (to.ambiguous || to.inside == dead_state) return give_up();
+          level.inside = true;
+          level.more_allowed = to.more_allowed;
+        }
+      } else if (counted_split(next).inside != dead_state) {
+        return give_up();
+      }
+      levels[size_t(v.node_depth[size_t(i)])] = level;
+      const CountedSplit here = counted_split(next);
+      // Inside: mid-item, the items started after the first; at a head, the items done after it.
+      const bool head = level.inside && here.left != dead_state;
+      const int32_t need = level.inside ? canonical_chain_length - level.more_allowed - (head ? 1 : 0) : 0;
+      const int32_t done = head ? need : level.done;
+      if (state_returned[size_t(next)]) result->exit_boundaries.push_back({i, done});
+      for (int32_t k = v.tokens_begin[size_t(i)]; k < v.tokens_begin[size_t(i) + 1]; ++k) {
+        if (level.inside) within.push_back({need, v.trie_tokens[size_t(k)]});
+        else result->exit_tokens.push_back({v.trie_tokens[size_t(k)], done});
+      }
+      ++i;
+    }
+    const size_t n_words = (size_t(v.n_tokens) + 63) / 64;
+    std::sort(within.begin(), within.end());
+    result->all_within_words.assign(n_words, 0);
+    result->within_words.assign(PositionTokens::counted_bitsets, std::vector<uint64_t>(n_words, 0));
+    for (auto [need, t] : within) {
+      result->all_within_words[size_t(t) >> 6] |= uint64_t(1) << (t & 63);
+      result->max_need = std::max(result->max_need, need);
+      if (need >= PositionTokens::counted_bitsets) result->long_within.push_back({need, t});
+      for (int32_t r = need; r < PositionTokens::counted_bitsets; ++r) result->within_words[size_t(r)][size_t(t) >> 6] |= uint64_t(1) << (t & 63);
+    }
+    return result;
+  }
+
+  // Adds the tokens of a counted cut (see compute_counted_tokens) for its frame's counts.
+  void add_counted_tokens(const CutStack& cut, uint64_t* words) {
+    const PositionTokens& tokens = *cut.tokens;
+    const int32_t allowed = cut.more_allowed < 0 ? INT32_MAX : cut.more_allowed;
+    const auto set = [&](TokenId t) { words[size_t(t) >> 6] |= uint64_t(1) << (t & 63); };
+    const std::vector<uint64_t>& base = allowed >= tokens.max_need ? tokens.all_within_words
+                                        : allowed < PositionTokens::counted_bitsets
+                                            ? tokens.within_words[size_t(allowed)]
+                                            : tokens.within_words[PositionTokens::counted_bitsets - 1];
+    for (size_t w = 0; w < base.size(); ++w) words[w] |= base[w];
+    if (allowed < tokens.max_need)
+      for (auto [need, t] : tokens.long_within) {
+        if (need > allowed) break;
+        set(t);
+      }
+    const auto fits = [&](int32_t done) { return done >= cut.more_required && done <= allowed; };
+    for (auto [t, done] : tokens.exit_tokens)
+      if (fits(done)) set(t);
+    const GrammarVocabulary& v = *vocab;
+    for (auto [b, done] : tokens.exit_boundaries)
+      if (fits(done)) walk_trie(b + 1, v.subtree_end[size_t(b)], return_state(cut.below), v.node_depth[size_t(b)], words, nullptr);
   }
 
   int32_t return_state(int32_t below) {
@@ -355,6 +527,10 @@ struct MatcherCache {
     for (int32_t node : stacks) {
       if (node == empty_stack) continue;
       const CutStack cut = cut_stack(node);
+      if (cut.counted) {
+        add_counted_tokens(cut, words.data());
+        continue;
+      }
       const PositionTokens& tokens = *cut.tokens;
       for (size_t w = 0; w < tokens.words.size(); ++w) words[w] |= tokens.words[w];
       for (TokenId t : tokens.tokens) words[size_t(t) >> 6] |= uint64_t(1) << (t & 63);

@@ -25,6 +25,20 @@ struct PositionTokens {
   std::vector<uint64_t> words;          // the accepted tokens as a bitset, or empty and...
   std::vector<TokenId> tokens;          // ...as a list, when they are few
   std::vector<int32_t> boundary_nodes;  // trie nodes, in preorder
+
+  // A canonical counted position (CountedFrame in lib/grammar/compiled_grammar.hpp) holds its tokens
+  // by the number of further items each takes instead (its `need`), so that the mask of any
+  // repetition of the item is derived from it. not_derivable: the item's parse is ambiguous (a
+  // token's count is not fixed by its bytes), or the vocabulary has tokens too long for the
+  // canonical chain; the position is then walked as it is.
+  bool counted = false, not_derivable = false;
+  static constexpr int32_t counted_bitsets = 16;
+  std::vector<std::vector<uint64_t>> within_words;        // [r]: the tokens staying in the repetition with need <= r
+  std::vector<uint64_t> all_within_words;                 // every token staying in the repetition
+  int32_t max_need = 0;
+  std::vector<std::pair<int32_t, TokenId>> long_within;  // (need, token) for need >= counted_bitsets, by need
+  std::vector<std::pair<TokenId, int32_t>> exit_tokens;   // (token, items done when it left the repetition)
+  std::vector<std::pair<int32_t, int32_t>> exit_boundaries;  // (trie node, items done when it left)
 };
 
 // PositionTokens by the position's grammar (its rules as a canonical text), shared by every
