@@ -111,12 +111,16 @@ void configure_tiles(int step_weights) {
 }
 
 // Every token's activations as high and low bytes, scales (and for the K-quant mins, the
-// sums of each 32), step by step: step s (step_weights weights) of token t at
-// s * padded_tokens + t, so that a tile of 16 tokens is contiguous; block b's scale of token t
-// at b * padded_tokens + t. Tokens past n_tokens, up to a multiple of 16, are zeros.
+// sums of each 32), for each tile of 16 tokens step after step (step_weights weights), so that
+// a tile product's activations are contiguous and the steps of a row pass follow each other in
+// memory (the prefetchers keep up; steps a whole prompt apart left the tile loads waiting);
+// block b's scale of token t at b * padded_tokens + t. Tokens past n_tokens, up to a multiple
+// of 16, are zeros.
 struct ActivationBytes {
-  int64_t padded_tokens = 0;
+  int64_t padded_tokens = 0, n_steps = 0;
   int step_weights = 0;
+  // Where step `step` of the 16 tokens at t0 (a multiple of 16) begins in high and low.
+  size_t at(int64_t step, int64_t t0) const { return size_t((t0 / kTileTokens * n_steps + step) * kTileTokens * step_weights); }
   std::vector<int8_t> high;
   std::vector<uint8_t> low;
   std::vector<float> d;
@@ -130,6 +134,7 @@ void split_activations(const ActivationBlock<N>* x, int64_t n_tokens, int64_t n_
   const int64_t padded = (n_tokens + kTileTokens - 1) / kTileTokens * kTileTokens;
   out.padded_tokens = padded;
   out.step_weights = step_weights;
+  out.n_steps = n_blocks * (N / step_weights);
   out.high.assign(size_t(n_blocks * padded * N), 0);
   out.low.assign(size_t(n_blocks * padded * N), 0);
   out.d.assign(size_t(n_blocks * padded), 0.0f);
@@ -141,7 +146,7 @@ void split_activations(const ActivationBlock<N>* x, int64_t n_tokens, int64_t n_
       for (int k = 0; k < N; k += 32) {
         const __m512i q = _mm512_loadu_si512(block.q + k);
         const int64_t step = b * steps_per_block + k / step_weights;
-        const size_t at = size_t((step * padded + t) * step_weights + k % step_weights);
+        const size_t at = out.at(step, t / kTileTokens * kTileTokens) + size_t(t % kTileTokens * step_weights + k % step_weights);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.high.data() + at), _mm512_cvtepi16_epi8(_mm512_srai_epi16(q, 8)));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.low.data() + at), _mm512_cvtepi16_epi8(q));
       }
@@ -244,10 +249,10 @@ void multiply_tile_pair(const RowTileBlock* first, const RowTileBlock* second, i
   std::memset(acc, 0, sizeof(acc));
   for (int64_t b = 0; b <= n_blocks; ++b) {
     if (b < n_blocks) {
-      const size_t at = size_t(b * x.padded_tokens + t0);
+      const size_t at = x.at(b, t0);
       const int slot = int(b % 2);
-      _tile_loadd(SLM_TILE_ACT_HIGH, x.high.data() + at * kLegacyWeights, kLegacyWeights);
-      _tile_loadd(SLM_TILE_ACT_LOW, x.low.data() + at * kLegacyWeights, kLegacyWeights);
+      _tile_loadd(SLM_TILE_ACT_HIGH, x.high.data() + at, kLegacyWeights);
+      _tile_loadd(SLM_TILE_ACT_LOW, x.low.data() + at, kLegacyWeights);
       _tile_loadd(SLM_TILE_WEIGHTS, first[b].w, kTileRows * 4);
       _tile_loadd(SLM_TILE_WEIGHTS_2, second[b].w, kTileRows * 4);
       _tile_zero(SLM_TILE_SUM_HIGH);
@@ -403,7 +408,7 @@ void multiply_super_blocks(const SuperBlockTiles* tiles, int64_t n_blocks, const
       _tile_zero(SLM_TILE_SUM_LOW_2);
       for (int s = 0; s < kGroupSteps; ++s) {
         const int step_in_block = int(group % kGroups) * kGroupSteps + s;
-        const size_t at = size_t(((b * kSuperBlockSteps + step_in_block) * x.padded_tokens + t0) * kSplitStepWeights);
+        const size_t at = x.at(b * kSuperBlockSteps + step_in_block, t0);
         _tile_loadd(SLM_TILE_ACT_HIGH, x.high.data() + at, kSplitStepWeights);
         _tile_loadd(SLM_TILE_ACT_LOW, x.low.data() + at, kSplitStepWeights);
         _tile_loadd(SLM_TILE_WEIGHTS, tiles[b].high[step_in_block * kSplitStepWeights / 4], kTileRows * 4);
