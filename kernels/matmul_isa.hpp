@@ -26,6 +26,13 @@ void attend_queries_avx512(const AttentionQueries& queries);  // attention_queri
 namespace neon {
 void attend_head_neon(const AttentionHead& head);         // attention_neon.cpp
 void attend_queries_neon(const AttentionQueries& queries);  // attention_neon.cpp
+// A format's integer matmul with sdot (matmul_int_neon.cpp) or smmla (matmul_int_i8mm_neon.cpp),
+// nullptr where the CPU lacks the instructions or the format has no integer kernel. matmul_rows
+// takes smmla's where it can; the checks compare the two bit for bit.
+using IntegerRowsKernel = void (*)(const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
+                                   int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+IntegerRowsKernel dotprod_integer_kernel(GgmlType type);
+IntegerRowsKernel i8mm_integer_kernel(GgmlType type);
 }
 
 // The activation_bits of an ISA whose kernels all keep activations in float32: 0.

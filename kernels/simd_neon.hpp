@@ -123,8 +123,9 @@ uint8x16_t q6_k_quants16(const Block& block, int piece, int i) {
 // The K-quant kernels (matmul_k_quants_neon.cpp); nullptr for any other type.
 tiling::FormatKernel k_quant_kernel(GgmlType type);
 
-// The dotprod integer kernels (matmul_int_neon.cpp): Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K
-// where the CPU has the dot product instructions; nullptr for other types and CPUs.
+// The integer kernels (matmul_int_neon.cpp): Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K where the
+// CPU has the dot product instructions (with smmla for prompts where it has i8mm, the same bits);
+// nullptr for other types and CPUs.
 tiling::FormatKernel integer_kernel(GgmlType type);
 
 }  // namespace slm::kernels::neon

@@ -4,7 +4,9 @@
 // were not checked (or, with SLM_ISA unset, are not the ones the dispatcher chose).
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
+#include <utility>
 
 #include "kernels/matmul.hpp"
 #include "kernels/matmul_isa.hpp"
@@ -81,6 +83,38 @@ int main() {
     }
     std::printf("NEON integer (dotprod) kernels: %s\n", used.empty() ? "not used (no dotprod)" : used.c_str());
     print_and_count("dotprod", dotprod);
+  }
+
+  // Where the CPU has i8mm (run-neon-tests.sh says so in SLM_EXPECT_I8MM), the smmla prompt
+  // kernel, which matmul_rows takes, gives the dotprod kernel's bits on every row range and
+  // token count (odd counts end with one token through sdot).
+  if (isa_available(Isa::Neon)) {
+    CheckReport i8mm;
+    std::string used;
+    for (slm::GgmlType type : {slm::GgmlType::Q4_0, slm::GgmlType::Q5_0, slm::GgmlType::Q8_0, slm::GgmlType::Q4_K,
+                               slm::GgmlType::Q5_K, slm::GgmlType::Q6_K}) {
+      const std::string name(slm::ggml_type_info(type).name);
+      const neon::IntegerRowsKernel smmla = neon::i8mm_integer_kernel(type), sdot = neon::dotprod_integer_kernel(type);
+      if (std::getenv("SLM_EXPECT_I8MM"))
+        i8mm.expect(smmla != nullptr, "SLM_EXPECT_I8MM is set but " + name + " has no i8mm kernel");
+      if (!smmla || !sdot) continue;
+      used += (used.empty() ? "" : " ") + name;
+      constexpr int64_t kRows = 22, kTokens = 37;
+      const int64_t n_in = 2 * slm::ggml_type_info(type).block_size;
+      const checks::RandomMatrix m = checks::random_matrix(type, kRows, n_in, 8000);
+      const std::vector<float> x = checks::random_activations(kTokens * n_in, 8001);
+      for (int64_t n_tokens : {2, 3, 4, 7, 8, 37})
+        for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, 22}, {4, 8}, {5, 7}, {16, 22}}) {
+          std::vector<float> expected(size_t(n_tokens * kRows), -1.0f), got(expected);
+          sdot(m.bytes.data(), m.row_bytes, n_in, x.data(), n_tokens, expected.data(), kRows, begin, end);
+          smmla(m.bytes.data(), m.row_bytes, n_in, x.data(), n_tokens, got.data(), kRows, begin, end);
+          i8mm.expect(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0,
+                      name + " rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") tokens " +
+                          std::to_string(n_tokens) + ": smmla's bits differ from sdot's");
+        }
+    }
+    std::printf("NEON integer (i8mm) prompt kernels: %s\n", used.empty() ? "not used (no i8mm)" : used.c_str());
+    print_and_count("i8mm", i8mm);
   }
 
   std::printf("%lld passed, %lld failed\n", static_cast<long long>(total_passed), static_cast<long long>(total_failed));

@@ -8,5 +8,6 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 BUILD="${1:-$HERE/../../build-neon}"
 cmake -S "$HERE" -B "$BUILD" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$HERE/aarch64.cmake" > /dev/null
 cmake --build "$BUILD"
-# -cpu max has the dot product instructions: the dotprod integer kernels are checked too.
-SLM_EXPECT_DOTPROD=1 qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$BUILD/kernel_check"
+# -cpu max has the dot product and the int8 matrix multiply instructions: the dotprod integer
+# kernels and the i8mm prompt kernels are checked too.
+SLM_EXPECT_DOTPROD=1 SLM_EXPECT_I8MM=1 qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$BUILD/kernel_check"
