@@ -297,6 +297,13 @@ TEST(SpeculativeSampling, SameSeedSameOutput) {
   const GenerateResult second = run(target, prompt, 32, &b, 256, params);
   EXPECT_EQ(first.tokens, second.tokens);
   EXPECT_GT(first.speculation.drafted, 0);
+  // Adaptive k times greedy generation (its output cannot depend on k); a sampled one after it
+  // still chooses k from the priors alone, so the seed still gives the same output.
+  run(target, prompt, 32, &b, 256, greedy_params());
+  const GenerateResult after_timing = run(target, prompt, 32, &b, 256, params);
+  EXPECT_EQ(after_timing.tokens, first.tokens);
+  EXPECT_EQ(b.estimated_costs().verification, a.estimated_costs().verification);
+  EXPECT_EQ(b.estimated_costs().draft_token, a.estimated_costs().draft_token);
 }
 
 // ---- vocabulary and options ----------------------------------------------------------------------

@@ -54,6 +54,31 @@ bool accepts_draft(std::span<const TokenCandidate> target, std::span<const Token
 std::vector<TokenCandidate> residual_distribution(std::span<const TokenCandidate> target,
                                                   std::span<const TokenCandidate> draft, TokenId drafted);
 
+// Adaptive k weighs the acceptance rate against what drafting and verifying cost. Costs are in
+// units of the time of one target token evaluated alone.
+struct SpeculationCosts {
+  double draft_token = 0.0;          // one draft-model token (0: prompt lookup drafts for free)
+  std::vector<double> verification;  // [r - 1]: one target evaluation of r rows (a token and r - 1 drafts)
+};
+// Tokens one verification of k drafts yields on average when each draft is accepted with
+// probability `acceptance` once the ones before it were: 1 + a + ... + a^k (the target's own
+// token after the last accepted draft included).
+double expected_tokens_per_verification(double acceptance, int32_t k);
+// The draft length in [min_k, max_k] that yields the most tokens per unit of time:
+// expected_tokens_per_verification(a, k) / (k * draft_token + verification[k]); k = 0 is plain
+// decoding (1 token for verification[0]). Lengths without a verification cost are not chosen;
+// ties go to the shorter draft.
+int32_t choose_draft_length(double acceptance, const SpeculationCosts& costs, int32_t min_k, int32_t max_k);
+// The costs from timings: verification_seconds[r - 1] is the average time of a target evaluation
+// of r rows (0: never measured), draft_token_seconds a draft token's (0: never measured). A row
+// count not measured gets the cost interpolated linearly between its measured neighbours, or
+// extrapolated with the slope from the fewest to the most rows measured (with one count
+// measured: each further row costs row_prior of one row). The unit is the resulting cost of one
+// row. Nothing measured: the priors, 1 + row_prior (r - 1) and draft_prior. One cost per entry
+// of verification_seconds.
+SpeculationCosts measured_costs(std::span<const double> verification_seconds, double draft_token_seconds,
+                                double row_prior, double draft_prior);
+
 // Throws slm::Error naming the first difference when `draft` cannot draft for `target`: a
 // different vocabulary size, token text or type, or special tokens.
 void check_draft_vocabulary(const Model& target, const Model& draft);
@@ -92,6 +117,9 @@ class Speculator {
   bool emitted(TokenId token);
 
   const SpeculationStats& stats() const { return stats_; }  // since begin()
+  // What adaptive k currently believes: the per-draft acceptance and the costs.
+  double estimated_acceptance() const;
+  SpeculationCosts estimated_costs() const;
   const SpeculativeOptions& options() const { return options_; }
   bool has_draft_model() const { return draft_session_ != nullptr; }
 
@@ -104,6 +132,7 @@ class Speculator {
   Draft lookup_draft(int32_t k) const;
   Draft model_draft(const Sampler& sampler, int32_t k);
   void adapt_k(int32_t n_drafted, int32_t n_accepted);
+  void record_verification(int32_t rows, double seconds);
 
   SpeculativeOptions options_;
   std::unique_ptr<Session> draft_session_;
@@ -118,6 +147,14 @@ class Speculator {
   int32_t k_ = 0;                   // adaptive draft length
   int32_t cooldown_ = 0;            // tokens left without drafting (adaptive k reached 0)
   int32_t backoff_ = 0;             // the next cooldown
+  // Acceptance: decayed counts of accepted drafts and of rejections (at most one per verification).
+  double accepted_weight_ = 0.0, rejected_weight_ = 0.0;
+  // Costs: measured in greedy generation only (timings vary from run to run, and a sampled
+  // output must depend on its seed alone); each a moving average in seconds, 0 until measured.
+  bool timed_ = false;
+  std::vector<double> verification_seconds_;  // [r - 1]: target evaluations of r rows
+  double draft_token_seconds_ = 0.0;
+  double draft_token_prior_ = 0.0;            // the draft's weight bytes over the target's
 };
 
 }  // namespace slm
