@@ -9,17 +9,23 @@
 
 namespace slm::kernels {
 
+struct BlockQ8_0;  // kernels/quant_blocks.hpp
+
 // Rows per block of a paged cache.
 inline constexpr int32_t kKvBlockRows = 32;
 
-// Cached keys and values, F32 or F16 (exactly one pair set). Contiguous (blocks == nullptr):
-// row j at element offset j * stride. Paged: row j is row j % kKvBlockRows of block
-// blocks[j / kKvBlockRows], which starts at element blocks[...] * block_stride.
+// Cached keys and values, F32, F16 or Q8_0 (exactly one pair set). Offsets and strides count
+// elements (F32, F16) or Q8_0 blocks of 32 elements (a Q8_0 row is head_dim / 32 blocks: its
+// head_dim is a multiple of 32). Contiguous (blocks == nullptr): row j at offset j * stride.
+// Paged: row j is row j % kKvBlockRows of block blocks[j / kKvBlockRows], which starts at
+// offset blocks[...] * block_stride.
 struct KvRows {
   const float* keys_f32 = nullptr;
   const float* values_f32 = nullptr;
   const uint16_t* keys_f16 = nullptr;
   const uint16_t* values_f16 = nullptr;
+  const BlockQ8_0* keys_q8_0 = nullptr;
+  const BlockQ8_0* values_q8_0 = nullptr;
   int64_t stride = 0;
   const int32_t* blocks = nullptr;
   int64_t block_stride = 0;
@@ -102,8 +108,16 @@ void attend_queries(const AttentionQueries& queries);
 void attend_queries_one_by_one(const AttentionQueries& queries, void (*attend_head)(const AttentionHead&));
 
 // The scalar reference: dot_f32 / dot_f16_f32 per key, the soft cap with std::tanh, softmax
-// with std::exp and a double sum, then the values accumulated key by key.
+// with std::exp and a double sum, then the values accumulated key by key. Q8_0 rows: the F32
+// reference on the rows dequantized (attend_head_dequantized).
 void attend_head_scalar(const AttentionHead& head);
+
+// Q8_0 rows are dequantized exactly (an int8 times an fp16 scale is a float) into float rows,
+// the keys a query sees, and `attend_head_f32` attends over those: a kernel's result on a Q8_0
+// cache is its result on an F32 cache holding the dequantized rows, bit for bit. The ISAs
+// without a grouped kernel of their own take Q8_0 rows this way (attend_queries_one_by_one
+// dequantizes once for all its queries).
+void attend_head_dequantized(const AttentionHead& head, void (*attend_head_f32)(const AttentionHead&));
 
 // The reference's softmax: scores[first .. n - 1] each replaced by exp(score - max) (std::exp, in
 // key order), and 1 / their sum (accumulated in double) returned. Shared with the SIMD kernels that

@@ -25,6 +25,7 @@
 
 #include "kernels/attention.hpp"
 #include "kernels/attention_avx2.hpp"
+#include "kernels/quant_blocks.hpp"
 
 // attention_queries_avx512.cpp builds this file again with zmm rows, in namespace avx512.
 #ifndef SLM_ATTENTION_KERNELS
@@ -386,10 +387,27 @@ void convert_rows(const uint16_t* rows, int64_t stride, int32_t n, int32_t head_
   }
 }
 
+// n Q8_0 rows (head_dim / 32 blocks each), stride blocks apart, as float32 rows of head_dim,
+// head_dim apart: q * d is exact in float32, so these are dequantize_row_q8_0's bits.
+void convert_rows(const BlockQ8_0* rows, int64_t stride, int32_t n, int32_t head_dim, float* out) {
+  for (int32_t j = 0; j < n; ++j)
+    for (int32_t b = 0; b < head_dim / kLegacyBlockSize; ++b) {
+      const BlockQ8_0& block = rows[j * stride + b];
+      const __m256 d = _mm256_set1_ps(fp16_to_fp32(block.d));
+      float* row = out + j * head_dim + b * kLegacyBlockSize;
+      for (int32_t i = 0; i < kLegacyBlockSize; i += 8) {
+        const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block.qs + i)));
+        _mm256_storeu_ps(row + i, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
+      }
+    }
+}
+
 // Asks for n rows of head_dim elements, stride apart, to be brought into L2.
 template <typename Element>
 void prefetch_rows(const Element* rows, int64_t stride, int32_t n, int32_t head_dim) {
-  const int64_t row_bytes = int64_t(head_dim) * int64_t(sizeof(Element));
+  const int64_t row_bytes = std::is_same_v<Element, BlockQ8_0>
+                                ? int64_t(head_dim / kLegacyBlockSize) * int64_t(sizeof(BlockQ8_0))
+                                : int64_t(head_dim) * int64_t(sizeof(Element));
   for (int32_t j = 0; j < n; ++j)
     for (int64_t byte = 0; byte < row_bytes; byte += 64)
       _mm_prefetch(reinterpret_cast<const char*>(rows + j * stride) + byte, _MM_HINT_T1);
@@ -472,7 +490,8 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
 }  // namespace
 
 void SLM_ATTEND_QUERIES(const AttentionQueries& a) {
-  if (a.kv.keys_f16) attend_all(a, a.kv.keys_f16, a.kv.values_f16);
+  if (a.kv.keys_q8_0) attend_all(a, a.kv.keys_q8_0, a.kv.values_q8_0);
+  else if (a.kv.keys_f16) attend_all(a, a.kv.keys_f16, a.kv.values_f16);
   else attend_all(a, a.kv.keys_f32, a.kv.values_f32);
 }
 

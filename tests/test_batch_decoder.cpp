@@ -1,7 +1,7 @@
 // The batch API over paged KV: a sequence's logits are bit-identical alone and batched with
 // other sequences (at other positions, with any chunking of its prompt, at any thread count);
 // forks share blocks and copy a shared block before writing into it; running out of blocks
-// refuses a batch without touching any sequence.
+// refuses a batch without touching any sequence. The same with a Q8_0 cache.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -27,8 +27,9 @@ std::vector<TokenId> random_tokens(const Model& model, size_t n, uint32_t seed) 
 }
 
 // Every position's logits of `tokens`, evaluated alone, in one pass, with one thread.
-std::vector<float> logits_alone(const std::shared_ptr<const Model>& model, const std::vector<TokenId>& tokens) {
-  BatchDecoder decoder(model, {.n_ctx = 256, .n_threads = 1});
+std::vector<float> logits_alone(const std::shared_ptr<const Model>& model, const std::vector<TokenId>& tokens,
+                                KvType kv_type = KvType::F16) {
+  BatchDecoder decoder(model, {.n_ctx = 256, .n_threads = 1, .kv_type = kv_type});
   const SequenceId seq = decoder.add_sequence();
   std::vector<BatchRow> rows;
   for (size_t i = 0; i < tokens.size(); ++i) rows.push_back({seq, int32_t(i), tokens[i], true});
@@ -40,13 +41,14 @@ bool same_bits(std::span<const float> a, std::span<const float> b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-class BatchInvariance : public ::testing::TestWithParam<std::string> {};
+class BatchInvariance : public ::testing::TestWithParam<std::tuple<std::string, KvType>> {};
 
 // Eight sequences of different lengths, their prompts fed in chunks of different sizes,
 // interleaved step by step as a continuous-batching scheduler does: each sequence's logits
 // at every position equal its logits alone, bit for bit, at 1 and 2 threads.
 TEST_P(BatchInvariance, EachSequenceMatchesItsRunAlone) {
-  const auto path = shared_path("models/" + GetParam() + ".gguf");
+  const auto [stem, kv_type] = GetParam();
+  const auto path = shared_path("models/" + stem + ".gguf");
   SLM_REQUIRE_ASSET(path);
   const auto model = Model::load(path.string());
   const size_t n_vocab = size_t(model->config().n_vocab);
@@ -55,10 +57,11 @@ TEST_P(BatchInvariance, EachSequenceMatchesItsRunAlone) {
   std::vector<std::vector<float>> expected;
   for (int i = 0; i < kSequences; ++i) {
     prompts.push_back(random_tokens(*model, size_t(9 + 13 * i), uint32_t(100 + i)));
-    expected.push_back(logits_alone(model, prompts.back()));
+    expected.push_back(logits_alone(model, prompts.back(), kv_type));
   }
   for (int threads : {1, 2}) {
-    BatchDecoder decoder(model, {.n_ctx = 256, .kv_tokens = 2048, .n_threads = threads, .max_batch_rows = 40});
+    BatchDecoder decoder(model,
+                         {.n_ctx = 256, .kv_tokens = 2048, .n_threads = threads, .max_batch_rows = 40, .kv_type = kv_type});
     std::vector<SequenceId> ids;
     std::vector<size_t> done(kSequences, 0);
     for (int i = 0; i < kSequences; ++i) ids.push_back(decoder.add_sequence());
@@ -88,20 +91,40 @@ TEST_P(BatchInvariance, EachSequenceMatchesItsRunAlone) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(SharedModels, BatchInvariance,
-                         ::testing::Values("stories260K", "syn-llama-tiny-Q4_K_M", "syn-qwen2-tiny-Q8_0",
-                                           "syn-qwen3-tiny-Q4_K_M", "syn-qwen3moe-tiny-Q4_K_M", "syn-phi3-tiny-Q4_K_M",
-                                           "syn-gemma3-tiny-Q4_K_M", "syn-gemma2-tiny-Q8_0", "syn-lfm2-tiny-Q4_K_M",
-                                           "syn-qwen35-tiny-Q4_K_M"));
+std::string test_name(const ::testing::TestParamInfo<std::tuple<std::string, KvType>>& info) {
+  std::string name = std::get<0>(info.param) + "_kv" + kv_type_name(std::get<1>(info.param));
+  for (char& ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return name;
+}
 
-TEST(BatchDecoder, ForkSharesBlocksAndCopiesOnlyWhatItWritesInto) {
+INSTANTIATE_TEST_SUITE_P(SharedModels, BatchInvariance,
+                         ::testing::Combine(::testing::Values("stories260K", "syn-llama-tiny-Q4_K_M", "syn-qwen2-tiny-Q8_0",
+                                                              "syn-qwen3-tiny-Q4_K_M", "syn-qwen3moe-tiny-Q4_K_M",
+                                                              "syn-phi3-tiny-Q4_K_M", "syn-gemma3-tiny-Q4_K_M",
+                                                              "syn-gemma2-tiny-Q8_0", "syn-lfm2-tiny-Q4_K_M",
+                                                              "syn-qwen35-tiny-Q4_K_M"),
+                                            ::testing::Values(KvType::F16)),
+                         test_name);
+
+// A Q8_0 cache: sliding windows and soft caps (gemma), a hybrid's recurrent layers (qwen35).
+INSTANTIATE_TEST_SUITE_P(QuantizedCache, BatchInvariance,
+                         ::testing::Combine(::testing::Values("syn-llama-tiny-Q4_K_M", "syn-gemma3-tiny-Q4_K_M",
+                                                              "syn-gemma2-tiny-Q8_0", "syn-qwen35-tiny-Q4_K_M"),
+                                            ::testing::Values(KvType::Q8_0)),
+                         test_name);
+
+class Fork : public ::testing::TestWithParam<KvType> {};
+
+TEST_P(Fork, SharesBlocksAndCopiesOnlyWhatItWritesInto) {
+  const KvType kv_type = GetParam();
   const auto path = shared_path("models/syn-llama-tiny-Q8_0.gguf");
   SLM_REQUIRE_ASSET(path);
   const auto model = Model::load(path.string());
   const size_t n_vocab = size_t(model->config().n_vocab);
   const auto prefix = random_tokens(*model, 70, 1);  // 2 whole blocks and 6 positions of a third
   const auto tail_a = random_tokens(*model, 5, 2), tail_b = random_tokens(*model, 5, 3);
-  BatchDecoder decoder(model, {.n_ctx = 256, .kv_tokens = 10 * kKvBlockTokens, .n_threads = 1});
+  BatchDecoder decoder(model, {.n_ctx = 256, .kv_tokens = 10 * kKvBlockTokens, .n_threads = 1, .kv_type = kv_type});
   const SequenceId a = decoder.add_sequence();
   std::vector<BatchRow> rows;
   for (size_t i = 0; i < prefix.size(); ++i) rows.push_back({a, int32_t(i), prefix[i], false});
@@ -123,7 +146,7 @@ TEST(BatchDecoder, ForkSharesBlocksAndCopiesOnlyWhatItWritesInto) {
   for (const auto& [tail, offset] : {std::pair{tail_a, size_t(0)}, std::pair{tail_b, size_t(5)}}) {
     std::vector<TokenId> whole = prefix;
     whole.insert(whole.end(), tail.begin(), tail.end());
-    const auto alone = logits_alone(model, whole);
+    const auto alone = logits_alone(model, whole, kv_type);
     EXPECT_TRUE(same_bits(logits.subspan(offset * n_vocab, 5 * n_vocab),
                           std::span(alone).subspan(70 * n_vocab, 5 * n_vocab)));
   }
@@ -133,6 +156,9 @@ TEST(BatchDecoder, ForkSharesBlocksAndCopiesOnlyWhatItWritesInto) {
   decoder.remove_sequence(b);
   EXPECT_EQ(decoder.n_free_blocks(), 10);
 }
+
+INSTANTIATE_TEST_SUITE_P(BatchDecoder, Fork, ::testing::Values(KvType::F16, KvType::Q8_0),
+                         [](const auto& info) { return std::string(kv_type_name(info.param)); });
 
 TEST(BatchDecoder, RunningOutOfBlocksRefusesTheBatchAndChangesNothing) {
   const auto path = shared_path("models/stories260K.gguf");

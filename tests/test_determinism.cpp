@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "slm/error.hpp"
 #include "slm/session.hpp"
 #include "support/assets.hpp"
 
@@ -57,6 +58,13 @@ TEST_P(Determinism, LogitsAreBitIdenticalAcrossBatchingAndThreads) {
   check(logits_of(model, tokens, 2, 512, true, kv_type), "one token at a time, 2 threads");
 }
 
+std::string test_name(const ::testing::TestParamInfo<std::tuple<std::string, KvType>>& info) {
+  std::string name = std::get<0>(info.param) + "_kv" + kv_type_name(std::get<1>(info.param));
+  for (char& ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return name;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Models, Determinism,
     ::testing::Combine(::testing::Values("stories260K", "syn-llama-tiny-Q4_K_M", "syn-qwen2-tiny-Q8_0",
@@ -64,12 +72,31 @@ INSTANTIATE_TEST_SUITE_P(
                                          "syn-gemma2-tiny-Q4_K_M", "syn-gemma3-tiny-Q8_0", "syn-lfm2-tiny-Q8_0",
                                          "syn-qwen35-tiny-Q8_0"),
                        ::testing::Values(KvType::F16, KvType::F32)),
-    [](const auto& info) {
-      std::string name = std::get<0>(info.param) + (std::get<1>(info.param) == KvType::F16 ? "_kvF16" : "_kvF32");
-      for (char& ch : name)
-        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-      return name;
-    });
+    test_name);
+
+// A Q8_0 cache, on the models whose head_dim is a multiple of 32 (stories260K's is 8: refused,
+// QuantizedCache.NeedsAHeadDimOfWholeBlocks). gemma2 and gemma3 bring soft caps and windows.
+INSTANTIATE_TEST_SUITE_P(
+    QuantizedCache, Determinism,
+    ::testing::Combine(::testing::Values("syn-llama-tiny-Q4_K_M", "syn-qwen2-tiny-Q8_0", "syn-qwen3-tiny-Q4_K_M",
+                                         "syn-llama3-tiny-Q8_0", "syn-gemma2-tiny-Q4_K_M", "syn-gemma3-tiny-Q8_0",
+                                         "syn-lfm2-tiny-Q8_0", "syn-qwen35-tiny-Q8_0"),
+                       ::testing::Values(KvType::Q8_0)),
+    test_name);
+
+TEST(QuantizedCache, NeedsAHeadDimOfWholeBlocks) {
+  const auto path = shared_path("models/stories260K.gguf");
+  SLM_REQUIRE_ASSET(path);
+  auto model = Model::load(path.string());
+  ASSERT_EQ(model->config().head_dim, 8);
+  try {
+    Session session(model, {.n_ctx = 64, .n_threads = 1, .kv_type = KvType::Q8_0});
+    FAIL() << "a q8_0 cache of head_dim 8 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("head_dim that is a multiple of 32"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("is 8"), std::string::npos) << e.what();
+  }
+}
 
 }  // namespace
 }  // namespace slm::test

@@ -13,9 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/ops/kv_pool.hpp"
 #include "slm/error.hpp"
 #include "slm/gguf.hpp"
 #include "slm/plan.hpp"
+#include "slm/session.hpp"
 #include "support/assets.hpp"
 #include "support/gguf_bytes.hpp"
 
@@ -110,7 +112,25 @@ TEST(PlanMemory, KvCacheIsContextTimesParallelInWholeBlocksOfEveryLayer) {
     m = plan_memory(path, options);
     EXPECT_EQ(m.kv_bytes, 320 * c.bytes_per_position_f16 * 2);
     EXPECT_EQ(m.total_bytes, m.weights_bytes + m.kv_bytes + m.scratch_bytes + m.runtime_bytes);
+    options.kv_type = slm::KvType::Q8_0;  // 34 bytes (32 int8, an fp16 scale) per 32 elements of 2 bytes
+    m = plan_memory(path, options);
+    EXPECT_EQ(m.kv_bytes, 320 * c.bytes_per_position_f16 / 64 * 34);
+    EXPECT_EQ(m.total_bytes, m.weights_bytes + m.kv_bytes + m.scratch_bytes + m.runtime_bytes);
   }
+}
+
+// What a pool of n positions allocates is what the plan (and slm-server's --kv-memory) counts.
+TEST(PlanMemory, TheKvPoolHoldsTheBytesPerTokenThePlanCounts) {
+  const auto path = slm::test::shared_path("models/syn-qwen3-tiny-Q8_0.gguf");
+  SLM_REQUIRE_ASSET(path);
+  const auto model = slm::Model::load(path.string());
+  const slm::ModelConfig& c = model->config();
+  for (slm::KvType type : {slm::KvType::F16, slm::KvType::F32, slm::KvType::Q8_0}) {
+    SCOPED_TRACE(slm::kv_type_name(type));
+    const slm::ops::KvPool pool(type, 10, c.n_kv_layers(), c.n_head_kv, c.head_dim);
+    EXPECT_EQ(pool.bytes(), 10 * slm::ops::kKvBlockRows * slm::kv_bytes_per_token(c, type));
+  }
+  EXPECT_EQ(slm::kv_bytes_per_token(c, slm::KvType::Q8_0) * 64, slm::kv_bytes_per_token(c, slm::KvType::F16) * 34);
 }
 
 TEST(PlanMemory, DefaultContextIsASessionsAndTheVerdictFollowsAvailableMemory) {

@@ -128,14 +128,18 @@ TEST(SpeculativeGreedy, ContextLimit) {
 // After a speculative generation the target's cache holds exactly the prompt and the output
 // (rejected drafts rewound), and the next turn on the same session and speculator, which
 // reuses that cache and the draft's, still matches plain decoding.
-TEST(SpeculativeGreedy, RollbackOfBothCachesAcrossTurns) {
+// F16 and Q8_0 caches (a rewound Q8_0 row is quantized again when its position is written again).
+class RollbackOfBothCaches : public ::testing::TestWithParam<KvType> {};
+
+TEST_P(RollbackOfBothCaches, AcrossTurns) {
   REQUIRE_MODEL("syn-llama-tiny-Q4_K_M.gguf");
   REQUIRE_MODEL("syn-qwen2-tiny-Q4_K_M.gguf");
   const auto target = load_shared("syn-llama-tiny-Q4_K_M.gguf");
   const auto draft = load_shared("syn-qwen2-tiny-Q4_K_M.gguf");  // disagrees often: many rollbacks
-  Session plain_session(target, {.n_ctx = 256, .n_threads = 1});
-  Session fast_session(target, {.n_ctx = 256, .n_threads = 1});
-  Speculator speculator(*target, draft, {.draft_max = 6, .draft_min = 2, .draft_p_min = 0.0f}, kDraftSession);
+  const SessionOptions session_options{.n_ctx = 256, .n_threads = 1, .kv_type = GetParam()};
+  Session plain_session(target, session_options);
+  Session fast_session(target, session_options);
+  Speculator speculator(*target, draft, {.draft_max = 6, .draft_min = 2, .draft_p_min = 0.0f}, session_options);
   std::vector<TokenId> prompt = make_prompt(*target, 10);
   for (int turn = 0; turn < 3; ++turn) {
     SCOPED_TRACE(testing::Message() << "turn " << turn);
@@ -158,6 +162,9 @@ TEST(SpeculativeGreedy, RollbackOfBothCachesAcrossTurns) {
     prompt.insert(prompt.end(), more.begin() + 1, more.end());
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(SpeculativeGreedy, RollbackOfBothCaches, ::testing::Values(KvType::F16, KvType::Q8_0),
+                         [](const auto& info) { return std::string(kv_type_name(info.param)); });
 
 // ---- the rejection rule ------------------------------------------------------------------------
 

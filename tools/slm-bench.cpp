@@ -115,7 +115,7 @@ void run_model_tests(const Options& o, const std::shared_ptr<const slm::Model>& 
       slm::SessionOptions session_options;
       session_options.n_threads = n_threads;
       session_options.n_ctx = std::max(1, n_depth + n_prompt + n_gen + (n_gen > 0 ? 1 : 0));
-      session_options.kv_type = o.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
+      session_options.kv_type = slm::kv_type_named(o.kv_type);
       if (session_options.n_ctx > model->config().n_ctx_train)
         throw slm::Error(fmt::format("{}: the test needs a context of {} tokens, more than the model's {}", path,
                                      session_options.n_ctx, model->config().n_ctx_train));
@@ -245,7 +245,7 @@ int run(Options o) {
         if (n > 1 && o.speculative.enabled())
           speculative_results.push_back(slm::tools::run_speculative_bench(
               model, path, draft, o.speculative, t, n, o.repetitions, o.seed,
-              o.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16));
+              slm::kv_type_named(o.kv_type)));
     }
   }
   if (markdown) {
@@ -330,8 +330,7 @@ int main(int argc, char** argv) {
         ->delimiter(',')->check(CLI::PositiveNumber);
     app.add_option("-o,--output", o.output_format, "output format: md (markdown table) or json")
         ->capture_default_str()->check(CLI::IsMember({"md", "json"}));
-    app.add_option("--kv-type", o.kv_type, "KV cache type: f16 or f32")
-        ->capture_default_str()->check(CLI::IsMember({"f16", "f32"}));
+    slm::tools::add_kv_type_option(app, o.kv_type, "default f16")->capture_default_str();
     app.add_option("--bw-mib", o.bandwidth_mib, "MiB of the buffer read (best of 3 passes) before every run to measure the machine's read bandwidth; far above the caches")
         ->capture_default_str()->check(CLI::Range(1, 1 << 20));
     app.add_option("--seed", o.seed, "seed of the random tokens")->capture_default_str();

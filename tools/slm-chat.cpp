@@ -145,7 +145,7 @@ slm::SessionOptions session_options(const ChatOptions& o) {
   slm::SessionOptions s;
   s.n_ctx = o.context;
   s.n_threads = o.threads;
-  s.kv_type = o.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
+  s.kv_type = slm::kv_type_named(o.kv_type);
   s.checkpoint_interval = o.checkpoint_interval;
   s.max_checkpoints = o.max_checkpoints;
   return s;
@@ -308,7 +308,7 @@ int main(int argc, char** argv) {
         ->default_val(0.0f);
     app.add_option("-s,--seed", s.seed, "random seed: the same seed and settings give the same reply")
         ->default_val(s.seed);
-    app.add_option("--kv-type", o.kv_type, "KV cache type: f16 (default) or f32")->check(CLI::IsMember({"f16", "f32"}));
+    slm::tools::add_kv_type_option(app, o.kv_type, "default f16");
     slm::tools::add_state_checkpoint_options(app, o.checkpoint_interval, o.max_checkpoints);
     slm::tools::add_speculative_options(
         app, o.draft_model_path, o.speculative,

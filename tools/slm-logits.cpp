@@ -71,7 +71,7 @@ int run(const Options& o) {
   session_options.n_threads = o.threads;
   session_options.n_ctx = o.context > 0 ? o.context : std::min<int32_t>(model->config().n_ctx_train,
                                                                          std::max<int32_t>(4096, int32_t(tokens.size()) + o.greedy));
-  session_options.kv_type = o.kv_type == "f16" ? slm::KvType::F16 : slm::KvType::F32;
+  session_options.kv_type = slm::kv_type_named(o.kv_type);
   slm::Session session(model, session_options);
   const int32_t n_vocab = model->config().n_vocab;
   std::span<const float> all = session.eval(tokens, 0, true);
@@ -125,8 +125,7 @@ int main(int argc, char** argv) {
     app.add_option("-t,--threads", o.threads, "threads (default: physical cores)")->check(CLI::NonNegativeNumber);
     app.add_option("-c,--ctx-size", o.context, "context size (default: prompt + greedy, at least 4096, at most the model's)")
         ->check(CLI::NonNegativeNumber);
-    app.add_option("--kv-type", o.kv_type, "KV cache type: f32 (default here, for exact comparisons) or f16")
-        ->check(CLI::IsMember({"f16", "f32"}));
+    slm::tools::add_kv_type_option(app, o.kv_type, "default f32 here, for exact comparisons");
     if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
     return run(o);
   });

@@ -135,7 +135,7 @@ RunSetup set_up(const Options& o, int32_t n_ctx) {
   setup.session.n_ctx = n_ctx;
   setup.session.n_batch = o.n_batch > 0 ? std::min(o.n_batch, n_ctx) : n_ctx;
   setup.session.n_threads = o.threads;
-  setup.session.kv_type = o.kv_type == "f16" ? slm::KvType::F16 : slm::KvType::F32;
+  setup.session.kv_type = slm::kv_type_named(o.kv_type);
   return setup;
 }
 
@@ -337,10 +337,9 @@ int main(int argc, char** argv) {
     app.add_option("--chunks", o.max_chunks, "evaluate at most N chunks (default: all that fit in the text)")
         ->check(CLI::PositiveNumber);
     app.add_option("-t,--threads", o.threads, "threads (default: physical cores)")->check(CLI::NonNegativeNumber);
-    app.add_option("--kv-type", o.kv_type,
-                   "K/V cache type: f32 (default; within 0.01% of the exact float64 perplexity) or f16 "
-                   "(llama-perplexity's default; rounding keys and values costs +0.012% on stories260K)")
-        ->check(CLI::IsMember({"f16", "f32"}));
+    slm::tools::add_kv_type_option(app, o.kv_type,
+                                   "default f32 (within 0.01% of the exact float64 perplexity); f16 is "
+                                   "llama-perplexity's default (rounding keys and values costs +0.012% on stories260K)");
     app.add_option("--json", o.json_path, "also write the result as JSON to FILE");
     app.add_option("--kl-divergence-base", o.kld_base_path,
                    "with -f: save the scored positions' log-probabilities to FILE (llama-perplexity's format); "

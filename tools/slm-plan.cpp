@@ -223,8 +223,7 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--parallel", o.plan.n_parallel, "sequences held at once (slm-server --parallel)")
         ->capture_default_str()->check(CLI::Range(1, 1 << 16));
-    app.add_option("--kv-type", o.kv_type, "KV cache type: f16 or f32")
-        ->capture_default_str()->check(CLI::IsMember({"f16", "f32"}));
+    slm::tools::add_kv_type_option(app, o.kv_type, "default f16 (slm-server's)")->capture_default_str();
     app.add_option("-b,--batch-size", o.plan.n_batch, "rows of one forward pass at most (the scratch is sized for them)")
         ->capture_default_str()->check(CLI::Range(1, 1 << 16));
     app.add_option("-t,--threads", o.plan.n_threads, "threads (default: physical cores, as slm-bench)")
@@ -237,7 +236,7 @@ int main(int argc, char** argv) {
                  "a quick probe (about a second) of the file's types");
     app.add_flag("--memory-only", o.memory_only, "plan memory only: no speed prediction, no probe");
     if (const std::optional<int> exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
-    o.plan.kv_type = o.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
+    o.plan.kv_type = slm::kv_type_named(o.kv_type);
     return run(o);
   });
 }

@@ -96,7 +96,7 @@ int32_t kv_pool_tokens(const ServerFlags& f, const slm::Model& model, int32_t n_
   if (f.kv_size > 0) return int32_t(std::min<int64_t>(f.kv_size, INT32_MAX));
   const slm::ModelConfig& c = model.config();
   const int64_t bytes_per_token =
-      std::max<int64_t>(1, int64_t(2) * c.n_kv_layers() * c.n_head_kv * c.head_dim * (f.kv_type == "f32" ? 4 : 2));
+      std::max<int64_t>(1, int64_t(slm::kv_bytes_per_token(model.config(), slm::kv_type_named(f.kv_type))));
   if (f.kv_memory_mib > 0) return int32_t(std::min<int64_t>((f.kv_memory_mib << 20) / bytes_per_token, INT32_MAX));
   const int64_t quarter_of_memory = int64_t(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) / 4;
   const int64_t wanted = int64_t(f.parallel) * n_ctx;
@@ -191,7 +191,7 @@ int run_server(const ServerFlags& f) {
     scheduler_options.decoder.n_ctx = context_per_request(f, *model);
     scheduler_options.decoder.kv_tokens = kv_pool_tokens(f, *model, scheduler_options.decoder.n_ctx);
     scheduler_options.decoder.n_threads = f.threads;
-    scheduler_options.decoder.kv_type = f.kv_type == "f32" ? slm::KvType::F32 : slm::KvType::F16;
+    scheduler_options.decoder.kv_type = slm::kv_type_named(f.kv_type);
     scheduler_options.decoder.checkpoint_interval = f.checkpoint_interval;
     scheduler_options.decoder.max_checkpoints = f.max_checkpoints;
     if (!f.draft_path.empty()) scheduler_options.draft_model = slm::Model::load(f.draft_path);
@@ -309,8 +309,7 @@ int main(int argc, char** argv) {
         ->default_val(0)->check(CLI::NonNegativeNumber);
     app.add_option("--kv-memory", f.kv_memory_mib, "the KV pool's size in MiB instead of --kv-size")
         ->type_name("MIB")->check(CLI::PositiveNumber)->excludes("--kv-size");
-    app.add_option("--kv-type", f.kv_type, "KV cache type: f16 or f32")
-        ->default_val("f16")->check(CLI::IsMember({"f16", "f32"}));
+    slm::tools::add_kv_type_option(app, f.kv_type, "default f16")->default_val("f16");
     app.add_option("-t,--threads", f.threads, "threads (0: the number of physical cores)")
         ->default_val(0)->check(CLI::NonNegativeNumber);
     slm::tools::add_state_checkpoint_options(app, f.checkpoint_interval, f.max_checkpoints);

@@ -7,13 +7,24 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "slm/model.hpp"
 
 namespace slm {
 
-enum class KvType { F16, F32 };
+// The KV cache's element type: F16 (as llama.cpp's default), F32, or Q8_0 (GGML's blocks of 32
+// int8 and an fp16 scale: 8.5 bits an element; needs a head_dim that is a multiple of 32).
+enum class KvType { F16, F32, Q8_0 };
+
+// "f16", "f32", "q8_0" (llama.cpp's -ctk / -ctv names).
+const char* kv_type_name(KvType type);
+// The type of such a name; throws slm::Error for another.
+KvType kv_type_named(std::string_view name);
+// The KV cache bytes of one position of the model (keys and values of its attention layers).
+// Throws slm::Error for a Q8_0 cache of a head_dim that is not a multiple of 32.
+uint64_t kv_bytes_per_token(const ModelConfig& config, KvType type);
 
 struct SessionOptions {
   int32_t n_ctx = 0;      // 0: min(model's training context, 4096)

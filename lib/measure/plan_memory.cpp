@@ -167,7 +167,7 @@ MemoryPlan plan_memory(const PlannedModel& m, const PlanOptions& options) {
   memory.kv_positions = int64_t(kv_pool_positions(int64_t(memory.n_ctx) * options.n_parallel));
   // Only attention layers hold KV rows (a hybrid's recurrent layers keep a state instead).
   const uint64_t kv_per_position =
-      ops::kv_bytes_per_position(options.kv_type, c.n_kv_layers(), c.n_head_kv * c.head_dim);
+      ops::kv_bytes_per_position(options.kv_type, c.n_kv_layers(), c.n_head_kv, c.head_dim);
   memory.kv_bytes = uint64_t(memory.kv_positions) * kv_per_position;
   const uint64_t state_per_sequence = recurrent_state_layout(*find_arch(c.arch), c).bytes_per_sequence();
   if (state_per_sequence > 0) {

@@ -10,10 +10,29 @@
 
 #include "kernels/attention.hpp"
 #include "kernels/quant_blocks.hpp"
+#include "kernels/quantize.hpp"
 #include "lib/ops/thread_pool.hpp"
 #include "slm/error.hpp"
 
 namespace slm::ops {
+
+uint64_t kv_row_bytes(KvType type, int32_t head_dim) {
+  switch (type) {
+    case KvType::F32: return uint64_t(head_dim) * 4;
+    case KvType::F16: return uint64_t(head_dim) * 2;
+    case KvType::Q8_0:
+      if (head_dim % kernels::kLegacyBlockSize != 0)
+        throw Error(fmt::format("a q8_0 KV cache needs a head_dim that is a multiple of {} (Q8_0 blocks); this "
+                                "model's is {}: use an f16 or f32 cache",
+                                kernels::kLegacyBlockSize, head_dim));
+      return uint64_t(head_dim / kernels::kLegacyBlockSize) * sizeof(kernels::BlockQ8_0);
+  }
+  throw Error(fmt::format("unknown KV cache type {}", int(type)));
+}
+
+uint64_t KvPool::unit_bytes() const {
+  return type == KvType::F32 ? 4 : type == KvType::F16 ? 2 : sizeof(kernels::BlockQ8_0);
+}
 
 KvPool::KvPool(KvType type_, int32_t n_blocks_, int32_t n_layer_, int32_t n_head_kv_, int32_t head_dim_)
     : type(type_),
@@ -21,10 +40,11 @@ KvPool::KvPool(KvType type_, int32_t n_blocks_, int32_t n_layer_, int32_t n_head
       n_layer(n_layer_),
       n_head_kv(n_head_kv_),
       head_dim(head_dim_),
-      row_size(n_head_kv_ * head_dim_) {
-  const uint64_t n = uint64_t(n_layer) * layer_elements();
-  keys.reset(std::calloc(n, element_size()));
-  values.reset(std::calloc(n, element_size()));
+      row_size(n_head_kv_ * head_dim_),
+      row_units(int32_t(kv_row_bytes(type_, head_dim_) / unit_bytes())) {
+  const uint64_t n = uint64_t(n_layer) * layer_units();
+  keys.reset(std::calloc(n, unit_bytes()));
+  values.reset(std::calloc(n, unit_bytes()));
   if (!keys || !values) throw Error(fmt::format("cannot allocate a KV pool of {} MiB", bytes() >> 20));
   ref_counts.assign(size_t(n_blocks), 0);
   free_blocks.resize(size_t(n_blocks));
@@ -43,9 +63,9 @@ void KvPool::release(int32_t block) {
 }
 
 void KvPool::copy_block(int32_t from, int32_t to) {
-  const uint64_t bytes_per_block = block_elements() * element_size();
+  const uint64_t bytes_per_block = block_units() * unit_bytes();
   for (int32_t layer = 0; layer < n_layer; ++layer) {
-    const uint64_t layer_base = uint64_t(layer) * layer_elements() * element_size();
+    const uint64_t layer_base = uint64_t(layer) * layer_units() * unit_bytes();
     for (void* storage : {keys.get(), values.get()}) {
       auto* base = static_cast<uint8_t*>(storage) + layer_base;
       std::memcpy(base + uint64_t(to) * bytes_per_block, base + uint64_t(from) * bytes_per_block, bytes_per_block);
@@ -54,14 +74,17 @@ void KvPool::copy_block(int32_t from, int32_t to) {
 }
 
 void KvPool::store(int32_t layer, const int32_t* blocks, int32_t position, const float* key, const float* value) {
-  const uint64_t row_base = uint64_t(layer) * layer_elements() +
-                            uint64_t(blocks[position / kKvBlockRows]) * block_elements() +
-                            uint64_t(position % kKvBlockRows) * uint64_t(head_dim);
+  const uint64_t row_base = uint64_t(layer) * layer_units() +
+                            uint64_t(blocks[position / kKvBlockRows]) * block_units() +
+                            uint64_t(position % kKvBlockRows) * uint64_t(row_units);
   for (int32_t head = 0; head < n_head_kv; ++head) {
-    const uint64_t base = row_base + uint64_t(head) * kKvBlockRows * uint64_t(head_dim);
+    const uint64_t base = row_base + uint64_t(head) * kKvBlockRows * uint64_t(row_units);
     const float* head_key = key + int64_t(head) * head_dim;
     const float* head_value = value + int64_t(head) * head_dim;
-    if (type == KvType::F16) {
+    if (type == KvType::Q8_0) {
+      kernels::quantize_row_q8_0(head_key, static_cast<kernels::BlockQ8_0*>(keys.get()) + base, head_dim);
+      kernels::quantize_row_q8_0(head_value, static_cast<kernels::BlockQ8_0*>(values.get()) + base, head_dim);
+    } else if (type == KvType::F16) {
       uint16_t* k = static_cast<uint16_t*>(keys.get()) + base;
       uint16_t* v = static_cast<uint16_t*>(values.get()) + base;
       for (int32_t i = 0; i < head_dim; ++i) {
@@ -84,8 +107,8 @@ void store_keys_and_values(KvPool& pool, int32_t layer, std::span<const Attentio
     }
 }
 
-uint64_t kv_bytes_per_position(KvType type, int32_t n_layer, int32_t row_size) {
-  return 2 * uint64_t(n_layer) * uint64_t(row_size) * (type == KvType::F16 ? 2 : 4);
+uint64_t kv_bytes_per_position(KvType type, int32_t n_layer, int32_t n_head_kv, int32_t head_dim) {
+  return 2 * uint64_t(n_layer) * uint64_t(n_head_kv) * kv_row_bytes(type, head_dim);
 }
 
 void attention(const float* q, const KvPool& pool, int32_t layer, std::span<const AttentionSpan> spans,
@@ -111,8 +134,7 @@ void attention(const float* q, const KvPool& pool, int32_t layer, std::span<cons
   const int32_t heads_per_item = (group + splits - 1) / splits;
   const int32_t items_per_kv_head = (group + heads_per_item - 1) / heads_per_item;
   const int64_t n_items = n_tiles * shape.n_head_kv * items_per_kv_head;
-  const bool f16 = pool.type == KvType::F16;
-  const uint64_t layer_base = uint64_t(layer) * pool.layer_elements();
+  const uint64_t layer_base = uint64_t(layer) * pool.layer_units();
   parallel_for(n_items, 1, n_threads, [&](int64_t item, int64_t, int) {
     thread_local std::vector<float> scratch;  // per thread, kept between calls
     const Tile tile = tiles[size_t(item / (int64_t(shape.n_head_kv) * items_per_kv_head))];
@@ -131,17 +153,20 @@ void attention(const float* q, const KvPool& pool, int32_t layer, std::span<cons
     queries.scale = options.scale;
     queries.softcap = options.softcap;
     queries.window = options.window;
-    const uint64_t first_element = layer_base + static_cast<uint64_t>(kv_head) * kKvBlockRows * head_dim;
-    if (f16) {
-      queries.kv.keys_f16 = static_cast<const uint16_t*>(pool.keys.get()) + first_element;
-      queries.kv.values_f16 = static_cast<const uint16_t*>(pool.values.get()) + first_element;
+    const uint64_t first_unit = layer_base + static_cast<uint64_t>(kv_head) * kKvBlockRows * pool.row_units;
+    if (pool.type == KvType::Q8_0) {
+      queries.kv.keys_q8_0 = static_cast<const kernels::BlockQ8_0*>(pool.keys.get()) + first_unit;
+      queries.kv.values_q8_0 = static_cast<const kernels::BlockQ8_0*>(pool.values.get()) + first_unit;
+    } else if (pool.type == KvType::F16) {
+      queries.kv.keys_f16 = static_cast<const uint16_t*>(pool.keys.get()) + first_unit;
+      queries.kv.values_f16 = static_cast<const uint16_t*>(pool.values.get()) + first_unit;
     } else {
-      queries.kv.keys_f32 = static_cast<const float*>(pool.keys.get()) + first_element;
-      queries.kv.values_f32 = static_cast<const float*>(pool.values.get()) + first_element;
+      queries.kv.keys_f32 = static_cast<const float*>(pool.keys.get()) + first_unit;
+      queries.kv.values_f32 = static_cast<const float*>(pool.values.get()) + first_unit;
     }
-    queries.kv.stride = head_dim;  // a KV head's rows of a block are contiguous
+    queries.kv.stride = pool.row_units;  // a KV head's rows of a block are contiguous
     queries.kv.blocks = span.blocks;
-    queries.kv.block_stride = int64_t(pool.block_elements());
+    queries.kv.block_stride = int64_t(pool.block_units());
     queries.first_n_keys = span.pos0 + tile.first_token + 1;  // causal: positions 0 .. pos0 + t
     scratch.resize(static_cast<size_t>(kernels::attention_scratch_floats(queries)));
     queries.scratch = scratch.data();
@@ -150,3 +175,26 @@ void attention(const float* q, const KvPool& pool, int32_t layer, std::span<cons
 }
 
 }  // namespace slm::ops
+
+namespace slm {
+
+const char* kv_type_name(KvType type) {
+  switch (type) {
+    case KvType::F16: return "f16";
+    case KvType::F32: return "f32";
+    case KvType::Q8_0: return "q8_0";
+  }
+  return "?";
+}
+
+KvType kv_type_named(std::string_view name) {
+  for (KvType type : {KvType::F16, KvType::F32, KvType::Q8_0})
+    if (name == kv_type_name(type)) return type;
+  throw Error(fmt::format("unknown KV cache type '{}' (f16, f32 or q8_0)", name));
+}
+
+uint64_t kv_bytes_per_token(const ModelConfig& config, KvType type) {
+  return ops::kv_bytes_per_position(type, config.n_kv_layers(), config.n_head_kv, config.head_dim);
+}
+
+}  // namespace slm

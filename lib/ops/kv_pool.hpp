@@ -1,7 +1,9 @@
 // Keys and values of every sequence, in one pool of fixed-size blocks (paged attention):
 // a sequence's positions live in the blocks its block table names, kKvBlockRows positions
 // each, so a short sequence holds only what it uses. Stored F16 (default: half the memory,
-// as llama.cpp) or F32, laid out [layer][block][KV head][row in block][head_dim]: a KV head's
+// as llama.cpp), F32, or Q8_0 (blocks of 32 int8 and an fp16 scale, as GGML's: 34 bytes per 32
+// elements, 53 % of F16; head_dim must be a multiple of 32), laid out
+// [layer][block][KV head][row in block][head_dim]: a KV head's
 // rows of a block are one contiguous run, so the thread that attends over that head streams
 // whole cache lines (rows [n_head_kv * head_dim] would have each thread's hardware prefetcher
 // fetch the other heads' lines too: twice the memory traffic at depth with 2 KV heads).
@@ -31,6 +33,8 @@ struct KvPool {
   int32_t n_head_kv = 0;
   int32_t head_dim = 0;
   int32_t row_size = 0;  // n_head_kv * head_dim: a position's keys (or values) in every KV head
+  // A KV head's row of head_dim elements in units (kernels::KvRows): elements, or Q8_0 blocks.
+  int32_t row_units = 0;
 
   // Zeroed lazily by the OS (calloc): pages of blocks never written take no memory.
   struct FreeBytes {
@@ -55,15 +59,19 @@ struct KvPool {
   // with this block table.
   void store(int32_t layer, const int32_t* blocks, int32_t position, const float* key, const float* value);
 
-  uint64_t element_size() const { return type == KvType::F16 ? 2 : 4; }
-  uint64_t block_elements() const { return uint64_t(kKvBlockRows) * uint64_t(row_size); }
-  uint64_t layer_elements() const { return uint64_t(n_blocks) * block_elements(); }
+  uint64_t unit_bytes() const;  // 4 (F32), 2 (F16), 34 (a Q8_0 block)
+  uint64_t block_units() const { return uint64_t(kKvBlockRows) * uint64_t(n_head_kv) * uint64_t(row_units); }
+  uint64_t layer_units() const { return uint64_t(n_blocks) * block_units(); }
   // The bytes the pool holds at most.
-  uint64_t bytes() const { return 2 * uint64_t(n_layer) * layer_elements() * element_size(); }
+  uint64_t bytes() const { return 2 * uint64_t(n_layer) * layer_units() * unit_bytes(); }
 };
 
+// The bytes of a KV head's row of head_dim elements. Throws slm::Error for a Q8_0 cache of a
+// head_dim that is not a multiple of 32 (such a model takes an F16 or F32 cache).
+uint64_t kv_row_bytes(KvType type, int32_t head_dim);
+
 // The KV memory of one position of a model: keys and values of every layer.
-uint64_t kv_bytes_per_position(KvType type, int32_t n_layer, int32_t row_size);
+uint64_t kv_bytes_per_position(KvType type, int32_t n_layer, int32_t n_head_kv, int32_t head_dim);
 
 // The rows of one sequence in a forward pass: rows first_row .. first_row + n_rows - 1, at
 // positions pos0, pos0 + 1, ...; their queries attend causally over the sequence's blocks.

@@ -20,6 +20,14 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
   return std::nullopt;
 }
 
+CLI::Option* add_kv_type_option(CLI::App& app, std::string& kv_type, const std::string& default_note) {
+  return app
+      .add_option("--kv-type", kv_type,
+                  "KV cache type: f16, f32 or q8_0 (as llama.cpp's -ctk q8_0: blocks of 32 int8 and a scale, 53% "
+                  "of f16's memory; for a head_dim that is a multiple of 32); " + default_note)
+      ->type_name("TYPE")->check(CLI::IsMember({"f16", "f32", "q8_0"}));
+}
+
 void add_state_checkpoint_options(CLI::App& app, int32_t& checkpoint_interval, int32_t& max_checkpoints) {
   app.add_option("--checkpoint-interval", checkpoint_interval,
                  "hybrid models (lfm2, qwen35): keep a snapshot of the recurrent state every N positions of a "

@@ -19,6 +19,10 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv);
 // (slm/batch.hpp), into BatchDecoderOptions' or SessionOptions' fields of the same names.
 void add_state_checkpoint_options(CLI::App& app, int32_t& checkpoint_interval, int32_t& max_checkpoints);
 
+// --kv-type f16|f32|q8_0 (llama.cpp's -ctk / -ctv names; slm::kv_type_named reads them) into
+// kv_type; `default_note` says the tool's default and why.
+CLI::Option* add_kv_type_option(CLI::App& app, std::string& kv_type, const std::string& default_note);
+
 // --model-draft FILE (described by `draft_help`), --draft-max, --draft-min, --draft-p-min and
 // --lookup-ngram (slm/speculative.hpp), in the help's `group` (empty: the options').
 void add_speculative_options(CLI::App& app, std::string& draft_path, SpeculativeOptions& options,
