@@ -53,9 +53,10 @@ uint64_t vector_bytes(const std::vector<float>& v) { return v.capacity() * sizeo
 uint64_t forward_scratch_bytes(const ModelConfig& config, int32_t n_rows, int n_threads) {
   const ForwardScratch s(config, n_rows, n_threads);
   uint64_t bytes = 0;
-  for (const std::vector<float>* v : {&s.x, &s.x_norm, &s.q, &s.k, &s.v, &s.attn, &s.block_out, &s.gate, &s.up,
-                                      &s.rope, &s.rope_swa, &s.moe.logits, &s.moe.x, &s.moe.gate, &s.moe.up, &s.moe.out,
-                                      &s.moe.group_weight, &s.recurrent})
+  for (const ScratchRows* v : {&s.x, &s.x_norm, &s.q, &s.k, &s.v, &s.attn, &s.block_out, &s.gate, &s.up, &s.rope,
+                               &s.rope_swa, &s.recurrent})
+    bytes += v->capacity() * sizeof(float);
+  for (const std::vector<float>* v : {&s.moe.logits, &s.moe.x, &s.moe.gate, &s.moe.up, &s.moe.out, &s.moe.group_weight})
     bytes += vector_bytes(*v);
   bytes += s.moe.chosen.capacity() * sizeof(ops::ExpertChoice) + s.moe.group_row.capacity() * sizeof(int32_t);
   return bytes;

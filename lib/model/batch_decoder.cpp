@@ -80,7 +80,7 @@ void grow(ops::KvPool& pool, SequenceState& seq, int32_t keep, int32_t end) {
 
 ForwardScratch::ForwardScratch(const ModelConfig& c, int32_t n_rows_, int n_threads_)
     : n_rows(n_rows_), n_threads(n_threads_) {
-  const auto rows = [&](int64_t width) { return std::vector<float>(size_t(n_rows) * size_t(width)); };
+  const auto rows = [&](int64_t width) { return ScratchRows(size_t(n_rows) * size_t(width)); };
   x = rows(c.n_embd);
   x_norm = rows(c.n_embd);
   q = rows(int64_t(c.n_head) * c.head_dim);

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "lib/model/scratch_rows.hpp"
 #include "lib/ops/kv_pool.hpp"
 #include "lib/ops/moe.hpp"
 #include "lib/ops/recurrent_state.hpp"
@@ -16,19 +17,19 @@ namespace slm {
 struct ForwardScratch {
   int32_t n_rows = 0;
   int n_threads = 1;
-  std::vector<float> x;         // residual stream, n_embd
-  std::vector<float> x_norm;    // normalized input of a block, n_embd
-  std::vector<float> q;         // n_head * head_dim
-  std::vector<float> k;         // n_head_kv * head_dim
-  std::vector<float> v;         // n_head_kv * head_dim
-  std::vector<float> attn;      // attention output, n_head * head_dim
-  std::vector<float> block_out; // a block's projection back to n_embd
-  std::vector<float> gate;      // n_ff (empty for a mixture of experts)
-  std::vector<float> up;        // n_ff (empty for a mixture of experts)
-  std::vector<float> rope;      // cos/sin pairs, n_rot
-  std::vector<float> rope_swa;  // the same with the sliding-window layers' base and scale (Gemma 3)
+  ScratchRows x;         // residual stream, n_embd
+  ScratchRows x_norm;    // normalized input of a block, n_embd
+  ScratchRows q;         // n_head * head_dim
+  ScratchRows k;         // n_head_kv * head_dim
+  ScratchRows v;         // n_head_kv * head_dim
+  ScratchRows attn;      // attention output, n_head * head_dim
+  ScratchRows block_out; // a block's projection back to n_embd
+  ScratchRows gate;      // n_ff (empty for a mixture of experts)
+  ScratchRows up;        // n_ff (empty for a mixture of experts)
+  ScratchRows rope;      // cos/sin pairs, n_rot
+  ScratchRows rope_swa;  // the same with the sliding-window layers' base and scale (Gemma 3)
   ops::MoeScratch moe;          // a mixture of experts' routing and gathered rows
-  std::vector<float> recurrent; // a recurrent layer's projections, config.recurrent_row_floats
+  ScratchRows recurrent; // a recurrent layer's projections, config.recurrent_row_floats
 
   ForwardScratch(const ModelConfig& config, int32_t n_rows, int n_threads);
 };

@@ -168,15 +168,24 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
 // whole, not the 64 KiB fault-around window): the same 512 tokens made 29 MiB of
 // Qwen2.5-0.5B's table resident with one copy of the file and 45 MiB with another, memory
 // no plan can know.
+// All the tiles share one region of zero pages, each matrix's at a 64-byte boundary.
 void interleave_weights(const GgufFile& file, ModelWeights& weights) {
   const int n_threads = std::max(1, omp_get_num_procs());
+  constexpr uint64_t kAlignment = 64;
+  std::vector<std::pair<ops::WeightMatrix*, uint64_t>> placed;  // a matrix and its tiles' offset
+  uint64_t total_bytes = 0;
   for (ops::WeightMatrix* w : repackable_matrices(weights)) {
     if (!ops::should_interleave(*w)) continue;
-    const uint64_t n_bytes = ops::interleaved_bytes(*w);
-    constexpr uint64_t kAlignment = 64;
-    auto* tiles = static_cast<uint8_t*>(std::aligned_alloc(kAlignment, (n_bytes + kAlignment - 1) / kAlignment * kAlignment));
-    if (!tiles) throw Error(fmt::format("out of memory repacking a {} MB matrix", n_bytes >> 20));
-    weights.interleaved_copies.emplace_back(tiles);
+    placed.emplace_back(w, total_bytes);
+    total_bytes += (ops::interleaved_bytes(*w) + kAlignment - 1) / kAlignment * kAlignment;
+  }
+  try {
+    weights.interleaved_tiles = ZeroPages(total_bytes);
+  } catch (const std::bad_alloc&) {
+    throw Error(fmt::format("{}: out of memory for the {} MB of repacked weights", file.path(), total_bytes >> 20));
+  }
+  for (auto [w, offset] : placed) {
+    uint8_t* tiles = weights.interleaved_tiles.data() + offset;
     ops::interleave_matrix(*w, tiles, n_threads);
     w->interleaved = tiles;
     file.release_pages(w->data, uint64_t(ops::n_interleaved_rows(*w)) * w->row_bytes);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "lib/model/zero_pages.hpp"
 #include "lib/ops/moe.hpp"
 #include "lib/ops/ops.hpp"
 
@@ -55,11 +56,8 @@ struct ModelWeights {
     return n_ctx > c.n_ctx_orig ? rope_factors_long : rope_factors_short;
   }
   std::vector<std::unique_ptr<std::vector<float>>> float_copies;  // storage for the pointers above
-  // Storage of the matrices' interleaved tiles (WeightMatrix::interleaved), 64-byte aligned.
-  struct FreeBytes {
-    void operator()(uint8_t* bytes) const { std::free(bytes); }
-  };
-  std::vector<std::unique_ptr<uint8_t[], FreeBytes>> interleaved_copies;
+  // Storage of all the matrices' interleaved tiles (WeightMatrix::interleaved), each 64-byte aligned.
+  ZeroPages interleaved_tiles;
 };
 
 }  // namespace slm

@@ -1,5 +1,8 @@
 #include "lib/ops/ops.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -37,11 +40,26 @@ uint64_t interleaved_bytes(const WeightMatrix& w) {
   return uint64_t(w.n_out / kernels::kInterleavedRows) * kernels::interleaved_tile_bytes(w.type, w.n_in);
 }
 
+namespace {
+
+// Faults in the pages of [begin, begin + n) at once, before they are written: fresh anonymous
+// pages (the loader's tiles) took about 2 us each to fault in one by one on this project's VMs
+// (0.43 s of CPU for 800 MB; the host backs each anew) and 0.34 s with MADV_POPULATE_WRITE.
+// Advice only: before Linux 5.14 the pages fault in as they are written.
+void populate_pages(uint8_t* begin, uint64_t n) {
+  const auto page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = reinterpret_cast<uintptr_t>(begin) / page * page;
+  ::madvise(reinterpret_cast<void*>(first), reinterpret_cast<uintptr_t>(begin) + n - first, MADV_POPULATE_WRITE);
+}
+
+}  // namespace
+
 void interleave_matrix(const WeightMatrix& w, uint8_t* tiles, int n_threads) {
   const int64_t n_tiles = w.n_out / kernels::kInterleavedRows;
   const uint64_t tile_bytes = kernels::interleaved_tile_bytes(w.type, w.n_in);
   const uint64_t tile_rows_bytes = kernels::kInterleavedRows * w.row_bytes;
   parallel_for(n_tiles, chunk_for(n_tiles, n_threads, 4), n_threads, [&](int64_t begin, int64_t end, int) {
+    populate_pages(tiles + uint64_t(begin) * tile_bytes, uint64_t(end - begin) * tile_bytes);
     for (int64_t t = begin; t < end; ++t)
       kernels::interleave_rows(w.type, w.data + uint64_t(t) * tile_rows_bytes, w.row_bytes, w.n_in,
                                tiles + uint64_t(t) * tile_bytes);

@@ -1,0 +1,74 @@
+// Zero pages from the kernel (lib/model/zero_pages.hpp, scratch_rows.hpp): the forward scratch
+// and the interleaved tiles read as zeros, take no memory until written, and are given back
+// whole when freed.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <vector>
+
+#include "lib/model/scratch_rows.hpp"
+#include "lib/model/zero_pages.hpp"
+
+namespace slm::test {
+namespace {
+
+size_t page_bytes() { return size_t(::sysconf(_SC_PAGESIZE)); }
+
+// How many pages of [begin, begin + n) are resident; -1 when part of the range is not mapped.
+int64_t resident_pages(const void* begin, size_t n) {
+  const auto first = reinterpret_cast<uintptr_t>(begin) / page_bytes() * page_bytes();
+  const size_t length = reinterpret_cast<uintptr_t>(begin) + n - first;
+  std::vector<unsigned char> residency((length + page_bytes() - 1) / page_bytes());
+  if (::mincore(reinterpret_cast<void*>(first), length, residency.data()) != 0) return errno == ENOMEM ? -1 : -2;
+  int64_t resident = 0;
+  for (unsigned char page : residency) resident += page & 1;
+  return resident;
+}
+
+TEST(ScratchRows, LargeRowsAreZerosThatTakeMemoryOnlyWhereWritten) {
+  const size_t n_floats = size_t(512) * 2048;  // 4 MiB: 512 rows of Llama-3.2-1B's residual stream
+  ScratchRows rows(n_floats);
+  ASSERT_EQ(rows.size(), n_floats);
+  EXPECT_EQ(resident_pages(rows.data(), n_floats * sizeof(float)), 0) << "nothing written, nothing resident";
+  for (size_t i = 0; i < 20 * 2048; ++i) rows[i] = 1.0f;  // a 20-token prompt's rows
+  const int64_t resident = resident_pages(rows.data(), n_floats * sizeof(float));
+  EXPECT_GE(resident, int64_t(20 * 2048 * sizeof(float) / page_bytes()));
+  EXPECT_LE(resident, int64_t(20 * 2048 * sizeof(float) / page_bytes()) + 2);
+  for (size_t i = 20 * 2048; i < n_floats; ++i) ASSERT_EQ(rows[i], 0.0f) << "element " << i;
+}
+
+TEST(ScratchRows, FreedLargeRowsAreUnmappedAndSmallOnesAreZerosToo) {
+  const float* freed = nullptr;
+  const size_t n_floats = size_t(1) << 20;
+  {
+    ScratchRows rows(n_floats);
+    rows[n_floats - 1] = 2.0f;
+    freed = rows.data();
+    ASSERT_EQ(resident_pages(freed, n_floats * sizeof(float)), 1);
+  }
+  EXPECT_EQ(resident_pages(freed, n_floats * sizeof(float)), -1) << "the pages went back to the kernel";
+  const ScratchRows small(100);  // below UntouchedZeroAllocator::kMappedBytes: calloc
+  for (float value : small) EXPECT_EQ(value, 0.0f);
+}
+
+TEST(ZeroPages, ARegionIsZerosUntilWrittenAndIsUnmappedWhenItsOwnerGoes) {
+  const size_t n_bytes = size_t(3) << 20;
+  ZeroPages region(n_bytes);
+  ASSERT_EQ(region.size(), n_bytes);
+  EXPECT_EQ(resident_pages(region.data(), n_bytes), 0);
+  for (size_t i = 0; i < n_bytes; i += 4096) ASSERT_EQ(region.data()[i], 0) << "byte " << i;
+  region.data()[n_bytes - 1] = 7;
+  ZeroPages moved = std::move(region);
+  EXPECT_EQ(region.size(), 0u);
+  EXPECT_EQ(moved.data()[n_bytes - 1], 7);
+  const uint8_t* data = moved.data();
+  moved = ZeroPages();
+  EXPECT_EQ(resident_pages(data, n_bytes), -1);
+  EXPECT_EQ(ZeroPages(0).data(), nullptr);
+}
+
+}  // namespace
+}  // namespace slm::test
