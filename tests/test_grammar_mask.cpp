@@ -4,10 +4,12 @@
 // grammars on one vocabulary, so that the positions they share (PositionTokensCache) are reused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "lib/grammar/grammar_vocabulary.hpp"
 #include "slm/gguf.hpp"
 #include "slm/grammar.hpp"
 #include "slm/tokenizer.hpp"
@@ -81,6 +83,37 @@ TEST(GrammarMask, PositionsInsideALargeObjectAllowExactlyTheTokensOfTheDefinitio
   expect_masks_follow_their_definition(slm::grammar_from_json_schema(schema),
                                        R"({"p0": 12, "p1": -0.5, "p2": true, "p3": "ab", "p41": 7, "p79": "z"})",
                                        tokenizer, vocabulary);
+}
+
+// A rule of thousands of alternatives (a large enum) makes a position too large to share
+// between grammars: its key is given up as soon as it is too large, and the position is walked
+// for this grammar alone, with the same tokens.
+TEST(GrammarMask, PositionsInsideALargeEnumAllowExactlyTheTokensOfTheDefinition) {
+  const auto vocab_path = slm::test::shared_path("vocab/ggml-vocab-qwen2.gguf");
+  SLM_REQUIRE_ASSET(vocab_path);
+  const slm::Tokenizer tokenizer = slm::Tokenizer::from_gguf(slm::GgufFile::open(vocab_path.string()));
+  const auto vocabulary = slm::make_grammar_vocabulary(tokenizer);
+  std::string schema = R"({"type":"object","properties":{"code":{"enum":[)";
+  for (int i = 0; i < 3000; ++i) schema += (i ? ",\"c" : "\"c") + std::to_string(i * 7) + "\"";
+  schema += R"(]},"note":{"type":"string"}},"required":["code","note"],"additionalProperties":false})";
+  expect_masks_follow_their_definition(slm::grammar_from_json_schema(schema), R"({"code": "c2107", "note": "ok"})",
+                                       tokenizer, vocabulary);
+}
+
+// The cache of positions shared by the grammars on a vocabulary holds at most max_bytes.
+TEST(GrammarMask, TheSharedCacheOfPositionsStaysWithinItsBytes) {
+  slm::PositionTokensCache cache;
+  size_t most = 0;
+  for (int i = 0; i < 4000; ++i) {
+    auto tokens = std::make_shared<slm::PositionTokens>();
+    tokens->words.assign(2374, uint64_t(i));  // a bitset of the Qwen2.5 vocabulary
+    const std::string key = "position " + std::to_string(i);
+    cache.insert(key, tokens);
+    ASSERT_EQ(cache.find(key), tokens);
+    most = std::max(most, cache.bytes);
+  }
+  EXPECT_LE(most, slm::PositionTokensCache::max_bytes);
+  EXPECT_GT(most, slm::PositionTokensCache::max_bytes / 2);
 }
 
 }  // namespace

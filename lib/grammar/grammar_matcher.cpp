@@ -78,6 +78,7 @@ struct MatcherCache {
   std::unordered_map<std::vector<int32_t>, int32_t, VectorHash> state_ids;
   std::vector<int32_t> transitions;               // state * 256 + byte
   std::vector<uint8_t> state_returned;           // the state holds unknown_below
+  std::vector<ByteSet> state_bytes;              // the bytes its stacks' tops take: others lead to dead_state
   std::vector<int8_t> state_loops_on_plain_text;  // every plain text byte leads back to it (-1: not known yet)
   std::unordered_map<int32_t, std::vector<uint64_t>> masks;
   int32_t initial_state = dead_state;
@@ -115,6 +116,7 @@ struct MatcherCache {
     state_nodes.clear();
     state_ids.clear();
     state_returned.clear();
+    state_bytes.clear();
     state_loops_on_plain_text.clear();
     transitions.clear();
     masks.clear();
@@ -141,6 +143,13 @@ struct MatcherCache {
     const int32_t id = int32_t(state_nodes.size());
     state_ids.emplace(set, id);
     state_returned.push_back(std::binary_search(set.begin(), set.end(), unknown_below));
+    ByteSet bytes{};
+    for (int32_t node : set)
+      if (node != empty_stack && node != unknown_below) {
+        const ByteSet& top = g->byte_sets[size_t(g->elements[size_t(nodes[size_t(node)].pos)].value)];
+        for (size_t w = 0; w < bytes.size(); ++w) bytes[w] |= top[w];
+      }
+    state_bytes.push_back(bytes);
     state_loops_on_plain_text.push_back(-1);
     state_nodes.push_back(std::move(set));
     transitions.resize(state_nodes.size() * 256, unknown_transition);
@@ -184,6 +193,8 @@ struct MatcherCache {
   }
 
   int32_t compute_transition(int32_t state, uint8_t byte) {
+    // Most bytes are refused by every stack (a state inside a literal takes one): no expansion.
+    if (!byte_set_has(state_bytes[size_t(state)], byte)) return transitions[size_t(state) * 256 + byte] = dead_state;
     out.clear();
     visited.clear();
     for (int32_t id : state_nodes[size_t(state)]) {
@@ -274,13 +285,16 @@ struct MatcherCache {
     std::string key;
     std::unordered_map<int32_t, int32_t> rule_ids;
     std::vector<int32_t> rules;
+    // Stops as soon as the key is too large: a rule of thousands of alternatives (a large enum)
+    // would otherwise be written out whole, only to be dropped.
     const auto add_sequence = [&](int32_t p) {
-      for (;; ++p) {
+      for (; key.size() <= max_position_key_bytes; ++p) {
         const Element& e = g->elements[size_t(p)];
         if (e.kind == ElementKind::End) break;
         if (e.kind == ElementKind::Bytes) {
+          const ByteSet& set = g->byte_sets[size_t(e.value)];
           key += 'b';
-          key.append(reinterpret_cast<const char*>(g->byte_sets[size_t(e.value)].data()), sizeof(ByteSet));
+          key.append(reinterpret_cast<const char*>(set.data()), sizeof(ByteSet));
         } else {
           // A canonical chain is its item and its length (its rules would not fit in a key).
           const auto chain = g->canonical_chain_rules.find(e.value);
@@ -310,13 +324,12 @@ struct MatcherCache {
     std::vector<uint64_t> words((size_t(v.n_tokens) + 63) / 64, 0);
     auto result = std::make_shared<PositionTokens>();
     walk_trie(1, int32_t(v.node_byte.size()), intern_state({cut}), 0, words.data(), &result->boundary_nodes);
-    size_t count = 0;
-    for (uint64_t w : words) count += size_t(std::popcount(w));
-    if (count > max_position_token_list) {
+    // A list while the tokens are few (most positions take a few), else the bitset.
+    for (size_t w = 0; w < words.size() && result->tokens.size() <= max_position_token_list; ++w)
+      for (uint64_t bits = words[w]; bits; bits &= bits - 1) result->tokens.push_back(TokenId(w * 64 + size_t(std::countr_zero(bits))));
+    if (result->tokens.size() > max_position_token_list) {
+      result->tokens.clear();
       result->words = std::move(words);
-    } else {
-      for (size_t w = 0; w < words.size(); ++w)
-        for (uint64_t bits = words[w]; bits; bits &= bits - 1) result->tokens.push_back(TokenId(w * 64 + size_t(std::countr_zero(bits))));
     }
     return result;
   }

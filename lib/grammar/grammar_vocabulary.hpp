@@ -43,12 +43,21 @@ struct PositionTokens {
 
 // PositionTokens by the position's grammar (its rules as a canonical text), shared by every
 // grammar and matcher on this vocabulary: positions recur across grammars (a JSON string's
-// characters), and the first visit walks most of the trie. Bounded; thread-safe.
+// characters), and the first visit walks most of the trie. Bounded by the bytes it holds (most
+// entries are short token lists, a few bitsets of the vocabulary), emptied when full; thread-safe.
 struct PositionTokensCache {
-  static constexpr size_t max_entries = 1024;
+  static constexpr size_t max_bytes = size_t(96) << 20;
   std::mutex mutex;
   std::unordered_map<std::string, std::shared_ptr<const PositionTokens>> entries;
+  size_t bytes = 0;
 
+  static size_t size_of(const std::string& key, const PositionTokens& value) {
+    size_t words = value.words.size() + value.all_within_words.size();
+    for (const auto& within : value.within_words) words += within.size();
+    return key.size() + words * sizeof(uint64_t) +
+           (value.tokens.size() + value.boundary_nodes.size() + 2 * value.long_within.size() +
+            2 * value.exit_tokens.size() + 2 * value.exit_boundaries.size()) * sizeof(int32_t) + 128;
+  }
   std::shared_ptr<const PositionTokens> find(const std::string& key) {
     std::lock_guard lock(mutex);
     const auto found = entries.find(key);
@@ -56,8 +65,12 @@ struct PositionTokensCache {
   }
   void insert(const std::string& key, std::shared_ptr<const PositionTokens> value) {
     std::lock_guard lock(mutex);
-    if (entries.size() >= max_entries) entries.clear();
-    entries.emplace(key, std::move(value));
+    const size_t size = size_of(key, *value);
+    if (bytes + size > max_bytes) {
+      entries.clear();
+      bytes = 0;
+    }
+    if (entries.emplace(key, std::move(value)).second) bytes += size;
   }
 };
 
