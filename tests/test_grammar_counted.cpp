@@ -14,6 +14,7 @@
 
 #include "lib/grammar/compiled_grammar.hpp"
 #include "slm/grammar.hpp"
+#include "support/grammar_random_texts.hpp"
 
 namespace {
 
@@ -71,26 +72,8 @@ TEST(GrammarCounted, DerivedMasksAreExactlyTheTokensTheGrammarAcceptsOnRandomGra
     SCOPED_TRACE(text);
     const slm::Grammar grammar = slm::compile_gbnf(text);
     counted_grammars += !grammar.compiled->counted_frames.empty();
-    slm::GrammarMatcher matcher(grammar, vocabulary);
-    slm::GrammarMatcher reference(grammar, vocabulary);
-    slm::TokenMask mask;
-    std::string so_far;
-    for (int step = 0; step < 30 && !matcher.is_complete(); ++step) {
-      matcher.fill_mask(mask);
-      std::vector<slm::TokenId> allowed;
-      for (slm::TokenId t = 0; t < slm::TokenId(pieces.size()); ++t) {
-        reference.reset();
-        const bool accepts = reference.accept_bytes(so_far) && reference.accept_token(t);
-        ASSERT_EQ(mask.allows(t), accepts) << "token '" << pieces[size_t(t)] << "' after '" << so_far << "'";
-        if (accepts) allowed.push_back(t);
-      }
-      ASSERT_FALSE(allowed.empty()) << "after '" << so_far << "'";
-      // Prefer tokens that stay in the grammar's text over ending, so that the texts get long.
-      const slm::TokenId t = allowed.size() > 1 && allowed[0] == 0 ? allowed[1 + rng() % (allowed.size() - 1)]
-                                                                     : allowed[rng() % allowed.size()];
-      ASSERT_TRUE(matcher.accept_token(t));
-      so_far += pieces[size_t(t)];
-    }
+    slm::test::expect_masks_follow_their_definition_on_a_random_text(grammar, vocabulary, pieces, rng, 30);
+    if (HasFatalFailure()) return;
   }
   EXPECT_GE(counted_grammars, 120);  // every template but the nullable item's has them, but for x{0,}
 }

@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <climits>
 #include <cstring>
@@ -32,6 +33,7 @@
 
 #include "lib/grammar/compiled_grammar.hpp"
 #include "lib/grammar/grammar_vocabulary.hpp"
+#include "lib/grammar/utf8_ranges.hpp"
 #include "slm/error.hpp"
 #include "slm/grammar.hpp"
 
@@ -80,6 +82,7 @@ struct MatcherCache {
   std::vector<uint8_t> state_returned;           // the state holds unknown_below
   std::vector<ByteSet> state_bytes;              // the bytes its stacks' tops take: others lead to dead_state
   std::vector<int8_t> state_loops_on_plain_text;  // every plain text byte leads back to it (-1: not known yet)
+  std::vector<int8_t> state_loops_on_text;        // every text character leads back to it (-1: not known yet)
   std::unordered_map<int32_t, std::vector<uint64_t>> masks;
   int32_t initial_state = dead_state;
 
@@ -118,6 +121,7 @@ struct MatcherCache {
     state_returned.clear();
     state_bytes.clear();
     state_loops_on_plain_text.clear();
+    state_loops_on_text.clear();
     transitions.clear();
     masks.clear();
     return_states.clear();
@@ -151,6 +155,7 @@ struct MatcherCache {
       }
     state_bytes.push_back(bytes);
     state_loops_on_plain_text.push_back(-1);
+    state_loops_on_text.push_back(-1);
     state_nodes.push_back(std::move(set));
     transitions.resize(state_nodes.size() * 256, unknown_transition);
     if (id == dead_state) std::fill(transitions.begin(), transitions.end(), dead_state);
@@ -204,6 +209,20 @@ struct MatcherCache {
     }
     const int32_t next = finish_state();
     transitions[size_t(state) * 256 + byte] = next;
+    // Every byte taken by exactly the same stacks leads to the same state (a string's 64
+    // continuation bytes of a character, its letters): one expansion for all of them.
+    const std::vector<int32_t>& stacks = state_nodes[size_t(state)];
+    if (stacks.size() <= 64) {
+      std::array<uint64_t, 256> taken_by{};
+      for (size_t k = 0; k < stacks.size(); ++k) {
+        if (stacks[k] == empty_stack || stacks[k] == unknown_below) continue;
+        const ByteSet& set = g->byte_sets[size_t(g->elements[size_t(nodes[size_t(stacks[k])].pos)].value)];
+        for (size_t w = 0; w < set.size(); ++w)
+          for (uint64_t bits = set[w]; bits; bits &= bits - 1) taken_by[w * 64 + size_t(std::countr_zero(bits))] |= uint64_t(1) << k;
+      }
+      for (size_t b = 0; b < 256; ++b)
+        if (taken_by[b] == taken_by[byte]) transitions[size_t(state) * 256 + b] = next;
+    }
     return next;
   }
 
@@ -244,6 +263,33 @@ struct MatcherCache {
     return state_loops_on_plain_text[size_t(state)] > 0;
   }
 
+  // Every text character (text_step) leads from `state` back to it, through states inside the
+  // character that are alive and have not returned below a cut: a subtree of text is accepted whole.
+  bool loops_on_text(int32_t state) {
+    if (state_loops_on_text[size_t(state)] < 0) {
+      bool loops = loops_on_plain_text(state) && step(state, 0x7F) == state;
+      std::vector<std::pair<int32_t, int>> todo, seen;  // (matcher state, text state) inside a character
+      for (int b = 0x80; loops && b < 0x100; ++b)
+        if (const int q = text_step(text_between_characters, uint8_t(b)); q != text_dead) todo.push_back({step(state, uint8_t(b)), q});
+      while (loops && !todo.empty()) {
+        const auto [inside, q] = todo.back();
+        todo.pop_back();
+        if (std::find(seen.begin(), seen.end(), std::pair{inside, q}) != seen.end()) continue;
+        seen.push_back({inside, q});
+        loops = inside != dead_state && !state_returned[size_t(inside)];
+        for (int b = 0x80; loops && b < 0xC0; ++b) {
+          const int next_q = text_step(q, uint8_t(b));
+          if (next_q == text_dead) continue;
+          const int32_t next = step(inside, uint8_t(b));
+          if (next_q != text_between_characters) todo.push_back({next, next_q});
+          else loops = next == state;
+        }
+      }
+      state_loops_on_text[size_t(state)] = loops;
+    }
+    return state_loops_on_text[size_t(state)] > 0;
+  }
+
   // Walks the trie nodes [first, last), whose parent at `depth` is in `state`, setting the bits
   // of the tokens accepted; with `boundaries`, also lists the nodes where a cut stack returned.
   void walk_trie(int32_t first, int32_t last, int32_t state, int32_t depth, uint64_t* words,
@@ -260,8 +306,9 @@ struct MatcherCache {
       }
       walk_states[size_t(node_depth)] = next;
       if (boundaries && state_returned[size_t(next)]) boundaries->push_back(i);
-      if (v.subtree_is_plain_text[size_t(i)] && v.subtree_end[size_t(i)] - i > 1 &&
-          !(boundaries && state_returned[size_t(next)]) && loops_on_plain_text(next)) {
+      if (v.subtree_end[size_t(i)] - i > 1 && !(boundaries && state_returned[size_t(next)]) &&
+          ((v.subtree_is_text[size_t(i)] && loops_on_text(next)) ||
+           (v.subtree_is_plain_text[size_t(i)] && loops_on_plain_text(next)))) {
         // The whole subtree stays in `next`: every token in it is accepted.
         const int32_t end = v.subtree_end[size_t(i)];
         for (int32_t k = v.tokens_begin[size_t(i)]; k < v.tokens_begin[size_t(end)]; ++k) {

@@ -1,5 +1,7 @@
 #include "lib/grammar/grammar_vocabulary.hpp"
 
+#include "lib/grammar/utf8_ranges.hpp"
+
 #include <algorithm>
 #include <numeric>
 
@@ -63,6 +65,18 @@ std::shared_ptr<const GrammarVocabulary> make_grammar_vocabulary(std::span<const
   for (int32_t i = int32_t(v->node_byte.size()); i-- > 1;)
     if (!is_plain_text_byte(v->node_byte[size_t(i)]) || !v->subtree_is_plain_text[size_t(i)])
       v->subtree_is_plain_text[size_t(parent[size_t(i)])] = 0;
+  // text_below[i] bit q: every path below node i is text from text state q; children first.
+  std::vector<uint8_t> text_below(v->node_byte.size(), uint8_t((1u << grammar::text_states) - 1));
+  for (int32_t i = int32_t(v->node_byte.size()); i-- > 1;) {
+    uint8_t from = 0;
+    for (int q = 0; q < grammar::text_states; ++q) {
+      const int next = grammar::text_step(q, v->node_byte[size_t(i)]);
+      if (next != grammar::text_dead && (text_below[size_t(i)] >> next & 1)) from |= uint8_t(1u << q);
+    }
+    text_below[size_t(parent[size_t(i)])] &= from;
+  }
+  v->subtree_is_text.resize(v->node_byte.size());
+  for (size_t i = 0; i < text_below.size(); ++i) v->subtree_is_text[i] = text_below[i] & 1;
 
   v->tokens_begin.assign(v->node_byte.size() + 1, 0);
   for (int32_t node : token_node)

@@ -89,6 +89,10 @@ struct GrammarVocabulary {
   // Per node: every byte below it is plain text (is_plain_text_byte), so that a state which loops
   // on those bytes (inside a JSON string) accepts the whole subtree at once.
   std::vector<uint8_t> subtree_is_plain_text;
+  // Per node: every path below it is text (text_step in lib/grammar/utf8_ranges.hpp: JSON string
+  // characters, UTF-8 included, the last one possibly cut short), so that a state which every
+  // text character leads back to accepts the whole subtree at once.
+  std::vector<uint8_t> subtree_is_text;
   // Not part of the vocabulary's value: a cache of work done on it.
   std::unique_ptr<PositionTokensCache> position_tokens = std::make_unique<PositionTokensCache>();
 };

@@ -106,4 +106,35 @@ std::vector<Utf8Sequence> utf8_sequences(const std::vector<CodepointRange>& norm
   return out;
 }
 
+int text_step(int state, uint8_t byte) {
+  // Inside a character: the next byte's range, and the state after it (Unicode's table 3-7).
+  struct Continuation {
+    uint8_t lo, hi;
+    int next;
+  };
+  static constexpr Continuation inside[text_states] = {
+      {0, 0, 0},          // 0: between characters (unused)
+      {0x80, 0xBF, 0},    // 1: the last byte
+      {0x80, 0xBF, 1},    // 2: two more
+      {0xA0, 0xBF, 1},    // 3: after E0
+      {0x80, 0x9F, 1},    // 4: after ED (no surrogates)
+      {0x80, 0xBF, 2},    // 5: three more
+      {0x90, 0xBF, 2},    // 6: after F0
+      {0x80, 0x8F, 2},    // 7: after F4
+  };
+  if (state != text_between_characters) {
+    const Continuation& c = inside[state];
+    return byte >= c.lo && byte <= c.hi ? c.next : text_dead;
+  }
+  if (byte < 0x80) return byte >= 0x20 && byte != '"' && byte != '\\' ? text_between_characters : text_dead;
+  if (byte >= 0xC2 && byte <= 0xDF) return 1;
+  if (byte == 0xE0) return 3;
+  if (byte == 0xED) return 4;
+  if (byte >= 0xE1 && byte <= 0xEF) return 2;
+  if (byte == 0xF0) return 6;
+  if (byte >= 0xF1 && byte <= 0xF3) return 5;
+  if (byte == 0xF4) return 7;
+  return text_dead;
+}
+
 }  // namespace slm::grammar

@@ -29,4 +29,12 @@ std::vector<Utf8Sequence> utf8_sequences(const std::vector<CodepointRange>& norm
 // Appends the UTF-8 encoding of a code point (<= 10FFFF).
 void append_utf8(std::vector<uint8_t>& out, uint32_t codepoint);
 
+// JSON string text, a byte at a time: the characters a JSON string takes unescaped (bytes
+// 20-7F but '"' and '\\', and every well-formed UTF-8 sequence of two to four bytes, surrogates
+// excluded). State 0 is between characters; 1..7 are inside one (which bytes may follow);
+// text_dead: the bytes are not text. A prefix of text is text, so the token trie can say of a
+// node that every path below it is (GrammarVocabulary::subtree_is_text).
+inline constexpr int text_between_characters = 0, text_states = 8, text_dead = -1;
+int text_step(int state, uint8_t byte);
+
 }  // namespace slm::grammar
