@@ -33,6 +33,7 @@
 
 #include "lib/grammar/compiled_grammar.hpp"
 #include "lib/grammar/grammar_vocabulary.hpp"
+#include "lib/grammar/position_key.hpp"
 #include "lib/grammar/utf8_ranges.hpp"
 #include "slm/error.hpp"
 #include "slm/grammar.hpp"
@@ -326,44 +327,11 @@ struct MatcherCache {
     }
   }
 
-  // The cut stack's rules as text: two cut stacks with the same text accept the same tokens.
-  // Empty when too large to be worth sharing.
   std::string position_key(int32_t cut) const {
-    std::string key;
-    std::unordered_map<int32_t, int32_t> rule_ids;
-    std::vector<int32_t> rules;
-    // Stops as soon as the key is too large: a rule of thousands of alternatives (a large enum)
-    // would otherwise be written out whole, only to be dropped.
-    const auto add_sequence = [&](int32_t p) {
-      for (; key.size() <= max_position_key_bytes; ++p) {
-        const Element& e = g->elements[size_t(p)];
-        if (e.kind == ElementKind::End) break;
-        if (e.kind == ElementKind::Bytes) {
-          const ByteSet& set = g->byte_sets[size_t(e.value)];
-          key += 'b';
-          key.append(reinterpret_cast<const char*>(set.data()), sizeof(ByteSet));
-        } else {
-          // A canonical chain is its item and its length (its rules would not fit in a key).
-          const auto chain = g->canonical_chain_rules.find(e.value);
-          const int32_t rule = chain == g->canonical_chain_rules.end() ? e.value : chain->second.item_rule;
-          const auto [found, added] = rule_ids.emplace(rule, int32_t(rules.size()));
-          if (added) rules.push_back(rule);
-          key += chain == g->canonical_chain_rules.end() ? 'r' : 'C';
-          key.append(reinterpret_cast<const char*>(&found->second), sizeof(int32_t));
-          if (chain != g->canonical_chain_rules.end())
-            key.append(reinterpret_cast<const char*>(&chain->second.length), sizeof(int32_t));
-        }
-      }
-      key += 'e';
-    };
+    std::vector<int32_t> frames;
     int32_t node = cut;
-    for (; node != empty_stack && node != unknown_below; node = nodes[size_t(node)].parent) add_sequence(nodes[size_t(node)].pos);
-    key += node == empty_stack ? 'Z' : 'U';
-    for (size_t r = 0; r < rules.size() && key.size() <= max_position_key_bytes; ++r) {
-      key += 'R';
-      for (int32_t start : g->rule_alternatives[size_t(rules[r])]) add_sequence(start);
-    }
-    return key.size() <= max_position_key_bytes ? key : std::string();
+    for (; node != empty_stack && node != unknown_below; node = nodes[size_t(node)].parent) frames.push_back(nodes[size_t(node)].pos);
+    return grammar::position_key(*g, frames, node == unknown_below, max_position_key_bytes);
   }
 
   std::shared_ptr<const PositionTokens> compute_position_tokens(int32_t cut) {
