@@ -16,7 +16,8 @@
 //   out = O * (1 / S)
 // The scores are computed with the queries in the lanes (query i of the call in lane i % W of
 // vector i / W), so that each key element is broadcast once for W queries and no dot product
-// needs a horizontal sum; the values are accumulated with head_dim in the lanes.
+// needs a horizontal sum; four queries or fewer take two lanes each, for two keys
+// (KeyPairLanes8); the values are accumulated with head_dim in the lanes.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -48,11 +49,13 @@ struct QueryLanes8 {
   static constexpr int32_t kLanes = 8;
   static constexpr int kVectors = 2;  // query vectors x kKeys accumulators of a score tile (16 ymm registers)
   static constexpr int kKeys = 4;
+  static constexpr int kKeysPerVector = 1;  // a vector's lanes are W queries' scores of one key
   static Vec load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec broadcast(float v) { return _mm256_set1_ps(v); }
   static Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
+  static Vec fnmadd(Vec a, Vec b, Vec c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a * b, rounded once
   static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
   static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
   static Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
@@ -70,6 +73,21 @@ struct QueryLanes8 {
   static Vec select(Mask m, Vec a, Vec b) { return _mm256_blendv_ps(b, a, m); }
 };
 
+// Four queries or fewer (a decode step's heads of a KV head, in Qwen3.5, LFM2, Llama 3.2) with
+// two keys per ymm register: query i in lanes 2i and 2i + 1, the scores of keys 2r and 2r + 1 in
+// them, so that no lane idles. The keys of a block are interleaved in pairs (element d of keys 2r
+// and 2r + 1 side by side) and broadcast two at a time.
+struct KeyPairLanes8 : QueryLanes8 {
+  static constexpr int kKeysPerVector = 2;
+  static Vec broadcast_pair(const float* p) { return _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(p))); }
+  static Vec swap_pairs(Vec v) { return _mm256_permute_ps(v, 0xB1); }  // lane 2i <-> lane 2i + 1
+  // Lanes whose first <= key (key 2r in even lanes, 2r + 1 in odd ones) < end.
+  static Mask visible(float key, const float* first, const float* end) {
+    const __m256 k = _mm256_add_ps(_mm256_set1_ps(key), _mm256_setr_ps(0, 1, 0, 1, 0, 1, 0, 1));
+    return _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(first), k, _CMP_LE_OQ), _mm256_cmp_ps(_mm256_loadu_ps(end), k, _CMP_GT_OQ));
+  }
+};
+
 #if defined(__AVX512F__)
 // Sixteen queries per zmm register.
 struct QueryLanes16 {
@@ -78,11 +96,13 @@ struct QueryLanes16 {
   static constexpr int32_t kLanes = 16;
   static constexpr int kVectors = 4;  // 16 of the 32 zmm registers accumulate
   static constexpr int kKeys = 4;
+  static constexpr int kKeysPerVector = 1;
   static Vec load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec broadcast(float v) { return _mm512_set1_ps(v); }
   static Vec fma(Vec a, Vec b, Vec acc) { return _mm512_fmadd_ps(a, b, acc); }
+  static Vec fnmadd(Vec a, Vec b, Vec c) { return _mm512_fnmadd_ps(a, b, c); }
   static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
   static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
   static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
@@ -146,8 +166,8 @@ typename L::Vec exp_nonpositive(typename L::Vec x) {
   using V = typename L::Vec;
   x = L::max(x, L::broadcast(-87.3f));  // below, exp is under FLT_MIN: 2^-126 stands in for it; NaN (-inf - -inf) too
   const V n = L::floor(L::fma(x, L::broadcast(1.44269504088896341f), L::broadcast(0.5f)));
-  V r = L::sub(x, L::mul(n, L::broadcast(0.693359375f)));  // ln2 split in two for an exact first step
-  r = L::sub(r, L::mul(n, L::broadcast(-2.12194440e-4f)));
+  V r = L::fnmadd(n, L::broadcast(0.693359375f), x);  // ln2 split in two for an exact first step
+  r = L::fnmadd(n, L::broadcast(-2.12194440e-4f), r);
   V p = L::broadcast(1.9875691500e-4f);
   p = L::fma(p, r, L::broadcast(1.3981999507e-3f));
   p = L::fma(p, r, L::broadcast(8.3334519073e-3f));
@@ -169,13 +189,15 @@ void store_chunk(float* row, int32_t c, int32_t head_dim, Vec v) {
   RowLanes::store(row + kWidth * c, v, kChunks > 0 ? kWidth : head_dim - kWidth * c);
 }
 
-// A block of keys and values as float32 rows, row_stride floats apart.
+// A block of keys and values as float32 rows, key_stride and value_stride floats apart (with
+// two keys per vector, key row r is keys 2r and 2r + 1 interleaved: interleave_key_pairs).
 struct KeyBlock {
   const float* keys;
   const float* values;
-  int64_t row_stride;
+  int64_t key_stride;
+  int64_t value_stride;
   int32_t first_key;  // the key index of row 0
-  int32_t n_keys;     // rows, <= kKeyBlock
+  int32_t n_keys;     // keys, <= kKeyBlock
 };
 
 // The scratch of a call (attention_scratch_floats): for every query vector, its queries
@@ -187,7 +209,7 @@ struct Scratch {
   static constexpr int32_t W = L::kLanes;
   int32_t n_vectors;
   float* queries;   // [vector][d][lane]
-  float* weights;   // [vector][key][lane]
+  float* weights;   // [vector][key row][lane]
   float* m;         // [vector][lane]
   float* s;
   float* c;
@@ -199,7 +221,7 @@ struct Scratch {
 
   Scratch(const AttentionQueries& a) {
     const int32_t n_queries = a.n_tokens * a.n_heads;
-    n_vectors = (n_queries + W - 1) / W;
+    n_vectors = (n_queries * L::kKeysPerVector + W - 1) / W;
     const int64_t lanes = int64_t(n_vectors) * W;
     float* next = a.scratch;
     const auto take = [&](int64_t n) { float* p = next; next += n; return p; };
@@ -216,8 +238,14 @@ struct Scratch {
   }
 };
 
-// Scores of keys j .. j + kKeys - 1 of a block for query vectors v .. v + kVectors - 1: each
-// key element broadcast once for every lane of every vector.
+// The key rows of a block's scores (and weights): two keys per row with KeyPairLanes8.
+template <class L>
+int32_t key_rows(const KeyBlock& block) {
+  return (block.n_keys + L::kKeysPerVector - 1) / L::kKeysPerVector;
+}
+
+// Scores of key rows j .. j + kKeys - 1 of a block for query vectors v .. v + kVectors - 1: each
+// key element (or pair of them) broadcast once for every lane of every vector.
 template <class L, int kVectors, int kKeys>
 void score_tile(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t j, int32_t head_dim, float scale) {
   constexpr int32_t W = L::kLanes;
@@ -226,10 +254,12 @@ void score_tile(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t 
   for (int i = 0; i < kVectors; ++i)
     for (int k = 0; k < kKeys; ++k) acc[i][k] = L::zero();
   const float* q = sc.queries + int64_t(v) * head_dim * W;
-  const float* key = block.keys + j * block.row_stride;
+  const float* key = block.keys + j * block.key_stride;
   for (int32_t d = 0; d < head_dim; ++d) {
     V key_d[kKeys];
-    for (int k = 0; k < kKeys; ++k) key_d[k] = L::broadcast(key[k * block.row_stride + d]);
+    for (int k = 0; k < kKeys; ++k)
+      if constexpr (L::kKeysPerVector == 2) key_d[k] = L::broadcast_pair(key + k * block.key_stride + 2 * d);
+      else key_d[k] = L::broadcast(key[k * block.key_stride + d]);
     for (int i = 0; i < kVectors; ++i) {
       const V q_d = L::load(q + (int64_t(i) * head_dim + d) * W);
       for (int k = 0; k < kKeys; ++k) acc[i][k] = L::fma(q_d, key_d[k], acc[i][k]);
@@ -240,11 +270,15 @@ void score_tile(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t 
     for (int k = 0; k < kKeys; ++k) L::store(sc.weights + ((int64_t(v + i) * kKeyBlock) + j + k) * W, L::mul(acc[i][k], scale_vec));
 }
 
+// Fewer query vectors than L::kVectors (a decode step's heads) take more keys per tile, so that
+// as many FMA chains run side by side: with 4 of them, each FMA would wait on its chain's last.
 template <class L, int kVectors>
 void score_vectors(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t head_dim, float scale) {
+  constexpr int kKeys = std::min(8, L::kVectors * L::kKeys / kVectors);
+  const int32_t n_rows = key_rows<L>(block);
   int32_t j = 0;
-  for (; j + L::kKeys <= block.n_keys; j += L::kKeys) score_tile<L, kVectors, L::kKeys>(sc, v, block, j, head_dim, scale);
-  for (; j < block.n_keys; ++j) score_tile<L, kVectors, 1>(sc, v, block, j, head_dim, scale);
+  for (; j + kKeys <= n_rows; j += kKeys) score_tile<L, kVectors, kKeys>(sc, v, block, j, head_dim, scale);
+  for (; j < n_rows; ++j) score_tile<L, kVectors, 1>(sc, v, block, j, head_dim, scale);
 }
 
 // Every query's scores of a block, scaled and soft-capped, in sc.weights.
@@ -260,7 +294,7 @@ void score_block(const Scratch<L>& sc, const KeyBlock& block, int32_t head_dim, 
   }
   if (softcap > 0.0f)
     for (int32_t u = 0; u < sc.n_vectors; ++u)
-      for (int32_t j = 0; j < block.n_keys; ++j)
+      for (int32_t j = 0; j < key_rows<L>(block); ++j)
         for (int32_t l = 0; l < L::kLanes; ++l) {
           float& score = sc.weights[(int64_t(u) * kKeyBlock + j) * L::kLanes + l];
           score = soft_capped(score, softcap);
@@ -269,57 +303,76 @@ void score_block(const Scratch<L>& sc, const KeyBlock& block, int32_t head_dim, 
 
 // The online softmax step of a block for every query: M, S and c updated, the scores replaced by
 // the weights p_j (0 for keys a query does not see, and for the rows past the block's keys).
-template <class L>
+// kEveryKeyVisible: every query sees every key of the block (no masks; the padding lanes' values
+// are never used).
+template <class L, bool kEveryKeyVisible>
 void softmax_block(const Scratch<L>& sc, const KeyBlock& block) {
-  constexpr int32_t W = L::kLanes;
+  constexpr int32_t W = L::kLanes, P = L::kKeysPerVector, kRows = kKeyBlock / P;
   using V = typename L::Vec;
+  const int32_t n_rows = key_rows<L>(block);
   for (int32_t v = 0; v < sc.n_vectors; ++v) {
     float* weights = sc.weights + int64_t(v) * kKeyBlock * W;
     const float* first = sc.first + v * W;
     const float* end = sc.end + v * W;
     V block_max = L::broadcast(-INFINITY);
-    for (int32_t j = 0; j < block.n_keys; ++j)
-      block_max = L::max(block_max, L::select(L::visible(float(block.first_key + j), first, end), L::load(weights + j * W),
-                                              L::broadcast(-INFINITY)));
+    for (int32_t j = 0; j < n_rows; ++j)
+      block_max = L::max(block_max, kEveryKeyVisible ? L::load(weights + j * W)
+                                                     : L::select(L::visible(float(block.first_key + P * j), first, end),
+                                                                 L::load(weights + j * W), L::broadcast(-INFINITY)));
+    if constexpr (P == 2) block_max = L::max(block_max, L::swap_pairs(block_max));  // both keys of a query's lanes
     const V old_max = L::load(sc.m + v * W);
     const V new_max = L::max(old_max, block_max);
     // exp(M - M') is 1 where the block has no visible key, and (almost) 0 for a query's first block
     // (M = -inf; it only multiplies the zero S and O).
     const V correction = exp_nonpositive<L>(L::sub(old_max, new_max));
-    V p[kKeyBlock];
-    for (int32_t j = 0; j < kKeyBlock; ++j)
-      p[j] = j < block.n_keys ? L::select(L::visible(float(block.first_key + j), first, end),
-                                          exp_nonpositive<L>(L::sub(L::load(weights + j * W), new_max)), L::zero())
-                              : L::zero();
-    for (int32_t j = 0; j < kKeyBlock; ++j) L::store(weights + j * W, p[j]);
-    for (int32_t half = kKeyBlock / 2; half >= 1; half /= 2)
+    V p[kRows];
+    for (int32_t j = 0; j < kRows; ++j) {
+      if (j >= n_rows) {
+        p[j] = L::zero();
+        continue;
+      }
+      p[j] = exp_nonpositive<L>(L::sub(L::load(weights + j * W), new_max));
+      if (!kEveryKeyVisible) p[j] = L::select(L::visible(float(block.first_key + P * j), first, end), p[j], L::zero());
+    }
+    for (int32_t j = 0; j < kRows; ++j) L::store(weights + j * W, p[j]);
+    // The tree over the 32 keys: with two keys per row, row j + half holds keys 2j + 2 half and
+    // 2j + 2 half + 1, so the rows' tree is the keys' down to keys 0 and 1, then the lanes' pair.
+    for (int32_t half = kRows / 2; half >= 1; half /= 2)
       for (int32_t j = 0; j < half; ++j) p[j] = L::add(p[j], p[j + half]);
+    if constexpr (P == 2) p[0] = L::add(p[0], L::swap_pairs(p[0]));
     L::store(sc.s + v * W, L::fma(L::load(sc.s + v * W), correction, p[0]));
     L::store(sc.m + v * W, new_max);
     L::store(sc.c + v * W, correction);
   }
 }
 
-// Where a query's weights are in sc.weights: weight j of query i at offset + j * W.
+// The first of a query's lanes (its M, S, c, first and end), and where its weights are in
+// sc.weights: weight j at offset + (j / P) * W + j % P.
+template <class L>
+int32_t lane_of(int32_t query) {
+  return query * L::kKeysPerVector;
+}
 template <class L>
 int64_t weights_offset(int32_t query) {
-  return int64_t(query / L::kLanes) * kKeyBlock * L::kLanes + query % L::kLanes;
+  return int64_t(lane_of<L>(query) / L::kLanes) * kKeyBlock * L::kLanes + lane_of<L>(query) % L::kLanes;
 }
 
-// Queries that share their visible keys (a token's heads) and the weights of a block.
-template <int kHeads>
+// Queries that share their visible keys (a token's heads) and the weights of a block, P keys
+// per row of weights.
+template <int kHeads, int P>
 struct WeightedQueries {
-  const float* weights;    // weight j of query h at weights[offsets[h] + j * key_stride]
+  const float* weights;    // weight j of query h at weights[offsets[h] + (j / P) * key_stride + j % P]
   int64_t key_stride;
   int64_t offsets[kHeads];
   float correction[kHeads];
   float* o[kHeads];
+  float weight(int h, int32_t j) const { return weights[offsets[h] + (j / P) * key_stride + j % P]; }
 };
 
 // O = O * c, then O = fma(p_j, v_j, O) for keys j0 .. j1 - 1 of the block, for kHeads queries,
 // chunks c0 .. c0 + kGroup - 1 of their rows.
-template <int kGroup, int kHeads, int kChunks>
-void add_weighted_values(const KeyBlock& block, const WeightedQueries<kHeads>& wq, int32_t j0, int32_t j1, int32_t c0,
+template <int kGroup, int kHeads, int kChunks, int P>
+void add_weighted_values(const KeyBlock& block, const WeightedQueries<kHeads, P>& wq, int32_t j0, int32_t j1, int32_t c0,
                          int32_t head_dim) {
   Vec acc[kHeads][kGroup];
   for (int h = 0; h < kHeads; ++h) {
@@ -327,11 +380,16 @@ void add_weighted_values(const KeyBlock& block, const WeightedQueries<kHeads>& w
     for (int i = 0; i < kGroup; ++i) acc[h][i] = RowLanes::mul(load_chunk<kChunks>(wq.o[h], c0 + i, head_dim), c);
   }
   for (int32_t j = j0; j < j1; ++j) {
-    const float* value = block.values + j * block.row_stride;
+    const float* value = block.values + j * block.value_stride;
     Vec value_chunk[kGroup];
-    for (int i = 0; i < kGroup; ++i) value_chunk[i] = load_chunk<kChunks>(value, c0 + i, head_dim);
+    for (int i = 0; i < kGroup; ++i) {
+      value_chunk[i] = load_chunk<kChunks>(value, c0 + i, head_dim);
+      // In a register: folded into every FMA that uses it, the loads would outnumber the FMAs
+      // (GCC folds them for 3 heads), and two loads per cycle would bound the loop.
+      asm("" : "+v"(value_chunk[i]));
+    }
     for (int h = 0; h < kHeads; ++h) {
-      const Vec weight = RowLanes::broadcast(wq.weights[wq.offsets[h] + j * wq.key_stride]);
+      const Vec weight = RowLanes::broadcast(wq.weight(h, j));
       for (int i = 0; i < kGroup; ++i) acc[h][i] = RowLanes::fma(weight, value_chunk[i], acc[h][i]);
     }
   }
@@ -343,12 +401,12 @@ void add_weighted_values(const KeyBlock& block, const WeightedQueries<kHeads>& w
 template <class L, int kHeads, int kChunks>
 void add_values_of_heads(const Scratch<L>& sc, const KeyBlock& block, int32_t query0, int32_t j0, int32_t j1,
                          int32_t head_dim) {
-  WeightedQueries<kHeads> wq;
+  WeightedQueries<kHeads, L::kKeysPerVector> wq;
   wq.weights = sc.weights;
   wq.key_stride = L::kLanes;
   for (int h = 0; h < kHeads; ++h) {
     wq.offsets[h] = weights_offset<L>(query0 + h);
-    wq.correction[h] = sc.c[query0 + h];
+    wq.correction[h] = sc.c[lane_of<L>(query0 + h)];
     wq.o[h] = sc.o + int64_t(query0 + h) * head_dim;
   }
   const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + kWidth - 1) / kWidth;
@@ -365,8 +423,8 @@ void add_values_block(const Scratch<L>& sc, const AttentionQueries& a, const Key
   const int32_t D = a.head_dim;
   for (int32_t t = 0; t < a.n_tokens; ++t) {
     const int32_t query0 = t * a.n_heads;
-    const int32_t j0 = std::max(int32_t(sc.first[query0]) - block.first_key, 0);
-    const int32_t j1 = std::min(int32_t(sc.end[query0]) - block.first_key, block.n_keys);
+    const int32_t j0 = std::max(int32_t(sc.first[lane_of<L>(query0)]) - block.first_key, 0);
+    const int32_t j1 = std::min(int32_t(sc.end[lane_of<L>(query0)]) - block.first_key, block.n_keys);
     if (j1 <= j0) continue;  // no visible key: M, S and O stay as they are (c = 1)
     int32_t h = 0;
     for (; h + kHeads <= a.n_heads; h += kHeads) add_values_of_heads<L, kHeads, kChunks>(sc, block, query0 + h, j0, j1, D);
@@ -402,6 +460,23 @@ void convert_rows(const BlockQ8_0* rows, int64_t stride, int32_t n, int32_t head
     }
 }
 
+// n rows (F16 or float32), stride apart, as KeyPairLanes8 reads them: rows 2r and 2r + 1
+// interleaved (element d of each side by side) at out + 2r * head_dim, an odd n's last row paired
+// with zeros. head_dim is a multiple of 8.
+template <typename Element>
+void interleave_key_pairs(const Element* rows, int64_t stride, int32_t n, int32_t head_dim, float* out) {
+  for (int32_t r = 0; 2 * r < n; ++r) {
+    const Element* even = rows + 2 * r * stride;
+    float* pair = out + int64_t(2 * r) * head_dim;
+    for (int32_t d = 0; d < head_dim; d += 8) {
+      const __m256 a = load_row8(even + d, 8), b = 2 * r + 1 < n ? load_row8(even + stride + d, 8) : _mm256_setzero_ps();
+      const __m256 low = _mm256_unpacklo_ps(a, b), high = _mm256_unpackhi_ps(a, b);  // elements 0, 1, 4, 5 and 2, 3, 6, 7
+      _mm256_storeu_ps(pair + 2 * d, _mm256_permute2f128_ps(low, high, 0x20));
+      _mm256_storeu_ps(pair + 2 * d + 8, _mm256_permute2f128_ps(low, high, 0x31));
+    }
+  }
+}
+
 // Asks for n rows of head_dim elements, stride apart, to be brought into L2.
 template <typename Element>
 void prefetch_rows(const Element* rows, int64_t stride, int32_t n, int32_t head_dim) {
@@ -420,9 +495,9 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
   const Scratch<L> sc(a);
   const int32_t n_queries = a.n_tokens * a.n_heads;
   for (int32_t lane = 0; lane < sc.n_vectors * W; ++lane) {
-    const int32_t t = lane / a.n_heads, h = lane % a.n_heads;
+    const int32_t query = lane / L::kKeysPerVector, t = query / a.n_heads, h = query % a.n_heads;
     float* q_lane = sc.queries + int64_t(lane / W) * D * W + lane % W;
-    const bool real = lane < n_queries;
+    const bool real = query < n_queries;
     for (int32_t d = 0; d < D; ++d) q_lane[int64_t(d) * W] = real ? a.q[t * a.token_stride + int64_t(h) * D + d] : 0.0f;
     sc.end[lane] = real ? float(a.first_n_keys + t) : 0.0f;
     sc.first[lane] = real ? float(first_visible_key(a.first_n_keys + t, a.window)) : 0.0f;
@@ -431,6 +506,7 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
   }
   std::fill(sc.o, sc.o + int64_t(n_queries) * D, 0.0f);
   const int32_t last_n_keys = a.first_n_keys + a.n_tokens - 1;
+  const int32_t last_window_start = first_visible_key(last_n_keys, a.window);
   // Blocks start at multiples of kKeyBlock whatever the window, so a query's result depends on
   // its own keys alone; blocks before every query's window are skipped.
   const int32_t first_block = first_visible_key(a.first_n_keys, a.window) / kKeyBlock * kKeyBlock;
@@ -446,22 +522,42 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
       prefetch_rows(keys + next_row, a.kv.stride, n_next, D);
       prefetch_rows(values + next_row, a.kv.stride, n_next, D);
     }
-    KeyBlock block;
+    KeyBlock block{nullptr, nullptr, a.kv.stride, a.kv.stride, first_key, n_block};
     if constexpr (std::is_same_v<Element, float>) {
-      block = {keys + first_row, values + first_row, a.kv.stride, first_key, n_block};
-    } else {
+      block.keys = keys + first_row;
+      block.values = values + first_row;
+    }
+    if constexpr (L::kKeysPerVector == 2 && std::is_same_v<Element, BlockQ8_0>) {
+      convert_rows(keys + first_row, a.kv.stride, n_block, D, sc.converted_values);  // the values' scratch is free
+      interleave_key_pairs(sc.converted_values, D, n_block, D, sc.converted_keys);
+      block.keys = sc.converted_keys;
+      block.key_stride = 2 * D;
+    } else if constexpr (L::kKeysPerVector == 2) {
+      interleave_key_pairs(keys + first_row, a.kv.stride, n_block, D, sc.converted_keys);
+      block.keys = sc.converted_keys;
+      block.key_stride = 2 * D;
+    } else if constexpr (!std::is_same_v<Element, float>) {
       convert_rows(keys + first_row, a.kv.stride, n_block, D, sc.converted_keys);
+      block.keys = sc.converted_keys;
+      block.key_stride = D;
+    }
+    if constexpr (!std::is_same_v<Element, float>) {
       convert_rows(values + first_row, a.kv.stride, n_block, D, sc.converted_values);
-      block = {sc.converted_keys, sc.converted_values, D, first_key, n_block};
+      block.values = sc.converted_values;
+      block.value_stride = D;
     }
     score_block(sc, block, D, a.scale, a.softcap);
-    softmax_block(sc, block);
+    // Blocks whose keys every query sees: from the last query's window start to the first query's
+    // end (both grow with the token); with pairs of keys, an even number of them.
+    if (first_key >= last_window_start && first_key + n_block <= a.first_n_keys && n_block % L::kKeysPerVector == 0)
+      softmax_block<L, true>(sc, block);
+    else softmax_block<L, false>(sc, block);
     add_values_block<L, kChunks>(sc, a, block);
   }
   for (int32_t t = 0; t < a.n_tokens; ++t)
     for (int32_t h = 0; h < a.n_heads; ++h) {
       const int32_t query = t * a.n_heads + h;
-      const Vec inverse = RowLanes::broadcast(1.0f / sc.s[query]);
+      const Vec inverse = RowLanes::broadcast(1.0f / sc.s[lane_of<L>(query)]);
       const float* o = sc.o + int64_t(query) * D;
       float* out = a.out + t * a.token_stride + int64_t(h) * D;
       for (int32_t d = 0; d < D; d += kWidth) RowLanes::store(out + d, RowLanes::mul(RowLanes::load(o + d, D - d), inverse), D - d);
@@ -480,10 +576,12 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
 
 template <typename Element>
 void attend_all(const AttentionQueries& a, const Element* keys, const Element* values) {
+  const int32_t n_queries = a.n_tokens * a.n_heads;
 #if defined(__AVX512F__)
   // Eight queries or fewer (a decode step's heads) fill a ymm register; more take zmm ones.
-  if (a.n_tokens * a.n_heads > QueryLanes8::kLanes) return attend_all<QueryLanes16>(a, keys, values);
+  if (n_queries > QueryLanes8::kLanes) return attend_all<QueryLanes16>(a, keys, values);
 #endif
+  if (2 * n_queries <= QueryLanes8::kLanes && a.head_dim % 8 == 0) return attend_all<KeyPairLanes8>(a, keys, values);
   attend_all<QueryLanes8>(a, keys, values);
 }
 

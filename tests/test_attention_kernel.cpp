@@ -259,7 +259,13 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionQueriesKernel,
                                            GroupCase{6, 4, 3, 63, true}, GroupCase{80, 2, 2, 129, false},
                                            GroupCase{64, 1, 7, 1000, true}, GroupCase{64, 9, 2, 100, true, 37},
                                            GroupCase{128, 8, 2, 70, false, 64, 0.0f}, GroupCase{64, 5, 3, 90, true, 0, 2.5f},
-                                           GroupCase{32, 12, 2, 200, false, 33, 1.5f}, GroupCase{256, 3, 4, 100, true}));
+                                           GroupCase{32, 12, 2, 200, false, 33, 1.5f}, GroupCase{256, 3, 4, 100, true},
+                                           // four queries or fewer: two keys per ymm register (odd
+                                           // key counts leave half a pair; windows and caps mask
+                                           // single keys of a pair)
+                                           GroupCase{64, 1, 4, 1001, true}, GroupCase{256, 1, 4, 77, false},
+                                           GroupCase{64, 2, 2, 63, true}, GroupCase{128, 1, 3, 95, true, 40},
+                                           GroupCase{64, 4, 1, 30, false, 7, 2.5f}, GroupCase{16, 1, 2, 1, true}));
 
 TEST(AttentionKernel, OneKeyReturnsItsValueRow) {
   const std::vector<float> q = {1, 2, 3}, key = {0.5f, -1, 2}, value = {4, -5, 6};
