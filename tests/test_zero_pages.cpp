@@ -54,20 +54,20 @@ TEST(ScratchRows, FreedLargeRowsAreUnmappedAndSmallOnesAreZerosToo) {
   for (float value : small) EXPECT_EQ(value, 0.0f);
 }
 
-TEST(ZeroPages, ARegionIsZerosUntilWrittenAndIsUnmappedWhenItsOwnerGoes) {
+TEST(PageRegion, ARegionIsZerosUntilWrittenAndIsUnmappedWhenItsOwnerGoes) {
   const size_t n_bytes = size_t(3) << 20;
-  ZeroPages region(n_bytes);
+  PageRegion region(n_bytes);
   ASSERT_EQ(region.size(), n_bytes);
   EXPECT_EQ(resident_pages(region.data(), n_bytes), 0);
   for (size_t i = 0; i < n_bytes; i += 4096) ASSERT_EQ(region.data()[i], 0) << "byte " << i;
   region.data()[n_bytes - 1] = 7;
-  ZeroPages moved = std::move(region);
+  PageRegion moved = std::move(region);
   EXPECT_EQ(region.size(), 0u);
   EXPECT_EQ(moved.data()[n_bytes - 1], 7);
   const uint8_t* data = moved.data();
-  moved = ZeroPages();
+  moved = PageRegion();
   EXPECT_EQ(resident_pages(data, n_bytes), -1);
-  EXPECT_EQ(ZeroPages(0).data(), nullptr);
+  EXPECT_EQ(PageRegion(0).data(), nullptr);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "kernels/dequantize.hpp"
 #include "lib/model/arch.hpp"
 #include "lib/model/model_binding.hpp"
+#include "lib/model/tile_cache.hpp"
 #include "lib/model/weight_binder.hpp"
 #include "lib/model/weights.hpp"
 #include "slm/model.hpp"
@@ -168,27 +169,36 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
 // whole, not the 64 KiB fault-around window): the same 512 tokens made 29 MiB of
 // Qwen2.5-0.5B's table resident with one copy of the file and 45 MiB with another, memory
 // no plan can know.
-// All the tiles share one region of zero pages, each matrix's at a 64-byte boundary.
+// All the tiles share one region, each matrix's at a 64-byte boundary: the model's tile cache
+// file when it holds exactly them (tile_cache.hpp), else zero pages they are repacked into,
+// then written as the cache for the next load.
 void interleave_weights(const GgufFile& file, ModelWeights& weights) {
   const int n_threads = std::max(1, omp_get_num_procs());
   constexpr uint64_t kAlignment = 64;
-  std::vector<std::pair<ops::WeightMatrix*, uint64_t>> placed;  // a matrix and its tiles' offset
+  std::vector<TilePlacement> placed;
   uint64_t total_bytes = 0;
   for (ops::WeightMatrix* w : repackable_matrices(weights)) {
     if (!ops::should_interleave(*w)) continue;
-    placed.emplace_back(w, total_bytes);
+    placed.push_back({w, total_bytes});
     total_bytes += (ops::interleaved_bytes(*w) + kAlignment - 1) / kAlignment * kAlignment;
   }
-  try {
-    weights.interleaved_tiles = ZeroPages(total_bytes);
-  } catch (const std::bad_alloc&) {
-    throw Error(fmt::format("{}: out of memory for the {} MB of repacked weights", file.path(), total_bytes >> 20));
-  }
-  for (auto [w, offset] : placed) {
-    uint8_t* tiles = weights.interleaved_tiles.data() + offset;
-    ops::interleave_matrix(*w, tiles, n_threads);
-    w->interleaved = tiles;
-    file.release_pages(w->data, uint64_t(ops::n_interleaved_rows(*w)) * w->row_bytes);
+  if (CachedTiles cached = read_tile_cache(file, placed, total_bytes, n_threads); cached.tiles) {
+    for (const TilePlacement& p : placed) p.matrix->interleaved = cached.tiles + p.offset;
+    weights.interleaved_tiles = std::move(cached.mapping);
+    weights.tiles_from_cache = true;
+  } else {
+    try {
+      weights.interleaved_tiles = PageRegion(total_bytes);
+    } catch (const std::bad_alloc&) {
+      throw Error(fmt::format("{}: out of memory for the {} MB of repacked weights", file.path(), total_bytes >> 20));
+    }
+    for (const TilePlacement& p : placed) {
+      uint8_t* tiles = weights.interleaved_tiles.data() + p.offset;
+      ops::interleave_matrix(*p.matrix, tiles, n_threads);
+      p.matrix->interleaved = tiles;
+      file.release_pages(p.matrix->data, uint64_t(ops::n_interleaved_rows(*p.matrix)) * p.matrix->row_bytes);
+    }
+    write_tile_cache(file, placed, weights.interleaved_tiles.data(), total_bytes, n_threads);
   }
   if (weights.output.data == weights.token_embd.data) weights.token_embd.interleaved = weights.output.interleaved;
 }

@@ -56,8 +56,10 @@ struct ModelWeights {
     return n_ctx > c.n_ctx_orig ? rope_factors_long : rope_factors_short;
   }
   std::vector<std::unique_ptr<std::vector<float>>> float_copies;  // storage for the pointers above
-  // Storage of all the matrices' interleaved tiles (WeightMatrix::interleaved), each 64-byte aligned.
-  ZeroPages interleaved_tiles;
+  // Storage of all the matrices' interleaved tiles (WeightMatrix::interleaved), each 64-byte
+  // aligned: zero pages they were repacked into, or the tile cache file's mapping (header first).
+  PageRegion interleaved_tiles;
+  bool tiles_from_cache = false;
 };
 
 }  // namespace slm

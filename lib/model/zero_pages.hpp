@@ -21,17 +21,20 @@ inline void* map_zero_pages(size_t bytes) {
 
 inline void unmap_pages(void* pages, size_t bytes) noexcept { ::munmap(pages, bytes); }
 
-// One region of zero pages, owned. (2 MiB pages, MADV_HUGEPAGE, were tried for the tiles: on
+// One mapped region, owned: zero pages, or a file's pages (the tile cache's). (2 MiB pages, MADV_HUGEPAGE, were tried for the tiles: on
 // this project's VMs they faulted in slower than 4 KiB ones, 1.3-1.9 s of CPU for 800 MB
 // against 0.43 s, each one fresh host memory.)
-class ZeroPages {
+class PageRegion {
  public:
-  ZeroPages() = default;
-  explicit ZeroPages(size_t bytes) : bytes_(bytes) {
+  PageRegion() = default;
+  // `bytes` of zero pages (none for 0).
+  explicit PageRegion(size_t bytes) : bytes_(bytes) {
     if (bytes > 0) data_ = static_cast<uint8_t*>(map_zero_pages(bytes));
   }
-  ZeroPages(ZeroPages&& other) noexcept : data_(other.data_), bytes_(other.bytes_) { other.data_ = nullptr; }
-  ZeroPages& operator=(ZeroPages&& other) noexcept {
+  // A mapping made elsewhere (a file's, mmap), owned from now on.
+  PageRegion(void* mapping, size_t bytes) : data_(static_cast<uint8_t*>(mapping)), bytes_(bytes) {}
+  PageRegion(PageRegion&& other) noexcept : data_(other.data_), bytes_(other.bytes_) { other.data_ = nullptr; }
+  PageRegion& operator=(PageRegion&& other) noexcept {
     if (this != &other) {
       release();
       data_ = other.data_;
@@ -40,7 +43,7 @@ class ZeroPages {
     }
     return *this;
   }
-  ~ZeroPages() { release(); }
+  ~PageRegion() { release(); }
 
   uint8_t* data() const { return data_; }
   size_t size() const { return data_ ? bytes_ : 0; }

@@ -1,0 +1,141 @@
+// The tile cache file (lib/model/tile_cache.hpp): a second load maps the tiles the first one
+// wrote and gives the same logits, bit for bit; a cache that is corrupt, cut short, stale or
+// not a cache at all is never used (the load repacks, gets the same logits, and writes it again).
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <vector>
+
+#include "lib/model/tile_cache.hpp"
+#include "lib/model/weights.hpp"
+#include "slm/model.hpp"
+#include "slm/session.hpp"
+#include "support/assets.hpp"
+
+namespace slm::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TileCache : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const fs::path source = shared_path("models/syn-llama-tiny-Q4_K_M.gguf");
+    if (!fs::exists(source)) GTEST_SKIP() << "missing " << source;
+    dir_ = fs::temp_directory_path() / ("slm-tile-cache-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "cache");
+    model_ = dir_ / "model.gguf";
+    fs::copy_file(source, model_);
+    ::setenv("SLM_TILE_CACHE_DIR", (dir_ / "cache").c_str(), 1);
+    ::unsetenv("SLM_TILE_CACHE");
+  }
+  void TearDown() override {
+    ::unsetenv("SLM_TILE_CACHE_DIR");
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  fs::path cache_file() const {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(dir_ / "cache")) files.push_back(entry.path());
+    EXPECT_EQ(files.size(), 1u) << "one cache file, no leftovers";
+    return files.empty() ? fs::path() : files[0];
+  }
+
+  // Every position's logits of a fixed prompt.
+  static std::vector<float> logits_of(const Model& model, std::shared_ptr<const Model> owner) {
+    std::vector<TokenId> tokens;
+    for (int i = 0; i < 24; ++i) tokens.push_back(TokenId((i * 37 + 11) % model.config().n_vocab));
+    Session session(std::move(owner), {.n_ctx = 64, .n_threads = 2});
+    const std::span<const float> logits = session.eval(tokens, true);
+    return {logits.begin(), logits.end()};
+  }
+
+  struct Loaded {
+    bool from_cache;
+    std::vector<float> logits;
+  };
+  Loaded load() const {
+    const auto model = Model::load(model_.string());
+    return {model->weights().tiles_from_cache, logits_of(*model, model)};
+  }
+
+  fs::path dir_, model_;
+};
+
+TEST_F(TileCache, ASecondLoadMapsTheTilesTheFirstWroteAndGivesTheSameLogits) {
+  ::setenv("SLM_TILE_CACHE", "off", 1);
+  const Loaded uncached = load();
+  EXPECT_FALSE(uncached.from_cache);
+  EXPECT_TRUE(fs::is_empty(dir_ / "cache")) << "SLM_TILE_CACHE=off writes nothing";
+  ::unsetenv("SLM_TILE_CACHE");
+
+  const Loaded first = load();
+  EXPECT_FALSE(first.from_cache);
+  ASSERT_FALSE(cache_file().empty());
+  const Loaded second = load();
+  EXPECT_TRUE(second.from_cache);
+  ASSERT_EQ(first.logits.size(), uncached.logits.size());
+  EXPECT_EQ(std::memcmp(first.logits.data(), uncached.logits.data(), uncached.logits.size() * 4), 0);
+  EXPECT_EQ(std::memcmp(second.logits.data(), uncached.logits.data(), uncached.logits.size() * 4), 0);
+}
+
+// Each way of spoiling the cache file: it is not used, the logits are the file's, and the load
+// writes a good cache again, which the next load uses.
+TEST_F(TileCache, ACorruptCutShortStaleOrForeignCacheIsNeverUsedAndIsRebuilt) {
+  const Loaded reference = load();  // writes the cache
+  const auto flip_byte = [](const fs::path& cache, uint64_t at) {
+    std::fstream f(cache, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(std::streamoff(at));
+    const char byte = char(f.get() ^ 0x10);
+    f.seekp(std::streamoff(at));
+    f.put(byte);
+  };
+  struct Spoiler {
+    const char* what;
+    std::function<void(const fs::path& cache, const fs::path& model)> spoil;
+  };
+  const std::vector<Spoiler> spoilers = {
+      {"one bit of the last tile byte", [&](const fs::path& cache, const fs::path&) { flip_byte(cache, fs::file_size(cache) - 1); }},
+      {"one bit of the first tile byte", [&](const fs::path& cache, const fs::path&) { flip_byte(cache, kTileCacheHeaderBytes); }},
+      {"one bit of the header", [&](const fs::path& cache, const fs::path&) { flip_byte(cache, 40); }},
+      {"cut short", [](const fs::path& cache, const fs::path&) { fs::resize_file(cache, fs::file_size(cache) - 64); }},
+      {"longer", [](const fs::path& cache, const fs::path&) { fs::resize_file(cache, fs::file_size(cache) + 4096); }},
+      {"empty", [](const fs::path& cache, const fs::path&) { fs::resize_file(cache, 0); }},
+      {"not a file", [](const fs::path& cache, const fs::path&) { fs::remove(cache); fs::create_directory(cache); }},
+      {"the model touched (a new mtime)",
+       [](const fs::path&, const fs::path& model) {
+         fs::last_write_time(model, fs::last_write_time(model) + std::chrono::seconds(5));
+       }},
+  };
+  for (const Spoiler& spoiler : spoilers) {
+    SCOPED_TRACE(spoiler.what);
+    const fs::path cache = cache_file();
+    ASSERT_FALSE(cache.empty());
+    spoiler.spoil(cache, model_);
+    const Loaded spoiled = load();
+    EXPECT_FALSE(spoiled.from_cache);
+    ASSERT_EQ(spoiled.logits.size(), reference.logits.size());
+    EXPECT_EQ(std::memcmp(spoiled.logits.data(), reference.logits.data(), reference.logits.size() * 4), 0);
+    if (fs::is_directory(cache)) fs::remove(cache);  // a directory in the way is left alone
+    else EXPECT_TRUE(load().from_cache) << "rebuilt";
+    if (fs::is_empty(dir_ / "cache")) load();
+  }
+}
+
+TEST_F(TileCache, AnUnwritableCacheDirectoryStillLoads) {
+  ::setenv("SLM_TILE_CACHE_DIR", "/proc/slm-no-such-directory", 1);
+  const Loaded loaded = load();
+  EXPECT_FALSE(loaded.from_cache);
+  EXPECT_FALSE(loaded.logits.empty());
+}
+
+}  // namespace
+}  // namespace slm::test
