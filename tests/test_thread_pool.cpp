@@ -105,9 +105,13 @@ TEST(ThreadPool, LoopsThatStalledOnADescheduledWorkerSendTheNextLoopsToTheCaller
   // next loop runs on the caller alone, and once the time alone is over (at most 640 ms) the
   // workers take part again. A worker that woke too late to stall anything just means another try.
   slm::ops::set_stall_fallback(true);
-  const auto loop_on_workers = [](std::chrono::microseconds worker_chunk, std::chrono::microseconds own_chunk) {
+  // The stalled loop has 4 items: the caller's 3 take 3 ms, so it waits ~17 ms for the worker's, far
+  // past 4 of its own chunks even when a loaded machine oversleeps; with 16 items (15 ms of its own
+  // against the worker's 20) oversleeping ate the wait, and two stalls 50 ms apart never came.
+  const auto loop_on_workers = [](int64_t items, std::chrono::microseconds worker_chunk,
+                                  std::chrono::microseconds own_chunk) {
     std::atomic<int> on_workers{0};
-    parallel_for(16, 1, 2, [&](int64_t, int64_t, int worker) {
+    parallel_for(items, 1, 2, [&](int64_t, int64_t, int worker) {
       if (worker != 0) ++on_workers;
       std::this_thread::sleep_for(worker != 0 ? worker_chunk : own_chunk);
     });
@@ -115,8 +119,8 @@ TEST(ThreadPool, LoopsThatStalledOnADescheduledWorkerSendTheNextLoopsToTheCaller
   };
   bool alone = false;
   for (int attempt = 0; attempt < 20 && !alone; ++attempt) {
-    loop_on_workers(std::chrono::milliseconds(20), std::chrono::milliseconds(1));
-    alone = loop_on_workers(std::chrono::microseconds(200), std::chrono::microseconds(200)) == 0;
+    loop_on_workers(4, std::chrono::milliseconds(20), std::chrono::milliseconds(1));
+    alone = loop_on_workers(16, std::chrono::microseconds(200), std::chrono::microseconds(200)) == 0;
   }
   EXPECT_TRUE(alone) << "no loop after stalled loops ran on its caller alone";
 
