@@ -98,17 +98,12 @@ void interleave_q4_k_block(const BlockQ4_K* const (&rows)[kInterleavedRows], uin
   uint8_t q[kInterleavedRows][kSuperBlockSize];
   for (int r = 0; r < kInterleavedRows; ++r) {
     const BlockQ4_K& block = *rows[r];
-    std::memcpy(out + kScaleBytes * r, &block.d, kScaleBytes);
-    std::memcpy(out + kScaleBytes * (kInterleavedRows + r), &block.dmin, kScaleBytes);
-    for (int i = 0; i < kQ4KSubBlocks; ++i) {
-      const ScaleAndMin sm = k_quant_scale_min(block.scales, i);
-      out[2 * kInterleavedRows * kScaleBytes + i * kInterleavedRows + r] = sm.scale;
-      out[2 * kInterleavedRows * kScaleBytes + (kQ4KSubBlocks + i) * kInterleavedRows + r] = sm.min;
+    write_q4_k_tile_scales(block, r, out);
+    for (int i = 0; i < kQ4KSubBlocks; ++i)
       for (int l = 0; l < 32; ++l) {
         const uint8_t byte = block.qs[32 * (i / 2) + l];
         q[r][32 * i + l] = i % 2 == 0 ? byte & 0x0f : byte >> 4;
       }
-    }
   }
   for (int i = 0; i < kQ4KSubBlocks; ++i)
     for (int m = 0; m < kGroups; ++m) {
@@ -222,6 +217,16 @@ void deinterleave_super_blocks(const uint8_t* tile, int64_t n_in, int row, uint8
 }
 
 }  // namespace
+
+void write_q4_k_tile_scales(const BlockQ4_K& block, int row, uint8_t* tile_block) {
+  std::memcpy(tile_block + kScaleBytes * row, &block.d, kScaleBytes);
+  std::memcpy(tile_block + kScaleBytes * (kInterleavedRows + row), &block.dmin, kScaleBytes);
+  for (int i = 0; i < kQ4KSubBlocks; ++i) {
+    const ScaleAndMin sm = k_quant_scale_min(block.scales, i);
+    tile_block[2 * kInterleavedRows * kScaleBytes + i * kInterleavedRows + row] = sm.scale;
+    tile_block[2 * kInterleavedRows * kScaleBytes + (kQ4KSubBlocks + i) * kInterleavedRows + row] = sm.min;
+  }
+}
 
 bool has_interleaved_layout(GgmlType type) {
   return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0 || type == GgmlType::Q4_K ||

@@ -53,19 +53,12 @@ void interleave_nibble_runs(const uint8_t* const (&rows)[kInterleavedRows], int 
 }
 
 void interleave_q4_k_block(const BlockQ4_K* const (&blocks)[kInterleavedRows], uint8_t* out) {
-  constexpr int kSubBlocks = 8, kScalesOffset = 2 * kInterleavedRows * kScaleBytes;
-  constexpr int kQuantsOffset = kScalesOffset + 2 * kSubBlocks * kInterleavedRows, kGroupBytes = 16;
+  constexpr int kSubBlocks = 8, kGroupBytes = 16;
+  constexpr int kQuantsOffset = 2 * kInterleavedRows * kScaleBytes + 2 * kSubBlocks * kInterleavedRows;
   const uint8_t* rows[kInterleavedRows];
   for (int r = 0; r < kInterleavedRows; ++r) {
-    const BlockQ4_K& block = *blocks[r];
-    std::memcpy(out + kScaleBytes * r, &block.d, kScaleBytes);
-    std::memcpy(out + kScaleBytes * (kInterleavedRows + r), &block.dmin, kScaleBytes);
-    for (int i = 0; i < kSubBlocks; ++i) {
-      const ScaleAndMin sm = k_quant_scale_min(block.scales, i);
-      out[kScalesOffset + i * kInterleavedRows + r] = sm.scale;
-      out[kScalesOffset + (kSubBlocks + i) * kInterleavedRows + r] = sm.min;
-    }
-    rows[r] = block.qs;
+    write_q4_k_tile_scales(*blocks[r], r, out);
+    rows[r] = blocks[r]->qs;
   }
   // qs[32p + l] holds sub-block 2p's weight l in its low nibble and 2p+1's in its high one.
   for (int p = 0; p < kSubBlocks / 2; ++p)

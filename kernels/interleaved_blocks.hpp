@@ -63,4 +63,9 @@ void interleave_rows_reference(GgmlType type, const uint8_t* first_row, uint64_t
 // Row `row` (0..7) of a tile, in the format's own layout: ggml_row_bytes(type, n_in) bytes.
 void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row, uint8_t* out);
 
+// Row r's part of a Q4_K tile block's first 160 bytes (d, dmin, the unpacked scales and mins),
+// which the reference and the word-at-a-time repack both write.
+struct BlockQ4_K;
+void write_q4_k_tile_scales(const BlockQ4_K& block, int row, uint8_t* tile_block);
+
 }  // namespace slm::kernels
