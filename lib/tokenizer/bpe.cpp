@@ -8,6 +8,26 @@
 
 namespace slm::tokenizer {
 
+namespace {
+
+uint64_t merge_hash(std::string_view left, std::string_view right) {
+  const uint64_t h = text_hash(left);
+  return h ^ (text_hash(right) + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2));
+}
+
+}  // namespace
+
+bool BpeModel::is_merge(int32_t rank, std::string_view left, std::string_view right) const {
+  const auto r = static_cast<size_t>(rank);
+  const std::string_view text = merge_text;
+  return text.substr(merge_bounds[2 * r], merge_bounds[2 * r + 1] - merge_bounds[2 * r]) == left &&
+         text.substr(merge_bounds[2 * r + 1] + 1, merge_bounds[2 * r + 2] - merge_bounds[2 * r + 1] - 1) == right;
+}
+
+int32_t BpeModel::rank_of(std::string_view left, std::string_view right) const {
+  return merge_ranks.find(merge_hash(left, right), [&](int32_t rank) { return is_merge(rank, left, right); });
+}
+
 BpeModel BpeModel::build(const std::vector<std::string>& merges, const Vocabulary& vocabulary, BpeOptions options,
                          std::string_view source) {
   BpeModel model;
@@ -18,7 +38,13 @@ BpeModel BpeModel::build(const std::vector<std::string>& merges, const Vocabular
                                                          ? vocabulary.find(std::string_view(&one_byte, 1))
                                                          : find_byte_token(vocabulary, static_cast<uint8_t>(byte));
   }
-  model.merge_ranks.reserve(merges.size());
+  size_t text_bytes = 0;
+  for (const std::string& line : merges) text_bytes += line.size();
+  if (text_bytes > UINT32_MAX) throw Error(std::string(source) + ": tokenizer.ggml.merges holds over 4 GiB of text");
+  model.merge_text.reserve(text_bytes);
+  model.merge_bounds.reserve(2 * merges.size() + 1);
+  model.merge_bounds.push_back(0);
+  model.merge_ranks = IdHashTable(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const std::string& line = merges[rank];
     const size_t space = line.find(' ', 1);
@@ -26,7 +52,13 @@ BpeModel BpeModel::build(const std::vector<std::string>& merges, const Vocabular
       throw Error(std::string(source) + ": tokenizer.ggml.merges[" + std::to_string(rank) +
                   "] has no space between its two parts: '" + line + "'");
     }
-    model.merge_ranks.emplace(std::pair(line.substr(0, space), line.substr(space + 1)), static_cast<int32_t>(rank));
+    const auto begin = static_cast<uint32_t>(model.merge_text.size());
+    model.merge_text += line;
+    model.merge_bounds.push_back(begin + static_cast<uint32_t>(space));
+    model.merge_bounds.push_back(begin + static_cast<uint32_t>(line.size()));
+    const std::string_view left = std::string_view(line).substr(0, space), right = std::string_view(line).substr(space + 1);
+    model.merge_ranks.insert(merge_hash(left, right), static_cast<int32_t>(rank),
+                             [&](int32_t earlier) { return model.is_merge(earlier, left, right); });
   }
   return model;
 }
@@ -67,9 +99,9 @@ void BpeModel::encode_word(const Vocabulary& vocabulary, std::string_view word, 
     if (left < 0 || right < 0) return;
     const Symbol& a = symbols[left];
     const Symbol& b = symbols[right];
-    const auto it = merge_ranks.find(std::pair(word.substr(a.begin, a.length), word.substr(b.begin, b.length)));
-    if (it == merge_ranks.end()) return;
-    queue.push(Bigram{left, right, it->second, a.length, b.length});
+    const int32_t rank = rank_of(word.substr(a.begin, a.length), word.substr(b.begin, b.length));
+    if (rank < 0) return;
+    queue.push(Bigram{left, right, rank, a.length, b.length});
   };
   for (int32_t i = 1; i < static_cast<int32_t>(symbols.size()); ++i) try_add_bigram(i - 1, i);
 

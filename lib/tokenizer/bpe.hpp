@@ -2,39 +2,15 @@
 #pragma once
 
 #include <array>
-#include <functional>
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <utility>
 #include <vector>
 
+#include "lib/tokenizer/id_hash_table.hpp"
 #include "lib/tokenizer/vocabulary.hpp"
 
 namespace slm::tokenizer {
-
-// (left, right) -> merge rank, looked up by string_view pairs without building strings.
-struct MergePairHash {
-  using is_transparent = void;
-  size_t operator()(const std::pair<std::string_view, std::string_view>& pair) const noexcept {
-    const size_t left = std::hash<std::string_view>{}(pair.first);
-    return left ^ (std::hash<std::string_view>{}(pair.second) + 0x9E3779B97F4A7C15ull + (left << 6) + (left >> 2));
-  }
-  size_t operator()(const std::pair<std::string, std::string>& pair) const noexcept {
-    return (*this)(std::pair<std::string_view, std::string_view>(pair.first, pair.second));
-  }
-};
-
-struct MergePairEqual {
-  using is_transparent = void;
-  template <typename A, typename B>
-  bool operator()(const A& a, const B& b) const noexcept {
-    return std::string_view(a.first) == std::string_view(b.first) &&
-           std::string_view(a.second) == std::string_view(b.second);
-  }
-};
-
-using MergeRanks = std::unordered_map<std::pair<std::string, std::string>, int32_t, MergePairHash, MergePairEqual>;
 
 struct BpeOptions {
   bool ignore_merges = false;       // a word that is itself a token is emitted whole (Llama 3)
@@ -45,7 +21,12 @@ struct BpeOptions {
 };
 
 struct BpeModel {
-  MergeRanks merge_ranks;
+  // The merges' halves, rank after rank in one buffer: rank r's left half is
+  // merge_text[merge_bounds[2r], merge_bounds[2r + 1]), its right half the bytes after the
+  // space, up to merge_bounds[2r + 2].
+  std::string merge_text;
+  std::vector<uint32_t> merge_bounds;
+  IdHashTable merge_ranks;  // (left, right) -> the rank of its first merge, over merge_text
   BpeOptions options;
   std::array<TokenId, 256> byte_fallback{};  // the token for each byte of an unknown symbol, or -1
 
@@ -60,6 +41,10 @@ struct BpeModel {
   // leftmost). A final symbol that is not a token is emitted byte by byte through
   // byte_fallback, leaving out bytes that have no token.
   void encode_word(const Vocabulary& vocabulary, std::string_view word, std::vector<TokenId>& out) const;
+
+  // The rank of the merge of `left` and `right`, or -1.
+  int32_t rank_of(std::string_view left, std::string_view right) const;
+  bool is_merge(int32_t rank, std::string_view left, std::string_view right) const;
 };
 
 }  // namespace slm::tokenizer

@@ -37,12 +37,11 @@ void fill_vocabulary(Vocabulary& vocabulary, TokenizerMetadata& metadata, std::s
   vocabulary.scores = metadata.scores.empty() ? std::vector<float>(n_tokens, 0.0f) : std::move(metadata.scores);
   vocabulary.types.resize(n_tokens, TokenType::Normal);
   for (size_t i = 0; i < metadata.token_types.size(); ++i) vocabulary.types[i] = token_type_from_int(metadata.token_types[i]);
-  vocabulary.text_to_id.reserve(n_tokens);
   for (size_t i = 0; i < n_tokens; ++i) {
     // An empty token could never be matched and would make special-token search loop.
     if (vocabulary.texts[i].empty()) vocabulary.texts[i] = "[EMPTY_" + std::to_string(i) + "]";
-    vocabulary.text_to_id.insert_or_assign(vocabulary.texts[i], static_cast<TokenId>(i));
   }
+  vocabulary.index_texts();
 }
 
 // A special id from metadata: absent, the "none" markers, or an id that must be in range.

@@ -7,33 +7,41 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "lib/tokenizer/id_hash_table.hpp"
 #include "slm/tokenizer.hpp"
 
 namespace slm::tokenizer {
 
+inline uint64_t text_hash(std::string_view text) noexcept { return std::hash<std::string_view>{}(text); }
+
 // Hashes std::string and std::string_view alike, so lookups need no temporary string.
 struct TransparentStringHash {
   using is_transparent = void;
-  size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+  size_t operator()(std::string_view text) const noexcept { return text_hash(text); }
 };
-
-using TextToTokenMap = std::unordered_map<std::string, TokenId, TransparentStringHash, std::equal_to<>>;
 
 struct Vocabulary {
   std::vector<std::string> texts;
   std::vector<float> scores;     // one per token (0 when the file has none)
   std::vector<TokenType> types;  // one per token (Normal when the file has none)
-  TextToTokenMap text_to_id;
+  IdHashTable index;             // text -> id, over `texts` (index_texts)
 
   int32_t size() const { return static_cast<int32_t>(texts.size()); }
   bool contains(TokenId id) const { return id >= 0 && id < size(); }
-  // The id of a token whose text is exactly `text`, or -1.
+  // The id of a token whose text is exactly `text` (of two tokens with one text, the later), or -1.
   TokenId find(std::string_view text) const {
-    const auto it = text_to_id.find(text);
-    return it == text_to_id.end() ? -1 : it->second;
+    return index.find(text_hash(text), [&](int32_t id) { return texts[static_cast<size_t>(id)] == text; });
+  }
+  // Indexes `texts`, once they are final.
+  void index_texts() {
+    index = IdHashTable(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) {
+      const std::string& text = texts[i];
+      index.insert(text_hash(text), static_cast<TokenId>(i),
+                   [&](int32_t id) { return texts[static_cast<size_t>(id)] == text; }) = static_cast<TokenId>(i);
+    }
   }
 };
 
