@@ -82,6 +82,11 @@ TEST(GbnfLanguage, CharacterClasses) {
   EXPECT_TRUE(matches(R"(root ::= [\]\-\\])", "-"));
   EXPECT_TRUE(matches(R"(root ::= [\]\-\\])", "\\"));
   EXPECT_TRUE(matches(R"(root ::= [a-])", "-"));
+  // A class written again is the same class (the parser looks it up by its text); classes that
+  // differ only after an escaped ']' are not.
+  EXPECT_TRUE(matches(R"(root ::= [\]a] [\]b] [\]a])", "ab]"));
+  EXPECT_FALSE(matches(R"(root ::= [\]a] [\]b] [\]a])", "aa]"));
+  EXPECT_FALSE(matches(R"(root ::= [\]a] [\]b] [\]a])", "abb"));
 }
 
 TEST(GbnfLanguage, Escapes) {

@@ -63,6 +63,13 @@ TEST(JsonSchemaGrammar, AdditionalPropertiesDefaultTrueAndSchema) {
   EXPECT_TRUE(accepts(open, R"({"id":1,"extra":"x"})"));
   EXPECT_FALSE(accepts(open, R"({"id":1,"id":"x"})"));  // a declared name is no additional property
   EXPECT_TRUE(accepts(open, R"({"id":1,"idx":"x"})"));
+  // Names that are prefixes of each other, and a two-byte character: none of them is an
+  // additional key, every other key is.
+  const std::string prefixes =
+      R"({"type":"object","properties":{"ab":{},"a":{},"abc":{},"b":{},"\u00e9":{}},"required":["ab","a","abc","b","\u00e9"]})";
+  const std::string declared = "{\"ab\":1,\"a\":1,\"abc\":1,\"b\":1,\"\u00e9\":1";  // keys unescaped
+  for (const char* name : {"a", "ab", "abc", "b", "\u00e9"}) EXPECT_FALSE(accepts(prefixes, declared + ",\"" + name + "\":2}")) << name;
+  for (const char* name : {"", "abd", "ac", "abcd", "ba", "\u00e9x", "\u00e8", "c"}) EXPECT_TRUE(accepts(prefixes, declared + ",\"" + name + "\":2}")) << name;
   const std::string typed = R"({"type":"object","additionalProperties":{"type":"integer"}})";
   EXPECT_TRUE(accepts(typed, R"({"a":1,"b":2})"));
   EXPECT_FALSE(accepts(typed, R"({"a":"1"})"));

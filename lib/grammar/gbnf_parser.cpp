@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 
 #include "lib/grammar/compiled_grammar.hpp"
 #include "lib/grammar/grammar_compile.hpp"
@@ -83,11 +84,11 @@ class GbnfParser {
     }
   }
 
-  std::string parse_name() {
+  std::string_view parse_name() {
     const size_t start = pos_;
     while (!at_end() && is_name_char(text_[pos_])) ++pos_;
     if (pos_ == start) fail(fmt::format("expected a rule name, found {}", describe_here()));
-    return std::string(text_.substr(start, pos_ - start));
+    return text_.substr(start, pos_ - start);
   }
 
   std::string describe_here() const {
@@ -96,12 +97,12 @@ class GbnfParser {
     return c >= 0x20 && c < 0x7F ? fmt::format("'{}'", char(c)) : fmt::format("byte 0x{:02X}", c);
   }
 
-  int32_t rule_index(const std::string& name, size_t used_at) {
+  int32_t rule_index(std::string_view name, size_t used_at) {
     const auto found = index_.find(name);
     if (found != index_.end()) return found->second;
     const int32_t index = int32_t(rules_.size());
-    index_.emplace(name, index);
-    names_.push_back(name);
+    index_.emplace(std::string(name), index);
+    names_.emplace_back(name);
     rules_.emplace_back();
     defined_.push_back(false);
     first_use_.push_back(used_at);
@@ -141,7 +142,7 @@ class GbnfParser {
 
   void parse_rule() {
     const size_t name_at = pos_;
-    const std::string name = parse_name();
+    const std::string name(parse_name());
     skip_space(false);
     if (text_.substr(pos_, 3) != "::=") fail(fmt::format("expected '::=' after rule name '{}', found {}", name, describe_here()));
     pos_ += 3;
@@ -278,6 +279,18 @@ class GbnfParser {
   }
 
   Element parse_class() {
+    // A class met before (a schema's key trie repeats a few hundred times) is looked up by its
+    // text: the parse of a class's text up to its ']' is always the same.
+    const size_t start = pos_;
+    size_t end = start;
+    while (end < text_.size() && text_[end] != ']' && text_[end] != '\n') end += text_[end] == '\\' ? 2 : 1;
+    if (end < text_.size() && text_[end] == ']') {
+      const auto known = class_texts_.find(text_.substr(start, end - start));
+      if (known != class_texts_.end()) {
+        pos_ = end + 1;
+        return known->second;
+      }
+    }
     bool negated = false;
     if (peek() == '^') {
       negated = true;
@@ -298,7 +311,9 @@ class GbnfParser {
     ++pos_;
     ranges = normalize_ranges(std::move(ranges));
     if (negated) ranges = complement_ranges(ranges);
-    return class_element(ranges);
+    const Element element = class_element(ranges);
+    class_texts_.emplace(text_.substr(start, pos_ - 1 - start), element);
+    return element;
   }
 
   // A class of ASCII only is one byte set; otherwise a rule of UTF-8 byte sequences.
@@ -456,10 +471,16 @@ class GbnfParser {
   std::vector<std::string> names_;
   std::vector<bool> defined_;
   std::vector<size_t> first_use_;
-  std::map<std::string, int32_t> index_;
+  // Rule names, looked up by the text's views of them.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+  };
+  std::unordered_map<std::string, int32_t, NameHash, std::equal_to<>> index_;
   std::vector<ByteSet> byte_sets_;
   std::map<ByteSet, int32_t> byte_set_index_;
   std::map<std::vector<CodepointRange>, Element> class_rules_;
+  std::unordered_map<std::string_view, Element> class_texts_;  // views of text_
   std::map<int32_t, int32_t> item_rules_;  // byte set -> the item rule of a counted repetition
   std::vector<CountedLink> counted_links_;
 };

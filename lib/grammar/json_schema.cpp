@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "lib/grammar/json_schema_rules.hpp"
 #include "slm/error.hpp"
@@ -90,30 +91,31 @@ class SchemaConverter {
   [[noreturn]] static void fail(const std::string& message) { throw Error("JSON schema: " + message); }
 
   // Defines a rule (once) and returns its name.
-  std::string define(const std::string& name, const std::string& body) {
-    if (!rules_.count(name)) {
-      rules_[name] = body;
-      rule_order_.push_back({name, body});
+  std::string define(const std::string& name, std::string body) {
+    if (defined_.insert(name).second) {
+      taken_.insert(name);
+      rule_order_.push_back({name, std::move(body)});
     }
     return name;
   }
   std::string fresh(const std::string& hint) {
-    std::string base;
-    for (char c : hint) base += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '-';
+    std::string base = hint;
+    for (char& c : base)
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')) c = '-';
     if (base.empty() || base.size() > 40) base = "r";
     std::string name = base;
     // base-1, base-2, ...: the numbers below next_suffix_[base] are all taken (names are never freed),
     // so the search resumes there instead of from 1 (a schema with thousands of "properties" hints).
     int& next = next_suffix_[base];
     if (next == 0) next = 1;
-    while (rules_.count(name) || reserved_.count(name)) name = fmt::format("{}-{}", base, next++);
-    reserved_.insert(name);
+    while (taken_.count(name)) name = fmt::format("{}-{}", base, next++);
+    taken_.insert(name);
     return name;
   }
   std::string primitive(const std::string& name) {
     for (const auto& [rule, body] : primitive_rules())
       if (rule == name) {
-        if (rules_.count(name)) return name;
+        if (defined_.count(name)) return name;
         define(rule, body);  // before its dependencies: value and object refer to each other
         for (const std::string& dependency : primitive_dependencies(name)) primitive(dependency);
         return name;
@@ -367,7 +369,8 @@ class SchemaConverter {
         required.push_back({name, fmt::format("{} \":\" sp {}", json_literal(json(name)), primitive("value"))});
 
     std::string additional;  // a rule for one additional key/value pair, or "" when none are allowed
-    const json additional_schema = schema.contains("additionalProperties") ? schema["additionalProperties"] : json(true);
+    static const json any_value = true;
+    const json& additional_schema = schema.contains("additionalProperties") ? schema["additionalProperties"] : any_value;
     if (!(additional_schema.is_boolean() && !additional_schema.get<bool>())) {
       const std::string value_rule = additional_schema.is_boolean() ? primitive("value")
                                                                     : visit(additional_schema, hint + "-additional", depth + 1);
@@ -406,30 +409,33 @@ class SchemaConverter {
     primitive("key-char");
     if (names.empty()) return define("free-key", "\"\\\"\" key-char* \"\\\"\"");
     const std::string free_tail = define("free-key-tail", "key-char* \"\\\"\"");
-    return "\"\\\"\" " + key_trie(names, "", hint, free_tail);
+    std::vector<std::string> sorted = names;
+    std::sort(sorted.begin(), sorted.end());
+    return "\"\\\"\" " + key_trie(sorted, 0, sorted.size(), 0, hint, free_tail);
   }
-  std::string key_trie(const std::vector<std::string>& names, const std::string& prefix, const std::string& hint,
+  // The trie node of the prefix of length `depth` shared by the sorted names [begin, end): its
+  // children are runs of names with the same next character, in byte order.
+  std::string key_trie(const std::vector<std::string>& names, size_t begin, size_t end, size_t depth, const std::string& hint,
                        const std::string& free_tail) {
-    std::set<std::string> next_chars;
-    bool prefix_is_name = false;
-    for (const std::string& name : names) {
-      if (name == prefix) prefix_is_name = true;
-      else if (name.starts_with(prefix)) {
-        const unsigned char c = static_cast<unsigned char>(name[prefix.size()]);
-        const size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-        next_chars.insert(name.substr(prefix.size(), len));
-      }
-    }
-    std::string body = prefix_is_name ? "" : "\"\\\"\"";
+    size_t first_longer = begin;  // the prefix itself sorts first
+    while (first_longer < end && names[first_longer].size() == depth) ++first_longer;
+    std::string body = first_longer > begin ? "" : "\"\\\"\"";
     std::string excluded;
-    for (const std::string& ch : next_chars) {
+    for (size_t i = first_longer; i < end;) {
+      const unsigned char c = static_cast<unsigned char>(names[i][depth]);
+      const size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+      const std::string ch = names[i].substr(depth, len);
+      size_t run_end = i + 1;
+      while (run_end < end && names[run_end].compare(depth, len, ch) == 0) ++run_end;
       // Names with characters JSON escapes cannot be written by an unescaped key anyway.
-      if (ch.size() == 1 && (ch[0] == '"' || ch[0] == '\\' || static_cast<unsigned char>(ch[0]) < 0x20)) continue;
-      body += (body.empty() ? "" : " | ") + gbnf_literal(ch) + " " + key_trie(names, prefix + ch, hint, free_tail);
-      excluded += gbnf_class_char(ch);
+      if (!(ch.size() == 1 && (ch[0] == '"' || ch[0] == '\\' || static_cast<unsigned char>(ch[0]) < 0x20))) {
+        body += (body.empty() ? "" : " | ") + gbnf_literal(ch) + " " + key_trie(names, i, run_end, depth + ch.size(), hint, free_tail);
+        excluded += gbnf_class_char(ch);
+      }
+      i = run_end;
     }
     body += (body.empty() ? "" : " | ") + fmt::format("[^\"\\\\\\x00-\\x1F{}] {}", excluded, free_tail);
-    return define(fresh(hint + "-key"), body);
+    return define(fresh(hint + "-key"), std::move(body));
   }
 
   std::string array_rule(const json& schema, const std::string& hint, int depth) {
@@ -475,9 +481,8 @@ class SchemaConverter {
 
   const json& root_;
   const GrammarLimits& limits_;
-  std::map<std::string, std::string> rules_;
+  std::unordered_set<std::string> defined_, taken_;  // rules defined; names given out (defined or not yet)
   std::vector<std::pair<std::string, std::string>> rule_order_;
-  std::set<std::string> reserved_;
   std::unordered_map<std::string, int> next_suffix_;
   std::map<std::string, std::string> ref_rules_;
 };
