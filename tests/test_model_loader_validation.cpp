@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <functional>
 
+#include "slm/gguf.hpp"
 #include "slm/model.hpp"
+#include "slm/tokenizer.hpp"
 #include "support/assets.hpp"
 #include "support/editable_gguf.hpp"
 
@@ -149,6 +151,58 @@ TEST_F(ModelValidation, UnsupportedRopeScalingIsNamed) {
 TEST_F(ModelValidation, ErrorsNameTheFile) {
   const auto error = load_error_after([](EditableModel& m) { m.remove_tensor("output_norm.weight"); });
   EXPECT_NE(error.find(out_.string()), std::string::npos) << error;
+}
+
+
+// Model::load builds the tokenizer on its own thread while the weights are bound: its error
+// still comes first when the weights are broken too.
+TEST_F(ModelValidation, ATokenizerErrorIsReportedBeforeAWeightError) {
+  const auto error = load_error_after([](EditableModel& m) {
+    m.set_u32("tokenizer.ggml.eos_token_id", 512);
+    m.remove_tensor("blk.2.ffn_up.weight");
+  });
+  EXPECT_NE(error.find("eos"), std::string::npos) << error;
+  EXPECT_EQ(error.find("missing tensor"), std::string::npos) << error;
+}
+
+TEST_F(ModelValidation, AWeightErrorWithASoundTokenizerIsStillNamed) {
+  const auto error = load_error_after([](EditableModel& m) {
+    m.remove_tensor("blk.2.ffn_up.weight");
+    m.remove_key("tokenizer.ggml.scores");  // the tokenizer is sound without them
+  });
+  EXPECT_NE(error.find("missing tensor blk.2.ffn_up.weight"), std::string::npos) << error;
+}
+
+// The tokenizer Model::load builds beside the weights is the one built alone, token for token
+// (the full Qwen2 BPE vocabulary with its merges, and a Llama 2 SentencePiece one).
+TEST(ModelTokenizer, TheTokenizerBuiltBesideTheWeightsIsTheOneBuiltAlone) {
+  for (const char* name : {"models/syn-qwen2-vocab-Q4_K_M.gguf", "models/syn-llama2-vocab-Q4_K_M.gguf"}) {
+    SCOPED_TRACE(name);
+    const std::filesystem::path path = shared_path(name);
+    SLM_REQUIRE_ASSET(path);
+    const std::shared_ptr<const Model> model = Model::load(path.string());
+    const Tokenizer& beside = model->tokenizer();
+    const Tokenizer alone = Tokenizer::from_gguf(GgufFile::open(path.string()));
+    ASSERT_EQ(beside.n_vocab(), alone.n_vocab());
+    EXPECT_GT(alone.n_vocab(), 30000);
+    for (TokenId id = 0; id < alone.n_vocab(); ++id) {
+      ASSERT_EQ(beside.token_text(id), alone.token_text(id)) << id;
+      ASSERT_EQ(beside.token_to_piece(id), alone.token_to_piece(id)) << id;
+      ASSERT_EQ(beside.token_type(id), alone.token_type(id)) << id;
+      ASSERT_EQ(beside.token_score(id), alone.token_score(id)) << id;
+      ASSERT_EQ(beside.find_token(alone.token_text(id)), alone.find_token(alone.token_text(id))) << id;
+    }
+    EXPECT_EQ(beside.end_of_generation_ids(), alone.end_of_generation_ids());
+    EXPECT_EQ(std::vector<TokenId>({beside.bos(), beside.eos(), beside.eot(), beside.pad(), beside.unknown()}),
+              std::vector<TokenId>({alone.bos(), alone.eos(), alone.eot(), alone.pad(), alone.unknown()}));
+    const std::string text = "<|im_start|>user\nThe quick brown fox, 12345 \xF0\x9F\xA6\x99 jumps  over\tthe lazy dog's "
+                             "back... \xC3\xA9t\xC3\xA9 \xE4\xBD\xA0\xE5\xA5\xBD<|im_end|>";
+    for (const bool special : {false, true}) {
+      const std::vector<TokenId> ids = alone.tokenize(text, special, special);
+      EXPECT_EQ(beside.tokenize(text, special, special), ids);
+      EXPECT_GT(ids.size(), 20u);
+    }
+  }
 }
 
 }  // namespace
