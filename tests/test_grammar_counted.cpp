@@ -58,10 +58,8 @@ std::string with_counts(std::string text, int32_t min, int32_t max) {
 }
 
 TEST(GrammarCounted, DerivedMasksAreExactlyTheTokensTheGrammarAcceptsOnRandomGrammarsAndCounts) {
-  std::mt19937 rng(20261206);
-  const std::vector<std::string> pieces = test_pieces(rng);
-  const slm::TokenId end_tokens[] = {0};
-  const auto vocabulary = slm::make_grammar_vocabulary(pieces, end_tokens);
+  slm::test::RandomTextsOnPieces texts(test_pieces);
+  std::mt19937& rng = texts.rng;  // the counts are drawn from the same sequence as the texts
   int32_t counted_grammars = 0;
   for (int round = 0; round < 200; ++round) {
     const int32_t min = int32_t(rng() % 6), span = int32_t(rng() % 8);
@@ -72,7 +70,7 @@ TEST(GrammarCounted, DerivedMasksAreExactlyTheTokensTheGrammarAcceptsOnRandomGra
     SCOPED_TRACE(text);
     const slm::Grammar grammar = slm::compile_gbnf(text);
     counted_grammars += !grammar.compiled->counted_frames.empty();
-    slm::test::expect_masks_follow_their_definition_on_a_random_text(grammar, vocabulary, pieces, rng, 30);
+    texts.expect_masks_follow_their_definition_on_a_random_text(grammar, 30);
     if (HasFatalFailure()) return;
   }
   EXPECT_GE(counted_grammars, 120);  // every template but the nullable item's has them, but for x{0,}

@@ -53,17 +53,14 @@ str ::= "\"" [^"\\\x00-\x1F]* "\"")",
 };
 
 TEST(GrammarText, SubtreesOfTextAreAcceptedExactlyAsTheGrammarAcceptsTheirTokens) {
-  std::mt19937 rng(20261206);
-  const std::vector<std::string> pieces = text_test_pieces(rng);
-  const slm::TokenId end_tokens[] = {0};
-  const auto vocabulary = slm::make_grammar_vocabulary(pieces, end_tokens);
+  slm::test::RandomTextsOnPieces texts(text_test_pieces);
   int64_t accepted_with_utf8 = 0;
   for (int round = 0; round < 36; ++round) {
     const char* text = text_grammars[size_t(round) % std::size(text_grammars)];
     SCOPED_TRACE(text);
     const slm::Grammar grammar = slm::compile_gbnf(text);
-    slm::test::expect_masks_follow_their_definition_on_a_random_text(
-        grammar, vocabulary, pieces, rng, 20, [&](slm::TokenId t) { accepted_with_utf8 += pieces[size_t(t)].find('\xE4') != std::string::npos; });
+    texts.expect_masks_follow_their_definition_on_a_random_text(
+        grammar, 20, [&](slm::TokenId t) { accepted_with_utf8 += texts.pieces[size_t(t)].find('\xE4') != std::string::npos; });
     if (HasFatalFailure()) return;
   }
   EXPECT_GT(accepted_with_utf8, 1000);  // the UTF-8 pieces were in play
