@@ -1,7 +1,9 @@
 // Grouped-query attention at depth (ops::attention over an F16 KV pool), the attention layers of a
 // model shape one after the other, so that their keys and values come from memory as in a decode
 // step: args are the shape (0 Qwen2.5-0.5B: 14 query and 2 KV heads of 64, 24 layers; 1 LFM2-1.2B:
-// 32 and 8 of 64, 6 attention layers; 2 Qwen3.5-0.8B: 8 and 2 of 256, 6), the tokens of the call
+// 32 and 8 of 64, 6 attention layers; 2 Qwen3.5-0.8B: 8 and 2 of 256, 6; 3 and 4: shapes 0 and 2 with
+// one layer, whose keys and values at depth 4,096 (2 and 8 MB) stay in the L3 cache, so that
+// the kernel's own time shows apart from memory's), the tokens of the call
 // (1: a decode step; 512: a prompt), the depth before them and the threads. Time is per call over
 // every layer.
 #include <benchmark/benchmark.h>
@@ -17,7 +19,7 @@ namespace {
 struct Shape {
   int32_t n_head, n_head_kv, head_dim, n_layer;
 };
-constexpr Shape kShapes[] = {{14, 2, 64, 24}, {32, 8, 64, 6}, {8, 2, 256, 6}};
+constexpr Shape kShapes[] = {{14, 2, 64, 24}, {32, 8, 64, 6}, {8, 2, 256, 6}, {14, 2, 64, 1}, {8, 2, 256, 1}};
 
 void BM_AttentionAtDepth(benchmark::State& state) {
   const Shape shape = kShapes[state.range(0)];
@@ -47,7 +49,7 @@ void BM_AttentionAtDepth(benchmark::State& state) {
 
 BENCHMARK(BM_AttentionAtDepth)
     ->ArgNames({"shape", "tokens", "depth", "threads"})
-    ->ArgsProduct({{0, 1, 2}, {1}, {0, 4096}, {2}})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {1}, {0, 4096}, {2}})
     ->ArgsProduct({{0}, {512}, {0, 4096}, {2}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -7,6 +7,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+
+#include "kernels/quant_blocks.hpp"
 
 namespace slm::kernels::avx2 {
 namespace {
@@ -41,6 +44,64 @@ inline __m256 load_row8(const uint16_t* row, int32_t count) {
   uint16_t padded[8] = {};
   std::memcpy(padded, row, size_t(count) * sizeof(uint16_t));
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(padded)));
+}
+
+// The cache lines of the next block's keys (or values), asked for one at a time from inside the
+// loops that compute this block: at depth they come from memory, and a burst of a whole block's
+// prefetches stalls the core until most of them are in flight, so that loading and computing
+// would take turns instead of overlapping.
+struct NextLines {
+  const char* next = nullptr;
+  const char* end = nullptr;
+  void fetch() {
+    if (next < end) {
+      _mm_prefetch(next, _MM_HINT_T0);
+      next += 64;
+    }
+  }
+};
+
+// n rows (F16 or float32), stride apart, as KeyPairLanes8 reads them: rows 2r and 2r + 1
+// interleaved (element d of each side by side) at out + 2r * head_dim, an odd n's last row paired
+// with zeros. head_dim is a multiple of 8.
+template <typename Element>
+void interleave_key_pairs(const Element* rows, int64_t stride, int32_t n, int32_t head_dim, float* out) {
+  for (int32_t r = 0; 2 * r < n; ++r) {
+    const Element* even = rows + 2 * r * stride;
+    float* pair = out + int64_t(2 * r) * head_dim;
+    for (int32_t d = 0; d < head_dim; d += 8) {
+      const __m256 a = load_row8(even + d, 8), b = 2 * r + 1 < n ? load_row8(even + stride + d, 8) : _mm256_setzero_ps();
+      const __m256 low = _mm256_unpacklo_ps(a, b), high = _mm256_unpackhi_ps(a, b);  // elements 0, 1, 4, 5 and 2, 3, 6, 7
+      _mm256_storeu_ps(pair + 2 * d, _mm256_permute2f128_ps(low, high, 0x20));
+      _mm256_storeu_ps(pair + 2 * d + 8, _mm256_permute2f128_ps(low, high, 0x31));
+    }
+  }
+}
+
+// The same for F16 rows, interleaved before they are converted (the 16-bit halves side by side,
+// then one conversion per 4 pairs), which saves the float version's lane-crossing permutes.
+inline void interleave_key_pairs(const uint16_t* rows, int64_t stride, int32_t n, int32_t head_dim, float* out) {
+  for (int32_t r = 0; 2 * r < n; ++r) {
+    const uint16_t* even = rows + 2 * r * stride;
+    float* pair = out + int64_t(2 * r) * head_dim;
+    for (int32_t d = 0; d < head_dim; d += 8) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(even + d));
+      const __m128i b = 2 * r + 1 < n ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(even + stride + d)) : _mm_setzero_si128();
+      _mm256_storeu_ps(pair + 2 * d, _mm256_cvtph_ps(_mm_unpacklo_epi16(a, b)));
+      _mm256_storeu_ps(pair + 2 * d + 8, _mm256_cvtph_ps(_mm_unpackhi_epi16(a, b)));
+    }
+  }
+}
+
+// The cache lines of n rows of head_dim elements, stride apart (a paged block's rows of one KV
+// head are contiguous: stride is a row).
+template <typename Element>
+NextLines lines_of_rows(const Element* rows, int64_t stride, int32_t n, int32_t head_dim) {
+  const int64_t row_bytes = std::is_same_v<Element, BlockQ8_0>
+                                ? int64_t(head_dim / kLegacyBlockSize) * int64_t(sizeof(BlockQ8_0))
+                                : int64_t(head_dim) * int64_t(sizeof(Element));
+  const char* first = reinterpret_cast<const char*>(rows);
+  return {first, first + (n - 1) * stride * int64_t(sizeof(Element)) + row_bytes};
 }
 
 // Stores the first `count` (<= 8) lanes of v at out.

@@ -1,7 +1,8 @@
 // AVX2 (and, built again by attention_queries_avx512.cpp, AVX-512) attention for the queries that share one KV head (kernels/attention.hpp,
 // AttentionQueries), with the softmax computed online over blocks of kAttentionKeyBlock keys
-// (flash attention). Each block of keys and values is converted to float32 once, into L1, and
-// then serves every query of the group: the query heads of a KV head and several tokens.
+// (flash attention). Each block of keys is converted to float32 once, into L1, and then serves
+// every query of the group: the query heads of a KV head and several tokens; F16 values are
+// converted where they are added, each chunk once for four queries.
 //
 // What a query's output is, whatever the other queries and the vector width (blocks start at
 // multiples of kAttentionKeyBlock, so they depend on the key index alone; every step below is
@@ -180,8 +181,8 @@ typename L::Vec exp_nonpositive(typename L::Vec x) {
 
 // Chunk c (kWidth floats) of a row of head_dim floats: kChunks > 0 means head_dim = kWidth *
 // kChunks, so every chunk is whole; kChunks = 0 takes any head_dim.
-template <int kChunks>
-Vec load_chunk(const float* row, int32_t c, int32_t head_dim) {
+template <int kChunks, typename Element>
+Vec load_chunk(const Element* row, int32_t c, int32_t head_dim) {
   return RowLanes::load(row + kWidth * c, kChunks > 0 ? kWidth : head_dim - kWidth * c);
 }
 template <int kChunks>
@@ -190,7 +191,9 @@ void store_chunk(float* row, int32_t c, int32_t head_dim, Vec v) {
 }
 
 // A block of keys and values as float32 rows, key_stride and value_stride floats apart (with
-// two keys per vector, key row r is keys 2r and 2r + 1 interleaved: interleave_key_pairs).
+// two keys per vector, key row r is keys 2r and 2r + 1 interleaved: interleave_key_pairs); the
+// values of an F16 cache are read as they are (values_f16, value_stride elements apart) and
+// converted where they are used.
 struct KeyBlock {
   const float* keys;
   const float* values;
@@ -198,6 +201,9 @@ struct KeyBlock {
   int64_t value_stride;
   int32_t first_key;  // the key index of row 0
   int32_t n_keys;     // keys, <= kKeyBlock
+  const uint16_t* values_f16 = nullptr;
+  NextLines* next_keys = nullptr;    // fetched by the score loops
+  NextLines* next_values = nullptr;  // fetched by the value loops
 };
 
 // The scratch of a call (attention_scratch_floats): for every query vector, its queries
@@ -246,25 +252,31 @@ int32_t key_rows(const KeyBlock& block) {
 
 // Scores of key rows j .. j + kKeys - 1 of a block for query vectors v .. v + kVectors - 1: each
 // key element (or pair of them) broadcast once for every lane of every vector.
-template <class L, int kVectors, int kKeys>
+// kKeyStride > 0: block.key_stride, known when compiling (the converted keys of a head_dim the
+// kernel is built for), so that each key row's address is an immediate offset.
+template <class L, int kVectors, int kKeys, int64_t kKeyStride>
 void score_tile(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t j, int32_t head_dim, float scale) {
   constexpr int32_t W = L::kLanes;
   using V = typename L::Vec;
   V acc[kVectors][kKeys];
   for (int i = 0; i < kVectors; ++i)
     for (int k = 0; k < kKeys; ++k) acc[i][k] = L::zero();
+  const int64_t key_stride = kKeyStride > 0 ? kKeyStride : block.key_stride;
   const float* q = sc.queries + int64_t(v) * head_dim * W;
-  const float* key = block.keys + j * block.key_stride;
+  const float* key = block.keys + j * key_stride;
+  NextLines next = *block.next_keys;
   for (int32_t d = 0; d < head_dim; ++d) {
+    next.fetch();
     V key_d[kKeys];
     for (int k = 0; k < kKeys; ++k)
-      if constexpr (L::kKeysPerVector == 2) key_d[k] = L::broadcast_pair(key + k * block.key_stride + 2 * d);
-      else key_d[k] = L::broadcast(key[k * block.key_stride + d]);
+      if constexpr (L::kKeysPerVector == 2) key_d[k] = L::broadcast_pair(key + k * key_stride + 2 * d);
+      else key_d[k] = L::broadcast(key[k * key_stride + d]);
     for (int i = 0; i < kVectors; ++i) {
       const V q_d = L::load(q + (int64_t(i) * head_dim + d) * W);
       for (int k = 0; k < kKeys; ++k) acc[i][k] = L::fma(q_d, key_d[k], acc[i][k]);
     }
   }
+  *block.next_keys = next;
   const V scale_vec = L::broadcast(scale);
   for (int i = 0; i < kVectors; ++i)
     for (int k = 0; k < kKeys; ++k) L::store(sc.weights + ((int64_t(v + i) * kKeyBlock) + j + k) * W, L::mul(acc[i][k], scale_vec));
@@ -272,24 +284,25 @@ void score_tile(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t 
 
 // Fewer query vectors than L::kVectors (a decode step's heads) take more keys per tile, so that
 // as many FMA chains run side by side: with 4 of them, each FMA would wait on its chain's last.
-template <class L, int kVectors>
+template <class L, int kVectors, int64_t kKeyStride>
 void score_vectors(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t head_dim, float scale) {
   constexpr int kKeys = std::min(8, L::kVectors * L::kKeys / kVectors);
   const int32_t n_rows = key_rows<L>(block);
   int32_t j = 0;
-  for (; j + kKeys <= n_rows; j += kKeys) score_tile<L, kVectors, kKeys>(sc, v, block, j, head_dim, scale);
-  for (; j < n_rows; ++j) score_tile<L, kVectors, 1>(sc, v, block, j, head_dim, scale);
+  for (; j + kKeys <= n_rows; j += kKeys) score_tile<L, kVectors, kKeys, kKeyStride>(sc, v, block, j, head_dim, scale);
+  for (; j < n_rows; ++j) score_tile<L, kVectors, 1, kKeyStride>(sc, v, block, j, head_dim, scale);
 }
 
 // Every query's scores of a block, scaled and soft-capped, in sc.weights.
-template <class L>
+template <class L, int64_t kKeyStride>
 void score_block(const Scratch<L>& sc, const KeyBlock& block, int32_t head_dim, float scale, float softcap) {
   int32_t v = 0;
-  for (; v + L::kVectors <= sc.n_vectors; v += L::kVectors) score_vectors<L, L::kVectors>(sc, v, block, head_dim, scale);
+  for (; v + L::kVectors <= sc.n_vectors; v += L::kVectors)
+    score_vectors<L, L::kVectors, kKeyStride>(sc, v, block, head_dim, scale);
   switch (sc.n_vectors - v) {
-    case 3: score_vectors<L, 3>(sc, v, block, head_dim, scale); break;
-    case 2: score_vectors<L, 2>(sc, v, block, head_dim, scale); break;
-    case 1: score_vectors<L, 1>(sc, v, block, head_dim, scale); break;
+    case 3: score_vectors<L, 3, kKeyStride>(sc, v, block, head_dim, scale); break;
+    case 2: score_vectors<L, 2, kKeyStride>(sc, v, block, head_dim, scale); break;
+    case 1: score_vectors<L, 1, kKeyStride>(sc, v, block, head_dim, scale); break;
     default: break;
   }
   if (softcap > 0.0f)
@@ -370,17 +383,20 @@ struct WeightedQueries {
 };
 
 // O = O * c, then O = fma(p_j, v_j, O) for keys j0 .. j1 - 1 of the block, for kHeads queries,
-// chunks c0 .. c0 + kGroup - 1 of their rows.
-template <int kGroup, int kHeads, int kChunks, int P>
-void add_weighted_values(const KeyBlock& block, const WeightedQueries<kHeads, P>& wq, int32_t j0, int32_t j1, int32_t c0,
-                         int32_t head_dim) {
+// chunks c0 .. c0 + kGroup - 1 of their rows; value row j at values + j * value_stride (F16 rows
+// converted here: each chunk once for the kHeads queries, and never stored).
+template <int kGroup, int kHeads, int kChunks, int P, typename Element>
+void add_weighted_values(const Element* values, int64_t value_stride, NextLines* next_values,
+                         const WeightedQueries<kHeads, P>& wq, int32_t j0, int32_t j1, int32_t c0, int32_t head_dim) {
   Vec acc[kHeads][kGroup];
   for (int h = 0; h < kHeads; ++h) {
     const Vec c = RowLanes::broadcast(wq.correction[h]);
     for (int i = 0; i < kGroup; ++i) acc[h][i] = RowLanes::mul(load_chunk<kChunks>(wq.o[h], c0 + i, head_dim), c);
   }
+  NextLines next = *next_values;
   for (int32_t j = j0; j < j1; ++j) {
-    const float* value = block.values + j * block.value_stride;
+    next.fetch();
+    const Element* value = values + j * value_stride;
     Vec value_chunk[kGroup];
     for (int i = 0; i < kGroup; ++i) {
       value_chunk[i] = load_chunk<kChunks>(value, c0 + i, head_dim);
@@ -393,6 +409,7 @@ void add_weighted_values(const KeyBlock& block, const WeightedQueries<kHeads, P>
       for (int i = 0; i < kGroup; ++i) acc[h][i] = RowLanes::fma(weight, value_chunk[i], acc[h][i]);
     }
   }
+  *next_values = next;
   for (int h = 0; h < kHeads; ++h)
     for (int i = 0; i < kGroup; ++i) store_chunk<kChunks>(wq.o[h], c0 + i, head_dim, acc[h][i]);
 }
@@ -410,16 +427,28 @@ void add_values_of_heads(const Scratch<L>& sc, const KeyBlock& block, int32_t qu
     wq.o[h] = sc.o + int64_t(query0 + h) * head_dim;
   }
   const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + kWidth - 1) / kWidth;
-  int32_t c = 0;
-  for (; c + 4 <= n_chunks; c += 4) add_weighted_values<4, kHeads, kChunks>(block, wq, j0, j1, c, head_dim);
-  for (; c < n_chunks; ++c) add_weighted_values<1, kHeads, kChunks>(block, wq, j0, j1, c, head_dim);
+  constexpr int kGroup = RowLanes::kAccumulators / 4;  // chunks x 4 queries of accumulators
+  const auto add = [&]<int kChunksAtOnce>(const auto* values, int64_t value_stride, int32_t c) {
+    add_weighted_values<kChunksAtOnce, kHeads, kChunks>(values, value_stride, block.next_values, wq, j0, j1, c, head_dim);
+  };
+  for (int32_t c = 0; c < n_chunks;) {
+    const bool group = c + kGroup <= n_chunks;
+    if (block.values_f16) {
+      if (group) add.template operator()<kGroup>(block.values_f16, block.value_stride, c);
+      else add.template operator()<1>(block.values_f16, block.value_stride, c);
+    } else {
+      if (group) add.template operator()<kGroup>(block.values, block.value_stride, c);
+      else add.template operator()<1>(block.values, block.value_stride, c);
+    }
+    c += group ? kGroup : 1;
+  }
 }
 
 // Every query's O updated with the block's weights; a token's heads (the same visible keys)
 // share each value row loaded.
 template <class L, int kChunks>
 void add_values_block(const Scratch<L>& sc, const AttentionQueries& a, const KeyBlock& block) {
-  constexpr int kHeads = RowLanes::kAccumulators / 4;  // x 4 chunks of accumulators
+  constexpr int kHeads = 4;  // x RowLanes::kAccumulators / 4 chunks of accumulators
   const int32_t D = a.head_dim;
   for (int32_t t = 0; t < a.n_tokens; ++t) {
     const int32_t query0 = t * a.n_heads;
@@ -460,33 +489,6 @@ void convert_rows(const BlockQ8_0* rows, int64_t stride, int32_t n, int32_t head
     }
 }
 
-// n rows (F16 or float32), stride apart, as KeyPairLanes8 reads them: rows 2r and 2r + 1
-// interleaved (element d of each side by side) at out + 2r * head_dim, an odd n's last row paired
-// with zeros. head_dim is a multiple of 8.
-template <typename Element>
-void interleave_key_pairs(const Element* rows, int64_t stride, int32_t n, int32_t head_dim, float* out) {
-  for (int32_t r = 0; 2 * r < n; ++r) {
-    const Element* even = rows + 2 * r * stride;
-    float* pair = out + int64_t(2 * r) * head_dim;
-    for (int32_t d = 0; d < head_dim; d += 8) {
-      const __m256 a = load_row8(even + d, 8), b = 2 * r + 1 < n ? load_row8(even + stride + d, 8) : _mm256_setzero_ps();
-      const __m256 low = _mm256_unpacklo_ps(a, b), high = _mm256_unpackhi_ps(a, b);  // elements 0, 1, 4, 5 and 2, 3, 6, 7
-      _mm256_storeu_ps(pair + 2 * d, _mm256_permute2f128_ps(low, high, 0x20));
-      _mm256_storeu_ps(pair + 2 * d + 8, _mm256_permute2f128_ps(low, high, 0x31));
-    }
-  }
-}
-
-// Asks for n rows of head_dim elements, stride apart, to be brought into L2.
-template <typename Element>
-void prefetch_rows(const Element* rows, int64_t stride, int32_t n, int32_t head_dim) {
-  const int64_t row_bytes = std::is_same_v<Element, BlockQ8_0>
-                                ? int64_t(head_dim / kLegacyBlockSize) * int64_t(sizeof(BlockQ8_0))
-                                : int64_t(head_dim) * int64_t(sizeof(Element));
-  for (int32_t j = 0; j < n; ++j)
-    for (int64_t byte = 0; byte < row_bytes; byte += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(rows + j * stride) + byte, _MM_HINT_T1);
-}
 
 template <class L, int kChunks, typename Element>
 void attend_all(const AttentionQueries& a, const Element* keys, const Element* values) {
@@ -513,16 +515,19 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
   for (int32_t first_key = first_block; first_key < last_n_keys; first_key += kKeyBlock) {
     const int64_t first_row = a.kv.offset(first_key);  // the block's rows are stride apart (kKvBlockRows)
     const int32_t n_block = std::min(kKeyBlock, last_n_keys - first_key);
-    // The next block's keys and values are fetched while this one is computed: at depth they come
-    // from memory, a KV head's rows are a strided part of each cache row, and a paged block spans
-    // several pages, at each of which the hardware prefetcher starts over.
+    // The next block's keys and values are fetched while this one is computed (NextLines): at depth
+    // they come from memory, and a paged block's rows start a new run of pages, at each of which
+    // the hardware prefetcher starts over.
+    NextLines next_keys, next_values;
     if (const int32_t next = first_key + kKeyBlock; next < last_n_keys) {
       const int64_t next_row = a.kv.offset(next);
       const int32_t n_next = std::min(kKeyBlock, last_n_keys - next);
-      prefetch_rows(keys + next_row, a.kv.stride, n_next, D);
-      prefetch_rows(values + next_row, a.kv.stride, n_next, D);
+      next_keys = lines_of_rows(keys + next_row, a.kv.stride, n_next, D);
+      next_values = lines_of_rows(values + next_row, a.kv.stride, n_next, D);
     }
     KeyBlock block{nullptr, nullptr, a.kv.stride, a.kv.stride, first_key, n_block};
+    block.next_keys = &next_keys;
+    block.next_values = &next_values;
     if constexpr (std::is_same_v<Element, float>) {
       block.keys = keys + first_row;
       block.values = values + first_row;
@@ -541,12 +546,17 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
       block.keys = sc.converted_keys;
       block.key_stride = D;
     }
-    if constexpr (!std::is_same_v<Element, float>) {
+    if constexpr (std::is_same_v<Element, uint16_t>) {
+      block.values_f16 = values + first_row;
+    } else if constexpr (std::is_same_v<Element, BlockQ8_0>) {
       convert_rows(values + first_row, a.kv.stride, n_block, D, sc.converted_values);
       block.values = sc.converted_values;
       block.value_stride = D;
     }
-    score_block(sc, block, D, a.scale, a.softcap);
+    // The converted keys' rows are kKeyStride floats apart when head_dim is the kernel's.
+    constexpr int64_t kKeyStride =
+        kChunks > 0 && (L::kKeysPerVector == 2 || !std::is_same_v<Element, float>) ? int64_t(L::kKeysPerVector) * kChunks * kWidth : 0;
+    score_block<L, kKeyStride>(sc, block, D, a.scale, a.softcap);
     // Blocks whose keys every query sees: from the last query's window start to the first query's
     // end (both grow with the token); with pairs of keys, an even number of them.
     if (first_key >= last_window_start && first_key + n_block <= a.first_n_keys && n_block % L::kKeysPerVector == 0)

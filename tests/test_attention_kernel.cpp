@@ -265,7 +265,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionQueriesKernel,
                                            // single keys of a pair)
                                            GroupCase{64, 1, 4, 1001, true}, GroupCase{256, 1, 4, 77, false},
                                            GroupCase{64, 2, 2, 63, true}, GroupCase{128, 1, 3, 95, true, 40},
-                                           GroupCase{64, 4, 1, 30, false, 7, 2.5f}, GroupCase{16, 1, 2, 1, true}));
+                                           GroupCase{64, 4, 1, 30, false, 7, 2.5f}, GroupCase{16, 1, 2, 1, true},
+                                           // decode steps of Qwen3.5 (F16 values converted where they
+                                           // are used, heads 4 at a time) and of 5 heads (4 + 1)
+                                           GroupCase{256, 1, 4, 77, true}, GroupCase{64, 1, 5, 300, true}));
 
 TEST(AttentionKernel, OneKeyReturnsItsValueRow) {
   const std::vector<float> q = {1, 2, 3}, key = {0.5f, -1, 2}, value = {4, -5, 6};
