@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "lib/grammar/compiled_grammar.hpp"
 #include "lib/grammar/grammar_vocabulary.hpp"
+#include "lib/grammar/position_key.hpp"
 #include "slm/gguf.hpp"
 #include "slm/grammar.hpp"
 #include "slm/tokenizer.hpp"
@@ -114,6 +116,26 @@ TEST(GrammarMask, TheSharedCacheOfPositionsStaysWithinItsBytes) {
   }
   EXPECT_LE(most, slm::PositionTokensCache::max_bytes);
   EXPECT_GT(most, slm::PositionTokensCache::max_bytes / 2);
+}
+
+// Positions of different grammars share their tokens through their keys: a key numbers rules
+// in the order it meets them, so the same rules under other indices give the same key, and a key
+// does not depend on the keys made before it (nor on one abandoned for its length).
+TEST(GrammarPositionKey, SameRulesSameKeyWhateverTheirIndicesAndWhateverWasKeyedBefore) {
+  const slm::Grammar list = slm::compile_gbnf("root ::= \"[\" item (\",\" item)* \"]\"\nitem ::= [a-z]+ | \"x\" item\n");
+  const slm::Grammar shifted = slm::compile_gbnf(
+      "unused ::= \"u\" unused2\nunused2 ::= \"v\"\nroot ::= \"[\" item (\",\" item)* \"]\"\nitem ::= [a-z]+ | \"x\" item\n");
+  const slm::Grammar other = slm::compile_gbnf("root ::= \"[\" item (\";\" item)* \"]\"\nitem ::= [a-z]+ | \"x\" item\n");
+  const auto key = [](const slm::Grammar& g, size_t max_bytes) {
+    const slm::grammar::CompiledGrammar& c = *g.compiled;
+    return slm::grammar::position_key(c, {c.rule_alternatives[size_t(c.root)][0] + 1}, true, max_bytes);
+  };
+  const std::string first = key(list, 4096);
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(key(shifted, 4096), first);
+  EXPECT_NE(key(other, 4096), first);
+  EXPECT_EQ(key(list, 8), "");  // too long: not shared
+  EXPECT_EQ(key(list, 4096), first);
 }
 
 }  // namespace
