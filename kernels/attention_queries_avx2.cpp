@@ -466,16 +466,17 @@ void add_values_block(const Scratch<L>& sc, const AttentionQueries& a, const Key
   }
 }
 
-// n F16 rows, stride apart, as float32 rows of head_dim, head_dim apart.
+// n F16 rows, stride apart, as float32 rows of head_dim, head_dim apart (kChunks as load_chunk).
+template <int kChunks>
 void convert_rows(const uint16_t* rows, int64_t stride, int32_t n, int32_t head_dim, float* out) {
-  for (int32_t j = 0; j < n; ++j) {
-    const uint16_t* row = rows + j * stride;
-    for (int32_t d = 0; d < head_dim; d += kWidth) RowLanes::store(out + j * head_dim + d, RowLanes::load(row + d, head_dim - d), head_dim - d);
-  }
+  const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + kWidth - 1) / kWidth;
+  for (int32_t j = 0; j < n; ++j)
+    for (int32_t c = 0; c < n_chunks; ++c) store_chunk<kChunks>(out + j * head_dim, c, head_dim, load_chunk<kChunks>(rows + j * stride, c, head_dim));
 }
 
 // n Q8_0 rows (head_dim / 32 blocks each), stride blocks apart, as float32 rows of head_dim,
 // head_dim apart: q * d is exact in float32, so these are dequantize_row_q8_0's bits.
+template <int>
 void convert_rows(const BlockQ8_0* rows, int64_t stride, int32_t n, int32_t head_dim, float* out) {
   for (int32_t j = 0; j < n; ++j)
     for (int32_t b = 0; b < head_dim / kLegacyBlockSize; ++b) {
@@ -533,7 +534,7 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
       block.values = values + first_row;
     }
     if constexpr (L::kKeysPerVector == 2 && std::is_same_v<Element, BlockQ8_0>) {
-      convert_rows(keys + first_row, a.kv.stride, n_block, D, sc.converted_values);  // the values' scratch is free
+      convert_rows<kChunks>(keys + first_row, a.kv.stride, n_block, D, sc.converted_values);  // the values' scratch is free
       interleave_key_pairs(sc.converted_values, D, n_block, D, sc.converted_keys);
       block.keys = sc.converted_keys;
       block.key_stride = 2 * D;
@@ -542,14 +543,14 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
       block.keys = sc.converted_keys;
       block.key_stride = 2 * D;
     } else if constexpr (!std::is_same_v<Element, float>) {
-      convert_rows(keys + first_row, a.kv.stride, n_block, D, sc.converted_keys);
+      convert_rows<kChunks>(keys + first_row, a.kv.stride, n_block, D, sc.converted_keys);
       block.keys = sc.converted_keys;
       block.key_stride = D;
     }
     if constexpr (std::is_same_v<Element, uint16_t>) {
       block.values_f16 = values + first_row;
     } else if constexpr (std::is_same_v<Element, BlockQ8_0>) {
-      convert_rows(values + first_row, a.kv.stride, n_block, D, sc.converted_values);
+      convert_rows<kChunks>(values + first_row, a.kv.stride, n_block, D, sc.converted_values);
       block.values = sc.converted_values;
       block.value_stride = D;
     }
