@@ -29,6 +29,10 @@ const std::vector<std::string> schemas = {
     R"({"type":"object","properties":{"when":{"type":"string","format":"date"},"code":{"type":"string","pattern":"^[A-Z]{2}-[0-9]{2}$"}},"required":["when","code"],"additionalProperties":false})",
     R"({"$defs":{"n":{"type":"object","properties":{"v":{"type":"integer","minimum":0,"maximum":9},"k":{"type":"array","items":{"$ref":"#/$defs/n"},"maxItems":2}},"required":["v"],"additionalProperties":false}},"$ref":"#/$defs/n"})",
     R"({"type":"array","prefixItems":[{"type":"string","maxLength":3},{"enum":[1,2,3]},{"type":"boolean"}],"items":false,"minItems":3})",
+    R"({"oneOf":[{"enum":["a","b"]},{"type":"integer","minimum":10,"maximum":20},{"const":{"k":[true,null]}}]})",
+    R"({"type":"object","properties":{"at":{"type":"string","format":"date-time"},"t":{"type":"string","format":"time"}},"required":["at"],"additionalProperties":false})",
+    R"({"type":"object","properties":{"items":{"type":"array","items":{"type":"object","properties":{"sku":{"type":"string","pattern":"^[a-z]{3}[0-9]$"},"qty":{"type":"integer","minimum":1,"maximum":9}},"required":["sku","qty"],"additionalProperties":false},"minItems":1,"maxItems":2}},"required":["items"],"additionalProperties":false})",
+    R"({"allOf":[{"type":"object","properties":{"on":{"type":"boolean"},"n":{"type":"integer","minimum":-99,"maximum":99}},"required":["on"],"additionalProperties":false}]})",
 };
 
 TEST(GrammarValidity, EveryCompletedOutputValidatesAgainstItsSchema) {
@@ -41,7 +45,7 @@ TEST(GrammarValidity, EveryCompletedOutputValidatesAgainstItsSchema) {
   slm::Session session(model, {.n_ctx = 128, .n_threads = 2});
   const std::vector<slm::TokenId> prompt = model->tokenizer().tokenize("JSON:", false, false);
   constexpr int n_seeds = 30;
-  constexpr int max_tokens = 48;
+  constexpr int max_tokens = 64;
 
   nlohmann::json cases = nlohmann::json::array();
   int completed = 0, cut = 0;
@@ -107,3 +111,24 @@ TEST(GrammarGenerate, SeededAndGreedyResultsAreDeterministicAndStopWithTheGramma
 }
 
 }  // namespace
+
+// The validator itself: Draft 2020-12's formats, RFC 3339 times with their offsets. (The generic
+// jsonschema.FormatChecker() took "time" as Draft 3's HH:MM:SS and rejected "22:33:55Z".)
+TEST(GrammarValidity, TheValidatorChecksDraft202012sFormats) {
+  if (!slm::test::python_jsonschema_available()) GTEST_SKIP() << "python3-jsonschema is missing (tools/install-deps.sh installs it)";
+  const auto with_format = [](const char* format, const char* text) {
+    return nlohmann::json{{"schema", {{"type", "string"}, {"format", format}}}, {"output", nlohmann::json(text).dump()}};
+  };
+  const nlohmann::json valid = {with_format("time", "22:33:55Z"), with_format("time", "00:00:00.123456-11:30"),
+                                with_format("date-time", "2024-01-02T22:33:55.5+01:00"),
+                                with_format("date", "2024-02-28"),
+                                with_format("uuid", "123e4567-e89b-12d3-a456-426614174000"),
+                                with_format("email", "a.b@example.org")};
+  const nlohmann::json invalid = {with_format("time", "22:33:55"), with_format("time", "25:33:55Z"),
+                                  with_format("date-time", "2024-01-02T22:33:55"),
+                                  with_format("date-time", "2024-13-02T22:33:55Z"), with_format("date", "2024-02-30"),
+                                  with_format("uuid", "123"), with_format("email", "abc")};
+  std::string report;
+  EXPECT_EQ(slm::test::count_invalid_outputs(valid, report), 0) << report;
+  EXPECT_EQ(slm::test::count_invalid_outputs(invalid, report), int(invalid.size())) << report;
+}
