@@ -8,7 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <functional>
+#include <span>
+#include <vector>
 
 #include "lib/ops/ops.hpp"
 #include "slm/batch.hpp"
@@ -122,14 +125,46 @@ TEST_F(Qwen35Validation, InconsistentDeltaNetSizesAreRejected) {
                   "missing key qwen35.ssm.state_size");
   expect_contains(load_error_after([](EditableModel& m) { m.remove_tensor("blk.4.ssm_a"); }),
                   "missing tensor blk.4.ssm_a");
-  expect_contains(load_error_after([](EditableModel& m) { m.set_u32("qwen35.nextn_predict_layers", 1); }),
-                  "multi-token-prediction layers are not supported");
   expect_contains(load_error_after([](EditableModel& m) {
                     EditableTensor& t = m.tensor("blk.2.ssm_conv1d.weight");
                     t.type = GgmlType::F16;
                     t.data.resize(t.data.size() / 2);
                   }),
                   "tensor blk.2.ssm_conv1d.weight has type F16, expected F32");
+}
+
+// A file with multi-token-prediction blocks (nextn_predict_layers: the last blocks of block_count,
+// where llama.cpp's converter writes them) loads, and the blocks are never run: the logits are
+// those of the same file without them.
+TEST_F(Qwen35Validation, MultiTokenPredictionBlocksLoadAndAreNotRun) {
+  ASSERT_EQ(load_error_after([](EditableModel& m) {
+              m.set_u32("qwen35.block_count", 9);
+              m.set_u32("qwen35.nextn_predict_layers", 1);
+              // a list may cover the MTP block too
+              set_array(m, "qwen35.attention.recurrent_layers", GgufValueType::BOOL, {1, 1, 1, 0, 1, 1, 1, 0, 0});
+              // An MTP block is an attention block (here layer 7's tensors) plus projections of its own.
+              std::vector<EditableTensor> mtp_block;
+              for (const EditableTensor& t : m.tensors)
+                if (t.name.starts_with("blk.7.")) mtp_block.push_back({"blk.8." + t.name.substr(6), t.type, t.shape, t.data});
+              EditableTensor enorm = m.tensor("blk.7.attn_norm.weight");
+              enorm.name = "blk.8.nextn.enorm.weight";
+              mtp_block.push_back(enorm);
+              m.tensors.insert(m.tensors.end(), mtp_block.begin(), mtp_block.end());
+            }),
+            "");
+  const auto plain = Model::load(shared_path(kModel).string());
+  const auto with_mtp = Model::load(out_.string());
+  EXPECT_EQ(with_mtp->config().n_layer, 8);
+  EXPECT_EQ(with_mtp->config().n_layer_mtp, 1);
+  EXPECT_EQ(with_mtp->config().recurrent_layers, plain->config().recurrent_layers);
+  const std::vector<TokenId> prompt = {1, 17, 42, 5, 99, 3};
+  Session a(plain, {.n_ctx = 32, .n_threads = 1}), b(with_mtp, {.n_ctx = 32, .n_threads = 1});
+  const std::span<const float> logits_plain = a.eval(prompt, 0), logits_mtp = b.eval(prompt, 0);
+  ASSERT_EQ(logits_plain.size(), logits_mtp.size());
+  EXPECT_TRUE(std::equal(logits_plain.begin(), logits_plain.end(), logits_mtp.begin()));
+  // At least one block is the model's own.
+  expect_contains(load_error_after([](EditableModel& m) { m.set_u32("qwen35.nextn_predict_layers", 8); }),
+                  "key qwen35.nextn_predict_layers is 8, expected a value in [0, 7]");
 }
 
 TEST_F(Qwen35Validation, BadRopeSectionsAreRejected) {

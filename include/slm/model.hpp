@@ -24,7 +24,8 @@ struct ModelConfig {
   std::string name;          // general.name, or the file name
   int32_t n_vocab = 0;
   int32_t n_embd = 0;
-  int32_t n_layer = 0;
+  int32_t n_layer = 0;       // the layers a forward pass runs
+  int32_t n_layer_mtp = 0;   // blocks after them that only a multi-token-prediction head uses (qwen35's nextn): never run
   int32_t n_head = 0;
   int32_t n_head_kv = 0;
   int32_t head_dim = 0;      // independent of n_embd / n_head in Qwen3

@@ -152,7 +152,7 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
   weights->rope_factors_short = rope_factors(b, "rope_factors_short.weight", c.n_rot);
   c.has_longrope_factors = weights->rope_factors_long || weights->rope_factors_short;
 
-  check_layer_count(file, c.n_layer);
+  check_layer_count(file, c.n_layer + c.n_layer_mtp);
   weights->layers.resize(size_t(c.n_layer));
   const auto bind_layer = spec.bind_layer ? spec.bind_layer : bind_llama_layer;
   for (int32_t i = 0; i < c.n_layer; ++i) bind_layer(b, c, i, weights->layers[size_t(i)]);

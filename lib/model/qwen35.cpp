@@ -40,12 +40,12 @@ constexpr int64_t kMaxConvKernel = 64;
 
 ops::DeltaNetShape delta_net_shape(const ModelConfig& c) { return {c.ssm_n_k_heads, c.ssm_n_v_heads, c.ssm_head_dim}; }
 
-// Which layers are DeltaNet layers, as llama.cpp decides it.
-std::vector<bool> read_recurrent_layers(const GgufFile& file, int32_t n_layer) {
+// Which layers are DeltaNet layers, as llama.cpp decides it. A list may also cover the MTP blocks.
+std::vector<bool> read_recurrent_layers(const GgufFile& file, int32_t n_layer, int32_t n_layer_mtp) {
   const std::string list_key = "qwen35.attention.recurrent_layers", interval_key = "qwen35.full_attention_interval";
   auto recurrent = std::vector<bool>(size_t(n_layer));
   if (const GgufArray* flags = file.get_array_opt(list_key)) {
-    if (flags->ints.size() != size_t(n_layer))
+    if (flags->ints.size() != size_t(n_layer) && flags->ints.size() != size_t(n_layer + n_layer_mtp))
       throw Error(fmt::format("{}: {} has {} values, expected one bool per layer ({})", file.path(), list_key,
                               flags->size(), n_layer));
     for (int32_t l = 0; l < n_layer; ++l) recurrent[size_t(l)] = flags->ints[size_t(l)] != 0;
@@ -69,8 +69,11 @@ void read_qwen35_config(const GgufFile& file, ModelConfig& c) {
   if (inner != int64_t(c.ssm_n_v_heads) * c.ssm_head_dim)
     throw Error(fmt::format("{}: {}ssm.inner_size is {}, expected time_step_rank x state_size ({})", file.path(), p,
                             inner, int64_t(c.ssm_n_v_heads) * c.ssm_head_dim));
-  if (file.get_u32_opt(p + "nextn_predict_layers").value_or(0) > 0)
-    throw Error(fmt::format("{}: {}nextn_predict_layers: multi-token-prediction layers are not supported", file.path(), p));
+  // Multi-token-prediction blocks are the last nextn_predict_layers of block_count (llama.cpp's
+  // converter puts them there). The model's own forward pass never runs them: they are left in
+  // the file, unread, as llama.cpp does unless asked to load them for drafting.
+  c.n_layer_mtp = checked_hparam(file, p + "nextn_predict_layers", 0, c.n_layer - 1, 0);
+  c.n_layer -= c.n_layer_mtp;
 
   const std::string sections_key = p + "rope.dimension_sections";
   const GgufArray& sections = file.get_array(sections_key);
@@ -88,7 +91,7 @@ void read_qwen35_config(const GgufFile& file, ModelConfig& c) {
     throw Error(fmt::format("{}: {} sum to {}, expected the first three not all 0 and the sum at most head_dim ({})",
                             file.path(), sections_key, total, c.head_dim));
 
-  c.recurrent_layers = read_recurrent_layers(file, c.n_layer);
+  c.recurrent_layers = read_recurrent_layers(file, c.n_layer, c.n_layer_mtp);
   // Scratch per row: the gated attention's fused query and gate; a DeltaNet layer's q, k, v, their
   // convolution, z, the two gates per v head and the heads' output.
   const ops::DeltaNetShape shape = delta_net_shape(c);
