@@ -1,0 +1,138 @@
+// The register types of attention_queries_avx2.cpp (and of its AVX-512 build): the lanes that
+// hold queries (scores, softmax state) and rows (keys, values, outputs), and exp in any of them.
+// Included by that file alone, inside its namespace, so that each build gets its own.
+// Eight queries per ymm register: the lanes of the scores and the softmax state.
+struct QueryLanes8 {
+  using Vec = __m256;
+  using Mask = __m256;  // all ones in the selected lanes
+  static constexpr int32_t kLanes = 8;
+  static constexpr int kVectors = 2;  // query vectors x kKeys accumulators of a score tile (16 ymm registers)
+  static constexpr int kKeys = 4;
+  static constexpr int kKeysPerVector = 1;  // a vector's lanes are W queries' scores of one key
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec broadcast(float v) { return _mm256_set1_ps(v); }
+  static Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
+  static Vec fnmadd(Vec a, Vec b, Vec c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a * b, rounded once
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
+  static Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }  // b where a is NaN
+  static Vec floor(Vec v) { return _mm256_floor_ps(v); }
+  static Vec times_two_to(Vec v, Vec n) {  // v * 2^n, n integral in [-126, 127]
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(v, _mm256_castsi256_ps(bits));
+  }
+  // Lanes whose first <= key < end (key indices as floats: exact below 2^24).
+  static Mask visible(float key, const float* first, const float* end) {
+    const __m256 k = _mm256_set1_ps(key);
+    return _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(first), k, _CMP_LE_OQ), _mm256_cmp_ps(_mm256_loadu_ps(end), k, _CMP_GT_OQ));
+  }
+  static Vec select(Mask m, Vec a, Vec b) { return _mm256_blendv_ps(b, a, m); }
+};
+
+// Four queries or fewer (a decode step's heads of a KV head, in Qwen3.5, LFM2, Llama 3.2) with
+// two keys per ymm register: query i in lanes 2i and 2i + 1, the scores of keys 2r and 2r + 1 in
+// them, so that no lane idles. The keys of a block are interleaved in pairs (element d of keys 2r
+// and 2r + 1 side by side) and broadcast two at a time.
+struct KeyPairLanes8 : QueryLanes8 {
+  static constexpr int kKeysPerVector = 2;
+  static Vec broadcast_pair(const float* p) { return _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(p))); }
+  static Vec swap_pairs(Vec v) { return _mm256_permute_ps(v, 0xB1); }  // lane 2i <-> lane 2i + 1
+  // Lanes whose first <= key (key 2r in even lanes, 2r + 1 in odd ones) < end.
+  static Mask visible(float key, const float* first, const float* end) {
+    const __m256 k = _mm256_add_ps(_mm256_set1_ps(key), _mm256_setr_ps(0, 1, 0, 1, 0, 1, 0, 1));
+    return _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(first), k, _CMP_LE_OQ), _mm256_cmp_ps(_mm256_loadu_ps(end), k, _CMP_GT_OQ));
+  }
+};
+
+#if defined(__AVX512F__)
+// Sixteen queries per zmm register.
+struct QueryLanes16 {
+  using Vec = __m512;
+  using Mask = __mmask16;
+  static constexpr int32_t kLanes = 16;
+  static constexpr int kVectors = 4;  // 16 of the 32 zmm registers accumulate
+  static constexpr int kKeys = 4;
+  static constexpr int kKeysPerVector = 1;
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec broadcast(float v) { return _mm512_set1_ps(v); }
+  static Vec fma(Vec a, Vec b, Vec acc) { return _mm512_fmadd_ps(a, b, acc); }
+  static Vec fnmadd(Vec a, Vec b, Vec c) { return _mm512_fnmadd_ps(a, b, c); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+  static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }  // b where a is NaN
+  static Vec floor(Vec v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+  static Vec times_two_to(Vec v, Vec n) {
+    const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(v, _mm512_castsi512_ps(bits));
+  }
+  static Mask visible(float key, const float* first, const float* end) {
+    const __m512 k = _mm512_set1_ps(key);
+    return _mm512_cmp_ps_mask(_mm512_loadu_ps(first), k, _CMP_LE_OQ) & _mm512_cmp_ps_mask(_mm512_loadu_ps(end), k, _CMP_GT_OQ);
+  }
+  static Vec select(Mask m, Vec a, Vec b) { return _mm512_mask_blend_ps(m, b, a); }
+};
+
+// A row of head_dim floats (a key, a value, an output) 16 floats per zmm register.
+struct RowLanes {
+  using Vec = __m512;
+  static constexpr int32_t kWidth = 16;
+  static constexpr int kAccumulators = 16;  // of the 32 zmm registers
+  static __mmask16 first(int32_t count) { return __mmask16((1u << count) - 1); }
+  // The first `count` floats from row (all 16 when count >= 16), zero after.
+  static Vec load(const float* row, int32_t count) {
+    return count >= kWidth ? _mm512_loadu_ps(row) : _mm512_maskz_loadu_ps(first(count), row);
+  }
+  static Vec load(const uint16_t* row, int32_t count) {
+    return _mm512_cvtph_ps(count >= kWidth ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row))
+                                           : _mm256_maskz_loadu_epi16(first(count), row));
+  }
+  static void store(float* row, Vec v, int32_t count) {
+    if (count >= kWidth) _mm512_storeu_ps(row, v);
+    else _mm512_mask_storeu_ps(row, first(count), v);
+  }
+  static Vec broadcast(float v) { return _mm512_set1_ps(v); }
+  static Vec fma(Vec a, Vec b, Vec acc) { return _mm512_fmadd_ps(a, b, acc); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+};
+#else
+// A row of head_dim floats (a key, a value, an output) 8 floats per ymm register.
+struct RowLanes {
+  using Vec = __m256;
+  static constexpr int32_t kWidth = 8;
+  static constexpr int kAccumulators = 8;  // of the 16 ymm registers
+  // The first `count` floats from row (all 8 when count >= 8), zero after.
+  static Vec load(const float* row, int32_t count) { return load_row8(row, count); }
+  static Vec load(const uint16_t* row, int32_t count) { return load_row8(row, count); }
+  static void store(float* row, Vec v, int32_t count) { store_row8(row, v, count); }
+  static Vec broadcast(float v) { return _mm256_set1_ps(v); }
+  static Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+};
+#endif
+using Vec = RowLanes::Vec;
+constexpr int32_t kWidth = RowLanes::kWidth;
+
+// exp(x) for x <= 0 (scores minus their maximum), as avx2::exp_nonpositive, in any lanes: the
+// same operations, so the same bits in a ymm or a zmm register.
+template <class L>
+typename L::Vec exp_nonpositive(typename L::Vec x) {
+  using V = typename L::Vec;
+  x = L::max(x, L::broadcast(-87.3f));  // below, exp is under FLT_MIN: 2^-126 stands in for it; NaN (-inf - -inf) too
+  const V n = L::floor(L::fma(x, L::broadcast(1.44269504088896341f), L::broadcast(0.5f)));
+  V r = L::fnmadd(n, L::broadcast(0.693359375f), x);  // ln2 split in two for an exact first step
+  r = L::fnmadd(n, L::broadcast(-2.12194440e-4f), r);
+  V p = L::broadcast(1.9875691500e-4f);
+  p = L::fma(p, r, L::broadcast(1.3981999507e-3f));
+  p = L::fma(p, r, L::broadcast(8.3334519073e-3f));
+  p = L::fma(p, r, L::broadcast(4.1665795894e-2f));
+  p = L::fma(p, r, L::broadcast(1.6666665459e-1f));
+  p = L::fma(p, r, L::broadcast(5.0000001201e-1f));
+  const V e_r = L::add(L::fma(L::mul(p, r), r, r), L::broadcast(1.0f));
+  return L::times_two_to(e_r, n);
+}
