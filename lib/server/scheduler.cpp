@@ -23,105 +23,11 @@
 #include <thread>
 
 #include "lib/ops/thread_pool.hpp"
+#include "lib/server/scheduler_state.hpp"
 #include "lib/server/step_plan.hpp"
-#include "lib/stop_strings.hpp"
 #include "slm/error.hpp"
-#include "slm/scheduler.hpp"
 
 namespace slm {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-constexpr int32_t kMaxTopLogprobs = 20;
-constexpr size_t kMaxCachedSequences = 64;  // bounds the prefix search
-
-double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-
-struct ActiveRequest {
-  std::shared_ptr<RequestStream> stream;
-  GenerationRequest request;
-  Sampler sampler;
-  std::vector<TokenId> context;   // prompt + generated tokens
-  int32_t n_generated = 0;
-  SequenceId sequence = -1;       // -1: none yet (queued, or preempted)
-  int32_t cached_tokens = -1;     // of the prompt, reused at first admission
-  Utf8StreamDecoder utf8;
-  StopStringFilter stop_filter;
-  Clock::time_point submitted, first_step, first_token;
-  bool started = false;
-  ConfidenceMeter confidence;
-  std::optional<GrammarMatcher> grammar;  // with request.grammar; its state survives preemption
-  TokenMask mask;                         // the grammar's buffers, reused every step
-  std::vector<float> masked_logits;
-  std::unique_ptr<Speculator> speculator;  // created when the request first drafts
-
-  ActiveRequest(std::shared_ptr<RequestStream> s, GenerationRequest r)
-      : stream(std::move(s)), request(std::move(r)), sampler(request.sampling), context(request.prompt),
-        stop_filter{request.stop, {}}, submitted(Clock::now()) {
-    for (TokenId t : request.prompt) sampler.accept(t);
-  }
-};
-
-struct CachedSequence {
-  SequenceId sequence;
-  uint64_t last_used;
-};
-
-// One request's rows in this step's batch: n_rows of its context, or its last token and drafts.
-struct Planned {
-  ActiveRequest* request;
-  int32_t n_rows;
-  bool wants_logits;
-  std::vector<TokenId> drafts;  // each row wants logits
-};
-
-}  // namespace
-
-struct SchedulerState {
-  SchedulerOptions options;
-  BatchDecoder decoder;
-  const Tokenizer& tokenizer;
-
-  mutable std::mutex mutex;  // guards queue, accepting, stopping, drain and stats
-  std::condition_variable wake;
-  std::deque<std::unique_ptr<ActiveRequest>> queue;
-  bool accepting = true, stopping = false, drain = false;
-  int32_t in_flight = 0;  // submitted and not finished: the capacity check counts these
-  SchedulerStats stats;
-
-  // The loop thread's own.
-  std::vector<std::unique_ptr<ActiveRequest>> running;  // in admission order
-  std::vector<CachedSequence> cached;
-  uint64_t clock = 0;
-  std::thread loop;
-
-  // Every token's bytes for grammar masks: built by the first request with a grammar, then shared.
-  std::mutex grammar_vocabulary_mutex;
-  std::shared_ptr<const GrammarVocabulary> grammar_vocabulary;
-
-  SchedulerState(std::shared_ptr<const Model> model, const SchedulerOptions& o)
-      : options(o), decoder(std::move(model), o.decoder), tokenizer(decoder.model().tokenizer()) {}
-
-  std::shared_ptr<const GrammarVocabulary> vocabulary_for_grammars() {
-    std::lock_guard lock(grammar_vocabulary_mutex);
-    if (!grammar_vocabulary) grammar_vocabulary = make_grammar_vocabulary(tokenizer);
-    return grammar_vocabulary;
-  }
-
-  void run();
-  bool step();
-  void admit();
-  void finish(ActiveRequest& r, FinishReason reason, std::string error = {});
-  bool free_blocks_for(int32_t needed, const std::vector<Planned>& planned, const ActiveRequest* asking, bool may_preempt);
-  void preempt(ActiveRequest& r);
-  void drop_oldest_cached();
-  void emit_token(ActiveRequest& r, TokenId token, const TokenConfidence& confidence, std::span<const float> logits);
-  bool may_speculate(const ActiveRequest& r) const;
-  std::vector<TokenId> propose_drafts(ActiveRequest& r);
-  void emit_verified(ActiveRequest& r, const Planned& p, std::span<const float> rows);
-  void publish_stats();
-};
-
 namespace {
 
 size_t common_prefix(const std::vector<TokenId>& a, const std::vector<TokenId>& b) {
@@ -307,49 +213,6 @@ void SchedulerState::emit_token(ActiveRequest& r, TokenId token, const TokenConf
   if (r.n_generated >= r.request.max_tokens || n_evaluated >= decoder.n_ctx()) finish(r, FinishReason::Length);
 }
 
-bool SchedulerState::may_speculate(const ActiveRequest& r) const {
-  return (options.draft_model || options.speculative.lookup_ngram > 0) && r.request.sampling.temperature <= 0.0f &&
-         !r.grammar;
-}
-
-// Drafts to follow a generating request's last token, within its max_tokens and its context.
-std::vector<TokenId> SchedulerState::propose_drafts(ActiveRequest& r) {
-  if (!r.speculator) {
-    const int32_t draft_ctx = std::min(decoder.n_ctx(), options.draft_model ? options.draft_model->config().n_ctx_train : INT32_MAX);
-    SessionOptions draft_session{.n_ctx = draft_ctx, .n_threads = decoder.n_threads()};
-    r.speculator = std::make_unique<Speculator>(decoder.model(), options.draft_model, options.speculative, draft_session);
-    r.speculator->begin(r.context, r.sampler);
-  }
-  const int32_t position = int32_t(r.context.size()) - 1;  // of the last token
-  const int32_t max_drafts =
-      std::min(r.request.max_tokens - r.n_generated - 1, decoder.n_ctx() - 1 - position);
-  return r.speculator->propose(r.sampler, max_drafts);
-}
-
-// A verification's rows: the token each row gives, while the target agrees with the drafts, is
-// picked first (on a copy of the sampler), so that the sequence is truncated to the positions
-// that stay valid before the tokens are emitted (and a finished request caches only those).
-void SchedulerState::emit_verified(ActiveRequest& r, const Planned& p, std::span<const float> rows) {
-  const size_t n_vocab = size_t(decoder.model().config().n_vocab);
-  Sampler sampler = r.sampler;
-  std::vector<TokenId> tokens;
-  for (size_t i = 0; i <= p.drafts.size(); ++i) {
-    const TokenId token = r.speculator->pick(sampler, rows.subspan(i * n_vocab, n_vocab));
-    sampler.accept(token);
-    tokens.push_back(token);
-    if (i == p.drafts.size() || token != p.drafts[i]) break;
-  }
-  // Positions of the last token and the agreeing drafts stay: the last picked token is not evaluated.
-  decoder.truncate(r.sequence, int32_t(r.context.size()) - 1 + int32_t(tokens.size()));
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const std::span<const float> row = rows.subspan(i * n_vocab, n_vocab);
-    emit_token(r, tokens[i], token_confidence(row, tokens[i]), row);
-    r.speculator->emitted(tokens[i]);
-    if (r.sequence < 0) return;  // finished
-  }
-}
-
-// One step: plans the batch, evaluates it, samples. False when there was nothing to do.
 bool SchedulerState::step() {
   // Cancelled requests leave first, queued or running.
   std::vector<std::unique_ptr<ActiveRequest>> cancelled;
