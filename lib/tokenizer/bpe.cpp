@@ -113,26 +113,12 @@ void BpeModel::encode_word(const Vocabulary& vocabulary, std::string_view word, 
     if (left.length != bigram.left_length || right.length != bigram.right_length || left.next != bigram.right) {
       continue;
     }
-    left.length += right.length;
-    right.length = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].previous = bigram.left;
+    merge_into_left(symbols, bigram.left, bigram.right);
     try_add_bigram(left.previous, bigram.left);
     try_add_bigram(bigram.left, left.next);
   }
 
-  for (int32_t i = 0; i != -1; i = symbols[i].next) {
-    const std::string_view piece = word.substr(symbols[i].begin, symbols[i].length);
-    const TokenId id = vocabulary.find(piece);
-    if (id >= 0) {
-      out.push_back(id);
-      continue;
-    }
-    for (const char byte : piece) {
-      const TokenId byte_id = byte_fallback[static_cast<uint8_t>(byte)];
-      if (byte_id >= 0) out.push_back(byte_id);
-    }
-  }
+  append_symbol_tokens(symbols, word, vocabulary, byte_fallback, out);
 }
 
 }  // namespace slm::tokenizer

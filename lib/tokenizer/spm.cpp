@@ -95,28 +95,14 @@ void SpmModel::merge_and_emit(const Vocabulary& vocabulary, std::string_view tex
     Symbol& left = symbols[bigram.left];
     Symbol& right = symbols[bigram.right];
     if (left.length == 0 || right.length == 0 || left.length + right.length != bigram.length) continue;
-    left.length += right.length;
-    right.length = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].previous = bigram.left;
+    merge_into_left(symbols, bigram.left, bigram.right);
     try_add_bigram(left.previous, bigram.left);
     try_add_bigram(bigram.left, left.next);
   }
 
   // Every merged symbol is a token (a pair is only queued when it is one), so only single
   // characters can be missing from the vocabulary; they become byte tokens.
-  for (int32_t i = 0; i != -1; i = symbols[i].next) {
-    const std::string_view piece = text.substr(symbols[i].begin, symbols[i].length);
-    const TokenId id = vocabulary.find(piece);
-    if (id >= 0) {
-      out.push_back(id);
-      continue;
-    }
-    for (const char byte : piece) {
-      const TokenId byte_id = byte_tokens[static_cast<uint8_t>(byte)];
-      if (byte_id >= 0) out.push_back(byte_id);
-    }
-  }
+  append_symbol_tokens(symbols, text, vocabulary, byte_tokens, out);
 }
 
 }  // namespace slm::tokenizer

@@ -2,12 +2,14 @@
 // symbol per UTF-8 character of the text, merged pairwise into longer symbols.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string_view>
-#include <algorithm>
 #include <vector>
 
 #include "lib/tokenizer/unicode.hpp"
+#include "lib/tokenizer/vocabulary.hpp"
 
 namespace slm::tokenizer {
 
@@ -33,6 +35,34 @@ inline std::vector<Symbol> split_into_symbols(std::string_view text) {
     symbols.push_back(symbol);
   }
   return symbols;
+}
+
+// Merges symbol `right` into its left neighbour `left` and relinks the list.
+inline void merge_into_left(std::vector<Symbol>& symbols, int32_t left, int32_t right) {
+  Symbol& l = symbols[size_t(left)];
+  Symbol& r = symbols[size_t(right)];
+  l.length += r.length;
+  r.length = 0;
+  l.next = r.next;
+  if (r.next >= 0) symbols[size_t(r.next)].previous = left;
+}
+
+// The tokens of the merged symbols of `text`, in order: a symbol's own token, or else one token
+// per byte from byte_tokens (-1: a byte without a token is left out).
+inline void append_symbol_tokens(const std::vector<Symbol>& symbols, std::string_view text, const Vocabulary& vocabulary,
+                                 const std::array<TokenId, 256>& byte_tokens, std::vector<TokenId>& out) {
+  for (int32_t i = 0; i != -1; i = symbols[size_t(i)].next) {
+    const std::string_view piece = text.substr(symbols[size_t(i)].begin, symbols[size_t(i)].length);
+    const TokenId id = vocabulary.find(piece);
+    if (id >= 0) {
+      out.push_back(id);
+      continue;
+    }
+    for (const char byte : piece) {
+      const TokenId byte_id = byte_tokens[static_cast<uint8_t>(byte)];
+      if (byte_id >= 0) out.push_back(byte_id);
+    }
+  }
 }
 
 }  // namespace slm::tokenizer
