@@ -155,6 +155,10 @@ TokenId pick_from_distribution(std::span<const TokenCandidate> distribution, dou
     cumulative += c.prob;
     if (u < cumulative) return c.id;
   }
+  // u at or past the sum (float probabilities sum to slightly less than 1): the last token that
+  // can be drawn, never one of probability 0 (a grammar's mask, a cut draft head's exclusions).
+  for (auto c = distribution.rbegin(); c != distribution.rend(); ++c)
+    if (c->prob > 0.0f) return c->id;
   return distribution.back().id;
 }
 

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "slm/error.hpp"
+#include "lib/model/weights.hpp"
 #include "slm/gguf.hpp"
 
 namespace slm {
@@ -180,19 +181,31 @@ void check_draft_vocabulary(const Model& target, const Model& draft) {
   if (t.end_of_generation_ids() != d.end_of_generation_ids()) throw mismatch("different end-of-generation tokens");
 }
 
+void check_speculative_options(const SpeculativeOptions& options, const Model& target, const Model* draft_model) {
+  if (options.draft_max < 0 || options.draft_min < 0 || options.draft_min > options.draft_max)
+    throw Error(fmt::format("draft lengths must satisfy 0 <= draft-min ({}) <= draft-max ({})", options.draft_min,
+                            options.draft_max));
+  if (!(options.draft_p_min >= 0.0f && options.draft_p_min <= 1.0f))
+    throw Error(fmt::format("draft-p-min must be within [0, 1], not {}", options.draft_p_min));
+  if (options.lookup_ngram < 0) throw Error("lookup-ngram must not be negative");
+  const int32_t n_vocab = target.config().n_vocab;
+  if (options.draft_vocab < 0 || options.draft_vocab > n_vocab)
+    throw Error(fmt::format("draft-vocab must be within 1..{} (the vocabulary), not {}", n_vocab, options.draft_vocab));
+  if (options.draft_vocab > 0 && !draft_model) throw Error("draft-vocab cuts a draft model's head: it needs a draft model");
+  if (draft_model) check_draft_vocabulary(target, *draft_model);
+}
+
 Speculator::Speculator(const Model& target, std::shared_ptr<const Model> draft_model, SpeculativeOptions options,
                        SessionOptions draft_session_options)
     : options_(options), n_vocab_(target.config().n_vocab) {
-  if (options_.draft_max < 0 || options_.draft_min < 0 || options_.draft_min > options_.draft_max)
-    throw Error(fmt::format("draft lengths must satisfy 0 <= draft-min ({}) <= draft-max ({})", options_.draft_min,
-                            options_.draft_max));
-  if (!(options_.draft_p_min >= 0.0f && options_.draft_p_min <= 1.0f))
-    throw Error(fmt::format("draft-p-min must be within [0, 1], not {}", options_.draft_p_min));
-  if (options_.lookup_ngram < 0) throw Error("lookup-ngram must not be negative");
+  check_speculative_options(options_, target, draft_model.get());
   if (draft_model) {
-    check_draft_vocabulary(target, *draft_model);
-    // Decoding one token reads every weight once: the bytes are the cost, before it is measured.
-    draft_token_prior_ = double(weight_bytes(*draft_model)) / double(std::max<uint64_t>(1, weight_bytes(target)));
+    // Decoding one token reads every weight once: the bytes are the cost, before it is measured;
+    // a cut head reads only its leading rows.
+    const uint64_t head_rows_skipped = options_.draft_vocab > 0 ? uint64_t(n_vocab_ - options_.draft_vocab) : 0;
+    const uint64_t draft_bytes = weight_bytes(*draft_model) - head_rows_skipped * draft_model->weights().output.row_bytes;
+    draft_token_prior_ = double(draft_bytes) / double(std::max<uint64_t>(1, weight_bytes(target)));
+    draft_session_options.logit_vocab = options_.draft_vocab;
     draft_session_ = std::make_unique<Session>(std::move(draft_model), draft_session_options);
   }
   verification_seconds_.assign(size_t(options_.draft_max) + 1, 0.0);
@@ -375,6 +388,8 @@ Speculator::Draft Speculator::model_draft(const Sampler& sampler, int32_t k) {
       token = draft_sampler.sample(logits);
     } else {
       q = draft_sampler.distribution(logits);
+      // Tokens a cut head excludes come last with probability 0: absent from q means q = 0.
+      while (q.size() > 1 && q.back().prob == 0.0f) q.pop_back();
       token = pick_from_distribution(q, double(draft_rng_() >> 11) * 0x1p-53);
     }
     draft_sampler.accept(token);

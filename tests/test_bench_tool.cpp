@@ -133,12 +133,15 @@ TEST_F(BenchTool, HelpAndErrors) {
   const ToolRun help = run_bench("--help");
   EXPECT_EQ(help.exit_code, 0);
   for (const char* flag : {"-m,--model", "-p,--n-prompt", "-n,--n-gen", "-r,--repetitions", "-t,--threads", "-o,--output",
-                           "--kv-type", "-d,--n-depth"})
+                           "--kv-type", "-d,--n-depth", "--draft-vocab"})
     EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
   EXPECT_EQ(run_bench("-m /nonexistent.gguf -p 4 -n 0" + kQuick).exit_code, 1);
   EXPECT_EQ(run_bench("-m " + stories() + " -o csv").exit_code, 2);
   // stories260K's context is 2048 tokens.
   EXPECT_EQ(run_bench("-m " + stories() + " -p 4096 -n 0" + kQuick).exit_code, 1);
+  // A draft head cut to no token, or to more tokens than the vocabulary's 512.
+  EXPECT_EQ(run_bench("-m " + stories() + " --model-draft " + stories() + " -p 0 -n 4 --draft-vocab 0" + kQuick).exit_code, 2);
+  EXPECT_EQ(run_bench("-m " + stories() + " --model-draft " + stories() + " -p 0 -n 4 --draft-vocab 513" + kQuick).exit_code, 1);
 }
 
 TEST_F(BenchTool, DepthRunsEachTestAfterItsContext) {

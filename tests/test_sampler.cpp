@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "slm/error.hpp"
@@ -203,6 +204,26 @@ TEST(Sampler, PenaltyWindowForgetsOldTokens) {
   sampler.accept(1);
   sampler.accept(1);  // token 0 has left the 2-token window
   EXPECT_EQ(sampler.sample(std::vector<float>{1.0f, 0.5f}), 0);
+}
+
+// u at or past the total (float probabilities sum to slightly less than 1) picks the last token
+// that can be drawn: never one of probability 0, such as a token a cut draft head excludes
+// (-infinity logit) or a grammar masks.
+TEST(Sampler, PickPastTheTotalNeverPicksATokenOfProbabilityZero) {
+  const std::vector<TokenCandidate> distribution = {{5, 1.0f, 0.5f}, {7, 0.5f, 0.25f}, {9, -1e30f, 0.0f}};
+  EXPECT_EQ(pick_from_distribution(distribution, 0.6), 7);
+  EXPECT_EQ(pick_from_distribution(distribution, 0.9), 7);  // past the total of 0.75
+  SamplerParams p;
+  p.temperature = 1.0f;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  const float excluded = -std::numeric_limits<float>::infinity();
+  const std::vector<TokenCandidate> cut = Sampler(p).distribution(std::vector<float>{0.0f, excluded, 1.0f, excluded});
+  ASSERT_EQ(cut.size(), 4u);
+  EXPECT_EQ(cut[2].prob, 0.0f);
+  EXPECT_EQ(cut[3].prob, 0.0f);
+  EXPECT_EQ(pick_from_distribution(cut, 1.0 - 0x1p-53), 0);
 }
 
 TEST(Sampler, RejectsInvalidParameters) {

@@ -2,11 +2,17 @@
 // several draft/target pairs, prompt lengths and k; both caches rewound correctly, including at
 // the context limit; the rejection rule keeps the target's distribution (chi-square, on
 // synthetic distributions and on a tiny model against its exact distribution); vocabulary
-// mismatches are one clear error.
+// mismatches are one clear error. The same with a draft head cut to the first token ids
+// (SpeculativeOptions::draft_vocab), whose q is 0 outside them.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -59,7 +65,8 @@ struct Pair {
   const char* draft;
 };
 
-TEST(SpeculativeGreedy, IdenticalToPlainForPairsPromptLengthsAndK) {
+// Also with the draft's head cut to the first 16 or 300 token ids (SpeculativeOptions::draft_vocab).
+TEST(SpeculativeGreedy, IdenticalToPlainForPairsPromptLengthsKAndDraftHeadCuts) {
   const Pair pairs[] = {{"syn-llama-tiny-Q4_K_M.gguf", "syn-llama-tiny-Q4_K_M.gguf"},  // always agrees
                         {"syn-llama-tiny-Q4_K_M.gguf", "syn-llama-tiny-Q8_0.gguf"},   // mostly agrees
                         {"syn-llama-tiny-Q4_K_M.gguf", "syn-qwen2-tiny-Q4_K_M.gguf"}, // hardly agrees
@@ -75,16 +82,27 @@ TEST(SpeculativeGreedy, IdenticalToPlainForPairsPromptLengthsAndK) {
     for (size_t prompt_length : {1u, 9u, 40u}) {
       const std::vector<TokenId> prompt = make_prompt(*target, prompt_length);
       const GenerateResult plain = run(target, prompt, 40, nullptr);
-      for (int32_t k : {1, 3, 8}) {
-        SCOPED_TRACE(testing::Message() << pair.target << " drafted by " << pair.draft << ", prompt "
-                                        << prompt.size() << ", k " << k);
-        Speculator speculator(*target, draft, {.draft_max = k, .draft_min = 0, .draft_p_min = 0.0f}, kDraftSession);
-        const GenerateResult fast = run(target, prompt, 40, &speculator);
-        EXPECT_EQ(fast.tokens, plain.tokens);
-        EXPECT_EQ(fast.text, plain.text);
-        EXPECT_GT(fast.speculation.drafted, 0);
-        EXPECT_LE(fast.speculation.accepted, fast.speculation.drafted);
-        if (std::string(pair.target) == pair.draft) EXPECT_EQ(fast.speculation.accepted, fast.speculation.drafted);
+      for (int32_t cut : {0, 16, 300}) {
+        int64_t outside = 0;  // tokens after the first (which no draft checks) a cut head excludes
+        for (size_t i = 1; i < plain.tokens.size() && cut > 0; ++i) outside += plain.tokens[i] >= cut;
+        for (int32_t k : {1, 3, 8}) {
+          SCOPED_TRACE(testing::Message() << pair.target << " drafted by " << pair.draft << ", head cut to " << cut
+                                          << ", prompt " << prompt.size() << ", k " << k);
+          // With a cut head, drafting never pauses, so that a draft checks every token but the one
+          // after each verification's drafts.
+          Speculator speculator(
+              *target, draft,
+              {.draft_max = k, .draft_min = cut > 0 ? 1 : 0, .draft_p_min = 0.0f, .draft_vocab = cut}, kDraftSession);
+          const GenerateResult fast = run(target, prompt, 40, &speculator);
+          EXPECT_EQ(fast.tokens, plain.tokens);
+          EXPECT_EQ(fast.text, plain.text);
+          EXPECT_GT(fast.speculation.drafted, 0);
+          EXPECT_LE(fast.speculation.accepted, fast.speculation.drafted);
+          if (std::string(pair.target) != pair.draft) continue;
+          // A model drafting for itself agrees on every token its cut head keeps, and on no other.
+          if (outside == 0) EXPECT_EQ(fast.speculation.accepted, fast.speculation.drafted);
+          if (outside > fast.speculation.verifications) EXPECT_LT(fast.speculation.accepted, fast.speculation.drafted);
+        }
       }
     }
   }
@@ -166,6 +184,60 @@ TEST_P(RollbackOfBothCaches, AcrossTurns) {
 INSTANTIATE_TEST_SUITE_P(SpeculativeGreedy, RollbackOfBothCaches, ::testing::Values(KvType::F16, KvType::Q8_0),
                          [](const auto& info) { return std::string(kv_type_name(info.param)); });
 
+// ---- a cut draft head (SpeculativeOptions::draft_vocab) ---------------------------------------
+
+bool is_end_token(const Model& model, TokenId id) {
+  const std::vector<TokenId>& ends = model.tokenizer().end_of_generation_ids();
+  return std::find(ends.begin(), ends.end(), id) != ends.end();
+}
+
+// A head cut to N gives the whole head's logits, bit for bit, for the ids below N and the
+// end-of-generation tokens, and -infinity for every other id, with one thread or two. The end
+// token is moved to id 300 in one model, so that its line of 16 rows lies past the cuts; gemma2
+// soft-caps its kept logits.
+TEST(SpeculativeDraftVocab, CutHeadKeepsTheWholeHeadsLogitsBelowTheCutAndOfTheEndTokens) {
+  REQUIRE_MODEL("syn-llama-tiny-Q4_K_M.gguf");
+  REQUIRE_MODEL("syn-gemma2-tiny-Q4_K_M.gguf");
+  REQUIRE_MODEL("syn-qwen35-tiny-Q4_K_M.gguf");
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "slm_test_speculative_cut";
+  std::filesystem::create_directories(dir);
+  test::EditableModel moved_end = test::read_editable(test::shared_path("models/syn-llama-tiny-Q4_K_M.gguf"));
+  moved_end.set_u32("tokenizer.ggml.eos_token_id", 300);
+  moved_end.write(dir / "end_300.gguf");
+  const std::vector<std::string> files = {(dir / "end_300.gguf").string(),
+                                          test::shared_path("models/syn-gemma2-tiny-Q4_K_M.gguf").string(),
+                                          test::shared_path("models/syn-qwen35-tiny-Q4_K_M.gguf").string()};
+  for (const std::string& file : files) {
+    const auto model = Model::load(file);
+    const int32_t n_vocab = model->config().n_vocab;
+    const std::vector<TokenId> prompt = make_prompt(*model, 8);
+    Session whole_head(model, {.n_ctx = 64, .n_threads = 1});
+    const std::span<const float> whole_logits = whole_head.eval(prompt, 0, true);
+    const std::vector<float> whole(whole_logits.begin(), whole_logits.end());
+    if (file == files.front()) ASSERT_TRUE(is_end_token(*model, 300));
+    for (int32_t cut : {1, 100, 200, 511}) {
+      for (int32_t threads : {1, 2}) {
+        SCOPED_TRACE(testing::Message() << file << ", cut " << cut << ", " << threads << " threads");
+        Session session(model, {.n_ctx = 64, .n_threads = threads, .logit_vocab = cut});
+        const std::span<const float> logits = session.eval(prompt, 0, true);
+        ASSERT_EQ(logits.size(), whole.size());
+        int64_t differ = 0, not_excluded = 0;
+        for (size_t i = 0; i < logits.size(); ++i) {
+          const TokenId id = TokenId(i % size_t(n_vocab));
+          if (id < cut || is_end_token(*model, id)) {
+            differ += std::bit_cast<uint32_t>(logits[i]) != std::bit_cast<uint32_t>(whole[i]);
+          } else {
+            not_excluded += logits[i] != -std::numeric_limits<float>::infinity();
+          }
+        }
+        EXPECT_EQ(differ, 0);
+        EXPECT_EQ(not_excluded, 0);
+      }
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
 // ---- the rejection rule ------------------------------------------------------------------------
 
 double chi_square(const std::map<TokenId, int64_t>& counts, const std::map<TokenId, double>& expected_p, int64_t n) {
@@ -200,6 +272,7 @@ TEST(SpeculativeSampling, RejectionRuleKeepsTheTargetDistribution) {
   const std::vector<std::vector<TokenCandidate>> drafts = {
       candidates({0.50f, 0.10f, 0.10f, 0.10f, 0.10f, 0.10f}),  // a poor draft, with tokens p lacks
       candidates({0.05f, 0.35f, 0.30f, 0.20f, 0.10f, 0.0f}),   // a close draft
+      candidates({0.0f, 0.60f, 0.40f}),  // a cut head's: q = 0 for tokens 0, 3 and 4, which p has
       {}};                                                      // prompt lookup: one certain token
   std::mt19937_64 rng(12345);
   const auto uniform = [&] { return double(rng() >> 11) * 0x1p-53; };
@@ -237,10 +310,10 @@ TEST(SpeculativeSampling, RejectionRuleKeepsTheTargetDistribution) {
 
 // The whole pipeline on a tiny model: the first two sampled tokens after a prompt, with a draft
 // model that often disagrees, against their exact joint distribution computed from the target's
-// logits (top-k 3, so 9 outcomes).
-TEST(SpeculativeSampling, TinyModelFollowsTheExactDistribution) {
-  REQUIRE_MODEL("stories260K.gguf");
-  REQUIRE_MODEL("syn-llama-tiny-Q8_0.gguf");
+// logits (top-k 3, so 9 outcomes). With cut_draft_head, the draft's head keeps only the ids up to
+// the smallest of the first token's 3 candidates, so that the draft cannot draw the other two
+// (q = 0) and the rejection rule alone must give them their probability.
+void expect_tiny_model_follows_the_exact_distribution(bool cut_draft_head) {
   const auto target = load_shared("stories260K.gguf");
   const auto draft = load_shared("syn-llama-tiny-Q8_0.gguf");  // the same vocabulary, random weights
   SamplerParams params;
@@ -265,7 +338,16 @@ TEST(SpeculativeSampling, TinyModelFollowsTheExactDistribution) {
   std::map<std::pair<TokenId, TokenId>, int64_t> counts;
   constexpr int64_t n = 3000;
   Session target_session(target, {.n_ctx = 64, .n_threads = 1});
-  Speculator speculator(*target, draft, {.draft_max = 2, .draft_p_min = 0.0f}, {.n_ctx = 64, .n_threads = 1});
+  int32_t cut = 0;
+  if (cut_draft_head) {
+    const auto [lowest, highest] =
+        std::minmax_element(first.begin(), first.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    cut = lowest->id + 1;
+    ASSERT_GE(highest->id, cut);  // the cut excludes some of the first token's candidates
+    ASSERT_FALSE(is_end_token(*target, highest->id));
+  }
+  Speculator speculator(*target, draft, {.draft_max = 2, .draft_p_min = 0.0f, .draft_vocab = cut},
+                        {.n_ctx = 64, .n_threads = 1});
   int64_t drafted = 0, accepted = 0;
   for (int64_t i = 0; i < n; ++i) {
     params.seed = uint64_t(i);
@@ -288,6 +370,18 @@ TEST(SpeculativeSampling, TinyModelFollowsTheExactDistribution) {
   }
   EXPECT_EQ(counts.size(), exact.size());
   EXPECT_LT(chi2, chi_square_999(8));
+}
+
+TEST(SpeculativeSampling, TinyModelFollowsTheExactDistribution) {
+  REQUIRE_MODEL("stories260K.gguf");
+  REQUIRE_MODEL("syn-llama-tiny-Q8_0.gguf");
+  expect_tiny_model_follows_the_exact_distribution(false);
+}
+
+TEST(SpeculativeSampling, TinyModelFollowsTheExactDistributionWithACutDraftHead) {
+  REQUIRE_MODEL("stories260K.gguf");
+  REQUIRE_MODEL("syn-llama-tiny-Q8_0.gguf");
+  expect_tiny_model_follows_the_exact_distribution(true);
 }
 
 TEST(SpeculativeSampling, SameSeedSameOutput) {
@@ -360,6 +454,20 @@ TEST(SpeculativeOptions, InvalidOptionsAreErrors) {
   EXPECT_NE(error_of([&] { Speculator s(*target, nullptr, {.draft_max = 2, .draft_min = 3}); }), "");
   EXPECT_NE(error_of([&] { Speculator s(*target, nullptr, {.draft_p_min = 1.5f}); }), "");
   EXPECT_NE(error_of([&] { Speculator s(*target, nullptr, {.lookup_ngram = -1}); }), "");
+}
+
+TEST(SpeculativeOptions, ADraftVocabularyOutsideTheVocabularyIsOneError) {
+  REQUIRE_MODEL("syn-llama-tiny-Q8_0.gguf");
+  const auto target = load_shared("syn-llama-tiny-Q8_0.gguf");
+  for (int32_t cut : {-1, 513}) {
+    const std::string message = error_of([&] { Speculator s(*target, target, {.draft_vocab = cut}); });
+    EXPECT_NE(message.find(fmt::format("draft-vocab must be within 1..512 (the vocabulary), not {}", cut)),
+              std::string::npos) << message;
+  }
+  EXPECT_NE(error_of([&] { Speculator s(*target, nullptr, {.lookup_ngram = 2, .draft_vocab = 16}); })
+                .find("needs a draft model"), std::string::npos);
+  EXPECT_NE(error_of([&] { Session s(target, {.logit_vocab = 513}); }).find("must be within 1..512"), std::string::npos);
+  EXPECT_EQ(error_of([&] { Speculator s(*target, target, {.draft_vocab = 512}); }), "");  // the whole head
 }
 
 }  // namespace

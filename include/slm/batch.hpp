@@ -55,6 +55,10 @@ struct BatchDecoderOptions {
   KvType kv_type = KvType::F16;
   int32_t checkpoint_interval = 512;  // hybrid models: a state checkpoint every this many positions (0: none)
   int32_t max_checkpoints = 8;        // hybrid models: checkpoints kept per sequence (0: none); see above
+  // > 0: a cut output head, for a draft model (slm/speculative.hpp's draft_vocab): only the logits
+  // of token ids below this and of the end-of-generation tokens are computed, every other logit is
+  // -infinity. 0: the whole head.
+  int32_t logit_vocab = 0;
 };
 
 struct BatchDecoderState;  // lib/model/batch_state.hpp

@@ -62,8 +62,8 @@ class Sampler {
   std::vector<TokenId> recent_;  // the penalty window, oldest first
 };
 
-// The candidate whose cumulative probability first exceeds u (u in [0, 1)); the last one when
-// rounding leaves the total below u.
+// The candidate whose cumulative probability first exceeds u (u in [0, 1)); the last one of
+// positive probability when rounding leaves the total below u.
 TokenId pick_from_distribution(std::span<const TokenCandidate> distribution, double u);
 
 // Index of the largest value, lowest index on ties.

@@ -33,6 +33,7 @@ struct SessionOptions {
   KvType kv_type = KvType::F16;
   int32_t checkpoint_interval = 512;  // hybrid models' state checkpoints (slm/batch.hpp)
   int32_t max_checkpoints = 8;
+  int32_t logit_vocab = 0;  // > 0: a cut output head (BatchDecoderOptions::logit_vocab)
 };
 
 class BatchDecoder;  // slm/batch.hpp: a session is one sequence of a BatchDecoder

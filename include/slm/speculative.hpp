@@ -11,6 +11,8 @@
 //   - Greedy (temperature <= 0): the output is byte-identical to plain greedy decoding, because
 //     slm's logits are bit-identical whatever the batch split, so each verification row is the
 //     row one-token decoding would give, and the token is chosen from it by the same code.
+//   Both hold with a cut draft head (SpeculativeOptions::draft_vocab): only the target's logits
+//   choose or accept a token.
 //   - Sampling: the standard rejection rule (Leviathan et al. 2023; Chen et al. 2023): a draft d
 //     drawn from the draft's distribution q is accepted with probability min(1, p(d) / q(d)),
 //     else a token is drawn from max(0, p - q) renormalized; each output token then follows the
@@ -37,6 +39,11 @@ struct SpeculativeOptions {
   int32_t draft_min = 0;       // adaptive k never goes below it; 0 lets it switch drafting off for a while
   float draft_p_min = 0.75f;   // the draft model stops drafting when its most likely token is below this
   int32_t lookup_ngram = 0;    // > 0: prompt lookup with n-grams of up to this many tokens
+  // > 0: the draft model's head is cut to token ids below this and the end-of-generation tokens
+  // (FR-Spec, Zhao et al. 2025: BPE ids follow merge rank, so the first ids are the frequent
+  // ones, and the cut skips most of the head's bytes). Its q is 0 outside them, which the
+  // rejection rule handles; the target still verifies with its whole head. 0: the whole head.
+  int32_t draft_vocab = 0;
 };
 
 struct SpeculationStats {
@@ -82,6 +89,10 @@ SpeculationCosts measured_costs(std::span<const double> verification_seconds, do
 // Throws slm::Error naming the first difference when `draft` cannot draft for `target`: a
 // different vocabulary size, token text or type, or special tokens.
 void check_draft_vocabulary(const Model& target, const Model& draft);
+
+// Throws slm::Error for invalid options (draft lengths, draft-p-min, lookup-ngram, a draft_vocab
+// outside 1..n_vocab or without a draft model) or a draft model whose vocabulary differs.
+void check_speculative_options(const SpeculativeOptions& options, const Model& target, const Model* draft_model);
 
 class Speculator {
  public:

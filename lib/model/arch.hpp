@@ -23,6 +23,7 @@ struct ForwardBatch {
   std::span<const int32_t> logit_rows;             // the rows whose logits are wanted, ascending
   int32_t n_ctx = 0;  // the run's context: positions per sequence at most (LongRoPE picks its factors by it)
   const ops::RecurrentStateLayout* state_layout = nullptr;  // where each layer's state is in a span's state
+  int32_t logit_vocab = 0;  // > 0: a cut head, logits of ids below it and of the end tokens only (BatchDecoderOptions)
 };
 
 // Runs the model over a batch, storing every row's keys and values in the pool, and writes
@@ -84,7 +85,8 @@ void llama_attention_block(const Model& model, ForwardScratch& scratch, ops::KvP
                            int32_t layer);
 void llama_feed_forward_block(const Model& model, ForwardScratch& scratch, int64_t n_rows, int32_t layer);
 // The rows' token embeddings into scratch.x and their rope angles into scratch.rope; and, at the
-// end, the final norm and the output projection of batch.logit_rows.
+// end, the final norm, the output projection of batch.logit_rows (only the rows batch.logit_vocab
+// keeps) and the final soft cap, if the model has one.
 void llama_input_rows(const Model& model, ForwardScratch& scratch, const ForwardBatch& batch);
 void llama_output_logits(const Model& model, ForwardScratch& scratch, const ForwardBatch& batch, float* logits);
 

@@ -132,11 +132,15 @@ BatchDecoder::BatchDecoder(std::shared_ptr<const Model> model, BatchDecoderOptio
   if (options.checkpoint_interval < 0 || options.max_checkpoints < 0)
     throw Error(fmt::format("checkpoint interval {} and count {} must not be negative", options.checkpoint_interval,
                             options.max_checkpoints));
+  if (options.logit_vocab < 0 || options.logit_vocab > c.n_vocab)
+    throw Error(fmt::format("the logits' vocabulary cut {} must be within 1..{} (the vocabulary), or 0 for all of it",
+                            options.logit_vocab, c.n_vocab));
   const int32_t n_rows = std::min(options.max_batch_rows, n_ctx);
   state_ = std::make_unique<BatchDecoderState>(c, n_ctx, blocks_for(kv_tokens), n_rows, n_threads, options.kv_type);
   state_->state_layout = recurrent_state_layout(*find_arch(c.arch), c);
   state_->checkpoint_interval = options.checkpoint_interval;
   state_->max_checkpoints = options.max_checkpoints;
+  state_->logit_vocab = options.logit_vocab;
 }
 
 BatchDecoder::~BatchDecoder() = default;
@@ -326,7 +330,7 @@ std::span<const float> BatchDecoder::decode(std::span<const BatchRow> requested)
     while (next_logit < logit_rows.size() && logit_rows[next_logit] < end) chunk_logit_rows.push_back(logit_rows[next_logit++] - begin);
     const ForwardBatch batch{std::span(tokens).subspan(size_t(begin), size_t(end - begin)),
                              std::span(positions).subspan(size_t(begin), size_t(end - begin)), spans, chunk_logit_rows,
-                             s.n_ctx, &s.state_layout};
+                             s.n_ctx, &s.state_layout, s.logit_vocab};
     spec->forward(*model_, s.scratch, s.pool, batch, s.logits.data() + first_logit * size_t(c.n_vocab));
     if (!recurrent) continue;
     for (const SequenceRows& g : groups) {

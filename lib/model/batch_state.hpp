@@ -49,6 +49,7 @@ struct BatchDecoderState {
   std::vector<float> logits;  // what decode() returns
   ops::RecurrentStateLayout state_layout;
   int32_t checkpoint_interval = 0, max_checkpoints = 0;
+  int32_t logit_vocab = 0;  // BatchDecoderOptions::logit_vocab
   uint64_t rows_evaluated = 0;
 
   BatchDecoderState(const ModelConfig& config, int32_t n_ctx, int32_t n_blocks, int32_t n_rows, int n_threads,

@@ -80,12 +80,7 @@ void forward_gemma(const Model& model, ForwardScratch& s, ops::KvPool& pool, con
   }
 
   // Final norm and the output projection, for the rows that want logits; then the soft cap.
-  const int64_t n_out = int64_t(batch.logit_rows.size());
-  for (int64_t i = 0; i < n_out; ++i)
-    ops::rms_norm(x + batch.logit_rows[i] * n_embd, w.output_norm, xn + i * n_embd, n_embd, c.rms_norm_eps);
-  if (n_out == 0) return;
-  ops::matmul(w.output, xn, n_out, logits, threads);
-  if (c.final_softcap > 0.0f) ops::soft_cap_in_place(logits, c.final_softcap, n_out * c.n_vocab);
+  llama_output_logits(model, s, batch, logits);
 }
 
 void bind_gemma_layer(const WeightBinder& b, const ModelConfig& c, int32_t layer, LayerWeights& L) {

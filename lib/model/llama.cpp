@@ -4,6 +4,8 @@
 // fused matrices bound as separate row ranges and LongRoPE's factors. Every step is one op over
 // the whole batch of rows, whatever sequences they belong to; only attention looks at each
 // sequence on its own.
+#include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "lib/model/arch.hpp"
@@ -92,6 +94,24 @@ void llama_input_rows(const Model& model, ForwardScratch& s, const ForwardBatch&
   for (int64_t t = 0; t < n; ++t) ops::rope_angles(batch.positions[t], c, rope_factors, s.rope.data() + t * c.n_rot);
 }
 
+namespace {
+
+// Every logit of a cut head's rows but those of ids below `kept` and of the end-of-generation
+// tokens becomes -infinity: probability 0 in any sampler, never an argmax.
+void exclude_cut_logits(const Model& model, int64_t kept, float* logits, int64_t n_out) {
+  const int64_t n_vocab = model.config().n_vocab;
+  const std::vector<TokenId>& ends = model.tokenizer().end_of_generation_ids();
+  std::vector<float> end_logits(ends.size());
+  for (int64_t i = 0; i < n_out; ++i) {
+    float* row = logits + i * n_vocab;
+    for (size_t j = 0; j < ends.size(); ++j) end_logits[j] = row[ends[j]];
+    std::fill(row + kept, row + n_vocab, -std::numeric_limits<float>::infinity());
+    for (size_t j = 0; j < ends.size(); ++j) row[ends[j]] = end_logits[j];
+  }
+}
+
+}  // namespace
+
 void llama_output_logits(const Model& model, ForwardScratch& s, const ForwardBatch& batch, float* logits) {
   const ModelConfig& c = model.config();
   const ModelWeights& w = model.weights();
@@ -99,7 +119,22 @@ void llama_output_logits(const Model& model, ForwardScratch& s, const ForwardBat
   for (int64_t i = 0; i < n_out; ++i)
     ops::rms_norm(s.x.data() + batch.logit_rows[i] * n_embd, w.output_norm, s.x_norm.data() + i * n_embd, n_embd,
                   c.rms_norm_eps);
-  if (n_out > 0) ops::matmul(w.output, s.x_norm.data(), n_out, logits, s.n_threads);
+  if (n_out == 0) return;
+  const int64_t n_vocab = c.n_vocab, kept = batch.logit_vocab > 0 ? batch.logit_vocab : n_vocab;
+  if (kept == n_vocab) {
+    ops::matmul(w.output, s.x_norm.data(), n_out, logits, s.n_threads);
+  } else {
+    // A cut head (a draft's, slm/speculative.hpp): its leading rows, and the line of 16 rows
+    // holding each end-of-generation token, so that the draft can still propose the end.
+    ops::matmul_leading_rows(w.output, kept, s.x_norm.data(), n_out, logits, s.n_threads);
+    for (TokenId end : model.tokenizer().end_of_generation_ids()) {
+      const int64_t line = end / ops::kMatmulRowsPerLine * ops::kMatmulRowsPerLine;
+      if (end >= kept)
+        ops::matmul_row_range(w.output, s.x_norm.data(), n_out, logits, line, line + ops::kMatmulRowsPerLine);
+    }
+  }
+  if (c.final_softcap > 0.0f) ops::soft_cap_in_place(logits, c.final_softcap, n_out * n_vocab);
+  if (kept < n_vocab) exclude_cut_logits(model, kept, logits, n_out);
 }
 
 void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, const ForwardBatch& batch,

@@ -37,7 +37,8 @@ Session::Session(std::shared_ptr<const Model> model, SessionOptions options) {
                                                                                    .max_batch_rows = options.n_batch,
                                                                                    .kv_type = options.kv_type,
                                                                                    .checkpoint_interval = options.checkpoint_interval,
-                                                                                   .max_checkpoints = options.max_checkpoints});
+                                                                                   .max_checkpoints = options.max_checkpoints,
+                                                                                   .logit_vocab = options.logit_vocab});
   sequence_ = decoder_->add_sequence();
 }
 

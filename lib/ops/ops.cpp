@@ -67,12 +67,17 @@ void interleave_matrix(const WeightMatrix& w, uint8_t* tiles, int n_threads) {
 }
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int n_threads) {
+  matmul_leading_rows(w, w.n_out, x, n_tokens, y, n_threads);
+}
+
+void matmul_leading_rows(const WeightMatrix& w, int64_t n_rows, const float* x, int64_t n_tokens, float* y,
+                         int n_threads) {
   // Threads take chunks of whole 64-byte lines of y (16 floats), so that no two threads write
   // the same line. matmul_row_range computes every output the same way whatever chunk it falls
   // in, so neither the thread count nor who takes which chunk changes a bit of y. A few rows of x
   // get several chunks per thread, so that a late thread's share is taken by the others; many
   // rows get one, since each chunk quantizes all of x again.
-  const int64_t n_lines = (w.n_out + kMatmulRowsPerLine - 1) / kMatmulRowsPerLine;
+  const int64_t n_lines = (std::min(n_rows, w.n_out) + kMatmulRowsPerLine - 1) / kMatmulRowsPerLine;
   const int64_t chunk = chunk_for(n_lines, n_threads, n_tokens <= 8 ? 4 : 1);
   parallel_for(n_lines, chunk, n_threads, [&](int64_t begin, int64_t end, int) {
     matmul_row_range(w, x, n_tokens, y, begin * kMatmulRowsPerLine, end * kMatmulRowsPerLine);

@@ -38,6 +38,11 @@ void interleave_matrix(const WeightMatrix& w, uint8_t* tiles, int n_threads);
 
 // y[t][o] = sum_i w[o][i] * x[t][i] for n_tokens rows of x; y is [n_tokens][w.n_out].
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int n_threads);
+// matmul's outputs o below n_rows rounded up to whole lines of kMatmulRowsPerLine (and clamped to
+// w.n_out) only, with the bits matmul gives them; y is still [n_tokens][w.n_out] and its other
+// outputs are not touched (a draft's head cut to its most frequent tokens, slm/speculative.hpp).
+void matmul_leading_rows(const WeightMatrix& w, int64_t n_rows, const float* x, int64_t n_tokens, float* y,
+                         int n_threads);
 
 // matmul's threads each take whole lines of this many rows, so that no two write one 64-byte line of y.
 inline constexpr int64_t kMatmulRowsPerLine = 16;

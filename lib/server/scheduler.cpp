@@ -402,8 +402,7 @@ Scheduler::Scheduler(std::shared_ptr<const Model> model, SchedulerOptions option
   options.decoder.max_batch_rows = std::max(options.decoder.max_batch_rows, options.batch_tokens);
   if (options.speculation_max_running < 0)
     throw Error(fmt::format("--draft-max-running {} must not be negative", options.speculation_max_running));
-  if (options.draft_model) check_draft_vocabulary(*model, *options.draft_model);
-  Speculator(*model, nullptr, options.speculative);  // checks the options
+  check_speculative_options(options.speculative, *model, options.draft_model.get());
   state_ = std::make_unique<SchedulerState>(std::move(model), options);
   if (int64_t(state_->decoder.n_blocks()) * kKvBlockTokens < state_->decoder.n_ctx())
     throw Error(fmt::format("the KV pool of {} positions is smaller than one context of {}",

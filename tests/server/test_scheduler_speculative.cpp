@@ -2,7 +2,8 @@
 // of the shared batch, and its output is byte-identical (tokens, text, log-probabilities) to its
 // run alone without speculation, whether it runs alone with speculation or among 8 concurrent
 // requests (drafting switching on and off as requests come and go, a pool small enough to
-// preempt). Sampled requests do not draft and keep their seeded output.
+// preempt), also with a draft head cut to the first token ids. Sampled requests do not draft and
+// keep their seeded output.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -38,13 +39,14 @@ GenerationRequest request_for(const Model& model, size_t i) {
 constexpr size_t kRequests = 8;
 
 SchedulerOptions options_with(int32_t parallel, int32_t kv_tokens, std::shared_ptr<const Model> draft,
-                              int32_t lookup_ngram, int32_t max_running) {
+                              int32_t lookup_ngram, int32_t max_running, int32_t draft_vocab = 0) {
   SchedulerOptions o;
   o.parallel = parallel;
   o.batch_tokens = 16;  // chunked prefill beside the verifications
   o.decoder = {.n_ctx = 128, .kv_tokens = kv_tokens, .n_threads = 2};
   o.draft_model = std::move(draft);
-  o.speculative = {.draft_max = 6, .draft_min = 0, .draft_p_min = 0.0f, .lookup_ngram = lookup_ngram};
+  o.speculative = {
+      .draft_max = 6, .draft_min = 0, .draft_p_min = 0.0f, .lookup_ngram = lookup_ngram, .draft_vocab = draft_vocab};
   o.speculation_max_running = max_running;
   return o;
 }
@@ -52,6 +54,7 @@ SchedulerOptions options_with(int32_t parallel, int32_t kv_tokens, std::shared_p
 struct SpeculativeCase {
   const char* target;
   const char* draft;  // nullptr: prompt lookup only
+  int32_t draft_vocab = 0;  // > 0: the draft's head cut to the ids below it
 };
 
 class SchedulerSpeculation : public ::testing::TestWithParam<SpeculativeCase> {};
@@ -70,7 +73,8 @@ TEST_P(SchedulerSpeculation, OutputIsTheSameAloneUnderLoadAndWithoutSpeculation)
     for (size_t i = 0; i < kRequests; ++i) plain.push_back(collect(*scheduler.submit(request_for(*model, i))));
   }
   const auto expect_plain = [&](const Collected& got, size_t i, const char* run) {
-    SCOPED_TRACE(testing::Message() << c.target << " drafted by " << (c.draft ? c.draft : "prompt lookup") << ", "
+    SCOPED_TRACE(testing::Message() << c.target << " drafted by " << (c.draft ? c.draft : "prompt lookup")
+                                    << " (draft vocabulary " << c.draft_vocab << "), "
                                     << run << ", request " << i);
     EXPECT_EQ(got.summary.finish, FinishReason::Length) << got.summary.error;
     EXPECT_EQ(got.tokens, plain[i].tokens);
@@ -81,7 +85,7 @@ TEST_P(SchedulerSpeculation, OutputIsTheSameAloneUnderLoadAndWithoutSpeculation)
 
   int64_t drafted = 0, accepted = 0;
   {
-    Scheduler scheduler(model, options_with(1, 0, draft, lookup, 1));
+    Scheduler scheduler(model, options_with(1, 0, draft, lookup, 1, c.draft_vocab));
     for (size_t i = 0; i < kRequests; ++i) {
       const Collected got = collect(*scheduler.submit(request_for(*model, i)));
       expect_plain(got, i, "alone");
@@ -97,7 +101,7 @@ TEST_P(SchedulerSpeculation, OutputIsTheSameAloneUnderLoadAndWithoutSpeculation)
   // 8 at once: drafting for all of them (max_running 8), and switching on once at most 2 run;
   // with a pool of 3 contexts, requests wait for blocks and are preempted.
   for (const auto& [max_running, kv_tokens] : {std::pair{8, 0}, std::pair{2, 384}}) {
-    Scheduler scheduler(model, options_with(8, kv_tokens, draft, lookup, max_running));
+    Scheduler scheduler(model, options_with(8, kv_tokens, draft, lookup, max_running, c.draft_vocab));
     std::vector<std::shared_ptr<RequestStream>> streams;
     for (size_t i = 0; i < kRequests; ++i) streams.push_back(scheduler.submit(request_for(*model, i)));
     int64_t drafted_under_load = 0;
@@ -116,10 +120,13 @@ INSTANTIATE_TEST_SUITE_P(
     Pairs, SchedulerSpeculation,
     ::testing::Values(SpeculativeCase{"syn-llama-tiny-Q4_K_M.gguf", "syn-llama-tiny-Q8_0.gguf"},  // mostly agrees
                       SpeculativeCase{"syn-llama-tiny-Q4_K_M.gguf", nullptr},                     // prompt lookup
+                      // a cut draft head (its q is 0 past id 200)
+                      SpeculativeCase{"syn-llama-tiny-Q4_K_M.gguf", "syn-llama-tiny-Q8_0.gguf", 200},
                       // hybrid: rejected drafts roll the recurrent state back to a checkpoint
                       SpeculativeCase{"syn-qwen35-tiny-Q4_K_M.gguf", "syn-qwen35-tiny-Q8_0.gguf"}),
     [](const testing::TestParamInfo<SpeculativeCase>& info) {
-      return std::to_string(info.index) + (info.param.draft ? "_draft_model" : "_prompt_lookup");
+      return std::to_string(info.index) + (info.param.draft ? "_draft_model" : "_prompt_lookup") +
+             (info.param.draft_vocab > 0 ? "_cut_head" : "");
     });
 
 TEST(SchedulerSpeculation, ADraftModelOfAnotherVocabularyIsOneError) {

@@ -53,6 +53,19 @@ void add_speculative_options(CLI::App& app, std::string& draft_path, Speculative
   app.add_option("--draft-p-min", options.draft_p_min,
                  "the draft model stops drafting when its most likely token is below this probability")
       ->group(in_group)->capture_default_str()->check(CLI::Range(0.0f, 1.0f));
+  app.add_option("--draft-vocab", options.draft_vocab,
+                 "cut the draft model's output head to token ids below N and the end tokens (BPE ids follow merge "
+                 "rank, so these are the frequent ones): a cheaper draft token; the model still checks with its "
+                 "whole head, so the output is the same (default: the whole head)")
+      ->group(in_group)->type_name("N")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            int64_t n = 0;
+            if (!CLI::detail::lexical_cast(text, n) || n < 1)
+              return "must be a count of token ids of at least 1, not " + text + " (leave it out for the whole head)";
+            return "";
+          },
+          "N >= 1"));
   app.add_option("--lookup-ngram", options.lookup_ngram,
                  "prompt lookup: draft what followed the longest recent match of the last N tokens in the prompt "
                  "and the reply (0: off)")

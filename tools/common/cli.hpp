@@ -23,8 +23,8 @@ void add_state_checkpoint_options(CLI::App& app, int32_t& checkpoint_interval, i
 // kv_type; `default_note` says the tool's default and why.
 CLI::Option* add_kv_type_option(CLI::App& app, std::string& kv_type, const std::string& default_note);
 
-// --model-draft FILE (described by `draft_help`), --draft-max, --draft-min, --draft-p-min and
-// --lookup-ngram (slm/speculative.hpp), in the help's `group` (empty: the options').
+// --model-draft FILE (described by `draft_help`), --draft-max, --draft-min, --draft-p-min,
+// --draft-vocab and --lookup-ngram (slm/speculative.hpp), in the help's `group` (empty: the options').
 void add_speculative_options(CLI::App& app, std::string& draft_path, SpeculativeOptions& options,
                              const std::string& draft_help, const std::string& group = "");
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -61,6 +62,16 @@ double speedup(const SpeculativeBenchResult& r) {
   return bench::mean_stddev(r.speculative_ts).mean / bench::mean_stddev(r.plain_ts).mean;
 }
 
+// The share of `tokens` a draft head cut to draft_vocab keeps (ids below it, end tokens).
+double share_in_draft_vocab(const Model& model, const std::vector<TokenId>& tokens, int draft_vocab) {
+  if (tokens.empty()) return 0.0;
+  const std::vector<TokenId>& ends = model.tokenizer().end_of_generation_ids();
+  const auto kept = [&](TokenId t) {
+    return draft_vocab <= 0 || t < draft_vocab || std::find(ends.begin(), ends.end(), t) != ends.end();
+  };
+  return double(std::count_if(tokens.begin(), tokens.end(), kept)) / double(tokens.size());
+}
+
 }  // namespace
 
 SpeculativeBenchResult run_speculative_bench(const std::shared_ptr<const Model>& model, const std::string& model_path,
@@ -89,6 +100,7 @@ SpeculativeBenchResult run_speculative_bench(const std::shared_ptr<const Model>&
   result.n_prompt = int(prompt.size());
   result.n_gen = n_gen;
   result.lookup_ngram = o.speculative.lookup_ngram;
+  result.draft_vocab = o.speculative.draft_vocab;
   generate_once(nullptr);  // warm-up: page in both models, size the scratch buffers
   generate_once(&speculator);
   for (int rep = 0; rep < repetitions; ++rep) {
@@ -98,6 +110,7 @@ SpeculativeBenchResult run_speculative_bench(const std::shared_ptr<const Model>&
     result.speculative_ts.push_back(generation_rate(fast));
     result.stats = fast.speculation;
     result.identical = result.identical && plain.tokens == fast.tokens;
+    result.in_draft_vocab = share_in_draft_vocab(*model, plain.tokens, o.speculative.draft_vocab);
   }
   return result;
 }
@@ -107,12 +120,15 @@ void print_speculative_table(const std::vector<SpeculativeBenchResult>& results)
   std::vector<std::vector<std::string>> rows;
   for (const SpeculativeBenchResult& r : results)
     rows.push_back({std::filesystem::path(r.model_filename).filename().string(), r.draft_filename,
+                    r.draft_vocab > 0 ? std::to_string(r.draft_vocab) : "-",
+                    r.draft_vocab > 0 ? fmt::format("{:.1f}%", 100 * r.in_draft_vocab) : "-",
                     r.lookup_ngram > 0 ? std::to_string(r.lookup_ngram) : "-", std::to_string(r.n_threads),
                     fmt::format("tg{}", r.n_gen), mean_stddev_text(r.plain_ts), mean_stddev_text(r.speculative_ts),
                     fmt::format("{:.2f}x", speedup(r)), std::to_string(r.stats.drafted),
                     std::to_string(r.stats.accepted), fmt::format("{:.1f}%", 100 * r.stats.acceptance_rate()),
                     r.identical ? "yes" : "NO"});
-  const MarkdownTable table({{"model file", 10, false}, {"draft", 5, false}, {"lookup", 6, true},
+  const MarkdownTable table({{"model file", 10, false}, {"draft", 5, false}, {"draft vocab", 11, true},
+                             {"in vocab", 8, true}, {"lookup", 6, true},
                              {"threads", 7, true}, {"test", 6, true}, {"plain t/s", 14, true},
                              {"speculative t/s", 15, true}, {"speed-up", 8, true}, {"drafted", 7, true},
                              {"accepted", 8, true}, {"acceptance", 10, true}, {"identical", 9, true}},
@@ -121,7 +137,8 @@ void print_speculative_table(const std::vector<SpeculativeBenchResult>& results)
   table.print_header();
   for (const auto& row : rows) table.print_row(row);
   fmt::print("\nspeculative: greedy generation of the same prompt ({} tokens) with and without speculation, runs "
-             "alternating; t/s counts the generated tokens after the first; drafted/accepted: the last run\n",
+             "alternating; t/s counts the generated tokens after the first; drafted/accepted: the last run; in vocab: the "
+             "share of the plain output's tokens the cut draft head (--draft-vocab) keeps\n",
              results.front().n_prompt);
 }
 
@@ -129,6 +146,7 @@ nlohmann::ordered_json speculative_json(const std::vector<SpeculativeBenchResult
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const SpeculativeBenchResult& r : results)
     out.push_back({{"model_filename", r.model_filename}, {"draft_filename", r.draft_filename},
+                   {"draft_vocab", r.draft_vocab}, {"in_draft_vocab", r.in_draft_vocab},
                    {"lookup_ngram", r.lookup_ngram}, {"n_threads", r.n_threads}, {"n_prompt", r.n_prompt},
                    {"n_gen", r.n_gen}, {"plain_samples_ts", r.plain_ts}, {"speculative_samples_ts", r.speculative_ts},
                    {"speedup", speedup(r)}, {"drafted", r.stats.drafted}, {"accepted", r.stats.accepted},

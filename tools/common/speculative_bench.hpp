@@ -16,7 +16,7 @@ namespace slm::tools {
 
 struct SpeculativeBenchOptions {
   std::string draft_path;            // --model-draft; "" for prompt lookup alone
-  SpeculativeOptions speculative;    // --draft-max, --draft-min, --draft-p-min, --lookup-ngram
+  SpeculativeOptions speculative;    // --draft-max, --draft-min, --draft-p-min, --draft-vocab, --lookup-ngram
   std::string prompt_file;           // --spec-prompt-file: the prompt's text; "" for random tokens
   int n_prompt = 64;                 // --spec-prompt-tokens: random prompt tokens
   // --spec-extraction: an extraction-style prompt built from the random one, X: a "document" that
@@ -35,6 +35,8 @@ struct SpeculativeBenchResult {
   std::vector<double> plain_ts, speculative_ts;  // generated tokens after the first per second, per run
   SpeculationStats stats;                        // of the last speculative run
   bool identical = true;                         // every speculative output equal to the plain one
+  int draft_vocab = 0;                           // --draft-vocab (0: the whole head)
+  double in_draft_vocab = 0.0;                   // share of the plain output's tokens the cut head keeps
 };
 
 SpeculativeBenchResult run_speculative_bench(const std::shared_ptr<const Model>& model, const std::string& model_path,
