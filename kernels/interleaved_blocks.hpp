@@ -29,10 +29,10 @@
 // 1680 bytes, exactly 8 blocks.
 //
 // Why this order: a group decodes
-// to the signed bytes of slots 0..31 in one register, whose two halves widen to 16 lanes of
-// int16 each = 8 rows x one pair of weights, which _mm256_madd_epi16 multiplies with a
-// broadcast pair of activations to give each row's sum in its own 32-bit lane: no horizontal
-// additions (see kernels/matmul_int_avx2.hpp).
+// to slots 0..15 and 16..31 as two vectors of 16 lanes of int16 (the group's 16 nibble bytes
+// widened once: low nibbles, then high ones) = 8 rows x one pair of weights each, which
+// _mm256_madd_epi16 multiplies with a broadcast pair of activations to give each row's sum in
+// its own 32-bit lane: no horizontal additions (see kernels/matmul_int_avx2.hpp).
 //
 // The scalar functions here are the specification: interleave_rows_reference and
 // deinterleave_row are exact inverses (tested byte for byte), and interleave_rows, which

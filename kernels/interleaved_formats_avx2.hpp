@@ -36,8 +36,8 @@ void store_pair(RowTile<Format>& tile, int pair, int row0, __m256i w) {
 //     prompt tile (weights with their
 //     sub-block scales, scales, mins).
 
-// Q4_0, Q5_0, Q8_0: d[8], then 8 groups of kGroupBytes; slots(group) gives the group's 32
-// weights as signed bytes, zero point removed.
+// Q4_0, Q5_0, Q8_0: d[8], then 8 groups of kGroupBytes; halves(group, low, high) gives the
+// group's 32 weights as 16-bit integers, zero point removed.
 template <GgmlType kType, class Block>
 struct InterleavedLegacy {
   static constexpr int kWeights = kLegacyBlockSize, kGroupWeights = kLegacyBlockSize;
@@ -47,7 +47,38 @@ struct InterleavedLegacy {
   static constexpr int kGroupBytes = sizeof(Block) - sizeof(Fp16Bits);
   static constexpr int kBlockBytes = kInterleavedRows * sizeof(Block);
 
-  static __m256i slots(const uint8_t* group) { return legacy_group_slots<kType>(group); }
+  // The group's slots 0-15 (low) and 16-31 (high) as 16-bit weights, zero point removed,
+  // decoded in 16-bit lanes: the bytes are widened straight from memory, and no byte vector
+  // has its halves split and widened again (Zen 3's shuffle pipes bounded that).
+  static void halves(const uint8_t* group, __m256i& low, __m256i& high) {
+    if constexpr (kType == GgmlType::Q8_0) {
+      low = _mm256_cvtepi8_epi16(load16(group));
+      high = _mm256_cvtepi8_epi16(load16(group + 16));
+    } else if constexpr (kType == GgmlType::Q5_0) {
+      // Slot j's 5th bit is bit j of the little-endian qh: lane j of `low` tests bit j of its
+      // first 16 bits, lane j of `high` bit j of the next 16. Where it is clear, q - 16 is the
+      // nibble with bits 4-15 set (two's complement); where it is set, the nibble itself.
+      const __m256i bytes = _mm256_cvtepu8_epi16(load16(group + sizeof(uint32_t)));
+      const __m256i bit_of_lane = _mm256_set_epi16(-32768, 0x4000, 0x2000, 0x1000, 0x800, 0x400, 0x200, 0x100, 0x80, 0x40,
+                                                   0x20, 0x10, 8, 4, 2, 1);
+      const __m256i above_nibble = _mm256_set1_epi16(static_cast<int16_t>(0xfff0));
+      uint16_t first_bits, second_bits;
+      std::memcpy(&first_bits, group, sizeof(first_bits));
+      std::memcpy(&second_bits, group + sizeof(first_bits), sizeof(second_bits));
+      const auto with_fifth_bit = [&](__m256i nibble, uint16_t bits) {
+        const __m256i clear = _mm256_cmpeq_epi16(_mm256_and_si256(_mm256_set1_epi16(static_cast<int16_t>(bits)), bit_of_lane),
+                                                 _mm256_setzero_si256());
+        return _mm256_or_si256(nibble, _mm256_and_si256(clear, above_nibble));
+      };
+      low = with_fifth_bit(_mm256_and_si256(bytes, _mm256_set1_epi16(0x0f)), first_bits);
+      high = with_fifth_bit(_mm256_srli_epi16(bytes, 4), second_bits);
+    } else {
+      static_assert(kType == GgmlType::Q4_0);
+      const __m256i bytes = _mm256_cvtepu8_epi16(load16(group));
+      low = _mm256_sub_epi16(_mm256_and_si256(bytes, _mm256_set1_epi16(0x0f)), _mm256_set1_epi16(8));
+      high = _mm256_sub_epi16(_mm256_srli_epi16(bytes, 4), _mm256_set1_epi16(8));
+    }
+  }
 
   template <int kTokens>
   static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>* x, int64_t x_stride, __m256* acc) {
@@ -59,8 +90,8 @@ struct InterleavedLegacy {
       for (__m256i& sum : sums) sum = _mm256_setzero_si256();
 #pragma GCC unroll 8
     for (int m = 0; m < kLegacyBlockSize / 4; ++m) {
-      const __m256i q = slots(block + kScaleBytes + m * kGroupBytes);
-      const __m256i low = _mm256_cvtepi8_epi16(low_half(q)), high = _mm256_cvtepi8_epi16(high_half(q));
+      __m256i low, high;
+      halves(block + kScaleBytes + m * kGroupBytes, low, high);
 #pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t) {
         const int16_t* q_x = x[t * x_stride].q + 4 * m;
@@ -80,9 +111,10 @@ struct InterleavedLegacy {
     _mm256_store_ps(tile.scale[b] + row0, _mm256_cvtph_ps(load16(block)));
 #pragma GCC unroll 8
     for (int m = 0; m < kLegacyBlockSize / 4; ++m) {
-      const __m256i q = slots(block + kScaleBytes + m * kGroupBytes);
-      store_pair(tile, b * kWeights / 2 + 2 * m, row0, _mm256_cvtepi8_epi16(low_half(q)));
-      store_pair(tile, b * kWeights / 2 + 2 * m + 1, row0, _mm256_cvtepi8_epi16(high_half(q)));
+      __m256i low, high;
+      halves(block + kScaleBytes + m * kGroupBytes, low, high);
+      store_pair(tile, b * kWeights / 2 + 2 * m, row0, low);
+      store_pair(tile, b * kWeights / 2 + 2 * m + 1, row0, high);
     }
   }
 };
@@ -181,15 +213,21 @@ struct InterleavedQ6_K {
   static constexpr int kBlockBytes = kQ6KTileBlockBytes;
   static constexpr int kScalesOffset = 16, kQuantsOffset = 144, kGroupBytes = 24;
 
-  // The group's 32 weights as signed bytes q - 32.
-  static __m256i quants(const uint8_t* block, int c, int m) {
+  // Group m of the 32 weights c as 16-bit weights q - 32: slots 0-15 (low) and 16-31 (high),
+  // decoded in 16-bit lanes as InterleavedLegacy::halves. Lane j of the top bits' bytes (byte j % 8, both halves)
+  // holds slot j's bits at 2 (j / 8) and slot 16 + j's at 4 + 2 (j / 8); a 32-bit shift by lanes
+  // 8-15's extra 2 bits moves them to bits 4-5, the bits it carries in from the next lane masked off.
+  static void halves(const uint8_t* block, int c, int m, __m256i& low, __m256i& high) {
     const uint8_t* group = block + kQuantsOffset + (c * 8 + m) * kGroupBytes;
-    int64_t top_bits;
-    std::memcpy(&top_bits, group + 16, sizeof(top_bits));
-    // 64-bit lane L: byte k's bits 2L, 2L + 1 moved to bits 0, 1: the top bits of slot 8L + k.
-    const __m256i high = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x(top_bits), _mm256_set_epi64x(6, 4, 2, 0)),
-                                          _mm256_set1_epi8(3));
-    return _mm256_sub_epi8(_mm256_or_si256(nibbles(group), _mm256_slli_epi16(high, 4)), _mm256_set1_epi8(32));
+    const __m256i nibble_bytes = _mm256_cvtepu8_epi16(load16(group));
+    double top_bytes;
+    std::memcpy(&top_bytes, group + 16, sizeof(top_bytes));
+    const __m256i top = _mm256_cvtepu8_epi16(_mm_castpd_si128(_mm_set1_pd(top_bytes)));
+    const __m256i top_mask = _mm256_set1_epi16(0x30), zero_point = _mm256_set1_epi16(32);
+    const __m256i low_top = _mm256_and_si256(_mm256_sllv_epi32(top, _mm256_set_epi32(2, 2, 2, 2, 4, 4, 4, 4)), top_mask);
+    const __m256i high_top = _mm256_and_si256(_mm256_srlv_epi32(top, _mm256_set_epi32(2, 2, 2, 2, 0, 0, 0, 0)), top_mask);
+    low = _mm256_sub_epi16(_mm256_or_si256(_mm256_and_si256(nibble_bytes, _mm256_set1_epi16(0x0f)), low_top), zero_point);
+    high = _mm256_sub_epi16(_mm256_or_si256(_mm256_srli_epi16(nibble_bytes, 4), high_top), zero_point);
   }
   static const uint8_t* sub_block_scales(const uint8_t* block, int i) { return block + kScalesOffset + kInterleavedRows * i; }
 
@@ -205,8 +243,8 @@ struct InterleavedQ6_K {
           for (__m256i& sum : sub) sum = _mm256_setzero_si256();
 #pragma GCC unroll 4
           for (int m = 4 * k; m < 4 * k + 4; ++m) {
-            const __m256i q = quants(block, c, m);
-            const __m256i low = _mm256_cvtepi8_epi16(low_half(q)), high = _mm256_cvtepi8_epi16(high_half(q));
+            __m256i low, high;
+            halves(block, c, m, low, high);
 #pragma GCC unroll 8
             for (int t = 0; t < kTokens; ++t) {
               const int16_t* q_x = x[t * x_stride].q + 32 * c + 4 * m;
@@ -230,10 +268,11 @@ struct InterleavedQ6_K {
       for (int k = 0; k < 2; ++k) {
         const __m256i pair_scales = per_pair(_mm_cvtepi8_epi16(load8(sub_block_scales(block, 2 * c + k))));
         for (int m = 4 * k; m < 4 * k + 4; ++m) {
-          const __m256i q = quants(block, c, m);
+          __m256i low, high;
+          halves(block, c, m, low, high);
           const int pair = b * kWeights / 2 + 16 * c + 2 * m;
-          store_pair(tile, pair, row0, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(low_half(q)), pair_scales));
-          store_pair(tile, pair + 1, row0, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(high_half(q)), pair_scales));
+          store_pair(tile, pair, row0, _mm256_mullo_epi16(low, pair_scales));
+          store_pair(tile, pair + 1, row0, _mm256_mullo_epi16(high, pair_scales));
         }
       }
   }
