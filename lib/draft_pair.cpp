@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cmath>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -31,8 +33,17 @@ bool is_residual_output(const std::string& name) {
          name.ends_with(".ffn_down_exps.weight");
 }
 
-// The tensor's rows multiplied by `scale`, written in `type`.
-std::vector<uint8_t> converted_copy(const GgufTensor& tensor, float scale, GgmlType type) {
+// Multiplies every row by `scale`, and the rows from `from_row` on by `later_rows` as well.
+struct RowScale {
+  float scale = 1.0f;
+  uint64_t from_row = UINT64_MAX;
+  float later_rows = 1.0f;
+  bool changes_nothing() const { return scale == 1.0f && (from_row == UINT64_MAX || later_rows == 1.0f); }
+  float of(uint64_t row) const { return row >= from_row ? scale * later_rows : scale; }
+};
+
+// The tensor's rows multiplied as `scale` says, written in `type`.
+std::vector<uint8_t> converted_copy(const GgufTensor& tensor, RowScale scale, GgmlType type) {
   if (!kernels::can_quantize(type))
     throw Error(fmt::format("{}: cannot write {} tensors", tensor.name, ggml_type_name(type)));
   const int64_t n = int64_t(tensor.ne[0]);
@@ -46,25 +57,53 @@ std::vector<uint8_t> converted_copy(const GgufTensor& tensor, float scale, GgmlT
   std::vector<float> row(size_t(n), 0.0f);
   for (uint64_t r = 0; r < tensor.n_rows(); ++r) {
     kernels::dequantize_row(tensor.type, tensor.data + r * row_bytes, row.data(), n);
-    if (scale != 1.0f)
-      for (float& x : row) x *= scale;
+    if (const float factor = scale.of(r); factor != 1.0f)
+      for (float& x : row) x *= factor;
     kernels::quantize_row(type, row.data(), out.data() + r * out_row_bytes, n);
   }
   return out;
 }
 
-// Adds `tensor` scaled by `scale` in `type`, or as it is when neither changes it.
-void add_tensor(GgufWriter& writer, const GgufTensor& tensor, float scale, GgmlType type) {
+// Adds `tensor` as `name`, scaled by `scale` in `type`, or as it is when neither changes it.
+void add_tensor(GgufWriter& writer, const std::string& name, const GgufTensor& tensor, RowScale scale, GgmlType type) {
   const std::vector<uint64_t> shape(tensor.ne.begin(), tensor.ne.begin() + tensor.n_dims);
-  if (scale == 1.0f && type == tensor.type)
-    writer.add_tensor(tensor.name, tensor.type, shape, {tensor.data, tensor.data + tensor.n_bytes});
+  if (scale.changes_nothing() && type == tensor.type)
+    writer.add_tensor(name, tensor.type, shape, {tensor.data, tensor.data + tensor.n_bytes});
   else
-    writer.add_tensor(tensor.name, type, shape, converted_copy(tensor, scale, type));
+    writer.add_tensor(name, type, shape, converted_copy(tensor, scale, type));
 }
+
+double standard_normal_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
 
 }  // namespace
 
-void write_draft_pair(const std::string& input_path, const std::string& target_path, const std::string& draft_path,
+double frequent_head_scale(int64_t n_frequent, int64_t n_vocab, double share) {
+  if (n_frequent < 1 || n_frequent >= n_vocab || !(share > 0.0 && share < 1.0))
+    throw Error(fmt::format("a frequent vocabulary of {} of {} tokens holding a share of {} of the argmaxes: want "
+                            "1 <= N < {} and a share strictly between 0 and 1", n_frequent, n_vocab, share, n_vocab));
+  // P(the largest of N standard normal logits beats the largest of M normal logits of deviation s)
+  // = integral of N phi(x) Phi(x)^(N-1) Phi(x / s)^M dx, summed on a fine grid (x in [-9, 9]).
+  const double n = double(n_frequent), m = double(n_vocab - n_frequent);
+  const auto share_at = [&](double s) {
+    constexpr double kStep = 1e-3;
+    double total = 0.0;
+    for (double x = -9.0; x <= 9.0; x += kStep) {
+      const double density = n * std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI);
+      const double log_rest = (n - 1.0) * std::log(standard_normal_cdf(x)) + m * std::log(standard_normal_cdf(x / s));
+      total += density * std::exp(log_rest) * kStep;
+    }
+    return total;
+  };
+  // The share falls as s grows: bisect on log s within [1/1000, 1000].
+  double low = std::log(1e-3), high = std::log(1e3);
+  for (int i = 0; i < 40; ++i) {  // to 1e-11 of log s
+    const double mid = 0.5 * (low + high);
+    (share_at(std::exp(mid)) > share ? low : high) = mid;
+  }
+  return std::exp(0.5 * (low + high));
+}
+
+float write_draft_pair(const std::string& input_path, const std::string& target_path, const std::string& draft_path,
                       const DraftPairOptions& options) {
   const GgufFile input = GgufFile::open(input_path);
   const std::string& arch = input.get_string("general.architecture");
@@ -89,18 +128,35 @@ void write_draft_pair(const std::string& input_path, const std::string& target_p
 
   const bool has_output = input.find_tensor("output.weight") != nullptr;
   const std::string head_name = has_output ? "output.weight" : "token_embd.weight";
+  // A frequent vocabulary: the head's rows of ids >= frequent_vocab scaled down, in a head of its
+  // own (output.weight) when it was tied to the embeddings, which stay as they were.
+  RowScale head_scale;
+  if (options.frequent_vocab > 0) {
+    const GgufTensor* head = input.find_tensor(head_name);
+    if (!head || head->n_dims != 2) throw Error(fmt::format("{}: no two-dimensional {}", input_path, head_name));
+    head_scale = {.from_row = uint64_t(options.frequent_vocab),
+                  .later_rows = float(frequent_head_scale(options.frequent_vocab, int64_t(head->ne[1]),
+                                                          options.frequent_share))};
+  }
+  const bool own_head = options.frequent_vocab > 0 && !has_output;
   for (const GgufTensor& tensor : input.tensors()) {
     const std::optional<int32_t> layer = layer_of(tensor.name);
     const bool later = layer && *layer >= options.draft_layers;
     const float attention = tensor.name.ends_with(".attn_output.weight") ? options.attention_scale : 1.0f;
     const float residual = later && is_residual_output(tensor.name) ? options.residual_scale : 1.0f;
-    add_tensor(target, tensor, attention * residual, tensor.type);
-    if (later) continue;
-    const bool head = tensor.name == head_name && options.draft_head_type;
-    add_tensor(draft, tensor, attention, head ? *options.draft_head_type : tensor.type);
+    const bool head = tensor.name == head_name;
+    RowScale target_scale{.scale = attention * residual}, draft_scale{.scale = attention};
+    if (head && !own_head) target_scale = draft_scale = head_scale;
+    const GgmlType draft_type = head && !own_head && options.draft_head_type ? *options.draft_head_type : tensor.type;
+    add_tensor(target, tensor.name, tensor, target_scale, tensor.type);
+    if (!later) add_tensor(draft, tensor.name, tensor, draft_scale, draft_type);
+    if (!head || !own_head) continue;
+    add_tensor(target, "output.weight", tensor, head_scale, tensor.type);
+    add_tensor(draft, "output.weight", tensor, head_scale, options.draft_head_type.value_or(tensor.type));
   }
   target.write_file(target_path);
   draft.write_file(draft_path);
+  return head_scale.later_rows;
 }
 
 }  // namespace slm

@@ -112,6 +112,11 @@ SpeculativeBenchResult run_speculative_bench(const std::shared_ptr<const Model>&
     result.identical = result.identical && plain.tokens == fast.tokens;
     result.in_draft_vocab = share_in_draft_vocab(*model, plain.tokens, o.speculative.draft_vocab);
   }
+  const SpeculationCosts costs = speculator.estimated_costs();
+  if (speculator.has_draft_model() && costs.verification.size() >= 4) {
+    result.draft_token_cost = costs.draft_token;
+    result.row_cost = (costs.verification[3] - costs.verification[0]) / 3.0;
+  }
   return result;
 }
 
@@ -126,19 +131,23 @@ void print_speculative_table(const std::vector<SpeculativeBenchResult>& results)
                     fmt::format("tg{}", r.n_gen), mean_stddev_text(r.plain_ts), mean_stddev_text(r.speculative_ts),
                     fmt::format("{:.2f}x", speedup(r)), std::to_string(r.stats.drafted),
                     std::to_string(r.stats.accepted), fmt::format("{:.1f}%", 100 * r.stats.acceptance_rate()),
-                    r.identical ? "yes" : "NO"});
+                    r.draft_token_cost > 0 ? fmt::format("{:.3f}", r.draft_token_cost) : "-",
+                    r.draft_token_cost > 0 ? fmt::format("{:.3f}", r.row_cost) : "-", r.identical ? "yes" : "NO"});
   const MarkdownTable table({{"model file", 10, false}, {"draft", 5, false}, {"draft vocab", 11, true},
                              {"in vocab", 8, true}, {"lookup", 6, true},
                              {"threads", 7, true}, {"test", 6, true}, {"plain t/s", 14, true},
                              {"speculative t/s", 15, true}, {"speed-up", 8, true}, {"drafted", 7, true},
-                             {"accepted", 8, true}, {"acceptance", 10, true}, {"identical", 9, true}},
+                             {"accepted", 8, true}, {"acceptance", 10, true}, {"draft cost", 10, true},
+                             {"row cost", 8, true}, {"identical", 9, true}},
                             rows);
   fmt::print("\n");
   table.print_header();
   for (const auto& row : rows) table.print_row(row);
   fmt::print("\nspeculative: greedy generation of the same prompt ({} tokens) with and without speculation, runs "
              "alternating; t/s counts the generated tokens after the first; drafted/accepted: the last run; in vocab: the "
-             "share of the plain output's tokens the cut draft head (--draft-vocab) keeps\n",
+             "share of the plain output's tokens the cut draft head (--draft-vocab) keeps; draft cost, row cost: "
+             "adaptive k's measured cost of a draft token and of a verification row past the first (the slope over "
+             "4 rows), in target tokens\n",
              results.front().n_prompt);
 }
 
@@ -150,7 +159,8 @@ nlohmann::ordered_json speculative_json(const std::vector<SpeculativeBenchResult
                    {"lookup_ngram", r.lookup_ngram}, {"n_threads", r.n_threads}, {"n_prompt", r.n_prompt},
                    {"n_gen", r.n_gen}, {"plain_samples_ts", r.plain_ts}, {"speculative_samples_ts", r.speculative_ts},
                    {"speedup", speedup(r)}, {"drafted", r.stats.drafted}, {"accepted", r.stats.accepted},
-                   {"acceptance_rate", r.stats.acceptance_rate()}, {"identical", r.identical}});
+                   {"acceptance_rate", r.stats.acceptance_rate()}, {"draft_token_cost", r.draft_token_cost},
+                   {"row_cost", r.row_cost}, {"identical", r.identical}});
   return out;
 }
 

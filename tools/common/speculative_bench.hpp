@@ -35,6 +35,9 @@ struct SpeculativeBenchResult {
   std::vector<double> plain_ts, speculative_ts;  // generated tokens after the first per second, per run
   SpeculationStats stats;                        // of the last speculative run
   bool identical = true;                         // every speculative output equal to the plain one
+  // Adaptive k's measured costs after the last run, in target tokens: a draft token, and a
+  // verification row past the first (the slope over 4 rows); 0 without a draft model.
+  double draft_token_cost = 0.0, row_cost = 0.0;
   int draft_vocab = 0;                           // --draft-vocab (0: the whole head)
   double in_draft_vocab = 0.0;                   // share of the plain output's tokens the cut head keeps
 };
