@@ -113,6 +113,27 @@ TEST_F(BenchTool, JsonHasLlamaBenchFieldsAndBandwidth) {
               1171200 * results[1]["avg_ts"].get<double>() / 1e9, 1e-9);
 }
 
+// --draft-vocab measures the whole draft head beside the cut one, against the same plain runs.
+TEST_F(BenchTool, ACutDraftHeadIsMeasuredBesideTheWholeOne) {
+  const ToolRun run =
+      run_bench("-m " + stories() + " --model-draft " + stories() +
+                " --draft-vocab 100 --draft-p-min 0 -p 0 -n 8 -t 1 -o json" + kQuick);
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  const nlohmann::json results = nlohmann::json::parse(run.out);
+  std::vector<nlohmann::json> speculative;
+  for (const auto& r : results)
+    if (r.contains("speculative_samples_ts")) speculative.push_back(r);
+  ASSERT_EQ(speculative.size(), 2u) << run.out;
+  EXPECT_EQ(speculative[0]["draft_vocab"], 0);
+  EXPECT_EQ(speculative[1]["draft_vocab"], 100);
+  EXPECT_EQ(speculative[0]["plain_samples_ts"], speculative[1]["plain_samples_ts"]);
+  for (const auto& r : speculative) {
+    EXPECT_EQ(r["identical"], true);
+    EXPECT_EQ(r["speculative_samples_ts"].size(), 2u);
+  }
+  EXPECT_EQ(speculative[0]["in_draft_vocab"], 1.0);  // the whole head keeps every token
+}
+
 TEST_F(BenchTool, CommaListsMakeOneRowPerCombinationAndZeroSkips) {
   // Two models x two thread counts x (pp4, pp8; no tg).
   const ToolRun run = run_bench("-m " + stories() + "," + stories() + " -p 4,8 -n 0 -t 1,2 -o json" + kQuick);

@@ -243,9 +243,9 @@ int run(Options o) {
       });
       for (int n : o.n_gen)
         if (n > 1 && o.speculative.enabled())
-          speculative_results.push_back(slm::tools::run_speculative_bench(
-              model, path, draft, o.speculative, t, n, o.repetitions, o.seed,
-              slm::kv_type_named(o.kv_type)));
+          for (slm::tools::SpeculativeBenchResult& r : slm::tools::run_speculative_bench(
+                   model, path, draft, o.speculative, t, n, o.repetitions, o.seed, slm::kv_type_named(o.kv_type)))
+            speculative_results.push_back(std::move(r));
     }
   }
   if (markdown) {

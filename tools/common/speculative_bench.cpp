@@ -74,15 +74,35 @@ double share_in_draft_vocab(const Model& model, const std::vector<TokenId>& toke
 
 }  // namespace
 
-SpeculativeBenchResult run_speculative_bench(const std::shared_ptr<const Model>& model, const std::string& model_path,
-                                             const std::shared_ptr<const Model>& draft, const SpeculativeBenchOptions& o,
-                                             int n_threads, int n_gen, int repetitions, uint32_t seed, KvType kv_type) {
+std::vector<SpeculativeBenchResult> run_speculative_bench(const std::shared_ptr<const Model>& model,
+                                                          const std::string& model_path,
+                                                          const std::shared_ptr<const Model>& draft,
+                                                          const SpeculativeBenchOptions& o, int n_threads, int n_gen,
+                                                          int repetitions, uint32_t seed, KvType kv_type) {
   std::vector<TokenId> prompt = bench_prompt(*model, o, seed);
   const int32_t n_prompt_max = o.extraction ? 2 * int32_t(prompt.size()) + n_gen : int32_t(prompt.size());
   SessionOptions session_options{.n_ctx = n_prompt_max + n_gen + 1, .n_threads = n_threads, .kv_type = kv_type};
   Session session(model, session_options);
   if (o.extraction) prompt = extraction_prompt(prompt, session, n_gen, o.extraction_edit_every, seed);
-  Speculator speculator(*model, draft, o.speculative, session_options);
+  // A cut draft head is measured beside the whole head, in the same alternation.
+  std::vector<SpeculativeOptions> variants{o.speculative};
+  if (o.speculative.draft_vocab > 0 && draft) {
+    variants.insert(variants.begin(), o.speculative);
+    variants.front().draft_vocab = 0;
+  }
+  std::vector<Speculator> speculators;
+  std::vector<SpeculativeBenchResult> results;
+  for (const SpeculativeOptions& variant : variants) {
+    speculators.emplace_back(*model, draft, variant, session_options);
+    SpeculativeBenchResult& result = results.emplace_back();
+    result.model_filename = model_path;
+    result.draft_filename = o.draft_path.empty() ? "-" : std::filesystem::path(o.draft_path).filename().string();
+    result.n_threads = n_threads;
+    result.n_prompt = int(prompt.size());
+    result.n_gen = n_gen;
+    result.lookup_ngram = variant.lookup_ngram;
+    result.draft_vocab = variant.draft_vocab;
+  }
   SamplerParams greedy;
   greedy.temperature = 0.0f;
   const auto generate_once = [&](Speculator* s) {
@@ -93,31 +113,28 @@ SpeculativeBenchResult run_speculative_bench(const std::shared_ptr<const Model>&
     return generate(session, sampler, prompt, options, nullptr);
   };
 
-  SpeculativeBenchResult result;
-  result.model_filename = model_path;
-  result.draft_filename = o.draft_path.empty() ? "-" : std::filesystem::path(o.draft_path).filename().string();
-  result.n_threads = n_threads;
-  result.n_prompt = int(prompt.size());
-  result.n_gen = n_gen;
-  result.lookup_ngram = o.speculative.lookup_ngram;
-  result.draft_vocab = o.speculative.draft_vocab;
   generate_once(nullptr);  // warm-up: page in both models, size the scratch buffers
-  generate_once(&speculator);
+  for (Speculator& speculator : speculators) generate_once(&speculator);
   for (int rep = 0; rep < repetitions; ++rep) {
     const GenerateResult plain = generate_once(nullptr);
-    const GenerateResult fast = generate_once(&speculator);
-    result.plain_ts.push_back(generation_rate(plain));
-    result.speculative_ts.push_back(generation_rate(fast));
-    result.stats = fast.speculation;
-    result.identical = result.identical && plain.tokens == fast.tokens;
-    result.in_draft_vocab = share_in_draft_vocab(*model, plain.tokens, o.speculative.draft_vocab);
+    for (size_t v = 0; v < speculators.size(); ++v) {
+      const GenerateResult fast = generate_once(&speculators[v]);
+      SpeculativeBenchResult& result = results[v];
+      result.plain_ts.push_back(generation_rate(plain));
+      result.speculative_ts.push_back(generation_rate(fast));
+      result.stats = fast.speculation;
+      result.identical = result.identical && plain.tokens == fast.tokens;
+      result.in_draft_vocab = share_in_draft_vocab(*model, plain.tokens, result.draft_vocab);
+    }
   }
-  const SpeculationCosts costs = speculator.estimated_costs();
-  if (speculator.has_draft_model() && costs.verification.size() >= 4) {
-    result.draft_token_cost = costs.draft_token;
-    result.row_cost = (costs.verification[3] - costs.verification[0]) / 3.0;
+  for (size_t v = 0; v < speculators.size(); ++v) {
+    const SpeculationCosts costs = speculators[v].estimated_costs();
+    if (speculators[v].has_draft_model() && costs.verification.size() >= 4) {
+      results[v].draft_token_cost = costs.draft_token;
+      results[v].row_cost = (costs.verification[3] - costs.verification[0]) / 3.0;
+    }
   }
-  return result;
+  return results;
 }
 
 void print_speculative_table(const std::vector<SpeculativeBenchResult>& results) {
@@ -143,8 +160,8 @@ void print_speculative_table(const std::vector<SpeculativeBenchResult>& results)
   fmt::print("\n");
   table.print_header();
   for (const auto& row : rows) table.print_row(row);
-  fmt::print("\nspeculative: greedy generation of the same prompt ({} tokens) with and without speculation, runs "
-             "alternating; t/s counts the generated tokens after the first; drafted/accepted: the last run; in vocab: the "
+  fmt::print("\nspeculative: greedy generation of the same prompt ({} tokens) with and without speculation (with "
+             "--draft-vocab, the whole draft head as well), runs alternating; t/s counts the generated tokens after the first; drafted/accepted: the last run; in vocab: the "
              "share of the plain output's tokens the cut draft head (--draft-vocab) keeps; draft cost, row cost: "
              "adaptive k's measured cost of a draft token and of a verification row past the first (the slope over "
              "4 rows), in target tokens\n",

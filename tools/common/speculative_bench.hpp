@@ -1,7 +1,7 @@
 // slm-bench --model-draft / --lookup-ngram: greedy generation with speculative decoding against
 // plain greedy generation of the same prompt, in the same run (runs alternate, so that a shared
 // machine's drift hits both alike), with the acceptance rate and a check that the two outputs
-// are identical.
+// are identical. With --draft-vocab, the whole draft head and the cut one alternate too.
 #pragma once
 
 #include <memory>
@@ -42,9 +42,13 @@ struct SpeculativeBenchResult {
   double in_draft_vocab = 0.0;                   // share of the plain output's tokens the cut head keeps
 };
 
-SpeculativeBenchResult run_speculative_bench(const std::shared_ptr<const Model>& model, const std::string& model_path,
-                                             const std::shared_ptr<const Model>& draft, const SpeculativeBenchOptions& o,
-                                             int n_threads, int n_gen, int repetitions, uint32_t seed, KvType kv_type);
+// One result; with a draft model and --draft-vocab, two from one alternation (plain, the whole
+// draft head, the cut one, in turn): the whole head's first.
+std::vector<SpeculativeBenchResult> run_speculative_bench(const std::shared_ptr<const Model>& model,
+                                                          const std::string& model_path,
+                                                          const std::shared_ptr<const Model>& draft,
+                                                          const SpeculativeBenchOptions& o, int n_threads, int n_gen,
+                                                          int repetitions, uint32_t seed, KvType kv_type);
 
 void print_speculative_table(const std::vector<SpeculativeBenchResult>& results);
 nlohmann::ordered_json speculative_json(const std::vector<SpeculativeBenchResult>& results);
