@@ -213,21 +213,21 @@ struct InterleavedQ6_K {
   static constexpr int kBlockBytes = kQ6KTileBlockBytes;
   static constexpr int kScalesOffset = 16, kQuantsOffset = 144, kGroupBytes = 24;
 
-  // Group m of the 32 weights c as 16-bit weights q - 32: slots 0-15 (low) and 16-31 (high),
+  // Group m of the 32 weights c as 16-bit quants q (0..63): slots 0-15 (low) and 16-31 (high),
   // decoded in 16-bit lanes as InterleavedLegacy::halves. Lane j of the top bits' bytes (byte j % 8, both halves)
   // holds slot j's bits at 2 (j / 8) and slot 16 + j's at 4 + 2 (j / 8); a 32-bit shift by lanes
   // 8-15's extra 2 bits moves them to bits 4-5, the bits it carries in from the next lane masked off.
-  static void halves(const uint8_t* block, int c, int m, __m256i& low, __m256i& high) {
+  static void quants(const uint8_t* block, int c, int m, __m256i& low, __m256i& high) {
     const uint8_t* group = block + kQuantsOffset + (c * 8 + m) * kGroupBytes;
     const __m256i nibble_bytes = _mm256_cvtepu8_epi16(load16(group));
     double top_bytes;
     std::memcpy(&top_bytes, group + 16, sizeof(top_bytes));
     const __m256i top = _mm256_cvtepu8_epi16(_mm_castpd_si128(_mm_set1_pd(top_bytes)));
-    const __m256i top_mask = _mm256_set1_epi16(0x30), zero_point = _mm256_set1_epi16(32);
+    const __m256i top_mask = _mm256_set1_epi16(0x30);
     const __m256i low_top = _mm256_and_si256(_mm256_sllv_epi32(top, _mm256_set_epi32(2, 2, 2, 2, 4, 4, 4, 4)), top_mask);
     const __m256i high_top = _mm256_and_si256(_mm256_srlv_epi32(top, _mm256_set_epi32(2, 2, 2, 2, 0, 0, 0, 0)), top_mask);
-    low = _mm256_sub_epi16(_mm256_or_si256(_mm256_and_si256(nibble_bytes, _mm256_set1_epi16(0x0f)), low_top), zero_point);
-    high = _mm256_sub_epi16(_mm256_or_si256(_mm256_srli_epi16(nibble_bytes, 4), high_top), zero_point);
+    low = _mm256_or_si256(_mm256_and_si256(nibble_bytes, _mm256_set1_epi16(0x0f)), low_top);
+    high = _mm256_or_si256(_mm256_srli_epi16(nibble_bytes, 4), high_top);
   }
   static const uint8_t* sub_block_scales(const uint8_t* block, int i) { return block + kScalesOffset + kInterleavedRows * i; }
 
@@ -244,7 +244,7 @@ struct InterleavedQ6_K {
 #pragma GCC unroll 4
           for (int m = 4 * k; m < 4 * k + 4; ++m) {
             __m256i low, high;
-            halves(block, c, m, low, high);
+            quants(block, c, m, low, high);
 #pragma GCC unroll 8
             for (int t = 0; t < kTokens; ++t) {
               const int16_t* q_x = x[t * x_stride].q + 32 * c + 4 * m;
@@ -252,9 +252,13 @@ struct InterleavedQ6_K {
               sub[t] = madd_add(sub[t], high, broadcast_pair(q_x + 2));
             }
           }
+          // The sub-block's sum of (q - 32) x is its sum of q x less 32 times its sum of x.
           const __m256i scales = _mm256_cvtepi8_epi32(load8(sub_block_scales(block, 2 * c + k)));
 #pragma GCC unroll 8
-          for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sub[t], scales));
+          for (int t = 0; t < kTokens; ++t) {
+            const __m256i zero_point_products = _mm256_set1_epi32(32 * x[t * x_stride].sum16[2 * c + k]);
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(_mm256_sub_epi32(sub[t], zero_point_products), scales));
+          }
         }
 #pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t)
@@ -269,10 +273,11 @@ struct InterleavedQ6_K {
         const __m256i pair_scales = per_pair(_mm_cvtepi8_epi16(load8(sub_block_scales(block, 2 * c + k))));
         for (int m = 4 * k; m < 4 * k + 4; ++m) {
           __m256i low, high;
-          halves(block, c, m, low, high);
+          quants(block, c, m, low, high);
           const int pair = b * kWeights / 2 + 16 * c + 2 * m;
-          store_pair(tile, pair, row0, _mm256_mullo_epi16(low, pair_scales));
-          store_pair(tile, pair + 1, row0, _mm256_mullo_epi16(high, pair_scales));
+          const __m256i zero_point = _mm256_set1_epi16(32);
+          store_pair(tile, pair, row0, _mm256_mullo_epi16(_mm256_sub_epi16(low, zero_point), pair_scales));
+          store_pair(tile, pair + 1, row0, _mm256_mullo_epi16(_mm256_sub_epi16(high, zero_point), pair_scales));
         }
       }
   }

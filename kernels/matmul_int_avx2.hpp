@@ -51,6 +51,7 @@ struct alignas(32) ActivationBlock {
   int16_t q[N];
   float d;
   int32_t sum32[N / 32];  // the sums of q over each 32: the K-quant min terms
+  int32_t sum16[N / 16];  // over each 16: Q6_K's zero point, taken out of its sub-block sums
 };
 
 int32_t sum_lanes(__m256i v) {
@@ -84,9 +85,8 @@ void quantize_block(const float* x, ActivationBlock<N>& out) {
     _mm256_store_si256(reinterpret_cast<__m256i*>(out.q + i), packed);
   }
   const __m256i ones = _mm256_set1_epi16(1);
-  for (int j = 0; j < N / 32; ++j)
-    out.sum32[j] = sum_lanes(_mm256_add_epi32(_mm256_madd_epi16(load32(out.q + 32 * j), ones),
-                                              _mm256_madd_epi16(load32(out.q + 32 * j + 16), ones)));
+  for (int j = 0; j < N / 16; ++j) out.sum16[j] = sum_lanes(_mm256_madd_epi16(load32(out.q + 16 * j), ones));
+  for (int j = 0; j < N / 32; ++j) out.sum32[j] = out.sum16[2 * j] + out.sum16[2 * j + 1];
 }
 
 // Every token's activations, in a per-thread buffer that only grows.
