@@ -73,7 +73,8 @@ struct KeyBlock {
 };
 
 // The scratch of a call (attention_scratch_floats): for every query vector, its queries
-// transposed (head_dim rows of lanes), a block's scores or weights (kKeyBlock rows of lanes) and
+// transposed (head_dim rows of lanes), a block's scores or weights (kKeyBlock rows of every
+// vector's lanes, so that a token's heads are adjacent lanes even where they span two vectors) and
 // its running M, S and correction c; the visible keys of each lane; each query's O; a block of
 // keys and values as float32.
 template <class L>
@@ -81,7 +82,7 @@ struct Scratch {
   static constexpr int32_t W = L::kLanes;
   int32_t n_vectors;
   float* queries;   // [vector][d][lane]
-  float* weights;   // [vector][key row][lane]
+  float* weights;   // [key row][vector][lane]
   float* m;         // [vector][lane]
   float* s;
   float* c;
@@ -145,7 +146,7 @@ void score_tile(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t 
   *block.next_keys = next;
   const V scale_vec = L::broadcast(scale);
   for (int i = 0; i < kVectors; ++i)
-    for (int k = 0; k < kKeys; ++k) L::store(sc.weights + ((int64_t(v + i) * kKeyBlock) + j + k) * W, L::mul(acc[i][k], scale_vec));
+    for (int k = 0; k < kKeys; ++k) L::store(sc.weights + (int64_t(j + k) * sc.n_vectors + v + i) * W, L::mul(acc[i][k], scale_vec));
 }
 
 // Fewer query vectors than L::kVectors (a decode step's heads) take more keys per tile, so that
@@ -175,7 +176,7 @@ void score_block(const Scratch<L>& sc, const KeyBlock& block, int32_t head_dim, 
     for (int32_t u = 0; u < sc.n_vectors; ++u)
       for (int32_t j = 0; j < key_rows<L>(block); ++j)
         for (int32_t l = 0; l < L::kLanes; ++l) {
-          float& score = sc.weights[(int64_t(u) * kKeyBlock + j) * L::kLanes + l];
+          float& score = sc.weights[(int64_t(j) * sc.n_vectors + u) * L::kLanes + l];
           score = soft_capped(score, softcap);
         }
 }
@@ -190,14 +191,15 @@ void softmax_block(const Scratch<L>& sc, const KeyBlock& block) {
   using V = typename L::Vec;
   const int32_t n_rows = key_rows<L>(block);
   for (int32_t v = 0; v < sc.n_vectors; ++v) {
-    float* weights = sc.weights + int64_t(v) * kKeyBlock * W;
+    float* weights = sc.weights + int64_t(v) * W;
+    const int64_t row_stride = int64_t(sc.n_vectors) * W;
     const float* first = sc.first + v * W;
     const float* end = sc.end + v * W;
     V block_max = L::broadcast(-INFINITY);
     for (int32_t j = 0; j < n_rows; ++j)
-      block_max = L::max(block_max, kEveryKeyVisible ? L::load(weights + j * W)
+      block_max = L::max(block_max, kEveryKeyVisible ? L::load(weights + j * row_stride)
                                                      : L::select(L::visible(float(block.first_key + P * j), first, end),
-                                                                 L::load(weights + j * W), L::broadcast(-INFINITY)));
+                                                                 L::load(weights + j * row_stride), L::broadcast(-INFINITY)));
     if constexpr (P == 2) block_max = L::max(block_max, L::swap_pairs(block_max));  // both keys of a query's lanes
     const V old_max = L::load(sc.m + v * W);
     const V new_max = L::max(old_max, block_max);
@@ -210,10 +212,10 @@ void softmax_block(const Scratch<L>& sc, const KeyBlock& block) {
         p[j] = L::zero();
         continue;
       }
-      p[j] = exp_nonpositive<L>(L::sub(L::load(weights + j * W), new_max));
+      p[j] = exp_nonpositive<L>(L::sub(L::load(weights + j * row_stride), new_max));
       if (!kEveryKeyVisible) p[j] = L::select(L::visible(float(block.first_key + P * j), first, end), p[j], L::zero());
     }
-    for (int32_t j = 0; j < kRows; ++j) L::store(weights + j * W, p[j]);
+    for (int32_t j = 0; j < kRows; ++j) L::store(weights + j * row_stride, p[j]);
     // The tree over the 32 keys: with two keys per row, row j + half holds keys 2j + 2 half and
     // 2j + 2 half + 1, so the rows' tree is the keys' down to keys 0 and 1, then the lanes' pair.
     for (int32_t half = kRows / 2; half >= 1; half /= 2)
@@ -225,28 +227,25 @@ void softmax_block(const Scratch<L>& sc, const KeyBlock& block) {
   }
 }
 
-// The first of a query's lanes (its M, S, c, first and end), and where its weights are in
-// sc.weights: weight j at offset + (j / P) * W + j % P.
+// The first of a query's lanes (its M, S, c, first and end); its weight j of a block is at
+// sc.weights[(j / P) * n_vectors * W + j % P + lane].
 template <class L>
 int32_t lane_of(int32_t query) {
   return query * L::kKeysPerVector;
 }
-template <class L>
-int64_t weights_offset(int32_t query) {
-  return int64_t(lane_of<L>(query) / L::kLanes) * kKeyBlock * L::kLanes + lane_of<L>(query) % L::kLanes;
-}
 
-// Queries that share their visible keys (a token's heads) and the weights of a block, P keys
-// per row of weights.
+// Queries in adjacent lanes that share their visible keys (up to kMaxHeads of a token's heads),
+// and the weights of a block, P keys per row of weights: weight j of query h at
+// weights[(j / P) * row_stride + j % P + h * P].
 template <int kHeads, int P>
 struct WeightedQueries {
-  const float* weights;    // weight j of query h at weights[offsets[h] + (j / P) * key_stride + j % P]
-  int64_t key_stride;
-  int64_t offsets[kHeads];
+  const float* weights;
+  int64_t row_stride;
   float correction[kHeads];
   float* o[kHeads];
-  float weight(int h, int32_t j) const { return weights[offsets[h] + (j / P) * key_stride + j % P]; }
+  const float* row(int32_t j) const { return weights + (j / P) * row_stride + j % P; }
 };
+constexpr int kMaxHeads = 7;  // x 2 chunks of accumulators (4 with zmm rows), a value chunk and a weight
 
 // O = O * c, then O = fma(p_j, v_j, O) for keys j0 .. j1 - 1 of the block, for kHeads queries,
 // chunks c0 .. c0 + kGroup - 1 of their rows; value row j at values + j * value_stride (F16 rows
@@ -254,6 +253,10 @@ struct WeightedQueries {
 template <int kGroup, int kHeads, int kChunks, int P, typename Element>
 void add_weighted_values(const Element* values, int64_t value_stride, NextLines* next_values,
                          const WeightedQueries<kHeads, P>& wq, int32_t j0, int32_t j1, int32_t c0, int32_t head_dim) {
+  // With few heads, the group's value chunks stay in registers and each weight is broadcast once;
+  // with more, a weight is broadcast again for each chunk, so that the accumulators fit.
+  constexpr bool kChunksHeld = kHeads * kGroup + kGroup + 1 <= RowLanes::kRegisters;
+  static_assert(kHeads * kGroup + 2 <= RowLanes::kRegisters);
   Vec acc[kHeads][kGroup];
   for (int h = 0; h < kHeads; ++h) {
     const Vec c = RowLanes::broadcast(wq.correction[h]);
@@ -263,16 +266,30 @@ void add_weighted_values(const Element* values, int64_t value_stride, NextLines*
   for (int32_t j = j0; j < j1; ++j) {
     next.fetch();
     const Element* value = values + j * value_stride;
-    Vec value_chunk[kGroup];
-    for (int i = 0; i < kGroup; ++i) {
-      value_chunk[i] = load_chunk<kChunks>(value, c0 + i, head_dim);
-      // In a register: folded into every FMA that uses it, the loads would outnumber the FMAs
-      // (GCC folds them for 3 heads), and two loads per cycle would bound the loop.
-      asm("" : "+v"(value_chunk[i]));
-    }
-    for (int h = 0; h < kHeads; ++h) {
-      const Vec weight = RowLanes::broadcast(wq.weight(h, j));
-      for (int i = 0; i < kGroup; ++i) acc[h][i] = RowLanes::fma(weight, value_chunk[i], acc[h][i]);
+    const float* weights = wq.row(j);
+    if constexpr (kChunksHeld) {
+      Vec value_chunk[kGroup];
+      for (int i = 0; i < kGroup; ++i) {
+        value_chunk[i] = load_chunk<kChunks>(value, c0 + i, head_dim);
+        // In a register: folded into every FMA that uses it, the loads would outnumber the FMAs
+        // (GCC folds them for 3 heads), and two loads per cycle would bound the loop.
+        asm("" : "+v"(value_chunk[i]));
+      }
+      for (int h = 0; h < kHeads; ++h) {
+        const Vec weight = RowLanes::broadcast(weights[h * P]);
+        for (int i = 0; i < kGroup; ++i) acc[h][i] = RowLanes::fma(weight, value_chunk[i], acc[h][i]);
+      }
+    } else {
+      for (int i = 0; i < kGroup; ++i) {
+        Vec value_chunk = load_chunk<kChunks>(value, c0 + i, head_dim);
+        asm("" : "+v"(value_chunk));
+        // The weights' address hidden from GCC, so that it loads them again for this chunk
+        // instead of holding kHeads broadcasts in registers (and spilling accumulators).
+        const float* chunk_weights = weights;
+        asm volatile("" : "+r"(chunk_weights));
+        for (int h = 0; h < kHeads; ++h)
+          acc[h][i] = RowLanes::fma(RowLanes::broadcast(chunk_weights[h * P]), value_chunk, acc[h][i]);
+      }
     }
   }
   *next_values = next;
@@ -285,15 +302,14 @@ template <class L, int kHeads, int kChunks>
 void add_values_of_heads(const Scratch<L>& sc, const KeyBlock& block, int32_t query0, int32_t j0, int32_t j1,
                          int32_t head_dim) {
   WeightedQueries<kHeads, L::kKeysPerVector> wq;
-  wq.weights = sc.weights;
-  wq.key_stride = L::kLanes;
+  wq.weights = sc.weights + lane_of<L>(query0);
+  wq.row_stride = int64_t(sc.n_vectors) * L::kLanes;
   for (int h = 0; h < kHeads; ++h) {
-    wq.offsets[h] = weights_offset<L>(query0 + h);
     wq.correction[h] = sc.c[lane_of<L>(query0 + h)];
     wq.o[h] = sc.o + int64_t(query0 + h) * head_dim;
   }
   const int32_t n_chunks = kChunks > 0 ? kChunks : (head_dim + kWidth - 1) / kWidth;
-  constexpr int kGroup = RowLanes::kAccumulators / 4;  // chunks x 4 queries of accumulators
+  constexpr int kGroup = RowLanes::kAccumulators / 4;  // chunks of accumulators for each query
   const auto add = [&]<int kChunksAtOnce>(const auto* values, int64_t value_stride, int32_t c) {
     add_weighted_values<kChunksAtOnce, kHeads, kChunks>(values, value_stride, block.next_values, wq, j0, j1, c, head_dim);
   };
@@ -314,20 +330,26 @@ void add_values_of_heads(const Scratch<L>& sc, const KeyBlock& block, int32_t qu
 // share each value row loaded.
 template <class L, int kChunks>
 void add_values_block(const Scratch<L>& sc, const AttentionQueries& a, const KeyBlock& block) {
-  constexpr int kHeads = 4;  // x RowLanes::kAccumulators / 4 chunks of accumulators
   const int32_t D = a.head_dim;
+  // A token's heads in as few passes as kMaxHeads allows, of equal size (8 heads: 4 and 4).
+  const int32_t passes = (a.n_heads + kMaxHeads - 1) / kMaxHeads;
+  const int32_t heads_per_pass = (a.n_heads + passes - 1) / passes;
   for (int32_t t = 0; t < a.n_tokens; ++t) {
     const int32_t query0 = t * a.n_heads;
     const int32_t j0 = std::max(int32_t(sc.first[lane_of<L>(query0)]) - block.first_key, 0);
     const int32_t j1 = std::min(int32_t(sc.end[lane_of<L>(query0)]) - block.first_key, block.n_keys);
     if (j1 <= j0) continue;  // no visible key: M, S and O stay as they are (c = 1)
-    int32_t h = 0;
-    for (; h + kHeads <= a.n_heads; h += kHeads) add_values_of_heads<L, kHeads, kChunks>(sc, block, query0 + h, j0, j1, D);
-    switch (a.n_heads - h) {
-      case 3: add_values_of_heads<L, 3, kChunks>(sc, block, query0 + h, j0, j1, D); break;
-      case 2: add_values_of_heads<L, 2, kChunks>(sc, block, query0 + h, j0, j1, D); break;
-      case 1: add_values_of_heads<L, 1, kChunks>(sc, block, query0 + h, j0, j1, D); break;
-      default: break;
+    for (int32_t h = 0; h < a.n_heads; h += heads_per_pass) {
+      const int32_t query = query0 + h;
+      switch (std::min(heads_per_pass, a.n_heads - h)) {
+        case 7: add_values_of_heads<L, 7, kChunks>(sc, block, query, j0, j1, D); break;
+        case 6: add_values_of_heads<L, 6, kChunks>(sc, block, query, j0, j1, D); break;
+        case 5: add_values_of_heads<L, 5, kChunks>(sc, block, query, j0, j1, D); break;
+        case 4: add_values_of_heads<L, 4, kChunks>(sc, block, query, j0, j1, D); break;
+        case 3: add_values_of_heads<L, 3, kChunks>(sc, block, query, j0, j1, D); break;
+        case 2: add_values_of_heads<L, 2, kChunks>(sc, block, query, j0, j1, D); break;
+        default: add_values_of_heads<L, 1, kChunks>(sc, block, query, j0, j1, D); break;
+      }
     }
   }
 }

@@ -82,6 +82,7 @@ struct QueryLanes16 {
 struct RowLanes {
   using Vec = __m512;
   static constexpr int32_t kWidth = 16;
+  static constexpr int kRegisters = 32;
   static constexpr int kAccumulators = 16;  // of the 32 zmm registers
   static __mmask16 first(int32_t count) { return __mmask16((1u << count) - 1); }
   // The first `count` floats from row (all 16 when count >= 16), zero after.
@@ -105,6 +106,7 @@ struct RowLanes {
 struct RowLanes {
   using Vec = __m256;
   static constexpr int32_t kWidth = 8;
+  static constexpr int kRegisters = 16;
   static constexpr int kAccumulators = 8;  // of the 16 ymm registers
   // The first `count` floats from row (all 8 when count >= 8), zero after.
   static Vec load(const float* row, int32_t count) { return load_row8(row, count); }

@@ -268,7 +268,12 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionQueriesKernel,
                                            GroupCase{64, 4, 1, 30, false, 7, 2.5f}, GroupCase{16, 1, 2, 1, true},
                                            // decode steps of Qwen3.5 (F16 values converted where they
                                            // are used, heads 4 at a time) and of 5 heads (4 + 1)
-                                           GroupCase{256, 1, 4, 77, true}, GroupCase{64, 1, 5, 300, true}));
+                                           GroupCase{256, 1, 4, 77, true}, GroupCase{64, 1, 5, 300, true},
+                                           // values summed for up to 7 heads of a token at once:
+                                           // 8 heads as 4 + 4, 14 as 7 + 7, 6 and 7 heads whose
+                                           // lanes span two query vectors, a head_dim of partial chunks
+                                           GroupCase{64, 1, 8, 300, true}, GroupCase{64, 2, 14, 90, true},
+                                           GroupCase{128, 3, 6, 150, false}, GroupCase{40, 2, 7, 70, true}));
 
 TEST(AttentionKernel, OneKeyReturnsItsValueRow) {
   const std::vector<float> q = {1, 2, 3}, key = {0.5f, -1, 2}, value = {4, -5, 6};
