@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 #include <new>
+
+#include <sys/mman.h>
 #include <vector>
 
 #include "kernels/attention.hpp"
@@ -15,6 +17,10 @@
 #include "slm/error.hpp"
 
 namespace slm::ops {
+
+namespace {
+constexpr size_t kHugePageBytes = size_t(2) << 20;
+}  // namespace
 
 uint64_t kv_row_bytes(KvType type, int32_t head_dim) {
   switch (type) {
@@ -30,6 +36,10 @@ uint64_t kv_row_bytes(KvType type, int32_t head_dim) {
   throw Error(fmt::format("unknown KV cache type {}", int(type)));
 }
 
+void KvStorageUnmap::operator()(void*) const {
+  if (mapping) ::munmap(mapping, bytes);
+}
+
 uint64_t KvPool::unit_bytes() const {
   return type == KvType::F32 ? 4 : type == KvType::F16 ? 2 : sizeof(kernels::BlockQ8_0);
 }
@@ -42,10 +52,17 @@ KvPool::KvPool(KvType type_, int32_t n_blocks_, int32_t n_layer_, int32_t n_head
       head_dim(head_dim_),
       row_size(n_head_kv_ * head_dim_),
       row_units(int32_t(kv_row_bytes(type_, head_dim_) / unit_bytes())) {
-  const uint64_t n = uint64_t(n_layer) * layer_units();
-  keys.reset(std::calloc(n, unit_bytes()));
-  values.reset(std::calloc(n, unit_bytes()));
-  if (!keys || !values) throw Error(fmt::format("cannot allocate a KV pool of {} MiB", bytes() >> 20));
+  const uint64_t n = uint64_t(n_blocks) * block_units() * unit_bytes();
+  for (std::unique_ptr<void, KvStorageUnmap>* storage : {&keys, &values}) {
+    // One 2 MiB page more than the storage, so that it can start on a 2 MiB boundary.
+    const size_t mapping_bytes = size_t(n) + kHugePageBytes;
+    void* mapping = ::mmap(nullptr, mapping_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapping == MAP_FAILED) throw Error(fmt::format("cannot allocate a KV pool of {} MiB", bytes() >> 20));
+    const uintptr_t first = (reinterpret_cast<uintptr_t>(mapping) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+    ::madvise(reinterpret_cast<void*>(first), size_t(n), MADV_HUGEPAGE);  // advice: 4 KiB pages without it
+    storage->reset(reinterpret_cast<void*>(first));
+    storage->get_deleter() = {mapping, mapping_bytes};
+  }
   ref_counts.assign(size_t(n_blocks), 0);
   free_blocks.resize(size_t(n_blocks));
   for (int32_t b = 0; b < n_blocks; ++b) free_blocks[size_t(b)] = n_blocks - 1 - b;
@@ -64,18 +81,15 @@ void KvPool::release(int32_t block) {
 
 void KvPool::copy_block(int32_t from, int32_t to) {
   const uint64_t bytes_per_block = block_units() * unit_bytes();
-  for (int32_t layer = 0; layer < n_layer; ++layer) {
-    const uint64_t layer_base = uint64_t(layer) * layer_units() * unit_bytes();
-    for (void* storage : {keys.get(), values.get()}) {
-      auto* base = static_cast<uint8_t*>(storage) + layer_base;
-      std::memcpy(base + uint64_t(to) * bytes_per_block, base + uint64_t(from) * bytes_per_block, bytes_per_block);
-    }
+  for (void* storage : {keys.get(), values.get()}) {
+    auto* base = static_cast<uint8_t*>(storage);
+    std::memcpy(base + uint64_t(to) * bytes_per_block, base + uint64_t(from) * bytes_per_block, bytes_per_block);
   }
 }
 
 void KvPool::store(int32_t layer, const int32_t* blocks, int32_t position, const float* key, const float* value) {
-  const uint64_t row_base = uint64_t(layer) * layer_units() +
-                            uint64_t(blocks[position / kKvBlockRows]) * block_units() +
+  const uint64_t row_base = uint64_t(blocks[position / kKvBlockRows]) * block_units() +
+                            uint64_t(layer) * layer_block_units() +
                             uint64_t(position % kKvBlockRows) * uint64_t(row_units);
   for (int32_t head = 0; head < n_head_kv; ++head) {
     const uint64_t base = row_base + uint64_t(head) * kKvBlockRows * uint64_t(row_units);
@@ -134,7 +148,7 @@ void attention(const float* q, const KvPool& pool, int32_t layer, std::span<cons
   const int32_t heads_per_item = (group + splits - 1) / splits;
   const int32_t items_per_kv_head = (group + heads_per_item - 1) / heads_per_item;
   const int64_t n_items = n_tiles * shape.n_head_kv * items_per_kv_head;
-  const uint64_t layer_base = uint64_t(layer) * pool.layer_units();
+  const uint64_t layer_base = uint64_t(layer) * pool.layer_block_units();  // in each block
   parallel_for(n_items, 1, n_threads, [&](int64_t item, int64_t, int) {
     thread_local std::vector<float> scratch;  // per thread, kept between calls
     const Tile tile = tiles[size_t(item / (int64_t(shape.n_head_kv) * items_per_kv_head))];
