@@ -96,15 +96,20 @@ void llama_input_rows(const Model& model, ForwardScratch& s, const ForwardBatch&
 
 namespace {
 
-// Every logit of a cut head's rows but those of ids below `kept` and of the end-of-generation
-// tokens becomes -infinity: probability 0 in any sampler, never an argmax.
-void exclude_cut_logits(const Model& model, int64_t kept, float* logits, int64_t n_out) {
+// A cut head's rows (kept: the ids below it, and the end-of-generation tokens): the soft cap, if
+// any, on the kept logits only, and -infinity for every other one (probability 0 in any sampler,
+// never an argmax). The rest of each row was never computed, so it is not worth capping.
+void finish_cut_rows(const Model& model, int64_t kept, float soft_cap, float* logits, int64_t n_out) {
   const int64_t n_vocab = model.config().n_vocab;
   const std::vector<TokenId>& ends = model.tokenizer().end_of_generation_ids();
   std::vector<float> end_logits(ends.size());
   for (int64_t i = 0; i < n_out; ++i) {
     float* row = logits + i * n_vocab;
     for (size_t j = 0; j < ends.size(); ++j) end_logits[j] = row[ends[j]];
+    if (soft_cap > 0.0f) {
+      ops::soft_cap_in_place(row, soft_cap, kept);
+      ops::soft_cap_in_place(end_logits.data(), soft_cap, int64_t(end_logits.size()));
+    }
     std::fill(row + kept, row + n_vocab, -std::numeric_limits<float>::infinity());
     for (size_t j = 0; j < ends.size(); ++j) row[ends[j]] = end_logits[j];
   }
@@ -133,8 +138,8 @@ void llama_output_logits(const Model& model, ForwardScratch& s, const ForwardBat
         ops::matmul_row_range(w.output, s.x_norm.data(), n_out, logits, line, line + ops::kMatmulRowsPerLine);
     }
   }
+  if (kept < n_vocab) return finish_cut_rows(model, kept, c.final_softcap, logits, n_out);
   if (c.final_softcap > 0.0f) ops::soft_cap_in_place(logits, c.final_softcap, n_out * n_vocab);
-  if (kept < n_vocab) exclude_cut_logits(model, kept, logits, n_out);
 }
 
 void forward_llama(const Model& model, ForwardScratch& s, ops::KvPool& pool, const ForwardBatch& batch,
