@@ -96,7 +96,7 @@ int32_t kv_pool_tokens(const ServerFlags& f, const slm::Model& model, int32_t n_
   if (f.kv_size > 0) return int32_t(std::min<int64_t>(f.kv_size, INT32_MAX));
   const slm::ModelConfig& c = model.config();
   const int64_t bytes_per_token =
-      std::max<int64_t>(1, int64_t(slm::kv_bytes_per_token(model.config(), slm::kv_type_named(f.kv_type))));
+      std::max<int64_t>(1, int64_t(slm::kv_bytes_per_token(c, slm::kv_type_named(f.kv_type))));
   if (f.kv_memory_mib > 0) return int32_t(std::min<int64_t>((f.kv_memory_mib << 20) / bytes_per_token, INT32_MAX));
   const int64_t quarter_of_memory = int64_t(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) / 4;
   const int64_t wanted = int64_t(f.parallel) * n_ctx;
