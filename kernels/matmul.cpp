@@ -61,7 +61,7 @@ void attend_queries_scalar(const AttentionQueries& queries) { attend_queries_one
 
 const IsaKernels kScalarKernels = {Isa::Scalar,        "scalar", matmul_rows_scalar, dot_f16_f32_scalar,   axpy_f16_f32_scalar,
                                     attend_head_scalar, attend_queries_scalar, float_activations_only,
-                                    never_interleaves,  nullptr};
+                                    never_interleaves,  nullptr, never_interleaves, nullptr};
 
 // ---------------------------------------------------------------------------
 // Choosing the instruction set
@@ -214,14 +214,22 @@ void matmul_rows(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int6
 
 bool interleaves(GgmlType type) { return active_kernels().interleaves(type); }
 
-void matmul_interleaved_rows(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
-                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+bool multiplies_int8_activations(GgmlType type) {
   const IsaKernels& kernels = active_kernels();
-  if (!kernels.interleaves(type))
-    throw std::invalid_argument(std::string("matmul_interleaved_rows: the ") + isa_name(kernels.isa) +
-                                " kernels have no interleaved layout for " + std::string(ggml_type_name(type)));
+  return kernels.interleaves(type) && kernels.int8_activations(type);
+}
+
+void matmul_interleaved_rows(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
+                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end,
+                             ActivationPrecision precision) {
+  const IsaKernels& kernels = active_kernels();
+  const bool int8 = precision == ActivationPrecision::Int8;
+  if (!kernels.interleaves(type) || (int8 && !kernels.int8_activations(type)))
+    throw std::invalid_argument(std::string("matmul_interleaved_rows: the ") + isa_name(kernels.isa) + " kernels have no " +
+                                (int8 ? "Int8 " : "") + "interleaved kernel for " + std::string(ggml_type_name(type)));
   check_row_length("matmul_interleaved_rows", n_in, ggml_type_info(type).block_size);
-  kernels.matmul_interleaved(type, tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+  (int8 ? kernels.matmul_interleaved_int8 : kernels.matmul_interleaved)(type, tiles, n_in, x, n_tokens, y, y_stride,
+                                                                         row_begin, row_end);
 }
 
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) { return active_kernels().dot_f16_f32(a, b, n); }

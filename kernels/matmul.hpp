@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "slm/activation_precision.hpp"
 #include "slm/ggml_type.hpp"
 
 namespace slm::kernels {
@@ -76,12 +77,21 @@ void matmul_rows(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int6
 // the matrices of each type the active ISA multiplies faster from it.
 bool interleaves(GgmlType type);
 
+using slm::ActivationPrecision;  // include/slm/activation_precision.hpp
+
+// Whether the active ISA has Int8 kernels for an interleaved matrix of `type`.
+bool multiplies_int8_activations(GgmlType type);
+
 // matmul_rows for a matrix repacked with interleave_rows: row o is row o % 8 of the tile at
 // tiles + (o / 8) * 8 * ggml_row_bytes(type, n_in). row_begin and row_end are multiples of 8.
 // Every output has the bits matmul_rows gives it from the rows as the file stores them.
-// Throws std::invalid_argument unless interleaves(type) and n_in is a multiple of the block size.
+// With ActivationPrecision::Int8, every output has the bits matmul_rows_int8_reference
+// (kernels/matmul_int8.hpp) gives it instead.
+// Throws std::invalid_argument unless interleaves(type) (and, for Int8,
+// multiplies_int8_activations(type)) and n_in is a multiple of the block size.
 void matmul_interleaved_rows(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
-                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end,
+                             ActivationPrecision precision = ActivationPrecision::Int16);
 
 // sum_i fp16(a[i]) * b[i], in the lane order above.
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);
@@ -111,6 +121,9 @@ struct IsaKernels {
   // never does); row_begin and row_end are multiples of kInterleavedRows.
   bool (*interleaves)(GgmlType type);
   MatmulInterleavedFn matmul_interleaved;
+  // The same with ActivationPrecision::Int8, for the types int8_activations names.
+  bool (*int8_activations)(GgmlType type);
+  MatmulInterleavedFn matmul_interleaved_int8;
 };
 
 // The kernels of an ISA. Throws std::invalid_argument unless isa_available(isa).

@@ -178,7 +178,9 @@ constexpr IsaKernels avx2_kernels(Isa isa, void (*attend_queries)(const Attentio
           [](GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens, float* y,
              int64_t y_stride, int64_t row_begin, int64_t row_end) {
             kInteger.matmul_interleaved(type, tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
-          }};
+          },
+          avx2::int8_activations,
+          avx2::matmul_interleaved_int8};
 }
 
 }  // namespace

@@ -19,6 +19,10 @@ extern const IsaKernels kNeonKernels;    // matmul_neon.cpp
 namespace avx2 {
 void attend_head_avx2(const AttentionHead& head);         // attention_avx2.cpp
 void attend_queries_avx2(const AttentionQueries& queries);  // attention_queries_avx2.cpp
+// ActivationPrecision::Int8 over the interleaved layout (matmul_int8_avx2.cpp), in every x86 table.
+bool int8_activations(GgmlType type);
+void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
+                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 }
 namespace avx512 {
 void attend_queries_avx512(const AttentionQueries& queries);  // attention_queries_avx512.cpp

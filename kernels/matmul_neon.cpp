@@ -177,5 +177,7 @@ const IsaKernels kNeonKernels = {Isa::Neon,
                                   neon::attend_queries_neon,
                                   [](GgmlType type) { return neon::integer_kernel(type) ? kNeonActivationBits : 0; },
                                   never_interleaves,
+                                  nullptr,
+                                  never_interleaves,
                                   nullptr};
 }  // namespace slm::kernels

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "slm/activation_precision.hpp"
 #include "slm/gguf.hpp"
 #include "slm/tokenizer.hpp"
 
@@ -86,12 +87,18 @@ struct ModelConfig {
 
 struct ModelWeights;  // lib/model/weights.hpp: views into the mapped file
 
+struct LoadOptions {
+  // Int8: the matrices whose format the active kernels multiply with 8-bit activations
+  // (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K on x86) do so; the others keep Int16 or float32.
+  ActivationPrecision activations = ActivationPrecision::Int16;
+};
+
 class Model {
  public:
   // Opens, maps and validates a GGUF model. Throws slm::Error naming what is wrong:
   // an unknown architecture, a missing or insane hyperparameter, a missing tensor or
   // one of the wrong shape or type, special token ids outside the vocabulary.
-  static std::shared_ptr<const Model> load(const std::string& path);
+  static std::shared_ptr<const Model> load(const std::string& path, const LoadOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }

@@ -174,7 +174,7 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
 // All the tiles share one region, each matrix's at a 64-byte boundary: the model's tile cache
 // file when it holds exactly them (tile_cache.hpp), else zero pages they are repacked into,
 // then written as the cache for the next load.
-void interleave_weights(const GgufFile& file, ModelWeights& weights) {
+void interleave_weights(const GgufFile& file, ModelWeights& weights, ActivationPrecision activations) {
   const int n_threads = std::max(1, omp_get_num_procs());
   constexpr uint64_t kAlignment = 64;
   std::vector<TilePlacement> placed;
@@ -202,6 +202,7 @@ void interleave_weights(const GgufFile& file, ModelWeights& weights) {
     }
     write_tile_cache(file, placed, weights.interleaved_tiles.data(), total_bytes, n_threads);
   }
+  for (const TilePlacement& p : placed) p.matrix->activations = ops::supported_activations(*p.matrix, activations);
   if (weights.output.data == weights.token_embd.data) weights.token_embd.interleaved = weights.output.interleaved;
 }
 
@@ -269,7 +270,7 @@ std::unique_ptr<ModelWeights> bind_model_weights(const GgufFile& file, ModelConf
 // check (Llama-3.2-1B), so they are built on a thread of their own meanwhile. The weights need
 // only the vocabulary's size, the length of the tokens array; a tokenizer error is still the
 // one reported when both fail, as when the tokenizer was built first.
-std::shared_ptr<const Model> Model::load(const std::string& path) {
+std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOptions& options) {
   GgufFile file = GgufFile::open(path);
   ModelConfig config = read_model_config(file);
   std::future<Tokenizer> building = std::async(std::launch::async, [&file] { return Tokenizer::from_gguf(file); });
@@ -283,7 +284,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
       throw Error(fmt::format("{}: {}.vocab_size is {}, but the tokenizer has {} tokens", file.path(), config.arch,
                               *vocab_size, config.n_vocab));
     weights = bind_model_weights(file, config);
-    interleave_weights(file, *weights);
+    interleave_weights(file, *weights, options.activations);
   } catch (...) {
     building.get();  // the tokenizer's own error, if it has one
     throw;

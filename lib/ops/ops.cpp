@@ -36,6 +36,11 @@ bool should_interleave(const WeightMatrix& w) {
   return kernels::interleaves(w.type) && w.n_out >= kernels::kInterleavedRows;
 }
 
+ActivationPrecision supported_activations(const WeightMatrix& w, ActivationPrecision wanted) {
+  const bool int8 = wanted == ActivationPrecision::Int8 && w.interleaved && kernels::multiplies_int8_activations(w.type);
+  return int8 ? ActivationPrecision::Int8 : ActivationPrecision::Int16;
+}
+
 uint64_t interleaved_bytes(const WeightMatrix& w) {
   return uint64_t(w.n_out / kernels::kInterleavedRows) * kernels::interleaved_tile_bytes(w.type, w.n_in);
 }
@@ -92,7 +97,8 @@ void matmul_row_range(const WeightMatrix& w, const float* x, int64_t n_tokens, f
   // Lines of 16 rows are whole tiles of 8, so a range splits into interleaved tiles and rows.
   const int64_t tiles_end = std::min(row_end, n_interleaved_rows(w));
   if (row_begin < tiles_end)
-    kernels::matmul_interleaved_rows(w.type, w.interleaved, w.n_in, x, n_tokens, y, w.n_out, row_begin, tiles_end);
+    kernels::matmul_interleaved_rows(w.type, w.interleaved, w.n_in, x, n_tokens, y, w.n_out, row_begin, tiles_end,
+                                     w.activations);
   const int64_t rows_begin = std::max(row_begin, tiles_end);
   if (rows_begin < row_end)
     kernels::matmul_rows(w.type, w.data, w.row_bytes, w.n_in, x, n_tokens, y, w.n_out, rows_begin, row_end);

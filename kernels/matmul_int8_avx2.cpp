@@ -1,0 +1,142 @@
+// The AVX2 Int8 matmul over the 8-row interleaved layout (kernels/matmul_int8.hpp): the
+// activations quantized once per call, then a few tokens multiplied with each block in
+// registers, or a prompt's tokens with each chunk decoded once into an L1 tile. Every ISA
+// table of x86 uses these kernels (the AVX-VNNI and AVX-512 builds differ in the Int16 ones).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/interleaved_blocks.hpp"
+#include "kernels/matmul_int8_avx2.hpp"
+#include "kernels/matmul_int8_formats_avx2.hpp"
+#include "kernels/matmul_isa.hpp"
+#include "kernels/matmul_tiling.hpp"
+
+namespace slm::kernels::avx2 {
+namespace {
+
+// The most tokens the register path serves: their sums and a block's decoded weights stay in
+// the 16 ymm registers.
+constexpr int kInt8RegisterTokens = 4;
+constexpr int kInt8TileTokens = 144;  // tokens that reuse one decoded chunk
+
+// Tiles first_tile .. end_tile - 1 for n_tokens = kTokens (<= kInt8RegisterTokens) tokens.
+template <class Format, int kTokens>
+void dot_tiles(const uint8_t* tiles, uint64_t tile_bytes, int64_t n_blocks, const Int8Block<Format::kWeights>* xq,
+               int64_t n_tokens, float* y, int64_t y_stride, int64_t first_tile, int64_t end_tile) {
+  if constexpr (kTokens > 1) {
+    if (n_tokens < kTokens)
+      return dot_tiles<Format, kTokens - 1>(tiles, tile_bytes, n_blocks, xq, n_tokens, y, y_stride, first_tile, end_tile);
+  }
+  for (int64_t t = first_tile; t < end_tile; ++t) {
+    const uint8_t* tile = tiles + uint64_t(t) * tile_bytes;
+    const uint8_t* next_tile = t + 1 < end_tile ? tile + tile_bytes : nullptr;
+    __m256 acc[kTokens];
+    for (__m256& a : acc) a = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      if (next_tile) tiling::prefetch(next_tile + b * Format::kBlockBytes, Format::kBlockBytes);
+      Format::template dot_block<kTokens>(tile + b * Format::kBlockBytes, xq + b, n_blocks, acc);
+    }
+    for (int k = 0; k < kTokens; ++k) _mm256_storeu_ps(y + k * y_stride + t * kInterleavedRows, acc[k]);
+  }
+}
+
+// accumulate<kTokens> for n < kPassTokens tokens.
+template <class Format, int kTokens>
+void accumulate_remainder(const typename Format::Tile& tile, int n_blocks, const Int8Block<Format::kWeights>* const* x_tokens,
+                          __m256* acc, int n) {
+  if constexpr (kTokens > 0) {
+    if (n == kTokens) return Format::template accumulate<kTokens>(tile, n_blocks, x_tokens, acc);
+    accumulate_remainder<Format, kTokens - 1>(tile, n_blocks, x_tokens, acc, n);
+  }
+}
+
+// One layout tile (8 rows) for every token: tiles of kInt8TileTokens tokens, each over the
+// row's chunks, each chunk decoded once and served kPassTokens tokens at a time.
+template <class Format>
+void multiply_tile(const uint8_t* tile_bytes_at, const uint8_t* next_tile, int64_t n_blocks,
+                   const Int8Block<Format::kWeights>* xq, int64_t n_tokens, float* y, int64_t y_stride) {
+  constexpr int kChunkBlocks = kInt8ChunkWeights / Format::kWeights;
+  thread_local typename Format::Tile tile;
+  alignas(32) __m256 acc[kInt8TileTokens];
+  const Int8Block<Format::kWeights>* x_tokens[kInt8TileTokens];
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += kInt8TileTokens) {
+    const int tile_tokens = static_cast<int>(std::min<int64_t>(kInt8TileTokens, n_tokens - t0));
+    const bool last_pass = t0 + kInt8TileTokens >= n_tokens;
+    for (int t = 0; t < tile_tokens; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
+      const int chunk_blocks = static_cast<int>(std::min<int64_t>(kChunkBlocks, n_blocks - b0));
+      if (last_pass && next_tile)
+        tiling::prefetch(next_tile + b0 * Format::kBlockBytes, chunk_blocks * Format::kBlockBytes);
+      for (int b = 0; b < chunk_blocks; ++b) Format::decode_block(tile_bytes_at + (b0 + b) * Format::kBlockBytes, tile, b);
+      for (int t = 0; t < tile_tokens; ++t) x_tokens[t] = xq + (t0 + t) * n_blocks + b0;
+      int t = 0;
+      for (; t + Format::kPassTokens <= tile_tokens; t += Format::kPassTokens)
+        Format::template accumulate<Format::kPassTokens>(tile, chunk_blocks, x_tokens + t, acc + t);
+      accumulate_remainder<Format, Format::kPassTokens - 1>(tile, chunk_blocks, x_tokens + t, acc + t, tile_tokens - t);
+    }
+    for (int t = 0; t < tile_tokens; ++t) _mm256_storeu_ps(y + (t0 + t) * y_stride, acc[t]);
+  }
+}
+
+template <class Format>
+void matmul_tiles(const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens, float* y, int64_t y_stride,
+                  int64_t row_begin, int64_t row_end) {
+  const Int8Block<Format::kWeights>* xq = quantize_int8_activations<Format::kWeights>(x, n_tokens, n_in);
+  const int64_t n_blocks = n_in / Format::kWeights;
+  const uint64_t tile_bytes = uint64_t(n_blocks) * Format::kBlockBytes;
+  const int64_t first_tile = row_begin / kInterleavedRows, end_tile = row_end / kInterleavedRows;
+  if (n_tokens <= kInt8RegisterTokens)
+    return dot_tiles<Format, kInt8RegisterTokens>(tiles, tile_bytes, n_blocks, xq, n_tokens, y, y_stride, first_tile,
+                                                  end_tile);
+  for (int64_t t = first_tile; t < end_tile; ++t) {
+    const uint8_t* tile = tiles + uint64_t(t) * tile_bytes;
+    multiply_tile<Format>(tile, t + 1 < end_tile ? tile + tile_bytes : nullptr, n_blocks, xq, n_tokens,
+                          y + t * kInterleavedRows, y_stride);
+  }
+}
+
+template <GgmlType kType>
+bool run_if_ready(const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens, float* y, int64_t y_stride,
+                  int64_t row_begin, int64_t row_end) {
+  if constexpr (Int8Format<kType>::kReady) {
+    matmul_tiles<Int8Format<kType>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    return true;
+  } else {
+    return false;
+  }
+}
+
+}  // namespace
+
+bool int8_activations(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_0: return Int8Format<GgmlType::Q4_0>::kReady;
+    case GgmlType::Q5_0: return Int8Format<GgmlType::Q5_0>::kReady;
+    case GgmlType::Q8_0: return Int8Format<GgmlType::Q8_0>::kReady;
+    case GgmlType::Q4_K: return Int8Format<GgmlType::Q4_K>::kReady;
+    case GgmlType::Q6_K: return Int8Format<GgmlType::Q6_K>::kReady;
+    default: return false;
+  }
+}
+
+void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
+                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  bool ran = false;
+  switch (type) {
+    case GgmlType::Q4_0: ran = run_if_ready<GgmlType::Q4_0>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
+    case GgmlType::Q5_0: ran = run_if_ready<GgmlType::Q5_0>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
+    case GgmlType::Q8_0: ran = run_if_ready<GgmlType::Q8_0>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
+    case GgmlType::Q4_K: ran = run_if_ready<GgmlType::Q4_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
+    case GgmlType::Q6_K: ran = run_if_ready<GgmlType::Q6_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
+    default: break;
+  }
+  if (!ran)
+    throw std::invalid_argument(std::string("matmul_interleaved_int8: no Int8 kernel for ") +
+                                std::string(ggml_type_name(type)));
+}
+
+}  // namespace slm::kernels::avx2
