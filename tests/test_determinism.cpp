@@ -37,13 +37,15 @@ std::vector<TokenId> prompt_tokens(const Model& model) {
   return model.tokenizer().tokenize("Lily and Tom went to the park. They saw a big dog and a small cat, and they", true, true);
 }
 
-class Determinism : public ::testing::TestWithParam<std::tuple<std::string, KvType>> {};
+class Determinism : public ::testing::TestWithParam<std::tuple<std::string, KvType, ActivationPrecision>> {};
 
 TEST_P(Determinism, LogitsAreBitIdenticalAcrossBatchingAndThreads) {
-  const auto [stem, kv_type] = GetParam();
+  const auto [stem, kv_type, activations] = GetParam();
   const auto path = shared_path("models/" + stem + ".gguf");
   SLM_REQUIRE_ASSET(path);
-  auto model = Model::load(path.string());
+  LoadOptions load_options;
+  load_options.activations = activations;
+  auto model = Model::load(path.string(), load_options);
   const auto tokens = prompt_tokens(*model);
   ASSERT_GT(tokens.size(), 10u);
 
@@ -58,8 +60,10 @@ TEST_P(Determinism, LogitsAreBitIdenticalAcrossBatchingAndThreads) {
   check(logits_of(model, tokens, 2, 512, true, kv_type), "one token at a time, 2 threads");
 }
 
-std::string test_name(const ::testing::TestParamInfo<std::tuple<std::string, KvType>>& info) {
+std::string test_name(const ::testing::TestParamInfo<std::tuple<std::string, KvType, ActivationPrecision>>& info) {
   std::string name = std::get<0>(info.param) + "_kv" + kv_type_name(std::get<1>(info.param));
+  if (std::get<2>(info.param) != ActivationPrecision::Int16)
+    name += "_" + std::string(activation_precision_name(std::get<2>(info.param)));
   for (char& ch : name)
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return name;
@@ -71,7 +75,17 @@ INSTANTIATE_TEST_SUITE_P(
                                          "syn-qwen3-tiny-Q4_K_M", "syn-llama3-tiny-Q8_0", "syn-llama-tiny-BF16",
                                          "syn-gemma2-tiny-Q4_K_M", "syn-gemma3-tiny-Q8_0", "syn-lfm2-tiny-Q8_0",
                                          "syn-qwen35-tiny-Q8_0"),
-                       ::testing::Values(KvType::F16, KvType::F32)),
+                       ::testing::Values(KvType::F16, KvType::F32), ::testing::Values(ActivationPrecision::Int16)),
+    test_name);
+
+// Int8 activations (a load option): every format that has Int8 kernels, and the architectures
+// with soft caps (gemma2) and recurrent layers (lfm2, qwen35).
+INSTANTIATE_TEST_SUITE_P(
+    Int8Activations, Determinism,
+    ::testing::Combine(::testing::Values("syn-llama-tiny-Q4_K_M", "syn-llama-tiny-Q4_0", "syn-llama-tiny-Q5_0",
+                                         "syn-llama-tiny-Q6_K", "syn-llama-tiny-Q8_0", "syn-qwen2-tiny-Q4_K_M",
+                                         "syn-gemma2-tiny-Q4_K_M", "syn-lfm2-tiny-Q8_0", "syn-qwen35-tiny-Q4_K_M"),
+                       ::testing::Values(KvType::F16), ::testing::Values(ActivationPrecision::Int8)),
     test_name);
 
 // A Q8_0 cache, on the models whose head_dim is a multiple of 32 (stories260K's is 8: refused,
@@ -81,7 +95,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values("syn-llama-tiny-Q4_K_M", "syn-qwen2-tiny-Q8_0", "syn-qwen3-tiny-Q4_K_M",
                                          "syn-llama3-tiny-Q8_0", "syn-gemma2-tiny-Q4_K_M", "syn-gemma3-tiny-Q8_0",
                                          "syn-lfm2-tiny-Q8_0", "syn-qwen35-tiny-Q8_0"),
-                       ::testing::Values(KvType::Q8_0)),
+                       ::testing::Values(KvType::Q8_0), ::testing::Values(ActivationPrecision::Int16)),
     test_name);
 
 TEST(QuantizedCache, NeedsAHeadDimOfWholeBlocks) {

@@ -39,13 +39,14 @@ struct Options {
   std::vector<int> n_prompt{512}, n_gen{128}, n_depth{0}, threads;
   int repetitions = 5;
   std::string output_format = "md", kv_type = "f16";
+  std::vector<std::string> activations{"int16"};  // slm::LoadOptions::activations, one load per value
   int bandwidth_mib = 1024;
   uint32_t seed = 1234;
   slm::tools::SpeculativeBenchOptions speculative;  // --model-draft / --lookup-ngram: speculative tg too
 };
 
 struct TestResult {
-  std::string model_filename, model_type;
+  std::string model_filename, model_type, activations;
   uint64_t model_size = 0, model_n_params = 0;
   int n_threads = 0, n_prompt = 0, n_gen = 0, n_depth = 0;
   std::string test_time;
@@ -137,7 +138,7 @@ void run_model_tests(const Options& o, const std::shared_ptr<const slm::Model>& 
         read_bandwidth_gbs.push_back(slm::bench::measure_read_bandwidth(bandwidth_buffer, n_threads));
         samples_seconds.push_back(run_once());
       }
-      TestResult result{path,     model_type(*model), model->weight_bytes(), model->n_params(),
+      TestResult result{path,     model_type(*model), "", model->weight_bytes(), model->n_params(),
                         n_threads, n_prompt,           n_gen,                 n_depth,
                         test_time, std::move(samples_seconds), slm::bench::mean_stddev(read_bandwidth_gbs).mean};
       on_result(std::move(result));
@@ -159,16 +160,26 @@ std::string mean_stddev_text(std::span<const double> values) {
   return fmt::format("{:.2f} ± {:.2f}", m.mean, m.stddev);
 }
 
+// Whether the table shows the activations: only when asked for other than the default, as
+// llama-bench shows a parameter's column only when it is not the default.
+bool shows_activations(const Options& o) { return o.activations != std::vector<std::string>{"int16"}; }
+
 // llama-bench's table: printed row by row while the tests run.
-const MarkdownTable& speed_table() {
-  static const MarkdownTable table({{"model", 30, false}, {"size", 10, true}, {"params", 10, true},
-                                    {"threads", 7, true}, {"test", 13, true}, {"t/s", 20, true}});
-  return table;
+MarkdownTable speed_table(const Options& o) {
+  std::vector<Column> columns{{"model", 30, false}, {"size", 10, true}, {"params", 10, true}, {"threads", 7, true}};
+  if (shows_activations(o)) columns.push_back({"act", 5, true});
+  columns.push_back({"test", 13, true});
+  columns.push_back({"t/s", 20, true});
+  return MarkdownTable(columns);
 }
 
-std::vector<std::string> speed_row(const TestResult& r) {
-  return {r.model_type, size_text(r.model_size), params_text(r.model_n_params), std::to_string(r.n_threads),
-          r.test_name(), mean_stddev_text(r.samples_ts())};
+std::vector<std::string> speed_row(const Options& o, const TestResult& r) {
+  std::vector<std::string> row{r.model_type, size_text(r.model_size), params_text(r.model_n_params),
+                               std::to_string(r.n_threads)};
+  if (shows_activations(o)) row.push_back(r.activations);
+  row.push_back(r.test_name());
+  row.push_back(mean_stddev_text(r.samples_ts()));
+  return row;
 }
 
 // The generation tests again, with the bandwidth they achieve and the machine's.
@@ -204,7 +215,8 @@ void print_json(const Options& o, const std::vector<TestResult>& results, const 
     ordered_json entry{
         {"model_filename", r.model_filename}, {"model_type", r.model_type},
         {"model_size", r.model_size},         {"model_n_params", r.model_n_params},
-        {"n_threads", r.n_threads},           {"type_k", o.kv_type},
+        {"n_threads", r.n_threads},           {"activations", r.activations},
+        {"type_k", o.kv_type},
         {"type_v", o.kv_type},                {"kernels", slm::bench::active_kernel_isa()},
         {"n_prompt", r.n_prompt},             {"n_gen", r.n_gen},
         {"n_depth", r.n_depth},
@@ -229,25 +241,30 @@ int run(Options o) {
       uint64_t(o.bandwidth_mib) << 20, *std::max_element(o.threads.begin(), o.threads.end()));
 
   const bool markdown = o.output_format == "md";
-  if (markdown) speed_table().print_header();
+  const MarkdownTable table = speed_table(o);
+  if (markdown) table.print_header();
   std::vector<TestResult> results;
   std::vector<slm::tools::SpeculativeBenchResult> speculative_results;
   const std::shared_ptr<const slm::Model> draft =
       o.speculative.draft_path.empty() ? nullptr : slm::Model::load(o.speculative.draft_path);
-  for (const std::string& path : o.models) {
-    const std::shared_ptr<const slm::Model> model = slm::Model::load(path);
-    for (int t : o.threads) {
-      run_model_tests(o, model, path, t, bandwidth_buffer, [&](TestResult result) {
-        if (markdown) speed_table().print_row(speed_row(result));
-        results.push_back(std::move(result));
-      });
-      for (int n : o.n_gen)
-        if (n > 1 && o.speculative.enabled())
-          for (slm::tools::SpeculativeBenchResult& r : slm::tools::run_speculative_bench(
-                   model, path, draft, o.speculative, t, n, o.repetitions, o.seed, slm::kv_type_named(o.kv_type)))
-            speculative_results.push_back(std::move(r));
+  for (const std::string& path : o.models)
+    for (const std::string& activations : o.activations) {
+      slm::LoadOptions load_options;
+      load_options.activations = *slm::parse_activation_precision(activations);
+      const std::shared_ptr<const slm::Model> model = slm::Model::load(path, load_options);
+      for (int t : o.threads) {
+        run_model_tests(o, model, path, t, bandwidth_buffer, [&](TestResult result) {
+          result.activations = activations;
+          if (markdown) table.print_row(speed_row(o, result));
+          results.push_back(std::move(result));
+        });
+        for (int n : o.n_gen)
+          if (n > 1 && o.speculative.enabled())
+            for (slm::tools::SpeculativeBenchResult& r : slm::tools::run_speculative_bench(
+                     model, path, draft, o.speculative, t, n, o.repetitions, o.seed, slm::kv_type_named(o.kv_type)))
+              speculative_results.push_back(std::move(r));
+      }
     }
-  }
   if (markdown) {
     print_bandwidth_table(o, results);
     slm::tools::print_speculative_table(speculative_results);
@@ -331,6 +348,7 @@ int main(int argc, char** argv) {
     app.add_option("-o,--output", o.output_format, "output format: md (markdown table) or json")
         ->capture_default_str()->check(CLI::IsMember({"md", "json"}));
     slm::tools::add_kv_type_option(app, o.kv_type, "default f16")->capture_default_str();
+    slm::tools::add_activations_option(app, o.activations)->delimiter(',');
     app.add_option("--bw-mib", o.bandwidth_mib, "MiB of the buffer read (best of 3 passes) before every run to measure the machine's read bandwidth; far above the caches")
         ->capture_default_str()->check(CLI::Range(1, 1 << 20));
     app.add_option("--seed", o.seed, "seed of the random tokens")->capture_default_str();

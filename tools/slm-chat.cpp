@@ -60,6 +60,7 @@ LineEditor make_line_editor() {
 
 struct ChatOptions {
   std::string model_path, draft_model_path, prompt, system_prompt, kv_type = "f16";
+  std::string activations = "int16";
   std::string template_file, builtin_template, messages_file, context_policy = "drop-oldest";
   std::optional<std::string> bos_token, eos_token, template_kwargs;
   bool raw = false, verbose = false, json = false, hide_thinking = false, print_prompt = false;
@@ -97,7 +98,7 @@ void apply_template_flags(const ChatOptions& o, ChatTemplate& chat_template) {
 // --print-prompt: the exact prompt, byte for byte, with no newline added.
 int print_prompt(const ChatOptions& o) {
   std::shared_ptr<const slm::Model> model;
-  if (!o.model_path.empty()) model = slm::Model::load(o.model_path);
+  if (!o.model_path.empty()) model = slm::Model::load(o.model_path, slm::tools::load_options(o.activations));
   std::string warning;
   ChatTemplate chat_template = choose_chat_template(model.get(), template_request(o), warning);
   apply_template_flags(o, chat_template);
@@ -188,7 +189,7 @@ void converse(ChatSession& chat, ChatOutput& output, bool raw, const std::string
 
 int run_chat(const ChatOptions& o) {
   const std::optional<slm::Grammar> grammar = grammar_from_flags(o);  // a bad grammar fails before the model loads
-  const std::shared_ptr<const slm::Model> model = slm::Model::load(o.model_path);
+  const std::shared_ptr<const slm::Model> model = slm::Model::load(o.model_path, slm::tools::load_options(o.activations));
   const bool speculative = !o.draft_model_path.empty() || o.speculative.lookup_ngram > 0;
   ChatOutput output(OutputSettings{o.json, isatty(STDOUT_FILENO) != 0, o.hide_thinking, o.verbose, speculative});
   std::string warning;
@@ -200,7 +201,7 @@ int run_chat(const ChatOptions& o) {
   settings.n_predict = o.n_predict;
   settings.context_policy = o.context_policy == "stop" ? ContextPolicy::Stop : ContextPolicy::DropOldest;
   settings.grammar = grammar;
-  if (!o.draft_model_path.empty()) settings.draft_model = slm::Model::load(o.draft_model_path);
+  if (!o.draft_model_path.empty()) settings.draft_model = slm::Model::load(o.draft_model_path, slm::tools::load_options(o.activations));
   settings.speculative = o.speculative;
   ChatSession chat(model, session_options(o), o.sampling, std::move(chat_template), settings, output);
   if (!o.system_prompt.empty()) chat.set_system_prompt(o.system_prompt);
@@ -309,6 +310,7 @@ int main(int argc, char** argv) {
     app.add_option("-s,--seed", s.seed, "random seed: the same seed and settings give the same reply")
         ->default_val(s.seed);
     slm::tools::add_kv_type_option(app, o.kv_type, "default f16");
+    slm::tools::add_activations_option(app, o.activations);
     slm::tools::add_state_checkpoint_options(app, o.checkpoint_interval, o.max_checkpoints);
     slm::tools::add_speculative_options(
         app, o.draft_model_path, o.speculative,

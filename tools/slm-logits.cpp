@@ -22,6 +22,7 @@ struct Options {
   bool force_bos = false, no_bos = false, parse_special = false;
   int top = 20, greedy = 0, threads = 0, context = 0;
   std::string kv_type = "f32";
+  std::string activations = "int16";
 };
 
 std::string read_text_file(const std::string& path) {
@@ -53,7 +54,7 @@ std::string hex_of(const std::string& bytes) {
 }
 
 int run(const Options& o) {
-  auto model = slm::Model::load(o.model_path);
+  auto model = slm::Model::load(o.model_path, slm::tools::load_options(o.activations));
   const slm::Tokenizer& tokenizer = model->tokenizer();
   const std::string prompt = read_text_file(o.prompt_file);
   std::vector<slm::TokenId> tokens;
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
     app.add_option("-c,--ctx-size", o.context, "context size (default: prompt + greedy, at least 4096, at most the model's)")
         ->check(CLI::NonNegativeNumber);
     slm::tools::add_kv_type_option(app, o.kv_type, "default f32 here, for exact comparisons");
+    slm::tools::add_activations_option(app, o.activations);
     if (auto exit_code = slm::tools::parse_command_line(app, argc, argv)) return *exit_code;
     return run(o);
   });

@@ -43,6 +43,7 @@ void install_sigint_handler() {
 struct Options {
   std::string model_path, text_path, json_path, kld_base_path;
   std::string kv_type = "f32";
+  std::string activations = "int16";
   int32_t n_ctx = 512, n_batch = 0, max_chunks = -1, threads = 0;
   bool kl_divergence = false, n_ctx_given = false;
 };
@@ -124,7 +125,7 @@ struct RunSetup {
 
 RunSetup set_up(const Options& o, int32_t n_ctx) {
   RunSetup setup;
-  setup.model = slm::Model::load(o.model_path);
+  setup.model = slm::Model::load(o.model_path, slm::tools::load_options(o.activations));
   const slm::ModelConfig& config = setup.model->config();
   ppl::check_context_size(n_ctx);
   if (n_ctx > config.n_ctx_train)
@@ -148,6 +149,7 @@ nlohmann::ordered_json run_json(const Options& o, const RunSetup& setup, const s
   out["n_batch"] = setup.session.n_batch;
   out["n_threads"] = session.n_threads();
   out["kv_type"] = o.kv_type;
+  out["activations"] = o.activations;
   out["n_chunks"] = done;
   out["n_chunks_planned"] = layout.n_chunks;
   out["n_scored_per_chunk"] = layout.n_scored();
@@ -183,10 +185,10 @@ int run_perplexity(const Options& o) {
   slm::Session session(setup.model, setup.session);
   std::fprintf(stderr,
                "slm-perplexity: %s: %zu tokens (tokenized in %.2f s), %d chunks of %d (%d scored each), batch %d, "
-               "%d threads, %s cache\n",
+               "%d threads, %s activations\n",
                setup.model->config().name.c_str(), tokens.size(), tokenize_seconds, layout.n_chunks, layout.n_ctx,
                layout.n_scored(),
-               setup.session.n_batch, session.n_threads(), o.kv_type.c_str());
+               setup.session.n_batch, session.n_threads(), (o.kv_type + " cache, " + o.activations).c_str());
   Progress progress(layout.n_chunks);
   // A running line on the same terminal as the bar would be overwritten: print it at the end.
   const bool defer_running_line = progress.on_terminal() && isatty(STDOUT_FILENO);
@@ -282,9 +284,9 @@ int run_kl_divergence(const Options& o) {
                                  o.kld_base_path, header.n_vocab, o.model_path, n_vocab));
   const ppl::ChunkLayout layout = header.layout();
   slm::Session session(setup.model, setup.session);
-  std::fprintf(stderr, "slm-perplexity: %s against %s: %d chunks of %d (%d scored each), batch %d, %d threads, %s cache\n",
+  std::fprintf(stderr, "slm-perplexity: %s against %s: %d chunks of %d (%d scored each), batch %d, %d threads, %s activations\n",
                setup.model->config().name.c_str(), o.kld_base_path.c_str(), layout.n_chunks, layout.n_ctx,
-               layout.n_scored(), setup.session.n_batch, session.n_threads(), o.kv_type.c_str());
+               layout.n_scored(), setup.session.n_batch, session.n_threads(), (o.kv_type + " cache, " + o.activations).c_str());
   std::printf("chunk         PPL(Q)           ln(PPL(Q)/PPL(base))      KL divergence             Δp RMS"
               "              Same top p\n");
   Progress progress(layout.n_chunks);
@@ -340,6 +342,7 @@ int main(int argc, char** argv) {
     slm::tools::add_kv_type_option(app, o.kv_type,
                                    "default f32 (within 0.01% of the exact float64 perplexity); f16 is "
                                    "llama-perplexity's default (rounding keys and values costs +0.012% on stories260K)");
+    slm::tools::add_activations_option(app, o.activations);
     app.add_option("--json", o.json_path, "also write the result as JSON to FILE");
     app.add_option("--kl-divergence-base", o.kld_base_path,
                    "with -f: save the scored positions' log-probabilities to FILE (llama-perplexity's format); "

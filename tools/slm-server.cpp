@@ -27,7 +27,7 @@
 namespace {
 
 struct ServerFlags {
-  std::string model_path, host = "127.0.0.1", alias, api_key, api_key_file, template_file, kv_type = "f16";
+  std::string model_path, host = "127.0.0.1", alias, api_key, api_key_file, template_file, kv_type = "f16", activations = "int16";
   std::optional<std::string> template_kwargs;
   // Tiered routing (lib/server/route_request.hpp): off unless fallback_url is given.
   std::string fallback_url, fallback_model, fallback_key_env, fallback_key_file, route, route_log;
@@ -183,7 +183,7 @@ int run_server(const ServerFlags& f) {
 
   std::fprintf(stderr, "slm-server: loading %s (GET /health answers 503 until it is ready)\n", f.model_path.c_str());
   try {
-    const std::shared_ptr<const slm::Model> model = slm::Model::load(f.model_path);
+    const std::shared_ptr<const slm::Model> model = slm::Model::load(f.model_path, slm::tools::load_options(f.activations));
     slm::SchedulerOptions scheduler_options;
     scheduler_options.parallel = f.parallel;
     scheduler_options.queue = f.queue;
@@ -194,7 +194,7 @@ int run_server(const ServerFlags& f) {
     scheduler_options.decoder.kv_type = slm::kv_type_named(f.kv_type);
     scheduler_options.decoder.checkpoint_interval = f.checkpoint_interval;
     scheduler_options.decoder.max_checkpoints = f.max_checkpoints;
-    if (!f.draft_path.empty()) scheduler_options.draft_model = slm::Model::load(f.draft_path);
+    if (!f.draft_path.empty()) scheduler_options.draft_model = slm::Model::load(f.draft_path, slm::tools::load_options(f.activations));
     scheduler_options.speculative = f.speculative;
     scheduler_options.speculation_max_running = f.draft_max_running;
     slm::chat::ChatTemplate chat_template = server_chat_template(f, *model);
@@ -310,6 +310,7 @@ int main(int argc, char** argv) {
     app.add_option("--kv-memory", f.kv_memory_mib, "the KV pool's size in MiB instead of --kv-size")
         ->type_name("MIB")->check(CLI::PositiveNumber)->excludes("--kv-size");
     slm::tools::add_kv_type_option(app, f.kv_type, "default f16")->default_val("f16");
+    slm::tools::add_activations_option(app, f.activations);
     app.add_option("-t,--threads", f.threads, "threads (0: the number of physical cores)")
         ->default_val(0)->check(CLI::NonNegativeNumber);
     slm::tools::add_state_checkpoint_options(app, f.checkpoint_interval, f.max_checkpoints);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "slm/model.hpp"
 #include "slm/speculative.hpp"
 
 namespace slm::tools {
@@ -22,6 +23,24 @@ void add_state_checkpoint_options(CLI::App& app, int32_t& checkpoint_interval, i
 // --kv-type f16|f32|q8_0 (llama.cpp's -ctk / -ctv names; slm::kv_type_named reads them) into
 // kv_type; `default_note` says the tool's default and why.
 CLI::Option* add_kv_type_option(CLI::App& app, std::string& kv_type, const std::string& default_note);
+
+// --activations int16|int8 (slm::LoadOptions::activations, slm/activation_precision.hpp).
+template <class Target>
+CLI::Option* add_activations_option(CLI::App& app, Target& activations) {
+  return app
+      .add_option("--activations", activations,
+                  "how quantized matrices round each layer's input: int16 (default: 13-15 bits per block) or int8 "
+                  "(7 bits per block, as llama.cpp: faster prompts, measured KL-divergence in the README; for the "
+                  "Q4_0, Q5_0, Q8_0, Q4_K and Q6_K matrices on x86, the others keep int16)")
+      ->type_name("PRECISION")->capture_default_str()->check(CLI::IsMember({"int16", "int8"}));
+}
+
+// The LoadOptions of an --activations value (checked by the option).
+inline LoadOptions load_options(const std::string& activations) {
+  LoadOptions options;
+  options.activations = parse_activation_precision(activations).value_or(ActivationPrecision::Int16);
+  return options;
+}
 
 // --model-draft FILE (described by `draft_help`), --draft-max, --draft-min, --draft-p-min,
 // --draft-vocab and --lookup-ngram (slm/speculative.hpp), in the help's `group` (empty: the options').
