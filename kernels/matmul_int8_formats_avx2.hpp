@@ -16,3 +16,6 @@ struct Int8Format {
 
 }  // namespace
 }  // namespace slm::kernels::avx2
+
+// The formats, each specializing Int8Format above.
+#include "kernels/matmul_int8_q4_k_avx2.hpp"

@@ -1,0 +1,150 @@
+// Q4_K's AVX2 Int8 kernels (the formula: kernels/matmul_int8.hpp; the interface:
+// kernels/matmul_int8_avx2.hpp) over the 8-row interleaved layout (kernels/interleaved_blocks.hpp:
+// per block d[8], dmin[8], scale[8][8], min[8][8] as [sub-block][row], then per sub-block 8
+// groups of 16 nibble bytes).
+//
+// A group m of sub-block i is decoded to one vector whose 32-bit lane r holds row r's
+// weights 4m .. 4m + 3 as bytes, so a broadcast of the token's 4 activations (one int32)
+// meets them in _mm256_maddubs_epi16 (unsigned nibbles 0..15 times signed bytes): 16-bit
+// lanes 2r, 2r + 1 get row r's two pair sums, each <= 2 * 15 * 127 = 3810. The 8 groups of a
+// sub-block add in 16 bits (<= 30480, no overflow), and one _mm256_madd_epi16 with the rows'
+// sub-block scales (each row's scale in both 16-bit halves of its lane) gives each row's
+// scale_i * sum in its 32-bit lane: the block's isum, exact, then the formula's two fmas.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/interleaved_blocks.hpp"
+#include "kernels/matmul_int8_avx2.hpp"
+#include "kernels/matmul_int8_formats_avx2.hpp"
+#include "kernels/quant_blocks.hpp"
+#include "kernels/simd_avx2.hpp"
+
+namespace slm::kernels::avx2 {
+namespace {
+
+template <>
+struct Int8Format<GgmlType::Q4_K> {
+  static constexpr bool kReady = true;
+  static constexpr GgmlType kType = GgmlType::Q4_K;
+  static constexpr int kWeights = kSuperBlockSize;
+  static constexpr int kBlockBytes = kQ4KTileBlockBytes;
+  static constexpr int kSubBlocks = 8, kGroups = 8;  // groups of 4 weights x 8 rows per sub-block
+  static constexpr int kScalesOffset = 32, kMinsOffset = 96, kQuantsOffset = 160;
+  static constexpr int kPassTokens = 4;
+  static_assert(kInt8ChunkWeights == kWeights, "a prompt chunk is one Q4_K block");
+  using XBlock = Int8Block<kWeights>;
+
+  // Group m of sub-block i, lane r = row r's weights 4m .. 4m + 3: the 16 bytes in both halves,
+  // bytes 2r, 2r + 1 (row r's) twice in lane r, then 16-bit lanes 2r from the low nibbles
+  // (weights 4m, 4m + 1) and 2r + 1 from the high ones (4m + 2, 4m + 3).
+  static __m256i group_weights(const uint8_t* block, int i, int m) {
+    const __m256i bytes = _mm256_broadcastsi128_si256(load16(block + kQuantsOffset + (i * kGroups + m) * 16));
+    const __m256i row_bytes = _mm256_shuffle_epi8(
+        bytes, _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13,
+                                14, 15, 14, 15));
+    const __m256i nibbles = _mm256_blend_epi16(row_bytes, _mm256_srli_epi16(row_bytes, 4), 0xaa);
+    return _mm256_and_si256(nibbles, _mm256_set1_epi8(0x0f));
+  }
+  // Lane r: row r's scale of sub-block i in both 16-bit halves.
+  static __m256i scale_pairs(const uint8_t* block, int i) {
+    const __m256i scales = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + kScalesOffset + 8 * i)));
+    return _mm256_or_si256(scales, _mm256_slli_epi32(scales, 16));
+  }
+  // Vector k, lane r: row r's mins of sub-blocks 2k and 2k + 1, as 16-bit.
+  static __m256i min_pairs(const uint8_t* block, int k) {
+    const uint8_t* mins = block + kMinsOffset + 16 * k;
+    const __m128i first = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins));
+    const __m128i second = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins + 8));
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(first, second));
+  }
+
+  static __m256i broadcast4(const int8_t* q) {
+    int32_t four;
+    std::memcpy(&four, q, sizeof(four));
+    return _mm256_set1_epi32(four);
+  }
+
+  // The block's isum for each token (lane r: row r), weights(i, m) giving group m of sub-block
+  // i and scales(i) its scale pairs.
+  template <int kTokens, class Weights, class Scales>
+  static void block_sums(Weights&& weights, Scales&& scales, const XBlock* const* x, __m256i* isum) {
+    for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+    for (int i = 0; i < kSubBlocks; ++i) {
+      __m256i sums[kTokens];  // 16-bit
+      for (__m256i& sum : sums) sum = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int m = 0; m < kGroups; ++m) {
+        const __m256i w = weights(i, m);
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t)
+          sums[t] = _mm256_add_epi16(sums[t], _mm256_maddubs_epi16(w, broadcast4(x[t]->q + 32 * i + 4 * m)));
+      }
+      const __m256i scale = scales(i);
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(sums[t], scale));
+    }
+  }
+
+  // The formula's two fmas: acc += isum * (d * d_x), then acc += min_isum * (-dmin * d_x), with
+  // min_isum = sum over i of min_i * sum32[i] (|sum32| <= 32 * 127 fits 16 bits: two terms
+  // per _mm256_madd_epi16, the token's sums paired as the mins are).
+  static __m256 finish(__m256 acc, __m256i isum, __m256 d, __m256 min_scale, const __m256i* mins, const XBlock& x) {
+    const __m256 d_x = _mm256_set1_ps(x.d);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, d_x), acc);
+    const __m256i sums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.sum32));
+    const __m256i pairs = _mm256_packs_epi32(sums, sums);  // 32-bit lanes: (s0, s1), (s2, s3), .., (s4, s5) at 4, (s6, s7) at 5
+    __m256i products = _mm256_madd_epi16(mins[0], _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(0)));
+    products = _mm256_add_epi32(products, _mm256_madd_epi16(mins[1], _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(1))));
+    products = _mm256_add_epi32(products, _mm256_madd_epi16(mins[2], _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(4))));
+    products = _mm256_add_epi32(products, _mm256_madd_epi16(mins[3], _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(5))));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(products), _mm256_mul_ps(min_scale, d_x), acc);
+  }
+
+  static __m256 negated_dmin(const uint8_t* block) {
+    return _mm256_xor_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_set1_ps(-0.0f));
+  }
+
+  template <int kTokens>
+  static void dot_block(const uint8_t* block, const XBlock* x, int64_t x_stride, __m256* acc) {
+    const XBlock* tokens[kTokens];
+    for (int t = 0; t < kTokens; ++t) tokens[t] = x + t * x_stride;
+    __m256i isum[kTokens];
+    block_sums<kTokens>([&](int i, int m) { return group_weights(block, i, m); },
+                        [&](int i) { return scale_pairs(block, i); }, tokens, isum);
+    const __m256i mins[4] = {min_pairs(block, 0), min_pairs(block, 1), min_pairs(block, 2), min_pairs(block, 3)};
+    const __m256 d = _mm256_cvtph_ps(load16(block)), min_scale = negated_dmin(block);
+    for (int t = 0; t < kTokens; ++t) acc[t] = finish(acc[t], isum[t], d, min_scale, mins, *tokens[t]);
+  }
+
+  struct Tile {
+    __m256i w[kSubBlocks][kGroups];
+    __m256i scales[kSubBlocks];
+    __m256i mins[4];
+    __m256 d, min_scale;
+  };
+
+  static void decode_block(const uint8_t* block, Tile& tile, int /*b: always 0, a chunk is one block*/) {
+    for (int i = 0; i < kSubBlocks; ++i) {
+      for (int m = 0; m < kGroups; ++m) tile.w[i][m] = group_weights(block, i, m);
+      tile.scales[i] = scale_pairs(block, i);
+    }
+    for (int k = 0; k < 4; ++k) tile.mins[k] = min_pairs(block, k);
+    tile.d = _mm256_cvtph_ps(load16(block));
+    tile.min_scale = negated_dmin(block);
+  }
+
+  template <int kTokens>
+  static void accumulate(const Tile& tile, int /*n_blocks: 1*/, const XBlock* const* x_tokens, __m256* acc) {
+    __m256i isum[kTokens];
+    block_sums<kTokens>([&](int i, int m) { return tile.w[i][m]; }, [&](int i) { return tile.scales[i]; }, x_tokens, isum);
+    for (int t = 0; t < kTokens; ++t) acc[t] = finish(acc[t], isum[t], tile.d, tile.min_scale, tile.mins, *x_tokens[t]);
+  }
+};
+
+}  // namespace
+}  // namespace slm::kernels::avx2
