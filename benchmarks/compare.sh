@@ -4,6 +4,7 @@
 #
 #   benchmarks/compare.sh MODEL.gguf...                 # pp512 and tg128, 2 threads, 3 runs, 2 rounds
 #   benchmarks/compare.sh -p 512 -n 128 -d 4096 -t 2 -r 3 --rounds 2 MODEL.gguf...
+#   benchmarks/compare.sh --slm-activations int16,int8 MODEL.gguf...   # slm once per --activations
 #
 # Each round runs every engine once per file, in an order that rotates from round to round (a
 # machine that slows down during the run then penalizes each engine alike); an engine's figure is
@@ -18,7 +19,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SLM_BUILD_DIR:-$root/build}
 peers=${PEERS:-$root/../peers}
 n_prompt=512 n_gen=128 depth=0 threads=2 reps=3 rounds=2
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+slm_activations=int16
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 models=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -28,6 +30,7 @@ while [[ $# -gt 0 ]]; do
     -t) threads=$2; shift 2 ;;
     -r) reps=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --slm-activations) slm_activations=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) models+=("$1"); shift ;;
@@ -44,7 +47,16 @@ if [[ ! -x $build/bin/slm-bench ]]; then
   [[ -f $build/CMakeCache.txt ]] || cmake -S "$root" -B "$build" -G Ninja >&2
   cmake --build "$build" --target slm-bench >&2
 fi
-engines=(slm)
+# slm once per --activations value: engine "slm" (int16, the default) and "slm-int8".
+engines=()
+IFS=, read -ra slm_precisions <<<"$slm_activations"
+for a in "${slm_precisions[@]}"; do
+  case $a in
+    int16) engines+=(slm) ;;
+    int8) engines+=(slm-int8) ;;
+    *) echo "compare.sh: --slm-activations takes int16 and int8, not '$a'" >&2; exit 2 ;;
+  esac
+done
 llama_bench=$peers/llama.cpp/build/bin/llama-bench
 ik_bench=$peers/ik_llama.cpp/build/bin/llama-bench
 if [[ -x $llama_bench ]]; then engines+=(llama.cpp); else echo "note: $llama_bench missing (build_peers.sh): llama.cpp left out" >&2; fi
@@ -60,6 +72,7 @@ run() {
   local common=(-m "$2" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" -o json "${depth_args[@]}")
   case $1 in
     slm) "$build/bin/slm-bench" "${common[@]}" --bw-mib 1 >"$3" ;;
+    slm-int8) "$build/bin/slm-bench" "${common[@]}" --bw-mib 1 --activations int8 >"$3" ;;
     llama.cpp) "$llama_bench" "${common[@]}" >"$3" 2>/dev/null ;;
     ik) # ik_llama.cpp's llama-bench has no -d: its -gp DEPTH,N is tg N after a prompt of DEPTH
       if [[ $depth -gt 0 ]]; then
@@ -137,20 +150,22 @@ for name in os.listdir(out):
             test = f"tg{row['n_gen']} @ d{row['n_prompt']}"
         key = (int(mi), test, engine)
         best[key] = max(best.get(key, 0.0), float(row["avg_ts"]))
-        if engine == "slm":
+        if engine.startswith("slm"):
             slm_isa = row.get("kernels", slm_isa)
-label = {"slm": "slm", "llama.cpp": "llama.cpp", "ik": "ik_llama.cpp -rtr 1"}
+label = {"slm": "slm", "slm-int8": "slm int8", "llama.cpp": "llama.cpp", "ik": "ik_llama.cpp -rtr 1"}
 print(f"CPU: {cpu}, {threads} threads. slm kernels: {slm_isa}; {peer_isas.strip() or 'no peers'} "
       f"t/s: best of the rounds' means.\n")
-peers = [e for e in engines if e != "slm"]
-print("| file | test | " + " | ".join(label[e] + " t/s" for e in engines) + " | " +
-      " | ".join("slm vs " + label[e] for e in peers) + " |")
-print("|---|---|" + "---:|" * (len(engines) + len(peers)))
+slms = [e for e in engines if e.startswith("slm")]
+peers = [e for e in engines if not e.startswith("slm")]
+pairs = [(s, p) for s in slms for p in peers]
+print("| file | test | " + " | ".join([label[e] + " t/s" for e in engines] +
+                                     [label[s] + " vs " + label[p] for s, p in pairs]) + " |")
+print("|---|---|" + "---:|" * (len(engines) + len(pairs)))
 for mi, model in enumerate(models):
     tests = sorted({t for (m, t, _e) in best if m == mi}, key=lambda t: (not t.startswith("pp"), t))
     for test in tests:
         ts = {e: best.get((mi, test, e)) for e in engines}
         cells = [f"{ts[e]:.2f}" if ts[e] else "-" for e in engines]
-        ratios = [f"{ts['slm'] / ts[e]:.2f}x" if ts.get("slm") and ts[e] else "-" for e in peers]
+        ratios = [f"{ts[s] / ts[p]:.2f}x" if ts[s] and ts[p] else "-" for s, p in pairs]
         print(f"| {os.path.basename(model)} | {test} | " + " | ".join(cells + ratios) + " |")
 EOF
