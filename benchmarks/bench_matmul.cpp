@@ -63,15 +63,18 @@ std::vector<uint8_t> interleaved_matrix(GgmlType type) {
   return tiles;
 }
 
+// int8: the interleaved layout with ActivationPrecision::Int8 (kernels/matmul_int8.hpp).
 void BM_Matmul(benchmark::State& state, const slm::kernels::IsaKernels* variant, GgmlType type, int64_t n_tokens,
-               int n_threads, bool interleaved) {
+               int n_threads, bool interleaved, bool int8) {
   const slm::kernels::IsaKernels& kernels = *variant;
   const std::vector<uint8_t> matrix = interleaved ? interleaved_matrix(type) : quantized_matrix(type);
   const uint64_t row_bytes = slm::ggml_row_bytes(type, kRowLength);
   const std::vector<float> x = slm::bench::normal_values(n_tokens * kRowLength, 2);
   std::vector<float> y(static_cast<size_t>(n_tokens * kRows));
   const auto kernel = [&](const uint8_t* weights, int64_t row_begin, int64_t row_end) {
-    if (interleaved)
+    if (int8)
+      kernels.matmul_interleaved_int8(type, weights, kRowLength, x.data(), n_tokens, y.data(), kRows, row_begin, row_end);
+    else if (interleaved)
       kernels.matmul_interleaved(type, weights, kRowLength, x.data(), n_tokens, y.data(), kRows, row_begin, row_end);
     else
       kernels.matmul_rows(type, weights, row_bytes, kRowLength, x.data(), n_tokens, y.data(), kRows, row_begin, row_end);
@@ -102,16 +105,18 @@ int register_all() {
   for (Isa isa : slm::kernels::kAllIsas) {
     if (!slm::kernels::isa_available(isa)) continue;
     const slm::kernels::IsaKernels* kernels = &slm::kernels::kernels_for(isa);
-    for (bool interleaved : {false, true})
+    for (int layout : {0, 1, 2})  // rows, interleaved, interleaved with Int8 activations
       for (GgmlType type : kWeightFormats) {
+        const bool interleaved = layout > 0, int8 = layout == 2;
         if (interleaved && !kernels->interleaves(type)) continue;
+        if (int8 && !kernels->int8_activations(type)) continue;
         for (int64_t n_tokens : {1, 8, 64})
           for (int n_threads : {1, 2}) {
-            const std::string name = std::string(interleaved ? "matmul_interleaved/" : "matmul_rows/") +
+            const std::string name = std::string(int8 ? "matmul_interleaved_int8/" : interleaved ? "matmul_interleaved/" : "matmul_rows/") +
                                      kernels->name + "/" + std::string(slm::ggml_type_name(type)) +
                                      "/tokens:" + std::to_string(n_tokens) + "/threads:" + std::to_string(n_threads);
-            auto* benchmark =
-                benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, kernels, type, n_tokens, n_threads, interleaved);
+            auto* benchmark = benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, kernels, type, n_tokens, n_threads,
+                                                           interleaved, int8);
             if (n_threads > 1) benchmark->UseRealTime();  // one thread: its CPU time, steadier on a shared machine
           }
       }

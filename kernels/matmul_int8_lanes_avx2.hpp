@@ -1,0 +1,50 @@
+// Row lanes, the order in which the Int8 formats (Q6_K: matmul_int8_q6_k_avx2.hpp; Q4_0,
+// Q5_0, Q8_0: matmul_int8_legacy_avx2.hpp) multiply a layout tile's groups
+// (kernels/interleaved_blocks.hpp): one 32-bit lane per row, holding that row's 4 weights
+// 4m .. 4m + 3 of group m (lane r: slots 2r, 2r + 1, 16 + 2r, 17 + 2r). _mm256_maddubs_epi16
+// of the group's (unsigned) bytes with the 4 activation bytes broadcast (_mm256_set1_epi32)
+// then gives each row's two pair sums in its own lane, and no sum needs a horizontal step.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/simd_avx2.hpp"
+
+namespace slm::kernels::avx2 {
+namespace {
+
+// The 4 activation bytes q[0..3] in every 32-bit lane.
+inline __m256i broadcast_quad(const int8_t* q) {
+  int32_t quad;
+  std::memcpy(&quad, q, sizeof(quad));
+  return _mm256_set1_epi32(quad);
+}
+
+// The 32 nibbles of a group's 16 bytes (slot j in the low nibble of byte j, slot 16 + j in
+// the high one), in row lanes: lane r widened from bytes 2r, 2r + 1 (b0, b1), whose low
+// nibbles are its bytes 0 and 1 and whose high nibbles, shifted up 12 bits, its bytes 2, 3.
+inline __m256i lane_nibbles(const uint8_t* qs) {
+  const __m256i pair = _mm256_cvtepu16_epi32(load16(qs));
+  return _mm256_and_si256(_mm256_or_si256(pair, _mm256_slli_epi32(pair, 12)), _mm256_set1_epi8(0x0f));
+}
+
+// The 32 bytes of a group in slot order (slot j in byte j), in row lanes: 64-bit quarters
+// 0, 2 | 1, 3 put slots 0-7 beside 16-23 and 8-15 beside 24-31, then each 128-bit half
+// interleaves its two quarters 16 bits at a time.
+inline __m256i lane_bytes(__m256i slots) {
+  const __m256i pairs = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,  //
+                                         0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+  return _mm256_shuffle_epi8(_mm256_permute4x64_epi64(slots, 0xd8), pairs);
+}
+
+// The 16-bit pair sums of `sums` added into 32-bit lanes, times `scales` (16-bit, both of a
+// lane's halves the same row's) or 1.
+inline __m256i widen_add(__m256i acc, __m256i sums, __m256i scales) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(sums, scales));
+}
+
+}  // namespace
+}  // namespace slm::kernels::avx2

@@ -1,0 +1,153 @@
+// Q6_K with Int8 activations (the interface: kernels/matmul_int8_avx2.hpp; the formula:
+// kernels/matmul_int8.hpp, w_int = scale_i * (q - 32)). A layout tile's group (24 bytes,
+// kernels/interleaved_blocks.hpp) decodes to its 6-bit quants q (0..63) in row lanes
+// (matmul_int8_lanes_avx2.hpp), unsigned bytes for _mm256_maddubs_epi16 with the signed
+// activations: a pair of products is at most 2 * 63 * 127 = 16002, so two maddubs (the 4
+// groups of a 16-weight sub-block in two adds) still fit in 16 bits, and _mm256_madd_epi16
+// with the sub-block's scale (16-bit, in both halves of each row's lane) widens them to the
+// row's int32 sum. The zero points come off once per block and token: 32 * sum over i of
+// scale_i * sum16[i], by 8 madds of the scales' pairs with the activation sums' pairs.
+// All in int32, exact (|isum| < 2^28), then one fma per block: the reference's bits.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/interleaved_blocks.hpp"
+#include "kernels/matmul_int8_avx2.hpp"
+#include "kernels/matmul_int8_formats_avx2.hpp"
+#include "kernels/matmul_int8_lanes_avx2.hpp"
+#include "kernels/quant_blocks.hpp"
+#include "slm/ggml_type.hpp"
+
+namespace slm::kernels::avx2 {
+namespace {
+
+template <>
+struct Int8Format<GgmlType::Q6_K> {
+  static constexpr bool kReady = true;
+  static constexpr GgmlType kType = GgmlType::Q6_K;
+  static constexpr int kWeights = kSuperBlockSize;
+  static constexpr int kBlockBytes = kQ6KTileBlockBytes;
+  static constexpr int kPassTokens = 6;
+  static constexpr int kSubBlocks = 16, kGroups = 64, kScalesOffset = 16, kQuantsOffset = 144, kGroupBytes = 24;
+  using X = Int8Block<kWeights>;
+
+  // Group g (weights 4 (g % 8) of the 32 weights g / 8) as unsigned q in row lanes: the
+  // nibbles, and the top 2 bits of byte j's two slots from top byte j % 8 (slots k, k + 8,
+  // k + 16, k + 24 at bits 0, 2, 4, 6): lane r widens top bytes 2 (r % 4), + 1, and shifts
+  // the bits of slots 2r, 2r + 1 (bits 0 or 2) and of 16 + 2r, 17 + 2r (bits 4 or 6, 16
+  // bits higher) to bits 4-5 of bytes 0, 1 and 2, 3. Nothing else lands on those bits.
+  static __m256i group_quants(const uint8_t* block, int g) {
+    const uint8_t* group = block + kQuantsOffset + g * kGroupBytes;
+    double top_bytes;
+    std::memcpy(&top_bytes, group + 16, sizeof(top_bytes));
+    const __m256i top = _mm256_cvtepu16_epi32(_mm_castpd_si128(_mm_set1_pd(top_bytes)));
+    const __m256i low_slots = _mm256_sllv_epi32(top, _mm256_setr_epi32(4, 4, 4, 4, 2, 2, 2, 2));
+    const __m256i high_slots = _mm256_sllv_epi32(top, _mm256_setr_epi32(16, 16, 16, 16, 14, 14, 14, 14));
+    const __m256i top_bits = _mm256_and_si256(_mm256_or_si256(low_slots, high_slots), _mm256_set1_epi8(0x30));
+    return _mm256_or_si256(lane_nibbles(group), top_bits);
+  }
+  // Sub-block i's scales as 16-bit, row r's in both halves of lane r: each byte spread to 4,
+  // then shifted down 8 with its sign.
+  static __m256i sub_block_scales(const uint8_t* block, int i) {
+    int64_t scales;
+    std::memcpy(&scales, block + kScalesOffset + kInterleavedRows * i, sizeof(scales));
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3,  //
+                                            4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(_mm256_set1_epi64x(scales), spread), 8);
+  }
+  // Lane r: row r's scales of sub-blocks 2k and 2k + 1, 16-bit.
+  static __m256i scale_pairs(const uint8_t* block, int k) {
+    const uint8_t* scales = block + kScalesOffset + 2 * kInterleavedRows * k;
+    const __m128i first = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales));
+    const __m128i second = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales + kInterleavedRows));
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(first, second));
+  }
+
+  // isum[t] += each row's sum over the block of scale_i * q * x (zero points left in), token
+  // t's activations x_of(t), group g's quants group(g) and sub-block i's scales scales(i).
+  template <int kTokens, class Group, class Scales, class XOf>
+  static void block_products(Group&& group, Scales&& scales, XOf&& x_of, __m256i* isum) {
+#pragma GCC unroll 2
+    for (int i = 0; i < kSubBlocks; ++i) {
+      const __m256i scale = scales(i);
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {  // groups 4i + 2h, + 1: weights 16i + 8h .. + 7
+        const __m256i first = group(4 * i + 2 * h), second = group(4 * i + 2 * h + 1);
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) {
+          const int8_t* q = x_of(t).q + 16 * i + 8 * h;
+          const __m256i sums = _mm256_add_epi16(_mm256_maddubs_epi16(first, broadcast_quad(q)),
+                                                _mm256_maddubs_epi16(second, broadcast_quad(q + 4)));
+          isum[t] = widen_add(isum[t], sums, scale);
+        }
+      }
+    }
+  }
+
+  // acc += the block's term, isum less its zero points; pairs(k) as scale_pairs.
+  template <class Pairs>
+  static __m256 finish(__m256i isum, Pairs&& pairs, const X& x, __m256 d, __m256 acc) {
+    // The activations' sum16 as 16-bit pairs, pair k in 32-bit element k.
+    const __m256i sums = _mm256_packs_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.sum16)),
+                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.sum16 + 8)));
+    alignas(32) int32_t sum_pairs[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(sum_pairs), _mm256_permute4x64_epi64(sums, 0xd8));
+    __m256i zero_points = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int k = 0; k < kSubBlocks / 2; ++k) zero_points = widen_add(zero_points, _mm256_set1_epi32(sum_pairs[k]), pairs(k));
+    isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(zero_points, 5));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, _mm256_set1_ps(x.d)), acc);
+  }
+
+  template <int kTokens>
+  static void dot_block(const uint8_t* block, const X* x, int64_t x_stride, __m256* acc) {
+    __m256i isum[kTokens];
+    for (__m256i& sum : isum) sum = _mm256_setzero_si256();
+    const auto x_of = [&](int t) -> const X& { return x[t * x_stride]; };
+    block_products<kTokens>([&](int g) { return group_quants(block, g); }, [&](int i) { return sub_block_scales(block, i); },
+                            x_of, isum);
+    __m256i pairs[kSubBlocks / 2];
+    for (int k = 0; k < kSubBlocks / 2; ++k) pairs[k] = scale_pairs(block, k);
+    const __m256 d = _mm256_cvtph_ps(load16(block));
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) acc[t] = finish(isum[t], [&](int k) { return pairs[k]; }, x_of(t), d, acc[t]);
+  }
+
+  // One block (the chunk of 256 weights), decoded as the loops above read it.
+  struct Tile {
+    alignas(32) uint8_t q[kGroups][32];
+    alignas(32) int16_t scales[kSubBlocks][16];
+    alignas(32) int16_t pairs[kSubBlocks / 2][16];
+    alignas(32) float d[kInterleavedRows];
+  };
+  static __m256i load(const void* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+
+  static void decode_block(const uint8_t* block, Tile& tile, [[maybe_unused]] int b) {
+    for (int g = 0; g < kGroups; ++g) _mm256_store_si256(reinterpret_cast<__m256i*>(tile.q[g]), group_quants(block, g));
+    for (int i = 0; i < kSubBlocks; ++i)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tile.scales[i]), sub_block_scales(block, i));
+    for (int k = 0; k < kSubBlocks / 2; ++k)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tile.pairs[k]), scale_pairs(block, k));
+    _mm256_store_ps(tile.d, _mm256_cvtph_ps(load16(block)));
+  }
+
+  template <int kTokens>
+  static void accumulate(const Tile& tile, [[maybe_unused]] int n_blocks, const X* const* x_tokens, __m256* acc) {
+    __m256i isum[kTokens];
+    for (__m256i& sum : isum) sum = _mm256_setzero_si256();
+    const auto x_of = [&](int t) -> const X& { return *x_tokens[t]; };
+    block_products<kTokens>([&](int g) { return load(tile.q[g]); }, [&](int i) { return load(tile.scales[i]); }, x_of,
+                            isum);
+    const __m256 d = _mm256_load_ps(tile.d);
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t)
+      acc[t] = finish(isum[t], [&](int k) { return load(tile.pairs[k]); }, x_of(t), d, acc[t]);
+  }
+};
+
+}  // namespace
+}  // namespace slm::kernels::avx2
