@@ -20,3 +20,4 @@ struct Int8Format {
 // The formats, each specializing Int8Format above.
 #include "kernels/matmul_int8_q4_k_avx2.hpp"
 #include "kernels/matmul_int8_q6_k_avx2.hpp"
+#include "kernels/matmul_int8_legacy_avx2.hpp"

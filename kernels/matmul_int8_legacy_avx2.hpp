@@ -1,0 +1,160 @@
+// Q4_0, Q5_0 and Q8_0 with Int8 activations (the interface: kernels/matmul_int8_avx2.hpp; the
+// formula: kernels/matmul_int8.hpp, w_int = q - 8, q - 16, q). A layout tile's block (d[8],
+// then 8 groups of 4 weights x 8 rows, kernels/interleaved_blocks.hpp) decodes each group to
+// one byte vector in row lanes (matmul_int8_lanes_avx2.hpp) for _mm256_maddubs_epi16 with a
+// broadcast of 4 activation bytes:
+//   Q4_0, Q5_0: the unsigned quants q (0..15, 0..31), the zero point off the block's sum as
+//     8 or 16 times the activations' sum32; a pair of products is at most 2 * 15 * 127 = 3810
+//     or 2 * 31 * 127 = 7874, so 8 or 4 groups add in 16 bits before a madd widens them;
+//   Q8_0: the signed quants, multiplied as |w| (<= 128, unsigned) by x with w's sign
+//     (_mm256_sign_epi8): a pair is at most 2 * 128 * 127 = 32512, widened at once.
+// Each block's sum is exact int32, then one fma: the reference's bits.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/interleaved_blocks.hpp"
+#include "kernels/matmul_int8_avx2.hpp"
+#include "kernels/matmul_int8_formats_avx2.hpp"
+#include "kernels/matmul_int8_lanes_avx2.hpp"
+#include "kernels/quant_blocks.hpp"
+#include "slm/ggml_type.hpp"
+
+namespace slm::kernels::avx2 {
+namespace {
+
+template <GgmlType kLegacyType, class Block>
+struct Int8Legacy {
+  static constexpr bool kReady = true;
+  static constexpr GgmlType kType = kLegacyType;
+  static constexpr int kWeights = kLegacyBlockSize;
+  static constexpr int kBlockBytes = kInterleavedRows * sizeof(Block);
+  static constexpr int kPassTokens = 6;
+  static constexpr int kGroups = 8, kScaleBytes = kInterleavedRows * sizeof(Fp16Bits);
+  static constexpr int kGroupBytes = sizeof(Block) - sizeof(Fp16Bits);
+  static constexpr bool kSigned = kType == GgmlType::Q8_0;
+  static constexpr int32_t kZeroPoint = kType == GgmlType::Q4_0 ? 8 : kType == GgmlType::Q5_0 ? 16 : 0;
+  // Groups whose maddubs add in 16 bits before widening (see above).
+  static constexpr int kGroupsPerSum = kType == GgmlType::Q4_0 ? 8 : kType == GgmlType::Q5_0 ? 4 : 1;
+  static constexpr int kChunkBlocks = kInt8ChunkWeights / kWeights;
+  using X = Int8Block<kWeights>;
+
+  // Group m's quants in row lanes: unsigned q for Q4_0 and Q5_0, signed q for Q8_0.
+  static __m256i group_quants(const uint8_t* block, int m) {
+    const uint8_t* group = block + kScaleBytes + m * kGroupBytes;
+    if constexpr (kType == GgmlType::Q8_0) {
+      return lane_bytes(load32(group));
+    } else if constexpr (kType == GgmlType::Q5_0) {
+      // Byte p of lane r is slot s = 2r + p % 2 + 16 (p / 2), whose 5th bit is bit s % 8 of
+      // qh's byte s / 8 = (r >= 4) + 2 (p / 2): gather that byte, test the bit, add 16.
+      int32_t high_bits;
+      std::memcpy(&high_bits, group, sizeof(high_bits));
+      const __m256i byte_of_slot = _mm256_setr_epi8(0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2,  //
+                                                    1, 1, 3, 3, 1, 1, 3, 3, 1, 1, 3, 3, 1, 1, 3, 3);
+      const __m256i bit_of_slot = _mm256_setr_epi8(1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128,  //
+                                                   1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128);
+      const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(high_bits), byte_of_slot);
+      const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit_of_slot), bit_of_slot);
+      return _mm256_or_si256(lane_nibbles(group + sizeof(high_bits)), _mm256_and_si256(set, _mm256_set1_epi8(16)));
+    } else {
+      static_assert(kType == GgmlType::Q4_0);
+      return lane_nibbles(group);
+    }
+  }
+
+  // Each row's sum over the block of q * x (zero point left in), for the kTokens tokens
+  // x_of(t), group m's quants quants(m) and, for Q8_0, |q| magnitudes(m).
+  template <int kTokens, class Quants, class Magnitudes, class XOf>
+  static void block_sums(Quants&& quants, Magnitudes&& magnitudes, XOf&& x_of, __m256i* isum) {
+    const __m256i ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int m0 = 0; m0 < kGroups; m0 += kGroupsPerSum) {
+      __m256i sums[kTokens];  // 16-bit
+#pragma GCC unroll 8
+      for (int m = m0; m < m0 + kGroupsPerSum; ++m) {
+        const __m256i q = quants(m);
+        if constexpr (kSigned) {
+          const __m256i magnitude = magnitudes(m, q);
+#pragma GCC unroll 8
+          for (int t = 0; t < kTokens; ++t)
+            sums[t] = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(broadcast_quad(x_of(t).q + 4 * m), q));
+        } else {
+#pragma GCC unroll 8
+          for (int t = 0; t < kTokens; ++t) {
+            const __m256i products = _mm256_maddubs_epi16(q, broadcast_quad(x_of(t).q + 4 * m));
+            sums[t] = m == m0 ? products : _mm256_add_epi16(sums[t], products);
+          }
+        }
+      }
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) isum[t] = widen_add(isum[t], sums[t], ones);
+    }
+  }
+
+  // acc + the block's term, isum its sum of q * x.
+  static __m256 finish(__m256i isum, const X& x, __m256 d, __m256 acc) {
+    if constexpr (kZeroPoint != 0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(kZeroPoint * x.sum32[0]));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, _mm256_set1_ps(x.d)), acc);
+  }
+
+  template <int kTokens>
+  static void dot_block(const uint8_t* block, const X* x, int64_t x_stride, __m256* acc) {
+    __m256i isum[kTokens];
+    const auto x_of = [&](int t) -> const X& { return x[t * x_stride]; };
+    block_sums<kTokens>([&](int m) { return group_quants(block, m); }, [](int, __m256i q) { return _mm256_abs_epi8(q); },
+                        x_of, isum);
+    const __m256 d = _mm256_cvtph_ps(load16(block));
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) acc[t] = finish(isum[t], x_of(t), d, acc[t]);
+  }
+
+  // A chunk of kChunkBlocks blocks, decoded as the loops above read it.
+  struct Tile {
+    alignas(32) uint8_t q[kChunkBlocks][kGroups][32];
+    alignas(32) uint8_t magnitude[kSigned ? kChunkBlocks : 1][kGroups][32];  // Q8_0's |q|
+    alignas(32) float d[kChunkBlocks][kInterleavedRows];
+  };
+  static __m256i load(const void* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+
+  static void decode_block(const uint8_t* block, Tile& tile, int b) {
+    for (int m = 0; m < kGroups; ++m) {
+      const __m256i q = group_quants(block, m);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tile.q[b][m]), q);
+      if constexpr (kSigned) _mm256_store_si256(reinterpret_cast<__m256i*>(tile.magnitude[b][m]), _mm256_abs_epi8(q));
+    }
+    _mm256_store_ps(tile.d[b], _mm256_cvtph_ps(load16(block)));
+  }
+
+  template <int kTokens>
+  static void accumulate(const Tile& tile, int n_blocks, const X* const* x_tokens, __m256* acc) {
+    __m256 sums[kTokens];
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) sums[t] = acc[t];
+    for (int b = 0; b < n_blocks; ++b) {
+      __m256i isum[kTokens];
+      const auto x_of = [&](int t) -> const X& { return x_tokens[t][b]; };
+      block_sums<kTokens>([&](int m) { return load(tile.q[b][m]); },
+                          [&](int m, __m256i) { return load(tile.magnitude[kSigned ? b : 0][m]); }, x_of, isum);
+      const __m256 d = _mm256_load_ps(tile.d[b]);
+#pragma GCC unroll 8
+      for (int t = 0; t < kTokens; ++t) sums[t] = finish(isum[t], x_of(t), d, sums[t]);
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
+  }
+};
+
+template <>
+struct Int8Format<GgmlType::Q4_0> : Int8Legacy<GgmlType::Q4_0, BlockQ4_0> {};
+template <>
+struct Int8Format<GgmlType::Q5_0> : Int8Legacy<GgmlType::Q5_0, BlockQ5_0> {};
+template <>
+struct Int8Format<GgmlType::Q8_0> : Int8Legacy<GgmlType::Q8_0, BlockQ8_0> {};
+
+}  // namespace
+}  // namespace slm::kernels::avx2
