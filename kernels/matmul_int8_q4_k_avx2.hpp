@@ -34,7 +34,7 @@ struct Int8Format<GgmlType::Q4_K> {
   static constexpr int kBlockBytes = kQ4KTileBlockBytes;
   static constexpr int kSubBlocks = 8, kGroups = 8;  // groups of 4 weights x 8 rows per sub-block
   static constexpr int kScalesOffset = 32, kMinsOffset = 96, kQuantsOffset = 160;
-  static constexpr int kPassTokens = 4;
+  static constexpr int kPassTokens = 6;
   static_assert(kInt8ChunkWeights == kWeights, "a prompt chunk is one Q4_K block");
   using XBlock = Int8Block<kWeights>;
 
@@ -62,6 +62,11 @@ struct Int8Format<GgmlType::Q4_K> {
     return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(first, second));
   }
 
+  // Pins a running sum to a register here: without it GCC regroups a sub-block's 16-bit sums
+  // into a tree whose partial sums spill to the stack (as keep_in_register in
+  // kernels/matmul_int_avx2.hpp).
+  static void pin(__m256i& v) { __asm__("" : "+x"(v)); }
+
   static __m256i broadcast4(const int8_t* q) {
     int32_t four;
     std::memcpy(&four, q, sizeof(four));
@@ -81,8 +86,10 @@ struct Int8Format<GgmlType::Q4_K> {
       for (int m = 0; m < kGroups; ++m) {
         const __m256i w = weights(i, m);
 #pragma GCC unroll 8
-        for (int t = 0; t < kTokens; ++t)
+        for (int t = 0; t < kTokens; ++t) {
           sums[t] = _mm256_add_epi16(sums[t], _mm256_maddubs_epi16(w, broadcast4(x[t]->q + 32 * i + 4 * m)));
+          pin(sums[t]);
+        }
       }
       const __m256i scale = scales(i);
 #pragma GCC unroll 8
