@@ -60,7 +60,9 @@ template <class Format>
 void multiply_tile(const uint8_t* tile_bytes_at, const uint8_t* next_tile, int64_t n_blocks,
                    const Int8Block<Format::kWeights>* xq, int64_t n_tokens, float* y, int64_t y_stride) {
   constexpr int kChunkBlocks = kInt8ChunkWeights / Format::kWeights;
-  thread_local typename Format::Tile tile;
+  // On the stack: a thread_local tile cost a __tls_get_addr call, and the spills of every ymm
+  // register around it, per pass of kPassTokens tokens (PIC code).
+  alignas(64) typename Format::Tile tile;
   alignas(32) __m256 acc[kInt8TileTokens];
   const Int8Block<Format::kWeights>* x_tokens[kInt8TileTokens];
   for (int64_t t0 = 0; t0 < n_tokens; t0 += kInt8TileTokens) {
