@@ -46,5 +46,9 @@ inline __m256i widen_add(__m256i acc, __m256i sums, __m256i scales) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(sums, scales));
 }
 
+// Pins a running sum to a register here: without it GCC regroups the (associative) sums of
+// an unrolled loop over tokens into trees whose partial sums spill to the stack.
+inline void pin_register(__m256i& v) { __asm__("" : "+x"(v)); }
+
 }  // namespace
 }  // namespace slm::kernels::avx2

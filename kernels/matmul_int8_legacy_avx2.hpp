@@ -32,10 +32,10 @@ struct Int8Legacy {
   static constexpr GgmlType kType = kLegacyType;
   static constexpr int kWeights = kLegacyBlockSize;
   static constexpr int kBlockBytes = kInterleavedRows * sizeof(Block);
-  static constexpr int kPassTokens = 6;
   static constexpr int kGroups = 8, kScaleBytes = kInterleavedRows * sizeof(Fp16Bits);
   static constexpr int kGroupBytes = sizeof(Block) - sizeof(Fp16Bits);
   static constexpr bool kSigned = kType == GgmlType::Q8_0;
+  static constexpr int kPassTokens = kSigned ? 6 : 8;
   static constexpr int32_t kZeroPoint = kType == GgmlType::Q4_0 ? 8 : kType == GgmlType::Q5_0 ? 16 : 0;
   // Groups whose maddubs add in 16 bits before widening (see above).
   static constexpr int kGroupsPerSum = kType == GgmlType::Q4_0 ? 8 : kType == GgmlType::Q5_0 ? 4 : 1;
@@ -88,11 +88,15 @@ struct Int8Legacy {
           for (int t = 0; t < kTokens; ++t) {
             const __m256i products = _mm256_maddubs_epi16(q, broadcast_quad(x_of(t).q + 4 * m));
             sums[t] = m == m0 ? products : _mm256_add_epi16(sums[t], products);
+            pin_register(sums[t]);
           }
         }
       }
 #pragma GCC unroll 8
-      for (int t = 0; t < kTokens; ++t) isum[t] = widen_add(isum[t], sums[t], ones);
+      for (int t = 0; t < kTokens; ++t) {
+        isum[t] = widen_add(isum[t], sums[t], ones);
+        pin_register(isum[t]);
+      }
     }
   }
 

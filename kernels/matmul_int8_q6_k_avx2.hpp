@@ -31,7 +31,7 @@ struct Int8Format<GgmlType::Q6_K> {
   static constexpr GgmlType kType = GgmlType::Q6_K;
   static constexpr int kWeights = kSuperBlockSize;
   static constexpr int kBlockBytes = kQ6KTileBlockBytes;
-  static constexpr int kPassTokens = 6;
+  static constexpr int kPassTokens = 8;
   static constexpr int kSubBlocks = 16, kGroups = 64, kScalesOffset = 16, kQuantsOffset = 144, kGroupBytes = 24;
   using X = Int8Block<kWeights>;
 
@@ -83,6 +83,7 @@ struct Int8Format<GgmlType::Q6_K> {
           const __m256i sums = _mm256_add_epi16(_mm256_maddubs_epi16(first, broadcast_quad(q)),
                                                 _mm256_maddubs_epi16(second, broadcast_quad(q + 4)));
           isum[t] = widen_add(isum[t], sums, scale);
+          pin_register(isum[t]);
         }
       }
     }
