@@ -38,6 +38,7 @@ struct alignas(32) Int8Block {
   float d;
   int32_t sum32[N / 32];  // the sums of q over each 32: Q4_K's min terms, the legacy zero points
   int32_t sum16[N / 16];  // over each 16: Q6_K's zero point
+  int16_t sum32_16[N / 32];  // sum32 as 16-bit (|sum| <= 32 * 127), which _mm256_madd_epi16 takes in pairs
 };
 
 inline int32_t sum_int32_lanes(__m256i v) {
@@ -65,6 +66,7 @@ void quantize_int8_block(const float* x, Int8Block<N>& out) {
     std::fill(out.q, out.q + N, int8_t{0});
     std::fill(out.sum32, out.sum32 + N / 32, 0);
     std::fill(out.sum16, out.sum16 + N / 16, 0);
+    std::fill(out.sum32_16, out.sum32_16 + N / 32, int16_t{0});
     out.d = finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
     return;
   }
@@ -84,6 +86,7 @@ void quantize_int8_block(const float* x, Int8Block<N>& out) {
     out.sum16[i / 16] = first;
     out.sum16[i / 16 + 1] = second;
     out.sum32[i / 32] = first + second;
+    out.sum32_16[i / 32] = static_cast<int16_t>(first + second);
   }
 }
 

@@ -4,8 +4,8 @@
 // groups of 16 nibble bytes).
 //
 // A group m of sub-block i is decoded to one vector whose 32-bit lane r holds row r's
-// weights 4m .. 4m + 3 as bytes, so a broadcast of the token's 4 activations (one int32)
-// meets them in _mm256_maddubs_epi16 (unsigned nibbles 0..15 times signed bytes): 16-bit
+// weights 4m .. 4m + 3 as bytes (row lanes: kernels/matmul_int8_lanes_avx2.hpp), so a
+// broadcast of the token's 4 activations (one int32) meets them in _mm256_maddubs_epi16 (unsigned nibbles 0..15 times signed bytes): 16-bit
 // lanes 2r, 2r + 1 get row r's two pair sums, each <= 2 * 15 * 127 = 3810. The 8 groups of a
 // sub-block add in 16 bits (<= 30480, no overflow), and one _mm256_madd_epi16 with the rows'
 // sub-block scales (each row's scale in both 16-bit halves of its lane) gives each row's
@@ -15,11 +15,11 @@
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/matmul_int8_avx2.hpp"
 #include "kernels/matmul_int8_formats_avx2.hpp"
+#include "kernels/matmul_int8_lanes_avx2.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "kernels/simd_avx2.hpp"
 
@@ -38,16 +38,9 @@ struct Int8Format<GgmlType::Q4_K> {
   static_assert(kInt8ChunkWeights == kWeights, "a prompt chunk is one Q4_K block");
   using XBlock = Int8Block<kWeights>;
 
-  // Group m of sub-block i, lane r = row r's weights 4m .. 4m + 3: the 16 bytes in both halves,
-  // bytes 2r, 2r + 1 (row r's) twice in lane r, then 16-bit lanes 2r from the low nibbles
-  // (weights 4m, 4m + 1) and 2r + 1 from the high ones (4m + 2, 4m + 3).
+  // Group m of sub-block i in row lanes (lane r: row r's weights 4m .. 4m + 3).
   static __m256i group_weights(const uint8_t* block, int i, int m) {
-    const __m256i bytes = _mm256_broadcastsi128_si256(load16(block + kQuantsOffset + (i * kGroups + m) * 16));
-    const __m256i row_bytes = _mm256_shuffle_epi8(
-        bytes, _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13,
-                                14, 15, 14, 15));
-    const __m256i nibbles = _mm256_blend_epi16(row_bytes, _mm256_srli_epi16(row_bytes, 4), 0xaa);
-    return _mm256_and_si256(nibbles, _mm256_set1_epi8(0x0f));
+    return lane_nibbles(block + kQuantsOffset + (i * kGroups + m) * 16);
   }
   // Lane r: row r's scale of sub-block i in both 16-bit halves.
   static __m256i scale_pairs(const uint8_t* block, int i) {
@@ -60,17 +53,6 @@ struct Int8Format<GgmlType::Q4_K> {
     const __m128i first = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins));
     const __m128i second = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins + 8));
     return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(first, second));
-  }
-
-  // Pins a running sum to a register here: without it GCC regroups a sub-block's 16-bit sums
-  // into a tree whose partial sums spill to the stack (as keep_in_register in
-  // kernels/matmul_int_avx2.hpp).
-  static void pin(__m256i& v) { __asm__("" : "+x"(v)); }
-
-  static __m256i broadcast4(const int8_t* q) {
-    int32_t four;
-    std::memcpy(&four, q, sizeof(four));
-    return _mm256_set1_epi32(four);
   }
 
   // The block's isum for each token (lane r: row r), weights(i, m) giving group m of sub-block
@@ -87,28 +69,25 @@ struct Int8Format<GgmlType::Q4_K> {
         const __m256i w = weights(i, m);
 #pragma GCC unroll 8
         for (int t = 0; t < kTokens; ++t) {
-          sums[t] = _mm256_add_epi16(sums[t], _mm256_maddubs_epi16(w, broadcast4(x[t]->q + 32 * i + 4 * m)));
-          pin(sums[t]);
+          sums[t] = _mm256_add_epi16(sums[t], _mm256_maddubs_epi16(w, broadcast_quad(x[t]->q + 32 * i + 4 * m)));
+          pin_register(sums[t]);
         }
       }
       const __m256i scale = scales(i);
 #pragma GCC unroll 8
-      for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(sums[t], scale));
+      for (int t = 0; t < kTokens; ++t) isum[t] = widen_add(isum[t], sums[t], scale);
     }
   }
 
   // The formula's two fmas: acc += isum * (d * d_x), then acc += min_isum * (-dmin * d_x), with
-  // min_isum = sum over i of min_i * sum32[i] (|sum32| <= 32 * 127 fits 16 bits: two terms
-  // per _mm256_madd_epi16, the token's sums paired as the mins are).
+  // min_isum = sum over i of min_i * sum32[i]: two terms per _mm256_madd_epi16, the token's
+  // 16-bit sums (sum32_16) paired as the mins are, pair k broadcast straight from memory.
   static __m256 finish(__m256 acc, __m256i isum, __m256 d, __m256 min_scale, const __m256i* mins, const XBlock& x) {
     const __m256 d_x = _mm256_set1_ps(x.d);
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, d_x), acc);
-    const __m256i sums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.sum32));
-    const __m256i pairs = _mm256_packs_epi32(sums, sums);  // 32-bit lanes: (s0, s1), (s2, s3), .., (s4, s5) at 4, (s6, s7) at 5
-    __m256i products = _mm256_madd_epi16(mins[0], _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(0)));
-    products = _mm256_add_epi32(products, _mm256_madd_epi16(mins[1], _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(1))));
-    products = _mm256_add_epi32(products, _mm256_madd_epi16(mins[2], _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(4))));
-    products = _mm256_add_epi32(products, _mm256_madd_epi16(mins[3], _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(5))));
+    const int8_t* sum_pairs = reinterpret_cast<const int8_t*>(x.sum32_16);
+    __m256i products = _mm256_madd_epi16(mins[0], broadcast_quad(sum_pairs));
+    for (int k = 1; k < 4; ++k) products = widen_add(products, broadcast_quad(sum_pairs + 4 * k), mins[k]);
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(products), _mm256_mul_ps(min_scale, d_x), acc);
   }
 
