@@ -13,6 +13,7 @@
 
 #include <immintrin.h>
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -102,7 +103,10 @@ struct Int8Legacy {
 
   // acc + the block's term, isum its sum of q * x.
   static __m256 finish(__m256i isum, const X& x, __m256 d, __m256 acc) {
-    if constexpr (kZeroPoint != 0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(kZeroPoint * x.sum32[0]));
+    // The zero point (a power of two) times sum32, shifted in a vector: a scalar product would
+    // cross to the vector registers once per block and token.
+    if constexpr (kZeroPoint != 0)
+      isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_set1_epi32(x.sum32[0]), std::countr_zero(uint32_t(kZeroPoint))));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, _mm256_set1_ps(x.d)), acc);
   }
 
