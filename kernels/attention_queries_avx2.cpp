@@ -132,6 +132,7 @@ void score_tile(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t 
   const float* q = sc.queries + int64_t(v) * head_dim * W;
   const float* key = block.keys + j * key_stride;
   NextLines next = *block.next_keys;
+#pragma GCC unroll 2
   for (int32_t d = 0; d < head_dim; ++d) {
     next.fetch();
     V key_d[kKeys];
@@ -181,48 +182,95 @@ void score_block(const Scratch<L>& sc, const KeyBlock& block, int32_t head_dim, 
         }
 }
 
+// A query vector's rows of a block in the online softmax step: row j's scores at
+// weights + j * row_stride (rows n_rows .. kRows - 1 are past the block's keys).
+template <class L, bool kWholeBlockVisible>
+struct SoftmaxRows {
+  using V = typename L::Vec;
+  float* weights;
+  int64_t row_stride;
+  int32_t n_rows;
+  float first_key;  // the key of row 0 (of its even lanes, with two keys per row)
+  const float* first;
+  const float* end;
+  V new_max;
+
+  typename L::Mask visible(int32_t j) const { return L::visible(first_key + float(L::kKeysPerVector * j), first, end); }
+  V scores(int32_t j) const { return L::load(weights + j * row_stride); }
+  V visible_scores(int32_t j) const {
+    return kWholeBlockVisible ? scores(j) : L::select(visible(j), scores(j), L::broadcast(-INFINITY));
+  }
+  // Row j's weights p = exp(s - M') (0 for keys not seen), stored over its scores.
+  [[gnu::always_inline]] V weight(int32_t j) const {
+    if (!kWholeBlockVisible && j >= n_rows) {
+      L::store(weights + j * row_stride, L::zero());
+      return L::zero();
+    }
+    V p = exp_nonpositive<L>(L::sub(scores(j), new_max));
+    if (!kWholeBlockVisible) p = L::select(visible(j), p, L::zero());
+    L::store(weights + j * row_stride, p);
+    return p;
+  }
+};
+
+// The sum of the weights of rows r, r + kStep, r + 2 kStep, ... < kRows (kStep a power of two) in
+// the order of the block's tree: rows j and j + kRows / 2 first, then + kRows / 4, ... down to + 1,
+// that is sum(r, s) = sum(r, 2s) + sum(r + s, 2s). Depth-first, so that each row's weight is
+// computed, stored and added with at most log2(kRows) partial sums live.
+template <class L, bool kWholeBlockVisible, int32_t kRows, int32_t kStep>
+[[gnu::always_inline]] inline typename L::Vec weights_in_tree(const SoftmaxRows<L, kWholeBlockVisible>& rows, int32_t r) {
+  if constexpr (kStep == kRows) {
+    return rows.weight(r);
+  } else {
+    const typename L::Vec low = weights_in_tree<L, kWholeBlockVisible, kRows, 2 * kStep>(rows, r);
+    return L::add(low, weights_in_tree<L, kWholeBlockVisible, kRows, 2 * kStep>(rows, r + kStep));
+  }
+}
+
 // The online softmax step of a block for every query: M, S and c updated, the scores replaced by
 // the weights p_j (0 for keys a query does not see, and for the rows past the block's keys).
-// kEveryKeyVisible: every query sees every key of the block (no masks; the padding lanes' values
-// are never used).
-template <class L, bool kEveryKeyVisible>
+// kWholeBlockVisible: the block has kKeyBlock keys and every query sees all of them (no masks;
+// the padding lanes' values are never used).
+template <class L, bool kWholeBlockVisible>
 void softmax_block(const Scratch<L>& sc, const KeyBlock& block) {
   constexpr int32_t W = L::kLanes, P = L::kKeysPerVector, kRows = kKeyBlock / P;
   using V = typename L::Vec;
-  const int32_t n_rows = key_rows<L>(block);
+  SoftmaxRows<L, kWholeBlockVisible> rows;
+  rows.row_stride = int64_t(sc.n_vectors) * W;
+  rows.n_rows = kWholeBlockVisible ? kRows : key_rows<L>(block);
+  rows.first_key = float(block.first_key);
   for (int32_t v = 0; v < sc.n_vectors; ++v) {
-    float* weights = sc.weights + int64_t(v) * W;
-    const int64_t row_stride = int64_t(sc.n_vectors) * W;
-    const float* first = sc.first + v * W;
-    const float* end = sc.end + v * W;
-    V block_max = L::broadcast(-INFINITY);
-    for (int32_t j = 0; j < n_rows; ++j)
-      block_max = L::max(block_max, kEveryKeyVisible ? L::load(weights + j * row_stride)
-                                                     : L::select(L::visible(float(block.first_key + P * j), first, end),
-                                                                 L::load(weights + j * row_stride), L::broadcast(-INFINITY)));
+    rows.weights = sc.weights + int64_t(v) * W;
+    rows.first = sc.first + v * W;
+    rows.end = sc.end + v * W;
+    // The maximum in four chains (row j in chain j % 4), so that the loads need not wait on one
+    // another's max; a maximum is exact, so its order changes no bit of a finite one.
+    V block_max;
+    if constexpr (kWholeBlockVisible) {
+      V max0 = rows.scores(0), max1 = rows.scores(1), max2 = rows.scores(2), max3 = rows.scores(3);
+      for (int32_t j = 4; j < kRows; j += 4) {
+        max0 = L::max(max0, rows.scores(j));
+        max1 = L::max(max1, rows.scores(j + 1));
+        max2 = L::max(max2, rows.scores(j + 2));
+        max3 = L::max(max3, rows.scores(j + 3));
+      }
+      block_max = L::max(L::max(max0, max1), L::max(max2, max3));
+    } else {
+      block_max = L::broadcast(-INFINITY);
+      for (int32_t j = 0; j < rows.n_rows; ++j) block_max = L::max(block_max, rows.visible_scores(j));
+    }
     if constexpr (P == 2) block_max = L::max(block_max, L::swap_pairs(block_max));  // both keys of a query's lanes
     const V old_max = L::load(sc.m + v * W);
-    const V new_max = L::max(old_max, block_max);
+    rows.new_max = L::max(old_max, block_max);
     // exp(M - M') is 1 where the block has no visible key, and (almost) 0 for a query's first block
     // (M = -inf; it only multiplies the zero S and O).
-    const V correction = exp_nonpositive<L>(L::sub(old_max, new_max));
-    V p[kRows];
-    for (int32_t j = 0; j < kRows; ++j) {
-      if (j >= n_rows) {
-        p[j] = L::zero();
-        continue;
-      }
-      p[j] = exp_nonpositive<L>(L::sub(L::load(weights + j * row_stride), new_max));
-      if (!kEveryKeyVisible) p[j] = L::select(L::visible(float(block.first_key + P * j), first, end), p[j], L::zero());
-    }
-    for (int32_t j = 0; j < kRows; ++j) L::store(weights + j * row_stride, p[j]);
+    const V correction = exp_nonpositive<L>(L::sub(old_max, rows.new_max));
     // The tree over the 32 keys: with two keys per row, row j + half holds keys 2j + 2 half and
     // 2j + 2 half + 1, so the rows' tree is the keys' down to keys 0 and 1, then the lanes' pair.
-    for (int32_t half = kRows / 2; half >= 1; half /= 2)
-      for (int32_t j = 0; j < half; ++j) p[j] = L::add(p[j], p[j + half]);
-    if constexpr (P == 2) p[0] = L::add(p[0], L::swap_pairs(p[0]));
-    L::store(sc.s + v * W, L::fma(L::load(sc.s + v * W), correction, p[0]));
-    L::store(sc.m + v * W, new_max);
+    V sum = weights_in_tree<L, kWholeBlockVisible, kRows, 1>(rows, 0);
+    if constexpr (P == 2) sum = L::add(sum, L::swap_pairs(sum));
+    L::store(sc.s + v * W, L::fma(L::load(sc.s + v * W), correction, sum));
+    L::store(sc.m + v * W, rows.new_max);
     L::store(sc.c + v * W, correction);
   }
 }
@@ -263,6 +311,7 @@ void add_weighted_values(const Element* values, int64_t value_stride, NextLines*
     for (int i = 0; i < kGroup; ++i) acc[h][i] = RowLanes::mul(load_chunk<kChunks>(wq.o[h], c0 + i, head_dim), c);
   }
   NextLines next = *next_values;
+#pragma GCC unroll 2
   for (int32_t j = j0; j < j1; ++j) {
     next.fetch();
     const Element* value = values + j * value_stride;
@@ -446,9 +495,9 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
     constexpr int64_t kKeyStride =
         kChunks > 0 && (L::kKeysPerVector == 2 || !std::is_same_v<Element, float>) ? int64_t(L::kKeysPerVector) * kChunks * kWidth : 0;
     score_block<L, kKeyStride>(sc, block, D, a.scale, a.softcap);
-    // Blocks whose keys every query sees: from the last query's window start to the first query's
-    // end (both grow with the token); with pairs of keys, an even number of them.
-    if (first_key >= last_window_start && first_key + n_block <= a.first_n_keys && n_block % L::kKeysPerVector == 0)
+    // Whole blocks whose keys every query sees: from the last query's window start to the first
+    // query's end (both grow with the token).
+    if (first_key >= last_window_start && first_key + n_block <= a.first_n_keys && n_block == kKeyBlock)
       softmax_block<L, true>(sc, block);
     else softmax_block<L, false>(sc, block);
     add_values_block<L, kChunks>(sc, a, block);
