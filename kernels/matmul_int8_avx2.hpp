@@ -37,7 +37,7 @@ struct alignas(32) Int8Block {
   int8_t q[N];
   float d;
   int32_t sum32[N / 32];  // the sums of q over each 32: Q4_K's min terms, the legacy zero points
-  int32_t sum16[N / 16];  // over each 16: Q6_K's zero point
+  int16_t sum16[N / 16];  // over each 16 (|sum| <= 16 * 127): Q6_K's zero point, which madd takes in pairs
   int16_t sum32_16[N / 32];  // sum32 as 16-bit (|sum| <= 32 * 127), which _mm256_madd_epi16 takes in pairs
 };
 
@@ -65,7 +65,7 @@ void quantize_int8_block(const float* x, Int8Block<N>& out) {
   if (!finite || amax < kSmallestQuantizedMagnitude) {
     std::fill(out.q, out.q + N, int8_t{0});
     std::fill(out.sum32, out.sum32 + N / 32, 0);
-    std::fill(out.sum16, out.sum16 + N / 16, 0);
+    std::fill(out.sum16, out.sum16 + N / 16, int16_t{0});
     std::fill(out.sum32_16, out.sum32_16 + N / 32, int16_t{0});
     out.d = finite ? 0.0f : std::numeric_limits<float>::quiet_NaN();
     return;
@@ -83,8 +83,8 @@ void quantize_int8_block(const float* x, Int8Block<N>& out) {
     _mm256_store_si256(reinterpret_cast<__m256i*>(out.q + i), q8);
     const int32_t first = sum_int32_lanes(_mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(q8)), ones));
     const int32_t second = sum_int32_lanes(_mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(q8, 1)), ones));
-    out.sum16[i / 16] = first;
-    out.sum16[i / 16 + 1] = second;
+    out.sum16[i / 16] = static_cast<int16_t>(first);
+    out.sum16[i / 16 + 1] = static_cast<int16_t>(second);
     out.sum32[i / 32] = first + second;
     out.sum32_16[i / 32] = static_cast<int16_t>(first + second);
   }

@@ -92,14 +92,13 @@ struct Int8Format<GgmlType::Q6_K> {
   // acc += the block's term, isum less its zero points; pairs(k) as scale_pairs.
   template <class Pairs>
   static __m256 finish(__m256i isum, Pairs&& pairs, const X& x, __m256 d, __m256 acc) {
-    // The activations' sum16 as 16-bit pairs, pair k in 32-bit element k.
-    const __m256i sums = _mm256_packs_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.sum16)),
-                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.sum16 + 8)));
-    alignas(32) int32_t sum_pairs[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(sum_pairs), _mm256_permute4x64_epi64(sums, 0xd8));
     __m256i zero_points = _mm256_setzero_si256();
 #pragma GCC unroll 8
-    for (int k = 0; k < kSubBlocks / 2; ++k) zero_points = widen_add(zero_points, _mm256_set1_epi32(sum_pairs[k]), pairs(k));
+    for (int k = 0; k < kSubBlocks / 2; ++k) {
+      int32_t sum_pair;  // the activations' sum16[2k], sum16[2k + 1]
+      std::memcpy(&sum_pair, x.sum16 + 2 * k, sizeof(sum_pair));
+      zero_points = widen_add(zero_points, _mm256_set1_epi32(sum_pair), pairs(k));
+    }
     isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(zero_points, 5));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, _mm256_set1_ps(x.d)), acc);
   }
