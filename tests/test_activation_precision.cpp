@@ -78,7 +78,7 @@ TEST_P(ActivationPrecisionOfModel, Int8MovesTheLogitsALittleWhereItsKernelsRun) 
   // next-token distribution, measured when written: 0.0009-0.0030 nats on the syn-llama-tiny
   // files, 0.021 on syn-qwen35-tiny (its recurrent state carries each rounding on to later
   // positions). Unrelated distributions (each position's against the next one's) are 4.1-7.0
-  nats apart on the same files: a broken kernel's noise would be far above 0.05.
+  // nats apart on the same files: a broken kernel's noise would be far above 0.05.
   for (double kl : kl_divergences(int16, int8, n_vocab)) EXPECT_LT(kl, 0.05);
 }
 
