@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "slm/ggml_type.hpp"
 
@@ -65,6 +66,20 @@ inline ActivationScale activation_scale(float amax, int magnitude_bits = kActiva
   int shift = magnitude_bits - exponent;  // amax * 2^shift = m * 2^B, exact
   if (std::ldexp(amax, shift) >= std::ldexp(1.0f, magnitude_bits) - 0.5f) --shift;
   return {std::ldexp(1.0f, -shift), std::ldexp(1.0f, shift)};
+}
+
+// Every token's activation blocks (n_in / N per token, token t's first at t * (n_in / N)), each
+// written by quantize_block(x + offset, block), into a per-thread buffer that only grows: a
+// kernel quantizes its activations once per call, and the buffer is theirs until the thread's
+// next call.
+template <class Block, int N, class QuantizeBlock>
+const Block* quantize_tokens(const float* x, int64_t n_tokens, int64_t n_in, QuantizeBlock&& quantize_block) {
+  thread_local std::vector<Block> blocks;
+  const int64_t n_blocks = n_in / N;
+  if (blocks.size() < static_cast<size_t>(n_tokens * n_blocks)) blocks.resize(static_cast<size_t>(n_tokens * n_blocks));
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t b = 0; b < n_blocks; ++b) quantize_block(x + t * n_in + b * N, blocks[static_cast<size_t>(t * n_blocks + b)]);
+  return blocks.data();
 }
 
 // The activation block the integer kernels pair with a weight format: its own block.

@@ -90,15 +90,10 @@ void quantize_int8_block(const float* x, Int8Block<N>& out) {
   }
 }
 
-// Every token's activation blocks, in a per-thread buffer that only grows.
+// Every token's activation blocks (quantize_tokens: a per-thread buffer that only grows).
 template <int N>
 const Int8Block<N>* quantize_int8_activations(const float* x, int64_t n_tokens, int64_t n_in) {
-  thread_local std::vector<Int8Block<N>> blocks;
-  const int64_t n_blocks = n_in / N;
-  if (blocks.size() < static_cast<size_t>(n_tokens * n_blocks)) blocks.resize(static_cast<size_t>(n_tokens * n_blocks));
-  for (int64_t t = 0; t < n_tokens; ++t)
-    for (int64_t b = 0; b < n_blocks; ++b) quantize_int8_block<N>(x + t * n_in + b * N, blocks[static_cast<size_t>(t * n_blocks + b)]);
-  return blocks.data();
+  return quantize_tokens<Int8Block<N>, N>(x, n_tokens, n_in, quantize_int8_block<N>);
 }
 
 }  // namespace

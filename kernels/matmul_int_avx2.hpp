@@ -89,15 +89,10 @@ void quantize_block(const float* x, ActivationBlock<N>& out) {
   for (int j = 0; j < N / 32; ++j) out.sum32[j] = out.sum16[2 * j] + out.sum16[2 * j + 1];
 }
 
-// Every token's activations, in a per-thread buffer that only grows.
+// Every token's activations (quantize_tokens: a per-thread buffer that only grows).
 template <int N, int kBits>
 const ActivationBlock<N>* quantize_activations(const float* x, int64_t n_tokens, int64_t n_in) {
-  thread_local std::vector<ActivationBlock<N>> blocks;
-  const int64_t n_blocks = n_in / N;
-  if (blocks.size() < static_cast<size_t>(n_tokens * n_blocks)) blocks.resize(static_cast<size_t>(n_tokens * n_blocks));
-  for (int64_t t = 0; t < n_tokens; ++t)
-    for (int64_t b = 0; b < n_blocks; ++b) quantize_block<N, kBits>(x + t * n_in + b * N, blocks[static_cast<size_t>(t * n_blocks + b)]);
-  return blocks.data();
+  return quantize_tokens<ActivationBlock<N>, N>(x, n_tokens, n_in, quantize_block<N, kBits>);
 }
 
 // acc + _mm256_madd_epi16(w, x): the products of 16-bit pairs summed into acc's 32-bit lanes,

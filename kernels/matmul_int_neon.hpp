@@ -100,16 +100,10 @@ void quantize_block(const float* x, SplitActivations<N>& out) {
   }
 }
 
-// Every token's activations, in a per-thread buffer that only grows.
+// Every token's activations (quantize_tokens: a per-thread buffer that only grows).
 template <int N>
 const SplitActivations<N>* quantize_activations(const float* x, int64_t n_tokens, int64_t n_in) {
-  thread_local std::vector<SplitActivations<N>> blocks;
-  const int64_t n_blocks = n_in / N;
-  if (blocks.size() < static_cast<size_t>(n_tokens * n_blocks)) blocks.resize(static_cast<size_t>(n_tokens * n_blocks));
-  for (int64_t t = 0; t < n_tokens; ++t)
-    for (int64_t b = 0; b < n_blocks; ++b)
-      quantize_block<N>(x + t * n_in + b * N, blocks[static_cast<size_t>(t * n_blocks + b)]);
-  return blocks.data();
+  return quantize_tokens<SplitActivations<N>, N>(x, n_tokens, n_in, quantize_block<N>);
 }
 
 // ---------------------------------------------------------------------------

@@ -86,12 +86,7 @@ INSTANTIATE_TEST_SUITE_P(Models, ActivationPrecisionOfModel,
                          ::testing::Values("syn-llama-tiny-Q4_K_M", "syn-llama-tiny-Q8_0", "syn-llama-tiny-Q5_0",
                                            "syn-llama-tiny-Q6_K", "syn-llama-tiny-Q4_0", "syn-llama-tiny-Q5_K_M",
                                            "syn-llama-tiny-F16", "syn-qwen35-tiny-Q4_K_M"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           for (char& ch : name)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return name;
-                         });
+                         [](const auto& info) { return test_name_of(info.param); });
 
 }  // namespace
 }  // namespace slm::test

@@ -97,10 +97,7 @@ std::vector<ArchGolden> goldens_or_placeholder() {
 
 INSTANTIATE_TEST_SUITE_P(SharedArchitectures, ArchGoldenTest, ::testing::ValuesIn(goldens_or_placeholder()),
                          [](const auto& info) {
-                           std::string name = info.param.stem.empty() ? "summary_missing" : info.param.stem;
-                           for (char& ch : name)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return name;
+                           return test_name_of(info.param.stem.empty() ? "summary_missing" : info.param.stem);
                          });
 
 }  // namespace

@@ -159,12 +159,7 @@ std::vector<std::string> stems_or_placeholder() {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllSharedModels, ModelGolden, ::testing::ValuesIn(stems_or_placeholder()),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           for (char& ch : name)
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return name;
-                         });
+                         [](const auto& info) { return test_name_of(info.param); });
 
 }  // namespace
 }  // namespace slm::test

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
 #include <string>
 
@@ -16,6 +17,13 @@ std::filesystem::path shared_path(const std::string& relative);
 std::filesystem::path bin_dir();
 // Reads a whole file; throws std::runtime_error when it cannot.
 std::string read_file(const std::filesystem::path& path);
+
+// A GoogleTest parameter name from any text: every character but letters and digits becomes '_'.
+inline std::string test_name_of(std::string text) {
+  for (char& ch : text)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return text;
+}
 
 }  // namespace slm::test
 
