@@ -1,7 +1,8 @@
 // The AVX2 Int8 matmul over the 8-row interleaved layout (kernels/matmul_int8.hpp): the
 // activations quantized once per call, then a few tokens multiplied with each block in
-// registers, or a prompt's tokens with each chunk decoded once into an L1 tile. Every ISA
-// table of x86 uses these kernels (the AVX-VNNI and AVX-512 builds differ in the Int16 ones).
+// registers, or a prompt's tokens with each chunk of 4 layout tiles decoded once into L1
+// tiles. Every ISA table of x86 uses these kernels (the AVX-VNNI and AVX-512 builds differ in
+// the Int16 ones).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@ namespace {
 // the 16 ymm registers.
 constexpr int kInt8RegisterTokens = 4;
 constexpr int kInt8TileTokens = 144;  // tokens that reuse one decoded chunk
+constexpr int kInt8GroupTiles = 4;  // layout tiles that reuse one pass's activation blocks in L1
 
 // Tiles first_tile .. end_tile - 1 for n_tokens = kTokens (<= kInt8RegisterTokens) tokens.
 template <class Format, int kTokens>
@@ -54,33 +56,65 @@ void accumulate_remainder(const typename Format::Tile& tile, int n_blocks, const
   }
 }
 
-// One layout tile (8 rows) for every token: tiles of kInt8TileTokens tokens, each over the
-// row's chunks, each chunk decoded once and served kPassTokens tokens at a time.
-template <class Format>
-void multiply_tile(const uint8_t* tile_bytes_at, const uint8_t* next_tile, int64_t n_blocks,
-                   const Int8Block<Format::kWeights>* xq, int64_t n_tokens, float* y, int64_t y_stride) {
+// kR consecutive layout tiles (8 rows each) for every token: tiles of kInt8TileTokens tokens,
+// each over the rows' chunks, each chunk decoded once per layout tile and served kPassTokens
+// tokens at a time to the kR tiles in turn, so that the first tile brings the pass's
+// activation blocks to L1 and the others find them there (the activations, not the weights,
+// were the prompt loop's bottleneck). Each (row, token) is still one accumulate chain.
+// n_next (<= kR) layout tiles follow at next_tiles; they are prefetched.
+template <class Format, int kR>
+void multiply_tiles(const uint8_t* first_tile, uint64_t tile_bytes, const uint8_t* next_tiles, int n_next,
+                    int64_t n_blocks, const Int8Block<Format::kWeights>* xq, int64_t n_tokens, float* y,
+                    int64_t y_stride) {
   constexpr int kChunkBlocks = kInt8ChunkWeights / Format::kWeights;
   // On the stack: a thread_local tile cost a __tls_get_addr call, and the spills of every ymm
   // register around it, per pass of kPassTokens tokens (PIC code).
-  alignas(64) typename Format::Tile tile;
-  alignas(32) __m256 acc[kInt8TileTokens];
+  alignas(64) typename Format::Tile tile[kR];
+  alignas(32) __m256 acc[kR][kInt8TileTokens];
   const Int8Block<Format::kWeights>* x_tokens[kInt8TileTokens];
   for (int64_t t0 = 0; t0 < n_tokens; t0 += kInt8TileTokens) {
     const int tile_tokens = static_cast<int>(std::min<int64_t>(kInt8TileTokens, n_tokens - t0));
     const bool last_pass = t0 + kInt8TileTokens >= n_tokens;
-    for (int t = 0; t < tile_tokens; ++t) acc[t] = _mm256_setzero_ps();
+    for (int r = 0; r < kR; ++r)
+      for (int t = 0; t < tile_tokens; ++t) acc[r][t] = _mm256_setzero_ps();
     for (int64_t b0 = 0; b0 < n_blocks; b0 += kChunkBlocks) {
       const int chunk_blocks = static_cast<int>(std::min<int64_t>(kChunkBlocks, n_blocks - b0));
-      if (last_pass && next_tile)
-        tiling::prefetch(next_tile + b0 * Format::kBlockBytes, chunk_blocks * Format::kBlockBytes);
-      for (int b = 0; b < chunk_blocks; ++b) Format::decode_block(tile_bytes_at + (b0 + b) * Format::kBlockBytes, tile, b);
+      if (last_pass)
+        for (int r = 0; r < n_next; ++r)
+          tiling::prefetch(next_tiles + r * tile_bytes + b0 * Format::kBlockBytes, chunk_blocks * Format::kBlockBytes);
+      for (int r = 0; r < kR; ++r)
+        for (int b = 0; b < chunk_blocks; ++b)
+          Format::decode_block(first_tile + r * tile_bytes + (b0 + b) * Format::kBlockBytes, tile[r], b);
       for (int t = 0; t < tile_tokens; ++t) x_tokens[t] = xq + (t0 + t) * n_blocks + b0;
       int t = 0;
       for (; t + Format::kPassTokens <= tile_tokens; t += Format::kPassTokens)
-        Format::template accumulate<Format::kPassTokens>(tile, chunk_blocks, x_tokens + t, acc + t);
-      accumulate_remainder<Format, Format::kPassTokens - 1>(tile, chunk_blocks, x_tokens + t, acc + t, tile_tokens - t);
+        for (int r = 0; r < kR; ++r)
+          Format::template accumulate<Format::kPassTokens>(tile[r], chunk_blocks, x_tokens + t, acc[r] + t);
+      for (int r = 0; r < kR; ++r)
+        accumulate_remainder<Format, Format::kPassTokens - 1>(tile[r], chunk_blocks, x_tokens + t, acc[r] + t,
+                                                               tile_tokens - t);
     }
-    for (int t = 0; t < tile_tokens; ++t) _mm256_storeu_ps(y + (t0 + t) * y_stride, acc[t]);
+    for (int r = 0; r < kR; ++r)
+      for (int t = 0; t < tile_tokens; ++t)
+        _mm256_storeu_ps(y + (t0 + t) * y_stride + r * kInterleavedRows, acc[r][t]);
+  }
+}
+
+// Layout tiles in groups of kInt8GroupTiles; the remainder (fewer) through multiply_tiles<kR - 1>.
+template <class Format, int kR>
+void multiply_tile_group(const uint8_t* tiles, uint64_t tile_bytes, int64_t first_tile, int64_t end_tile,
+                         int64_t n_blocks, const Int8Block<Format::kWeights>* xq, int64_t n_tokens, float* y,
+                         int64_t y_stride) {
+  int64_t t = first_tile;
+  for (; t + kR <= end_tile; t += kR) {
+    const int n_next = static_cast<int>(std::min<int64_t>(kR, end_tile - t - kR));
+    const uint8_t* tile = tiles + uint64_t(t) * tile_bytes;
+    multiply_tiles<Format, kR>(tile, tile_bytes, tile + kR * tile_bytes, n_next, n_blocks, xq, n_tokens,
+                               y + t * kInterleavedRows, y_stride);
+  }
+  if constexpr (kR > 1) {
+    if (t < end_tile)
+      multiply_tile_group<Format, kR - 1>(tiles, tile_bytes, t, end_tile, n_blocks, xq, n_tokens, y, y_stride);
   }
 }
 
@@ -94,11 +128,8 @@ void matmul_tiles(const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_
   if (n_tokens <= kInt8RegisterTokens)
     return dot_tiles<Format, kInt8RegisterTokens>(tiles, tile_bytes, n_blocks, xq, n_tokens, y, y_stride, first_tile,
                                                   end_tile);
-  for (int64_t t = first_tile; t < end_tile; ++t) {
-    const uint8_t* tile = tiles + uint64_t(t) * tile_bytes;
-    multiply_tile<Format>(tile, t + 1 < end_tile ? tile + tile_bytes : nullptr, n_blocks, xq, n_tokens,
-                          y + t * kInterleavedRows, y_stride);
-  }
+  multiply_tile_group<Format, kInt8GroupTiles>(tiles, tile_bytes, first_tile, end_tile, n_blocks, xq, n_tokens, y,
+                                               y_stride);
 }
 
 template <GgmlType kType>
