@@ -1,6 +1,6 @@
 // The AVX2 Int8 matmul over the 8-row interleaved layout (kernels/matmul_int8.hpp): the
 // activations quantized once per call, then a few tokens multiplied with each block in
-// registers, or a prompt's tokens with each chunk of 4 layout tiles decoded once into L1
+// registers, or a prompt's tokens with each chunk of 8 layout tiles decoded once into L1
 // tiles. Every ISA table of x86 uses these kernels (the AVX-VNNI and AVX-512 builds differ in
 // the Int16 ones).
 #include <immintrin.h>
@@ -23,7 +23,7 @@ namespace {
 // the 16 ymm registers.
 constexpr int kInt8RegisterTokens = 4;
 constexpr int kInt8TileTokens = 144;  // tokens that reuse one decoded chunk
-constexpr int kInt8GroupTiles = 4;  // layout tiles that reuse one pass's activation blocks in L1
+constexpr int kInt8GroupTiles = 8;  // layout tiles that reuse one pass's activation blocks in L1
 
 // Tiles first_tile .. end_tile - 1 for n_tokens = kTokens (<= kInt8RegisterTokens) tokens.
 template <class Format, int kTokens>

@@ -85,9 +85,9 @@ TEST_P(Int8Kernels, GiveTheBitsOfTheReferenceWhateverTheRowsAndTokens) {
   const IsaKernels& kernels = kernels_for(isa);
   if (!kernels.interleaves(type) || !kernels.int8_activations(type))
     GTEST_SKIP() << isa_name(isa) << " has no Int8 kernel for " << ggml_type_name(type) << " (it keeps Int16)";
-  // 6 layout tiles: a prompt's driver takes them 4 at a time, so a range holds a full group, a
-  // group and a remainder of 1 or 2, or only a remainder of 1, 2 or 3.
-  constexpr int64_t kRows = 6 * kInterleavedRows, kTokens = 151, kStride = kRows + 3;
+  // 10 layout tiles: a prompt's driver takes them 8 at a time, so a range holds a full group, a
+  // group and a remainder of 1 or 2, or only a remainder of 1 to 7.
+  constexpr int64_t kRows = 10 * kInterleavedRows, kTokens = 151, kStride = kRows + 3;
   int64_t checked = 0;
   for (int64_t n_in : test_row_lengths(type)) {
     const RandomMatrix m = random_matrix(type, kRows, n_in, uint32_t(8000 + n_in));
@@ -99,7 +99,7 @@ TEST_P(Int8Kernels, GiveTheBitsOfTheReferenceWhateverTheRowsAndTokens) {
     std::vector<float> expected(size_t(kTokens * kRows));
     matmul_rows_int8_reference(type, m.bytes.data(), m.row_bytes, n_in, x.data(), kTokens, expected.data(), kRows, 0, kRows);
     const float sentinel = std::bit_cast<float>(0x7fc0dead);
-    const int64_t row_ranges[][2] = {{0, 48}, {8, 48}, {16, 48}, {0, 32}, {0, 24}, {0, 8}, {8, 16}, {8, 24}};
+    const int64_t row_ranges[][2] = {{0, 80}, {8, 80}, {16, 80}, {0, 64}, {0, 24}, {0, 8}, {8, 16}, {8, 24}};
     for (const auto& range : row_ranges)
       for (int64_t n_tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 33, 144, 145, 151})
         for (int64_t first_token : {int64_t(0), kTokens - n_tokens}) {
