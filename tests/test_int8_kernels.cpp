@@ -50,7 +50,8 @@ TEST(Int8ActivationReference, ZeroAndNonFiniteBlocks) {
 // rounded activations, up to float rounding: the formula, not an accident of the code, is
 // what the SIMD kernels are then held to.
 TEST(Int8MatmulReference, IsTheDotProductOfTheWeightsWithTheRoundedActivations) {
-  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+  for (GgmlType type : kWeightFormats) {
+    if (!has_int8_formula(type)) continue;
     const int64_t n_in = 512, n_rows = 5, n_tokens = 3;
     const RandomMatrix m = random_matrix(type, n_rows, n_in, 11);
     const std::vector<float> x = random_activations(n_tokens * n_in, 12);
@@ -77,14 +78,20 @@ TEST(Int8MatmulReference, IsTheDotProductOfTheWeightsWithTheRoundedActivations) 
   }
 }
 
-class Int8Kernels : public ::testing::TestWithParam<std::tuple<Isa, GgmlType>> {};
+// An ISA and format pair; skipped, saying why, where the ISA or its Int8 kernel is missing.
+class Int8Kernels : public ::testing::TestWithParam<std::tuple<Isa, GgmlType>> {
+ protected:
+  void SetUp() override {
+    const auto [isa, type] = GetParam();
+    if (!isa_available(isa)) GTEST_SKIP() << isa_name(isa) << ": not available in this build or on this CPU, not run";
+    if (!kernels_for(isa).interleaves(type) || !kernels_for(isa).int8_activations(type))
+      GTEST_SKIP() << isa_name(isa) << " has no Int8 kernel for " << ggml_type_name(type) << " (it keeps Int16)";
+  }
+};
 
 TEST_P(Int8Kernels, GiveTheBitsOfTheReferenceWhateverTheRowsAndTokens) {
   const auto [isa, type] = GetParam();
-  if (!isa_available(isa)) GTEST_SKIP() << isa_name(isa) << ": not available in this build or on this CPU, not run";
   const IsaKernels& kernels = kernels_for(isa);
-  if (!kernels.interleaves(type) || !kernels.int8_activations(type))
-    GTEST_SKIP() << isa_name(isa) << " has no Int8 kernel for " << ggml_type_name(type) << " (it keeps Int16)";
   // 10 layout tiles: a prompt's driver takes them 8 at a time, so a range holds a full group, a
   // group and a remainder of 1 or 2, or only a remainder of 1 to 7.
   constexpr int64_t kRows = 10 * kInterleavedRows, kTokens = 151, kStride = kRows + 3;
@@ -123,10 +130,7 @@ TEST_P(Int8Kernels, GiveTheBitsOfTheReferenceWhateverTheRowsAndTokens) {
 // would), and no other token's.
 TEST_P(Int8Kernels, NonFiniteActivationsReachOnlyTheirToken) {
   const auto [isa, type] = GetParam();
-  if (!isa_available(isa)) GTEST_SKIP() << isa_name(isa) << ": not available in this build or on this CPU, not run";
   const IsaKernels& kernels = kernels_for(isa);
-  if (!kernels.interleaves(type) || !kernels.int8_activations(type))
-    GTEST_SKIP() << isa_name(isa) << " has no Int8 kernel for " << ggml_type_name(type) << " (it keeps Int16)";
   const int64_t n_in = 256, kRows = kInterleavedRows;
   const RandomMatrix m = random_matrix(type, kRows, n_in, 31);
   const std::vector<uint8_t> tiles = interleaved_tiles(m);
@@ -144,8 +148,8 @@ TEST_P(Int8Kernels, NonFiniteActivationsReachOnlyTheirToken) {
 std::vector<std::tuple<Isa, GgmlType>> int8_cases() {
   std::vector<std::tuple<Isa, GgmlType>> cases;
   for (Isa isa : kAllIsas)
-    for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K})
-      if (isa != Isa::Scalar && isa != Isa::Neon) cases.emplace_back(isa, type);
+    for (GgmlType type : kWeightFormats)
+      if (has_int8_formula(type) && isa != Isa::Scalar && isa != Isa::Neon) cases.emplace_back(isa, type);
   return cases;
 }
 INSTANTIATE_TEST_SUITE_P(X86, Int8Kernels, ::testing::ValuesIn(int8_cases()),
