@@ -36,14 +36,8 @@ void llama_attention_block(const Model& model, ForwardScratch& s, ops::KvPool& p
 
   ops::rms_norm_rows(x, L.attn_norm, xn, n, c.n_embd, c.rms_norm_eps);
   float* query_and_gate = s.recurrent.data();  // qwen35: [n][n_head][query, gate]
-  if (L.attn_q_gated) {
-    ops::matmul(L.attn_q, xn, n, query_and_gate, threads);
-    ops::take_queries(query_and_gate, q, n, c.n_head, c.head_dim);
-  } else {
-    ops::matmul(L.attn_q, xn, n, q, threads);
-  }
-  ops::matmul(L.attn_k, xn, n, k, threads);
-  ops::matmul(L.attn_v, xn, n, v, threads);
+  ops::matmuls({{L.attn_q, L.attn_q_gated ? query_and_gate : q}, {L.attn_k, k}, {L.attn_v, v}}, xn, n, threads);
+  if (L.attn_q_gated) ops::take_queries(query_and_gate, q, n, c.n_head, c.head_dim);
   if (L.attn_q_bias) {  // qwen2
     ops::add_bias(q, L.attn_q_bias, n, q_dim);
     ops::add_bias(k, L.attn_k_bias, n, kv_dim);
@@ -76,9 +70,7 @@ void llama_feed_forward_block(const Model& model, ForwardScratch& s, int64_t n, 
   if (L.moe.present()) {
     ops::moe_feed_forward(L.moe, xn, n, out, s.moe, threads);
   } else {
-    ops::matmul(L.ffn_gate, xn, n, gate, threads);
-    ops::matmul(L.ffn_up, xn, n, up, threads);
-    ops::swiglu_in_place(gate, up, n * c.n_ff);
+    ops::matmul_swiglu(L.ffn_gate, L.ffn_up, xn, n, gate, up, threads);  // gate = silu(gate x) * (up x)
     ops::matmul(L.ffn_down, gate, n, out, threads);
   }
   ops::add_in_place(x, out, n * c.n_embd);

@@ -11,6 +11,7 @@
 #include "kernels/gated_rms_norm.hpp"
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/swiglu.hpp"
 #include "lib/ops/thread_pool.hpp"
 
 namespace slm::ops {
@@ -75,17 +76,55 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, i
   matmul_leading_rows(w, w.n_out, x, n_tokens, y, n_threads);
 }
 
+namespace {
+
+int64_t n_lines(int64_t n_rows) { return (n_rows + kMatmulRowsPerLine - 1) / kMatmulRowsPerLine; }
+
+// Threads take chunks of whole 64-byte lines of y (16 floats), so that no two threads write the
+// same line. matmul_row_range computes every output the same way whatever chunk it falls in, so
+// neither the thread count nor who takes which chunk changes a bit of y. A few rows of x get
+// several chunks per thread, so that a late thread's share is taken by the others; many rows get
+// one, since each chunk quantizes all of x again.
+int64_t matmul_chunk(int64_t lines, int64_t n_tokens, int n_threads) {
+  return chunk_for(lines, n_threads, n_tokens <= 8 ? 4 : 1);
+}
+
+}  // namespace
+
 void matmul_leading_rows(const WeightMatrix& w, int64_t n_rows, const float* x, int64_t n_tokens, float* y,
                          int n_threads) {
-  // Threads take chunks of whole 64-byte lines of y (16 floats), so that no two threads write
-  // the same line. matmul_row_range computes every output the same way whatever chunk it falls
-  // in, so neither the thread count nor who takes which chunk changes a bit of y. A few rows of x
-  // get several chunks per thread, so that a late thread's share is taken by the others; many
-  // rows get one, since each chunk quantizes all of x again.
-  const int64_t n_lines = (std::min(n_rows, w.n_out) + kMatmulRowsPerLine - 1) / kMatmulRowsPerLine;
-  const int64_t chunk = chunk_for(n_lines, n_threads, n_tokens <= 8 ? 4 : 1);
-  parallel_for(n_lines, chunk, n_threads, [&](int64_t begin, int64_t end, int) {
+  const int64_t lines = n_lines(std::min(n_rows, w.n_out));
+  parallel_for(lines, matmul_chunk(lines, n_tokens, n_threads), n_threads, [&](int64_t begin, int64_t end, int) {
     matmul_row_range(w, x, n_tokens, y, begin * kMatmulRowsPerLine, end * kMatmulRowsPerLine);
+  });
+}
+
+void matmuls(std::initializer_list<MatmulOutput> outputs, const float* x, int64_t n_tokens, int n_threads) {
+  // The loop's items are the lines of every matrix, one after the other.
+  int64_t total_lines = 0;
+  for (const MatmulOutput& o : outputs) total_lines += n_lines(o.w.n_out);
+  const auto run = [&](int64_t begin, int64_t end, int) {
+    int64_t first_line = 0;  // of the matrix at hand
+    for (const MatmulOutput& o : outputs) {
+      const int64_t lines = n_lines(o.w.n_out), from = std::max(begin, first_line), to = std::min(end, first_line + lines);
+      if (from < to)
+        matmul_row_range(o.w, x, n_tokens, o.y, (from - first_line) * kMatmulRowsPerLine,
+                         (to - first_line) * kMatmulRowsPerLine);
+      first_line += lines;
+    }
+  };
+  parallel_for(total_lines, matmul_chunk(total_lines, n_tokens, n_threads), n_threads, run);
+}
+
+void matmul_swiglu(const WeightMatrix& w_gate, const WeightMatrix& w_up, const float* x, int64_t n_tokens, float* gate,
+                   float* up, int n_threads) {
+  const int64_t n_ff = w_gate.n_out, lines = n_lines(n_ff);
+  parallel_for(lines, matmul_chunk(lines, n_tokens, n_threads), n_threads, [&](int64_t begin, int64_t end, int) {
+    const int64_t row_begin = begin * kMatmulRowsPerLine, row_end = std::min(n_ff, end * kMatmulRowsPerLine);
+    matmul_row_range(w_gate, x, n_tokens, gate, row_begin, row_end);
+    matmul_row_range(w_up, x, n_tokens, up, row_begin, row_end);
+    for (int64_t t = 0; t < n_tokens; ++t)
+      kernels::swiglu(gate + t * n_ff + row_begin, up + t * n_ff + row_begin, row_end - row_begin);
   });
 }
 
@@ -128,9 +167,7 @@ void add_in_place(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
-void swiglu_in_place(float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-}
+void swiglu_in_place(float* gate, const float* up, int64_t n) { kernels::swiglu(gate, up, n); }
 
 void silu_in_place(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));

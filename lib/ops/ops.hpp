@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "slm/ggml_type.hpp"
 #include "slm/model.hpp"
@@ -51,6 +52,24 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, i
 void matmul_leading_rows(const WeightMatrix& w, int64_t n_rows, const float* x, int64_t n_tokens, float* y,
                          int n_threads);
 
+// One product of matmuls: y = w x.
+struct MatmulOutput {
+  const WeightMatrix& w;
+  float* y;
+};
+
+// matmul of one x by each of several matrices (a layer's q, k and v projections) in one parallel
+// loop over the lines of all of them, so that no thread waits for the others between them. Each
+// output has the bits matmul gives it.
+void matmuls(std::initializer_list<MatmulOutput> outputs, const float* x, int64_t n_tokens, int n_threads);
+
+// gate = silu(w_gate x) * (w_up x), SwiGLU's first half, in one parallel loop: each thread takes
+// lines of both matrices and their SwiGLU, so no thread waits for another between the three.
+// up is scratch of gate's shape ([n_tokens][w_gate.n_out]). Each output has the bits of matmul,
+// matmul and swiglu_in_place.
+void matmul_swiglu(const WeightMatrix& w_gate, const WeightMatrix& w_up, const float* x, int64_t n_tokens, float* gate,
+                   float* up, int n_threads);
+
 // matmul's threads each take whole lines of this many rows, so that no two write one 64-byte line of y.
 inline constexpr int64_t kMatmulRowsPerLine = 16;
 
@@ -79,7 +98,7 @@ void add_bias(float* x, const float* bias, int64_t n_tokens, int64_t n);
 // x[i] += y[i]
 void add_in_place(float* x, const float* y, int64_t n);
 
-// gate[i] = silu(gate[i]) * up[i]
+// gate[i] = silu(gate[i]) * up[i] (kernels/swiglu.hpp: each value's bits depend on its inputs alone)
 void swiglu_in_place(float* gate, const float* up, int64_t n);
 
 // x[i] = silu(x[i]) = x[i] / (1 + exp(-x[i]))
