@@ -10,7 +10,7 @@ namespace {
 
 // Where a format keeps the quants of 32 weights: at qs (4-bit nibbles, or 8-bit bytes) and, for
 // 5-bit quants, the 5th bits in a little-endian uint32 at qh. Offsets from the block's start;
-// a tile's group is the same without the block's 2-byte d.
+// a tile's group is the same without the block's header: its fp16 d, and Q4_1/Q5_1's fp16 m.
 struct QuantBytes {
   int bits;
   int qh_offset;
@@ -22,7 +22,9 @@ QuantBytes block_quant_bytes(GgmlType type) {
     case GgmlType::Q4_0: return {4, 0, offsetof(BlockQ4_0, qs)};
     case GgmlType::Q5_0: return {5, offsetof(BlockQ5_0, qh), offsetof(BlockQ5_0, qs)};
     case GgmlType::Q8_0: return {8, 0, offsetof(BlockQ8_0, qs)};
-    default: throw std::invalid_argument("interleaved layout: not a legacy format with one scale per block");
+    case GgmlType::Q4_1: return {4, 0, offsetof(BlockQ4_1, qs)};
+    case GgmlType::Q5_1: return {5, offsetof(BlockQ5_1, qh), offsetof(BlockQ5_1, qs)};
+    default: throw std::invalid_argument("interleaved layout: not a legacy format with a scale (and min) per block");
   }
 }
 
@@ -30,9 +32,21 @@ constexpr int kScaleBytes = sizeof(Fp16Bits);
 
 QuantBytes group_quant_bytes(GgmlType type) {
   QuantBytes group = block_quant_bytes(type);
-  group.qh_offset -= kScaleBytes;
-  group.qs_offset -= kScaleBytes;
+  const int header = legacy_header_bytes(type);
+  group.qh_offset -= header;
+  group.qs_offset -= header;
   return group;
+}
+
+// A legacy block's header (d, then Q4_1/Q5_1's m) to or from a tile block, whose header is
+// d[8], then m[8]: field f of row r at 2 (8f + r).
+void copy_header_to_tile(GgmlType type, const uint8_t* block, int row, uint8_t* tile_block) {
+  for (int f = 0; f < legacy_header_bytes(type) / kScaleBytes; ++f)
+    std::memcpy(tile_block + kScaleBytes * (kInterleavedRows * f + row), block + kScaleBytes * f, kScaleBytes);
+}
+void copy_header_from_tile(GgmlType type, const uint8_t* tile_block, int row, uint8_t* block) {
+  for (int f = 0; f < legacy_header_bytes(type) / kScaleBytes; ++f)
+    std::memcpy(block + kScaleBytes * f, tile_block + kScaleBytes * (kInterleavedRows * f + row), kScaleBytes);
 }
 
 // The 32 quants stored at `bytes`: unsigned 4/5-bit values, or Q8_0's bytes.
@@ -230,8 +244,12 @@ void write_q4_k_tile_scales(const BlockQ4_K& block, int row, uint8_t* tile_block
 
 bool has_interleaved_layout(GgmlType type) {
   return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0 || type == GgmlType::Q4_K ||
-         type == GgmlType::Q6_K;
+         type == GgmlType::Q6_K || has_block_min(type);
 }
+
+bool has_block_min(GgmlType type) { return type == GgmlType::Q4_1 || type == GgmlType::Q5_1; }
+
+int legacy_header_bytes(GgmlType type) { return (has_block_min(type) ? 2 : 1) * kScaleBytes; }
 
 uint64_t interleaved_tile_bytes(GgmlType type, int64_t n_in) {
   if (type == GgmlType::Q4_K) return uint64_t(n_in / kSuperBlockSize) * kQ4KTileBlockBytes;
@@ -244,20 +262,20 @@ void interleave_rows_reference(GgmlType type, const uint8_t* first_row, uint64_t
   if (type == GgmlType::Q6_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ6KTileBlockBytes, interleave_q6_k_block);
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
   const uint64_t block_size = ggml_type_info(type).block_bytes;
-  const int group_size = int(block_size) - kScaleBytes;
+  const int header = legacy_header_bytes(type), group_size = int(block_size) - header;
   const int64_t n_blocks = n_in / kLegacyBlockSize;
   for (int64_t b = 0; b < n_blocks; ++b) {
     uint8_t* out = tile + uint64_t(b) * kInterleavedRows * block_size;
     uint8_t q[kInterleavedRows][32];
     for (int r = 0; r < kInterleavedRows; ++r) {
       const uint8_t* block = first_row + uint64_t(r) * row_bytes + uint64_t(b) * block_size;
-      std::memcpy(out + kScaleBytes * r, block, kScaleBytes);
+      copy_header_to_tile(type, block, r, out);
       unpack_quants(block, block_bytes, q[r]);
     }
     for (int m = 0; m < kGroups; ++m) {
       uint8_t slots[32];
       gather_slots(q, 0, m, slots);
-      pack_quants(slots, group_bytes, out + kInterleavedRows * kScaleBytes + m * group_size);
+      pack_quants(slots, group_bytes, out + kInterleavedRows * header + m * group_size);
     }
   }
 }
@@ -267,16 +285,16 @@ void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row,
   if (type == GgmlType::Q6_K) return deinterleave_super_blocks(tile, n_in, row, out, kQ6KTileBlockBytes, deinterleave_q6_k_block);
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
   const uint64_t block_size = ggml_type_info(type).block_bytes;
-  const int group_size = int(block_size) - kScaleBytes;
+  const int header = legacy_header_bytes(type), group_size = int(block_size) - header;
   const int64_t n_blocks = n_in / kLegacyBlockSize;
   for (int64_t b = 0; b < n_blocks; ++b) {
     const uint8_t* in = tile + uint64_t(b) * kInterleavedRows * block_size;
     uint8_t* block = out + uint64_t(b) * block_size;
-    std::memcpy(block, in + kScaleBytes * row, kScaleBytes);
+    copy_header_from_tile(type, in, row, block);
     uint8_t q[32];
     for (int m = 0; m < kGroups; ++m) {
       uint8_t slots[32];
-      unpack_quants(in + kInterleavedRows * kScaleBytes + m * group_size, group_bytes, slots);
+      unpack_quants(in + kInterleavedRows * header + m * group_size, group_bytes, slots);
       for (int j = 0; j < 32; ++j) {
         const SlotSource source = slot_source(m, j);
         if (source.row == row) q[source.weight] = slots[j];

@@ -112,16 +112,19 @@ void interleave_super_blocks(const uint8_t* first_row, uint64_t row_bytes, int64
   }
 }
 
-// Q4_0, Q5_0, Q8_0: block b of the tile is d[8], then 8 groups of the block's quant bytes.
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: block b of the tile is d[8] (Q4_1, Q5_1: then m[8]), then 8
+// groups of the block's quant bytes.
 void interleave_legacy_blocks(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile) {
-  const int block_bytes = int(ggml_type_info(type).block_bytes), group_bytes = block_bytes - kScaleBytes;
+  const int block_bytes = int(ggml_type_info(type).block_bytes), header = legacy_header_bytes(type);
+  const int group_bytes = block_bytes - header;
   for (int64_t b = 0; b < n_in / kLegacyBlockSize; ++b) {
     uint8_t* out = tile + uint64_t(b) * kInterleavedRows * block_bytes;
-    uint8_t* groups = out + kInterleavedRows * kScaleBytes;
+    uint8_t* groups = out + kInterleavedRows * header;
     const uint8_t* rows[kInterleavedRows];
     for (int r = 0; r < kInterleavedRows; ++r) {
       rows[r] = first_row + uint64_t(r) * row_bytes + uint64_t(b) * block_bytes;
       std::memcpy(out + kScaleBytes * r, rows[r], kScaleBytes);
+      if (has_block_min(type)) std::memcpy(out + kScaleBytes * (kInterleavedRows + r), rows[r] + kScaleBytes, kScaleBytes);
       prefetch(rows[r] + 256, 64);
     }
     if (type == GgmlType::Q8_0) {
@@ -134,22 +137,23 @@ void interleave_legacy_blocks(GgmlType type, const uint8_t* first_row, uint64_t 
         }
       continue;
     }
-    // Q4_0 and Q5_0: qs[l] holds weight l in its low nibble and weight 16 + l in its high one:
-    // groups 0..3 and 4..7. Q5_0's 5th bits: bit 2r + e of a group's qh is row r's weight
-    // 4m + e, bit 16 + 2r + e its 4m + 2 + e.
-    const int qs_offset = type == GgmlType::Q5_0 ? int(offsetof(BlockQ5_0, qs)) : int(offsetof(BlockQ4_0, qs));
-    const int group_qs = qs_offset - kScaleBytes;
+    // Q4_0, Q4_1, Q5_0 and Q5_1: qs[l] holds weight l in its low nibble and weight 16 + l in its
+    // high one: groups 0..3 and 4..7. The 5th bits (qh, just before qs): bit 2r + e of a group's
+    // qh is row r's weight 4m + e, bit 16 + 2r + e its 4m + 2 + e.
+    const bool fifth_bit = type == GgmlType::Q5_0 || type == GgmlType::Q5_1;
+    const int qs_offset = header + (fifth_bit ? int(sizeof(uint32_t)) : 0), group_qs = qs_offset - header;
     for (int r = 0; r < kInterleavedRows; ++r)
       for (int m = 0; m < kGroups / 2; ++m) {
         const uint32_t word = load_word(rows[r] + qs_offset + 4 * m);
         store_pair(groups + m * group_bytes + group_qs + 2 * r, low_nibble_pair(word));
         store_pair(groups + (m + kGroups / 2) * group_bytes + group_qs + 2 * r, high_nibble_pair(word));
       }
-    if (type != GgmlType::Q5_0) continue;
+    if (!fifth_bit) continue;
+    static_assert(offsetof(BlockQ5_0, qh) == sizeof(Fp16Bits) && offsetof(BlockQ5_1, qh) == 2 * sizeof(Fp16Bits));
     for (int m = 0; m < kGroups; ++m) {
       uint32_t high_bits = 0;
       for (int r = 0; r < kInterleavedRows; ++r) {
-        const uint32_t fifth_bits = load_word(rows[r] + offsetof(BlockQ5_0, qh)) >> (4 * m);
+        const uint32_t fifth_bits = load_word(rows[r] + header) >> (4 * m);
         high_bits |= (fifth_bits & 3u) << (2 * r) | ((fifth_bits >> 2) & 3u) << (16 + 2 * r);
       }
       std::memcpy(groups + m * group_bytes, &high_bits, sizeof(high_bits));
@@ -162,7 +166,7 @@ void interleave_legacy_blocks(GgmlType type, const uint8_t* first_row, uint64_t 
 void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile) {
   if (type == GgmlType::Q4_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ4KTileBlockBytes, interleave_q4_k_block);
   if (type == GgmlType::Q6_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ6KTileBlockBytes, interleave_q6_k_block);
-  if (type != GgmlType::Q4_0 && type != GgmlType::Q5_0 && type != GgmlType::Q8_0)
+  if (type != GgmlType::Q4_0 && type != GgmlType::Q5_0 && type != GgmlType::Q8_0 && !has_block_min(type))
     return interleave_rows_reference(type, first_row, row_bytes, n_in, tile);  // the reference's error
   interleave_legacy_blocks(type, first_row, row_bytes, n_in, tile);
 }

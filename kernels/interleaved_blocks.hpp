@@ -1,4 +1,4 @@
-// The 8-row interleaved layout of Q4_0, Q5_0, Q8_0, Q4_K and Q6_K, into which a model's
+// The 8-row interleaved layout of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K, into which a model's
 // matrices are repacked once at load time for the kernels that multiply them faster that way
 // (IsaKernels::interleaves; AVX2: one token 1.3x (Q5_0) to 1.7x (Q8_0) faster, measured with
 // benchmarks/bench_matmul). Same bytes, other order: a tile of 8 rows keeps, for each block b,
@@ -13,7 +13,9 @@
 //                                                                    qs[j], slot 16+j in its high one)
 //                           Q5_0: uint32 qh (little-endian), qs[16] (5th bit of slot j in bit j)
 //
-// so a tile's block is exactly 8 of the format's blocks long.
+// so a tile's block is exactly 8 of the format's blocks long. Q4_1 and Q5_1 (w = d * q + m) are
+// Q4_0 and Q5_0 with the 8 rows' fp16 mins after the scales:
+//   uint16 d[8], m[8], then the 8 groups as Q4_0's (Q4_1) or Q5_0's (Q5_1).
 //
 // Q4_K (blocks of 256: 8 sub-blocks of 32), a tile's block b is
 //   uint16 d[8], dmin[8]            the 8 rows' fp16 scales
@@ -49,8 +51,14 @@ inline constexpr int kInterleavedRows = 8;
 inline constexpr int kQ4KTileBlockBytes = 1184;  // d, dmin: 32; scales, mins: 128; quants: 1024
 inline constexpr int kQ6KTileBlockBytes = 1680;  // d: 16; scales: 128; quants: 1536 (8 blocks of 210)
 
-// Q4_0, Q5_0, Q8_0, Q4_K and Q6_K.
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K.
 bool has_interleaved_layout(GgmlType type);
+
+// Q4_1 and Q5_1: a legacy block with a min (w = d * q + m).
+bool has_block_min(GgmlType type);
+
+// The bytes before a legacy block's quants: d (2), or d and m (4, Q4_1 and Q5_1).
+int legacy_header_bytes(GgmlType type);
 
 // The bytes of one tile of 8 rows of n_in weights (a multiple of the block size).
 uint64_t interleaved_tile_bytes(GgmlType type, int64_t n_in);

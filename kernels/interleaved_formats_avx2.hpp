@@ -36,15 +36,17 @@ void store_pair(RowTile<Format>& tile, int pair, int row0, __m256i w) {
 //     prompt tile (weights with their
 //     sub-block scales, scales, mins).
 
-// Q4_0, Q5_0, Q8_0: d[8], then 8 groups of kGroupBytes; halves(group, low, high) gives the
-// group's 32 weights as 16-bit integers, zero point removed.
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: d[8] (Q4_1, Q5_1: then m[8]), then 8 groups of kGroupBytes;
+// halves(group, low, high) gives the group's 32 weights as 16-bit integers, zero point removed
+// (Q4_1, Q5_1: q as it is, the min's term added after the block: kBlockMin).
 template <GgmlType kType, class Block>
 struct InterleavedLegacy {
   static constexpr int kWeights = kLegacyBlockSize, kGroupWeights = kLegacyBlockSize;
   static constexpr int kActivationBits = activation_magnitude_bits(kType);
-  static constexpr bool kHasMin = false;
-  static constexpr int kScaleBytes = kInterleavedRows * sizeof(Fp16Bits);
-  static constexpr int kGroupBytes = sizeof(Block) - sizeof(Fp16Bits);
+  static constexpr bool kHasMin = kType == GgmlType::Q4_1 || kType == GgmlType::Q5_1;
+  static constexpr int kHeaderBytes = (kHasMin ? 2 : 1) * sizeof(Fp16Bits);
+  static constexpr int kScaleBytes = kInterleavedRows * kHeaderBytes;  // d[8] (and m[8])
+  static constexpr int kGroupBytes = sizeof(Block) - kHeaderBytes;
   static constexpr int kBlockBytes = kInterleavedRows * sizeof(Block);
 
   // The group's slots 0-15 (low) and 16-31 (high) as 16-bit weights, zero point removed,
@@ -54,10 +56,11 @@ struct InterleavedLegacy {
     if constexpr (kType == GgmlType::Q8_0) {
       low = _mm256_cvtepi8_epi16(load16(group));
       high = _mm256_cvtepi8_epi16(load16(group + 16));
-    } else if constexpr (kType == GgmlType::Q5_0) {
+    } else if constexpr (kType == GgmlType::Q5_0 || kType == GgmlType::Q5_1) {
       // Slot j's 5th bit is bit j of the little-endian qh: lane j of `low` tests bit j of its
-      // first 16 bits, lane j of `high` bit j of the next 16. Where it is clear, q - 16 is the
-      // nibble with bits 4-15 set (two's complement); where it is set, the nibble itself.
+      // first 16 bits, lane j of `high` bit j of the next 16. Q5_0: where it is clear, q - 16
+      // is the nibble with bits 4-15 set (two's complement); where it is set, the nibble
+      // itself. Q5_1: q is the nibble, with 16 added where it is set.
       const __m256i bytes = _mm256_cvtepu8_epi16(load16(group + sizeof(uint32_t)));
       const __m256i bit_of_lane = _mm256_set_epi16(-32768, 0x4000, 0x2000, 0x1000, 0x800, 0x400, 0x200, 0x100, 0x80, 0x40,
                                                    0x20, 0x10, 8, 4, 2, 1);
@@ -68,15 +71,28 @@ struct InterleavedLegacy {
       const auto with_fifth_bit = [&](__m256i nibble, uint16_t bits) {
         const __m256i clear = _mm256_cmpeq_epi16(_mm256_and_si256(_mm256_set1_epi16(static_cast<int16_t>(bits)), bit_of_lane),
                                                  _mm256_setzero_si256());
+        if constexpr (kHasMin) return _mm256_or_si256(nibble, _mm256_andnot_si256(clear, _mm256_set1_epi16(16)));
         return _mm256_or_si256(nibble, _mm256_and_si256(clear, above_nibble));
       };
       low = with_fifth_bit(_mm256_and_si256(bytes, _mm256_set1_epi16(0x0f)), first_bits);
       high = with_fifth_bit(_mm256_srli_epi16(bytes, 4), second_bits);
     } else {
-      static_assert(kType == GgmlType::Q4_0);
+      static_assert(kType == GgmlType::Q4_0 || kType == GgmlType::Q4_1);
       const __m256i bytes = _mm256_cvtepu8_epi16(load16(group));
-      low = _mm256_sub_epi16(_mm256_and_si256(bytes, _mm256_set1_epi16(0x0f)), _mm256_set1_epi16(8));
-      high = _mm256_sub_epi16(_mm256_srli_epi16(bytes, 4), _mm256_set1_epi16(8));
+      const __m256i zero_point = _mm256_set1_epi16(kHasMin ? 0 : 8);
+      low = _mm256_sub_epi16(_mm256_and_si256(bytes, _mm256_set1_epi16(0x0f)), zero_point);
+      high = _mm256_sub_epi16(_mm256_srli_epi16(bytes, 4), zero_point);
+    }
+  }
+
+  // Q4_1, Q5_1: acc[t] += m * d_x times token t's sum of q over the block.
+  template <int kTokens>
+  static void add_min_terms(const uint8_t* block, const ActivationBlock<kWeights>* x, int64_t x_stride, __m256* acc) {
+    const __m256 m = _mm256_cvtph_ps(load16(block + kInterleavedRows * sizeof(Fp16Bits)));
+#pragma GCC unroll 8
+    for (int t = 0; t < kTokens; ++t) {
+      const __m256 sum_q = _mm256_cvtepi32_ps(_mm256_set1_epi32(x[t * x_stride].sum32[0]));
+      acc[t] = _mm256_fmadd_ps(sum_q, _mm256_mul_ps(m, _mm256_set1_ps(x[t * x_stride].d)), acc[t]);
     }
   }
 
@@ -105,10 +121,13 @@ struct InterleavedLegacy {
       const __m256i sum = kChains == 2 ? _mm256_add_epi32(isum[t][0], isum[t][kChains - 1]) : isum[t][0];
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(d, _mm256_set1_ps(x[t * x_stride].d)), acc[t]);
     }
+    if constexpr (kHasMin) add_min_terms<kTokens>(block, x, x_stride, acc);
   }
 
   static void decode_block(const uint8_t* block, RowTile<InterleavedLegacy>& tile, int b, int row0) {
     _mm256_store_ps(tile.scale[b] + row0, _mm256_cvtph_ps(load16(block)));
+    if constexpr (kHasMin)
+      _mm256_store_ps(tile.min_scale[b] + row0, _mm256_cvtph_ps(load16(block + kInterleavedRows * sizeof(Fp16Bits))));
 #pragma GCC unroll 8
     for (int m = 0; m < kLegacyBlockSize / 4; ++m) {
       __m256i low, high;

@@ -32,22 +32,29 @@ namespace {
 
 struct NoScales {};
 
-// Q4_0, Q5_0: weight j in the low nibble of qs[j], weight j+16 in the high one, Q5_0's 5th
-// bit in bit j of qh; w = d * (q - zero_point).
+// Q4_0, Q4_1, Q5_0, Q5_1: weight j in the low nibble of qs[j], weight j+16 in the high one,
+// the 5th bit in bit j of qh; w = d * (q - zero_point), or d * q + m for Q4_1 and Q5_1 (the
+// block min of matmul_int_avx2.hpp: dmin_bits is m, added, where the K-quants' is subtracted).
 template <class Block, bool kFifthBit>
 struct LegacyNibbleInts {
   static constexpr int kWeights = kLegacyBlockSize, kBytes = sizeof(Block), kGroupWeights = 32;
   static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q4_0);
-  static constexpr bool kHasMin = false;
+  static constexpr bool kHasMin = requires(const Block& b) { b.m; };
   using Scales = NoScales;
   static Scales unpack(const uint8_t*) { return {}; }
   static uint16_t d_bits(const uint8_t* bytes) { return reinterpret_cast<const Block*>(bytes)->d; }
+  static uint16_t dmin_bits(const uint8_t* bytes) { return reinterpret_cast<const Block*>(bytes)->m; }
   // Q5_0 decodes its 32 weights in one register (q5_0_signed_quants); Q4_0 measured faster as
   // two halves.
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales&, int, Sink&& sink) {
     const Block& block = *reinterpret_cast<const Block*>(bytes);
-    if constexpr (!kFifthBit) {
+    if constexpr (kHasMin) {  // q as it is: 0..15, or 0..31
+      __m128i first, second;
+      legacy_quants<Block, kFifthBit>(block, first, second);
+      sink(0, _mm256_cvtepu8_epi16(first));
+      sink(1, _mm256_cvtepu8_epi16(second));
+    } else if constexpr (!kFifthBit) {
       __m128i first, second;
       legacy_quants<Block, false>(block, first, second);
       sink(0, _mm256_cvtepi8_epi16(_mm_sub_epi8(first, _mm_set1_epi8(8))));
@@ -189,7 +196,13 @@ void dot_rows(const uint8_t* first_row, uint64_t row_stride, int n_next_rows, in
       }
       acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sum_lanes4(isum)), scale, acc);
     }
-    if constexpr (Format::kHasMin) {
+    if constexpr (kBlockMin<Format>) {
+      const __m128 min_scale = _mm_mul_ps(halves_to_floats(Format::dmin_bits(block), Format::dmin_bits(block + row_stride),
+                                                           Format::dmin_bits(block + 2 * row_stride),
+                                                           Format::dmin_bits(block + 3 * row_stride)),
+                                          d_x);  // m * d_x
+      acc = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_set1_epi32(xb.sum32[0])), min_scale, acc);
+    } else if constexpr (Format::kHasMin) {
       __m256i products[4];
       for (int r = 0; r < 4; ++r) products[r] = min_products(Format::mins(scales[r]), xb.sum32);
       const __m128 min_scale =
@@ -249,7 +262,9 @@ void decode_chunk(const uint8_t* const (&rows)[kTileRows], int n_rows, int64_t f
           _mm256_store_si256(reinterpret_cast<__m256i*>(out + g * Format::kGroupWeights + 16 * step), w);
         });
       tile.scale[b][r] = half_to_float(Format::d_bits(block));
-      if constexpr (Format::kHasMin) {
+      if constexpr (kBlockMin<Format>) {
+        tile.min_scale[b][r] = half_to_float(Format::dmin_bits(block));
+      } else if constexpr (Format::kHasMin) {
         tile.min_scale[b][r] = -half_to_float(Format::dmin_bits(block));
         alignas(32) int32_t row_mins[8];
         _mm256_store_si256(reinterpret_cast<__m256i*>(row_mins), Format::mins(scales));
@@ -317,6 +332,8 @@ tiling::FormatKernel integer_kernel(GgmlType type) {
   switch (type) {
     case GgmlType::Q4_0: return matmul_rows_int<LegacyNibbleInts<BlockQ4_0, false>>;
     case GgmlType::Q5_0: return matmul_rows_int<LegacyNibbleInts<BlockQ5_0, true>>;
+    case GgmlType::Q4_1: return matmul_rows_int<LegacyNibbleInts<BlockQ4_1, false>>;
+    case GgmlType::Q5_1: return matmul_rows_int<LegacyNibbleInts<BlockQ5_1, true>>;
     case GgmlType::Q8_0: return matmul_rows_int<Q8_0Ints>;
     case GgmlType::Q4_K: return matmul_rows_int<KNibbleInts<BlockQ4_K, GgmlType::Q4_K>>;
     case GgmlType::Q5_K: return matmul_rows_int<KNibbleInts<BlockQ5_K, GgmlType::Q5_K>>;

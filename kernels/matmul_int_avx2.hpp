@@ -2,8 +2,8 @@
 // matmul_interleaved_avx2.cpp: weights in the 8-row interleaved layout): the activation
 // blocks, and the 8-row tile that serves a prompt. Include it from those two files only.
 //
-// The formats whose weights are small integers times a scale (Q4_0,
-// Q5_0, Q8_0, Q4_K, Q5_K, Q6_K) multiplied with activations quantized once per call to 16-bit
+// The formats whose weights are small integers times a scale (Q4_0, Q4_1,
+// Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) multiplied with activations quantized once per call to 16-bit
 // blocks (kernels/activation_blocks.hpp). _mm256_madd_epi16 does 16 multiply-adds where an
 // FMA does 8, and the weights never go through int -> float conversion.
 //
@@ -17,6 +17,8 @@
 //     Q4_K/Q5_K's -dmin * min_i terms, after the groups:
 //       min_isum = sum over sub-blocks i of min_i * (sum of q over sub-block i)   (exact)
 //       acc  = fma(float(min_isum), -dmin * d_x, acc)
+//     Q4_1/Q5_1's + m term (kBlockMin), after the block's one group:
+//       acc  = fma(float(sum of q over the block), m * d_x, acc)
 //   y = acc.
 // w_int is the weight with its sub-block scale folded in (K-quants: scale_i * q); d_x is a
 // power of two, so d * d_x is exact. One token computes 4 rows in the lanes of a 128-bit
@@ -217,6 +219,11 @@ struct TileLanes {
 template <class Format>
 constexpr int kGroupsPerBlock = Format::kWeights / Format::kGroupWeights;
 
+// Q4_1, Q5_1: a min per block of 32 weights (w = d * q + m), whose term is m * d_x times the
+// block's sum of q; a prompt tile's min_scale holds m, where the K-quants' holds -dmin.
+template <class Format>
+constexpr bool kBlockMin = Format::kHasMin && Format::kWeights == 32;
+
 constexpr int kTileRows = TileLanes::kRows;
 constexpr int kChunkWeights = 256;
 constexpr int kTileTokens = 144;
@@ -273,8 +280,11 @@ void accumulate_chunk(RowTile<Format>& tile, int n_blocks, const ActivationBlock
 #pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t) {
         L::Ints products = L::zero_ints();
-        for (int i = 0; i < 8; ++i)
-          products = L::add(products, L::mullo(L::load_ints(tile.mins[b][i]), L::broadcast(x_tokens[t][b].sum32[i])));
+        if constexpr (kBlockMin<Format>)
+          products = L::broadcast(x_tokens[t][b].sum32[0]);
+        else
+          for (int i = 0; i < 8; ++i)
+            products = L::add(products, L::mullo(L::load_ints(tile.mins[b][i]), L::broadcast(x_tokens[t][b].sum32[i])));
         acc[t] = L::fma(L::to_floats(products), L::mul(L::load(tile.min_scale[b]), L::broadcast(x_tokens[t][b].d)),
                         acc[t]);
       }

@@ -20,7 +20,7 @@ namespace {
 
 struct SharedModel {
   std::string stem;
-  bool has_interleavable;  // matrices in Q4_0, Q5_0, Q8_0, Q4_K or Q6_K
+  bool has_interleavable;  // matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K or Q6_K
 };
 
 class InterleavedModel : public ::testing::TestWithParam<SharedModel> {};
@@ -51,6 +51,7 @@ TEST_P(InterleavedModel, RepacksExactlyTheMatricesTheKernelsInterleaveAndKeepsEv
 
 INSTANTIATE_TEST_SUITE_P(SharedModels, InterleavedModel,
                          ::testing::Values(SharedModel{"syn-llama-tiny-Q4_0", true}, SharedModel{"syn-llama-tiny-Q5_0", true},
+                                           SharedModel{"syn-llama-tiny-Q4_1", true}, SharedModel{"syn-llama-tiny-Q5_1", true},
                                            SharedModel{"syn-llama-tiny-Q8_0", true}, SharedModel{"syn-qwen3-tiny-Q8_0", true},
                                            SharedModel{"syn-qwen2-tiny-Q4_K_M", true},
                                            SharedModel{"syn-llama-tiny-Q6_K", true},
