@@ -2,7 +2,7 @@
 // AttentionQueries), with the softmax computed online over blocks of kAttentionKeyBlock keys
 // (flash attention). Each block of keys is converted to float32 once, into L1, and then serves
 // every query of the group: the query heads of a KV head and several tokens; F16 values are
-// converted where they are added, each chunk once for four queries.
+// converted where they are added, each chunk once for up to seven of a token's heads (kMaxHeads).
 //
 // What a query's output is, whatever the other queries and the vector width (blocks start at
 // multiples of kAttentionKeyBlock, so they depend on the key index alone; every step below is
