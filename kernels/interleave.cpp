@@ -1,6 +1,7 @@
 // The 8-row interleaved layout: see kernels/interleaved_blocks.hpp.
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/quant_blocks.hpp"
@@ -102,34 +103,45 @@ void gather_slots(const uint8_t (&q)[kInterleavedRows][kRowWeights], int first, 
   }
 }
 
-// Q4_K: see interleaved_blocks.hpp.
+// Q4_K, Q5_K: see interleaved_blocks.hpp. Weight 32i + l of a block (sub-block i) is the low
+// (i even) or high nibble of qs[32(i / 2) + l]; Q5_K's 5th bit of it is bit i of qh[l].
 constexpr int kQ4KSubBlocks = 8;
 constexpr int kQ4KQuantsOffset = 2 * kInterleavedRows * kScaleBytes + 2 * kQ4KSubBlocks * kInterleavedRows;
 constexpr QuantBytes kNibbles = {4, 0, 0};
+constexpr QuantBytes kFiveBitGroup = {5, 0, sizeof(uint32_t)};  // as Q5_0's groups: qh, then qs
 static_assert(kQ4KQuantsOffset + kQ4KSubBlocks * kGroups * 16 == kQ4KTileBlockBytes);
+static_assert(kQ4KQuantsOffset + kQ4KSubBlocks * kGroups * 20 == kQ5KTileBlockBytes);
 
-void interleave_q4_k_block(const BlockQ4_K* const (&rows)[kInterleavedRows], uint8_t* out) {
+template <class Block>
+constexpr bool kHasFifthBit = std::is_same_v<Block, BlockQ5_K>;
+template <class Block>
+constexpr QuantBytes kKGroup = kHasFifthBit<Block> ? kFiveBitGroup : kNibbles;
+template <class Block>
+constexpr int kKGroupBytes = kHasFifthBit<Block> ? 20 : 16;
+
+template <class Block>
+void interleave_k_nibble_block(const Block* const (&rows)[kInterleavedRows], uint8_t* out) {
   uint8_t q[kInterleavedRows][kSuperBlockSize];
   for (int r = 0; r < kInterleavedRows; ++r) {
-    const BlockQ4_K& block = *rows[r];
-    write_q4_k_tile_scales(block, r, out);
+    const Block& block = *rows[r];
+    write_k_tile_scales(block, r, out);
     for (int i = 0; i < kQ4KSubBlocks; ++i)
       for (int l = 0; l < 32; ++l) {
         const uint8_t byte = block.qs[32 * (i / 2) + l];
         q[r][32 * i + l] = i % 2 == 0 ? byte & 0x0f : byte >> 4;
+        if constexpr (kHasFifthBit<Block>) q[r][32 * i + l] |= uint8_t(((block.qh[l] >> i) & 1) << 4);
       }
   }
   for (int i = 0; i < kQ4KSubBlocks; ++i)
     for (int m = 0; m < kGroups; ++m) {
       uint8_t slots[32];
       gather_slots(q, 32 * i, m, slots);
-      uint8_t* group = out + kQ4KQuantsOffset + (i * kGroups + m) * 16;
-      std::memset(group, 0, 16);
-      pack_quants(slots, kNibbles, group);
+      pack_quants(slots, kKGroup<Block>, out + kQ4KQuantsOffset + (i * kGroups + m) * kKGroupBytes<Block>);
     }
 }
 
-void deinterleave_q4_k_block(const uint8_t* in, int row, BlockQ4_K& block) {
+template <class Block>
+void deinterleave_k_nibble_block(const uint8_t* in, int row, Block& block) {
   std::memcpy(&block.d, in + kScaleBytes * row, kScaleBytes);
   std::memcpy(&block.dmin, in + kScaleBytes * (kInterleavedRows + row), kScaleBytes);
   uint8_t scales[kQ4KSubBlocks], mins[kQ4KSubBlocks];
@@ -139,14 +151,17 @@ void deinterleave_q4_k_block(const uint8_t* in, int row, BlockQ4_K& block) {
   }
   pack_k_quant_scales_mins(scales, mins, block.scales);
   std::memset(block.qs, 0, sizeof(block.qs));
+  if constexpr (kHasFifthBit<Block>) std::memset(block.qh, 0, sizeof(block.qh));
   for (int i = 0; i < kQ4KSubBlocks; ++i)
     for (int m = 0; m < kGroups; ++m) {
       uint8_t slots[32];
-      unpack_quants(in + kQ4KQuantsOffset + (i * kGroups + m) * 16, kNibbles, slots);
+      unpack_quants(in + kQ4KQuantsOffset + (i * kGroups + m) * kKGroupBytes<Block>, kKGroup<Block>, slots);
       for (int j = 0; j < 32; ++j) {
         const SlotSource source = slot_source(m, j);
         if (source.row != row) continue;
-        block.qs[32 * (i / 2) + source.weight] |= uint8_t(i % 2 == 0 ? slots[j] : slots[j] << 4);
+        const uint8_t nibble = slots[j] & 0x0f;
+        block.qs[32 * (i / 2) + source.weight] |= uint8_t(i % 2 == 0 ? nibble : nibble << 4);
+        if constexpr (kHasFifthBit<Block>) block.qh[source.weight] |= uint8_t((slots[j] >> 4) << i);
       }
     }
 }
@@ -232,7 +247,9 @@ void deinterleave_super_blocks(const uint8_t* tile, int64_t n_in, int row, uint8
 
 }  // namespace
 
-void write_q4_k_tile_scales(const BlockQ4_K& block, int row, uint8_t* tile_block) {
+namespace {
+template <class Block>
+void write_scales(const Block& block, int row, uint8_t* tile_block) {
   std::memcpy(tile_block + kScaleBytes * row, &block.d, kScaleBytes);
   std::memcpy(tile_block + kScaleBytes * (kInterleavedRows + row), &block.dmin, kScaleBytes);
   for (int i = 0; i < kQ4KSubBlocks; ++i) {
@@ -241,10 +258,14 @@ void write_q4_k_tile_scales(const BlockQ4_K& block, int row, uint8_t* tile_block
     tile_block[2 * kInterleavedRows * kScaleBytes + (kQ4KSubBlocks + i) * kInterleavedRows + row] = sm.min;
   }
 }
+}  // namespace
+
+void write_k_tile_scales(const BlockQ4_K& block, int row, uint8_t* tile_block) { write_scales(block, row, tile_block); }
+void write_k_tile_scales(const BlockQ5_K& block, int row, uint8_t* tile_block) { write_scales(block, row, tile_block); }
 
 bool has_interleaved_layout(GgmlType type) {
   return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0 || type == GgmlType::Q4_K ||
-         type == GgmlType::Q6_K || has_block_min(type);
+         type == GgmlType::Q5_K || type == GgmlType::Q6_K || has_block_min(type);
 }
 
 bool has_block_min(GgmlType type) { return type == GgmlType::Q4_1 || type == GgmlType::Q5_1; }
@@ -253,12 +274,16 @@ int legacy_header_bytes(GgmlType type) { return (has_block_min(type) ? 2 : 1) * 
 
 uint64_t interleaved_tile_bytes(GgmlType type, int64_t n_in) {
   if (type == GgmlType::Q4_K) return uint64_t(n_in / kSuperBlockSize) * kQ4KTileBlockBytes;
+  if (type == GgmlType::Q5_K) return uint64_t(n_in / kSuperBlockSize) * kQ5KTileBlockBytes;
   if (type == GgmlType::Q6_K) return uint64_t(n_in / kSuperBlockSize) * kQ6KTileBlockBytes;
   return kInterleavedRows * ggml_row_bytes(type, uint64_t(n_in));
 }
 
 void interleave_rows_reference(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile) {
-  if (type == GgmlType::Q4_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ4KTileBlockBytes, interleave_q4_k_block);
+  if (type == GgmlType::Q4_K)
+    return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ4KTileBlockBytes, interleave_k_nibble_block<BlockQ4_K>);
+  if (type == GgmlType::Q5_K)
+    return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ5KTileBlockBytes, interleave_k_nibble_block<BlockQ5_K>);
   if (type == GgmlType::Q6_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ6KTileBlockBytes, interleave_q6_k_block);
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
   const uint64_t block_size = ggml_type_info(type).block_bytes;
@@ -281,7 +306,10 @@ void interleave_rows_reference(GgmlType type, const uint8_t* first_row, uint64_t
 }
 
 void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row, uint8_t* out) {
-  if (type == GgmlType::Q4_K) return deinterleave_super_blocks(tile, n_in, row, out, kQ4KTileBlockBytes, deinterleave_q4_k_block);
+  if (type == GgmlType::Q4_K)
+    return deinterleave_super_blocks(tile, n_in, row, out, kQ4KTileBlockBytes, deinterleave_k_nibble_block<BlockQ4_K>);
+  if (type == GgmlType::Q5_K)
+    return deinterleave_super_blocks(tile, n_in, row, out, kQ5KTileBlockBytes, deinterleave_k_nibble_block<BlockQ5_K>);
   if (type == GgmlType::Q6_K) return deinterleave_super_blocks(tile, n_in, row, out, kQ6KTileBlockBytes, deinterleave_q6_k_block);
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
   const uint64_t block_size = ggml_type_info(type).block_bytes;

@@ -52,18 +52,48 @@ void interleave_nibble_runs(const uint8_t* const (&rows)[kInterleavedRows], int 
     }
 }
 
-void interleave_q4_k_block(const BlockQ4_K* const (&blocks)[kInterleavedRows], uint8_t* out) {
-  constexpr int kSubBlocks = 8, kGroupBytes = 16;
+// Q4_K and Q5_K: qs[32p + l] holds sub-block 2p's weight l in its low nibble and 2p+1's in its
+// high one; a tile's group of kGroupBytes keeps its nibbles at kNibblesOffset (after Q5_K's qh).
+template <class Block, int kGroupBytes, int kNibblesOffset>
+void interleave_k_nibbles(const Block* const (&blocks)[kInterleavedRows], uint8_t* out) {
+  constexpr int kSubBlocks = 8;
   constexpr int kQuantsOffset = 2 * kInterleavedRows * kScaleBytes + 2 * kSubBlocks * kInterleavedRows;
   const uint8_t* rows[kInterleavedRows];
   for (int r = 0; r < kInterleavedRows; ++r) {
-    write_q4_k_tile_scales(*blocks[r], r, out);
+    write_k_tile_scales(*blocks[r], r, out);
     rows[r] = blocks[r]->qs;
   }
-  // qs[32p + l] holds sub-block 2p's weight l in its low nibble and 2p+1's in its high one.
+  uint8_t* nibbles = out + kQuantsOffset + kNibblesOffset;
   for (int p = 0; p < kSubBlocks / 2; ++p)
-    interleave_nibble_runs(rows, 32 * p, out + kQuantsOffset + 2 * p * kGroups * kGroupBytes,
-                           out + kQuantsOffset + (2 * p + 1) * kGroups * kGroupBytes, kGroupBytes);
+    interleave_nibble_runs(rows, 32 * p, nibbles + 2 * p * kGroups * kGroupBytes, nibbles + (2 * p + 1) * kGroups * kGroupBytes,
+                           kGroupBytes);
+}
+
+void interleave_q4_k_block(const BlockQ4_K* const (&blocks)[kInterleavedRows], uint8_t* out) {
+  interleave_k_nibbles<BlockQ4_K, 16, 0>(blocks, out);
+}
+
+// Q5_K: Q4_K's nibbles, and the 5th bits as Q5_0's groups hold them: bit 2r + e of group (i,
+// m)'s qh is row r's weight 4m + e of sub-block i, bit 16 + 2r + e its weight 4m + 2 + e. The
+// block keeps weight l's at bit i of qh[l], so one word of qh holds a row's 4 weights of group
+// m for every sub-block i, at bits i, 8 + i, 16 + i, 24 + i.
+void interleave_q5_k_block(const BlockQ5_K* const (&blocks)[kInterleavedRows], uint8_t* out) {
+  constexpr int kSubBlocks = 8, kGroupBytes = 20;
+  constexpr int kQuantsOffset = 2 * kInterleavedRows * kScaleBytes + 2 * kSubBlocks * kInterleavedRows;
+  static_assert(kQuantsOffset + kSubBlocks * kGroups * kGroupBytes == kQ5KTileBlockBytes);
+  interleave_k_nibbles<BlockQ5_K, kGroupBytes, sizeof(uint32_t)>(blocks, out);
+  for (int m = 0; m < kGroups; ++m) {
+    uint32_t words[kInterleavedRows];
+    for (int r = 0; r < kInterleavedRows; ++r) words[r] = load_word(blocks[r]->qh + 4 * m);
+    for (int i = 0; i < kSubBlocks; ++i) {
+      uint32_t high_bits = 0;
+      for (int r = 0; r < kInterleavedRows; ++r) {
+        const uint32_t bits = (words[r] >> i) & 0x01010101u;  // weights 4m .. 4m + 3 at bits 0, 8, 16, 24
+        high_bits |= ((bits & 1u) | ((bits >> 7) & 2u)) << (2 * r) | (((bits >> 16) & 1u) | ((bits >> 23) & 2u)) << (16 + 2 * r);
+      }
+      std::memcpy(out + kQuantsOffset + (i * kGroups + m) * kGroupBytes, &high_bits, sizeof(high_bits));
+    }
+  }
 }
 
 void interleave_q6_k_block(const BlockQ6_K* const (&blocks)[kInterleavedRows], uint8_t* out) {
@@ -165,6 +195,7 @@ void interleave_legacy_blocks(GgmlType type, const uint8_t* first_row, uint64_t 
 
 void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile) {
   if (type == GgmlType::Q4_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ4KTileBlockBytes, interleave_q4_k_block);
+  if (type == GgmlType::Q5_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ5KTileBlockBytes, interleave_q5_k_block);
   if (type == GgmlType::Q6_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ6KTileBlockBytes, interleave_q6_k_block);
   if (type != GgmlType::Q4_0 && type != GgmlType::Q5_0 && type != GgmlType::Q8_0 && !has_block_min(type))
     return interleave_rows_reference(type, first_row, row_bytes, n_in, tile);  // the reference's error

@@ -1,4 +1,4 @@
-// The 8-row interleaved layout of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K, into which a model's
+// The 8-row interleaved layout of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K, into which a model's
 // matrices are repacked once at load time for the kernels that multiply them faster that way
 // (IsaKernels::interleaves; AVX2: one token 1.3x (Q5_0) to 1.7x (Q8_0) faster, measured with
 // benchmarks/bench_matmul). Same bytes, other order: a tile of 8 rows keeps, for each block b,
@@ -22,6 +22,10 @@
 //   uint8 scale[8][8], min[8][8]    [sub-block i][row r], unpacked from the 12 packed bytes
 //   for each sub-block i: 8 groups m of 16 bytes, as the Q4_0 groups, of weights 32i + 4m ..
 // 1184 bytes where the 8 blocks take 1152: the scales unpacked once here, not every token.
+//
+// Q5_K (Q4_K with a 5th bit per weight), a tile's block b is Q4_K's 160 bytes of scales, then
+// for each sub-block i 8 groups m of 20 bytes, as the Q5_0 groups (uint32 qh, then qs[16]), of
+// weights 32i + 4m ..: 1440 bytes where the 8 blocks take 1408.
 //
 // Q6_K (16 sub-blocks of 16, 6-bit quants), a tile's block b is
 //   uint16 d[8]; int8 scale[16][8] ([sub-block i][row r])
@@ -49,9 +53,10 @@ namespace slm::kernels {
 
 inline constexpr int kInterleavedRows = 8;
 inline constexpr int kQ4KTileBlockBytes = 1184;  // d, dmin: 32; scales, mins: 128; quants: 1024
+inline constexpr int kQ5KTileBlockBytes = 1440;  // d, dmin, scales, mins: 160; groups: 1280
 inline constexpr int kQ6KTileBlockBytes = 1680;  // d: 16; scales: 128; quants: 1536 (8 blocks of 210)
 
-// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K.
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K.
 bool has_interleaved_layout(GgmlType type);
 
 // Q4_1 and Q5_1: a legacy block with a min (w = d * q + m).
@@ -71,9 +76,11 @@ void interleave_rows_reference(GgmlType type, const uint8_t* first_row, uint64_t
 // Row `row` (0..7) of a tile, in the format's own layout: ggml_row_bytes(type, n_in) bytes.
 void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row, uint8_t* out);
 
-// Row r's part of a Q4_K tile block's first 160 bytes (d, dmin, the unpacked scales and mins),
-// which the reference and the word-at-a-time repack both write.
+// Row r's part of a Q4_K or Q5_K tile block's first 160 bytes (d, dmin, the unpacked scales
+// and mins), which the reference and the word-at-a-time repack both write.
 struct BlockQ4_K;
-void write_q4_k_tile_scales(const BlockQ4_K& block, int row, uint8_t* tile_block);
+struct BlockQ5_K;
+void write_k_tile_scales(const BlockQ4_K& block, int row, uint8_t* tile_block);
+void write_k_tile_scales(const BlockQ5_K& block, int row, uint8_t* tile_block);
 
 }  // namespace slm::kernels

@@ -28,6 +28,31 @@ void store_pair(RowTile<Format>& tile, int pair, int row0, __m256i w) {
   _mm256_store_si256(reinterpret_cast<__m256i*>(tile.w[pair][row0]), w);
 }
 
+// A group of Q5_0's layout (uint32 qh, then 16 nibble bytes; slot j's 5th bit is bit j of
+// qh) as 16-bit slots 0-15 (low) and 16-31 (high): q - 16 where kMinusSixteen (Q5_0's weights),
+// else q (Q5_1's and Q5_K's quants, 0..31). Lane j of `low` tests bit j of qh's first 16 bits, lane j of
+// `high` bit j of the next 16. Where it is clear, q - 16 is the nibble with bits 4-15 set (two's
+// complement) and q the nibble; where it is set, q - 16 is the nibble and q has bit 4 set.
+template <bool kMinusSixteen>
+void five_bit_halves(const uint8_t* group, __m256i& low, __m256i& high) {
+  const __m256i bytes = _mm256_cvtepu8_epi16(load16(group + sizeof(uint32_t)));
+  const __m256i bit_of_lane = _mm256_set_epi16(-32768, 0x4000, 0x2000, 0x1000, 0x800, 0x400, 0x200, 0x100, 0x80, 0x40,
+                                               0x20, 0x10, 8, 4, 2, 1);
+  uint16_t first_bits, second_bits;
+  std::memcpy(&first_bits, group, sizeof(first_bits));
+  std::memcpy(&second_bits, group + sizeof(first_bits), sizeof(second_bits));
+  const auto with_fifth_bit = [&](__m256i nibble, uint16_t bits) {
+    const __m256i clear = _mm256_cmpeq_epi16(_mm256_and_si256(_mm256_set1_epi16(static_cast<int16_t>(bits)), bit_of_lane),
+                                             _mm256_setzero_si256());
+    if constexpr (kMinusSixteen)
+      return _mm256_or_si256(nibble, _mm256_and_si256(clear, _mm256_set1_epi16(static_cast<int16_t>(0xfff0))));
+    else
+      return _mm256_or_si256(nibble, _mm256_andnot_si256(clear, _mm256_set1_epi16(0x10)));
+  };
+  low = with_fifth_bit(_mm256_and_si256(bytes, _mm256_set1_epi16(0x0f)), first_bits);
+  high = with_fifth_bit(_mm256_srli_epi16(bytes, 4), second_bits);
+}
+
 // Each interleaved format gives, for one block of a tile (8 rows):
 //   dot_block<kTokens>(block, x, x_stride, acc): acc[t] lane r += row r's part of token t's dot
 //     product (token t's activation block at x[t * x_stride]), by the formula of
@@ -57,25 +82,7 @@ struct InterleavedLegacy {
       low = _mm256_cvtepi8_epi16(load16(group));
       high = _mm256_cvtepi8_epi16(load16(group + 16));
     } else if constexpr (kType == GgmlType::Q5_0 || kType == GgmlType::Q5_1) {
-      // Slot j's 5th bit is bit j of the little-endian qh: lane j of `low` tests bit j of its
-      // first 16 bits, lane j of `high` bit j of the next 16. Q5_0: where it is clear, q - 16
-      // is the nibble with bits 4-15 set (two's complement); where it is set, the nibble
-      // itself. Q5_1: q is the nibble, with 16 added where it is set.
-      const __m256i bytes = _mm256_cvtepu8_epi16(load16(group + sizeof(uint32_t)));
-      const __m256i bit_of_lane = _mm256_set_epi16(-32768, 0x4000, 0x2000, 0x1000, 0x800, 0x400, 0x200, 0x100, 0x80, 0x40,
-                                                   0x20, 0x10, 8, 4, 2, 1);
-      const __m256i above_nibble = _mm256_set1_epi16(static_cast<int16_t>(0xfff0));
-      uint16_t first_bits, second_bits;
-      std::memcpy(&first_bits, group, sizeof(first_bits));
-      std::memcpy(&second_bits, group + sizeof(first_bits), sizeof(second_bits));
-      const auto with_fifth_bit = [&](__m256i nibble, uint16_t bits) {
-        const __m256i clear = _mm256_cmpeq_epi16(_mm256_and_si256(_mm256_set1_epi16(static_cast<int16_t>(bits)), bit_of_lane),
-                                                 _mm256_setzero_si256());
-        if constexpr (kHasMin) return _mm256_or_si256(nibble, _mm256_andnot_si256(clear, _mm256_set1_epi16(16)));
-        return _mm256_or_si256(nibble, _mm256_and_si256(clear, above_nibble));
-      };
-      low = with_fifth_bit(_mm256_and_si256(bytes, _mm256_set1_epi16(0x0f)), first_bits);
-      high = with_fifth_bit(_mm256_srli_epi16(bytes, 4), second_bits);
+      five_bit_halves<!kHasMin>(group, low, high);  // Q5_0: q - 16; Q5_1: q, its min term after the block
     } else {
       static_assert(kType == GgmlType::Q4_0 || kType == GgmlType::Q4_1);
       const __m256i bytes = _mm256_cvtepu8_epi16(load16(group));
@@ -138,15 +145,19 @@ struct InterleavedLegacy {
   }
 };
 
-// Q4_K: d[8], dmin[8], scale[8][8], min[8][8] ([sub-block][row]), then per sub-block 8
-// groups of 16 nibble bytes. The sub-block scale multiplies the 8 rows' int32 sums of each
-// sub-block (one _mm256_mullo_epi32 per 32 x 8 weights) instead of every weight.
-struct InterleavedQ4_K {
+// Q4_K, Q5_K: d[8], dmin[8], scale[8][8], min[8][8] ([sub-block][row]), then per sub-block 8
+// groups: 16 nibble bytes (Q4_K), or Q5_0's 20 bytes (Q5_K). The sub-block scale multiplies the
+// 8 rows' int32 sums of each sub-block (one _mm256_mullo_epi32 per 32 x 8 weights) instead of
+// every weight: the integer sums are exact, so these are the row formula's bits.
+template <GgmlType kType>
+struct InterleavedKNibbles {
+  static constexpr bool kFifthBit = kType == GgmlType::Q5_K;
   static constexpr int kWeights = kSuperBlockSize, kGroupWeights = 128;
-  static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q4_K);
+  static constexpr int kActivationBits = activation_magnitude_bits(kType);
   static constexpr bool kHasMin = true;
-  static constexpr int kBlockBytes = kQ4KTileBlockBytes;
+  static constexpr int kBlockBytes = kFifthBit ? kQ5KTileBlockBytes : kQ4KTileBlockBytes;
   static constexpr int kSubBlocks = 8, kScalesOffset = 32, kMinsOffset = 96, kQuantsOffset = 160;
+  static constexpr int kGroupBytes = kFifthBit ? 20 : 16;
 
   // Lane r: row r's scale (or min) of sub-block i.
   static __m256i sub_block_bytes(const uint8_t* block, int offset, int i) {
@@ -155,9 +166,14 @@ struct InterleavedQ4_K {
   // Group m of sub-block i as two vectors of 16-bit weights (slots 0-15, then 16-31): the 16
   // bytes widened once, then masked and shifted, with no cross-lane step.
   static void quants(const uint8_t* block, int i, int m, __m256i& low, __m256i& high) {
-    const __m256i bytes = _mm256_cvtepu8_epi16(load16(block + kQuantsOffset + (i * 8 + m) * 16));
-    low = _mm256_and_si256(bytes, _mm256_set1_epi16(0x0f));
-    high = _mm256_srli_epi16(bytes, 4);
+    const uint8_t* group = block + kQuantsOffset + (i * 8 + m) * kGroupBytes;
+    if constexpr (kFifthBit) {
+      five_bit_halves<false>(group, low, high);
+    } else {
+      const __m256i bytes = _mm256_cvtepu8_epi16(load16(group));
+      low = _mm256_and_si256(bytes, _mm256_set1_epi16(0x0f));
+      high = _mm256_srli_epi16(bytes, 4);
+    }
   }
 
   template <int kTokens>
@@ -205,7 +221,7 @@ struct InterleavedQ4_K {
     }
   }
 
-  static void decode_block(const uint8_t* block, RowTile<InterleavedQ4_K>& tile, int b, int row0) {
+  static void decode_block(const uint8_t* block, RowTile<InterleavedKNibbles>& tile, int b, int row0) {
     _mm256_store_ps(tile.scale[b] + row0, _mm256_cvtph_ps(load16(block)));
     _mm256_store_ps(tile.min_scale[b] + row0, _mm256_xor_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_set1_ps(-0.0f)));
     for (int i = 0; i < kSubBlocks; ++i) {
@@ -221,6 +237,9 @@ struct InterleavedQ4_K {
     }
   }
 };
+
+using InterleavedQ4_K = InterleavedKNibbles<GgmlType::Q4_K>;
+using InterleavedQ5_K = InterleavedKNibbles<GgmlType::Q5_K>;
 
 // Q6_K: d[8], scale[16][8] (int8, [sub-block][row]), then per 32 weights c 8 groups of 24
 // bytes: 16 of low nibbles, 8 of top 2 bits (byte k: slots k, k + 8, k + 16, k + 24). Groups

@@ -72,7 +72,7 @@ std::string test_name(const ::testing::TestParamInfo<std::tuple<std::string, KvT
 INSTANTIATE_TEST_SUITE_P(
     Models, Determinism,
     ::testing::Combine(::testing::Values("stories260K", "syn-llama-tiny-Q4_K_M", "syn-llama-tiny-Q4_1", "syn-llama-tiny-Q5_1",
-                                         "syn-qwen2-tiny-Q8_0",
+                                         "syn-llama-tiny-Q5_K_M", "syn-qwen2-tiny-Q8_0",
                                          "syn-qwen3-tiny-Q4_K_M", "syn-llama3-tiny-Q8_0", "syn-llama-tiny-BF16",
                                          "syn-gemma2-tiny-Q4_K_M", "syn-gemma3-tiny-Q8_0", "syn-lfm2-tiny-Q8_0",
                                          "syn-qwen35-tiny-Q8_0"),

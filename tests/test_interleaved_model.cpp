@@ -20,7 +20,7 @@ namespace {
 
 struct SharedModel {
   std::string stem;
-  bool has_interleavable;  // matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K or Q6_K
+  bool has_interleavable;  // matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K
 };
 
 class InterleavedModel : public ::testing::TestWithParam<SharedModel> {};

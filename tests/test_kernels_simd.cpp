@@ -104,7 +104,7 @@ TEST(InterleavedLayout, RepackingAWordAtATimeWritesTheReferenceBytes) {
   }
 }
 
-TEST(InterleavedLayout, X86SimdInterleavesQ4_0Q4_1Q5_0Q5_1Q8_0Q4_KAndQ6_KAndNoOtherIsaDoes) {
+TEST(InterleavedLayout, X86SimdInterleavesQ4_0Q4_1Q5_0Q5_1Q8_0Q4_KQ5_KAndQ6_KAndNoOtherIsaDoes) {
   for (Isa isa : available_isas())
     for (GgmlType type : kWeightFormats) {
       const bool expected = is_x86_simd(isa) && has_interleaved_layout(type);
@@ -112,7 +112,8 @@ TEST(InterleavedLayout, X86SimdInterleavesQ4_0Q4_1Q5_0Q5_1Q8_0Q4_KAndQ6_KAndNoOt
     }
   EXPECT_TRUE(has_interleaved_layout(GgmlType::Q4_0) && has_interleaved_layout(GgmlType::Q5_0) &&
               has_interleaved_layout(GgmlType::Q8_0) && has_interleaved_layout(GgmlType::Q4_K) &&
-              has_interleaved_layout(GgmlType::Q6_K) && !has_interleaved_layout(GgmlType::Q5_K));
+              has_interleaved_layout(GgmlType::Q5_K) && has_interleaved_layout(GgmlType::Q6_K) &&
+              !has_interleaved_layout(GgmlType::Q3_K) && !has_interleaved_layout(GgmlType::Q2_K));
   EXPECT_TRUE(has_interleaved_layout(GgmlType::Q4_1) && has_interleaved_layout(GgmlType::Q5_1));
 }
 

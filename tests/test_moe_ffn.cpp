@@ -260,7 +260,7 @@ INSTANTIATE_TEST_SUITE_P(WeightFormats, MoeGrouping,
                                            GroupingCase{GgmlType::Q8_0, false}, GroupingCase{GgmlType::Q8_0, true},
                                            GroupingCase{GgmlType::Q4_K, false}, GroupingCase{GgmlType::Q4_K, true},
                                            GroupingCase{GgmlType::Q6_K, false}, GroupingCase{GgmlType::Q6_K, true},
-                                           GroupingCase{GgmlType::Q5_K, false}),
+                                           GroupingCase{GgmlType::Q5_K, false}, GroupingCase{GgmlType::Q5_K, true}),
                          [](const auto& info) {
                            return std::string(ggml_type_name(info.param.type)) +
                                   (info.param.interleave ? "_interleaved" : "_rows");
