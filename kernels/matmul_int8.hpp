@@ -21,12 +21,12 @@
 //   for each weight block b, with d_w its fp16 scale and d_x its activation block's d:
 //     isum = sum over the block of w_int[i] * q[i]     (int32, exact, so in any order)
 //     acc  = fma(float(isum), d_w * d_x, acc)
-//     Q4_K only, then: min_isum = sum over sub-blocks i of min_i * sum32[i]  (exact)
+//     Q4_K and Q5_K, then: min_isum = sum over sub-blocks i of min_i * sum32[i]  (exact)
 //                      acc = fma(float(min_isum), dmin * -d_x, acc)
 //   y = acc
 // where w_int is the weight without its block scale:
-//   Q4_0: q - 8;  Q5_0: q - 16;  Q8_0: q;  Q4_K: scale_i * q;  Q6_K: scale_i * (q - 32).
-// Bounds: |w_int| <= 128 (legacy), 945 (Q4_K), 4096 (Q6_K), |q| <= 127, so |isum| <= 256 *
+//   Q4_0: q - 8;  Q5_0: q - 16;  Q8_0: q;  Q4_K, Q5_K: scale_i * q;  Q6_K: scale_i * (q - 32).
+// Bounds: |w_int| <= 128 (legacy), 945 (Q4_K), 1953 (Q5_K), 4096 (Q6_K), |q| <= 127, so |isum| <= 256 *
 // 4096 * 127 < 2^28: no int32 sum overflows, in any order of addition. float(isum) rounds
 // to nearest even where |isum| > 2^24, the same in every path.
 #pragma once
@@ -46,6 +46,7 @@ constexpr bool has_int8_formula(GgmlType type) {
     case GgmlType::Q5_0:
     case GgmlType::Q8_0:
     case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
     case GgmlType::Q6_K: return true;
     default: return false;
   }

@@ -1,5 +1,5 @@
-// Row lanes, the order in which the Int8 formats (Q6_K: matmul_int8_q6_k_avx2.hpp; Q4_0,
-// Q5_0, Q8_0: matmul_int8_legacy_avx2.hpp) multiply a layout tile's groups
+// Row lanes, the order in which the Int8 formats (Q4_K, Q5_K: matmul_int8_q4_k_avx2.hpp; Q6_K:
+// matmul_int8_q6_k_avx2.hpp; Q4_0, Q5_0, Q8_0: matmul_int8_legacy_avx2.hpp) multiply a layout tile's groups
 // (kernels/interleaved_blocks.hpp): one 32-bit lane per row, holding that row's 4 weights
 // 4m .. 4m + 3 of group m (lane r: slots 2r, 2r + 1, 16 + 2r, 17 + 2r). _mm256_maddubs_epi16
 // of the group's (unsigned) bytes with the 4 activation bytes broadcast (_mm256_set1_epi32)
@@ -29,6 +29,22 @@ inline __m256i broadcast_quad(const int8_t* q) {
 inline __m256i lane_nibbles(const uint8_t* qs) {
   const __m256i pair = _mm256_cvtepu16_epi32(load16(qs));
   return _mm256_and_si256(_mm256_or_si256(pair, _mm256_slli_epi32(pair, 12)), _mm256_set1_epi8(0x0f));
+}
+
+// The 32 unsigned 5-bit quants of a group laid out as Q5_0's (uint32 qh, slot j's 5th bit in
+// bit j, then the 16 nibble bytes as lane_nibbles takes them), in row lanes. Byte p of lane r is
+// slot s = 2r + p % 2 + 16 (p / 2), whose 5th bit is bit s % 8 of qh's byte s / 8 = (r >= 4) +
+// 2 (p / 2): gather that byte, test the bit, add 16.
+inline __m256i lane_five_bit_quants(const uint8_t* group) {
+  int32_t high_bits;
+  std::memcpy(&high_bits, group, sizeof(high_bits));
+  const __m256i byte_of_slot = _mm256_setr_epi8(0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2,  //
+                                                1, 1, 3, 3, 1, 1, 3, 3, 1, 1, 3, 3, 1, 1, 3, 3);
+  const __m256i bit_of_slot = _mm256_setr_epi8(1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128,  //
+                                               1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128);
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(high_bits), byte_of_slot);
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit_of_slot), bit_of_slot);
+  return _mm256_or_si256(lane_nibbles(group + sizeof(high_bits)), _mm256_and_si256(set, _mm256_set1_epi8(16)));
 }
 
 // The 32 bytes of a group in slot order (slot j in byte j), in row lanes: 64-bit quarters

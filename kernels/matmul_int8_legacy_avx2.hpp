@@ -49,17 +49,7 @@ struct Int8Legacy {
     if constexpr (kType == GgmlType::Q8_0) {
       return lane_bytes(load32(group));
     } else if constexpr (kType == GgmlType::Q5_0) {
-      // Byte p of lane r is slot s = 2r + p % 2 + 16 (p / 2), whose 5th bit is bit s % 8 of
-      // qh's byte s / 8 = (r >= 4) + 2 (p / 2): gather that byte, test the bit, add 16.
-      int32_t high_bits;
-      std::memcpy(&high_bits, group, sizeof(high_bits));
-      const __m256i byte_of_slot = _mm256_setr_epi8(0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2,  //
-                                                    1, 1, 3, 3, 1, 1, 3, 3, 1, 1, 3, 3, 1, 1, 3, 3);
-      const __m256i bit_of_slot = _mm256_setr_epi8(1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128,  //
-                                                   1, 2, 1, 2, 4, 8, 4, 8, 16, 32, 16, 32, 64, -128, 64, -128);
-      const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(high_bits), byte_of_slot);
-      const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit_of_slot), bit_of_slot);
-      return _mm256_or_si256(lane_nibbles(group + sizeof(high_bits)), _mm256_and_si256(set, _mm256_set1_epi8(16)));
+      return lane_five_bit_quants(group);
     } else {
       static_assert(kType == GgmlType::Q4_0);
       return lane_nibbles(group);

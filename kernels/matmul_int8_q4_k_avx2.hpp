@@ -1,7 +1,7 @@
-// Q4_K's AVX2 Int8 kernels (the formula: kernels/matmul_int8.hpp; the interface:
+// Q4_K's and Q5_K's AVX2 Int8 kernels (the formula: kernels/matmul_int8.hpp; the interface:
 // kernels/matmul_int8_avx2.hpp) over the 8-row interleaved layout (kernels/interleaved_blocks.hpp:
 // per block d[8], dmin[8], scale[8][8], min[8][8] as [sub-block][row], then per sub-block 8
-// groups of 16 nibble bytes).
+// groups of 16 nibble bytes, or for Q5_K of 20 bytes laid out as Q5_0's).
 //
 // A group m of sub-block i is decoded to one vector whose 32-bit lane r holds row r's
 // weights 4m .. 4m + 3 as bytes (row lanes: kernels/matmul_int8_lanes_avx2.hpp), so a
@@ -10,6 +10,8 @@
 // sub-block add in 16 bits (<= 30480, no overflow), and one _mm256_madd_epi16 with the rows'
 // sub-block scales (each row's scale in both 16-bit halves of its lane) gives each row's
 // scale_i * sum in its 32-bit lane: the block's isum, exact, then the formula's two fmas.
+// Q5_K's quants (0..31) make a pair sum up to 2 * 31 * 127 = 7874: 4 groups add in 16 bits
+// (31496), then a madd with the scales widens them, twice per sub-block.
 #pragma once
 
 #include <immintrin.h>
@@ -26,21 +28,28 @@
 namespace slm::kernels::avx2 {
 namespace {
 
-template <>
-struct Int8Format<GgmlType::Q4_K> {
+template <GgmlType kKType>
+struct Int8KNibbles {
   static constexpr bool kReady = true;
-  static constexpr GgmlType kType = GgmlType::Q4_K;
+  static constexpr GgmlType kType = kKType;
+  static constexpr bool kFifthBit = kType == GgmlType::Q5_K;
   static constexpr int kWeights = kSuperBlockSize;
-  static constexpr int kBlockBytes = kQ4KTileBlockBytes;
+  static constexpr int kBlockBytes = kFifthBit ? kQ5KTileBlockBytes : kQ4KTileBlockBytes;
   static constexpr int kSubBlocks = 8, kGroups = 8;  // groups of 4 weights x 8 rows per sub-block
   static constexpr int kScalesOffset = 32, kMinsOffset = 96, kQuantsOffset = 160;
+  static constexpr int kGroupBytes = kFifthBit ? 20 : 16;
+  static constexpr int kGroupsPerSum = kFifthBit ? 4 : 8;  // groups whose maddubs add in 16 bits
   static constexpr int kPassTokens = 6;
-  static_assert(kInt8ChunkWeights == kWeights, "a prompt chunk is one Q4_K block");
+  static_assert(kInt8ChunkWeights == kWeights, "a prompt chunk is one K-quant block");
   using XBlock = Int8Block<kWeights>;
 
   // Group m of sub-block i in row lanes (lane r: row r's weights 4m .. 4m + 3).
   static __m256i group_weights(const uint8_t* block, int i, int m) {
-    return lane_nibbles(block + kQuantsOffset + (i * kGroups + m) * 16);
+    const uint8_t* group = block + kQuantsOffset + (i * kGroups + m) * kGroupBytes;
+    if constexpr (kFifthBit)
+      return lane_five_bit_quants(group);
+    else
+      return lane_nibbles(group);
   }
   // Lane r: row r's scale of sub-block i in both 16-bit halves.
   static __m256i scale_pairs(const uint8_t* block, int i) {
@@ -62,20 +71,23 @@ struct Int8Format<GgmlType::Q4_K> {
     for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 1
     for (int i = 0; i < kSubBlocks; ++i) {
-      __m256i sums[kTokens];  // 16-bit
-      for (__m256i& sum : sums) sum = _mm256_setzero_si256();
-#pragma GCC unroll 8
-      for (int m = 0; m < kGroups; ++m) {
-        const __m256i w = weights(i, m);
-#pragma GCC unroll 8
-        for (int t = 0; t < kTokens; ++t) {
-          sums[t] = _mm256_add_epi16(sums[t], _mm256_maddubs_epi16(w, broadcast_quad(x[t]->q + 32 * i + 4 * m)));
-          pin_register(sums[t]);
-        }
-      }
       const __m256i scale = scales(i);
+#pragma GCC unroll 2
+      for (int m0 = 0; m0 < kGroups; m0 += kGroupsPerSum) {
+        __m256i sums[kTokens];  // 16-bit
+        for (__m256i& sum : sums) sum = _mm256_setzero_si256();
 #pragma GCC unroll 8
-      for (int t = 0; t < kTokens; ++t) isum[t] = widen_add(isum[t], sums[t], scale);
+        for (int m = m0; m < m0 + kGroupsPerSum; ++m) {
+          const __m256i w = weights(i, m);
+#pragma GCC unroll 8
+          for (int t = 0; t < kTokens; ++t) {
+            sums[t] = _mm256_add_epi16(sums[t], _mm256_maddubs_epi16(w, broadcast_quad(x[t]->q + 32 * i + 4 * m)));
+            pin_register(sums[t]);
+          }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < kTokens; ++t) isum[t] = widen_add(isum[t], sums[t], scale);
+      }
     }
   }
 
@@ -131,6 +143,11 @@ struct Int8Format<GgmlType::Q4_K> {
     for (int t = 0; t < kTokens; ++t) acc[t] = finish(acc[t], isum[t], tile.d, tile.min_scale, tile.mins, *x_tokens[t]);
   }
 };
+
+template <>
+struct Int8Format<GgmlType::Q4_K> : Int8KNibbles<GgmlType::Q4_K> {};
+template <>
+struct Int8Format<GgmlType::Q5_K> : Int8KNibbles<GgmlType::Q5_K> {};
 
 }  // namespace
 }  // namespace slm::kernels::avx2

@@ -5,6 +5,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/activation_blocks.hpp"
@@ -55,9 +56,12 @@ void integer_weights(const uint8_t* bytes, GgmlType type, float* w_int) {
 
 struct BlockScales {
   float d = 0.0f;
-  float dmin = 0.0f;        // Q4_K
-  int32_t mins[8] = {};     // Q4_K's min_i
+  float dmin = 0.0f;        // Q4_K, Q5_K
+  int32_t mins[8] = {};     // their min_i
 };
+
+template <class Block>
+constexpr bool kHasMins = std::is_same_v<Block, BlockQ4_K> || std::is_same_v<Block, BlockQ5_K>;
 
 template <class Block>
 BlockScales block_scales(const uint8_t* bytes) {
@@ -65,7 +69,7 @@ BlockScales block_scales(const uint8_t* bytes) {
   std::memcpy(&block, bytes, sizeof(block));
   BlockScales s;
   s.d = fp16_to_fp32(block.d);
-  if constexpr (std::is_same_v<Block, BlockQ4_K>) {
+  if constexpr (kHasMins<Block>) {
     s.dmin = fp16_to_fp32(block.dmin);
     for (int i = 0; i < 8; ++i) s.mins[i] = k_quant_scale_min(block.scales, i).min;
   }
@@ -93,7 +97,7 @@ void reference_rows(GgmlType type, const uint8_t* weights, uint64_t row_bytes, i
         for (int i = 0; i < n; ++i) isum += int64_t(w_int[size_t(i)]) * a.q[i];
         float& out = acc[size_t(t)];
         out = std::fma(float(isum), s.d * a.d, out);
-        if constexpr (std::is_same_v<Block, BlockQ4_K>) {
+        if constexpr (kHasMins<Block>) {
           int64_t min_isum = 0;
           for (int i = 0; i < 8; ++i) min_isum += int64_t(s.mins[i]) * a.sum32[i];
           out = std::fma(float(min_isum), s.dmin * -a.d, out);
@@ -114,6 +118,7 @@ void matmul_rows_int8_reference(GgmlType type, const uint8_t* weights, uint64_t 
     case GgmlType::Q5_0: return reference_rows<BlockQ5_0>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q8_0: return reference_rows<BlockQ8_0>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q4_K: return reference_rows<BlockQ4_K>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::Q5_K: return reference_rows<BlockQ5_K>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q6_K: return reference_rows<BlockQ6_K>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     default:
       throw std::invalid_argument(std::string("matmul_rows_int8_reference: no Int8 formula for ") +

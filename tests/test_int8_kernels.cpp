@@ -126,6 +126,48 @@ TEST_P(Int8Kernels, GiveTheBitsOfTheReferenceWhateverTheRowsAndTokens) {
   EXPECT_GT(checked, 0);
 }
 
+// Every quant bit set, the block scales kept: the largest unsigned quants (Q4_0 15, Q5_0 and
+// Q5_K 31, Q4_K's and Q5_K's sub-block scales and mins 63).
+template <class Block>
+void set_every_quant_bit(RandomMatrix& m) {
+  auto* blocks = reinterpret_cast<Block*>(m.bytes.data());
+  for (size_t b = 0; b < m.bytes.size() / sizeof(Block); ++b) {
+    const Block kept = blocks[b];
+    std::memset(&blocks[b], 0xff, sizeof(Block));
+    blocks[b].d = kept.d;
+    if constexpr (requires { kept.dmin; }) blocks[b].dmin = kept.dmin;
+  }
+}
+
+// The largest quants times activations all at +127: the 16-bit sums of maddubs products, which
+// the kernels add before widening (4 groups for Q5_0 and Q5_K, 8 for Q4_0 and Q4_K), at their
+// largest. One group too many would wrap around there, and not with random weights.
+TEST_P(Int8Kernels, TheLargestQuantsAndActivationsGiveTheBitsOfTheReference) {
+  const auto [isa, type] = GetParam();
+  const IsaKernels& kernels = kernels_for(isa);
+  constexpr int64_t kRows = 2 * kInterleavedRows;
+  const int64_t n_in = 512;
+  RandomMatrix m = random_matrix(type, kRows, n_in, 41);
+  switch (type) {
+    case GgmlType::Q4_0: set_every_quant_bit<BlockQ4_0>(m); break;
+    case GgmlType::Q5_0: set_every_quant_bit<BlockQ5_0>(m); break;
+    case GgmlType::Q8_0: set_every_quant_bit<BlockQ8_0>(m); break;
+    case GgmlType::Q4_K: set_every_quant_bit<BlockQ4_K>(m); break;
+    case GgmlType::Q5_K: set_every_quant_bit<BlockQ5_K>(m); break;
+    case GgmlType::Q6_K: set_every_quant_bit<BlockQ6_K>(m); break;
+    default: FAIL() << "no block layout for " << ggml_type_name(type);
+  }
+  const std::vector<uint8_t> tiles = interleaved_tiles(m);
+  for (int64_t n_tokens : {1, 3, 20}) {
+    const std::vector<float> x(size_t(n_tokens * n_in), 1.0f);
+    std::vector<float> expected(size_t(n_tokens * kRows)), y(expected.size());
+    matmul_rows_int8_reference(type, m.bytes.data(), m.row_bytes, n_in, x.data(), n_tokens, expected.data(), kRows, 0, kRows);
+    kernels.matmul_interleaved_int8(type, tiles.data(), n_in, x.data(), n_tokens, y.data(), kRows, 0, kRows);
+    EXPECT_EQ(std::memcmp(y.data(), expected.data(), y.size() * sizeof(float)), 0)
+        << describe(kernels, type) << " " << n_tokens << " tokens";
+  }
+}
+
 // A NaN or an infinity in a token's activations reaches that token's outputs (as float math
 // would), and no other token's.
 TEST_P(Int8Kernels, NonFiniteActivationsReachOnlyTheirToken) {
