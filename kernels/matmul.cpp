@@ -3,12 +3,14 @@
 // so it gives bit for bit what slm computed before it had SIMD kernels.
 #include "kernels/matmul.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "kernels/activation_blocks.hpp"
 #include "kernels/attention.hpp"
 #include "kernels/dequantize.hpp"
 #include "kernels/dot.hpp"
@@ -238,5 +240,14 @@ void axpy_f16_f32(float a, const uint16_t* x, float* y, int64_t n) { active_kern
 
 void attend_head(const AttentionHead& head) { active_kernels().attend_head(head); }
 void attend_queries(const AttentionQueries& queries) { active_kernels().attend_queries(queries); }
+
+NamedActivations::NamedActivations(uint64_t name) : outer_(activations_name) { activations_name = name; }
+
+NamedActivations::~NamedActivations() { activations_name = outer_; }
+
+uint64_t new_activations_name() {
+  static std::atomic<uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 
 }  // namespace slm::kernels

@@ -93,6 +93,24 @@ void matmul_interleaved_rows(GgmlType type, const uint8_t* tiles, int64_t n_in, 
                              float* y, int64_t y_stride, int64_t row_begin, int64_t row_end,
                              ActivationPrecision precision = ActivationPrecision::Int16);
 
+// While one lives, this thread's matmul calls take x's contents to be named by `name` (from
+// new_activations_name; 0: no name): the integer kernels quantize an x once per thread and name,
+// not once per call, however many row ranges it is multiplied by. For a caller that splits one
+// product into row ranges among its threads (ops' loops); x must not change under one name.
+class NamedActivations {
+ public:
+  explicit NamedActivations(uint64_t name);
+  ~NamedActivations();
+  NamedActivations(const NamedActivations&) = delete;
+  NamedActivations& operator=(const NamedActivations&) = delete;
+
+ private:
+  uint64_t outer_;
+};
+
+// A name no earlier call returned in this process.
+uint64_t new_activations_name();
+
 // sum_i fp16(a[i]) * b[i], in the lane order above.
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);
 

@@ -83,8 +83,8 @@ int64_t n_lines(int64_t n_rows) { return (n_rows + kMatmulRowsPerLine - 1) / kMa
 // Threads take chunks of whole 64-byte lines of y (16 floats), so that no two threads write the
 // same line. matmul_row_range computes every output the same way whatever chunk it falls in, so
 // neither the thread count nor who takes which chunk changes a bit of y. A few rows of x get
-// several chunks per thread, so that a late thread's share is taken by the others; many rows get
-// one, since each chunk quantizes all of x again.
+// several chunks per thread, so that a late thread's share is taken by the others (each thread
+// quantizes x once per loop: kernels::NamedActivations); many rows get one.
 int64_t matmul_chunk(int64_t lines, int64_t n_tokens, int n_threads) {
   return chunk_for(lines, n_threads, n_tokens <= 8 ? 4 : 1);
 }
@@ -94,7 +94,9 @@ int64_t matmul_chunk(int64_t lines, int64_t n_tokens, int n_threads) {
 void matmul_leading_rows(const WeightMatrix& w, int64_t n_rows, const float* x, int64_t n_tokens, float* y,
                          int n_threads) {
   const int64_t lines = n_lines(std::min(n_rows, w.n_out));
+  const uint64_t activations = kernels::new_activations_name();
   parallel_for(lines, matmul_chunk(lines, n_tokens, n_threads), n_threads, [&](int64_t begin, int64_t end, int) {
+    const kernels::NamedActivations named(activations);
     matmul_row_range(w, x, n_tokens, y, begin * kMatmulRowsPerLine, end * kMatmulRowsPerLine);
   });
 }
@@ -103,7 +105,9 @@ void matmuls(std::initializer_list<MatmulOutput> outputs, const float* x, int64_
   // The loop's items are the lines of every matrix, one after the other.
   int64_t total_lines = 0;
   for (const MatmulOutput& o : outputs) total_lines += n_lines(o.w.n_out);
+  const uint64_t activations = kernels::new_activations_name();
   const auto run = [&](int64_t begin, int64_t end, int) {
+    const kernels::NamedActivations named(activations);
     int64_t first_line = 0;  // of the matrix at hand
     for (const MatmulOutput& o : outputs) {
       const int64_t lines = n_lines(o.w.n_out), from = std::max(begin, first_line), to = std::min(end, first_line + lines);
@@ -119,7 +123,9 @@ void matmuls(std::initializer_list<MatmulOutput> outputs, const float* x, int64_
 void matmul_swiglu(const WeightMatrix& w_gate, const WeightMatrix& w_up, const float* x, int64_t n_tokens, float* gate,
                    float* up, int n_threads) {
   const int64_t n_ff = w_gate.n_out, lines = n_lines(n_ff);
+  const uint64_t activations = kernels::new_activations_name();
   parallel_for(lines, matmul_chunk(lines, n_tokens, n_threads), n_threads, [&](int64_t begin, int64_t end, int) {
+    const kernels::NamedActivations named(activations);
     const int64_t row_begin = begin * kMatmulRowsPerLine, row_end = std::min(n_ff, end * kMatmulRowsPerLine);
     matmul_row_range(w_gate, x, n_tokens, gate, row_begin, row_end);
     matmul_row_range(w_up, x, n_tokens, up, row_begin, row_end);
