@@ -149,6 +149,8 @@ bool int8_activations(GgmlType type) {
   switch (type) {
     case GgmlType::Q4_0: return Int8Format<GgmlType::Q4_0>::kReady;
     case GgmlType::Q5_0: return Int8Format<GgmlType::Q5_0>::kReady;
+    case GgmlType::Q4_1: return Int8Format<GgmlType::Q4_1>::kReady;
+    case GgmlType::Q5_1: return Int8Format<GgmlType::Q5_1>::kReady;
     case GgmlType::Q8_0: return Int8Format<GgmlType::Q8_0>::kReady;
     case GgmlType::Q4_K: return Int8Format<GgmlType::Q4_K>::kReady;
     case GgmlType::Q5_K: return Int8Format<GgmlType::Q5_K>::kReady;
@@ -163,6 +165,8 @@ void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, 
   switch (type) {
     case GgmlType::Q4_0: ran = run_if_ready<GgmlType::Q4_0>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q5_0: ran = run_if_ready<GgmlType::Q5_0>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
+    case GgmlType::Q4_1: ran = run_if_ready<GgmlType::Q4_1>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
+    case GgmlType::Q5_1: ran = run_if_ready<GgmlType::Q5_1>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q8_0: ran = run_if_ready<GgmlType::Q8_0>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q4_K: ran = run_if_ready<GgmlType::Q4_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q5_K: ran = run_if_ready<GgmlType::Q5_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;

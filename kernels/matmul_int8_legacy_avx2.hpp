@@ -1,10 +1,11 @@
-// Q4_0, Q5_0 and Q8_0 with Int8 activations (the interface: kernels/matmul_int8_avx2.hpp; the
-// formula: kernels/matmul_int8.hpp, w_int = q - 8, q - 16, q). A layout tile's block (d[8],
-// then 8 groups of 4 weights x 8 rows, kernels/interleaved_blocks.hpp) decodes each group to
-// one byte vector in row lanes (matmul_int8_lanes_avx2.hpp) for _mm256_maddubs_epi16 with a
-// broadcast of 4 activation bytes:
-//   Q4_0, Q5_0: the unsigned quants q (0..15, 0..31), the zero point off the block's sum as
-//     8 or 16 times the activations' sum32; a pair of products is at most 2 * 15 * 127 = 3810
+// Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 with Int8 activations (the interface:
+// kernels/matmul_int8_avx2.hpp; the formula: kernels/matmul_int8.hpp, w_int = q - 8, q, q - 16,
+// q, q). A layout tile's block (d[8], Q4_1/Q5_1's m[8], then 8 groups of 4 weights x 8 rows,
+// kernels/interleaved_blocks.hpp) decodes each group to one byte vector in row lanes
+// (matmul_int8_lanes_avx2.hpp) for _mm256_maddubs_epi16 with a broadcast of 4 activation bytes:
+//   Q4_0, Q4_1, Q5_0, Q5_1: the unsigned quants q (0..15, 0..31), Q4_0/Q5_0's zero point off
+//     the block's sum as 8 or 16 times the activations' sum32 (Q4_1/Q5_1: the min's term, m *
+//     d_x times sum32, after the block's fma); a pair of products is at most 2 * 15 * 127 = 3810
 //     or 2 * 31 * 127 = 7874, so 8 or 4 groups add in 16 bits before a madd widens them;
 //   Q8_0: the signed quants, multiplied as |w| (<= 128, unsigned) by x with w's sign
 //     (_mm256_sign_epi8): a pair is at most 2 * 128 * 127 = 32512, widened at once.
@@ -33,25 +34,29 @@ struct Int8Legacy {
   static constexpr GgmlType kType = kLegacyType;
   static constexpr int kWeights = kLegacyBlockSize;
   static constexpr int kBlockBytes = kInterleavedRows * sizeof(Block);
-  static constexpr int kGroups = 8, kScaleBytes = kInterleavedRows * sizeof(Fp16Bits);
-  static constexpr int kGroupBytes = sizeof(Block) - sizeof(Fp16Bits);
+  static constexpr bool kHasMin = kType == GgmlType::Q4_1 || kType == GgmlType::Q5_1;
+  static constexpr bool kFourBits = kType == GgmlType::Q4_0 || kType == GgmlType::Q4_1;
+  static constexpr bool kFiveBits = kType == GgmlType::Q5_0 || kType == GgmlType::Q5_1;
+  static constexpr int kHeaderBytes = (kHasMin ? 2 : 1) * sizeof(Fp16Bits);  // d (and m)
+  static constexpr int kGroups = 8, kScaleBytes = kInterleavedRows * kHeaderBytes;
+  static constexpr int kGroupBytes = sizeof(Block) - kHeaderBytes;
   static constexpr bool kSigned = kType == GgmlType::Q8_0;
   static constexpr int kPassTokens = kSigned ? 6 : 8;
   static constexpr int32_t kZeroPoint = kType == GgmlType::Q4_0 ? 8 : kType == GgmlType::Q5_0 ? 16 : 0;
   // Groups whose maddubs add in 16 bits before widening (see above).
-  static constexpr int kGroupsPerSum = kType == GgmlType::Q4_0 ? 8 : kType == GgmlType::Q5_0 ? 4 : 1;
+  static constexpr int kGroupsPerSum = kFourBits ? 8 : kFiveBits ? 4 : 1;
   static constexpr int kChunkBlocks = kInt8ChunkWeights / kWeights;
   using X = Int8Block<kWeights>;
 
-  // Group m's quants in row lanes: unsigned q for Q4_0 and Q5_0, signed q for Q8_0.
+  // Group m's quants in row lanes: unsigned q for Q4_0, Q4_1, Q5_0 and Q5_1, signed q for Q8_0.
   static __m256i group_quants(const uint8_t* block, int m) {
     const uint8_t* group = block + kScaleBytes + m * kGroupBytes;
     if constexpr (kType == GgmlType::Q8_0) {
       return lane_bytes(load32(group));
-    } else if constexpr (kType == GgmlType::Q5_0) {
+    } else if constexpr (kFiveBits) {
       return lane_five_bit_quants(group);
     } else {
-      static_assert(kType == GgmlType::Q4_0);
+      static_assert(kFourBits);
       return lane_nibbles(group);
     }
   }
@@ -91,13 +96,21 @@ struct Int8Legacy {
     }
   }
 
-  // acc + the block's term, isum its sum of q * x.
-  static __m256 finish(__m256i isum, const X& x, __m256 d, __m256 acc) {
+  // acc + the block's term, isum its sum of q * x; min: Q4_1/Q5_1's 8 rows' m.
+  static __m256 finish(__m256i isum, const X& x, __m256 d, __m256 min, __m256 acc) {
     // The zero point (a power of two) times sum32, shifted in a vector: a scalar product would
     // cross to the vector registers once per block and token.
     if constexpr (kZeroPoint != 0)
       isum = _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_set1_epi32(x.sum32[0]), std::countr_zero(uint32_t(kZeroPoint))));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, _mm256_set1_ps(x.d)), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, _mm256_set1_ps(x.d)), acc);
+    if constexpr (kHasMin)
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_set1_epi32(x.sum32[0])), _mm256_mul_ps(min, _mm256_set1_ps(x.d)), acc);
+    return acc;
+  }
+  // The 8 rows' m (zeros where the format has none).
+  static __m256 block_mins(const uint8_t* block) {
+    if constexpr (kHasMin) return _mm256_cvtph_ps(load16(block + kInterleavedRows * sizeof(Fp16Bits)));
+    return _mm256_setzero_ps();
   }
 
   template <int kTokens>
@@ -106,9 +119,9 @@ struct Int8Legacy {
     const auto x_of = [&](int t) -> const X& { return x[t * x_stride]; };
     block_sums<kTokens>([&](int m) { return group_quants(block, m); }, [](int, __m256i q) { return _mm256_abs_epi8(q); },
                         x_of, isum);
-    const __m256 d = _mm256_cvtph_ps(load16(block));
+    const __m256 d = _mm256_cvtph_ps(load16(block)), min = block_mins(block);
 #pragma GCC unroll 8
-    for (int t = 0; t < kTokens; ++t) acc[t] = finish(isum[t], x_of(t), d, acc[t]);
+    for (int t = 0; t < kTokens; ++t) acc[t] = finish(isum[t], x_of(t), d, min, acc[t]);
   }
 
   // A chunk of kChunkBlocks blocks, decoded as the loops above read it.
@@ -116,6 +129,7 @@ struct Int8Legacy {
     alignas(32) uint8_t q[kChunkBlocks][kGroups][32];
     alignas(32) uint8_t magnitude[kSigned ? kChunkBlocks : 1][kGroups][32];  // Q8_0's |q|
     alignas(32) float d[kChunkBlocks][kInterleavedRows];
+    alignas(32) float min[kHasMin ? kChunkBlocks : 1][kInterleavedRows];  // Q4_1/Q5_1's m
   };
   static __m256i load(const void* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
 
@@ -126,6 +140,7 @@ struct Int8Legacy {
       if constexpr (kSigned) _mm256_store_si256(reinterpret_cast<__m256i*>(tile.magnitude[b][m]), _mm256_abs_epi8(q));
     }
     _mm256_store_ps(tile.d[b], _mm256_cvtph_ps(load16(block)));
+    if constexpr (kHasMin) _mm256_store_ps(tile.min[b], block_mins(block));
   }
 
   template <int kTokens>
@@ -138,9 +153,9 @@ struct Int8Legacy {
       const auto x_of = [&](int t) -> const X& { return x_tokens[t][b]; };
       block_sums<kTokens>([&](int m) { return load(tile.q[b][m]); },
                           [&](int m, __m256i) { return load(tile.magnitude[kSigned ? b : 0][m]); }, x_of, isum);
-      const __m256 d = _mm256_load_ps(tile.d[b]);
+      const __m256 d = _mm256_load_ps(tile.d[b]), min = _mm256_load_ps(tile.min[kHasMin ? b : 0]);
 #pragma GCC unroll 8
-      for (int t = 0; t < kTokens; ++t) sums[t] = finish(isum[t], x_of(t), d, sums[t]);
+      for (int t = 0; t < kTokens; ++t) sums[t] = finish(isum[t], x_of(t), d, min, sums[t]);
     }
 #pragma GCC unroll 8
     for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
@@ -151,6 +166,10 @@ template <>
 struct Int8Format<GgmlType::Q4_0> : Int8Legacy<GgmlType::Q4_0, BlockQ4_0> {};
 template <>
 struct Int8Format<GgmlType::Q5_0> : Int8Legacy<GgmlType::Q5_0, BlockQ5_0> {};
+template <>
+struct Int8Format<GgmlType::Q4_1> : Int8Legacy<GgmlType::Q4_1, BlockQ4_1> {};
+template <>
+struct Int8Format<GgmlType::Q5_1> : Int8Legacy<GgmlType::Q5_1, BlockQ5_1> {};
 template <>
 struct Int8Format<GgmlType::Q8_0> : Int8Legacy<GgmlType::Q8_0, BlockQ8_0> {};
 

@@ -44,13 +44,14 @@ Int8ActivationBlockRef quantize_int8_block_reference(const float* x, int n) {
 namespace {
 
 // The block's weights without its scale (w_int), exact in float: the block dequantized with
-// d = 1 and dmin = 0, so that dequantize_row, the formats' specification, does the unpacking.
+// d = 1 and dmin = m = 0, so that dequantize_row, the formats' specification, does the unpacking.
 template <class Block>
 void integer_weights(const uint8_t* bytes, GgmlType type, float* w_int) {
   Block block;
   std::memcpy(&block, bytes, sizeof(block));
   block.d = fp32_to_fp16(1.0f);
   if constexpr (requires { block.dmin; }) block.dmin = 0;
+  if constexpr (requires { block.m; }) block.m = 0;
   dequantize_row(type, &block, w_int, ggml_type_info(type).block_size);
 }
 
@@ -58,6 +59,7 @@ struct BlockScales {
   float d = 0.0f;
   float dmin = 0.0f;        // Q4_K, Q5_K
   int32_t mins[8] = {};     // their min_i
+  float m = 0.0f;           // Q4_1, Q5_1
 };
 
 template <class Block>
@@ -73,6 +75,7 @@ BlockScales block_scales(const uint8_t* bytes) {
     s.dmin = fp16_to_fp32(block.dmin);
     for (int i = 0; i < 8; ++i) s.mins[i] = k_quant_scale_min(block.scales, i).min;
   }
+  if constexpr (requires { block.m; }) s.m = fp16_to_fp32(block.m);
   return s;
 }
 
@@ -102,6 +105,7 @@ void reference_rows(GgmlType type, const uint8_t* weights, uint64_t row_bytes, i
           for (int i = 0; i < 8; ++i) min_isum += int64_t(s.mins[i]) * a.sum32[i];
           out = std::fma(float(min_isum), s.dmin * -a.d, out);
         }
+        if constexpr (requires(const Block& block) { block.m; }) out = std::fma(float(a.sum32[0]), s.m * a.d, out);
       }
     }
     for (int64_t t = 0; t < n_tokens; ++t) y[t * y_stride + o] = acc[size_t(t)];
@@ -116,6 +120,8 @@ void matmul_rows_int8_reference(GgmlType type, const uint8_t* weights, uint64_t 
   switch (type) {
     case GgmlType::Q4_0: return reference_rows<BlockQ4_0>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q5_0: return reference_rows<BlockQ5_0>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::Q4_1: return reference_rows<BlockQ4_1>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::Q5_1: return reference_rows<BlockQ5_1>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q8_0: return reference_rows<BlockQ8_0>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q4_K: return reference_rows<BlockQ4_K>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q5_K: return reference_rows<BlockQ5_K>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);

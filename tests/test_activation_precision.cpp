@@ -85,6 +85,7 @@ TEST_P(ActivationPrecisionOfModel, Int8MovesTheLogitsALittleWhereItsKernelsRun) 
 INSTANTIATE_TEST_SUITE_P(Models, ActivationPrecisionOfModel,
                          ::testing::Values("syn-llama-tiny-Q4_K_M", "syn-llama-tiny-Q8_0", "syn-llama-tiny-Q5_0",
                                            "syn-llama-tiny-Q6_K", "syn-llama-tiny-Q4_0", "syn-llama-tiny-Q5_K_M",
+                                           "syn-llama-tiny-Q4_1", "syn-llama-tiny-Q5_1",
                                            "syn-llama-tiny-F16", "syn-qwen35-tiny-Q4_K_M"),
                          [](const auto& info) { return test_name_of(info.param); });
 

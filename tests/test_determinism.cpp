@@ -84,7 +84,8 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     Int8Activations, Determinism,
     ::testing::Combine(::testing::Values("syn-llama-tiny-Q4_K_M", "syn-llama-tiny-Q4_0", "syn-llama-tiny-Q5_0",
-                                         "syn-llama-tiny-Q5_K_M", "syn-llama-tiny-Q6_K", "syn-llama-tiny-Q8_0", "syn-qwen2-tiny-Q4_K_M",
+                                         "syn-llama-tiny-Q4_1", "syn-llama-tiny-Q5_1", "syn-llama-tiny-Q5_K_M",
+                                         "syn-llama-tiny-Q6_K", "syn-llama-tiny-Q8_0", "syn-qwen2-tiny-Q4_K_M",
                                          "syn-gemma2-tiny-Q4_K_M", "syn-lfm2-tiny-Q8_0", "syn-qwen35-tiny-Q4_K_M"),
                        ::testing::Values(KvType::F16), ::testing::Values(ActivationPrecision::Int8)),
     test_name);

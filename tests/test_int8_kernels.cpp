@@ -126,8 +126,8 @@ TEST_P(Int8Kernels, GiveTheBitsOfTheReferenceWhateverTheRowsAndTokens) {
   EXPECT_GT(checked, 0);
 }
 
-// Every quant bit set, the block scales kept: the largest unsigned quants (Q4_0 15, Q5_0 and
-// Q5_K 31, Q4_K's and Q5_K's sub-block scales and mins 63).
+// Every quant bit set, the block scales (and Q4_1/Q5_1's mins) kept: the largest unsigned
+// quants (Q4_0 and Q4_1 15, Q5_0, Q5_1 and Q5_K 31, Q4_K's and Q5_K's sub-block scales and mins 63).
 template <class Block>
 void set_every_quant_bit(RandomMatrix& m) {
   auto* blocks = reinterpret_cast<Block*>(m.bytes.data());
@@ -136,12 +136,14 @@ void set_every_quant_bit(RandomMatrix& m) {
     std::memset(&blocks[b], 0xff, sizeof(Block));
     blocks[b].d = kept.d;
     if constexpr (requires { kept.dmin; }) blocks[b].dmin = kept.dmin;
+    if constexpr (requires { kept.m; }) blocks[b].m = kept.m;
   }
 }
 
 // The largest quants times activations all at +127: the 16-bit sums of maddubs products, which
 // the kernels add before widening (4 groups for Q5_0 and Q5_K, 8 for Q4_0 and Q4_K), at their
-// largest. One group too many would wrap around there, and not with random weights.
+// largest (Q4_1 and Q5_1 as Q4_0 and Q5_0). One group too many would wrap around there, and not
+// with random weights.
 TEST_P(Int8Kernels, TheLargestQuantsAndActivationsGiveTheBitsOfTheReference) {
   const auto [isa, type] = GetParam();
   const IsaKernels& kernels = kernels_for(isa);
@@ -151,6 +153,8 @@ TEST_P(Int8Kernels, TheLargestQuantsAndActivationsGiveTheBitsOfTheReference) {
   switch (type) {
     case GgmlType::Q4_0: set_every_quant_bit<BlockQ4_0>(m); break;
     case GgmlType::Q5_0: set_every_quant_bit<BlockQ5_0>(m); break;
+    case GgmlType::Q4_1: set_every_quant_bit<BlockQ4_1>(m); break;
+    case GgmlType::Q5_1: set_every_quant_bit<BlockQ5_1>(m); break;
     case GgmlType::Q8_0: set_every_quant_bit<BlockQ8_0>(m); break;
     case GgmlType::Q4_K: set_every_quant_bit<BlockQ4_K>(m); break;
     case GgmlType::Q5_K: set_every_quant_bit<BlockQ5_K>(m); break;

@@ -89,7 +89,7 @@ struct ModelWeights;  // lib/model/weights.hpp: views into the mapped file
 
 struct LoadOptions {
   // Int8: the matrices whose format the active kernels multiply with 8-bit activations
-  // (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K on x86) do so; the others keep Int16 or float32.
+  // (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K on x86) do so; the others keep Int16 or float32.
   ActivationPrecision activations = ActivationPrecision::Int16;
 };
 
