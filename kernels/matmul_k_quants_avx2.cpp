@@ -44,8 +44,7 @@ struct Q2_KFormat {
   }
   template <class Sink>
   static void decode(const uint8_t* bytes, const Scales& scales, int piece, Sink&& sink) {
-    const BlockQ2_K& block = *reinterpret_cast<const BlockQ2_K*>(bytes);
-    const __m256i q = shift_mask(load32(block.qs + 32 * (piece / 4)), 2 * (piece % 4), 0x03);
+    const __m256i q = q2_k_quants(*reinterpret_cast<const BlockQ2_K*>(bytes), piece);
     for (int i = 0; i < 2; ++i) {
       const int sub = 2 * piece + i;
       emit16(i == 0 ? low_half(q) : high_half(q), broadcast(scales.scale[sub]), broadcast(scales.minus_min[sub]),
@@ -73,10 +72,7 @@ struct Q3_KFormat {
   }
   template <class Sink>
   static void decode(const uint8_t* bytes, const Scales& scales, int piece, Sink&& sink) {
-    const BlockQ3_K& block = *reinterpret_cast<const BlockQ3_K*>(bytes);
-    const __m256i low2 = shift_mask(load32(block.qs + 32 * (piece / 4)), 2 * (piece % 4), 0x03);
-    const __m256i high_bit_as_4 = _mm256_slli_epi16(shift_mask(load32(block.hmask), piece, 0x01), 2);
-    const __m256i q = _mm256_sub_epi8(_mm256_or_si256(low2, high_bit_as_4), _mm256_set1_epi8(4));
+    const __m256i q = q3_k_quants(*reinterpret_cast<const BlockQ3_K*>(bytes), piece);
     for (int i = 0; i < 2; ++i) {
       const int sub = 2 * piece + i;
       emit16(i == 0 ? low_half(q) : high_half(q), broadcast(scales.scale[sub]), 16 * sub, sink);

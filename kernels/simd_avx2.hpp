@@ -93,6 +93,22 @@ __m256i q6_k_quants(const Block& block, int half, int k) {
   return _mm256_sub_epi8(_mm256_or_si256(low, high), _mm256_set1_epi8(32));
 }
 
+// The 32 quants (0..3) of piece p (weights 32p .. 32p+31) of a Q2_K block: bits 2 (p%4) of
+// qs[32 (p/4) + l]; Q3_K keeps its low 2 bits there too.
+template <class Block>
+__m256i q2_k_quants(const Block& block, int piece) {
+  return shift_mask(load32(block.qs + 32 * (piece / 4)), 2 * (piece % 4), 0x03);
+}
+
+// The 32 quants (-4..3) of piece p of a Q3_K block: the low 2 bits as Q2_K's, the high bit at
+// bit p of hmask[l], q = low2 - (high ? 0 : 4).
+template <class Block>
+__m256i q3_k_quants(const Block& block, int piece) {
+  const __m256i low2 = q2_k_quants(block, piece);
+  const __m256i high_bit_as_4 = _mm256_slli_epi16(shift_mask(load32(block.hmask), piece, 0x01), 2);
+  return _mm256_sub_epi8(_mm256_or_si256(low2, high_bit_as_4), _mm256_set1_epi8(4));
+}
+
 // The 8 int8 in the low 8 bytes of q, as floats.
 inline __m256 low8_to_float(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)); }
 
