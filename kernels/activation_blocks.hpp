@@ -29,9 +29,10 @@ inline constexpr int kNeonActivationBits = 14;
 
 // The magnitude bits of the activations a weight format is multiplied with: as many as keep
 // the integer kernels' int32 group sums exact (matmul_int_avx2.cpp sums groups of 32 legacy
-// products, 128 Q4_K/Q5_K ones and 64 Q6_K ones, the K-quant sub-block scale folded into the
-// weight, so |w| <= 128, 945, 1953 and 4096):
+// products, 128 Q4_K/Q5_K ones, 64 Q6_K ones and 256 Q3_K/Q2_K ones, the K-quant sub-block
+// scale folded into the weight, so |w| <= 128, 945, 1953, 4096 and 128/45):
 //   Q4_0, Q5_0, Q8_0: 15 bits (the int16 range), 32 * 128 * 2^15 = 2^27;
+//   Q3_K, Q2_K: 15 bits, 256 * 128 * 2^15 = 2^30;
 //   Q4_K 14, Q5_K 13, Q6_K 13: 128 * 945 * 2^14, 128 * 1953 * 2^13, 64 * 4096 * (2^13 - 1) < 2^31.
 // Even 13 bits are 32 times finer than llama.cpp's 8-bit activation blocks. (Q6_K with 12 bits
 // and groups of 128 was 4% faster for one token but moved perplexity 6 times further from

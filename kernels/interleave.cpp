@@ -265,7 +265,8 @@ void write_k_tile_scales(const BlockQ5_K& block, int row, uint8_t* tile_block) {
 
 bool has_interleaved_layout(GgmlType type) {
   return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0 || type == GgmlType::Q4_K ||
-         type == GgmlType::Q5_K || type == GgmlType::Q6_K || has_block_min(type);
+         type == GgmlType::Q5_K || type == GgmlType::Q6_K || type == GgmlType::Q3_K || type == GgmlType::Q2_K ||
+         has_block_min(type);
 }
 
 bool has_block_min(GgmlType type) { return type == GgmlType::Q4_1 || type == GgmlType::Q5_1; }
@@ -276,6 +277,8 @@ uint64_t interleaved_tile_bytes(GgmlType type, int64_t n_in) {
   if (type == GgmlType::Q4_K) return uint64_t(n_in / kSuperBlockSize) * kQ4KTileBlockBytes;
   if (type == GgmlType::Q5_K) return uint64_t(n_in / kSuperBlockSize) * kQ5KTileBlockBytes;
   if (type == GgmlType::Q6_K) return uint64_t(n_in / kSuperBlockSize) * kQ6KTileBlockBytes;
+  if (type == GgmlType::Q3_K) return uint64_t(n_in / kSuperBlockSize) * kQ3KTileBlockBytes;
+  if (type == GgmlType::Q2_K) return uint64_t(n_in / kSuperBlockSize) * kQ2KTileBlockBytes;
   return kInterleavedRows * ggml_row_bytes(type, uint64_t(n_in));
 }
 
@@ -285,6 +288,8 @@ void interleave_rows_reference(GgmlType type, const uint8_t* first_row, uint64_t
   if (type == GgmlType::Q5_K)
     return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ5KTileBlockBytes, interleave_k_nibble_block<BlockQ5_K>);
   if (type == GgmlType::Q6_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ6KTileBlockBytes, interleave_q6_k_block);
+  if (type == GgmlType::Q3_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ3KTileBlockBytes, interleave_q3_k_block);
+  if (type == GgmlType::Q2_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ2KTileBlockBytes, interleave_q2_k_block);
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
   const uint64_t block_size = ggml_type_info(type).block_bytes;
   const int header = legacy_header_bytes(type), group_size = int(block_size) - header;
@@ -311,6 +316,8 @@ void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row,
   if (type == GgmlType::Q5_K)
     return deinterleave_super_blocks(tile, n_in, row, out, kQ5KTileBlockBytes, deinterleave_k_nibble_block<BlockQ5_K>);
   if (type == GgmlType::Q6_K) return deinterleave_super_blocks(tile, n_in, row, out, kQ6KTileBlockBytes, deinterleave_q6_k_block);
+  if (type == GgmlType::Q3_K) return deinterleave_super_blocks(tile, n_in, row, out, kQ3KTileBlockBytes, deinterleave_q3_k_block);
+  if (type == GgmlType::Q2_K) return deinterleave_super_blocks(tile, n_in, row, out, kQ2KTileBlockBytes, deinterleave_q2_k_block);
   const QuantBytes block_bytes = block_quant_bytes(type), group_bytes = group_quant_bytes(type);
   const uint64_t block_size = ggml_type_info(type).block_bytes;
   const int header = legacy_header_bytes(type), group_size = int(block_size) - header;

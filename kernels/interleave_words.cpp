@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/interleaved_blocks.hpp"
+#include "kernels/packed_scales.hpp"
 #include "kernels/quant_blocks.hpp"
 
 namespace slm::kernels {
@@ -125,6 +126,74 @@ void interleave_q6_k_block(const BlockQ6_K* const (&blocks)[kInterleavedRows], u
   static_assert(kRuns * kGroups * kGroupBytes + kQuantsOffset == kQ6KTileBlockBytes);
 }
 
+// Q2_K and Q3_K (interleave_low_bit_k_quants.cpp): qs[32h + l] holds weight l of runs 4h .. 4h + 3
+// (32 weights each) at bits 0, 2, 4, 6, and a tile's run keeps two planes of 32 bytes, plane
+// p's byte of slot (r, e) holding at bits 2i row r's weight 16p + 4i + e of the run. Word i of
+// the row's qs[32h + 16p ..] holds those weights at its bytes e: each run's field shifted down
+// and then up to bits 2i, the 4 words OR to the row's 4 bytes e = 0..3, slots 2r, 2r + 1 and
+// 16 + 2r, 17 + 2r, whose pairs sit together in a plane (plane_byte).
+constexpr int plane_byte(int slot) { return slot + (slot / 8 == 1 ? 8 : slot / 8 == 2 ? -8 : 0); }
+
+void store_row_slots(uint8_t* plane, int r, uint32_t bytes) {
+  store_pair(plane + plane_byte(2 * r), bytes);
+  store_pair(plane + plane_byte(16 + 2 * r), bytes >> 16);
+}
+
+void interleave_two_bit_planes(const uint8_t* const (&qs)[kInterleavedRows], uint8_t* runs, int run_bytes) {
+  for (int r = 0; r < kInterleavedRows; ++r)
+    for (int h = 0; h < 2; ++h)
+      for (int p = 0; p < 2; ++p) {
+        uint32_t words[4];
+        for (int i = 0; i < 4; ++i) words[i] = load_word(qs[r] + 32 * h + 16 * p + 4 * i);
+        for (int k = 0; k < 4; ++k) {
+          uint32_t bytes = 0;
+          for (int i = 0; i < 4; ++i) bytes |= ((words[i] >> (2 * k)) & 0x03030303u) << (2 * i);
+          store_row_slots(runs + (4 * h + k) * run_bytes + 32 * p, r, bytes);
+        }
+      }
+}
+
+void interleave_q2_k_words(const BlockQ2_K* const (&blocks)[kInterleavedRows], uint8_t* out) {
+  constexpr int kSubBlocks = 16, kScalesOffset = 2 * kInterleavedRows * kScaleBytes;
+  constexpr int kQuantsOffset = kScalesOffset + kSubBlocks * kInterleavedRows, kRunBytes = 64;
+  static_assert(kQuantsOffset + 8 * kRunBytes == kQ2KTileBlockBytes);
+  const uint8_t* qs[kInterleavedRows];
+  for (int r = 0; r < kInterleavedRows; ++r) {
+    const BlockQ2_K& block = *blocks[r];
+    std::memcpy(out + kScaleBytes * r, &block.d, kScaleBytes);
+    std::memcpy(out + kScaleBytes * (kInterleavedRows + r), &block.dmin, kScaleBytes);
+    for (int i = 0; i < kSubBlocks; ++i) out[kScalesOffset + i * kInterleavedRows + r] = block.scales[i];
+    qs[r] = block.qs;
+  }
+  interleave_two_bit_planes(qs, out + kQuantsOffset, kRunBytes);
+}
+
+// Q3_K: Q2_K's planes of the low 2 bits, then a third plane per run c whose byte of slot
+// (r, e) holds at bit g row r's high bit of weight 4g + e: bit c of hmask[4g + e], byte e of
+// the row's hmask word g.
+void interleave_q3_k_words(const BlockQ3_K* const (&blocks)[kInterleavedRows], uint8_t* out) {
+  constexpr int kSubBlocks = 16, kScalesOffset = kInterleavedRows * kScaleBytes;
+  constexpr int kQuantsOffset = kScalesOffset + kSubBlocks * kInterleavedRows, kRunBytes = 96, kRuns = 8;
+  static_assert(kQuantsOffset + kRuns * kRunBytes == kQ3KTileBlockBytes);
+  const uint8_t* qs[kInterleavedRows];
+  for (int r = 0; r < kInterleavedRows; ++r) {
+    const BlockQ3_K& block = *blocks[r];
+    std::memcpy(out + kScaleBytes * r, &block.d, kScaleBytes);
+    uint8_t plus_32[kSubBlocks];
+    std::memcpy(plus_32, q3_k_scales_plus_32(block.scales).words, kSubBlocks);
+    for (int i = 0; i < kSubBlocks; ++i) out[kScalesOffset + i * kInterleavedRows + r] = uint8_t(plus_32[i] - 32);
+    qs[r] = block.qs;
+    uint32_t words[8];
+    for (int g = 0; g < 8; ++g) words[g] = load_word(block.hmask + 4 * g);
+    for (int c = 0; c < kRuns; ++c) {
+      uint32_t bytes = 0;
+      for (int g = 0; g < 8; ++g) bytes |= ((words[g] >> c) & 0x01010101u) << g;
+      store_row_slots(out + kQuantsOffset + c * kRunBytes + 64, r, bytes);
+    }
+  }
+  interleave_two_bit_planes(qs, out + kQuantsOffset, kRunBytes);
+}
+
 // The 8 rows are 8 streams through memory the hardware prefetcher follows late: asking for
 // the bytes a few blocks ahead took Llama-3.2-1B Q4_K_M's first token from 0.58 to 0.54 s.
 void prefetch(const uint8_t* begin, uint64_t n_bytes) {
@@ -197,6 +266,8 @@ void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes
   if (type == GgmlType::Q4_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ4KTileBlockBytes, interleave_q4_k_block);
   if (type == GgmlType::Q5_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ5KTileBlockBytes, interleave_q5_k_block);
   if (type == GgmlType::Q6_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ6KTileBlockBytes, interleave_q6_k_block);
+  if (type == GgmlType::Q3_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ3KTileBlockBytes, interleave_q3_k_words);
+  if (type == GgmlType::Q2_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ2KTileBlockBytes, interleave_q2_k_words);
   if (type != GgmlType::Q4_0 && type != GgmlType::Q5_0 && type != GgmlType::Q8_0 && !has_block_min(type))
     return interleave_rows_reference(type, first_row, row_bytes, n_in, tile);  // the reference's error
   interleave_legacy_blocks(type, first_row, row_bytes, n_in, tile);

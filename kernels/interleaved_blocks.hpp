@@ -1,4 +1,4 @@
-// The 8-row interleaved layout of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K, into which a model's
+// The 8-row interleaved layout of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K .. Q6_K, into which a model's
 // matrices are repacked once at load time for the kernels that multiply them faster that way
 // (IsaKernels::interleaves; AVX2: one token 1.3x (Q5_0) to 1.7x (Q8_0) faster, measured with
 // benchmarks/bench_matmul). Same bytes, other order: a tile of 8 rows keeps, for each block b,
@@ -34,6 +34,19 @@
 //     those of slots k, k + 8, k + 16, k + 24 at bits 0, 2, 4, 6
 // 1680 bytes, exactly 8 blocks.
 //
+// Q3_K (16 sub-blocks of 16, q + 4 in 0..7), a tile's block b is
+//   uint16 d[8]; int8 scale[16][8] ([sub-block i][row r], scale_i in -32..31)
+//   for each 32 weights c = 0..7, 96 bytes: three planes of 32 bytes, each holding a bit field
+//     of the 32 slots of its groups m, slot j at byte j (j < 8 or j >= 24), j + 8 (8..15) or
+//     j - 8 (16..23): the low 2 bits of groups 0-3 at bits 2m, of groups 4-7 at bits 2(m - 4),
+//     then the high bit of group m at bit m
+// 912 bytes where the 8 blocks take 880: the scales unpacked once here.
+//
+// Q2_K (16 sub-blocks of 16, q in 0..3), a tile's block b is
+//   uint16 d[8], dmin[8]; uint8 scales[16][8] (the file's bytes: scale_i | min_i << 4)
+//   for each 32 weights c, 64 bytes: the two planes of 2 bits as Q3_K's
+// 672 bytes, exactly 8 blocks (kernels/interleave_low_bit_k_quants.cpp).
+//
 // Why this order: a group decodes
 // to slots 0..15 and 16..31 as two vectors of 16 lanes of int16 (the group's 16 nibble bytes
 // widened once: low nibbles, then high ones) = 8 rows x one pair of weights each, which
@@ -55,8 +68,10 @@ inline constexpr int kInterleavedRows = 8;
 inline constexpr int kQ4KTileBlockBytes = 1184;  // d, dmin: 32; scales, mins: 128; quants: 1024
 inline constexpr int kQ5KTileBlockBytes = 1440;  // d, dmin, scales, mins: 160; groups: 1280
 inline constexpr int kQ6KTileBlockBytes = 1680;  // d: 16; scales: 128; quants: 1536 (8 blocks of 210)
+inline constexpr int kQ3KTileBlockBytes = 912;   // d: 16; scales: 128; quants: 768
+inline constexpr int kQ2KTileBlockBytes = 672;   // d, dmin: 32; scales: 128; quants: 512 (8 blocks of 84)
 
-// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K.
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K.
 bool has_interleaved_layout(GgmlType type);
 
 // Q4_1 and Q5_1: a legacy block with a min (w = d * q + m).
@@ -82,5 +97,14 @@ struct BlockQ4_K;
 struct BlockQ5_K;
 void write_k_tile_scales(const BlockQ4_K& block, int row, uint8_t* tile_block);
 void write_k_tile_scales(const BlockQ5_K& block, int row, uint8_t* tile_block);
+
+// One super-block of the 8 rows of a Q3_K or Q2_K tile, and row `row`'s block back from it
+// (kernels/interleave_low_bit_k_quants.cpp).
+struct BlockQ3_K;
+struct BlockQ2_K;
+void interleave_q3_k_block(const BlockQ3_K* const (&rows)[kInterleavedRows], uint8_t* out);
+void deinterleave_q3_k_block(const uint8_t* in, int row, BlockQ3_K& block);
+void interleave_q2_k_block(const BlockQ2_K* const (&rows)[kInterleavedRows], uint8_t* out);
+void deinterleave_q2_k_block(const uint8_t* in, int row, BlockQ2_K& block);
 
 }  // namespace slm::kernels

@@ -185,8 +185,8 @@ constexpr IsaKernels avx2_kernels(Isa isa, void (*attend_queries)(const Attentio
 
 }  // namespace
 
-// The float formats, Q2_K, Q3_K and one head's attention are the AVX2 kernels in every table; the
-// integer kernels (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, rows and interleaved) differ, and
+// The float formats and one head's attention are the AVX2 kernels in every table; the integer
+// kernels (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K .. Q6_K, rows and interleaved) differ, and
 // the AVX-512 table's grouped-query attention keeps rows in zmm registers.
 const IsaKernels kAvx2Kernels = avx2_kernels<kAvx2IntegerKernels>(Isa::Avx2);
 #if defined(SLM_HAVE_AVXVNNI_KERNELS)

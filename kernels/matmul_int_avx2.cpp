@@ -27,7 +27,8 @@ namespace {
 // Weight formats as 16-bit integers. Each has kWeights per block in groups of kGroupWeights;
 // decode_group(block, scales, g, sink) calls sink(step, w16) with the 16 weights
 // step*16 .. step*16+15 of group g as int16 (sub-block scale folded in). d_bits(block) is the
-// block's fp16 d; the K-quants with a min add dmin_bits (dmin) and mins (min_i in lane i).
+// block's fp16 d; the K-quants with a min add dmin_bits (dmin) and mins (min_i in lane i;
+// Q2_K's 16 as mins(scales, half), with kMinSubBlocks = 16).
 // ---------------------------------------------------------------------------
 
 struct NoScales {};
@@ -142,8 +143,91 @@ struct Q6_KInts {
   }
 };
 
+// Q3_K: 16 sub-blocks of 16, w = d * (scale_i - 32) * q, q in -4..3 (q3_k_quants), so
+// |scale_i q| <= 128 as Q8_0's weights: one group of 256 keeps its sum below 2^30 with 15-bit
+// activations (activation_magnitude_bits).
+struct Q3_KInts {
+  static constexpr int kWeights = kSuperBlockSize, kBytes = sizeof(BlockQ3_K), kGroupWeights = kSuperBlockSize;
+  static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q3_K);
+  static constexpr bool kHasMin = false;
+  struct Scales {
+    SixteenBytes plus_32;  // byte i: scale_i + 32
+  };
+  static Scales unpack(const uint8_t* bytes) { return {q3_k_scales_plus_32(reinterpret_cast<const BlockQ3_K*>(bytes)->scales)}; }
+  static uint16_t d_bits(const uint8_t* bytes) { return reinterpret_cast<const BlockQ3_K*>(bytes)->d; }
+  template <class Sink>
+  static void decode_group(const uint8_t* bytes, const Scales& scales, int, Sink&& sink) {
+    const BlockQ3_K& block = *reinterpret_cast<const BlockQ3_K*>(bytes);
+    const auto* plus_32 = reinterpret_cast<const uint8_t*>(scales.plus_32.words);
+#pragma GCC unroll 8
+    for (int piece = 0; piece < kSuperBlockSize / 32; ++piece) {
+      const __m256i q = q3_k_quants(block, piece);
+      for (int i = 0; i < 2; ++i) {
+        const __m256i scale = _mm256_set1_epi16(int16_t(plus_32[2 * piece + i] - 32));
+        sink(2 * piece + i, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(i == 0 ? low_half(q) : high_half(q)), scale));
+      }
+    }
+  }
+};
+
+// Q2_K: 16 sub-blocks of 16, w = d * scale_i * q - dmin * min_i, q in 0..3 (q2_k_quants), the
+// file's scales[i] holding scale_i (low nibble) and min_i (high): |scale_i q| <= 45, one group.
+struct Q2_KInts {
+  static constexpr int kWeights = kSuperBlockSize, kBytes = sizeof(BlockQ2_K), kGroupWeights = kSuperBlockSize;
+  static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q2_K);
+  static constexpr bool kHasMin = true;
+  static constexpr int kMinSubBlocks = 16;
+  struct Scales {
+    uint8_t bytes[16];  // the block's scales[]
+  };
+  static Scales unpack(const uint8_t* bytes) {
+    Scales scales;
+    std::memcpy(scales.bytes, reinterpret_cast<const BlockQ2_K*>(bytes)->scales, sizeof(scales.bytes));
+    return scales;
+  }
+  static uint16_t d_bits(const uint8_t* bytes) { return reinterpret_cast<const BlockQ2_K*>(bytes)->d; }
+  static uint16_t dmin_bits(const uint8_t* bytes) { return reinterpret_cast<const BlockQ2_K*>(bytes)->dmin; }
+  // Lane i: min_{8 half + i}.
+  static __m256i mins(const Scales& scales, int half) {
+    return _mm256_srli_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales.bytes + 8 * half))), 4);
+  }
+  template <class Sink>
+  static void decode_group(const uint8_t* bytes, const Scales& scales, int, Sink&& sink) {
+    const BlockQ2_K& block = *reinterpret_cast<const BlockQ2_K*>(bytes);
+#pragma GCC unroll 8
+    for (int piece = 0; piece < kSuperBlockSize / 32; ++piece) {
+      const __m256i q = q2_k_quants(block, piece);
+      for (int i = 0; i < 2; ++i) {
+        const __m256i scale = _mm256_set1_epi16(int16_t(scales.bytes[2 * piece + i] & 0x0f));
+        sink(2 * piece + i, _mm256_mullo_epi16(_mm256_cvtepu8_epi16(i == 0 ? low_half(q) : high_half(q)), scale));
+      }
+    }
+  }
+};
+
 // Lane i: min_i * sum32[i], exact: |min_i * sum32[i]| <= 63 * 32 * 2^14.
 __m256i min_products(__m256i mins, const int32_t* sum32) { return _mm256_mullo_epi32(mins, load32(sum32)); }
+
+// The lanes' products of a block's mins with the activations' sums, whose lanes add to the
+// block's min_isum (Q2_K: 16 sub-blocks in two vectors, |min_i * sum16[i]| <= 15 * 16 * 2^15).
+template <class Format>
+__m256i block_min_products(const typename Format::Scales& scales, const ActivationBlock<Format::kWeights>& x) {
+  if constexpr (min_sub_blocks<Format>() == 16)
+    return _mm256_add_epi32(min_products(Format::mins(scales, 0), x.sum16), min_products(Format::mins(scales, 1), x.sum16 + 8));
+  else
+    return min_products(Format::mins(scales), x.sum32);
+}
+
+// The block's mins to out[0 .. min_sub_blocks).
+template <class Format>
+void store_mins(const typename Format::Scales& scales, int32_t* out) {
+  if constexpr (min_sub_blocks<Format>() == 16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), Format::mins(scales, 0));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8), Format::mins(scales, 1));
+  } else {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), Format::mins(scales));
+  }
+}
 
 // ---------------------------------------------------------------------------
 // One token: 4 rows, each group decoded in registers; the 4 group sums meet in one vector.
@@ -204,7 +288,7 @@ void dot_rows(const uint8_t* first_row, uint64_t row_stride, int n_next_rows, in
       acc = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_set1_epi32(xb.sum32[0])), min_scale, acc);
     } else if constexpr (Format::kHasMin) {
       __m256i products[4];
-      for (int r = 0; r < 4; ++r) products[r] = min_products(Format::mins(scales[r]), xb.sum32);
+      for (int r = 0; r < 4; ++r) products[r] = block_min_products<Format>(scales[r], xb);
       const __m128 min_scale =
           _mm_mul_ps(halves_to_floats(Format::dmin_bits(block), Format::dmin_bits(block + row_stride),
                                       Format::dmin_bits(block + 2 * row_stride), Format::dmin_bits(block + 3 * row_stride)),
@@ -251,7 +335,7 @@ void decode_chunk(const uint8_t* const (&rows)[kTileRows], int n_rows, int64_t f
       if (r >= n_rows) {
         std::memset(out, 0, Format::kWeights * sizeof(int16_t));
         tile.scale[b][r] = tile.min_scale[b][r] = 0.0f;
-        for (int i = 0; i < 8; ++i) tile.mins[b][i][r] = 0;
+        for (int i = 0; i < min_sub_blocks<Format>(); ++i) tile.mins[b][i][r] = 0;
         continue;
       }
       const uint8_t* block = rows[r] + (first_block + b) * Format::kBytes;
@@ -266,9 +350,9 @@ void decode_chunk(const uint8_t* const (&rows)[kTileRows], int n_rows, int64_t f
         tile.min_scale[b][r] = half_to_float(Format::dmin_bits(block));
       } else if constexpr (Format::kHasMin) {
         tile.min_scale[b][r] = -half_to_float(Format::dmin_bits(block));
-        alignas(32) int32_t row_mins[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(row_mins), Format::mins(scales));
-        for (int i = 0; i < 8; ++i) tile.mins[b][i][r] = row_mins[i];
+        int32_t row_mins[min_sub_blocks<Format>()];
+        store_mins<Format>(scales, row_mins);
+        for (int i = 0; i < min_sub_blocks<Format>(); ++i) tile.mins[b][i][r] = row_mins[i];
       }
     }
   }
@@ -338,6 +422,8 @@ tiling::FormatKernel integer_kernel(GgmlType type) {
     case GgmlType::Q4_K: return matmul_rows_int<KNibbleInts<BlockQ4_K, GgmlType::Q4_K>>;
     case GgmlType::Q5_K: return matmul_rows_int<KNibbleInts<BlockQ5_K, GgmlType::Q5_K>>;
     case GgmlType::Q6_K: return matmul_rows_int<Q6_KInts>;
+    case GgmlType::Q3_K: return matmul_rows_int<Q3_KInts>;
+    case GgmlType::Q2_K: return matmul_rows_int<Q2_KInts>;
     default: return nullptr;
   }
 }

@@ -2,8 +2,8 @@
 // matmul_interleaved_avx2.cpp: weights in the 8-row interleaved layout): the activation
 // blocks, and the 8-row tile that serves a prompt. Include it from those two files only.
 //
-// The formats whose weights are small integers times a scale (Q4_0, Q4_1,
-// Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) multiplied with activations quantized once per call to 16-bit
+// The formats whose weights are small integers times a scale (Q4_0, Q4_1, Q5_0, Q5_1,
+// Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) multiplied with activations quantized once per call to 16-bit
 // blocks (kernels/activation_blocks.hpp). _mm256_madd_epi16 does 16 multiply-adds where an
 // FMA does 8, and the weights never go through int -> float conversion.
 //
@@ -14,7 +14,7 @@
 //     for each group g of kGroupWeights weights of the block, in order:
 //       isum = sum over the group of w_int[i] * q[i]        (int32, exact, so in any order)
 //       acc  = fma(float(isum), d * d_x, acc)
-//     Q4_K/Q5_K's -dmin * min_i terms, after the groups:
+//     Q4_K/Q5_K/Q2_K's -dmin * min_i terms, after the groups:
 //       min_isum = sum over sub-blocks i of min_i * (sum of q over sub-block i)   (exact)
 //       acc  = fma(float(min_isum), -dmin * d_x, acc)
 //     Q4_1/Q5_1's + m term (kBlockMin), after the block's one group:
@@ -25,9 +25,10 @@
 // vector; a prompt computes 8 rows in the lanes of a 256-bit vector (16 in a 512-bit one with
 // AVX-512), from weights decoded into an interleaved layout (see RowTile): the per-lane
 // arithmetic is the same.
-// Overflow: |w_int| <= 4096 (Q6_K), 1953 (Q5_K), 945 (Q4_K), 128 (Q8_0) and |q| <= 2^B - 1
-// with B = activation_magnitude_bits (13, 13, 14, 15), so a group sum stays below 2^31 with
-// groups of 64 (Q6_K), 128 (Q4_K, Q5_K) and 32 (legacy): 64 * 4096 * 8191 = 2147221504 < 2^31 - 1.
+// Overflow: |w_int| <= 4096 (Q6_K), 1953 (Q5_K), 945 (Q4_K), 128 (Q8_0, Q3_K), 45 (Q2_K) and
+// |q| <= 2^B - 1 with B = activation_magnitude_bits (13, 13, 14, 15, 15), so a group sum stays
+// below 2^31 with groups of 64 (Q6_K), 128 (Q4_K, Q5_K), 32 (legacy) and 256 (Q3_K, Q2_K):
+// 64 * 4096 * 8191 = 2147221504 < 2^31 - 1, 256 * 128 * 32767 < 2^30.
 #pragma once
 
 #include <immintrin.h>
@@ -224,6 +225,18 @@ constexpr int kGroupsPerBlock = Format::kWeights / Format::kGroupWeights;
 template <class Format>
 constexpr bool kBlockMin = Format::kHasMin && Format::kWeights == 32;
 
+// The sub-blocks with a min: 8 of 32 (Q4_K, Q5_K: their sums of q are sum32), or 16 of 16
+// (Q2_K: sum16), as a format with a min says in kMinSubBlocks.
+template <class Format>
+constexpr int min_sub_blocks() {
+  if constexpr (requires { Format::kMinSubBlocks; }) return Format::kMinSubBlocks;
+  else return 8;
+}
+template <class Format, int N>
+const int32_t* min_sums(const ActivationBlock<N>& x) {
+  return min_sub_blocks<Format>() == 16 ? x.sum16 : x.sum32;
+}
+
 constexpr int kTileRows = TileLanes::kRows;
 constexpr int kChunkWeights = 256;
 constexpr int kTileTokens = 144;
@@ -235,7 +248,7 @@ struct RowTile {
   alignas(64) int16_t w[kChunkWeights / 2][kTileRows][2];      // interleaved
   alignas(64) float scale[kBlocks][kTileRows];                 // [b][r]: row r's d
   alignas(64) float min_scale[kBlocks][kTileRows];             // [b][r]: row r's -dmin
-  alignas(64) int32_t mins[kBlocks][8][kTileRows];             // [b][i][r]: row r's min_i
+  alignas(64) int32_t mins[kBlocks][min_sub_blocks<Format>()][kTileRows];  // [b][i][r]: row r's min_i
   TileLanes::Floats acc[kTileTokens];
 };
 
@@ -280,11 +293,13 @@ void accumulate_chunk(RowTile<Format>& tile, int n_blocks, const ActivationBlock
 #pragma GCC unroll 8
       for (int t = 0; t < kTokens; ++t) {
         L::Ints products = L::zero_ints();
-        if constexpr (kBlockMin<Format>)
+        if constexpr (kBlockMin<Format>) {
           products = L::broadcast(x_tokens[t][b].sum32[0]);
-        else
-          for (int i = 0; i < 8; ++i)
-            products = L::add(products, L::mullo(L::load_ints(tile.mins[b][i]), L::broadcast(x_tokens[t][b].sum32[i])));
+        } else {
+          const int32_t* sums = min_sums<Format>(x_tokens[t][b]);
+          for (int i = 0; i < min_sub_blocks<Format>(); ++i)
+            products = L::add(products, L::mullo(L::load_ints(tile.mins[b][i]), L::broadcast(sums[i])));
+        }
         acc[t] = L::fma(L::to_floats(products), L::mul(L::load(tile.min_scale[b]), L::broadcast(x_tokens[t][b].d)),
                         acc[t]);
       }

@@ -1,4 +1,4 @@
-// AVX2 integer kernels over Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K weights repacked into the 8-row
+// AVX2 integer kernels over Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K .. Q6_K weights repacked into the 8-row
 // interleaved layout (kernels/interleaved_blocks.hpp). Each group of 32 slots decodes to
 // 8 rows x 4 weights, as two vectors of 8 rows x one pair of 16-bit weights: one
 // _mm256_madd_epi16 with a broadcast pair of activations leaves each row's sum in its own
@@ -19,6 +19,7 @@
 
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/interleaved_formats_avx2.hpp"
+#include "kernels/interleaved_low_bit_k_quants_avx2.hpp"
 #include "kernels/matmul_amx.hpp"
 #include "kernels/matmul_int_avx2.hpp"
 #include "kernels/quant_blocks.hpp"
@@ -39,9 +40,11 @@ constexpr int kLayoutTilesPerRowTile = kTileRows / kInterleavedRows;
 // kTokens tokens (token t's blocks at x + t * x_stride), the 8 rows of one tile, each block
 // decoded into registers once for all of them; next_tile (or nullptr) is prefetched. This serves
 // one token, and a decode step of a few streams: the prompt tile would store every decoded weight
-// to L1 and load it back for only a few tokens (bench_matmul tokens:8).
+// to L1 and load it back for only a few tokens (bench_matmul tokens:8). Its own function: inlined
+// into matmul_tiles, its loop's code moved with what else this file instantiates (Q6_K's one
+// token 1.1-1.4x slower once Q2_K and Q3_K joined; bench_matmul, AMD EPYC Zen 4).
 template <class Format, int kTokens>
-void dot_tile(const uint8_t* tile, const uint8_t* next_tile, int64_t n_blocks, const ActivationBlock<Format::kWeights>* x,
+[[gnu::noinline]] void dot_tile(const uint8_t* tile, const uint8_t* next_tile, int64_t n_blocks, const ActivationBlock<Format::kWeights>* x,
               int64_t x_stride, float* y, int64_t y_stride) {
   __m256 acc[kTokens];
   for (__m256& a : acc) a = _mm256_setzero_ps();
@@ -125,6 +128,8 @@ void matmul_interleaved(GgmlType type, const uint8_t* tiles, int64_t n_in, const
     case GgmlType::Q4_K: return matmul_tiles<InterleavedQ4_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q5_K: return matmul_tiles<InterleavedQ5_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q6_K: return matmul_tiles<InterleavedQ6_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::Q3_K: return matmul_tiles<InterleavedQ3_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::Q2_K: return matmul_tiles<InterleavedQ2_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     default: throw std::invalid_argument("matmul_interleaved: no interleaved layout for this type");
   }
 }

@@ -143,7 +143,7 @@ namespace slm::kernels {
 // AVX-512 (matmul_int_avx512.cpp), for the CPUs that have them. All give the same bits.
 struct IntegerKernelSet {
   // 16-bit activations (matmul_int_avx2.cpp); nullptr for a type that has none (float
-  // formats, and the ones the float kernels serve: Q2_K, Q3_K).
+  // formats).
   tiling::FormatKernel (*row_kernel)(GgmlType type);
   // Over the 8-row interleaved layout (matmul_interleaved_avx2.cpp).
   bool (*interleaves)(GgmlType type);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/interleaved_blocks.hpp"
+#include "kernels/matmul.hpp"
 #include "lib/model/model_binding.hpp"
 #include "lib/ops/ops.hpp"
 #include "slm/session.hpp"
@@ -82,11 +84,35 @@ TEST_P(ActivationPrecisionOfModel, Int8MovesTheLogitsALittleWhereItsKernelsRun) 
   for (double kl : kl_divergences(int16, int8, n_vocab)) EXPECT_LT(kl, 0.05);
 }
 
+// Q2_K and Q3_K have the interleaved layout but no Int8 kernels: a model loaded with Int8 keeps
+// their matrices, repacked where the kernels interleave them, at Int16, as every format without
+// Int8 kernels (the Q4_K, Q5_K and Q6_K matrices beside them in these files run Int8).
+TEST(ActivationPrecision, Int8LeavesQ2_KAndQ3_KMatricesAtInt16) {
+  for (const char* stem : {"syn-llama-tiny-Q3_K_M", "syn-llama-tiny-Q2_K"}) {
+    const auto path = shared_path(std::string("models/") + stem + ".gguf");
+    SLM_REQUIRE_ASSET(path);
+    LoadOptions int8_load;
+    int8_load.activations = ActivationPrecision::Int8;
+    const auto model = Model::load(path.string(), int8_load);
+    int low_bit = 0;
+    for (const ops::WeightMatrix* w : repackable_matrices(model->weights())) {
+      if (w->type != GgmlType::Q2_K && w->type != GgmlType::Q3_K) continue;
+      ++low_bit;
+      const std::string what = std::string(stem) + " " + std::string(ggml_type_name(w->type)) + " " + std::to_string(w->n_out) + " rows";
+      EXPECT_FALSE(kernels::multiplies_int8_activations(w->type)) << what;
+      EXPECT_EQ(w->activations, ActivationPrecision::Int16) << what;
+      EXPECT_EQ(w->interleaved != nullptr, kernels::interleaves(w->type) && w->n_out >= kernels::kInterleavedRows) << what;
+    }
+    EXPECT_GT(low_bit, 0) << stem << " has no Q2_K or Q3_K matrix";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, ActivationPrecisionOfModel,
                          ::testing::Values("syn-llama-tiny-Q4_K_M", "syn-llama-tiny-Q8_0", "syn-llama-tiny-Q5_0",
                                            "syn-llama-tiny-Q6_K", "syn-llama-tiny-Q4_0", "syn-llama-tiny-Q5_K_M",
                                            "syn-llama-tiny-Q4_1", "syn-llama-tiny-Q5_1",
-                                           "syn-llama-tiny-F16", "syn-qwen35-tiny-Q4_K_M"),
+                                           "syn-llama-tiny-Q3_K_M", "syn-llama-tiny-Q2_K", "syn-llama-tiny-F16",
+                                           "syn-qwen35-tiny-Q4_K_M"),
                          [](const auto& info) { return test_name_of(info.param); });
 
 }  // namespace

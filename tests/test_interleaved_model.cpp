@@ -20,7 +20,7 @@ namespace {
 
 struct SharedModel {
   std::string stem;
-  bool has_interleavable;  // matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K
+  bool has_interleavable;  // matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K
 };
 
 class InterleavedModel : public ::testing::TestWithParam<SharedModel> {};
@@ -54,7 +54,8 @@ INSTANTIATE_TEST_SUITE_P(SharedModels, InterleavedModel,
                                            SharedModel{"syn-llama-tiny-Q4_1", true}, SharedModel{"syn-llama-tiny-Q5_1", true},
                                            SharedModel{"syn-llama-tiny-Q8_0", true}, SharedModel{"syn-qwen3-tiny-Q8_0", true},
                                            SharedModel{"syn-qwen2-tiny-Q4_K_M", true},
-                                           SharedModel{"syn-llama-tiny-Q6_K", true},
+                                           SharedModel{"syn-llama-tiny-Q6_K", true}, SharedModel{"syn-llama-tiny-Q3_K_M", true},
+                                           SharedModel{"syn-llama-tiny-Q2_K", true},
                                            SharedModel{"syn-llama-tiny-Q5_K_M", true}, SharedModel{"syn-llama-tiny-F16", false}),
                          [](const auto& info) {
                            std::string name = info.param.stem;

@@ -104,7 +104,7 @@ TEST(InterleavedLayout, RepackingAWordAtATimeWritesTheReferenceBytes) {
   }
 }
 
-TEST(InterleavedLayout, X86SimdInterleavesQ4_0Q4_1Q5_0Q5_1Q8_0Q4_KQ5_KAndQ6_KAndNoOtherIsaDoes) {
+TEST(InterleavedLayout, X86SimdInterleavesEveryQuantizedFormatAndNoOtherIsaDoes) {
   for (Isa isa : available_isas())
     for (GgmlType type : kWeightFormats) {
       const bool expected = is_x86_simd(isa) && has_interleaved_layout(type);
@@ -113,8 +113,57 @@ TEST(InterleavedLayout, X86SimdInterleavesQ4_0Q4_1Q5_0Q5_1Q8_0Q4_KQ5_KAndQ6_KAnd
   EXPECT_TRUE(has_interleaved_layout(GgmlType::Q4_0) && has_interleaved_layout(GgmlType::Q5_0) &&
               has_interleaved_layout(GgmlType::Q8_0) && has_interleaved_layout(GgmlType::Q4_K) &&
               has_interleaved_layout(GgmlType::Q5_K) && has_interleaved_layout(GgmlType::Q6_K) &&
-              !has_interleaved_layout(GgmlType::Q3_K) && !has_interleaved_layout(GgmlType::Q2_K));
+              has_interleaved_layout(GgmlType::Q3_K) && has_interleaved_layout(GgmlType::Q2_K));
   EXPECT_TRUE(has_interleaved_layout(GgmlType::Q4_1) && has_interleaved_layout(GgmlType::Q5_1));
+  EXPECT_FALSE(has_interleaved_layout(GgmlType::F32) || has_interleaved_layout(GgmlType::F16) ||
+               has_interleaved_layout(GgmlType::BF16));
+}
+
+// Q3_K's integer kernels sum a whole super-block (256 weights) in int32: every weight at the
+// largest |scale_i q| (-32 x -4 = 128: a block of zero bytes but d) times every activation at
+// the largest 15-bit magnitude (x = 32767 / 32768, so q = 32767) sums to 2^30 - 2^15 per
+// block, which must stay exact. Q2_K's largest (15 x 3, min 0) rides along. Every output is
+// then n_in x w x x exactly, from the rows and from the interleaved tiles, for one token and
+// for a prompt tile.
+TEST(IntegerKernels, LowBitKQuantsAtTheirLargestWeightsAndActivationsSumExactly) {
+  constexpr int64_t kRows = 16, n_in = 2048;
+  const float d = 0x1p-10f, x_value = 32767.0f / 32768.0f;
+  for (GgmlType type : {GgmlType::Q3_K, GgmlType::Q2_K}) {
+    const uint64_t row_bytes = ggml_row_bytes(type, uint64_t(n_in));
+    std::vector<uint8_t> rows(kRows * row_bytes, 0);
+    float weight = 0;
+    for (uint64_t b = 0; b < kRows * uint64_t(n_in) / kSuperBlockSize; ++b) {
+      if (type == GgmlType::Q3_K) {
+        reinterpret_cast<BlockQ3_K*>(rows.data())[b].d = fp32_to_fp16(d);  // q = -4, scale_i = -32
+        weight = 128 * d;
+      } else {
+        BlockQ2_K& block = reinterpret_cast<BlockQ2_K*>(rows.data())[b];
+        std::memset(block.qs, 0xff, sizeof(block.qs));  // q = 3
+        std::memset(block.scales, 0x0f, sizeof(block.scales));  // scale_i = 15, min_i = 0
+        block.d = fp32_to_fp16(d);
+        block.dmin = fp32_to_fp16(d);
+        weight = 45 * d;
+      }
+    }
+    const RandomMatrix m{type, kRows, n_in, row_bytes, rows, {}};
+    const std::vector<uint8_t> tiles = interleaved_tiles(m);
+    for (float sign : {1.0f, -1.0f}) {
+      const float expected = sign * float(n_in) * weight * x_value;  // exact: 15 significant bits
+      for (Isa isa : available_isas()) {
+        const IsaKernels& kernels = kernels_for(isa);
+        if (kernels.activation_bits(type) == 0) continue;
+        for (int64_t n_tokens : {1, 9}) {
+          const std::vector<float> x(size_t(n_tokens * n_in), sign * x_value);
+          std::vector<float> y(size_t(n_tokens * kRows));
+          kernels.matmul_rows(type, rows.data(), row_bytes, n_in, x.data(), n_tokens, y.data(), kRows, 0, kRows);
+          for (float v : y) ASSERT_EQ(v, expected) << describe(kernels, type) << " rows, tokens " << n_tokens;
+          if (!kernels.interleaves(type)) continue;
+          kernels.matmul_interleaved(type, tiles.data(), n_in, x.data(), n_tokens, y.data(), kRows, 0, kRows);
+          for (float v : y) ASSERT_EQ(v, expected) << describe(kernels, type) << " interleaved, tokens " << n_tokens;
+        }
+      }
+    }
+  }
 }
 
 std::vector<std::tuple<Isa, GgmlType>> isa_format_pairs(bool interleaved_only = false) {

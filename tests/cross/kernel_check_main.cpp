@@ -64,6 +64,11 @@ int main() {
     neon_exercised.expect(kernels_for(Isa::Neon).attend_head == &neon::attend_head_neon, "attend_head: not the NEON kernel");
     neon_exercised.expect(kernels_for(Isa::Neon).attend_queries == &neon::attend_queries_neon,
                           "attend_queries: not the NEON kernel");
+    // The 8-row interleaved layout is x86's (its kernels widen bytes in AVX2 lanes): NEON reads
+    // every format's rows as stored, Q2_K and Q3_K as Q4_K and Q5_K.
+    for (slm::GgmlType type : checks::kWeightFormats)
+      neon_exercised.expect(!kernels_for(Isa::Neon).interleaves(type),
+                            std::string(slm::ggml_type_info(type).name) + ": NEON must read its rows, not interleaved tiles");
   }
   print_and_count("NEON used", neon_exercised);
 

@@ -177,12 +177,19 @@ inline double sum_abs_products(const float* w, const float* x, int64_t n) {
   return sum;
 }
 
-// |dmin * min_i| of each weight of a Q4_K / Q5_K row, |m| of a Q4_1 / Q5_1 one (0 for other
-// types): the integer kernels sum a weight's two parts, d * scale_i * q and -dmin * min_i (or
-// d * q and m), separately, so their float roundings scale with |d * scale_i * q| +
+// |dmin * min_i| of each weight of a Q4_K / Q5_K / Q2_K row, |m| of a Q4_1 / Q5_1 one (0 for
+// other types): the integer kernels sum a weight's two parts, d * scale_i * q and -dmin * min_i
+// (or d * q and m), separately, so their float roundings scale with |d * scale_i * q| +
 // |dmin * min_i| <= |w| + 2 |dmin * min_i|.
 inline std::vector<double> separately_summed_offsets(GgmlType type, const uint8_t* row, int64_t n_in) {
   std::vector<double> offsets(static_cast<size_t>(n_in), 0.0);
+  if (type == GgmlType::Q2_K) {
+    for (int64_t i = 0; i < n_in; ++i) {
+      const auto& block = reinterpret_cast<const BlockQ2_K*>(row)[i / kSuperBlockSize];
+      offsets[size_t(i)] = std::fabs(double(fp16_to_fp32(block.dmin)) * (block.scales[i % kSuperBlockSize / 16] >> 4));
+    }
+    return offsets;
+  }
   if (type == GgmlType::Q4_1 || type == GgmlType::Q5_1) {
     const size_t block_bytes = ggml_type_info(type).block_bytes;
     for (int64_t i = 0; i < n_in; ++i) {
