@@ -165,7 +165,9 @@ namespace {
 // lambdas read kInteger when called), so the table is ready before any static initializer
 // of another file can ask for it.
 template <const IntegerKernelSet& kInteger>
-constexpr IsaKernels avx2_kernels(Isa isa, void (*attend_queries)(const AttentionQueries&) = avx2::attend_queries_avx2) {
+constexpr IsaKernels avx2_kernels(Isa isa, void (*attend_queries)(const AttentionQueries&) = avx2::attend_queries_avx2,
+                                  bool (*int8_activations)(GgmlType) = avx2::int8_activations,
+                                  MatmulInterleavedFn matmul_interleaved_int8 = avx2::matmul_interleaved_int8) {
   return {isa,
           isa_name(isa),
           avx2::matmul_rows_avx2<kInteger>,
@@ -179,20 +181,24 @@ constexpr IsaKernels avx2_kernels(Isa isa, void (*attend_queries)(const Attentio
              int64_t y_stride, int64_t row_begin, int64_t row_end) {
             kInteger.matmul_interleaved(type, tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
           },
-          avx2::int8_activations,
-          avx2::matmul_interleaved_int8};
+          int8_activations,
+          matmul_interleaved_int8};
 }
 
 }  // namespace
 
 // The float formats and one head's attention are the AVX2 kernels in every table; the integer
-// kernels (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K .. Q6_K, rows and interleaved) differ, and
-// the AVX-512 table's grouped-query attention keeps rows in zmm registers.
+// kernels (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K .. Q6_K, rows and interleaved, Int16 and Int8
+// activations) differ, and the AVX-512 table's grouped-query attention keeps rows in zmm registers.
 const IsaKernels kAvx2Kernels = avx2_kernels<kAvx2IntegerKernels>(Isa::Avx2);
 #if defined(SLM_HAVE_AVXVNNI_KERNELS)
-const IsaKernels kAvxVnniKernels = avx2_kernels<kAvxVnniIntegerKernels>(Isa::AvxVnni);
+const IsaKernels kAvxVnniKernels = avx2_kernels<kAvxVnniIntegerKernels>(Isa::AvxVnni, avx2::attend_queries_avx2,
+                                                                         avxvnni::int8_activations,
+                                                                         avxvnni::matmul_interleaved_int8);
 #endif
 #if defined(SLM_HAVE_AVX512_KERNELS)
-const IsaKernels kAvx512Kernels = avx2_kernels<kAvx512IntegerKernels>(Isa::Avx512, avx512::attend_queries_avx512);
+const IsaKernels kAvx512Kernels = avx2_kernels<kAvx512IntegerKernels>(Isa::Avx512, avx512::attend_queries_avx512,
+                                                                       avx512::int8_activations,
+                                                                       avx512::matmul_interleaved_int8);
 #endif
 }  // namespace slm::kernels

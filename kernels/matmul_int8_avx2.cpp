@@ -1,8 +1,14 @@
 // The AVX2 Int8 matmul over the 8-row interleaved layout (kernels/matmul_int8.hpp): the
 // activations quantized once per call, then a few tokens multiplied with each block in
 // registers, or a prompt's tokens with each chunk of 8 layout tiles decoded once into L1
-// tiles. Every ISA table of x86 uses these kernels (the AVX-VNNI and AVX-512 builds differ in
-// the Int16 ones).
+// tiles.
+// matmul_int8_avx512.cpp compiles this file again with AVX-512 VNNI + VL, in namespace avx512,
+// and matmul_int8_avxvnni.cpp with AVX-VNNI, in namespace avxvnni: there the formats multiply
+// bytes with vpdpbusd (kByteDotProducts, matmul_int8_lanes_avx2.hpp).
+#ifndef SLM_INTEGER_KERNELS
+#define SLM_INTEGER_KERNELS avx2
+#endif
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -16,7 +22,8 @@
 #include "kernels/matmul_isa.hpp"
 #include "kernels/matmul_tiling.hpp"
 
-namespace slm::kernels::avx2 {
+namespace slm::kernels::SLM_INTEGER_KERNELS {
+using namespace slm::kernels::avx2;
 namespace {
 
 // The most tokens the register path serves: their sums and a block's decoded weights stay in
@@ -178,4 +185,4 @@ void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, 
                                 std::string(ggml_type_name(type)));
 }
 
-}  // namespace slm::kernels::avx2
+}  // namespace slm::kernels::SLM_INTEGER_KERNELS

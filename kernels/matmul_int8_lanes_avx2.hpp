@@ -62,6 +62,42 @@ inline __m256i widen_add(__m256i acc, __m256i sums, __m256i scales) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(sums, scales));
 }
 
+// Whether this build multiplies bytes into 32-bit sums in one instruction, vpdpbusd: VEX with
+// AVX-VNNI (matmul_int8_avxvnni.cpp), EVEX on ymm with AVX-512 VNNI + VL (matmul_int8_avx512.cpp).
+// It adds each lane's 4 products of unsigned by signed bytes to the lane's int32, exactly (no
+// 16-bit pair sums to saturate), so the formats add a sub-block's groups straight into 32 bits
+// where the AVX2 build adds maddubs' 16-bit pair sums and widens them with a madd.
+#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+inline constexpr bool kByteDotProducts = true;
+#else
+inline constexpr bool kByteDotProducts = false;
+#endif
+
+// The tokens a prompt pass of the vpdpbusd builds serves at a time: each keeps a running sum,
+// a sub-block's fresh sum and its float accumulator in registers, 32 ymm with AVX-512 (12 against
+// 6 or 8 in bench_matmul tokens:64 on a Zen 4, one run each: Q8_0 1.40x, Q4_1 1.43x, Q4_K 1.09x,
+// Q5_0 0.90x). The
+// formats' loops over tokens say `unroll 16`: a 12-token loop left rolled keeps its sums in
+// memory (2-3x slower).
+#if defined(__AVX512F__)
+inline constexpr int kByteDotPassTokens = 12;
+#else
+inline constexpr int kByteDotPassTokens = 6;
+#endif
+
+// acc + each 32-bit lane's 4 products of the unsigned bytes u by the signed bytes s. The AVX2
+// build's stand-in (maddubs + madd) is never called there (kByteDotProducts is false): it would
+// saturate where a pair of products passes 32767.
+inline __m256i dot_bytes_add(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(acc, u, s);
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
 // Pins a running sum to a register here: without it GCC regroups the (associative) sums of
 // an unrolled loop over tokens into trees whose partial sums spill to the stack.
 inline void pin_register(__m256i& v) { __asm__("" : "+x"(v)); }

@@ -9,6 +9,9 @@
 //     or 2 * 31 * 127 = 7874, so 8 or 4 groups add in 16 bits before a madd widens them;
 //   Q8_0: the signed quants, multiplied as |w| (<= 128, unsigned) by x with w's sign
 //     (_mm256_sign_epi8): a pair is at most 2 * 128 * 127 = 32512, widened at once.
+// Where vpdpbusd adds the products into 32 bits (kByteDotProducts), a block's 8 groups are 8 of
+// them per token, and Q8_0 multiplies w + 128 (0..255, the sign bit flipped), its zero point
+// 128 taken off as Q4_0's 8 is: no sign instruction per token.
 // Each block's sum is exact int32, then one fma: the reference's bits.
 #pragma once
 
@@ -40,18 +43,22 @@ struct Int8Legacy {
   static constexpr int kHeaderBytes = (kHasMin ? 2 : 1) * sizeof(Fp16Bits);  // d (and m)
   static constexpr int kGroups = 8, kScaleBytes = kInterleavedRows * kHeaderBytes;
   static constexpr int kGroupBytes = sizeof(Block) - kHeaderBytes;
-  static constexpr bool kSigned = kType == GgmlType::Q8_0;
-  static constexpr int kPassTokens = kSigned ? 6 : 8;
-  static constexpr int32_t kZeroPoint = kType == GgmlType::Q4_0 ? 8 : kType == GgmlType::Q5_0 ? 16 : 0;
+  static constexpr bool kOffsetQ8 = kType == GgmlType::Q8_0 && kByteDotProducts;  // Q8_0 as w + 128
+  static constexpr bool kSigned = kType == GgmlType::Q8_0 && !kByteDotProducts;  // Q8_0 as |w| and sign
+  static constexpr int kPassTokens = kByteDotProducts ? kByteDotPassTokens : kSigned ? 6 : 8;
+  static constexpr int32_t kZeroPoint = kType == GgmlType::Q4_0 ? 8 : kType == GgmlType::Q5_0 ? 16 : kOffsetQ8 ? 128 : 0;
   // Groups whose maddubs add in 16 bits before widening (see above).
   static constexpr int kGroupsPerSum = kFourBits ? 8 : kFiveBits ? 4 : 1;
   static constexpr int kChunkBlocks = kInt8ChunkWeights / kWeights;
   using X = Int8Block<kWeights>;
 
-  // Group m's quants in row lanes: unsigned q for Q4_0, Q4_1, Q5_0 and Q5_1, signed q for Q8_0.
+  // Group m's quants in row lanes: unsigned q for Q4_0, Q4_1, Q5_0 and Q5_1; for Q8_0 signed q,
+  // or q + 128 where kOffsetQ8.
   static __m256i group_quants(const uint8_t* block, int m) {
     const uint8_t* group = block + kScaleBytes + m * kGroupBytes;
-    if constexpr (kType == GgmlType::Q8_0) {
+    if constexpr (kOffsetQ8) {
+      return _mm256_xor_si256(lane_bytes(load32(group)), _mm256_set1_epi8(static_cast<char>(0x80)));
+    } else if constexpr (kType == GgmlType::Q8_0) {
       return lane_bytes(load32(group));
     } else if constexpr (kFiveBits) {
       return lane_five_bit_quants(group);
@@ -66,21 +73,30 @@ struct Int8Legacy {
   template <int kTokens, class Quants, class Magnitudes, class XOf>
   static void block_sums(Quants&& quants, Magnitudes&& magnitudes, XOf&& x_of, __m256i* isum) {
     const __m256i ones = _mm256_set1_epi16(1);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
-#pragma GCC unroll 8
+    if constexpr (kByteDotProducts) {
+#pragma GCC unroll 16
+      for (int m = 0; m < kGroups; ++m) {
+        const __m256i q = quants(m);
+#pragma GCC unroll 16
+        for (int t = 0; t < kTokens; ++t) isum[t] = dot_bytes_add(isum[t], q, broadcast_quad(x_of(t).q + 4 * m));
+      }
+      return;
+    }
+#pragma GCC unroll 16
     for (int m0 = 0; m0 < kGroups; m0 += kGroupsPerSum) {
       __m256i sums[kTokens];  // 16-bit
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int m = m0; m < m0 + kGroupsPerSum; ++m) {
         const __m256i q = quants(m);
         if constexpr (kSigned) {
           const __m256i magnitude = magnitudes(m, q);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
           for (int t = 0; t < kTokens; ++t)
             sums[t] = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(broadcast_quad(x_of(t).q + 4 * m), q));
         } else {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
           for (int t = 0; t < kTokens; ++t) {
             const __m256i products = _mm256_maddubs_epi16(q, broadcast_quad(x_of(t).q + 4 * m));
             sums[t] = m == m0 ? products : _mm256_add_epi16(sums[t], products);
@@ -88,7 +104,7 @@ struct Int8Legacy {
           }
         }
       }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int t = 0; t < kTokens; ++t) {
         isum[t] = widen_add(isum[t], sums[t], ones);
         pin_register(isum[t]);
@@ -120,7 +136,7 @@ struct Int8Legacy {
     block_sums<kTokens>([&](int m) { return group_quants(block, m); }, [](int, __m256i q) { return _mm256_abs_epi8(q); },
                         x_of, isum);
     const __m256 d = _mm256_cvtph_ps(load16(block)), min = block_mins(block);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int t = 0; t < kTokens; ++t) acc[t] = finish(isum[t], x_of(t), d, min, acc[t]);
   }
 
@@ -146,7 +162,7 @@ struct Int8Legacy {
   template <int kTokens>
   static void accumulate(const Tile& tile, int n_blocks, const X* const* x_tokens, __m256* acc) {
     __m256 sums[kTokens];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int t = 0; t < kTokens; ++t) sums[t] = acc[t];
     for (int b = 0; b < n_blocks; ++b) {
       __m256i isum[kTokens];
@@ -154,10 +170,10 @@ struct Int8Legacy {
       block_sums<kTokens>([&](int m) { return load(tile.q[b][m]); },
                           [&](int m, __m256i) { return load(tile.magnitude[kSigned ? b : 0][m]); }, x_of, isum);
       const __m256 d = _mm256_load_ps(tile.d[b]), min = _mm256_load_ps(tile.min[kHasMin ? b : 0]);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (int t = 0; t < kTokens; ++t) sums[t] = finish(isum[t], x_of(t), d, min, sums[t]);
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int t = 0; t < kTokens; ++t) acc[t] = sums[t];
   }
 };

@@ -12,6 +12,9 @@
 // scale_i * sum in its 32-bit lane: the block's isum, exact, then the formula's two fmas.
 // Q5_K's quants (0..31) make a pair sum up to 2 * 31 * 127 = 7874: 4 groups add in 16 bits
 // (31496), then a madd with the scales widens them, twice per sub-block.
+// Where vpdpbusd adds the products into 32 bits (kByteDotProducts), a sub-block's 8 groups are 8
+// of them per token into a fresh int32 sum (|sum| <= 32 * 31 * 127 = 125984), which one
+// vpmulld by the row's scale adds to isum.
 #pragma once
 
 #include <immintrin.h>
@@ -39,7 +42,7 @@ struct Int8KNibbles {
   static constexpr int kScalesOffset = 32, kMinsOffset = 96, kQuantsOffset = 160;
   static constexpr int kGroupBytes = kFifthBit ? 20 : 16;
   static constexpr int kGroupsPerSum = kFifthBit ? 4 : 8;  // groups whose maddubs add in 16 bits
-  static constexpr int kPassTokens = 6;
+  static constexpr int kPassTokens = kByteDotProducts ? kByteDotPassTokens : 6;
   static_assert(kInt8ChunkWeights == kWeights, "a prompt chunk is one K-quant block");
   using XBlock = Int8Block<kWeights>;
 
@@ -51,9 +54,11 @@ struct Int8KNibbles {
     else
       return lane_nibbles(group);
   }
-  // Lane r: row r's scale of sub-block i in both 16-bit halves.
+  // Lane r: row r's scale of sub-block i, as int32 for vpmulld (kByteDotProducts), else in both
+  // 16-bit halves for _mm256_madd_epi16.
   static __m256i scale_pairs(const uint8_t* block, int i) {
     const __m256i scales = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + kScalesOffset + 8 * i)));
+    if constexpr (kByteDotProducts) return scales;
     return _mm256_or_si256(scales, _mm256_slli_epi32(scales, 16));
   }
   // Vector k, lane r: row r's mins of sub-blocks 2k and 2k + 1, as 16-bit.
@@ -72,20 +77,33 @@ struct Int8KNibbles {
 #pragma GCC unroll 1
     for (int i = 0; i < kSubBlocks; ++i) {
       const __m256i scale = scales(i);
+      if constexpr (kByteDotProducts) {
+        __m256i sums[kTokens];
+        for (__m256i& sum : sums) sum = _mm256_setzero_si256();
+#pragma GCC unroll 16
+        for (int m = 0; m < kGroups; ++m) {
+          const __m256i w = weights(i, m);
+#pragma GCC unroll 16
+          for (int t = 0; t < kTokens; ++t) sums[t] = dot_bytes_add(sums[t], w, broadcast_quad(x[t]->q + 32 * i + 4 * m));
+        }
+#pragma GCC unroll 16
+        for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sums[t], scale));
+        continue;
+      }
 #pragma GCC unroll 2
       for (int m0 = 0; m0 < kGroups; m0 += kGroupsPerSum) {
         __m256i sums[kTokens];  // 16-bit
         for (__m256i& sum : sums) sum = _mm256_setzero_si256();
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int m = m0; m < m0 + kGroupsPerSum; ++m) {
           const __m256i w = weights(i, m);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
           for (int t = 0; t < kTokens; ++t) {
             sums[t] = _mm256_add_epi16(sums[t], _mm256_maddubs_epi16(w, broadcast_quad(x[t]->q + 32 * i + 4 * m)));
             pin_register(sums[t]);
           }
         }
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int t = 0; t < kTokens; ++t) isum[t] = widen_add(isum[t], sums[t], scale);
       }
     }

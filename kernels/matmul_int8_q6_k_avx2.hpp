@@ -7,6 +7,9 @@
 // with the sub-block's scale (16-bit, in both halves of each row's lane) widens them to the
 // row's int32 sum. The zero points come off once per block and token: 32 * sum over i of
 // scale_i * sum16[i], by 8 madds of the scales' pairs with the activation sums' pairs.
+// Where vpdpbusd adds the products into 32 bits (kByteDotProducts), a sub-block's 4 groups are 4
+// of them per token into a fresh int32 sum, which one vpmulld by the row's scale (int32 there)
+// adds to isum.
 // All in int32, exact (|isum| < 2^28), then one fma per block: the reference's bits.
 #pragma once
 
@@ -31,7 +34,7 @@ struct Int8Format<GgmlType::Q6_K> {
   static constexpr GgmlType kType = GgmlType::Q6_K;
   static constexpr int kWeights = kSuperBlockSize;
   static constexpr int kBlockBytes = kQ6KTileBlockBytes;
-  static constexpr int kPassTokens = 8;
+  static constexpr int kPassTokens = kByteDotProducts ? kByteDotPassTokens : 8;
   static constexpr int kSubBlocks = 16, kGroups = 64, kScalesOffset = 16, kQuantsOffset = 144, kGroupBytes = 24;
   using X = Int8Block<kWeights>;
 
@@ -50,11 +53,12 @@ struct Int8Format<GgmlType::Q6_K> {
     const __m256i top_bits = _mm256_and_si256(_mm256_or_si256(low_slots, high_slots), _mm256_set1_epi8(0x30));
     return _mm256_or_si256(lane_nibbles(group), top_bits);
   }
-  // Sub-block i's scales as 16-bit, row r's in both halves of lane r: each byte spread to 4,
-  // then shifted down 8 with its sign.
+  // Sub-block i's scales: lane r row r's, as int32 for vpmulld (kByteDotProducts), else as
+  // 16-bit in both halves of the lane, each byte spread to 4, then shifted down 8 with its sign.
   static __m256i sub_block_scales(const uint8_t* block, int i) {
     int64_t scales;
     std::memcpy(&scales, block + kScalesOffset + kInterleavedRows * i, sizeof(scales));
+    if constexpr (kByteDotProducts) return _mm256_cvtepi8_epi32(_mm_cvtsi64_si128(scales));
     const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3,  //
                                             4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
     return _mm256_srai_epi16(_mm256_shuffle_epi8(_mm256_set1_epi64x(scales), spread), 8);
@@ -74,10 +78,23 @@ struct Int8Format<GgmlType::Q6_K> {
 #pragma GCC unroll 2
     for (int i = 0; i < kSubBlocks; ++i) {
       const __m256i scale = scales(i);
+      if constexpr (kByteDotProducts) {
+        __m256i sums[kTokens];
+        for (__m256i& sum : sums) sum = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; ++m) {
+          const __m256i w = group(4 * i + m);
+#pragma GCC unroll 16
+          for (int t = 0; t < kTokens; ++t) sums[t] = dot_bytes_add(sums[t], w, broadcast_quad(x_of(t).q + 16 * i + 4 * m));
+        }
+#pragma GCC unroll 16
+        for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sums[t], scale));
+        continue;
+      }
 #pragma GCC unroll 2
       for (int h = 0; h < 2; ++h) {  // groups 4i + 2h, + 1: weights 16i + 8h .. + 7
         const __m256i first = group(4 * i + 2 * h), second = group(4 * i + 2 * h + 1);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int t = 0; t < kTokens; ++t) {
           const int8_t* q = x_of(t).q + 16 * i + 8 * h;
           const __m256i sums = _mm256_add_epi16(_mm256_maddubs_epi16(first, broadcast_quad(q)),
@@ -93,7 +110,7 @@ struct Int8Format<GgmlType::Q6_K> {
   template <class Pairs>
   static __m256 finish(__m256i isum, Pairs&& pairs, const X& x, __m256 d, __m256 acc) {
     __m256i zero_points = _mm256_setzero_si256();
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int k = 0; k < kSubBlocks / 2; ++k) {
       int32_t sum_pair;  // the activations' sum16[2k], sum16[2k + 1]
       std::memcpy(&sum_pair, x.sum16 + 2 * k, sizeof(sum_pair));
@@ -113,14 +130,14 @@ struct Int8Format<GgmlType::Q6_K> {
     __m256i pairs[kSubBlocks / 2];
     for (int k = 0; k < kSubBlocks / 2; ++k) pairs[k] = scale_pairs(block, k);
     const __m256 d = _mm256_cvtph_ps(load16(block));
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int t = 0; t < kTokens; ++t) acc[t] = finish(isum[t], [&](int k) { return pairs[k]; }, x_of(t), d, acc[t]);
   }
 
   // One block (the chunk of 256 weights), decoded as the loops above read it.
   struct Tile {
     alignas(32) uint8_t q[kGroups][32];
-    alignas(32) int16_t scales[kSubBlocks][16];
+    alignas(32) int16_t scales[kSubBlocks][16];  // sub_block_scales: 16 int16 or 8 int32
     alignas(32) int16_t pairs[kSubBlocks / 2][16];
     alignas(32) float d[kInterleavedRows];
   };
@@ -143,7 +160,7 @@ struct Int8Format<GgmlType::Q6_K> {
     block_products<kTokens>([&](int g) { return load(tile.q[g]); }, [&](int i) { return load(tile.scales[i]); }, x_of,
                             isum);
     const __m256 d = _mm256_load_ps(tile.d);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int t = 0; t < kTokens; ++t)
       acc[t] = finish(isum[t], [&](int k) { return load(tile.pairs[k]); }, x_of(t), d, acc[t]);
   }

@@ -19,13 +19,22 @@ extern const IsaKernels kNeonKernels;    // matmul_neon.cpp
 namespace avx2 {
 void attend_head_avx2(const AttentionHead& head);         // attention_avx2.cpp
 void attend_queries_avx2(const AttentionQueries& queries);  // attention_queries_avx2.cpp
-// ActivationPrecision::Int8 over the interleaved layout (matmul_int8_avx2.cpp), in every x86 table.
+// ActivationPrecision::Int8 over the interleaved layout (matmul_int8_avx2.cpp), built again with
+// vpdpbusd in namespaces avxvnni (matmul_int8_avxvnni.cpp) and avx512 (matmul_int8_avx512.cpp).
+bool int8_activations(GgmlType type);
+void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
+                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+}
+namespace avxvnni {
 bool int8_activations(GgmlType type);
 void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
                              float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 }
 namespace avx512 {
 void attend_queries_avx512(const AttentionQueries& queries);  // attention_queries_avx512.cpp
+bool int8_activations(GgmlType type);
+void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
+                             float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 }
 namespace neon {
 void attend_head_neon(const AttentionHead& head);         // attention_neon.cpp
