@@ -37,20 +37,33 @@ namespace {
 static_assert(kTileRows % kInterleavedRows == 0);
 constexpr int kLayoutTilesPerRowTile = kTileRows / kInterleavedRows;
 
+// How far ahead of the block it multiplies dot_tile prefetches, in bytes of the tiles it reads
+// (consecutive in memory). The AVX2 build takes the next tile's same block (measured on Zen 3).
+// The AVX-512 build takes a fixed 3 KB: on AMD EPYC Zen 4 one tile ahead (22 KB for a row of
+// 4864 Q4_K weights, 38 KB at 8192) arrived too early, and one token of Q6_K ran 1.2x faster at
+// 3 KB (bench_matmul matmul_interleaved/avx512/Q6_K/tokens:1/threads:1, alternating binaries).
+#if defined(__AVX512F__)
+constexpr uint64_t prefetch_distance(uint64_t /*tile_bytes*/) { return 3072; }
+#else
+constexpr uint64_t prefetch_distance(uint64_t tile_bytes) { return tile_bytes; }
+#endif
+
 // kTokens tokens (token t's blocks at x + t * x_stride), the 8 rows of one tile, each block
-// decoded into registers once for all of them; next_tile (or nullptr) is prefetched. This serves
-// one token, and a decode step of a few streams: the prompt tile would store every decoded weight
-// to L1 and load it back for only a few tokens (bench_matmul tokens:8). Its own function: inlined
-// into matmul_tiles, its loop's code moved with what else this file instantiates (Q6_K's one
-// token 1.1-1.4x slower once Q2_K and Q3_K joined; bench_matmul, AMD EPYC Zen 4).
+// decoded into registers once for all of them; the bytes `ahead` past each block are prefetched
+// where they are before `end` (the end of the tiles this call reads). This serves one token, and
+// a decode step of a few streams: the prompt tile would store every decoded weight to L1 and
+// load it back for only a few tokens (bench_matmul tokens:8). Its own function: inlined into
+// matmul_tiles, its loop's code moved with what else this file instantiates (Q6_K's one token
+// 1.1-1.4x slower once Q2_K and Q3_K joined; bench_matmul, AMD EPYC Zen 4).
 template <class Format, int kTokens>
-[[gnu::noinline]] void dot_tile(const uint8_t* tile, const uint8_t* next_tile, int64_t n_blocks, const ActivationBlock<Format::kWeights>* x,
-              int64_t x_stride, float* y, int64_t y_stride) {
+[[gnu::noinline]] void dot_tile(const uint8_t* tile, uint64_t ahead, const uint8_t* end, int64_t n_blocks,
+                                const ActivationBlock<Format::kWeights>* x, int64_t x_stride, float* y, int64_t y_stride) {
   __m256 acc[kTokens];
   for (__m256& a : acc) a = _mm256_setzero_ps();
   for (int64_t b = 0; b < n_blocks; ++b) {
-    if (next_tile) tiling::prefetch(next_tile + b * Format::kBlockBytes, Format::kBlockBytes);
-    Format::template dot_block<kTokens>(tile + b * Format::kBlockBytes, x + b, x_stride, acc);
+    const uint8_t* block = tile + b * Format::kBlockBytes;
+    if (uint64_t(end - block) >= ahead + Format::kBlockBytes) tiling::prefetch(block + ahead, Format::kBlockBytes);
+    Format::template dot_block<kTokens>(block, x + b, x_stride, acc);
   }
   for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y + t * y_stride, acc[t]);
 }
@@ -67,11 +80,10 @@ void dot_tiles(const uint8_t* tiles, uint64_t tile_bytes, int64_t n_blocks, cons
     if (n_tokens < kTokens) return dot_tiles<Format, kTokens - 1>(tiles, tile_bytes, n_blocks, xq, n_tokens, y, y_stride,
                                                                   first_tile, end_tile);
   }
-  for (int64_t t = first_tile; t < end_tile; ++t) {
-    const uint8_t* tile = tiles + uint64_t(t) * tile_bytes;
-    dot_tile<Format, kTokens>(tile, t + 1 < end_tile ? tile + tile_bytes : nullptr, n_blocks, xq, n_blocks,
-                              y + t * kInterleavedRows, y_stride);
-  }
+  const uint8_t* end = tiles + uint64_t(end_tile) * tile_bytes;
+  for (int64_t t = first_tile; t < end_tile; ++t)
+    dot_tile<Format, kTokens>(tiles + uint64_t(t) * tile_bytes, prefetch_distance(tile_bytes), end, n_blocks, xq,
+                              n_blocks, y + t * kInterleavedRows, y_stride);
 }
 
 // Rows row_begin .. row_end - 1 (whole tiles) of the interleaved matrix at tiles.
