@@ -32,6 +32,23 @@ constexpr int kInt8RegisterTokens = 4;
 constexpr int kInt8TileTokens = 144;  // tokens that reuse one decoded chunk
 constexpr int kInt8GroupTiles = 8;  // layout tiles that reuse one pass's activation blocks in L1
 
+// kTokens tokens (token t's blocks at x + t * x_stride), the 8 rows of one tile; the bytes
+// `ahead` past each block (prefetch_distance, simd_avx2.hpp) are prefetched where they are
+// before `end` (the end of the tiles this call reads). Its own function, as the Int16 kernels'
+// dot_tile (matmul_interleaved_avx2.cpp).
+template <class Format, int kTokens>
+[[gnu::noinline]] void dot_tile(const uint8_t* tile, uint64_t ahead, const uint8_t* end, int64_t n_blocks,
+                                const Int8Block<Format::kWeights>* x, int64_t x_stride, float* y, int64_t y_stride) {
+  __m256 acc[kTokens];
+  for (__m256& a : acc) a = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const uint8_t* block = tile + b * Format::kBlockBytes;
+    if (uint64_t(end - block) >= ahead + Format::kBlockBytes) tiling::prefetch(block + ahead, Format::kBlockBytes);
+    Format::template dot_block<kTokens>(block, x + b, x_stride, acc);
+  }
+  for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y + t * y_stride, acc[t]);
+}
+
 // Tiles first_tile .. end_tile - 1 for n_tokens = kTokens (<= kInt8RegisterTokens) tokens.
 template <class Format, int kTokens>
 void dot_tiles(const uint8_t* tiles, uint64_t tile_bytes, int64_t n_blocks, const Int8Block<Format::kWeights>* xq,
@@ -40,17 +57,10 @@ void dot_tiles(const uint8_t* tiles, uint64_t tile_bytes, int64_t n_blocks, cons
     if (n_tokens < kTokens)
       return dot_tiles<Format, kTokens - 1>(tiles, tile_bytes, n_blocks, xq, n_tokens, y, y_stride, first_tile, end_tile);
   }
-  for (int64_t t = first_tile; t < end_tile; ++t) {
-    const uint8_t* tile = tiles + uint64_t(t) * tile_bytes;
-    const uint8_t* next_tile = t + 1 < end_tile ? tile + tile_bytes : nullptr;
-    __m256 acc[kTokens];
-    for (__m256& a : acc) a = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      if (next_tile) tiling::prefetch(next_tile + b * Format::kBlockBytes, Format::kBlockBytes);
-      Format::template dot_block<kTokens>(tile + b * Format::kBlockBytes, xq + b, n_blocks, acc);
-    }
-    for (int k = 0; k < kTokens; ++k) _mm256_storeu_ps(y + k * y_stride + t * kInterleavedRows, acc[k]);
-  }
+  const uint8_t* end = tiles + uint64_t(end_tile) * tile_bytes;
+  for (int64_t t = first_tile; t < end_tile; ++t)
+    dot_tile<Format, kTokens>(tiles + uint64_t(t) * tile_bytes, prefetch_distance(tile_bytes), end, n_blocks, xq,
+                              n_blocks, y + t * kInterleavedRows, y_stride);
 }
 
 // accumulate<kTokens> for n < kPassTokens tokens.

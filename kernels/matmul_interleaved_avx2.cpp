@@ -37,17 +37,6 @@ namespace {
 static_assert(kTileRows % kInterleavedRows == 0);
 constexpr int kLayoutTilesPerRowTile = kTileRows / kInterleavedRows;
 
-// How far ahead of the block it multiplies dot_tile prefetches, in bytes of the tiles it reads
-// (consecutive in memory). The AVX2 build takes the next tile's same block (measured on Zen 3).
-// The AVX-512 build takes a fixed 3 KB: on AMD EPYC Zen 4 one tile ahead (22 KB for a row of
-// 4864 Q4_K weights, 38 KB at 8192) arrived too early, and one token of Q6_K ran 1.2x faster at
-// 3 KB (bench_matmul matmul_interleaved/avx512/Q6_K/tokens:1/threads:1, alternating binaries).
-#if defined(__AVX512F__)
-constexpr uint64_t prefetch_distance(uint64_t /*tile_bytes*/) { return 3072; }
-#else
-constexpr uint64_t prefetch_distance(uint64_t tile_bytes) { return tile_bytes; }
-#endif
-
 // kTokens tokens (token t's blocks at x + t * x_stride), the 8 rows of one tile, each block
 // decoded into registers once for all of them; the bytes `ahead` past each block are prefetched
 // where they are before `end` (the end of the tiles this call reads). This serves one token, and

@@ -129,6 +129,18 @@ void emit16(__m128i q, __m256 scale, __m256 bias, int offset, Sink& sink) {
   sink(offset + 8, _mm256_fmadd_ps(low8_to_float(_mm_unpackhi_epi64(q, q)), scale, bias));
 }
 
+// How far ahead of the block it multiplies a one-token kernel's dot_tile prefetches (the Int16
+// kernels': matmul_interleaved_avx2.cpp; the Int8 ones': matmul_int8_avx2.cpp), in bytes of the tiles it reads
+// (consecutive in memory). The AVX2 build takes the next tile's same block (measured on Zen 3).
+// The AVX-512 build takes a fixed 3 KB: on AMD EPYC Zen 4 one tile ahead (22 KB for a row of
+// 4864 Q4_K weights, 38 KB at 8192) arrived too early, and one token of Q6_K ran 1.2x faster at
+// 3 KB (bench_matmul matmul_interleaved/avx512/Q6_K/tokens:1/threads:1, alternating binaries).
+#if defined(__AVX512F__)
+constexpr uint64_t prefetch_distance(uint64_t /*tile_bytes*/) { return 3072; }
+#else
+constexpr uint64_t prefetch_distance(uint64_t tile_bytes) { return tile_bytes; }
+#endif
+
 }  // namespace
 
 // The K-quant kernels (matmul_k_quants_avx2.cpp); nullptr for any other type.
