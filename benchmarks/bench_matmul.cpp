@@ -4,6 +4,8 @@
 // on 1 and 2 threads (rows split as ops::matmul splits them), for every ISA this CPU runs
 // (scalar, avx2, avxvnni, avx512, neon). matmul_interleaved: the same matrix
 // repacked into the 8-row interleaved layout, for the kernels and formats that read it.
+// matmul_rows_int8: BF16 rows with ActivationPrecision::Int8 (bf16 activations; vdpbf16ps where
+// the CPU has AVX512_BF16: kernels/matmul_bf16.hpp).
 // bytes/s counts the weight bytes read; "flops" is 2 * rows * n_in * tokens per second; on one
 // thread both are per second of that thread's CPU time, on two per second of real time.
 // Generation (1 and 8 tokens) reads the weights from memory, as a model too big for the caches does: the
@@ -63,21 +65,33 @@ std::vector<uint8_t> interleaved_matrix(GgmlType type) {
   return tiles;
 }
 
-// int8: the interleaved layout with ActivationPrecision::Int8 (kernels/matmul_int8.hpp).
+// The kernels a benchmark runs: the rows as the file stores them or the interleaved tiles, with
+// Int16 or Int8 activations (kernels/matmul_int8.hpp; for BF16 rows kernels/matmul_bf16.hpp).
+enum class Layout { Rows, Interleaved, InterleavedInt8, RowsInt8 };
+
 void BM_Matmul(benchmark::State& state, const slm::kernels::IsaKernels* variant, GgmlType type, int64_t n_tokens,
-               int n_threads, bool interleaved, bool int8) {
+               int n_threads, Layout layout) {
+  const bool interleaved = layout == Layout::Interleaved || layout == Layout::InterleavedInt8;
   const slm::kernels::IsaKernels& kernels = *variant;
   const std::vector<uint8_t> matrix = interleaved ? interleaved_matrix(type) : quantized_matrix(type);
   const uint64_t row_bytes = slm::ggml_row_bytes(type, kRowLength);
   const std::vector<float> x = slm::bench::normal_values(n_tokens * kRowLength, 2);
   std::vector<float> y(static_cast<size_t>(n_tokens * kRows));
   const auto kernel = [&](const uint8_t* weights, int64_t row_begin, int64_t row_end) {
-    if (int8)
-      kernels.matmul_interleaved_int8(type, weights, kRowLength, x.data(), n_tokens, y.data(), kRows, row_begin, row_end);
-    else if (interleaved)
-      kernels.matmul_interleaved(type, weights, kRowLength, x.data(), n_tokens, y.data(), kRows, row_begin, row_end);
-    else
-      kernels.matmul_rows(type, weights, row_bytes, kRowLength, x.data(), n_tokens, y.data(), kRows, row_begin, row_end);
+    switch (layout) {
+      case Layout::Rows:
+        return kernels.matmul_rows(type, weights, row_bytes, kRowLength, x.data(), n_tokens, y.data(), kRows, row_begin,
+                                   row_end);
+      case Layout::Interleaved:
+        return kernels.matmul_interleaved(type, weights, kRowLength, x.data(), n_tokens, y.data(), kRows, row_begin,
+                                          row_end);
+      case Layout::InterleavedInt8:
+        return kernels.matmul_interleaved_int8(type, weights, kRowLength, x.data(), n_tokens, y.data(), kRows,
+                                               row_begin, row_end);
+      case Layout::RowsInt8:
+        return kernels.matmul_rows_bf16_activations(weights, row_bytes, kRowLength, x.data(), n_tokens, y.data(), kRows,
+                                                    row_begin, row_end);
+    }
   };
   const size_t n_copies = n_tokens <= 8 ? std::max<size_t>(1, kBytesPastCaches / matrix.size()) : 1;
   std::vector<uint8_t> copies(matrix.size() * n_copies);
@@ -105,18 +119,20 @@ int register_all() {
   for (Isa isa : slm::kernels::kAllIsas) {
     if (!slm::kernels::isa_available(isa)) continue;
     const slm::kernels::IsaKernels* kernels = &slm::kernels::kernels_for(isa);
-    for (int layout : {0, 1, 2})  // rows, interleaved, interleaved with Int8 activations
+    for (Layout layout : {Layout::Rows, Layout::Interleaved, Layout::InterleavedInt8, Layout::RowsInt8})
       for (GgmlType type : kWeightFormats) {
-        const bool interleaved = layout > 0, int8 = layout == 2;
-        if (interleaved && !kernels->interleaves(type)) continue;
-        if (int8 && !kernels->int8_activations(type)) continue;
+        if (layout == Layout::Interleaved && !kernels->interleaves(type)) continue;
+        if (layout == Layout::InterleavedInt8 && !(kernels->interleaves(type) && kernels->int8_activations(type))) continue;
+        if (layout == Layout::RowsInt8 && type != GgmlType::BF16) continue;
+        static constexpr const char* kLayoutNames[] = {"matmul_rows/", "matmul_interleaved/", "matmul_interleaved_int8/",
+                                                       "matmul_rows_int8/"};
         for (int64_t n_tokens : {1, 8, 64})
           for (int n_threads : {1, 2}) {
-            const std::string name = std::string(int8 ? "matmul_interleaved_int8/" : interleaved ? "matmul_interleaved/" : "matmul_rows/") +
+            const std::string name = std::string(kLayoutNames[int(layout)]) +
                                      kernels->name + "/" + std::string(slm::ggml_type_name(type)) +
                                      "/tokens:" + std::to_string(n_tokens) + "/threads:" + std::to_string(n_threads);
             auto* benchmark = benchmark::RegisterBenchmark(name.c_str(), BM_Matmul, kernels, type, n_tokens, n_threads,
-                                                           interleaved, int8);
+                                                           layout);
             if (n_threads > 1) benchmark->UseRealTime();  // one thread: its CPU time, steadier on a shared machine
           }
       }

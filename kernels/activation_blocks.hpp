@@ -73,30 +73,42 @@ inline ActivationScale activation_scale(float amax, int magnitude_bits = kActiva
 // kernels/matmul.hpp).
 inline thread_local uint64_t activations_name = 0;
 
-// Every token's activation blocks (n_in / N per token, token t's first at t * (n_in / N)), each
-// written by quantize_block(x + offset, block), into a per-thread buffer that only grows: a
-// kernel quantizes its activations once per call, and the buffer is theirs until the thread's
-// next call. Calls under one activations name (not 0) with the same x, shape and quantize_block
-// find them already quantized: one x multiplied by many row ranges is quantized once per thread.
-template <class Block, int N>
-const Block* quantize_tokens(const float* x, int64_t n_tokens, int64_t n_in, void (*quantize_block)(const float*, Block&)) {
-  struct Quantized {
+// n elements made from x by fill(elements), in a per-thread buffer that only grows: a kernel
+// converts its activations once per call, and the buffer is theirs until the thread's next call
+// of the same instantiation. Calls under one activations name (not 0) with the same x, shape and
+// conversion (any pointer that names it) find them already made: one x multiplied by many row
+// ranges is converted once per thread.
+template <class Element, class Fill>
+const Element* convert_tokens_once(const float* x, int64_t n_tokens, int64_t n_in, const void* conversion, size_t n,
+                                   Fill&& fill) {
+  struct Converted {
     uint64_t name = 0;
     const float* x = nullptr;
     int64_t n_tokens = 0, n_in = 0;
-    void (*quantize_block)(const float*, Block&) = nullptr;
-    bool operator==(const Quantized&) const = default;
+    const void* conversion = nullptr;
+    bool operator==(const Converted&) const = default;
   };
-  thread_local std::vector<Block> blocks;
-  thread_local Quantized held;  // what blocks hold
-  const Quantized wanted{activations_name, x, n_tokens, n_in, quantize_block};
-  if (wanted.name != 0 && wanted == held) return blocks.data();
-  const int64_t n_blocks = n_in / N;
-  if (blocks.size() < static_cast<size_t>(n_tokens * n_blocks)) blocks.resize(static_cast<size_t>(n_tokens * n_blocks));
-  for (int64_t t = 0; t < n_tokens; ++t)
-    for (int64_t b = 0; b < n_blocks; ++b) quantize_block(x + t * n_in + b * N, blocks[static_cast<size_t>(t * n_blocks + b)]);
+  thread_local std::vector<Element> elements;
+  thread_local Converted held;  // what elements hold
+  const Converted wanted{activations_name, x, n_tokens, n_in, conversion};
+  if (wanted.name != 0 && wanted == held) return elements.data();
+  if (elements.size() < n) elements.resize(n);
+  fill(elements.data());
   held = wanted;
-  return blocks.data();
+  return elements.data();
+}
+
+// Every token's activation blocks (n_in / N per token, token t's first at t * (n_in / N)), each
+// written by quantize_block(x + offset, block), once per activations name (convert_tokens_once).
+template <class Block, int N>
+const Block* quantize_tokens(const float* x, int64_t n_tokens, int64_t n_in, void (*quantize_block)(const float*, Block&)) {
+  const int64_t n_blocks = n_in / N;
+  return convert_tokens_once<Block>(x, n_tokens, n_in, reinterpret_cast<const void*>(quantize_block),
+                                    static_cast<size_t>(n_tokens * n_blocks), [&](Block* blocks) {
+                                      for (int64_t t = 0; t < n_tokens; ++t)
+                                        for (int64_t b = 0; b < n_blocks; ++b)
+                                          quantize_block(x + t * n_in + b * N, blocks[t * n_blocks + b]);
+                                    });
 }
 
 // The activation block the integer kernels pair with a weight format: its own block.

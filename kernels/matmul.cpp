@@ -14,6 +14,7 @@
 #include "kernels/attention.hpp"
 #include "kernels/dequantize.hpp"
 #include "kernels/dot.hpp"
+#include "kernels/matmul_bf16.hpp"
 #include "kernels/matmul_isa.hpp"
 #include "kernels/quant_blocks.hpp"
 
@@ -63,7 +64,8 @@ void attend_queries_scalar(const AttentionQueries& queries) { attend_queries_one
 
 const IsaKernels kScalarKernels = {Isa::Scalar,        "scalar", matmul_rows_scalar, dot_f16_f32_scalar,   axpy_f16_f32_scalar,
                                     attend_head_scalar, attend_queries_scalar, float_activations_only,
-                                    never_interleaves,  nullptr, never_interleaves, nullptr};
+                                    never_interleaves,  nullptr, never_interleaves, nullptr,
+                                    matmul_rows_bf16_activations_scalar};
 
 // ---------------------------------------------------------------------------
 // Choosing the instruction set
@@ -104,7 +106,27 @@ bool cpu_has_avx512_vnni() {
   return (xcr0_low & 0xe6u) == 0xe6u;
 }
 
+// AVX512_BF16 (vdpbf16ps): CPUID leaf 7, sub-leaf 1, EAX bit 5.
+bool cpu_has_avx512_bf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5));
+}
+
 }  // namespace
+#endif
+
+bool bf16_dot_available() {
+#if defined(SLM_HAVE_AVX512BF16_KERNELS)
+  return cpu_has_avx2_fma_f16c() && cpu_has_avx512_vnni() && cpu_has_avx512_bf16();
+#else
+  return false;
+#endif
+}
+
+#if !defined(SLM_HAVE_AVX512BF16_KERNELS)
+void matmul_rows_bf16_dot(const uint8_t*, uint64_t, int64_t, const float*, int64_t, float*, int64_t, int64_t, int64_t) {
+  throw std::logic_error("matmul_rows_bf16_dot: this build has no AVX-512 BF16 kernels");
+}
 #endif
 
 bool isa_available(Isa isa) {
@@ -209,8 +231,12 @@ const IsaKernels& active_kernels() {
 }  // namespace
 
 void matmul_rows(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
-                 int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+                 int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end,
+                 ActivationPrecision precision) {
   check_row_length("matmul_rows", n_in, ggml_type_info(type).block_size);
+  if (precision == ActivationPrecision::Int8 && type == GgmlType::BF16)
+    return active_kernels().matmul_rows_bf16_activations(weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin,
+                                                         row_end);
   active_kernels().matmul_rows(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
 }
 

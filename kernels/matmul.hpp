@@ -69,9 +69,13 @@ Isa active_isa();
 // y[t * y_stride + o] = sum_i W[o][i] * x[t * n_in + i], for o in [row_begin, row_end)
 // and t in [0, n_tokens). Row o of W is the ggml_row_bytes(type, n_in) bytes at
 // weights + o * row_bytes. Other elements of y are not touched.
+// With ActivationPrecision::Int8, BF16 weights are multiplied with the activations rounded to
+// bf16 (kernels/matmul_bf16.hpp: vdpbf16ps where the CPU has AVX512_BF16); every other format's
+// rows keep Int16 (their Int8 kernels read the interleaved layout: matmul_interleaved_rows).
 // Throws std::invalid_argument when n_in is not a multiple of the type's block size.
 void matmul_rows(GgmlType type, const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
-                 int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+                 int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end,
+                 ActivationPrecision precision = ActivationPrecision::Int16);
 
 // The 8-row interleaved layout (kernels/interleaved_blocks.hpp), into which Model::load repacks
 // the matrices of each type the active ISA multiplies faster from it.
@@ -124,6 +128,8 @@ using MatmulRowsFn = void (*)(GgmlType type, const uint8_t* weights, uint64_t ro
                               int64_t row_end);
 using MatmulInterleavedFn = void (*)(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x,
                                      int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+using MatmulBf16Fn = void (*)(const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
+                              int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 struct IsaKernels {
   Isa isa;
   const char* name;  // isa_name(isa)
@@ -142,6 +148,8 @@ struct IsaKernels {
   // The same with ActivationPrecision::Int8, for the types int8_activations names.
   bool (*int8_activations)(GgmlType type);
   MatmulInterleavedFn matmul_interleaved_int8;
+  // matmul_rows of BF16 weights with ActivationPrecision::Int8 (kernels/matmul_bf16.hpp).
+  MatmulBf16Fn matmul_rows_bf16_activations;
 };
 
 // The kernels of an ISA. Throws std::invalid_argument unless isa_available(isa).

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/activation_blocks.hpp"
+#include "kernels/matmul_bf16.hpp"
 #include "kernels/matmul_isa.hpp"
 #include "kernels/matmul_tiling.hpp"
 #include "kernels/quant_blocks.hpp"
@@ -156,6 +157,13 @@ void axpy_f16_f32_avx2(float a, const uint16_t* x, float* y, int64_t n) {
 }
 
 }  // namespace
+
+void matmul_rows_bf16_activations(const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
+                                  int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  tiling::matmul_rows<Avx2Lanes, Bf16Format>(weights, row_bytes, n_in, bf16_rounded_tokens_as_floats(x, n_tokens, n_in),
+                                             n_tokens, y, y_stride, row_begin, row_end);
+}
+
 }  // namespace slm::kernels::avx2
 
 namespace slm::kernels {
@@ -167,7 +175,8 @@ namespace {
 template <const IntegerKernelSet& kInteger>
 constexpr IsaKernels avx2_kernels(Isa isa, void (*attend_queries)(const AttentionQueries&) = avx2::attend_queries_avx2,
                                   bool (*int8_activations)(GgmlType) = avx2::int8_activations,
-                                  MatmulInterleavedFn matmul_interleaved_int8 = avx2::matmul_interleaved_int8) {
+                                  MatmulInterleavedFn matmul_interleaved_int8 = avx2::matmul_interleaved_int8,
+                                  MatmulBf16Fn matmul_rows_bf16_activations = avx2::matmul_rows_bf16_activations) {
   return {isa,
           isa_name(isa),
           avx2::matmul_rows_avx2<kInteger>,
@@ -182,7 +191,8 @@ constexpr IsaKernels avx2_kernels(Isa isa, void (*attend_queries)(const Attentio
             kInteger.matmul_interleaved(type, tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
           },
           int8_activations,
-          matmul_interleaved_int8};
+          matmul_interleaved_int8,
+          matmul_rows_bf16_activations};
 }
 
 }  // namespace
@@ -199,6 +209,12 @@ const IsaKernels kAvxVnniKernels = avx2_kernels<kAvxVnniIntegerKernels>(Isa::Avx
 #if defined(SLM_HAVE_AVX512_KERNELS)
 const IsaKernels kAvx512Kernels = avx2_kernels<kAvx512IntegerKernels>(Isa::Avx512, avx512::attend_queries_avx512,
                                                                        avx512::int8_activations,
-                                                                       avx512::matmul_interleaved_int8);
+                                                                       avx512::matmul_interleaved_int8,
+#if defined(SLM_HAVE_AVX512BF16_KERNELS)
+                                                                       avx512::matmul_rows_bf16_activations
+#else
+                                                                       avx2::matmul_rows_bf16_activations
+#endif
+);
 #endif
 }  // namespace slm::kernels

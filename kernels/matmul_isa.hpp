@@ -24,6 +24,10 @@ void attend_queries_avx2(const AttentionQueries& queries);  // attention_queries
 bool int8_activations(GgmlType type);
 void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
                              float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+// BF16 under Int8 (kernels/matmul_bf16.hpp): rounded activations, the float kernel of BF16
+// (matmul_avx2.cpp); avx512's takes vdpbf16ps where the CPU has it (matmul_bf16_avx512.cpp).
+void matmul_rows_bf16_activations(const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
+                                  int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 }
 namespace avxvnni {
 bool int8_activations(GgmlType type);
@@ -32,6 +36,8 @@ void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, 
 }
 namespace avx512 {
 void attend_queries_avx512(const AttentionQueries& queries);  // attention_queries_avx512.cpp
+void matmul_rows_bf16_activations(const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
+                                  int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 bool int8_activations(GgmlType type);
 void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_tokens,
                              float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);

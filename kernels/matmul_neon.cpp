@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/activation_blocks.hpp"
+#include "kernels/matmul_bf16.hpp"
 #include "kernels/matmul_isa.hpp"
 #include "kernels/matmul_tiling.hpp"
 #include "kernels/quant_blocks.hpp"
@@ -164,6 +165,13 @@ void axpy_f16_f32_neon(float a, const uint16_t* x, float* y, int64_t n) {
   }
 }
 
+// BF16 under Int8 (kernels/matmul_bf16.hpp): the float kernel of BF16 on the rounded activations.
+void matmul_rows_bf16_activations(const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const float* x,
+                                  int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  tiling::matmul_rows<NeonLanes, Bf16Format>(weights, row_bytes, n_in, bf16_rounded_tokens_as_floats(x, n_tokens, n_in),
+                                             n_tokens, y, y_stride, row_begin, row_end);
+}
+
 }  // namespace
 }  // namespace slm::kernels::neon
 
@@ -179,5 +187,6 @@ const IsaKernels kNeonKernels = {Isa::Neon,
                                   never_interleaves,
                                   nullptr,
                                   never_interleaves,
-                                  nullptr};
+                                  nullptr,
+                                  neon::matmul_rows_bf16_activations};
 }  // namespace slm::kernels

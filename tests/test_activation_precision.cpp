@@ -1,5 +1,5 @@
 // LoadOptions::activations at the model's level: Int8 runs the Int8 kernels for the matrices
-// whose format has them (the logits move, a little), and leaves a model with none of them
+// whose format has them, and bf16 activations for BF16 ones (the logits move, a little), and leaves a model with none of them
 // bit for bit as Int16 leaves it. Batch and thread invariance under Int8: test_determinism.cpp.
 #include <gtest/gtest.h>
 
@@ -63,7 +63,11 @@ TEST_P(ActivationPrecisionOfModel, Int8MovesTheLogitsALittleWhereItsKernelsRun) 
   SLM_REQUIRE_ASSET(path);
   LoadOptions int8_load;
   int8_load.activations = ActivationPrecision::Int8;
-  const int n_int8 = int8_matrices(*Model::load(path.string(), int8_load));
+  const auto int8_model = Model::load(path.string(), int8_load);
+  const int n_int8 = int8_matrices(*int8_model);
+  // BF16 matrices take bf16 activations on every ISA, repacked or not (kernels/matmul_bf16.hpp).
+  for (const ops::WeightMatrix* w : repackable_matrices(int8_model->weights()))
+    if (w->data && w->type == GgmlType::BF16) EXPECT_EQ(w->activations, ActivationPrecision::Int8) << w->n_out << " rows";
   EXPECT_EQ(int8_matrices(*Model::load(path.string())), 0) << "Int8 matrices in a model loaded with Int16";
   const std::vector<float> int16 = prompt_logits(path.string(), ActivationPrecision::Int16);
   const std::vector<float> int8 = prompt_logits(path.string(), ActivationPrecision::Int8);
@@ -78,8 +82,8 @@ TEST_P(ActivationPrecisionOfModel, Int8MovesTheLogitsALittleWhereItsKernelsRun) 
   const size_t n_vocab = size_t(model->config().n_vocab);
   // The rounding of 8-bit activations is llama.cpp's. The largest KL divergence of a position's
   // next-token distribution, measured when written: 0.0009-0.0030 nats on the syn-llama-tiny
-  // files, 0.021 on syn-qwen35-tiny (its recurrent state carries each rounding on to later
-  // positions). Unrelated distributions (each position's against the next one's) are 4.1-7.0
+  // files (0.0001 on the BF16 one, bf16 activations), 0.021 on syn-qwen35-tiny (its recurrent
+  // state carries each rounding on to later positions). Unrelated distributions (each position's against the next one's) are 4.1-7.0
   // nats apart on the same files: a broken kernel's noise would be far above 0.05.
   for (double kl : kl_divergences(int16, int8, n_vocab)) EXPECT_LT(kl, 0.05);
 }
@@ -112,6 +116,7 @@ INSTANTIATE_TEST_SUITE_P(Models, ActivationPrecisionOfModel,
                                            "syn-llama-tiny-Q6_K", "syn-llama-tiny-Q4_0", "syn-llama-tiny-Q5_K_M",
                                            "syn-llama-tiny-Q4_1", "syn-llama-tiny-Q5_1",
                                            "syn-llama-tiny-Q3_K_M", "syn-llama-tiny-Q2_K", "syn-llama-tiny-F16",
+                                           "syn-llama-tiny-BF16",
                                            "syn-qwen35-tiny-Q4_K_M"),
                          [](const auto& info) { return test_name_of(info.param); });
 

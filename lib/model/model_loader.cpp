@@ -202,7 +202,7 @@ void interleave_weights(const GgufFile& file, ModelWeights& weights, ActivationP
     }
     write_tile_cache(file, placed, weights.interleaved_tiles.data(), total_bytes, n_threads);
   }
-  for (const TilePlacement& p : placed) p.matrix->activations = ops::supported_activations(*p.matrix, activations);
+  for (ops::WeightMatrix* w : repackable_matrices(weights)) w->activations = ops::supported_activations(*w, activations);
   if (weights.output.data == weights.token_embd.data) weights.token_embd.interleaved = weights.output.interleaved;
 }
 

@@ -38,7 +38,8 @@ bool should_interleave(const WeightMatrix& w) {
 }
 
 ActivationPrecision supported_activations(const WeightMatrix& w, ActivationPrecision wanted) {
-  const bool int8 = wanted == ActivationPrecision::Int8 && w.interleaved && kernels::multiplies_int8_activations(w.type);
+  const bool int8 = wanted == ActivationPrecision::Int8 &&
+                    (w.type == GgmlType::BF16 || (w.interleaved && kernels::multiplies_int8_activations(w.type)));
   return int8 ? ActivationPrecision::Int8 : ActivationPrecision::Int16;
 }
 
@@ -146,7 +147,8 @@ void matmul_row_range(const WeightMatrix& w, const float* x, int64_t n_tokens, f
                                      w.activations);
   const int64_t rows_begin = std::max(row_begin, tiles_end);
   if (rows_begin < row_end)
-    kernels::matmul_rows(w.type, w.data, w.row_bytes, w.n_in, x, n_tokens, y, w.n_out, rows_begin, row_end);
+    kernels::matmul_rows(w.type, w.data, w.row_bytes, w.n_in, x, n_tokens, y, w.n_out, rows_begin, row_end,
+                         w.activations);
 }
 
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps) {

@@ -22,8 +22,9 @@ struct WeightMatrix {
   // The same rows repacked for the kernels (kernels/interleaved_blocks.hpp): rows
   // [0, n_out / 8 * 8) in whole tiles of 8, the rest still read from `data`. nullptr: none.
   const uint8_t* interleaved = nullptr;
-  // How the interleaved tiles' kernels round the activations (LoadOptions::activations where
-  // the active kernels have Int8 for the type; the rows read from `data` always keep Int16).
+  // How the kernels round the activations: LoadOptions::activations where the active kernels
+  // have Int8 for the type's interleaved tiles, and for BF16 (bf16 activations:
+  // kernels/matmul_bf16.hpp); the rows of other formats read from `data` always keep Int16.
   ActivationPrecision activations = ActivationPrecision::Int16;
 };
 
@@ -33,8 +34,8 @@ int64_t n_interleaved_rows(const WeightMatrix& w);
 // Whether the active kernels multiply w faster once it is repacked with interleave_rows.
 bool should_interleave(const WeightMatrix& w);
 
-// The precision w's interleaved tiles can be multiplied with when `wanted` is asked for:
-// Int8 only where w has tiles and the active kernels have Int8 for its type, else Int16.
+// The precision w can be multiplied with when `wanted` is asked for: Int8 where w has tiles and
+// the active kernels have Int8 for its type, or w is BF16; else Int16.
 ActivationPrecision supported_activations(const WeightMatrix& w, ActivationPrecision wanted);
 
 // The bytes of w's interleaved tiles of rows [0, n_out / 8 * 8).

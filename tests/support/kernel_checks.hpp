@@ -18,6 +18,8 @@
 #include "kernels/activation_blocks.hpp"
 #include "kernels/dequantize.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/matmul_bf16.hpp"
+#include "kernels/matmul_isa.hpp"
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "slm/ggml_type.hpp"
@@ -545,6 +547,38 @@ inline void check_isa_choice(CheckReport& report) {
 }
 
 // Every kernel check above for one ISA, over every weight format.
+// BF16 under ActivationPrecision::Int8 (kernels/matmul_bf16.hpp): vdpbf16ps gives the bits of
+// its reference; every other ISA runs the float kernels of BF16 on the rounded activations, and a
+// product of two bf16 values is exact in float32, so a fused multiply-add rounds as a multiply
+// then an add does: matmul_rows_scalar's bits on the rounded activations (normal values here).
+inline void check_bf16_activations(Isa isa, CheckReport& report) {
+  const IsaKernels& kernels = kernels_for(isa);
+  const bool dot = isa == Isa::Avx512 && bf16_dot_available();
+  const int64_t n_rows = 11;
+  for (int64_t n_in : {1, 13, 64, 300, 1100})
+    for (int64_t n_tokens : {1, 2, 5, 17, 30}) {
+      const RandomMatrix m = random_matrix(GgmlType::BF16, n_rows, n_in, uint32_t(n_in));
+      const std::vector<float> x = random_activations(n_tokens * n_in, uint32_t(n_tokens));
+      std::vector<float> rounded(x.size()), expected(size_t(n_tokens * n_rows)), got(expected.size());
+      for (size_t i = 0; i < x.size(); ++i) rounded[i] = bf16_to_fp32(fp32_to_bf16(x[i]));
+      if (dot)
+        matmul_rows_bf16_dot_reference(m.bytes.data(), m.row_bytes, n_in, x.data(), n_tokens, expected.data(), n_rows,
+                                       0, n_rows);
+      else
+        matmul_rows_scalar(GgmlType::BF16, m.bytes.data(), m.row_bytes, n_in, rounded.data(), n_tokens,
+                           expected.data(), n_rows, 0, n_rows);
+      kernels.matmul_rows_bf16_activations(m.bytes.data(), m.row_bytes, n_in, x.data(), n_tokens, got.data(), n_rows, 0,
+                                           n_rows);
+      for (size_t i = 0; i < got.size(); ++i) {
+        const bool same = float_bits(got[i]) == float_bits(expected[i]);
+        report.expect(same, same ? std::string() : std::string(kernels.name) + " BF16 Int8 n_in " + std::to_string(n_in) +
+                                                       ", " + std::to_string(n_tokens) + " tokens: output " +
+                                                       std::to_string(i) + " = " + std::to_string(got[i]) +
+                                                       ", expected " + std::to_string(expected[i]));
+      }
+    }
+}
+
 inline void check_every_kernel(Isa isa, CheckReport& report) {
   for (GgmlType type : kWeightFormats) {
     check_matmul(isa, type, report);
@@ -553,6 +587,7 @@ inline void check_every_kernel(Isa isa, CheckReport& report) {
   }
   check_dot_f16_f32(isa, report);
   check_axpy_f16_f32(isa, report);
+  check_bf16_activations(isa, report);
 }
 
 }  // namespace slm::kernels::checks
