@@ -15,6 +15,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/matmul_int8_avx2.hpp"
@@ -32,13 +33,41 @@ constexpr int kInt8RegisterTokens = 4;
 constexpr int kInt8TileTokens = 144;  // tokens that reuse one decoded chunk
 constexpr int kInt8GroupTiles = 8;  // layout tiles that reuse one pass's activation blocks in L1
 
+// The activation blocks a format's dot_block reads: its LaneX where it has its own one-token
+// order (kLaneActivations), expanded from the Int8Blocks once per call, else the Int8Blocks.
+template <class Format>
+concept HasLaneActivations = Format::kLaneActivations;
+template <class Format>
+struct DotActivationsOf {
+  using type = Int8Block<Format::kWeights>;
+};
+template <HasLaneActivations Format>
+struct DotActivationsOf<Format> {
+  using type = typename Format::LaneX;
+};
+template <class Format>
+using DotActivations = typename DotActivationsOf<Format>::type;
+
+// The n blocks xq as dot_block reads them (a per-thread buffer that only grows, as xq's).
+template <class Format>
+const DotActivations<Format>* dot_activations(const Int8Block<Format::kWeights>* xq, int64_t n) {
+  if constexpr (HasLaneActivations<Format>) {
+    thread_local std::vector<typename Format::LaneX> lanes;
+    if (lanes.size() < size_t(n)) lanes.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i) Format::expand(xq[i], lanes[size_t(i)]);
+    return lanes.data();
+  } else {
+    return xq;
+  }
+}
+
 // kTokens tokens (token t's blocks at x + t * x_stride), the 8 rows of one tile; the bytes
 // `ahead` past each block (prefetch_distance, simd_avx2.hpp) are prefetched where they are
 // before `end` (the end of the tiles this call reads). Its own function, as the Int16 kernels'
 // dot_tile (matmul_interleaved_avx2.cpp).
 template <class Format, int kTokens>
 [[gnu::noinline]] void dot_tile(const uint8_t* tile, uint64_t ahead, const uint8_t* end, int64_t n_blocks,
-                                const Int8Block<Format::kWeights>* x, int64_t x_stride, float* y, int64_t y_stride) {
+                                const DotActivations<Format>* x, int64_t x_stride, float* y, int64_t y_stride) {
   __m256 acc[kTokens];
   for (__m256& a : acc) a = _mm256_setzero_ps();
   for (int64_t b = 0; b < n_blocks; ++b) {
@@ -51,7 +80,7 @@ template <class Format, int kTokens>
 
 // Tiles first_tile .. end_tile - 1 for n_tokens = kTokens (<= kInt8RegisterTokens) tokens.
 template <class Format, int kTokens>
-void dot_tiles(const uint8_t* tiles, uint64_t tile_bytes, int64_t n_blocks, const Int8Block<Format::kWeights>* xq,
+void dot_tiles(const uint8_t* tiles, uint64_t tile_bytes, int64_t n_blocks, const DotActivations<Format>* xq,
                int64_t n_tokens, float* y, int64_t y_stride, int64_t first_tile, int64_t end_tile) {
   if constexpr (kTokens > 1) {
     if (n_tokens < kTokens)
@@ -143,8 +172,9 @@ void matmul_tiles(const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_
   const uint64_t tile_bytes = uint64_t(n_blocks) * Format::kBlockBytes;
   const int64_t first_tile = row_begin / kInterleavedRows, end_tile = row_end / kInterleavedRows;
   if (n_tokens <= kInt8RegisterTokens)
-    return dot_tiles<Format, kInt8RegisterTokens>(tiles, tile_bytes, n_blocks, xq, n_tokens, y, y_stride, first_tile,
-                                                  end_tile);
+    return dot_tiles<Format, kInt8RegisterTokens>(tiles, tile_bytes, n_blocks,
+                                                  dot_activations<Format>(xq, n_tokens * n_blocks), n_tokens, y,
+                                                  y_stride, first_tile, end_tile);
   multiply_tile_group<Format, kInt8GroupTiles>(tiles, tile_bytes, first_tile, end_tile, n_blocks, xq, n_tokens, y,
                                                y_stride);
 }

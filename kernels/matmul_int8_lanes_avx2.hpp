@@ -98,6 +98,36 @@ inline __m256i dot_bytes_add(__m256i acc, __m256i u, __m256i s) {
 #endif
 }
 
+// Word pairs, the one-token order of the vpdpbusd builds (kByteDotProducts) for the formats
+// whose groups are 16 nibble bytes (Q4_0, Q4_1, Q4_K): a group's 16-bit word r (bytes 2r,
+// 2r + 1) is row r's. Of the loads [group m | m + 1] and [m + 2 | m + 3], each with its 64-bit
+// quarters reordered 0, 2 | 1, 3 (rows 0-3 of both groups, then rows 4-7),
+// _mm256_unpacklo_epi16 puts word r of groups m and m + 2 side by side in 32-bit lane r, and
+// _mm256_unpackhi_epi16 those of groups m + 1 and m + 3: 4 instructions for 64 bytes where
+// lane_nibbles took 4 per 16. Their low nibbles and their high nibbles are 4 byte vectors in
+// row lanes, each meeting one broadcast of 4 activation bytes: weights 4m + 2n, + 1 and
+// 4m + 8 + 2n, + 1 (vector n = 0, 1), 4m + 4 + 2n, + 1 and 4m + 12 + 2n, + 1 (n = 2, 3), which
+// word_pair_activations puts in that order.
+inline void nibble_word_pairs(const uint8_t* groups, __m256i (&quants)[4]) {
+  const __m256i a = _mm256_permute4x64_epi64(load32(groups), 0xd8);
+  const __m256i b = _mm256_permute4x64_epi64(load32(groups + 32), 0xd8);
+  const __m256i first = _mm256_unpacklo_epi16(a, b), second = _mm256_unpackhi_epi16(a, b);
+  const __m256i mask = _mm256_set1_epi8(0x0f);
+  quants[0] = _mm256_and_si256(first, mask);
+  quants[1] = _mm256_and_si256(_mm256_srli_epi16(first, 4), mask);
+  quants[2] = _mm256_and_si256(second, mask);
+  quants[3] = _mm256_and_si256(_mm256_srli_epi16(second, 4), mask);
+}
+
+// 32 activations (a nibble format's 32 weights, 8 groups) in the order nibble_word_pairs
+// multiplies them: in each 16, the 16-bit words 0, 4, 1, 5, 2, 6, 3, 7, so that 4 bytes at
+// 16k + 4n meet vector n of groups 4k .. 4k + 3.
+inline __m256i word_pair_activations(__m256i q) {
+  const __m256i order = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,  //
+                                         0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+  return _mm256_shuffle_epi8(q, order);
+}
+
 // Pins a running sum to a register here: without it GCC regroups the (associative) sums of
 // an unrolled loop over tokens into trees whose partial sums spill to the stack.
 inline void pin_register(__m256i& v) { __asm__("" : "+x"(v)); }

@@ -125,6 +125,15 @@ struct Int8KNibbles {
     return _mm256_xor_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_set1_ps(-0.0f));
   }
 
+  // acc[t] + the block's term for token t, isum[t] its sum (finish).
+  template <int kTokens>
+  static void finish_block(const uint8_t* block, const __m256i* isum, const XBlock* const* tokens, __m256* acc) {
+    const __m256i mins[4] = {min_pairs(block, 0), min_pairs(block, 1), min_pairs(block, 2), min_pairs(block, 3)};
+    const __m256 d = _mm256_cvtph_ps(load16(block)), min_scale = negated_dmin(block);
+#pragma GCC unroll 16
+    for (int t = 0; t < kTokens; ++t) acc[t] = finish(acc[t], isum[t], d, min_scale, mins, *tokens[t]);
+  }
+
   template <int kTokens>
   static void dot_block(const uint8_t* block, const XBlock* x, int64_t x_stride, __m256* acc) {
     const XBlock* tokens[kTokens];
@@ -132,9 +141,59 @@ struct Int8KNibbles {
     __m256i isum[kTokens];
     block_sums<kTokens>([&](int i, int m) { return group_weights(block, i, m); },
                         [&](int i) { return scale_pairs(block, i); }, tokens, isum);
-    const __m256i mins[4] = {min_pairs(block, 0), min_pairs(block, 1), min_pairs(block, 2), min_pairs(block, 3)};
-    const __m256 d = _mm256_cvtph_ps(load16(block)), min_scale = negated_dmin(block);
-    for (int t = 0; t < kTokens; ++t) acc[t] = finish(acc[t], isum[t], d, min_scale, mins, *tokens[t]);
+    finish_block<kTokens>(block, isum, tokens, acc);
+  }
+
+  // One token (and up to kInt8RegisterTokens) in the vpdpbusd builds, Q4_K (kLaneActivations):
+  // each sub-block's groups 4 at a time as nibble_word_pairs (matmul_int8_lanes_avx2.hpp), 10
+  // instructions per 4 groups where lane_nibbles took 16, against the token's activations in
+  // word_pair_activations' order (LaneX: an Int8Block with its q reordered, once per call).
+  static constexpr bool kLaneActivations = kByteDotProducts && !kFifthBit;
+  struct LaneX : XBlock {};
+  static void expand(const XBlock& x, LaneX& out) {
+    static_cast<XBlock&>(out) = x;
+    for (int i = 0; i < kWeights; i += 32)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out.q + i), word_pair_activations(load32(x.q + i)));
+  }
+
+  template <int kTokens>
+  static void dot_block(const uint8_t* block, const LaneX* x, int64_t x_stride, __m256* acc) {
+    // One token's products add in two chains of 4 vpdpbusd per sub-block, not one of 8: 1.15x
+    // with the matrix in the caches (bench_matmul, AMD EPYC Zen 4; 4 chains: no faster). More
+    // tokens are chains of their own.
+    constexpr int kChains = kTokens == 1 ? 2 : 1;
+    const XBlock* tokens[kTokens];
+    for (int t = 0; t < kTokens; ++t) tokens[t] = x + t * x_stride;
+    __m256i isum[kTokens];
+#pragma GCC unroll 16
+    for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+    for (int i = 0; i < kSubBlocks; ++i) {
+      const uint8_t* groups = block + kQuantsOffset + i * kGroups * kGroupBytes;
+      __m256i sums[kChains][kTokens];
+#pragma GCC unroll 16
+      for (int t = 0; t < kTokens; ++t)
+        for (int c = 0; c < kChains; ++c) sums[c][t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+      for (int k = 0; k < 2; ++k) {
+        __m256i quants[4];
+        nibble_word_pairs(groups + 64 * k, quants);
+#pragma GCC unroll 4
+        for (int n = 0; n < 4; ++n)
+#pragma GCC unroll 16
+          for (int t = 0; t < kTokens; ++t)
+            sums[n % kChains][t] =
+                dot_bytes_add(sums[n % kChains][t], quants[n], broadcast_quad(tokens[t]->q + 32 * i + 16 * k + 4 * n));
+      }
+      const __m256i scale = scale_pairs(block, i);
+#pragma GCC unroll 16
+      for (int t = 0; t < kTokens; ++t) {
+        __m256i sum = sums[0][t];
+        for (int c = 1; c < kChains; ++c) sum = _mm256_add_epi32(sum, sums[c][t]);
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sum, scale));
+      }
+    }
+    finish_block<kTokens>(block, isum, tokens, acc);
   }
 
   struct Tile {
