@@ -10,10 +10,12 @@
 // before the next chunk; the sums wait in a small buffer between chunks, so that the order of
 // each lane's multiply-adds does not depend on the chunk, the tile or the number of tokens.
 // The weights are read from the rows as the file stores them (a bf16 row is already what
-// vdpbf16ps takes); a row's last partial step is a masked load, zeros past its end. The first
-// pass over a chunk, which reads it from memory, prefetches the same chunk of the next 8 rows
-// (bench_matmul tokens:1 on Zen 4: 2 KB ahead within each row made one token 0.82x as fast as
-// the float32 kernel; the next rows, 0.99-1.06x).
+// vdpbf16ps takes); a row's last partial step is a masked load, zeros past its end. With several
+// tokens, the first pass over a chunk, which reads it from memory, prefetches the same chunk of
+// the next 8 rows. One token takes one row at a time and no software prefetch: one sequential
+// stream per thread, which Zen 4's prefetchers follow best (slm-bench tg128 on Qwen2.5-0.5B BF16,
+// 2 threads, alternating: 19.72 -> 26.67, 21.79 -> 27.41, 19.86 -> 37.72 t/s against 8 rows
+// with the prefetch; 4 rows without it, 24.76; bench_matmul tokens:8 one row at a time 0.45x).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -95,7 +97,7 @@ void matmul_row_group(const uint8_t* first_row, uint64_t row_bytes, int64_t n_in
     const Bf16Bits* x_tile = x + t0 * x_stride;
     for (int r = 0; r < kRows; ++r)
       for (int t = 0; t < tile_tokens; ++t) sums[r][t] = _mm512_setzero_ps();
-    const bool prefetch = t0 == 0;  // the weights' first read, from memory
+    const bool prefetch = kRows > 1 && t0 == 0;  // the weights' first read, from memory
     for (int64_t s0 = 0; s0 < n_full_steps; s0 += kChunkSteps)
       accumulate_token_tile<kRows, false>(first_row, row_bytes, x_tile, x_stride, tile_tokens, s0,
                                           std::min(kChunkSteps, n_full_steps - s0), 0, prefetch, sums);
@@ -113,7 +115,7 @@ void matmul_rows_bf16_dot(const uint8_t* weights, uint64_t row_bytes, int64_t n_
                           float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
   const Bf16Bits* rounded = bf16_rounded_tokens(x, n_tokens, n_in);
   int64_t o = row_begin;
-  for (; o + kRowsPerGroup <= row_end; o += kRowsPerGroup)
+  for (; n_tokens > 1 && o + kRowsPerGroup <= row_end; o += kRowsPerGroup)
     matmul_row_group<kRowsPerGroup>(weights + uint64_t(o) * row_bytes, row_bytes, n_in, rounded, n_tokens, y + o,
                                     y_stride);
   for (; o < row_end; ++o)
