@@ -170,8 +170,8 @@ void deinterleave_k_nibble_block(const uint8_t* in, int row, Block& block) {
 // and lane w % 32 locate its low nibble in ql and its top 2 bits in qh.
 constexpr int kQ6KSubBlocks = 16;
 constexpr int kQ6KQuantsOffset = kInterleavedRows * kScaleBytes + kQ6KSubBlocks * kInterleavedRows;
-constexpr int kQ6KGroupBytes = 24;  // 16 bytes of low nibbles, 8 of top 2 bits
-static_assert(kQ6KQuantsOffset + kQ4KSubBlocks * kGroups * kQ6KGroupBytes == kQ6KTileBlockBytes);
+constexpr int kQ6KPairBytes = 48;  // two groups of 32 6-bit quants
+static_assert(kQ6KQuantsOffset + kQ4KSubBlocks * kGroups / 2 * kQ6KPairBytes == kQ6KTileBlockBytes);
 
 struct Q6KPosition {
   int low_byte, low_shift, high_byte, high_shift;
@@ -179,6 +179,26 @@ struct Q6KPosition {
 Q6KPosition q6_k_position(int w) {
   const int half = w / 128, group = (w % 128) / 32, lane = w % 32;
   return {64 * half + 32 * (group % 2) + lane, 4 * (group / 2), 32 * half + lane, 2 * group};
+}
+
+// A pair of groups, a and b (slots of 6-bit quants), as 16 little-endian words, word j
+// a[j] | (b[16 + j] >> 2) << 6 | a[16 + j] << 10, then 16 bytes b[j] | (b[16 + j] & 3) << 6.
+void pack_q6_k_pair(const uint8_t (&a)[32], const uint8_t (&b)[32], uint8_t* pair) {
+  for (int j = 0; j < 16; ++j) {
+    const auto word = uint16_t(a[j] | (b[16 + j] >> 2) << 6 | a[16 + j] << 10);
+    std::memcpy(pair + 2 * j, &word, sizeof(word));
+    pair[32 + j] = uint8_t(b[j] | (b[16 + j] & 3) << 6);
+  }
+}
+void unpack_q6_k_pair(const uint8_t* pair, uint8_t (&a)[32], uint8_t (&b)[32]) {
+  for (int j = 0; j < 16; ++j) {
+    uint16_t word;
+    std::memcpy(&word, pair + 2 * j, sizeof(word));
+    a[j] = word & 0x3f;
+    a[16 + j] = uint8_t(word >> 10);
+    b[j] = pair[32 + j] & 0x3f;
+    b[16 + j] = uint8_t((pair[32 + j] >> 6) | ((word >> 6) & 0x0f) << 2);
+  }
 }
 
 void interleave_q6_k_block(const BlockQ6_K* const (&rows)[kInterleavedRows], uint8_t* out) {
@@ -194,15 +214,11 @@ void interleave_q6_k_block(const BlockQ6_K* const (&rows)[kInterleavedRows], uin
     }
   }
   for (int c = 0; c < kQ4KSubBlocks; ++c)
-    for (int m = 0; m < kGroups; ++m) {
-      uint8_t slots[32];
-      gather_slots(q, 32 * c, m, slots);
-      uint8_t* group = out + kQ6KQuantsOffset + (c * kGroups + m) * kQ6KGroupBytes;
-      pack_quants(slots, kNibbles, group);
-      for (int k = 0; k < 8; ++k) {
-        group[16 + k] = 0;
-        for (int t = 0; t < 4; ++t) group[16 + k] |= uint8_t(((slots[k + 8 * t] >> 4) & 3) << (2 * t));
-      }
+    for (int m = 0; m < kGroups; m += 2) {
+      uint8_t a[32], b[32];
+      gather_slots(q, 32 * c, m, a);
+      gather_slots(q, 32 * c, m + 1, b);
+      pack_q6_k_pair(a, b, out + kQ6KQuantsOffset + (c * kGroups + m) / 2 * kQ6KPairBytes);
     }
 }
 
@@ -212,18 +228,17 @@ void deinterleave_q6_k_block(const uint8_t* in, int row, BlockQ6_K& block) {
   std::memset(block.ql, 0, sizeof(block.ql));
   std::memset(block.qh, 0, sizeof(block.qh));
   for (int c = 0; c < kQ4KSubBlocks; ++c)
-    for (int m = 0; m < kGroups; ++m) {
-      const uint8_t* group = in + kQ6KQuantsOffset + (c * kGroups + m) * kQ6KGroupBytes;
-      uint8_t slots[32];
-      unpack_quants(group, kNibbles, slots);
-      for (int j = 0; j < 32; ++j) {
-        const SlotSource source = slot_source(m, j);
-        if (source.row != row) continue;
-        const int high = (group[16 + j % 8] >> (2 * (j / 8))) & 3;
-        const Q6KPosition p = q6_k_position(32 * c + source.weight);
-        block.ql[p.low_byte] |= uint8_t(slots[j] << p.low_shift);
-        block.qh[p.high_byte] |= uint8_t(high << p.high_shift);
-      }
+    for (int m = 0; m < kGroups; m += 2) {
+      uint8_t slots[2][32];
+      unpack_q6_k_pair(in + kQ6KQuantsOffset + (c * kGroups + m) / 2 * kQ6KPairBytes, slots[0], slots[1]);
+      for (int g = 0; g < 2; ++g)
+        for (int j = 0; j < 32; ++j) {
+          const SlotSource source = slot_source(m + g, j);
+          if (source.row != row) continue;
+          const Q6KPosition p = q6_k_position(32 * c + source.weight);
+          block.ql[p.low_byte] |= uint8_t((slots[g][j] & 0x0f) << p.low_shift);
+          block.qh[p.high_byte] |= uint8_t((slots[g][j] >> 4) << p.high_shift);
+        }
     }
 }
 

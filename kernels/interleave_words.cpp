@@ -34,12 +34,6 @@ void store_pair(uint8_t* bytes, uint32_t pair) {
 uint32_t low_nibble_pair(uint32_t word) { return (word & 0x0f0fu) | ((word >> 12) & 0xf0f0u); }
 uint32_t high_nibble_pair(uint32_t word) { return ((word >> 4) & 0x0f0fu) | ((word >> 16) & 0xf0f0u); }
 
-// The same for the 2-bit fields at bit `shift` of each byte (Q6_K's top bits), at bits 0 and 4
-// of the 2 bytes.
-uint32_t two_bit_pair(uint32_t word, int shift) {
-  return ((word >> shift) & 0x0303u) | ((word >> (shift + 12)) & 0x3030u);
-}
-
 // Groups of 16 bytes of nibbles, as Q4_0's (byte 2r + e: row r's weight 4m + e low, 4m + 2 + e
 // high), from 32 bytes of each row whose low nibbles are one run of 32 weights and high nibbles
 // the next: the low run's group m goes to low_out + m * stride, the high run's to high_out + ...
@@ -97,33 +91,42 @@ void interleave_q5_k_block(const BlockQ5_K* const (&blocks)[kInterleavedRows], u
   }
 }
 
+// Q6_K: a pair of groups a, b keeps 16 words a[j] | (b[16 + j] >> 2) << 6 | a[16 + j] << 10,
+// then 16 bytes b[j] | (b[16 + j] & 3) << 6 (interleaved_blocks.hpp). Row r's slots are
+// 2r + e and 16 + 2r + e (e = 0, 1): its words and bytes 2r, 2r + 1, from the row's quants of
+// weights 4m .. 4m + 3 of each group, a byte each in words a and b (q6_k_quant_word).
+void store_q6_k_row_pair(uint8_t* pair, int r, uint32_t a, uint32_t b) {
+  for (int e = 0; e < 2; ++e) {
+    const uint32_t a_low = (a >> 8 * e) & 0x3f, a_high = (a >> (16 + 8 * e)) & 0x3f;
+    const uint32_t b_low = (b >> 8 * e) & 0x3f, b_high = (b >> (16 + 8 * e)) & 0x3f;
+    store_pair(pair + 2 * (2 * r + e), a_low | (b_high >> 2) << 6 | a_high << 10);
+    pair[32 + 2 * r + e] = uint8_t(b_low | (b_high & 3) << 6);
+  }
+}
+
+// Weights 4m .. 4m + 3 of run c = 4h + g of 32 weights, a 6-bit quant a byte: low nibbles in
+// ql[64h + 32(g % 2) + l] (high nibbles when g >= 2), top 2 bits at bit 2g of qh[32h + l].
+uint32_t q6_k_quant_word(const BlockQ6_K& block, int c, int m) {
+  const int h = c / 4, g = c % 4;
+  const uint32_t low = (load_word(block.ql + 64 * h + 32 * (g % 2) + 4 * m) >> (4 * (g / 2))) & 0x0f0f0f0fu;
+  const uint32_t top = (load_word(block.qh + 32 * h + 4 * m) >> (2 * g)) & 0x03030303u;
+  return low | top << 4;
+}
+
 void interleave_q6_k_block(const BlockQ6_K* const (&blocks)[kInterleavedRows], uint8_t* out) {
   constexpr int kSubBlocks = 16, kQuantsOffset = kInterleavedRows * kScaleBytes + kSubBlocks * kInterleavedRows;
-  constexpr int kGroupBytes = 24, kRuns = 8;
-  const uint8_t* low_rows[kInterleavedRows];
+  constexpr int kPairBytes = 48, kRuns = 8;
   for (int r = 0; r < kInterleavedRows; ++r) {
     const BlockQ6_K& block = *blocks[r];
     std::memcpy(out + kScaleBytes * r, &block.d, kScaleBytes);
     for (int i = 0; i < kSubBlocks; ++i)
       out[kInterleavedRows * kScaleBytes + i * kInterleavedRows + r] = uint8_t(block.scales[i]);
-    low_rows[r] = block.ql;
+    for (int c = 0; c < kRuns; ++c)
+      for (int m = 0; m < kGroups; m += 2)
+        store_q6_k_row_pair(out + kQuantsOffset + (c * kGroups + m) / 2 * kPairBytes, r, q6_k_quant_word(block, c, m),
+                            q6_k_quant_word(block, c, m + 1));
   }
-  // Run c = 4h + g of 32 weights: low nibbles in ql[64h + 32(g % 2) + l] (high nibbles when
-  // g >= 2), top 2 bits at bit 2g of qh[32h + l]. A group's byte 16 + 2r + e holds its slots
-  // 2r + e, 2r + e + 8, + 16, + 24: rows r and r + 4.
-  auto group = [&](int c, int m) { return out + kQuantsOffset + (c * kGroups + m) * kGroupBytes; };
-  for (int h = 0; h < 2; ++h) {
-    for (int g = 0; g < 2; ++g)
-      interleave_nibble_runs(low_rows, 64 * h + 32 * g, group(4 * h + g, 0), group(4 * h + g + 2, 0), kGroupBytes);
-    for (int m = 0; m < kGroups; ++m)
-      for (int r = 0; r < kInterleavedRows / 2; ++r) {
-        const uint32_t word = load_word(blocks[r]->qh + 32 * h + 4 * m);
-        const uint32_t next = load_word(blocks[r + 4]->qh + 32 * h + 4 * m);
-        for (int g = 0; g < 4; ++g)
-          store_pair(group(4 * h + g, m) + 16 + 2 * r, two_bit_pair(word, 2 * g) | two_bit_pair(next, 2 * g) << 2);
-      }
-  }
-  static_assert(kRuns * kGroups * kGroupBytes + kQuantsOffset == kQ6KTileBlockBytes);
+  static_assert(kRuns * kGroups / 2 * kPairBytes + kQuantsOffset == kQ6KTileBlockBytes);
 }
 
 // Q2_K and Q3_K (interleave_low_bit_k_quants.cpp): qs[32h + l] holds weight l of runs 4h .. 4h + 3

@@ -27,11 +27,14 @@
 // for each sub-block i 8 groups m of 20 bytes, as the Q5_0 groups (uint32 qh, then qs[16]), of
 // weights 32i + 4m ..: 1440 bytes where the 8 blocks take 1408.
 //
-// Q6_K (16 sub-blocks of 16, 6-bit quants), a tile's block b is
+// Q6_K (16 sub-blocks of 16, 6-bit quants q), a tile's block b is
 //   uint16 d[8]; int8 scale[16][8] ([sub-block i][row r])
-//   for each 32 weights c = 0..7: 8 groups m of 24 bytes for weights 32c + 4m .., slots as
-//     above: 16 bytes of low nibbles (as Q4_0), then 8 bytes of top 2 bits, byte k holding
-//     those of slots k, k + 8, k + 16, k + 24 at bits 0, 2, 4, 6
+//   for each 32 weights c = 0..7: 4 pairs p of groups a = 2p, b = 2p + 1 (weights 32c + 8p ..,
+//     slots as above), 48 bytes each:
+//       uint16 word[16] (little-endian)  a[j] | (b[16 + j] >> 2) << 6 | a[16 + j] << 10
+//       uint8 byte[16]                   b[j] | (b[16 + j] & 3) << 6
+//     where a[s] and b[s] are the quants of slot s: one and (a[j]), one shift (a[16 + j]) and
+//     a widening and an and (b[j]) give three of a pair's four 16-lane vectors
 // 1680 bytes, exactly 8 blocks.
 //
 // Q3_K (16 sub-blocks of 16, q + 4 in 0..7), a tile's block b is

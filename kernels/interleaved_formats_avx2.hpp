@@ -241,31 +241,19 @@ struct InterleavedKNibbles {
 using InterleavedQ4_K = InterleavedKNibbles<GgmlType::Q4_K>;
 using InterleavedQ5_K = InterleavedKNibbles<GgmlType::Q5_K>;
 
-// Q6_K: d[8], scale[16][8] (int8, [sub-block][row]), then per 32 weights c 8 groups of 24
-// bytes: 16 of low nibbles, 8 of top 2 bits (byte k: slots k, k + 8, k + 16, k + 24). Groups
-// 0-3 of c are sub-block 2c, groups 4-7 sub-block 2c + 1, whose scales multiply int32 sums.
+// Q6_K: d[8], scale[16][8] (int8, [sub-block][row]), then per 32 weights c 4 pairs of groups
+// (48 bytes: q6_k_pair_halves). Groups 0-3 of c (pairs 0, 1) are sub-block 2c, groups 4-7
+// (pairs 2, 3) sub-block 2c + 1, whose scales multiply int32 sums.
 struct InterleavedQ6_K {
   static constexpr int kWeights = kSuperBlockSize, kGroupWeights = 64;
   static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::Q6_K);
   static constexpr bool kHasMin = false;
   static constexpr int kBlockBytes = kQ6KTileBlockBytes;
-  static constexpr int kScalesOffset = 16, kQuantsOffset = 144, kGroupBytes = 24;
+  static constexpr int kScalesOffset = 16, kQuantsOffset = 144, kPairBytes = 48;
 
-  // Group m of the 32 weights c as 16-bit quants q (0..63): slots 0-15 (low) and 16-31 (high),
-  // decoded in 16-bit lanes as InterleavedLegacy::halves. Lane j of the top bits' bytes (byte j % 8, both halves)
-  // holds slot j's bits at 2 (j / 8) and slot 16 + j's at 4 + 2 (j / 8); a 32-bit shift by lanes
-  // 8-15's extra 2 bits moves them to bits 4-5, the bits it carries in from the next lane masked off.
-  static void quants(const uint8_t* block, int c, int m, __m256i& low, __m256i& high) {
-    const uint8_t* group = block + kQuantsOffset + (c * 8 + m) * kGroupBytes;
-    const __m256i nibble_bytes = _mm256_cvtepu8_epi16(load16(group));
-    double top_bytes;
-    std::memcpy(&top_bytes, group + 16, sizeof(top_bytes));
-    const __m256i top = _mm256_cvtepu8_epi16(_mm_castpd_si128(_mm_set1_pd(top_bytes)));
-    const __m256i top_mask = _mm256_set1_epi16(0x30);
-    const __m256i low_top = _mm256_and_si256(_mm256_sllv_epi32(top, _mm256_set_epi32(2, 2, 2, 2, 4, 4, 4, 4)), top_mask);
-    const __m256i high_top = _mm256_and_si256(_mm256_srlv_epi32(top, _mm256_set_epi32(2, 2, 2, 2, 0, 0, 0, 0)), top_mask);
-    low = _mm256_or_si256(_mm256_and_si256(nibble_bytes, _mm256_set1_epi16(0x0f)), low_top);
-    high = _mm256_or_si256(_mm256_srli_epi16(nibble_bytes, 4), high_top);
+  // Groups 2p and 2p + 1 of the 32 weights c as 16-bit quants q (0..63), slots 0-15 then 16-31 of each.
+  static void quants(const uint8_t* block, int c, int p, __m256i (&halves)[4]) {
+    q6_k_pair_halves(block + kQuantsOffset + (c * 4 + p) * kPairBytes, halves);
   }
   static const uint8_t* sub_block_scales(const uint8_t* block, int i) { return block + kScalesOffset + kInterleavedRows * i; }
 
@@ -279,15 +267,15 @@ struct InterleavedQ6_K {
         for (int k = 0; k < 2; ++k) {  // sub-blocks 2c, 2c + 1: groups 0-3, then 4-7 of c
           __m256i sub[kTokens];
           for (__m256i& sum : sub) sum = _mm256_setzero_si256();
-#pragma GCC unroll 4
-          for (int m = 4 * k; m < 4 * k + 4; ++m) {
-            __m256i low, high;
-            quants(block, c, m, low, high);
+#pragma GCC unroll 2
+          for (int p = 2 * k; p < 2 * k + 2; ++p) {
+            __m256i halves[4];
+            quants(block, c, p, halves);
 #pragma GCC unroll 8
             for (int t = 0; t < kTokens; ++t) {
-              const int16_t* q_x = x[t * x_stride].q + 32 * c + 4 * m;
-              sub[t] = madd_add(sub[t], low, broadcast_pair(q_x));
-              sub[t] = madd_add(sub[t], high, broadcast_pair(q_x + 2));
+              const int16_t* q_x = x[t * x_stride].q + 32 * c + 8 * p;  // groups 2p, 2p + 1: weights 8p ..
+#pragma GCC unroll 4
+              for (int h = 0; h < 4; ++h) sub[t] = madd_add(sub[t], halves[h], broadcast_pair(q_x + 2 * h));
             }
           }
           // The sub-block's sum of (q - 32) x is its sum of q x less 32 times its sum of x.
@@ -309,13 +297,13 @@ struct InterleavedQ6_K {
     for (int c = 0; c < 8; ++c)
       for (int k = 0; k < 2; ++k) {
         const __m256i pair_scales = per_pair(_mm_cvtepi8_epi16(load8(sub_block_scales(block, 2 * c + k))));
-        for (int m = 4 * k; m < 4 * k + 4; ++m) {
-          __m256i low, high;
-          quants(block, c, m, low, high);
-          const int pair = b * kWeights / 2 + 16 * c + 2 * m;
+        for (int p = 2 * k; p < 2 * k + 2; ++p) {
+          __m256i halves[4];
+          quants(block, c, p, halves);
+          const int first_pair = b * kWeights / 2 + 16 * c + 4 * p;  // tile.w's pairs of weights
           const __m256i zero_point = _mm256_set1_epi16(32);
-          store_pair(tile, pair, row0, _mm256_mullo_epi16(_mm256_sub_epi16(low, zero_point), pair_scales));
-          store_pair(tile, pair + 1, row0, _mm256_mullo_epi16(_mm256_sub_epi16(high, zero_point), pair_scales));
+          for (int h = 0; h < 4; ++h)
+            store_pair(tile, first_pair + h, row0, _mm256_mullo_epi16(_mm256_sub_epi16(halves[h], zero_point), pair_scales));
         }
       }
   }

@@ -1,6 +1,6 @@
 // Q6_K with Int8 activations (the interface: kernels/matmul_int8_avx2.hpp; the formula:
-// kernels/matmul_int8.hpp, w_int = scale_i * (q - 32)). A layout tile's group (24 bytes,
-// kernels/interleaved_blocks.hpp) decodes to its 6-bit quants q (0..63) in row lanes
+// kernels/matmul_int8.hpp, w_int = scale_i * (q - 32)). A layout tile's pair of groups (48
+// bytes, kernels/interleaved_blocks.hpp) decodes to their 6-bit quants q (0..63) in row lanes
 // (matmul_int8_lanes_avx2.hpp), unsigned bytes for _mm256_maddubs_epi16 with the signed
 // activations: a pair of products is at most 2 * 63 * 127 = 16002, so two maddubs (the 4
 // groups of a 16-weight sub-block in two adds) still fit in 16 bits, and _mm256_madd_epi16
@@ -35,23 +35,20 @@ struct Int8Format<GgmlType::Q6_K> {
   static constexpr int kWeights = kSuperBlockSize;
   static constexpr int kBlockBytes = kQ6KTileBlockBytes;
   static constexpr int kPassTokens = kByteDotProducts ? kByteDotPassTokens : 8;
-  static constexpr int kSubBlocks = 16, kGroups = 64, kScalesOffset = 16, kQuantsOffset = 144, kGroupBytes = 24;
+  static constexpr int kSubBlocks = 16, kGroups = 64, kScalesOffset = 16, kQuantsOffset = 144, kPairBytes = 48;
   using X = Int8Block<kWeights>;
 
-  // Group g (weights 4 (g % 8) of the 32 weights g / 8) as unsigned q in row lanes: the
-  // nibbles, and the top 2 bits of byte j's two slots from top byte j % 8 (slots k, k + 8,
-  // k + 16, k + 24 at bits 0, 2, 4, 6): lane r widens top bytes 2 (r % 4), + 1, and shifts
-  // the bits of slots 2r, 2r + 1 (bits 0 or 2) and of 16 + 2r, 17 + 2r (bits 4 or 6, 16
-  // bits higher) to bits 4-5 of bytes 0, 1 and 2, 3. Nothing else lands on those bits.
-  static __m256i group_quants(const uint8_t* block, int g) {
-    const uint8_t* group = block + kQuantsOffset + g * kGroupBytes;
-    double top_bytes;
-    std::memcpy(&top_bytes, group + 16, sizeof(top_bytes));
-    const __m256i top = _mm256_cvtepu16_epi32(_mm_castpd_si128(_mm_set1_pd(top_bytes)));
-    const __m256i low_slots = _mm256_sllv_epi32(top, _mm256_setr_epi32(4, 4, 4, 4, 2, 2, 2, 2));
-    const __m256i high_slots = _mm256_sllv_epi32(top, _mm256_setr_epi32(16, 16, 16, 16, 14, 14, 14, 14));
-    const __m256i top_bits = _mm256_and_si256(_mm256_or_si256(low_slots, high_slots), _mm256_set1_epi8(0x30));
-    return _mm256_or_si256(lane_nibbles(group), top_bits);
+  // Groups 2k and 2k + 1 (weights 8 (k % 4) .. of the 32 weights k / 4) as unsigned q in row
+  // lanes: q6_k_pair_halves' 16-bit slots of each group packed to bytes, per 128-bit half
+  // rows 4h .. 4h + 3's slots 2r, 2r + 1 (bytes 0-7), then 16 + 2r, 17 + 2r (8-15), which one
+  // shuffle puts beside each other.
+  static void pair_quants(const uint8_t* block, int k, __m256i (&groups)[2]) {
+    __m256i halves[4];
+    q6_k_pair_halves(block + kQuantsOffset + k * kPairBytes, halves);
+    const __m256i row_bytes = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,  //
+                                               0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+    for (int g = 0; g < 2; ++g)
+      groups[g] = _mm256_shuffle_epi8(_mm256_packus_epi16(halves[2 * g], halves[2 * g + 1]), row_bytes);
   }
   // Sub-block i's scales: lane r row r's, as int32 for vpmulld (kByteDotProducts), else as
   // 16-bit in both halves of the lane, each byte spread to 4, then shifted down 8 with its sign.
@@ -72,18 +69,22 @@ struct Int8Format<GgmlType::Q6_K> {
   }
 
   // isum[t] += each row's sum over the block of scale_i * q * x (zero points left in), token
-  // t's activations x_of(t), group g's quants group(g) and sub-block i's scales scales(i).
-  template <int kTokens, class Group, class Scales, class XOf>
-  static void block_products(Group&& group, Scales&& scales, XOf&& x_of, __m256i* isum) {
+  // t's activations x_of(t), groups 2k and 2k + 1's quants pair(k, groups) and sub-block i's
+  // scales scales(i).
+  template <int kTokens, class Pair, class Scales, class XOf>
+  static void block_products(Pair&& pair, Scales&& scales, XOf&& x_of, __m256i* isum) {
 #pragma GCC unroll 2
     for (int i = 0; i < kSubBlocks; ++i) {
       const __m256i scale = scales(i);
+      __m256i groups[2][2];  // the sub-block's 4 groups, as 2 pairs
+      pair(2 * i, groups[0]);
+      pair(2 * i + 1, groups[1]);
       if constexpr (kByteDotProducts) {
         __m256i sums[kTokens];
         for (__m256i& sum : sums) sum = _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int m = 0; m < 4; ++m) {
-          const __m256i w = group(4 * i + m);
+          const __m256i w = groups[m / 2][m % 2];
 #pragma GCC unroll 16
           for (int t = 0; t < kTokens; ++t) sums[t] = dot_bytes_add(sums[t], w, broadcast_quad(x_of(t).q + 16 * i + 4 * m));
         }
@@ -93,7 +94,7 @@ struct Int8Format<GgmlType::Q6_K> {
       }
 #pragma GCC unroll 2
       for (int h = 0; h < 2; ++h) {  // groups 4i + 2h, + 1: weights 16i + 8h .. + 7
-        const __m256i first = group(4 * i + 2 * h), second = group(4 * i + 2 * h + 1);
+        const __m256i first = groups[h][0], second = groups[h][1];
 #pragma GCC unroll 16
         for (int t = 0; t < kTokens; ++t) {
           const int8_t* q = x_of(t).q + 16 * i + 8 * h;
@@ -125,8 +126,8 @@ struct Int8Format<GgmlType::Q6_K> {
     __m256i isum[kTokens];
     for (__m256i& sum : isum) sum = _mm256_setzero_si256();
     const auto x_of = [&](int t) -> const X& { return x[t * x_stride]; };
-    block_products<kTokens>([&](int g) { return group_quants(block, g); }, [&](int i) { return sub_block_scales(block, i); },
-                            x_of, isum);
+    block_products<kTokens>([&](int k, __m256i(&groups)[2]) { pair_quants(block, k, groups); },
+                            [&](int i) { return sub_block_scales(block, i); }, x_of, isum);
     __m256i pairs[kSubBlocks / 2];
     for (int k = 0; k < kSubBlocks / 2; ++k) pairs[k] = scale_pairs(block, k);
     const __m256 d = _mm256_cvtph_ps(load16(block));
@@ -144,7 +145,11 @@ struct Int8Format<GgmlType::Q6_K> {
   static __m256i load(const void* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
 
   static void decode_block(const uint8_t* block, Tile& tile, [[maybe_unused]] int b) {
-    for (int g = 0; g < kGroups; ++g) _mm256_store_si256(reinterpret_cast<__m256i*>(tile.q[g]), group_quants(block, g));
+    for (int k = 0; k < kGroups / 2; ++k) {
+      __m256i groups[2];
+      pair_quants(block, k, groups);
+      for (int g = 0; g < 2; ++g) _mm256_store_si256(reinterpret_cast<__m256i*>(tile.q[2 * k + g]), groups[g]);
+    }
     for (int i = 0; i < kSubBlocks; ++i)
       _mm256_store_si256(reinterpret_cast<__m256i*>(tile.scales[i]), sub_block_scales(block, i));
     for (int k = 0; k < kSubBlocks / 2; ++k)
@@ -157,8 +162,11 @@ struct Int8Format<GgmlType::Q6_K> {
     __m256i isum[kTokens];
     for (__m256i& sum : isum) sum = _mm256_setzero_si256();
     const auto x_of = [&](int t) -> const X& { return *x_tokens[t]; };
-    block_products<kTokens>([&](int g) { return load(tile.q[g]); }, [&](int i) { return load(tile.scales[i]); }, x_of,
-                            isum);
+    block_products<kTokens>(
+        [&](int k, __m256i(&groups)[2]) {
+          for (int g = 0; g < 2; ++g) groups[g] = load(tile.q[2 * k + g]);
+        },
+        [&](int i) { return load(tile.scales[i]); }, x_of, isum);
     const __m256 d = _mm256_load_ps(tile.d);
 #pragma GCC unroll 16
     for (int t = 0; t < kTokens; ++t)

@@ -93,6 +93,22 @@ __m256i q6_k_quants(const Block& block, int half, int k) {
   return _mm256_sub_epi8(_mm256_or_si256(low, high), _mm256_set1_epi8(32));
 }
 
+// A pair of groups a, b of the Q6_K tile layout (kernels/interleaved_blocks.hpp: 16 words
+// a[j] | (b[16 + j] >> 2) << 6 | a[16 + j] << 10, then 16 bytes b[j] | (b[16 + j] & 3) << 6) as
+// 16-bit quants (0..63), slot j in lane j: halves[0] a's slots 0-15, [1] its 16-31, [2] and [3]
+// b's. The words give a's two halves in one and or one shift each, b's low half is the bytes
+// widened once and masked: 7 instructions for 64 weights where a group's 8 top-bit bytes
+// decoded alone took 5 for 32.
+inline void q6_k_pair_halves(const uint8_t* pair, __m256i (&halves)[4]) {
+  const __m256i words = load32(pair);
+  const __m256i bytes = _mm256_cvtepu8_epi16(load16(pair + 32));
+  const __m256i six_bits = _mm256_set1_epi16(0x3f);
+  halves[0] = _mm256_and_si256(words, six_bits);
+  halves[1] = _mm256_srli_epi16(words, 10);
+  halves[2] = _mm256_and_si256(bytes, six_bits);
+  halves[3] = _mm256_or_si256(_mm256_srli_epi16(bytes, 6), _mm256_and_si256(_mm256_srli_epi16(words, 4), _mm256_set1_epi16(0x3c)));
+}
+
 // The 32 quants (0..3) of piece p (weights 32p .. 32p+31) of a Q2_K block: bits 2 (p%4) of
 // qs[32 (p/4) + l]; Q3_K keeps its low 2 bits there too.
 template <class Block>
