@@ -152,10 +152,7 @@ void emit16(__m128i q, __m256 scale, __m256 bias, int offset, Sink& sink) {
 // 4864 Q4_K weights, 38 KB at 8192) arrived too early, and one token of Q6_K ran 1.2x faster at
 // 3 KB (bench_matmul matmul_interleaved/avx512/Q6_K/tokens:1/threads:1, alternating binaries).
 #if defined(__AVX512F__)
-#ifndef SLM_PF
-#define SLM_PF 3072
-#endif
-constexpr uint64_t prefetch_distance(uint64_t /*tile_bytes*/) { return SLM_PF; }
+constexpr uint64_t prefetch_distance(uint64_t /*tile_bytes*/) { return 3072; }
 #else
 constexpr uint64_t prefetch_distance(uint64_t tile_bytes) { return tile_bytes; }
 #endif
