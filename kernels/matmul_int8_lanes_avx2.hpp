@@ -119,18 +119,49 @@ inline void nibble_word_pairs(const uint8_t* groups, __m256i (&quants)[4]) {
   quants[3] = _mm256_and_si256(_mm256_srli_epi16(second, 4), mask);
 }
 
-// 32 activations (a nibble format's 32 weights, 8 groups) in the order nibble_word_pairs
-// multiplies them: in each 16, the 16-bit words 0, 4, 1, 5, 2, 6, 3, 7, so that 4 bytes at
+// n activations (n / 32 nibble-format blocks of 8 groups) in the order nibble_word_pairs
+// multiplies them: in each 16, the 16-bit words 0, 4, 1, 5, 2, 6, 3, 7, so that the 4 bytes at
 // 16k + 4n meet vector n of groups 4k .. 4k + 3.
-inline __m256i word_pair_activations(__m256i q) {
+inline void word_pair_activations(const int8_t* q, int8_t* out, int n) {
   const __m256i order = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,  //
                                          0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
-  return _mm256_shuffle_epi8(q, order);
+  for (int i = 0; i < n; i += 32)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_shuffle_epi8(load32(q + i), order));
 }
 
 // Pins a running sum to a register here: without it GCC regroups the (associative) sums of
 // an unrolled loop over tokens into trees whose partial sums spill to the stack.
 inline void pin_register(__m256i& v) { __asm__("" : "+x"(v)); }
+
+// sums[t], lane r: row r's sum of q * x over the 32 weights of a nibble format's 8 groups at
+// `groups` (Q4_0's block, Q4_K's sub-block) for token t, x_of(t) its 32 activations in
+// word_pair_activations' order; vpdpbusd builds only. One token adds its products in two chains
+// of 4 vpdpbusd, not one of 8: Q4_K 1.15x with the matrix in the caches (bench_matmul, AMD EPYC
+// Zen 4; 4 chains: no faster). More tokens are chains of their own.
+template <int kTokens, class XOf>
+void nibble_word_pair_sums(const uint8_t* groups, XOf&& x_of, __m256i* sums) {
+  constexpr int kChains = kTokens == 1 ? 2 : 1;
+  __m256i chains[kChains][kTokens];
+#pragma GCC unroll 16
+  for (int t = 0; t < kTokens; ++t)
+    for (int c = 0; c < kChains; ++c) chains[c][t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+  for (int k = 0; k < 2; ++k) {
+    __m256i quants[4];
+    nibble_word_pairs(groups + 64 * k, quants);
+#pragma GCC unroll 4
+    for (int n = 0; n < 4; ++n)
+#pragma GCC unroll 16
+      for (int t = 0; t < kTokens; ++t)
+        chains[n % kChains][t] = dot_bytes_add(chains[n % kChains][t], quants[n], broadcast_quad(x_of(t) + 16 * k + 4 * n));
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < kTokens; ++t) {
+    sums[t] = chains[0][t];
+    for (int c = 1; c < kChains; ++c) sums[t] = _mm256_add_epi32(sums[t], chains[c][t]);
+  }
+}
+
 
 }  // namespace
 }  // namespace slm::kernels::avx2
