@@ -53,6 +53,41 @@ void five_bit_halves(const uint8_t* group, __m256i& low, __m256i& high) {
   high = with_fifth_bit(_mm256_srli_epi16(bytes, 4), second_bits);
 }
 
+// A token's integer sums over a block (or sub-block) of groups, in kChains independent chains
+// of madd_add: one token spreads a group's two products over kOneTokenChains (2 or 4), several
+// tokens are chains enough by themselves. Integer addition is exact, so the order is free.
+// Where madd_add is one vpdpwssd (AVX-512 VNNI, AVX-VNNI), a chain waits 4 cycles for its last
+// while two can start each cycle (AMD EPYC Zen 4, a loop of each), and Q4_K's and Q5_K's two
+// chains of eight per sub-block held the one-token kernel to their latency: four chains,
+// bench_matmul matmul_interleaved/avx512/{Q4_K,Q5_K}/tokens:1/threads:1, three alternating
+// rounds of 5: 1.09x and 1.06x; Q4_0, Q5_0 and Q8_0 (a block of 8 groups) gained nothing
+// (1.00x, 0.99x, 0.94x) and keep two, as the AVX2 build (madd_add ends in a 1-cycle vpaddd).
+#if defined(__AVX512VNNI__) || defined(__AVXVNNI__)
+inline constexpr int kFusedMaddChains = 4;
+#else
+inline constexpr int kFusedMaddChains = 2;
+#endif
+template <int kTokens, int kOneTokenChains>
+struct GroupSums {
+  static constexpr int kChains = kTokens == 1 ? kOneTokenChains : 1;
+  __m256i chain[kTokens][kChains];
+  GroupSums() {
+    for (auto& sums : chain)
+      for (__m256i& sum : sums) sum = _mm256_setzero_si256();
+  }
+  // Group m's two vectors (slots 0-15, 16-31) times token t's activations q_x[0..3].
+  void add(int t, int m, __m256i low, __m256i high, const int16_t* q_x) {
+    const int first = kChains == 4 ? 2 * (m % 2) : 0;
+    chain[t][first] = madd_add(chain[t][first], low, broadcast_pair(q_x));
+    chain[t][first + (kChains == 1 ? 0 : 1)] = madd_add(chain[t][first + (kChains == 1 ? 0 : 1)], high, broadcast_pair(q_x + 2));
+  }
+  __m256i total(int t) const {
+    __m256i sum = chain[t][0];
+    for (int c = 1; c < kChains; ++c) sum = _mm256_add_epi32(sum, chain[t][c]);
+    return sum;
+  }
+};
+
 // Each interleaved format gives, for one block of a tile (8 rows):
 //   dot_block<kTokens>(block, x, x_stride, acc): acc[t] lane r += row r's part of token t's dot
 //     product (token t's activation block at x[t * x_stride]), by the formula of
@@ -105,27 +140,18 @@ struct InterleavedLegacy {
 
   template <int kTokens>
   static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>* x, int64_t x_stride, __m256* acc) {
-    // One token keeps two sums, for two chains of additions; integer addition is exact, so
-    // the order is free.
-    constexpr int kChains = kTokens == 1 ? 2 : 1;
-    __m256i isum[kTokens][kChains];
-    for (auto& sums : isum)
-      for (__m256i& sum : sums) sum = _mm256_setzero_si256();
+    GroupSums<kTokens, 2> isum;
 #pragma GCC unroll 8
     for (int m = 0; m < kLegacyBlockSize / 4; ++m) {
       __m256i low, high;
       halves(block + kScaleBytes + m * kGroupBytes, low, high);
 #pragma GCC unroll 8
-      for (int t = 0; t < kTokens; ++t) {
-        const int16_t* q_x = x[t * x_stride].q + 4 * m;
-        isum[t][0] = madd_add(isum[t][0], low, broadcast_pair(q_x));
-        isum[t][kChains - 1] = madd_add(isum[t][kChains - 1], high, broadcast_pair(q_x + 2));
-      }
+      for (int t = 0; t < kTokens; ++t) isum.add(t, m, low, high, x[t * x_stride].q + 4 * m);
     }
     const __m256 d = _mm256_cvtph_ps(load16(block));
 #pragma GCC unroll 8
     for (int t = 0; t < kTokens; ++t) {
-      const __m256i sum = kChains == 2 ? _mm256_add_epi32(isum[t][0], isum[t][kChains - 1]) : isum[t][0];
+      const __m256i sum = isum.total(t);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(d, _mm256_set1_ps(x[t * x_stride].d)), acc[t]);
     }
     if constexpr (kHasMin) add_min_terms<kTokens>(block, x, x_stride, acc);
@@ -178,30 +204,23 @@ struct InterleavedKNibbles {
 
   template <int kTokens>
   static void dot_block(const uint8_t* block, const ActivationBlock<kWeights>* x, int64_t x_stride, __m256* acc) {
-    constexpr int kChains = kTokens == 1 ? 2 : 1;  // as InterleavedLegacy
     const __m256 d = _mm256_cvtph_ps(load16(block));
     for (int g = 0; g < kWeights / kGroupWeights; ++g) {
       __m256i isum[kTokens];
       for (__m256i& sum : isum) sum = _mm256_setzero_si256();
       for (int i = g * 4; i < g * 4 + 4; ++i) {
-        __m256i sub[kTokens][kChains];
-        for (auto& sums : sub)
-          for (__m256i& sum : sums) sum = _mm256_setzero_si256();
+        GroupSums<kTokens, kFusedMaddChains> sub;
 #pragma GCC unroll 8
         for (int m = 0; m < 8; ++m) {
           __m256i low, high;
           quants(block, i, m, low, high);
 #pragma GCC unroll 8
-          for (int t = 0; t < kTokens; ++t) {
-            const int16_t* q_x = x[t * x_stride].q + 32 * i + 4 * m;
-            sub[t][0] = madd_add(sub[t][0], low, broadcast_pair(q_x));
-            sub[t][kChains - 1] = madd_add(sub[t][kChains - 1], high, broadcast_pair(q_x + 2));
-          }
+          for (int t = 0; t < kTokens; ++t) sub.add(t, m, low, high, x[t * x_stride].q + 32 * i + 4 * m);
         }
         const __m256i scales = sub_block_bytes(block, kScalesOffset, i);
 #pragma GCC unroll 8
         for (int t = 0; t < kTokens; ++t) {
-          const __m256i sum = kChains == 2 ? _mm256_add_epi32(sub[t][0], sub[t][kChains - 1]) : sub[t][0];
+          const __m256i sum = sub.total(t);
           isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sum, scales));
         }
       }
