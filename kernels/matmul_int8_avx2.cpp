@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dot_tiles_avx2.hpp"
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/matmul_int8_avx2.hpp"
 #include "kernels/matmul_int8_formats_avx2.hpp"
@@ -59,37 +60,6 @@ const DotActivations<Format>* dot_activations(const Int8Block<Format::kWeights>*
   } else {
     return xq;
   }
-}
-
-// kTokens tokens (token t's blocks at x + t * x_stride), the 8 rows of one tile; the bytes
-// `ahead` past each block (prefetch_distance, simd_avx2.hpp) are prefetched where they are
-// before `end` (the end of the tiles this call reads). Its own function, as the Int16 kernels'
-// dot_tile (matmul_interleaved_avx2.cpp).
-template <class Format, int kTokens>
-[[gnu::noinline]] void dot_tile(const uint8_t* tile, uint64_t ahead, const uint8_t* end, int64_t n_blocks,
-                                const DotActivations<Format>* x, int64_t x_stride, float* y, int64_t y_stride) {
-  __m256 acc[kTokens];
-  for (__m256& a : acc) a = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const uint8_t* block = tile + b * Format::kBlockBytes;
-    if (uint64_t(end - block) >= ahead + Format::kBlockBytes) tiling::prefetch(block + ahead, Format::kBlockBytes);
-    Format::template dot_block<kTokens>(block, x + b, x_stride, acc);
-  }
-  for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y + t * y_stride, acc[t]);
-}
-
-// Tiles first_tile .. end_tile - 1 for n_tokens = kTokens (<= kInt8RegisterTokens) tokens.
-template <class Format, int kTokens>
-void dot_tiles(const uint8_t* tiles, uint64_t tile_bytes, int64_t n_blocks, const DotActivations<Format>* xq,
-               int64_t n_tokens, float* y, int64_t y_stride, int64_t first_tile, int64_t end_tile) {
-  if constexpr (kTokens > 1) {
-    if (n_tokens < kTokens)
-      return dot_tiles<Format, kTokens - 1>(tiles, tile_bytes, n_blocks, xq, n_tokens, y, y_stride, first_tile, end_tile);
-  }
-  const uint8_t* end = tiles + uint64_t(end_tile) * tile_bytes;
-  for (int64_t t = first_tile; t < end_tile; ++t)
-    dot_tile<Format, kTokens>(tiles + uint64_t(t) * tile_bytes, prefetch_distance(tile_bytes), end, n_blocks, xq,
-                              n_blocks, y + t * kInterleavedRows, y_stride);
 }
 
 // accumulate<kTokens> for n < kPassTokens tokens.

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "kernels/dot_tiles_avx2.hpp"
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/interleaved_formats_avx2.hpp"
 #include "kernels/interleaved_low_bit_k_quants_avx2.hpp"
@@ -37,43 +38,9 @@ namespace {
 static_assert(kTileRows % kInterleavedRows == 0);
 constexpr int kLayoutTilesPerRowTile = kTileRows / kInterleavedRows;
 
-// kTokens tokens (token t's blocks at x + t * x_stride), the 8 rows of one tile, each block
-// decoded into registers once for all of them; the bytes `ahead` past each block are prefetched
-// where they are before `end` (the end of the tiles this call reads). This serves one token, and
-// a decode step of a few streams: the prompt tile would store every decoded weight to L1 and
-// load it back for only a few tokens (bench_matmul tokens:8). Its own function: inlined into
-// matmul_tiles, its loop's code moved with what else this file instantiates (Q6_K's one token
-// 1.1-1.4x slower once Q2_K and Q3_K joined; bench_matmul, AMD EPYC Zen 4).
-template <class Format, int kTokens>
-[[gnu::noinline]] void dot_tile(const uint8_t* tile, uint64_t ahead, const uint8_t* end, int64_t n_blocks,
-                                const ActivationBlock<Format::kWeights>* x, int64_t x_stride, float* y, int64_t y_stride) {
-  __m256 acc[kTokens];
-  for (__m256& a : acc) a = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const uint8_t* block = tile + b * Format::kBlockBytes;
-    if (uint64_t(end - block) >= ahead + Format::kBlockBytes) tiling::prefetch(block + ahead, Format::kBlockBytes);
-    Format::template dot_block<kTokens>(block, x + b, x_stride, acc);
-  }
-  for (int t = 0; t < kTokens; ++t) _mm256_storeu_ps(y + t * y_stride, acc[t]);
-}
-
-// The most tokens dot_tile serves: its sums and a block's decoded weights stay in registers
+// The most tokens dot_tiles serves: its sums and a block's decoded weights stay in registers
 // (32 with AVX-512, 16 without).
 constexpr int kRegisterTokens = kTileRows == 16 ? 8 : 4;
-
-// Tiles first_tile .. end_tile - 1 for n_tokens = kTokens (<= kRegisterTokens) tokens.
-template <class Format, int kTokens>
-void dot_tiles(const uint8_t* tiles, uint64_t tile_bytes, int64_t n_blocks, const ActivationBlock<Format::kWeights>* xq,
-               int64_t n_tokens, float* y, int64_t y_stride, int64_t first_tile, int64_t end_tile) {
-  if constexpr (kTokens > 1) {
-    if (n_tokens < kTokens) return dot_tiles<Format, kTokens - 1>(tiles, tile_bytes, n_blocks, xq, n_tokens, y, y_stride,
-                                                                  first_tile, end_tile);
-  }
-  const uint8_t* end = tiles + uint64_t(end_tile) * tile_bytes;
-  for (int64_t t = first_tile; t < end_tile; ++t)
-    dot_tile<Format, kTokens>(tiles + uint64_t(t) * tile_bytes, prefetch_distance(tile_bytes), end, n_blocks, xq,
-                              n_blocks, y + t * kInterleavedRows, y_stride);
-}
 
 // Rows row_begin .. row_end - 1 (whole tiles) of the interleaved matrix at tiles.
 template <class Format>

@@ -145,7 +145,7 @@ void emit16(__m128i q, __m256 scale, __m256 bias, int offset, Sink& sink) {
   sink(offset + 8, _mm256_fmadd_ps(low8_to_float(_mm_unpackhi_epi64(q, q)), scale, bias));
 }
 
-// How far ahead of the block it multiplies a one-token kernel's dot_tile prefetches (the Int16
+// How far ahead of the block it multiplies a one-token kernel's dot_tile (kernels/dot_tiles_avx2.hpp) prefetches (the Int16
 // kernels': matmul_interleaved_avx2.cpp; the Int8 ones': matmul_int8_avx2.cpp), in bytes of the tiles it reads
 // (consecutive in memory). The AVX2 build takes the next tile's same block (measured on Zen 3).
 // The AVX-512 build takes a fixed 3 KB: on AMD EPYC Zen 4 one tile ahead (22 KB for a row of
