@@ -40,7 +40,7 @@ constexpr size_t kBytesPastCaches = size_t(128) << 20;
 
 const GgmlType kWeightFormats[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
                                    GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K,
-                                   GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+                                   GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS};
 
 // The matrix in `type`, quantized once per format from the same normal weights.
 const std::vector<uint8_t>& quantized_matrix(GgmlType type) {

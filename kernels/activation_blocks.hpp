@@ -33,7 +33,8 @@ inline constexpr int kNeonActivationBits = 14;
 // scale folded into the weight, so |w| <= 128, 945, 1953, 4096 and 128/45):
 //   Q4_0, Q5_0, Q8_0: 15 bits (the int16 range), 32 * 128 * 2^15 = 2^27;
 //   Q3_K, Q2_K: 15 bits, 256 * 128 * 2^15 = 2^30;
-//   Q4_K 14, Q5_K 13, Q6_K 13: 128 * 945 * 2^14, 128 * 1953 * 2^13, 64 * 4096 * (2^13 - 1) < 2^31.
+//   Q4_K 14, Q5_K 13, Q6_K 13: 128 * 945 * 2^14, 128 * 1953 * 2^13, 64 * 4096 * (2^13 - 1) < 2^31;
+//   IQ4_NL 15 (|w| <= 127 in groups of 32, as Q8_0); IQ4_XS 13 (|w| <= 32 * 127 in groups of 64, as Q6_K).
 // Even 13 bits are 32 times finer than llama.cpp's 8-bit activation blocks. (Q6_K with 12 bits
 // and groups of 128 was 4% faster for one token but moved perplexity 6 times further from
 // exact: 1.7e-4 against 2.9e-5 after the first chunk of syn-llama-tiny-Q4_K_M.)
@@ -42,6 +43,7 @@ constexpr int activation_magnitude_bits(GgmlType weight_type) {
     case GgmlType::Q4_K: return 14;
     case GgmlType::Q5_K: return 13;
     case GgmlType::Q6_K: return 13;
+    case GgmlType::IQ4_XS: return 13;
     default: return 15;
   }
 }

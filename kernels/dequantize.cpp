@@ -1,4 +1,5 @@
-// Scalar dequantization: float formats, legacy 32-weight blocks, and the dispatcher.
+// Scalar dequantization: float formats, legacy 32-weight blocks, the non-linear IQ4_NL and
+// IQ4_XS (which share the legacy nibble order), and the dispatcher.
 // The K-quants are in dequantize_k_quants.cpp.
 #include "kernels/dequantize.hpp"
 
@@ -103,6 +104,27 @@ void dequantize_row_q8_1(const BlockQ8_1* x, float* y, int64_t n) {
   }
 }
 
+void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t n) {
+  check_row_length("dequantize_row_iq4_nl", n, kLegacyBlockSize);
+  for (int64_t b = 0; b < n / kLegacyBlockSize; ++b, y += kLegacyBlockSize) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int j = 0; j < kLegacyBlockSize; ++j) y[j] = d * float(kIq4NlValues[legacy_nibble(x[b].qs, j)]);
+  }
+}
+
+// As ggml: the sub-block scale d * (ls - 32) first, then times the value. Both products are
+// exact in float32 (11 + 6 and 17 + 7 significant bits), so any order gives these bits.
+void dequantize_row_iq4_xs(const BlockIQ4_XS* x, float* y, int64_t n) {
+  check_row_length("dequantize_row_iq4_xs", n, kSuperBlockSize);
+  for (int64_t b = 0; b < n / kSuperBlockSize; ++b) {
+    const float d = fp16_to_fp32(x[b].d);
+    for (int i = 0; i < kSuperBlockSize / 32; ++i, y += 32) {
+      const float sub_block_scale = d * float(iq4_xs_scale(x[b], i) - 32);
+      for (int j = 0; j < 32; ++j) y[j] = sub_block_scale * float(kIq4NlValues[legacy_nibble(x[b].qs + 16 * i, j)]);
+    }
+  }
+}
+
 void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) {
   switch (type) {
     case GgmlType::F32: return dequantize_row_f32(static_cast<const float*>(src), dst, n);
@@ -120,6 +142,8 @@ void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) {
     case GgmlType::Q5_K: return dequantize_row_q5_k(static_cast<const BlockQ5_K*>(src), dst, n);
     case GgmlType::Q6_K: return dequantize_row_q6_k(static_cast<const BlockQ6_K*>(src), dst, n);
     case GgmlType::Q8_K: return dequantize_row_q8_k(static_cast<const BlockQ8_K*>(src), dst, n);
+    case GgmlType::IQ4_NL: return dequantize_row_iq4_nl(static_cast<const BlockIQ4_NL*>(src), dst, n);
+    case GgmlType::IQ4_XS: return dequantize_row_iq4_xs(static_cast<const BlockIQ4_XS*>(src), dst, n);
   }
   throw std::invalid_argument("dequantize_row: unknown ggml type id " + std::to_string(uint32_t(type)));
 }

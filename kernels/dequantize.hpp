@@ -34,6 +34,9 @@ void dequantize_row_q5_k(const BlockQ5_K* x, float* y, int64_t n);
 void dequantize_row_q6_k(const BlockQ6_K* x, float* y, int64_t n);
 void dequantize_row_q8_k(const BlockQ8_K* x, float* y, int64_t n);
 
+void dequantize_row_iq4_nl(const BlockIQ4_NL* x, float* y, int64_t n);
+void dequantize_row_iq4_xs(const BlockIQ4_XS* x, float* y, int64_t n);
+
 // Dequantizes n weights of `type` stored at `src` (n / block_size whole blocks).
 // Throws std::invalid_argument when n is negative or not a multiple of the block size.
 void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n);

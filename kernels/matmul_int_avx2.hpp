@@ -3,7 +3,7 @@
 // blocks, and the 8-row tile that serves a prompt. Include it from those two files only.
 //
 // The formats whose weights are small integers times a scale (Q4_0, Q4_1, Q5_0, Q5_1,
-// Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) multiplied with activations quantized once per call to 16-bit
+// Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, and IQ4_NL, IQ4_XS, whose integers are table values) multiplied with activations quantized once per call to 16-bit
 // blocks (kernels/activation_blocks.hpp). _mm256_madd_epi16 does 16 multiply-adds where an
 // FMA does 8, and the weights never go through int -> float conversion.
 //
@@ -25,9 +25,10 @@
 // vector; a prompt computes 8 rows in the lanes of a 256-bit vector (16 in a 512-bit one with
 // AVX-512), from weights decoded into an interleaved layout (see RowTile): the per-lane
 // arithmetic is the same.
-// Overflow: |w_int| <= 4096 (Q6_K), 1953 (Q5_K), 945 (Q4_K), 128 (Q8_0, Q3_K), 45 (Q2_K) and
-// |q| <= 2^B - 1 with B = activation_magnitude_bits (13, 13, 14, 15, 15), so a group sum stays
-// below 2^31 with groups of 64 (Q6_K), 128 (Q4_K, Q5_K), 32 (legacy) and 256 (Q3_K, Q2_K):
+// Overflow: |w_int| <= 4096 (Q6_K), 4064 (IQ4_XS), 1953 (Q5_K), 945 (Q4_K), 128 (Q8_0, Q3_K,
+// IQ4_NL), 45 (Q2_K) and |q| <= 2^B - 1 with B = activation_magnitude_bits (13, 13, 13, 14, 15,
+// 15), so a group sum stays below 2^31 with groups of 64 (Q6_K, IQ4_XS), 128 (Q4_K, Q5_K), 32
+// (legacy, IQ4_NL) and 256 (Q3_K, Q2_K):
 // 64 * 4096 * 8191 = 2147221504 < 2^31 - 1, 256 * 128 * 32767 < 2^30.
 #pragma once
 

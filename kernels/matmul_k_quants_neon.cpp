@@ -150,6 +150,34 @@ struct Q6_KFormat {
   }
 };
 
+// IQ4_XS: 8 sub-blocks of 32 (piece p is sub-block p), w = d * (ls_p - 32) * kIq4NlValues[q],
+// the nibbles of qs[16p .. 16p+15] in IQ4_NL's order; d * (ls_p - 32) and its products with the
+// values are exact, as in the scalar dequantizer.
+struct IQ4_XSFormat {
+  static constexpr int kWeights = kSuperBlockSize;
+  static constexpr int kBytes = sizeof(BlockIQ4_XS);
+  static constexpr int kPieces = kWeights / kPieceWeights;
+  struct Scales {
+    float scale[8];  // d * (ls_i - 32)
+  };
+  static Scales unpack_scales(const uint8_t* bytes) {
+    const BlockIQ4_XS& block = *reinterpret_cast<const BlockIQ4_XS*>(bytes);
+    const float d = half_to_float(block.d);
+    Scales scales;
+    for (int i = 0; i < kPieces; ++i) scales.scale[i] = d * float(iq4_xs_scale(block, i) - 32);
+    return scales;
+  }
+  template <class Sink>
+  static void decode(const uint8_t* bytes, const Scales& scales, int sub, Sink&& sink) {
+    const BlockIQ4_XS& block = *reinterpret_cast<const BlockIQ4_XS*>(bytes);
+    uint8x16_t first, second;
+    iq4_values(block.qs + 16 * sub, first, second);
+    const float32x4_t scale = broadcast(scales.scale[sub]);
+    emit16(first, scale, 32 * sub, sink);
+    emit16(second, scale, 32 * sub + 16, sink);
+  }
+};
+
 }  // namespace
 
 tiling::FormatKernel k_quant_kernel(GgmlType type) {
@@ -159,6 +187,7 @@ tiling::FormatKernel k_quant_kernel(GgmlType type) {
     case GgmlType::Q4_K: return tiling::matmul_rows<NeonLanes, Q4_KFormat>;
     case GgmlType::Q5_K: return tiling::matmul_rows<NeonLanes, Q5_KFormat>;
     case GgmlType::Q6_K: return tiling::matmul_rows<NeonLanes, Q6_KFormat>;
+    case GgmlType::IQ4_XS: return tiling::matmul_rows<NeonLanes, IQ4_XSFormat>;
     default: return nullptr;
   }
 }

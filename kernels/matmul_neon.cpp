@@ -111,6 +111,22 @@ struct Q8_0Format : tiling::ScalesReadByDecode {
   }
 };
 
+// IQ4_NL: Q4_0's block with the nibbles looked up in kIq4NlValues (vqtbl1q) in place of q - 8.
+struct IQ4_NLFormat : tiling::ScalesReadByDecode {
+  static constexpr int kWeights = kLegacyBlockSize;
+  static constexpr int kBytes = sizeof(BlockIQ4_NL);
+  static constexpr int kPieces = 1;
+  template <class Sink>
+  static void decode(const uint8_t* bytes, const Scales&, int /*piece*/, Sink&& sink) {
+    const BlockIQ4_NL& block = *reinterpret_cast<const BlockIQ4_NL*>(bytes);
+    uint8x16_t first, second;
+    iq4_values(block.qs, first, second);
+    const float32x4_t d = broadcast_half(block.d);
+    emit16(first, d, 0, sink);
+    emit16(second, d, 16, sink);
+  }
+};
+
 tiling::FormatKernel kernel_for(GgmlType type) {
   switch (type) {
     case GgmlType::F32: return tiling::matmul_rows<NeonLanes, F32Format>;
@@ -121,6 +137,7 @@ tiling::FormatKernel kernel_for(GgmlType type) {
     case GgmlType::Q5_0: return tiling::matmul_rows<NeonLanes, Q5_0Format>;
     case GgmlType::Q5_1: return tiling::matmul_rows<NeonLanes, Q5_1Format>;
     case GgmlType::Q8_0: return tiling::matmul_rows<NeonLanes, Q8_0Format>;
+    case GgmlType::IQ4_NL: return tiling::matmul_rows<NeonLanes, IQ4_NLFormat>;
     default: return k_quant_kernel(type);
   }
 }

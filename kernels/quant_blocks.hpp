@@ -196,12 +196,37 @@ struct BlockQ8_K {
   int16_t bsums[kSuperBlockSize / 16];
 };
 
+// ---------------------------------------------------------------------------
+// Non-linear 4-bit formats: each nibble indexes kIq4NlValues, a 16-entry table
+// denser near zero (where most weights are) than Q4_0's evenly spaced q - 8.
+// ---------------------------------------------------------------------------
+
+// ggml's kvalues_iq4nl (ggml-common.h): the value of each nibble, before the scale.
+inline constexpr int8_t kIq4NlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+// IQ4_NL: 32 weights, w = d * kIq4NlValues[q]; nibble order as Q4_0 (byte j: weight j in the
+// low nibble, weight j+16 in the high one).
+struct BlockIQ4_NL {
+  Fp16Bits d;
+  uint8_t qs[kLegacyBlockSize / 2];
+};
+
+// IQ4_XS: 8 sub-blocks of 32, w = d * (ls_i - 32) * kIq4NlValues[q], ls_i a 6-bit scale (see
+// iq4_xs_scale). Sub-block i's 32 weights are nibbles in qs[16 i .. 16 i + 15] in IQ4_NL's order.
+struct BlockIQ4_XS {
+  Fp16Bits d;
+  uint16_t scales_h;                       // bits 2i..2i+1: the top 2 bits of ls_i
+  uint8_t scales_l[kSuperBlockSize / 64];  // nibble i % 2 of byte i / 2: the low 4 bits of ls_i
+  uint8_t qs[kSuperBlockSize / 2];
+};
+
 // The block geometry must match both ggml's on-disk layout and slm's type table.
 template <typename Block>
 constexpr bool matches_type_table(GgmlType type, uint32_t expected_bytes) {
   const auto info = ggml_type_info(type);
+  const bool super_block = (type >= GgmlType::Q2_K && type <= GgmlType::Q8_K) || type == GgmlType::IQ4_XS;
   return sizeof(Block) == expected_bytes && info.block_bytes == expected_bytes &&
-         info.block_size == (type >= GgmlType::Q2_K ? uint32_t(kSuperBlockSize) : uint32_t(kLegacyBlockSize));
+         info.block_size == (super_block ? uint32_t(kSuperBlockSize) : uint32_t(kLegacyBlockSize));
 }
 static_assert(sizeof(BlockQ4_0) == 18 && matches_type_table<BlockQ4_0>(GgmlType::Q4_0, 18));
 static_assert(sizeof(BlockQ4_1) == 20 && matches_type_table<BlockQ4_1>(GgmlType::Q4_1, 20));
@@ -215,6 +240,8 @@ static_assert(sizeof(BlockQ4_K) == 144 && matches_type_table<BlockQ4_K>(GgmlType
 static_assert(sizeof(BlockQ5_K) == 176 && matches_type_table<BlockQ5_K>(GgmlType::Q5_K, 176));
 static_assert(sizeof(BlockQ6_K) == 210 && matches_type_table<BlockQ6_K>(GgmlType::Q6_K, 210));
 static_assert(sizeof(BlockQ8_K) == 292 && matches_type_table<BlockQ8_K>(GgmlType::Q8_K, 292));
+static_assert(sizeof(BlockIQ4_NL) == 18 && matches_type_table<BlockIQ4_NL>(GgmlType::IQ4_NL, 18));
+static_assert(sizeof(BlockIQ4_XS) == 136 && matches_type_table<BlockIQ4_XS>(GgmlType::IQ4_XS, 136));
 
 // ---------------------------------------------------------------------------
 // Packed sub-block scales, shared by the quantizers and dequantizers.
@@ -261,6 +288,12 @@ inline void pack_q3_k_scales(const int8_t scales[16], uint8_t packed[12]) {
     packed[i % 8] |= uint8_t((stored & 0x0f) << (4 * (i / 8)));
     packed[8 + i % 4] |= uint8_t((stored >> 4) << (2 * (i / 4)));
   }
+}
+
+// IQ4_XS: the 6-bit scale ls_i of sub-block i (0..63; the weights use ls_i - 32).
+inline int iq4_xs_scale(const BlockIQ4_XS& block, int sub_block) {
+  const int i = sub_block;
+  return ((block.scales_l[i / 2] >> (4 * (i % 2))) & 0x0f) | (((block.scales_h >> (2 * i)) & 3) << 4);
 }
 
 }  // namespace slm::kernels

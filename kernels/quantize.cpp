@@ -1,5 +1,5 @@
 // Scalar quantization: float formats, legacy 32-weight blocks, and the dispatcher.
-// The K-quants (and Q8_K) are in quantize_k_quants.cpp.
+// The K-quants (and Q8_K) are in quantize_k_quants.cpp, IQ4_NL and IQ4_XS in quantize_iq4.cpp.
 #include "kernels/quantize.hpp"
 
 #include <algorithm>
@@ -166,6 +166,8 @@ void quantize_row(GgmlType type, const float* src, void* dst, int64_t n) {
     case GgmlType::Q5_K: return quantize_row_q5_k(src, static_cast<BlockQ5_K*>(dst), n);
     case GgmlType::Q6_K: return quantize_row_q6_k(src, static_cast<BlockQ6_K*>(dst), n);
     case GgmlType::Q8_K: return quantize_row_q8_k(src, static_cast<BlockQ8_K*>(dst), n);
+    case GgmlType::IQ4_NL: return quantize_row_iq4_nl(src, static_cast<BlockIQ4_NL*>(dst), n);
+    case GgmlType::IQ4_XS: return quantize_row_iq4_xs(src, static_cast<BlockIQ4_XS*>(dst), n);
   }
   throw std::invalid_argument("quantize_row: unknown ggml type id " + std::to_string(uint32_t(type)));
 }

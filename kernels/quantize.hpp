@@ -13,6 +13,8 @@
 //   and each sub-block tries its neighbouring codes (+-1) and keeps whichever gives the least error.
 //   (Search in the spirit of ggml's quantize_row_q4_K_ref; the results may differ bit-wise, but
 //   the file format is the same.)
+// - IQ4_NL, IQ4_XS: a searched scale per 32 weights, each weight on its nearest table value
+//   (quantize_iq4.cpp); IQ4_XS then codes the 8 scales in 6 bits against an fp16 super-block scale.
 //
 // `n` is the number of floats; it must be a multiple of the block size (std::invalid_argument otherwise).
 #pragma once
@@ -41,6 +43,9 @@ void quantize_row_q4_k(const float* x, BlockQ4_K* y, int64_t n);
 void quantize_row_q5_k(const float* x, BlockQ5_K* y, int64_t n);
 void quantize_row_q6_k(const float* x, BlockQ6_K* y, int64_t n);
 void quantize_row_q8_k(const float* x, BlockQ8_K* y, int64_t n);
+
+void quantize_row_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t n);
+void quantize_row_iq4_xs(const float* x, BlockIQ4_XS* y, int64_t n);
 
 // True for every type quantize_row accepts (all types of the table in ggml_type.hpp).
 bool can_quantize(GgmlType type);

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "kernels/matmul_tiling.hpp"
+#include "kernels/quant_blocks.hpp"
 #include "slm/ggml_type.hpp"
 
 namespace slm::kernels::neon {
@@ -118,6 +119,16 @@ uint8x16_t q6_k_quants16(const Block& block, int piece, int i) {
   const uint8x16_t low = shift_mask(vld1q_u8(block.ql + 64 * half + 32 * (k % 2) + 16 * i), 4 * (k / 2), 0x0f);
   const uint8x16_t high = vshlq_n_u8(shift_mask(vld1q_u8(block.qh + 32 * half + 16 * i), 2 * k, 0x03), 4);
   return vsubq_u8(vorrq_u8(low, high), vdupq_n_u8(32));
+}
+
+// IQ4_NL's and each IQ4_XS sub-block's 32 values kIq4NlValues[q] (-127..113, as int8 bytes),
+// the nibbles of qs[0..15] looked up with vqtbl1q: weights 0..15 (low nibbles) in `first`,
+// 16..31 (high nibbles) in `second`.
+inline void iq4_values(const uint8_t* qs, uint8x16_t& first, uint8x16_t& second) {
+  const uint8x16_t table = vreinterpretq_u8_s8(vld1q_s8(kIq4NlValues));
+  const uint8x16_t packed = vld1q_u8(qs);
+  first = vqtbl1q_u8(table, vandq_u8(packed, vdupq_n_u8(0x0f)));
+  second = vqtbl1q_u8(table, vshrq_n_u8(packed, 4));
 }
 
 // The K-quant kernels (matmul_k_quants_neon.cpp); nullptr for any other type.

@@ -44,6 +44,10 @@ const std::vector<QuantizeRecipe>& quantize_recipes() {
       {FileType::Q5_K_M, "Q5_K_M", Q5_K, {LayerSelection::UseMoreBits, Q6_K}, {LayerSelection::UseMoreBits, Q6_K}, {},
        "Q5_K; attn_v and ffn_down Q6_K in about half the blocks"},
       {FileType::Q6_K, "Q6_K", Q6_K, {}, {}, {}, "6.56 bits/weight"},
+      {FileType::IQ4_NL, "IQ4_NL", IQ4_NL, {LayerSelection::GroupedQueries, Q5_K}, {LayerSelection::FirstEighth, Q5_K},
+       Q5_K, "4.5 bits/weight, 16 non-linear levels per 32 weights; attn_v Q5_K if n_gqa >= 4, ffn_down as Q4_K_S"},
+      {FileType::IQ4_XS, "IQ4_XS", IQ4_XS, {LayerSelection::GroupedQueries, Q5_K}, {LayerSelection::FirstEighth, Q5_K},
+       Q5_K, "4.25 bits/weight, IQ4_NL's levels with 6-bit scales per 32 in 256-weight blocks; the rest as IQ4_NL"},
       {FileType::F16, "F16", F16, {}, {}, {}, "16-bit floats"},
       {FileType::BF16, "BF16", BF16, {}, {}, {}, "bfloat16"},
       {FileType::F32, "F32", F32, {}, {}, {}, "32-bit floats (no loss; dequantizes a quantized file)"},
@@ -69,7 +73,7 @@ std::optional<FileType> file_type_from_name(std::string_view name) {
 }
 
 std::string file_type_description(uint32_t raw_file_type) {
-  // llama.cpp's llama_model_ftype_name for the llama_ftype values of non-IQ formats.
+  // llama.cpp's llama_model_ftype_name for the llama_ftype values of the formats slm reads.
   struct Description {
     uint32_t file_type;
     std::string_view text;
@@ -79,7 +83,7 @@ std::string file_type_description(uint32_t raw_file_type) {
       {7, "Q8_0"},          {8, "Q5_0"},          {9, "Q5_1"},          {10, "Q2_K - Medium"},
       {11, "Q3_K - Small"}, {12, "Q3_K - Medium"}, {13, "Q3_K - Large"}, {14, "Q4_K - Small"},
       {15, "Q4_K - Medium"}, {16, "Q5_K - Small"}, {17, "Q5_K - Medium"}, {18, "Q6_K"},
-      {21, "Q2_K - Small"}, {32, "BF16"},
+      {21, "Q2_K - Small"}, {25, "IQ4_NL - 4.5 bpw"}, {30, "IQ4_XS - 4.25 bpw"}, {32, "BF16"},
   };
   for (const Description& d : descriptions)
     if (d.file_type == raw_file_type) return std::string(d.text);
@@ -144,9 +148,10 @@ TensorRole tensor_role(std::string_view name) {
 
 bool is_quantized_type(GgmlType type) { return type != F32 && type != F16 && type != BF16; }
 
-bool layer_selected(LayerSelection selection, int32_t index, int32_t count) {
+bool layer_selected(LayerSelection selection, int32_t index, int32_t count, uint32_t n_gqa) {
   switch (selection) {
     case LayerSelection::None: return false;
+    case LayerSelection::GroupedQueries: return n_gqa >= 4;
     case LayerSelection::UseMoreBits:
       return index < count / 8 || index >= 7 * count / 8 || (index - count / 8) % 3 == 2;
     case LayerSelection::FirstFour: return index < 4;
@@ -167,6 +172,7 @@ GgmlType fallback_type(GgmlType type, uint64_t row_length) {
     case Q4_K: fallback = Q5_0; break;
     case Q5_K: fallback = Q5_1; break;
     case Q6_K: fallback = Q8_0; break;
+    case IQ4_XS: fallback = IQ4_NL; break;
     default: break;
   }
   return row_fits(fallback, row_length) ? fallback : F16;
@@ -206,7 +212,7 @@ GgmlType choose_tensor_type(const QuantizeRecipe& recipe, const TensorContext& t
       if (tensor.tied_embeddings) type = output_matrix_type(recipe.base_type, tensor.row_length);
       break;
     case TensorRole::AttentionValue:
-      if (layer_selected(recipe.attn_v.layers, tensor.attention_value_index, tensor.n_attention_values))
+      if (layer_selected(recipe.attn_v.layers, tensor.attention_value_index, tensor.n_attention_values, tensor.n_gqa))
         type = recipe.attn_v.type;
       if (eight_experts) type = Q8_0;
       break;
@@ -220,7 +226,7 @@ GgmlType choose_tensor_type(const QuantizeRecipe& recipe, const TensorContext& t
       // The experts of one block need not be stored together, so in a MoE model llama.cpp takes
       // the block from the name; in a dense model it counts. Both are out of the block count.
       const int32_t index = tensor.n_expert > 1 ? tensor.layer : tensor.ffn_down_index;
-      if (layer_selected(recipe.ffn_down.layers, index, tensor.n_layer)) type = recipe.ffn_down.type;
+      if (layer_selected(recipe.ffn_down.layers, index, tensor.n_layer, tensor.n_gqa)) type = recipe.ffn_down.type;
       break;
     }
     case TensorRole::Other: break;
@@ -256,11 +262,20 @@ std::vector<TensorContext> tensor_contexts(const GgufFile& file) {
     return error == std::errc() && end != name.data() + name.size() && *end == '.' ? index : -1;
   };
 
-  std::optional<uint32_t> n_layer, n_expert;
+  std::optional<uint32_t> n_layer, n_expert, n_head, n_head_kv;
   if (const std::string* arch = file.get_string_opt("general.architecture")) {
     n_layer = file.get_u32_opt(*arch + ".block_count");
     n_expert = file.get_u32_opt(*arch + ".expert_count");
+    // Hybrid models give head counts per layer, as arrays: no one n_gqa, no rule taken from it.
+    const auto one_count = [&](const std::string& key) -> std::optional<uint32_t> {
+      const GgufValue* value = file.find(key);
+      if (!value || value->type == GgufValueType::ARRAY) return std::nullopt;
+      return file.get_u32_opt(key);
+    };
+    n_head = one_count(*arch + ".attention.head_count");
+    n_head_kv = one_count(*arch + ".attention.head_count_kv");
   }
+  const uint32_t n_gqa = n_head && n_head_kv && *n_head_kv > 0 ? *n_head / *n_head_kv : 0;
   const bool tied = file.find_tensor("output.weight") == nullptr;
 
   std::vector<TensorContext> contexts;
@@ -270,7 +285,10 @@ std::vector<TensorContext> tensor_contexts(const GgufFile& file) {
     max_layer = std::max(max_layer, context.layer);
     contexts.push_back(std::move(context));
   }
-  for (TensorContext& context : contexts) context.n_layer = n_layer ? int32_t(*n_layer) : max_layer + 1;
+  for (TensorContext& context : contexts) {
+    context.n_layer = n_layer ? int32_t(*n_layer) : max_layer + 1;
+    context.n_gqa = n_gqa;
+  }
   count_like_llama_cpp(contexts);
   return contexts;
 }

@@ -1,8 +1,12 @@
 // Every tensor of every model in golden/dequant.json dequantizes to the values recorded there,
-// which llama.cpp's gguf-py numpy dequantizers computed independently.
+// which llama.cpp's gguf-py numpy dequantizers computed independently; and so do the IQ4_NL and
+// IQ4_XS blocks of golden_iq4_blocks.hpp, which llama-quantize wrote.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <iterator>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -10,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "golden_iq4_blocks.hpp"
 #include "kernels/dequantize.hpp"
 #include "slm/gguf.hpp"
 #include "support/assets.hpp"
@@ -98,6 +103,30 @@ TEST(DequantGolden, EveryTensorOfEveryModelMatchesTheReference) {
   }
   std::printf("  checked %d tensors of %d models\n", tensors_checked, models_checked);
   EXPECT_GT(tensors_checked, 0);
+}
+
+// Bit for bit: each value is d * table value (IQ4_NL) or (d * (ls - 32)) * table value
+// (IQ4_XS), products exact in float32, so no order of operations can change a bit.
+void expect_golden_values(GgmlType type, const uint8_t* blocks, size_t n_bytes, const uint32_t* values, size_t n) {
+  ASSERT_EQ(ggml_row_bytes(type, n), n_bytes) << ggml_type_name(type);
+  std::vector<float> dequantized(n);
+  kernels::dequantize_row(type, blocks, dequantized.data(), int64_t(n));
+  int differing = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (std::bit_cast<uint32_t>(dequantized[i]) != values[i] && ++differing <= 8)
+      ADD_FAILURE() << ggml_type_name(type) << " value " << i << ": " << dequantized[i] << ", gguf-py "
+                    << std::bit_cast<float>(values[i]);
+  EXPECT_EQ(differing, 0) << ggml_type_name(type);
+}
+
+TEST(DequantGolden, Iq4NlBlocksOfLlamaQuantizeGiveGgufPysValues) {
+  expect_golden_values(GgmlType::IQ4_NL, golden::kIQ4_NLBlocks, std::size(golden::kIQ4_NLBlocks),
+                       golden::kIQ4_NLValues, std::size(golden::kIQ4_NLValues));
+}
+
+TEST(DequantGolden, Iq4XsBlocksOfLlamaQuantizeGiveGgufPysValues) {
+  expect_golden_values(GgmlType::IQ4_XS, golden::kIQ4_XSBlocks, std::size(golden::kIQ4_XSBlocks),
+                       golden::kIQ4_XSValues, std::size(golden::kIQ4_XSValues));
 }
 
 }  // namespace

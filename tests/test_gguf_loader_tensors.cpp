@@ -20,6 +20,8 @@ constexpr uint32_t kQ4_0 = 2;
 constexpr uint32_t kQ8_1 = 9;
 constexpr uint32_t kQ4_K = 12;
 constexpr uint32_t kQ8_K = 15;
+constexpr uint32_t kIQ4_NL = 20;
+constexpr uint32_t kIQ4_XS = 23;
 constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
 
 GgufFile load(const GgufBytes& file) { return GgufFile::from_bytes(file.bytes(), "crafted.gguf"); }
@@ -103,6 +105,30 @@ TEST(GgufTensors, RowLengthNotAMultipleOfTheBlockSizeIsRejected) {
   EXPECT_TRUE(load_fails_with(file_with_tensors({{"w", {33, 2}, kQ4_0, 0}}, 64),
                               "tensor 'w' at offset 68: row length ne[0] = 33 is not a multiple of the Q4_0 block "
                               "size 32"));
+}
+
+TEST(GgufTensors, Iq4TensorsGetTheirBlockSizesAndByteCounts) {
+  // IQ4_NL [64, 2]: 4 blocks of 18 bytes; IQ4_XS [256, 2]: 2 blocks of 136, at the next multiple of 32.
+  const GgufFile gguf = load(file_with_tensors({{"nl", {64, 2}, kIQ4_NL, 0}, {"xs", {256, 2}, kIQ4_XS, 96}}, 400));
+  EXPECT_EQ(gguf.find_tensor("nl")->type, GgmlType::IQ4_NL);
+  EXPECT_EQ(gguf.find_tensor("nl")->n_bytes, 72u);
+  EXPECT_EQ(gguf.find_tensor("xs")->type, GgmlType::IQ4_XS);
+  EXPECT_EQ(gguf.find_tensor("xs")->n_bytes, 272u);
+}
+
+TEST(GgufTensors, Iq4RowLengthNotAMultipleOfTheBlockSizeIsRejected) {
+  // llama-quantize writes IQ4_NL where a row is not a multiple of 256: a file claiming IQ4_XS there is hostile.
+  EXPECT_TRUE(load_fails_with(file_with_tensors({{"w", {288, 2}, kIQ4_XS, 0}}, 640),
+                              "tensor 'w' at offset 68: row length ne[0] = 288 is not a multiple of the IQ4_XS block "
+                              "size 256"));
+  EXPECT_TRUE(load_fails_with(file_with_tensors({{"w", {48}, kIQ4_NL, 0}}, 64),
+                              "row length ne[0] = 48 is not a multiple of the IQ4_NL block size 32"));
+}
+
+TEST(GgufTensors, TruncatedIq4TensorIsRejected) {
+  // IQ4_XS [256, 2] is 272 bytes; the file holds 200 of them.
+  EXPECT_TRUE(load_fails_with(file_with_tensors({{"w", {256, 2}, kIQ4_XS, 0}}, 200),
+                              "tensor 'w' at offset 68: data [128, 400) extends past the end of the file (size 328)"));
 }
 
 TEST(GgufTensors, TensorDataPastTheEndOfTheFileIsRejected) {

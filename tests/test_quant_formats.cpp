@@ -39,6 +39,10 @@ TEST(QuantBlocks, StructSizesMatchTheTypeTable) {
   EXPECT_EQ(sizeof(BlockQ5_K), ggml_type_info(GgmlType::Q5_K).block_bytes);
   EXPECT_EQ(sizeof(BlockQ6_K), ggml_type_info(GgmlType::Q6_K).block_bytes);
   EXPECT_EQ(sizeof(BlockQ8_K), ggml_type_info(GgmlType::Q8_K).block_bytes);
+  EXPECT_EQ(sizeof(BlockIQ4_NL), ggml_type_info(GgmlType::IQ4_NL).block_bytes);
+  EXPECT_EQ(sizeof(BlockIQ4_XS), ggml_type_info(GgmlType::IQ4_XS).block_bytes);
+  EXPECT_EQ(ggml_type_info(GgmlType::IQ4_NL).block_size, 32u);
+  EXPECT_EQ(ggml_type_info(GgmlType::IQ4_XS).block_size, 256u);
   EXPECT_EQ(ggml_type_info(GgmlType::Q4_0).block_size, 32u);
   EXPECT_EQ(ggml_type_info(GgmlType::Q4_K).block_size, 256u);
 }
@@ -250,6 +254,9 @@ TEST(Dispatch, RejectsRowLengthsThatAreNotWholeBlocks) {
   EXPECT_THROW(dequantize_row(GgmlType::F16, bytes.data(), floats.data(), -1), std::invalid_argument);
   EXPECT_THROW(quantize_row(GgmlType::Q8_0, floats.data(), bytes.data(), 31), std::invalid_argument);
   EXPECT_THROW(quantize_row(GgmlType::Q6_K, floats.data(), bytes.data(), 512 + 32), std::invalid_argument);
+  EXPECT_THROW(dequantize_row(GgmlType::IQ4_NL, bytes.data(), floats.data(), 48), std::invalid_argument);
+  EXPECT_THROW(dequantize_row(GgmlType::IQ4_XS, bytes.data(), floats.data(), 288), std::invalid_argument);
+  EXPECT_THROW(quantize_row(GgmlType::IQ4_XS, floats.data(), bytes.data(), 32), std::invalid_argument);
   EXPECT_THROW(quantize_row(static_cast<GgmlType>(99), floats.data(), bytes.data(), 32), std::invalid_argument);
   EXPECT_THROW(dequantize_row(static_cast<GgmlType>(99), bytes.data(), floats.data(), 32), std::invalid_argument);
   EXPECT_NO_THROW(dequantize_row(GgmlType::Q4_K, bytes.data(), floats.data(), 0));
@@ -319,6 +326,8 @@ constexpr RoundTripBound kRoundTripBounds[] = {
     {GgmlType::Q4_K, 7.7e-2, "16 levels per 32 weights, searched scale and min; lower bound 6.88e-2 [7.04e-2]"},
     {GgmlType::Q3_K, 1.58e-1, "8 levels per 16 weights, searched scale; lower bound 1.43e-1 [1.44e-1]"},
     {GgmlType::Q2_K, 2.9e-1, "4 levels per 16 weights, searched scale and min; lower bound 2.55e-1 [2.64e-1]"},
+    {GgmlType::IQ4_NL, 8.2e-2, "16 levels, denser near 0, per 32 weights, searched scale: below Q4_0's [7.41e-2]"},
+    {GgmlType::IQ4_XS, 8.2e-2, "IQ4_NL's levels, 6-bit sub-block scales on an fp16 scale: near IQ4_NL [7.47e-2]"},
 };
 
 TEST(RoundTrip, EveryFormatStaysWithinItsErrorBoundOnNormalData) {
@@ -343,6 +352,8 @@ TEST(RoundTrip, MoreBitsGiveLessError) {
   EXPECT_LT(error(GgmlType::Q4_K), error(GgmlType::Q4_1));
   EXPECT_LT(error(GgmlType::Q5_K), error(GgmlType::Q5_0));
   EXPECT_LT(error(GgmlType::Q5_K), error(GgmlType::Q5_1));
+  EXPECT_LT(error(GgmlType::IQ4_NL), error(GgmlType::Q4_0));  // the same 4.5 bits per weight
+  EXPECT_LT(error(GgmlType::IQ4_XS), error(GgmlType::Q4_0));
 }
 
 // Data far from zero mean, with one large outlier per block: the affine formats must keep
@@ -374,6 +385,32 @@ TEST(RoundTrip, ValuesOnTheGridComeBackExactly) {
   q8[0] = q8[32] = -127.0f / 64.0f;
   EXPECT_EQ(round_trip(GgmlType::Q4_0, q4), q4);
   EXPECT_EQ(round_trip(GgmlType::Q8_0, q8), q8);
+}
+
+// A block whose weights are d times table values, the value of largest magnitude -127 among
+// them, comes back exactly from IQ4_NL: the scale search tries that scale first.
+TEST(RoundTrip, Iq4NlValuesOnTheTableComeBackExactly) {
+  std::vector<float> x(64);
+  for (int i = 0; i < 64; ++i) x[i] = float(kIq4NlValues[(i * 7) % 16]) / 16.0f;
+  EXPECT_EQ(round_trip(GgmlType::IQ4_NL, x), x);
+}
+
+TEST(KnownBlocks, Iq4XsSixBitScalesUnpackFromLowNibblesAndHighPairs) {
+  BlockIQ4_XS block{};
+  const int ls[8] = {0, 63, 32, 17, 48, 5, 40, 31};
+  for (int i = 0; i < 8; ++i) {
+    block.scales_l[i / 2] |= uint8_t((ls[i] & 0x0f) << (4 * (i % 2)));
+    block.scales_h |= uint16_t((ls[i] >> 4) << (2 * i));
+  }
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(iq4_xs_scale(block, i), ls[i]) << i;
+  // Sub-block 1 (ls 63: scale 31) at d = 0.5, nibbles 0 and 15 of its first byte: weights 32 and 48.
+  block.d = fp32_to_fp16(0.5f);
+  block.qs[16] = 0xf0;
+  std::vector<float> y(256);
+  dequantize_row_iq4_xs(&block, y.data(), 256);
+  EXPECT_EQ(y[32], 0.5f * 31 * -127);
+  EXPECT_EQ(y[48], 0.5f * 31 * 113);
+  EXPECT_EQ(y[0], 0.5f * -32 * -127);  // sub-block 0: ls 0, scale -32, nibble 0
 }
 
 TEST(Q8_K, BlockSumsAreTheSumsOfEachSixteenQuants) {

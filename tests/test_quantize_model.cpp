@@ -83,10 +83,12 @@ GgmlType expected_type(const ExpectedMix& mix, const slm::TensorContext& t) {
   return mix.other_matrices;
 }
 
-void expect_mix(FileType file_type, const ModelShape& shape, const ExpectedMix& mix) {
+// n_gqa: query heads per KV head, which only the IQ4 recipes read.
+void expect_mix(FileType file_type, const ModelShape& shape, const ExpectedMix& mix, uint32_t n_gqa = 0) {
   const slm::QuantizeRecipe& recipe = slm::quantize_recipe(file_type);
-  for (const slm::TensorContext& t : tensors_of(shape))
-    EXPECT_EQ(slm::ggml_type_name(slm::choose_tensor_type(recipe, t, F32)), slm::ggml_type_name(expected_type(mix, t)))
+  for (slm::TensorContext t : tensors_of(shape))
+    if (t.n_gqa = n_gqa; true)
+      EXPECT_EQ(slm::ggml_type_name(slm::choose_tensor_type(recipe, t, F32)), slm::ggml_type_name(expected_type(mix, t)))
         << recipe.name << ": " << t.name;
 }
 
@@ -108,7 +110,8 @@ const std::set<int> kMoreBits16 = {0, 1, 4, 7, 10, 13, 14, 15};                 
 //              file is Q8_0), else Q6_K
 //  [more_bits] Q4_K_M / Q5_K_M: attn_v and ffn_down get Q6_K in use_more_bits blocks
 //  [k_s]       Q4_K_S: attn_v Q5_K while i_attention_wv < 4, ffn_down Q5_K while i_layer < n/8
-//  [fallback]  ncols % 256 != 0: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0
+//  [fallback]  ncols % 256 != 0: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, IQ4_XS -> IQ4_NL
+//  [iq4]       IQ4_NL / IQ4_XS: attn_v Q5_K when n_gqa >= 4, ffn_down Q5_K while i_layer < n/8
 TEST(QuantizeRules, Qwen25_05B_Q4_K_M_MatchesLlamaCpp) {
   // [tied]+[output]: 896 % 256 != 0 -> Q8_0. [fallback] everywhere a row is 896 long:
   // Q4_K -> Q5_0, and attn_v's [more_bits] Q6_K -> Q8_0. ffn_down rows are 4864 long: no fallback.
@@ -146,6 +149,16 @@ TEST(QuantizeRules, LegacyAndSingleTypeRecipes) {
   expect_mix(FileType::BF16, kQwen25_05B, {BF16, BF16, BF16, BF16, BF16, {}, BF16, BF16, {}});
 }
 
+TEST(QuantizeRules, Iq4RecipesMatchLlamaCpp) {
+  // TinyLlama, 32 query heads on 4 KV heads: [iq4] every attn_v Q5_K, ffn_down of blocks 0, 1; [output] Q6_K.
+  expect_mix(FileType::IQ4_NL, kTinyLlama, {IQ4_NL, Q6_K, IQ4_NL, Q5_K, Q5_K, {}, IQ4_NL, Q5_K, {0, 1}}, 8);
+  expect_mix(FileType::IQ4_XS, kTinyLlama, {IQ4_XS, Q6_K, IQ4_XS, Q5_K, Q5_K, {}, IQ4_XS, Q5_K, {0, 1}}, 8);
+  // Qwen2.5-0.5B, 14 on 2: 896-long rows take [fallback] IQ4_NL and Q5_1 and the tied output
+  // Q8_0; ffn_down's 4864 fit IQ4_XS. With 2 query heads per KV head attn_v keeps the base type.
+  expect_mix(FileType::IQ4_XS, kQwen25_05B, {Q8_0, Q8_0, IQ4_NL, Q5_1, Q5_1, {}, IQ4_XS, Q5_K, {0, 1, 2}}, 7);
+  expect_mix(FileType::IQ4_XS, kQwen25_05B, {Q8_0, Q8_0, IQ4_NL, IQ4_NL, Q5_1, {}, IQ4_XS, Q5_K, {0, 1, 2}}, 2);
+}
+
 TEST(QuantizeRules, RowsThatFitNoBlockFallBackToF16) {
   const slm::QuantizeRecipe& recipe = slm::quantize_recipe(FileType::Q4_K_M);
   const slm::TensorContext odd{"blk.0.ffn_up.weight", 2, 100, 0, 2, false};
@@ -158,7 +171,7 @@ TEST(QuantizeRules, TypeNamesAndFileTypeValues) {
   // general.file_type values are llama.cpp's LLAMA_FTYPE_*.
   const std::map<std::string, uint32_t> expected = {{"F32", 0},    {"F16", 1},     {"Q4_0", 2},   {"Q8_0", 7},
                                                     {"Q5_0", 8},   {"Q4_K_S", 14}, {"Q4_K_M", 15}, {"Q5_K_M", 17},
-                                                    {"Q6_K", 18}, {"BF16", 32}};
+                                                    {"Q6_K", 18}, {"IQ4_NL", 25}, {"IQ4_XS", 30}, {"BF16", 32}};
   for (const auto& [name, value] : expected) {
     ASSERT_TRUE(slm::file_type_from_name(name)) << name;
     EXPECT_EQ(uint32_t(*slm::file_type_from_name(name)), value) << name;
@@ -168,6 +181,7 @@ TEST(QuantizeRules, TypeNamesAndFileTypeValues) {
   EXPECT_FALSE(slm::file_type_from_name(""));
   EXPECT_EQ(slm::file_type_description(15), "Q4_K - Medium");
   EXPECT_EQ(slm::file_type_description(0), "all F32");
+  EXPECT_EQ(slm::file_type_description(30), "IQ4_XS - 4.25 bpw");
 }
 
 // Every shared model that llama-quantize made with a recipe slm has: slm chooses the type
@@ -266,14 +280,15 @@ struct TypeCase {
 //   Q4_0 within 1%, the K-quants 0-25% lower);
 // - absolute (also for Q4_K_S, which has no llama.cpp file): about 1.5x what slm measured when the
 //   test was written (F32 0, F16 1.1e-6, BF16 8.3e-5, Q8_0 6.6e-4, Q6_K 6.8e-3, Q5_K_M 0.020,
-//   Q5_0 0.037, Q4_K_M 0.097, Q4_K_S 0.094, Q4_0 0.16). They step by 3-10x per bit of precision,
-//   as KLD grows with the square of the weight error (~2^-bits).
+//   Q5_0 0.037, Q4_K_M 0.097, Q4_K_S 0.094, Q4_0 0.16; IQ4_NL 0.118, IQ4_XS 0.119, where
+//   llama-quantize's files, which CI does not have, measured 0.129 and 0.124). They step by 3-10x
+//   per bit of precision, as KLD grows with the square of the weight error (~2^-bits).
 constexpr double kMaxKldOverLlamaCpp = 1.10;
 const std::vector<TypeCase> kTypeCases = {
     {"F32", FileType::F32, 1e-12},   {"F16", FileType::F16, 2e-6},      {"BF16", FileType::BF16, 1.3e-4},
     {"Q8_0", FileType::Q8_0, 1e-3},  {"Q6_K", FileType::Q6_K, 1e-2},    {"Q5_K_M", FileType::Q5_K_M, 3e-2},
     {"Q5_0", FileType::Q5_0, 6e-2},  {"Q4_K_M", FileType::Q4_K_M, 0.15}, {"Q4_K_S", FileType::Q4_K_S, 0.15},
-    {"Q4_0", FileType::Q4_0, 0.25},
+    {"Q4_0", FileType::Q4_0, 0.25},  {"IQ4_NL", FileType::IQ4_NL, 0.18}, {"IQ4_XS", FileType::IQ4_XS, 0.18},
 };
 
 void PrintTo(const TypeCase& c, std::ostream* out) { *out << c.type; }
@@ -428,10 +443,23 @@ TEST_F(QuantizeTool, WritesTheFileAndReportsTypes) {
   fs::remove(output_path);
 }
 
+TEST_F(QuantizeTool, WritesIq4Files) {
+  // syn-llama-tiny: every row a multiple of 256, 2 query heads per KV head and 2 blocks (no
+  // upgrade): 15 IQ4_XS matrices and the Q6_K output.
+  const fs::path output_path = slm::test::scratch_dir() / "tool-IQ4_XS.gguf";
+  const ToolRun run = run_quantize_tool(tiny_model("F32") + " " + output_path.string() + " iq4_xs -t 2");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("general.file_type 30"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("IQ4_XS      15"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("Q6_K         1"), std::string::npos) << run.output;
+  fs::remove(output_path);
+}
+
 TEST_F(QuantizeTool, ExplainsItselfAndRejectsBadArguments) {
   const ToolRun help = run_quantize_tool("--help");
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* type : {"Q4_0", "Q5_0", "Q8_0", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "F16", "BF16", "F32"})
+  for (const char* type : {"Q4_0", "Q5_0", "Q8_0", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS", "F16", "BF16",
+                           "F32"})
     EXPECT_NE(help.output.find(std::string("\n  ") + type + " "), std::string::npos) << type;
 
   const std::string output_path = (slm::test::scratch_dir() / "tool-bad.gguf").string();

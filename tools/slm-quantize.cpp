@@ -29,8 +29,8 @@ std::string recipe_help() {
       "\nEach tensor's type follows llama.cpp's rules: vectors (norms, biases), MoE routers and convolution\n"
       "kernels are copied unchanged; the output matrix (token_embd when the model ties it) gets Q6_K (Q8_0 in\n"
       "Q8_0 files, or when its rows do not fit 256-weight blocks); a K-quant whose 256-weight block does not\n"
-      "divide a row falls back to Q5_0 (Q4_K), Q5_1 (Q5_K) or Q8_0 (Q6_K). The input may be of any type. The\n"
-      "output is written to OUT.tmp and renamed when complete; OUT may not be the input file.\n";
+      "divide a row falls back to Q5_0 (Q4_K), Q5_1 (Q5_K) or Q8_0 (Q6_K), and IQ4_XS to IQ4_NL. The input may\n"
+      "be of any type. The output is written to OUT.tmp and renamed when complete; OUT may not be the input file.\n";
   return text;
 }
 

@@ -24,6 +24,8 @@ enum class GgmlType : uint32_t {
   Q5_K = 13,
   Q6_K = 14,
   Q8_K = 15,
+  IQ4_NL = 20,
+  IQ4_XS = 23,
   BF16 = 30,
 };
 
@@ -51,6 +53,8 @@ inline constexpr GgmlTypeInfo kGgmlTypes[] = {
     {GgmlType::Q5_K, "Q5_K", 256, 176, true},
     {GgmlType::Q6_K, "Q6_K", 256, 210, true},
     {GgmlType::Q8_K, "Q8_K", 256, 292, false},
+    {GgmlType::IQ4_NL, "IQ4_NL", 32, 18, true},
+    {GgmlType::IQ4_XS, "IQ4_XS", 256, 136, true},
 };
 
 // The table entry for a raw on-disk type id, or nullopt for ids slm does not know.

@@ -19,8 +19,10 @@
 //   counted too in a dense model; in a mixture of experts it is taken by block.
 // - Models with exactly 8 experts (Mixtral) get Q8_0 for attn_v and attn_k, and Q5_K for
 //   attn_output in Q4_K_S and Q4_K_M files.
+// - IQ4_NL and IQ4_XS give Q5_K to ffn_down of the first eighth of the blocks (as Q4_K_S), and to
+//   every attention value of a model with 4 or more query heads per KV head.
 // - A type whose block does not divide the row length falls back: Q4_K -> Q5_0, Q5_K -> Q5_1,
-//   Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0; if that still does not divide it, F16. (llama.cpp refuses
+//   Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0, IQ4_XS -> IQ4_NL; if that still does not divide it, F16. (llama.cpp refuses
 //   a legacy type whose 32 does not divide the row; slm falls back to F16 there too.)
 // - F32, F16 and BF16 files convert every matrix to that type, with no other rule.
 //
@@ -50,6 +52,8 @@ enum class FileType : uint32_t {
   Q4_K_M = 15,
   Q5_K_M = 17,
   Q6_K = 18,
+  IQ4_NL = 25,
+  IQ4_XS = 30,
   BF16 = 32,
 };
 
@@ -61,6 +65,7 @@ enum class LayerSelection {
   UseMoreBits,  // i < n/8, i >= 7n/8, or (i - n/8) % 3 == 2: llama.cpp's use_more_bits
   FirstFour,    // i < 4
   FirstEighth,  // i < n/8
+  GroupedQueries,  // every one, in a model with 4 or more query heads per KV head (n_gqa >= 4)
 };
 
 struct LayerUpgrade {
@@ -103,6 +108,8 @@ struct TensorContext {
   int32_t attention_value_index = -1;
   int32_t n_attention_values = 0;
   int32_t ffn_down_index = -1;
+  // <arch>.attention.head_count / head_count_kv, 0 when either is missing or not one number.
+  uint32_t n_gqa = 0;
 };
 
 // The contexts of every tensor of a model file, in file order, counted by count_like_llama_cpp.

@@ -63,8 +63,8 @@ uint64_t forward_scratch_bytes(const ModelConfig& config, int32_t n_rows, int n_
 }
 
 // The kernels' activation buffers: every thread quantizes a pass's rows once per matmul, into a
-// buffer of the matrix type's activation format (Q4_0, Q5_0 and Q8_0 share one, Q4_K has its
-// own, Q5_K and Q6_K share one; the float kernels convert one row at a time).
+// buffer of the matrix type's activation format (Q4_0, Q5_0, Q8_0 and IQ4_NL share one, Q4_K has
+// its own, Q5_K, Q6_K and IQ4_XS share one; the float kernels convert one row at a time).
 uint64_t activation_buffer_bytes(const PlannedModel& m, int32_t n_rows, int n_threads) {
   std::map<int, std::pair<int64_t, double>> widest_input;  // format -> (widest n_in, bytes per activation)
   for (const PlannedMatrix& pm : m.matrices) {
@@ -73,10 +73,12 @@ uint64_t activation_buffer_bytes(const PlannedModel& m, int32_t n_rows, int n_th
     switch (pm.w->type) {
       case GgmlType::Q4_0:
       case GgmlType::Q5_0:
-      case GgmlType::Q8_0: format = 0, bytes = kLegacyActivationBytes; break;
+      case GgmlType::Q8_0:
+      case GgmlType::IQ4_NL: format = 0, bytes = kLegacyActivationBytes; break;
       case GgmlType::Q4_K: format = 1; break;
       case GgmlType::Q5_K:
-      case GgmlType::Q6_K: format = 2; break;
+      case GgmlType::Q6_K:
+      case GgmlType::IQ4_XS: format = 2; break;
       default: continue;
     }
     auto& [n_in, per_activation] = widest_input[format];

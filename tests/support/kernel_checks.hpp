@@ -52,7 +52,8 @@ struct CheckReport {
 // The formats a model's weights come in: every one has a SIMD decoder.
 inline constexpr GgmlType kWeightFormats[] = {
     GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
-    GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+    GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
+    GgmlType::IQ4_NL, GgmlType::IQ4_XS};
 
 inline std::vector<Isa> available_isas() {
   std::vector<Isa> isas;
@@ -130,6 +131,8 @@ inline RandomMatrix random_matrix(GgmlType type, int64_t n_rows, int64_t n_in, u
     case GgmlType::Q4_K: randomize_blocks<BlockQ4_K>(out, n_blocks, rng); break;
     case GgmlType::Q5_K: randomize_blocks<BlockQ5_K>(out, n_blocks, rng); break;
     case GgmlType::Q6_K: randomize_blocks<BlockQ6_K>(out, n_blocks, rng); break;
+    case GgmlType::IQ4_NL: randomize_blocks<BlockIQ4_NL>(out, n_blocks, rng); break;
+    case GgmlType::IQ4_XS: randomize_blocks<BlockIQ4_XS>(out, n_blocks, rng); break;
     default: std::abort();  // not a weight format
   }
   m.weights.resize(static_cast<size_t>(n));
