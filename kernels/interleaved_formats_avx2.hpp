@@ -53,10 +53,7 @@ void five_bit_halves(const uint8_t* group, __m256i& low, __m256i& high) {
   high = with_fifth_bit(_mm256_srli_epi16(bytes, 4), second_bits);
 }
 
-// A token's integer sums over a block (or sub-block) of groups, in kChains independent chains
-// of madd_add: one token spreads a group's two products over kOneTokenChains (2 or 4), several
-// tokens are chains enough by themselves. Integer addition is exact, so the order is free.
-// Where madd_add is one vpdpwssd (AVX-512 VNNI, AVX-VNNI), a chain waits 4 cycles for its last
+// How many chains one token's madd_add steps take (ChainedSums). Where madd_add is one vpdpwssd (AVX-512 VNNI, AVX-VNNI), a chain waits 4 cycles for its last
 // while two can start each cycle (AMD EPYC Zen 4, a loop of each), and Q4_K's and Q5_K's two
 // chains of eight per sub-block held the one-token kernel to their latency: four chains,
 // bench_matmul matmul_interleaved/avx512/{Q4_K,Q5_K}/tokens:1/threads:1, three alternating
@@ -67,24 +64,14 @@ inline constexpr int kFusedMaddChains = 4;
 #else
 inline constexpr int kFusedMaddChains = 2;
 #endif
+// A token's integer sums over a block (or sub-block) of groups (ChainedSums, simd_avx2.hpp):
+// group m's two products are steps 2m and 2m + 1.
 template <int kTokens, int kOneTokenChains>
-struct GroupSums {
-  static constexpr int kChains = kTokens == 1 ? kOneTokenChains : 1;
-  __m256i chain[kTokens][kChains];
-  GroupSums() {
-    for (auto& sums : chain)
-      for (__m256i& sum : sums) sum = _mm256_setzero_si256();
-  }
+struct GroupSums : ChainedSums<kTokens, kOneTokenChains> {
   // Group m's two vectors (slots 0-15, 16-31) times token t's activations q_x[0..3].
   void add(int t, int m, __m256i low, __m256i high, const int16_t* q_x) {
-    const int first = kChains == 4 ? 2 * (m % 2) : 0;
-    chain[t][first] = madd_add(chain[t][first], low, broadcast_pair(q_x));
-    chain[t][first + (kChains == 1 ? 0 : 1)] = madd_add(chain[t][first + (kChains == 1 ? 0 : 1)], high, broadcast_pair(q_x + 2));
-  }
-  __m256i total(int t) const {
-    __m256i sum = chain[t][0];
-    for (int c = 1; c < kChains; ++c) sum = _mm256_add_epi32(sum, chain[t][c]);
-    return sum;
+    this->at(t, 2 * m) = madd_add(this->at(t, 2 * m), low, broadcast_pair(q_x));
+    this->at(t, 2 * m + 1) = madd_add(this->at(t, 2 * m + 1), high, broadcast_pair(q_x + 2));
   }
 };
 

@@ -49,14 +49,18 @@ struct DotActivationsOf<Format> {
 template <class Format>
 using DotActivations = typename DotActivationsOf<Format>::type;
 
-// The n blocks xq as dot_block reads them (a per-thread buffer that only grows, as xq's).
+// The n blocks xq (made from x) as dot_block reads them: the format's LaneX expanded once per
+// activations name, as xq itself (convert_tokens_once), else xq.
 template <class Format>
-const DotActivations<Format>* dot_activations(const Int8Block<Format::kWeights>* xq, int64_t n) {
+const DotActivations<Format>* dot_activations(const Int8Block<Format::kWeights>* xq, const float* x, int64_t n_tokens,
+                                              int64_t n_in) {
   if constexpr (HasLaneActivations<Format>) {
-    thread_local std::vector<typename Format::LaneX> lanes;
-    if (lanes.size() < size_t(n)) lanes.resize(size_t(n));
-    for (int64_t i = 0; i < n; ++i) Format::expand(xq[i], lanes[size_t(i)]);
-    return lanes.data();
+    static constexpr char kConversion = 0;  // names this expansion for convert_tokens_once
+    const int64_t n = n_tokens * (n_in / Format::kWeights);
+    return convert_tokens_once<typename Format::LaneX>(x, n_tokens, n_in, &kConversion, size_t(n),
+                                                        [&](typename Format::LaneX* lanes) {
+                                                          for (int64_t i = 0; i < n; ++i) Format::expand(xq[i], lanes[i]);
+                                                        });
   } else {
     return xq;
   }
@@ -143,7 +147,7 @@ void matmul_tiles(const uint8_t* tiles, int64_t n_in, const float* x, int64_t n_
   const int64_t first_tile = row_begin / kInterleavedRows, end_tile = row_end / kInterleavedRows;
   if (n_tokens <= kInt8RegisterTokens)
     return dot_tiles<Format, kInt8RegisterTokens>(tiles, tile_bytes, n_blocks,
-                                                  dot_activations<Format>(xq, n_tokens * n_blocks), n_tokens, y,
+                                                  dot_activations<Format>(xq, x, n_tokens, n_in), n_tokens, y,
                                                   y_stride, first_tile, end_tile);
   multiply_tile_group<Format, kInt8GroupTiles>(tiles, tile_bytes, first_tile, end_tile, n_blocks, xq, n_tokens, y,
                                                y_stride);

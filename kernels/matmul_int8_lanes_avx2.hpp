@@ -140,11 +140,7 @@ inline void pin_register(__m256i& v) { __asm__("" : "+x"(v)); }
 // Zen 4; 4 chains: no faster). More tokens are chains of their own.
 template <int kTokens, class XOf>
 void nibble_word_pair_sums(const uint8_t* groups, XOf&& x_of, __m256i* sums) {
-  constexpr int kChains = kTokens == 1 ? 2 : 1;
-  __m256i chains[kChains][kTokens];
-#pragma GCC unroll 16
-  for (int t = 0; t < kTokens; ++t)
-    for (int c = 0; c < kChains; ++c) chains[c][t] = _mm256_setzero_si256();
+  ChainedSums<kTokens, 2> chains;
 #pragma GCC unroll 2
   for (int k = 0; k < 2; ++k) {
     __m256i quants[4];
@@ -153,15 +149,11 @@ void nibble_word_pair_sums(const uint8_t* groups, XOf&& x_of, __m256i* sums) {
     for (int n = 0; n < 4; ++n)
 #pragma GCC unroll 16
       for (int t = 0; t < kTokens; ++t)
-        chains[n % kChains][t] = dot_bytes_add(chains[n % kChains][t], quants[n], broadcast_quad(x_of(t) + 16 * k + 4 * n));
+        chains.at(t, n) = dot_bytes_add(chains.at(t, n), quants[n], broadcast_quad(x_of(t) + 16 * k + 4 * n));
   }
 #pragma GCC unroll 16
-  for (int t = 0; t < kTokens; ++t) {
-    sums[t] = chains[0][t];
-    for (int c = 1; c < kChains; ++c) sums[t] = _mm256_add_epi32(sums[t], chains[c][t]);
-  }
+  for (int t = 0; t < kTokens; ++t) sums[t] = chains.total(t);
 }
-
 
 }  // namespace
 }  // namespace slm::kernels::avx2

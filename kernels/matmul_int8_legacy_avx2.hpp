@@ -76,13 +76,14 @@ struct Int8Legacy {
 #pragma GCC unroll 16
     for (int t = 0; t < kTokens; ++t) isum[t] = _mm256_setzero_si256();
     if constexpr (kByteDotProducts && kTokens == 1) {
-      // One token adds its products in two chains of 4 vpdpbusd, not one of 8: with the matrix
-      // in the caches Q4_0 1.10x, Q5_0 1.09x (bench_matmul, AMD EPYC Zen 4). More tokens are
-      // chains of their own (below).
-      __m256i chains[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+      // One token adds its products in two chains of 4 vpdpbusd, not one of 8 (ChainedSums):
+      // with the matrix in the caches Q4_0 1.10x, Q5_0 1.09x (bench_matmul, AMD EPYC Zen 4).
+      // More tokens are chains of their own (below: their sums straight in isum, which the
+      // prompt loop's inlining depends on).
+      ChainedSums<1, 2> chains;
 #pragma GCC unroll 16
-      for (int m = 0; m < kGroups; ++m) chains[m % 2] = dot_bytes_add(chains[m % 2], quants(m), broadcast_quad(x_of(0).q + 4 * m));
-      isum[0] = _mm256_add_epi32(chains[0], chains[1]);
+      for (int m = 0; m < kGroups; ++m) chains.at(0, m) = dot_bytes_add(chains.at(0, m), quants(m), broadcast_quad(x_of(0).q + 4 * m));
+      isum[0] = chains.total(0);
       return;
     } else if constexpr (kByteDotProducts) {
 #pragma GCC unroll 16

@@ -41,8 +41,10 @@ struct Int8Format<GgmlType::Q6_K> {
   // Groups 2k and 2k + 1 (weights 8 (k % 4) .. of the 32 weights k / 4) as unsigned q in row
   // lanes: q6_k_pair_halves' 16-bit slots of each group packed to bytes, per 128-bit half
   // rows 4h .. 4h + 3's slots 2r, 2r + 1 (bytes 0-7), then 16 + 2r, 17 + 2r (8-15), which one
-  // shuffle puts beside each other.
-  static void pair_quants(const uint8_t* block, int k, __m256i (&groups)[2]) {
+  // shuffle puts beside each other. Always inlined: GCC's inliner, at the edge of its budget for
+  // this file, had left it a call in the one-token loop (Int8 Q6_K tokens:1 1.6x slower, with
+  // the matrix in the caches: bench_matmul, AMD EPYC Zen 4).
+  [[gnu::always_inline]] static void pair_quants(const uint8_t* block, int k, __m256i (&groups)[2]) {
     __m256i halves[4];
     q6_k_pair_halves(block + kQuantsOffset + k * kPairBytes, halves);
     const __m256i row_bytes = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,  //

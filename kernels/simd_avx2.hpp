@@ -125,6 +125,27 @@ __m256i q3_k_quants(const Block& block, int piece) {
   return _mm256_sub_epi8(_mm256_or_si256(low2, high_bit_as_4), _mm256_set1_epi8(4));
 }
 
+// Integer sums of kTokens tokens, each token's in kChains independent chains of adds (steps go
+// round them: step s into chain s % kChains). One token spreads its steps over kOneTokenChains,
+// so that an add need not wait for the previous one's latency (a vpdpwssd or vpdpbusd waits ~4
+// cycles for its last while two can start each cycle); several tokens are chains enough by
+// themselves. Integer addition is exact, so the split leaves the sums' bits as they are.
+template <int kTokens, int kOneTokenChains>
+struct ChainedSums {
+  static constexpr int kChains = kTokens == 1 ? kOneTokenChains : 1;
+  __m256i chain[kTokens][kChains];
+  ChainedSums() {
+    for (auto& sums : chain)
+      for (__m256i& sum : sums) sum = _mm256_setzero_si256();
+  }
+  __m256i& at(int t, int step) { return chain[t][step % kChains]; }
+  __m256i total(int t) const {
+    __m256i sum = chain[t][0];
+    for (int c = 1; c < kChains; ++c) sum = _mm256_add_epi32(sum, chain[t][c]);
+    return sum;
+  }
+};
+
 // The 8 int8 in the low 8 bytes of q, as floats.
 inline __m256 low8_to_float(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)); }
 
