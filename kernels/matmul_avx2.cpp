@@ -134,7 +134,7 @@ void matmul_rows_avx2(GgmlType type, const uint8_t* weights, uint64_t row_bytes,
 // A key row is one row of an F16 matrix: the same lanes and order as the matmul.
 float dot_f16_f32_avx2(const uint16_t* a, const float* b, int64_t n) {
   float result;
-  tiling::dot_row_group<Avx2Lanes, F16Format, 1>(reinterpret_cast<const uint8_t*>(a), 0, 0, n, b, &result);
+  tiling::dot_row_group<Avx2Lanes, F16Format, 1>(reinterpret_cast<const uint8_t*>(a), 0, 1, 0, n, b, &result);
   return result;
 }
 

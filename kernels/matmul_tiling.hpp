@@ -30,6 +30,13 @@ inline constexpr int kRowsPerGroup = 4;         // rows decoded together and sha
 inline constexpr int64_t kChunkWeights = 256;   // weights per row decoded into the L1 buffer at a time
 inline constexpr int kTokensPerTile = 24;       // tokens that reuse one decoded chunk
 inline constexpr int kTokensPerPass = 3;        // tokens per register tile: 4 rows x 3 tokens = 12 FMA chains
+// One token of a float format: one row at a time is one chain of FMAs, 8 weights per 4 cycles
+// on Zen 4 (F16: 4 bytes a cycle, ~13 GB/s a core), under the memory's speed. Adjacent rows
+// side by side give more chains but several streams within each page, which Zen 4's prefetchers
+// follow badly (2 or 4 adjacent rows: 0.55-0.86x of one row). So a range is cut into
+// kFloatStreams parts and one row of each is read at a time: as many chains, each part a
+// sequential stream of its own.
+inline constexpr int kFloatStreams = 4;
 
 // Asks for n bytes to be brought to the cache. The kernels prefetch the next group of rows
 // while working on one: the hardware prefetchers alone leave a one-token matmul of quantized
@@ -55,16 +62,19 @@ void decode_partial_block(const uint8_t* block, int64_t n_valid, Sink&& sink) {
 }
 
 // ---------------------------------------------------------------------------
-// One token (generation): kRows rows at a time (the quantized formats; the float formats take
-// one), each block decoded into registers and multiplied at once, so every weight byte is read
-// once and never stored. A pair's sums form one chain of dependent FMAs, so the rows are
-// interleaved piece by piece: kRows chains in flight.
+// One token (generation): kRows rows at a time, each block decoded into registers and
+// multiplied at once, so every weight byte is read once and never stored. A pair's sums form
+// one chain of dependent FMAs, so the rows are interleaved piece by piece: kRows chains in
+// flight. The quantized formats take kRows adjacent rows; the float formats take rows far
+// apart (kFloatStreams below).
 // ---------------------------------------------------------------------------
 
-// n_next_rows (<= kRows) rows follow the group; they are prefetched.
+// The group's rows are rows_apart rows from one to the next (weights and y alike); with
+// rows_apart 1, n_next_rows (<= kRows) rows follow the group and are prefetched.
 template <class Simd, class Format, int kRows>
-void dot_row_group(const uint8_t* first_row, uint64_t row_bytes, int n_next_rows, int64_t n_in, const float* x,
-                   float* y) {
+void dot_row_group(const uint8_t* first_row, uint64_t row_bytes, int64_t rows_apart, int n_next_rows, int64_t n_in,
+                   const float* x, float* y) {
+  const uint64_t group_row_bytes = uint64_t(rows_apart) * row_bytes;
   using Vec = typename Simd::Vec;
   Vec acc[kRows];
   for (Vec& a : acc) a = Simd::zero();
@@ -76,11 +86,11 @@ void dot_row_group(const uint8_t* first_row, uint64_t row_bytes, int n_next_rows
     const uint8_t* block = first_row + b * Format::kBytes;
     for (int r = 0; r < n_next_rows; ++r) prefetch(block + (kRows + r) * row_bytes, Format::kBytes);
     typename Format::Scales scales[kRows];
-    for (int r = 0; r < kRows; ++r) scales[r] = Format::unpack_scales(block + r * row_bytes);
+    for (int r = 0; r < kRows; ++r) scales[r] = Format::unpack_scales(block + r * group_row_bytes);
     for (int piece = 0; piece < Format::kPieces; ++piece) {
 #pragma GCC unroll 8
       for (int r = 0; r < kRows; ++r)
-        Format::decode(block + r * row_bytes, scales[r], piece, accumulate_into(acc[r], x + b * Format::kWeights));
+        Format::decode(block + r * group_row_bytes, scales[r], piece, accumulate_into(acc[r], x + b * Format::kWeights));
     }
   }
   if constexpr (Format::kWeights == kLanes) {
@@ -88,11 +98,11 @@ void dot_row_group(const uint8_t* first_row, uint64_t row_bytes, int n_next_rows
       float x_padded[kLanes] = {};
       std::memcpy(x_padded, x + n_blocks * kLanes, static_cast<size_t>(tail) * sizeof(float));
       for (int r = 0; r < kRows; ++r)
-        decode_partial_block<Format>(first_row + r * row_bytes + n_blocks * Format::kBytes, tail,
+        decode_partial_block<Format>(first_row + r * group_row_bytes + n_blocks * Format::kBytes, tail,
                                      accumulate_into(acc[r], x_padded));
     }
   }
-  for (int r = 0; r < kRows; ++r) y[r] = Simd::reduce(acc[r]);
+  for (int r = 0; r < kRows; ++r) y[r * rows_apart] = Simd::reduce(acc[r]);
 }
 
 // ---------------------------------------------------------------------------
@@ -214,15 +224,18 @@ void matmul_rows(const uint8_t* weights, uint64_t row_bytes, int64_t n_in, const
   };
   int64_t o = row_begin;
   if (n_tokens == 1) {
-    // The float formats (blocks of 8) read 2-4 bytes per weight: one row at a time with no
-    // software prefetch, one sequential stream per thread, which Zen 4's prefetchers follow
-    // best (slm-bench tg128 on Qwen2.5-0.5B F16 and BF16, 2 threads: 1.23-1.35x; 2 or 4 rows
-    // without the prefetch 0.65-0.86x). Each row's sum is the same chain either way.
-    constexpr bool kOneStream = Format::kWeights == kLanes;
-    for (; !kOneStream && o + kRowsPerGroup <= row_end; o += kRowsPerGroup)
-      dot_row_group<Simd, Format, kRowsPerGroup>(weights + o * row_bytes, row_bytes, rows_from(o + kRowsPerGroup),
+    if constexpr (Format::kWeights == kLanes) {
+      // The float formats: kFloatStreams parts of the range, one row of each at a time.
+      const int64_t rows_per_stream = (row_end - o) / kFloatStreams;
+      for (int64_t k = 0; k < rows_per_stream; ++k)
+        dot_row_group<Simd, Format, kFloatStreams>(weights + (o + k) * row_bytes, row_bytes, rows_per_stream, 0, n_in,
+                                                   x, y + o + k);
+      o += kFloatStreams * rows_per_stream;
+    }
+    for (; o + kRowsPerGroup <= row_end; o += kRowsPerGroup)
+      dot_row_group<Simd, Format, kRowsPerGroup>(weights + o * row_bytes, row_bytes, 1, rows_from(o + kRowsPerGroup),
                                                  n_in, x, y + o);
-    for (; o < row_end; ++o) dot_row_group<Simd, Format, 1>(weights + o * row_bytes, row_bytes, 0, n_in, x, y + o);
+    for (; o < row_end; ++o) dot_row_group<Simd, Format, 1>(weights + o * row_bytes, row_bytes, 1, 0, n_in, x, y + o);
     return;
   }
   BatchScratch<Simd> scratch;
