@@ -21,6 +21,7 @@ struct QuantBytes {
 QuantBytes block_quant_bytes(GgmlType type) {
   switch (type) {
     case GgmlType::Q4_0: return {4, 0, offsetof(BlockQ4_0, qs)};
+    case GgmlType::IQ4_NL: return {4, 0, offsetof(BlockIQ4_NL, qs)};  // Q4_0's nibbles, table indices
     case GgmlType::Q5_0: return {5, offsetof(BlockQ5_0, qh), offsetof(BlockQ5_0, qs)};
     case GgmlType::Q8_0: return {8, 0, offsetof(BlockQ8_0, qs)};
     case GgmlType::Q4_1: return {4, 0, offsetof(BlockQ4_1, qs)};
@@ -281,7 +282,7 @@ void write_k_tile_scales(const BlockQ5_K& block, int row, uint8_t* tile_block) {
 bool has_interleaved_layout(GgmlType type) {
   return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0 || type == GgmlType::Q4_K ||
          type == GgmlType::Q5_K || type == GgmlType::Q6_K || type == GgmlType::Q3_K || type == GgmlType::Q2_K ||
-         has_block_min(type);
+         type == GgmlType::IQ4_NL || has_block_min(type);
 }
 
 bool has_block_min(GgmlType type) { return type == GgmlType::Q4_1 || type == GgmlType::Q5_1; }

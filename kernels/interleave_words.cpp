@@ -214,8 +214,8 @@ void interleave_super_blocks(const uint8_t* first_row, uint64_t row_bytes, int64
   }
 }
 
-// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: block b of the tile is d[8] (Q4_1, Q5_1: then m[8]), then 8
-// groups of the block's quant bytes.
+// Q4_0, IQ4_NL, Q4_1, Q5_0, Q5_1, Q8_0: block b of the tile is d[8] (Q4_1, Q5_1: then m[8]),
+// then 8 groups of the block's quant bytes.
 void interleave_legacy_blocks(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile) {
   const int block_bytes = int(ggml_type_info(type).block_bytes), header = legacy_header_bytes(type);
   const int group_bytes = block_bytes - header;
@@ -239,7 +239,7 @@ void interleave_legacy_blocks(GgmlType type, const uint8_t* first_row, uint64_t 
         }
       continue;
     }
-    // Q4_0, Q4_1, Q5_0 and Q5_1: qs[l] holds weight l in its low nibble and weight 16 + l in its
+    // Q4_0, IQ4_NL, Q4_1, Q5_0 and Q5_1: qs[l] holds weight l in its low nibble and weight 16 + l in its
     // high one: groups 0..3 and 4..7. The 5th bits (qh, just before qs): bit 2r + e of a group's
     // qh is row r's weight 4m + e, bit 16 + 2r + e its 4m + 2 + e.
     const bool fifth_bit = type == GgmlType::Q5_0 || type == GgmlType::Q5_1;
@@ -271,7 +271,8 @@ void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes
   if (type == GgmlType::Q6_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ6KTileBlockBytes, interleave_q6_k_block);
   if (type == GgmlType::Q3_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ3KTileBlockBytes, interleave_q3_k_words);
   if (type == GgmlType::Q2_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ2KTileBlockBytes, interleave_q2_k_words);
-  if (type != GgmlType::Q4_0 && type != GgmlType::Q5_0 && type != GgmlType::Q8_0 && !has_block_min(type))
+  if (type != GgmlType::Q4_0 && type != GgmlType::IQ4_NL && type != GgmlType::Q5_0 && type != GgmlType::Q8_0 &&
+      !has_block_min(type))
     return interleave_rows_reference(type, first_row, row_bytes, n_in, tile);  // the reference's error
   interleave_legacy_blocks(type, first_row, row_bytes, n_in, tile);
 }

@@ -1,4 +1,4 @@
-// The 8-row interleaved layout of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K .. Q6_K, into which a model's
+// The 8-row interleaved layout of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and Q2_K .. Q6_K, into which a model's
 // matrices are repacked once at load time for the kernels that multiply them faster that way
 // (IsaKernels::interleaves; AVX2: one token 1.3x (Q5_0) to 1.7x (Q8_0) faster, measured with
 // benchmarks/bench_matmul). Same bytes, other order: a tile of 8 rows keeps, for each block b,
@@ -12,6 +12,7 @@
 //                           Q4_0: uint8 qs[16]                      (slot j in the low nibble of
 //                                                                    qs[j], slot 16+j in its high one)
 //                           Q5_0: uint32 qh (little-endian), qs[16] (5th bit of slot j in bit j)
+//                           IQ4_NL: as Q4_0 (its nibbles index kIq4NlValues)
 //
 // so a tile's block is exactly 8 of the format's blocks long. Q4_1 and Q5_1 (w = d * q + m) are
 // Q4_0 and Q5_0 with the 8 rows' fp16 mins after the scales:
@@ -74,7 +75,7 @@ inline constexpr int kQ6KTileBlockBytes = 1680;  // d: 16; scales: 128; quants: 
 inline constexpr int kQ3KTileBlockBytes = 912;   // d: 16; scales: 128; quants: 768
 inline constexpr int kQ2KTileBlockBytes = 672;   // d, dmin: 32; scales: 128; quants: 512 (8 blocks of 84)
 
-// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K.
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K.
 bool has_interleaved_layout(GgmlType type);
 
 // Q4_1 and Q5_1: a legacy block with a min (w = d * q + m).

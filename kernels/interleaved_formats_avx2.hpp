@@ -83,9 +83,10 @@ struct GroupSums : ChainedSums<kTokens, kOneTokenChains> {
 //     prompt tile (weights with their
 //     sub-block scales, scales, mins).
 
-// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: d[8] (Q4_1, Q5_1: then m[8]), then 8 groups of kGroupBytes;
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL: d[8] (Q4_1, Q5_1: then m[8]), then 8 groups of kGroupBytes;
 // halves(group, low, high) gives the group's 32 weights as 16-bit integers, zero point removed
-// (Q4_1, Q5_1: q as it is, the min's term added after the block: kBlockMin).
+// (Q4_1, Q5_1: q as it is, the min's term added after the block: kBlockMin; IQ4_NL: the table
+// value of q).
 template <GgmlType kType, class Block>
 struct InterleavedLegacy {
   static constexpr int kWeights = kLegacyBlockSize, kGroupWeights = kLegacyBlockSize;
@@ -105,6 +106,12 @@ struct InterleavedLegacy {
       high = _mm256_cvtepi8_epi16(load16(group + 16));
     } else if constexpr (kType == GgmlType::Q5_0 || kType == GgmlType::Q5_1) {
       five_bit_halves<!kHasMin>(group, low, high);  // Q5_0: q - 16; Q5_1: q, its min term after the block
+    } else if constexpr (kType == GgmlType::IQ4_NL) {
+      // Q4_0's nibbles, each looked up in kIq4NlValues (signed bytes) in place of q - 8: one
+      // 128-bit vpshufb per half, within a lane, then widened with its sign.
+      const __m128i table = load16(kIq4NlValues), packed = load16(group), mask = _mm_set1_epi8(0x0f);
+      low = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(table, _mm_and_si128(packed, mask)));
+      high = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(packed, 4), mask)));
     } else {
       static_assert(kType == GgmlType::Q4_0 || kType == GgmlType::Q4_1);
       const __m256i bytes = _mm256_cvtepu8_epi16(load16(group));

@@ -173,6 +173,7 @@ bool int8_activations(GgmlType type) {
     case GgmlType::Q4_1: return Int8Format<GgmlType::Q4_1>::kReady;
     case GgmlType::Q5_1: return Int8Format<GgmlType::Q5_1>::kReady;
     case GgmlType::Q8_0: return Int8Format<GgmlType::Q8_0>::kReady;
+    case GgmlType::IQ4_NL: return Int8Format<GgmlType::IQ4_NL>::kReady;
     case GgmlType::Q4_K: return Int8Format<GgmlType::Q4_K>::kReady;
     case GgmlType::Q5_K: return Int8Format<GgmlType::Q5_K>::kReady;
     case GgmlType::Q6_K: return Int8Format<GgmlType::Q6_K>::kReady;
@@ -189,6 +190,7 @@ void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, 
     case GgmlType::Q4_1: ran = run_if_ready<GgmlType::Q4_1>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q5_1: ran = run_if_ready<GgmlType::Q5_1>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q8_0: ran = run_if_ready<GgmlType::Q8_0>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
+    case GgmlType::IQ4_NL: ran = run_if_ready<GgmlType::IQ4_NL>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q4_K: ran = run_if_ready<GgmlType::Q4_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q5_K: ran = run_if_ready<GgmlType::Q5_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q6_K: ran = run_if_ready<GgmlType::Q6_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;

@@ -1,6 +1,6 @@
-// Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 with Int8 activations (the interface:
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL with Int8 activations (the interface:
 // kernels/matmul_int8_avx2.hpp; the formula: kernels/matmul_int8.hpp, w_int = q - 8, q, q - 16,
-// q, q). A layout tile's block (d[8], Q4_1/Q5_1's m[8], then 8 groups of 4 weights x 8 rows,
+// q, q, kIq4NlValues[q]). A layout tile's block (d[8], Q4_1/Q5_1's m[8], then 8 groups of 4 weights x 8 rows,
 // kernels/interleaved_blocks.hpp) decodes each group to one byte vector in row lanes
 // (matmul_int8_lanes_avx2.hpp) for _mm256_maddubs_epi16 with a broadcast of 4 activation bytes:
 //   Q4_0, Q4_1, Q5_0, Q5_1: the unsigned quants q (0..15, 0..31), Q4_0/Q5_0's zero point off
@@ -8,10 +8,11 @@
 //     d_x times sum32, after the block's fma); a pair of products is at most 2 * 15 * 127 = 3810
 //     or 2 * 31 * 127 = 7874, so 8 or 4 groups add in 16 bits before a madd widens them;
 //   Q8_0: the signed quants, multiplied as |w| (<= 128, unsigned) by x with w's sign
-//     (_mm256_sign_epi8): a pair is at most 2 * 128 * 127 = 32512, widened at once.
+//     (_mm256_sign_epi8): a pair is at most 2 * 128 * 127 = 32512, widened at once;
+//   IQ4_NL: Q4_0's nibbles looked up in kIq4NlValues (one vpshufb), then as Q8_0's signed bytes.
 // Where vpdpbusd adds the products into 32 bits (kByteDotProducts), a block's 8 groups are 8 of
-// them per token, and Q8_0 multiplies w + 128 (0..255, the sign bit flipped), its zero point
-// 128 taken off as Q4_0's 8 is: no sign instruction per token.
+// them per token, and Q8_0 and IQ4_NL multiply w + 128 (0..255, the sign bit flipped), its zero
+// point 128 taken off as Q4_0's 8 is: no sign instruction per token.
 // Each block's sum is exact int32, then one fma: the reference's bits.
 #pragma once
 
@@ -43,8 +44,9 @@ struct Int8Legacy {
   static constexpr int kHeaderBytes = (kHasMin ? 2 : 1) * sizeof(Fp16Bits);  // d (and m)
   static constexpr int kGroups = 8, kScaleBytes = kInterleavedRows * kHeaderBytes;
   static constexpr int kGroupBytes = sizeof(Block) - kHeaderBytes;
-  static constexpr bool kOffsetQ8 = kType == GgmlType::Q8_0 && kByteDotProducts;  // Q8_0 as w + 128
-  static constexpr bool kSigned = kType == GgmlType::Q8_0 && !kByteDotProducts;  // Q8_0 as |w| and sign
+  static constexpr bool kSignedBytes = kType == GgmlType::Q8_0 || kType == GgmlType::IQ4_NL;  // w_int in -128..127
+  static constexpr bool kOffsetQ8 = kSignedBytes && kByteDotProducts;  // as w + 128
+  static constexpr bool kSigned = kSignedBytes && !kByteDotProducts;  // as |w| and sign
   static constexpr int kPassTokens = kByteDotProducts ? kByteDotPassTokens : kSigned ? 6 : 8;
   static constexpr int32_t kZeroPoint = kType == GgmlType::Q4_0 ? 8 : kType == GgmlType::Q5_0 ? 16 : kOffsetQ8 ? 128 : 0;
   // Groups whose maddubs add in 16 bits before widening (see above).
@@ -53,10 +55,14 @@ struct Int8Legacy {
   using X = Int8Block<kWeights>;
 
   // Group m's quants in row lanes: unsigned q for Q4_0, Q4_1, Q5_0 and Q5_1; for Q8_0 signed q,
-  // or q + 128 where kOffsetQ8.
+  // and for IQ4_NL its table value, or either + 128 where kOffsetQ8.
   static __m256i group_quants(const uint8_t* block, int m) {
     const uint8_t* group = block + kScaleBytes + m * kGroupBytes;
-    if constexpr (kOffsetQ8) {
+    if constexpr (kType == GgmlType::IQ4_NL) {
+      __m256i table = _mm256_broadcastsi128_si256(load16(kIq4NlValues));
+      if constexpr (kOffsetQ8) table = _mm256_xor_si256(table, _mm256_set1_epi8(static_cast<char>(0x80)));
+      return _mm256_shuffle_epi8(table, lane_nibbles(group));
+    } else if constexpr (kOffsetQ8) {
       return _mm256_xor_si256(lane_bytes(load32(group)), _mm256_set1_epi8(static_cast<char>(0x80)));
     } else if constexpr (kType == GgmlType::Q8_0) {
       return lane_bytes(load32(group));
@@ -198,6 +204,8 @@ template <>
 struct Int8Format<GgmlType::Q5_1> : Int8Legacy<GgmlType::Q5_1, BlockQ5_1> {};
 template <>
 struct Int8Format<GgmlType::Q8_0> : Int8Legacy<GgmlType::Q8_0, BlockQ8_0> {};
+template <>
+struct Int8Format<GgmlType::IQ4_NL> : Int8Legacy<GgmlType::IQ4_NL, BlockIQ4_NL> {};
 
 }  // namespace
 }  // namespace slm::kernels::avx2

@@ -8,7 +8,7 @@
 #include "slm/quantize.hpp"
 #include "slm/session.hpp"
 #include "support/assets.hpp"
-#include "support/gguf_bytes.hpp"  // scratch_dir
+#include "support/gguf_bytes.hpp"  // quantize_tiny_llama
 
 namespace slm::test {
 namespace {
@@ -67,18 +67,15 @@ TEST_P(Determinism, LogitsAreBitIdenticalAcrossBatchingAndThreads) {
 }
 
 // IQ4_NL and IQ4_XS, which no shared file holds: made here from the F32 model by slm-quantize's
-// code. Int8 activations leave their matrices at Int16, which this checks too.
+// code. Int8 activations run its IQ4_NL matrices with the Int8 kernels and leave IQ4_XS at Int16.
 class DeterminismOfIq4 : public ::testing::TestWithParam<std::tuple<FileType, ActivationPrecision>> {};
 
 TEST_P(DeterminismOfIq4, LogitsAreBitIdenticalAcrossBatchingAndThreads) {
   const auto [file_type, activations] = GetParam();
   const auto input = shared_path("models/syn-llama-tiny-F32.gguf");
   SLM_REQUIRE_ASSET(input);
-  const std::string name(quantize_recipe(file_type).name);
-  const std::filesystem::path path = scratch_dir() / ("determinism-" + name + ".gguf");
-  QuantizeOptions options;
-  options.file_type = file_type;
-  quantize_model(input.string(), path.string(), options);
+  const std::filesystem::path path =
+      quantize_tiny_llama(file_type, "determinism-" + std::string(quantize_recipe(file_type).name) + ".gguf");
   expect_bit_identical_logits(path, KvType::F16, activations);
   std::filesystem::remove(path);
 }

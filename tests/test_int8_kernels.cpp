@@ -128,12 +128,13 @@ TEST_P(Int8Kernels, GiveTheBitsOfTheReferenceWhateverTheRowsAndTokens) {
 
 // Every quant bit set, the block scales (and Q4_1/Q5_1's mins) kept: the largest unsigned
 // quants (Q4_0 and Q4_1 15, Q5_0, Q5_1 and Q5_K 31, Q4_K's and Q5_K's sub-block scales and mins 63).
+// IQ4_NL's largest |w_int| is nibble 0's -127: every quant byte `fill` = 0 there.
 template <class Block>
-void set_every_quant_bit(RandomMatrix& m) {
+void set_every_quant_bit(RandomMatrix& m, uint8_t fill = 0xff) {
   auto* blocks = reinterpret_cast<Block*>(m.bytes.data());
   for (size_t b = 0; b < m.bytes.size() / sizeof(Block); ++b) {
     const Block kept = blocks[b];
-    std::memset(&blocks[b], 0xff, sizeof(Block));
+    std::memset(&blocks[b], fill, sizeof(Block));
     blocks[b].d = kept.d;
     if constexpr (requires { kept.dmin; }) blocks[b].dmin = kept.dmin;
     if constexpr (requires { kept.m; }) blocks[b].m = kept.m;
@@ -156,6 +157,7 @@ TEST_P(Int8Kernels, TheLargestQuantsAndActivationsGiveTheBitsOfTheReference) {
     case GgmlType::Q4_1: set_every_quant_bit<BlockQ4_1>(m); break;
     case GgmlType::Q5_1: set_every_quant_bit<BlockQ5_1>(m); break;
     case GgmlType::Q8_0: set_every_quant_bit<BlockQ8_0>(m); break;
+    case GgmlType::IQ4_NL: set_every_quant_bit<BlockIQ4_NL>(m, 0); break;
     case GgmlType::Q4_K: set_every_quant_bit<BlockQ4_K>(m); break;
     case GgmlType::Q5_K: set_every_quant_bit<BlockQ5_K>(m); break;
     case GgmlType::Q6_K: set_every_quant_bit<BlockQ6_K>(m); break;

@@ -4,6 +4,7 @@
 // its tokens up in the output matrix's tiles.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -14,20 +15,21 @@
 #include "lib/model/weights.hpp"
 #include "slm/model.hpp"
 #include "support/assets.hpp"
+#include "support/gguf_bytes.hpp"  // quantize_tiny_llama
 
 namespace slm::test {
 namespace {
 
 struct SharedModel {
   std::string stem;
-  bool has_interleavable;  // matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K
+  bool has_interleavable;  // matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K
 };
 
 class InterleavedModel : public ::testing::TestWithParam<SharedModel> {};
 
-TEST_P(InterleavedModel, RepacksExactlyTheMatricesTheKernelsInterleaveAndKeepsEveryRow) {
-  const auto path = shared_path("models/" + GetParam().stem + ".gguf");
-  SLM_REQUIRE_ASSET(path);
+// Every matrix the kernels interleave is repacked, no other is, and its rows read back as the
+// file's; has_interleavable: whether the file holds any matrix of a format with the layout.
+void expect_repacked_as_the_kernels_interleave(const std::filesystem::path& path, bool has_interleavable) {
   const auto model = Model::load(path.string());
   int repacked = 0, interleavable = 0;
   for (const ops::WeightMatrix* w : repackable_matrices(model->weights())) {
@@ -43,10 +45,30 @@ TEST_P(InterleavedModel, RepacksExactlyTheMatricesTheKernelsInterleaveAndKeepsEv
       ASSERT_EQ(from_tiles, from_file) << "row " << row;
     }
   }
-  EXPECT_EQ(interleavable > 0, GetParam().has_interleavable);
+  EXPECT_EQ(interleavable > 0, has_interleavable);
   const kernels::Isa isa = kernels::active_isa();
   if (isa == kernels::Isa::Avx2 || isa == kernels::Isa::AvxVnni || isa == kernels::Isa::Avx512)
     EXPECT_EQ(repacked, interleavable) << kernels::isa_name(isa) << " interleaves them all";
+}
+
+TEST_P(InterleavedModel, RepacksExactlyTheMatricesTheKernelsInterleaveAndKeepsEveryRow) {
+  const auto path = shared_path("models/" + GetParam().stem + ".gguf");
+  SLM_REQUIRE_ASSET(path);
+  expect_repacked_as_the_kernels_interleave(path, GetParam().has_interleavable);
+}
+
+// IQ4_NL, which no shared file holds, made here from the F32 model by slm-quantize's code: its
+// IQ4_NL matrices are repacked as Q4_0's are.
+TEST(InterleavedModel, RepacksAnIq4NlModelsMatricesAndKeepsEveryRow) {
+  const auto input = shared_path("models/syn-llama-tiny-F32.gguf");
+  SLM_REQUIRE_ASSET(input);
+  const std::filesystem::path path = quantize_tiny_llama(FileType::IQ4_NL, "interleaved-model-IQ4_NL.gguf");
+  const auto model = Model::load(path.string());
+  int iq4_nl = 0;
+  for (const ops::WeightMatrix* w : repackable_matrices(model->weights())) iq4_nl += w->type == GgmlType::IQ4_NL;
+  EXPECT_GT(iq4_nl, 0);
+  expect_repacked_as_the_kernels_interleave(path, true);
+  std::filesystem::remove(path);
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedModels, InterleavedModel,

@@ -5,6 +5,8 @@
 #include <bit>
 #include <fstream>
 
+#include "support/assets.hpp"
+
 namespace slm::test {
 
 GgufBytes& GgufBytes::little_endian(uint64_t value, unsigned n_bytes) {
@@ -97,6 +99,14 @@ std::filesystem::path write_scratch_file(const std::string& name, const std::vec
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   if (!file) throw std::runtime_error("cannot write " + path.string());
+  return path;
+}
+
+std::filesystem::path quantize_tiny_llama(FileType file_type, const std::string& name) {
+  const std::filesystem::path path = scratch_dir() / name;
+  QuantizeOptions options;
+  options.file_type = file_type;
+  quantize_model(shared_path("models/syn-llama-tiny-F32.gguf").string(), path.string(), options);
   return path;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "slm/gguf.hpp"
+#include "slm/quantize.hpp"  // FileType
 
 namespace slm::test {
 
@@ -68,5 +69,8 @@ GgufBytes file_with_tensors(const std::vector<TensorInfoSpec>& tensors, uint64_t
 std::filesystem::path scratch_dir();
 // Writes `bytes` to scratch_dir() / name and returns the path.
 std::filesystem::path write_scratch_file(const std::string& name, const std::vector<uint8_t>& bytes);
+// The shared syn-llama-tiny-F32 (the caller requires it: SLM_REQUIRE_ASSET) quantized to
+// `file_type` by slm-quantize's code into scratch_dir() / name: the formats no shared file holds.
+std::filesystem::path quantize_tiny_llama(FileType file_type, const std::string& name);
 
 }  // namespace slm::test
