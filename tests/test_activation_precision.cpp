@@ -53,8 +53,8 @@ std::vector<double> kl_divergences(const std::vector<float>& a, const std::vecto
 // The matrices of a model loaded with Int8 that run the Int8 kernels.
 int int8_matrices(const Model& model) {
   int n = 0;
-  for (const ops::WeightMatrix* w : repackable_matrices(model.weights()))
-    n += w->activations == ActivationPrecision::Int8;
+  for (const ops::WeightMatrix* w : repackable_matrices(model.weights())) n += w->activations == ActivationPrecision::Int8;
+  for (const ops::WeightMatrix* w : expert_matrices(model.weights())) n += w->activations == ActivationPrecision::Int8;
   return n;
 }
 
@@ -115,6 +115,24 @@ TEST(ActivationPrecision, Int8RunsIq4NlMatricesWhereItsKernelsDo) {
   std::filesystem::remove(path);
 }
 
+// A mixture's experts are repacked as dense matrices are, so Int8 runs them where its kernels
+// multiply their format (x86), and leaves them at Int16 elsewhere.
+TEST(ActivationPrecision, Int8RunsAMixturesExpertsWhereItsKernelsDo) {
+  const auto path = shared_path("models/syn-qwen3moe-tiny-Q4_K_M.gguf");
+  SLM_REQUIRE_ASSET(path);
+  LoadOptions int8_load;
+  int8_load.activations = ActivationPrecision::Int8;
+  const auto model = Model::load(path.string(), int8_load);
+  int experts = 0;
+  for (const ops::WeightMatrix* w : expert_matrices(model->weights())) {
+    ++experts;
+    const bool int8 = w->interleaved && kernels::multiplies_int8_activations(w->type);
+    EXPECT_EQ(w->activations, int8 ? ActivationPrecision::Int8 : ActivationPrecision::Int16)
+        << ggml_type_name(w->type) << " " << w->n_out << " rows";
+  }
+  EXPECT_GT(experts, 0);
+}
+
 // Q2_K and Q3_K have the interleaved layout but no Int8 kernels: a model loaded with Int8 keeps
 // their matrices, repacked where the kernels interleave them, at Int16, as every format without
 // Int8 kernels (the Q4_K, Q5_K and Q6_K matrices beside them in these files run Int8).
@@ -144,7 +162,7 @@ INSTANTIATE_TEST_SUITE_P(Models, ActivationPrecisionOfModel,
                                            "syn-llama-tiny-Q4_1", "syn-llama-tiny-Q5_1",
                                            "syn-llama-tiny-Q3_K_M", "syn-llama-tiny-Q2_K", "syn-llama-tiny-F16",
                                            "syn-llama-tiny-BF16",
-                                           "syn-qwen35-tiny-Q4_K_M"),
+                                           "syn-qwen35-tiny-Q4_K_M", "syn-qwen3moe-tiny-Q4_K_M"),
                          [](const auto& info) { return test_name_of(info.param); });
 
 }  // namespace

@@ -103,20 +103,21 @@ INSTANTIATE_TEST_SUITE_P(
                                          "syn-llama-tiny-Q5_K_M", "syn-qwen2-tiny-Q8_0",
                                          "syn-qwen3-tiny-Q4_K_M", "syn-llama3-tiny-Q8_0", "syn-llama-tiny-BF16",
                                          "syn-gemma2-tiny-Q4_K_M", "syn-gemma3-tiny-Q8_0", "syn-lfm2-tiny-Q8_0",
-                                         "syn-qwen35-tiny-Q8_0", "syn-llama-tiny-Q3_K_M", "syn-llama-tiny-Q2_K"),
+                                         "syn-qwen35-tiny-Q8_0", "syn-llama-tiny-Q3_K_M", "syn-llama-tiny-Q2_K",
+                                         "syn-qwen3moe-tiny-Q4_K_M"),
                        ::testing::Values(KvType::F16, KvType::F32), ::testing::Values(ActivationPrecision::Int16)),
     test_name);
 
 // Int8 activations (a load option): every format that has Int8 kernels, BF16 (bf16 activations),
 // the files that mix them with Q3_K and Q2_K matrices, which keep Int16, and the architectures
-// with soft caps (gemma2) and recurrent layers (lfm2, qwen35).
+// with soft caps (gemma2), recurrent layers (lfm2, qwen35) and experts (qwen3moe).
 INSTANTIATE_TEST_SUITE_P(
     Int8Activations, Determinism,
     ::testing::Combine(::testing::Values("syn-llama-tiny-Q4_K_M", "syn-llama-tiny-Q4_0", "syn-llama-tiny-Q5_0",
                                          "syn-llama-tiny-Q4_1", "syn-llama-tiny-Q5_1", "syn-llama-tiny-Q5_K_M",
                                          "syn-llama-tiny-Q6_K", "syn-llama-tiny-Q8_0", "syn-llama-tiny-Q3_K_M",
                                          "syn-llama-tiny-Q2_K", "syn-llama-tiny-BF16", "syn-qwen2-tiny-Q4_K_M", "syn-gemma2-tiny-Q4_K_M",
-                                         "syn-lfm2-tiny-Q8_0", "syn-qwen35-tiny-Q4_K_M"),
+                                         "syn-lfm2-tiny-Q8_0", "syn-qwen35-tiny-Q4_K_M", "syn-qwen3moe-tiny-Q4_K_M"),
                        ::testing::Values(KvType::F16), ::testing::Values(ActivationPrecision::Int8)),
     test_name);
 

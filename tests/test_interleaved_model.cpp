@@ -32,7 +32,9 @@ class InterleavedModel : public ::testing::TestWithParam<SharedModel> {};
 void expect_repacked_as_the_kernels_interleave(const std::filesystem::path& path, bool has_interleavable) {
   const auto model = Model::load(path.string());
   int repacked = 0, interleavable = 0;
-  for (const ops::WeightMatrix* w : repackable_matrices(model->weights())) {
+  std::vector<const ops::WeightMatrix*> matrices = repackable_matrices(model->weights());
+  for (const ops::WeightMatrix* w : expert_matrices(model->weights())) matrices.push_back(w);  // a mixture's
+  for (const ops::WeightMatrix* w : matrices) {
     interleavable += kernels::has_interleaved_layout(w->type) && w->n_out >= kernels::kInterleavedRows;
     const bool expected = kernels::interleaves(w->type) && w->n_out >= kernels::kInterleavedRows;
     ASSERT_EQ(w->interleaved != nullptr, expected) << ggml_type_name(w->type) << " " << w->n_out << " rows";
@@ -78,7 +80,8 @@ INSTANTIATE_TEST_SUITE_P(SharedModels, InterleavedModel,
                                            SharedModel{"syn-qwen2-tiny-Q4_K_M", true},
                                            SharedModel{"syn-llama-tiny-Q6_K", true}, SharedModel{"syn-llama-tiny-Q3_K_M", true},
                                            SharedModel{"syn-llama-tiny-Q2_K", true},
-                                           SharedModel{"syn-llama-tiny-Q5_K_M", true}, SharedModel{"syn-llama-tiny-F16", false}),
+                                           SharedModel{"syn-llama-tiny-Q5_K_M", true}, SharedModel{"syn-llama-tiny-F16", false},
+                                           SharedModel{"syn-qwen3moe-tiny-Q4_K_M", true}, SharedModel{"syn-qwen3moe-tiny-Q8_0", true}),
                          [](const auto& info) {
                            std::string name = info.param.stem;
                            for (char& c : name)

@@ -3,8 +3,8 @@
 // downloading can be judged.
 //
 // Memory is what slm itself allocates: the weights as loading keeps them (Model::load repacks
-// most matrices into 8-row tiles held on the heap and releases the file's pages of them; a
-// mixture's experts and other matrices are read from the mapped file; vectors are copied to
+// most matrices, a mixture's experts included, into 8-row tiles held on the heap and releases
+// the file's pages of them; other matrices are read from the mapped file; vectors are copied to
 // float), the KV block pool at n_ctx x n_parallel positions, a hybrid model's recurrent state
 // and its checkpoints, the forward pass's scratch rows
 // and the process's own runtime. Speed is the time each matmul, attention and loop takes at the

@@ -153,8 +153,8 @@ MemoryPlan plan_memory(const PlannedModel& m, const PlanOptions& options) {
   for (const PlannedMatrix& pm : m.matrices) {
     if (!pm.repacked) continue;  // tiles replace the rows; the file's pages of those are released
     const ops::WeightMatrix& w = *pm.w;
-    const uint64_t tiles = ops::interleaved_bytes(w);
-    const uint64_t replaced_rows = uint64_t(w.n_out / kernels::kInterleavedRows * kernels::kInterleavedRows);
+    const uint64_t tiles = ops::interleaved_bytes(w) * uint64_t(pm.n_matrices);  // a stack's experts: one shape
+    const uint64_t replaced_rows = uint64_t(w.n_out / kernels::kInterleavedRows * kernels::kInterleavedRows) * uint64_t(pm.n_matrices);
     by_type[w.type].resident_bytes += tiles;
     by_type[w.type].resident_bytes -= replaced_rows * w.row_bytes;
     anonymous += tiles;
@@ -235,7 +235,7 @@ PlannedModel bind_planned_model(const std::string& path) {
     if (!L.moe.present()) continue;
     add_matrix(m, L.moe.router, false);
     for (const std::vector<ops::WeightMatrix>* experts : {&L.moe.gate, &L.moe.up, &L.moe.down})
-      add_matrix(m, experts->front(), false, int64_t(experts->size()), L.moe.n_expert_used);
+      add_matrix(m, experts->front(), true, int64_t(experts->size()), L.moe.n_expert_used);
   }
   return m;
 }

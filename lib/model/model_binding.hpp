@@ -20,11 +20,16 @@ ModelConfig read_model_config(const GgufFile& file);
 // tied_output and rope-factor flags. A header-only file gives views with null data.
 std::unique_ptr<ModelWeights> bind_model_weights(const GgufFile& file, ModelConfig& config);
 
-// The matrices Model::load repacks into the kernels' tiles, those of them the kernels read
+// The dense matrices Model::load repacks into the kernels' tiles, those of them the kernels read
 // faster so (ops::should_interleave): the output and every layer's dense matrices, an unused
-// slot's empty matrix included. A mixture's router and experts, and qwen35's ssm_alpha and
-// ssm_beta (a column per head), are multiplied as the file stores them.
+// slot's empty matrix included. A mixture's router, and qwen35's ssm_alpha and ssm_beta (a
+// column per head), are multiplied as the file stores them.
 std::vector<ops::WeightMatrix*> repackable_matrices(ModelWeights& weights);
 std::vector<const ops::WeightMatrix*> repackable_matrices(const ModelWeights& weights);
+
+// A mixture's experts, every layer's gate, up and down of each: repacked as the dense matrices
+// are (each expert is a matrix of its own; the planner counts them per stack, so they are apart).
+std::vector<ops::WeightMatrix*> expert_matrices(ModelWeights& weights);
+std::vector<const ops::WeightMatrix*> expert_matrices(const ModelWeights& weights);
 
 }  // namespace slm
