@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "lib/model/tile_cache.hpp"
@@ -85,6 +86,36 @@ TEST_F(TileCache, ASecondLoadMapsTheTilesTheFirstWroteAndGivesTheSameLogits) {
   ASSERT_EQ(first.logits.size(), uncached.logits.size());
   EXPECT_EQ(std::memcmp(first.logits.data(), uncached.logits.data(), uncached.logits.size() * 4), 0);
   EXPECT_EQ(std::memcmp(second.logits.data(), uncached.logits.data(), uncached.logits.size() * 4), 0);
+}
+
+// A load that repacks reports each step from 0 to its total, in order (LoadOptions::on_progress);
+// one that maps the cache reports nothing.
+TEST_F(TileCache, ARepackingLoadReportsItsProgressAndACachedOneDoesNot) {
+  std::vector<LoadProgress> events;
+  LoadOptions options;
+  options.on_progress = [&](const LoadProgress& p) { events.push_back(p); };
+  const auto first = Model::load(model_.string(), options);
+  if (first->weights().interleaved_tiles.size() == 0) GTEST_SKIP() << "this ISA repacks nothing";
+  ASSERT_FALSE(events.empty());
+  std::vector<std::string> steps;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const LoadProgress& p = events[i];
+    EXPECT_EQ(p.total_bytes, first->weights().interleaved_tiles.size());
+    EXPECT_LE(p.done_bytes, p.total_bytes);
+    if (steps.empty() || steps.back() != p.step) {
+      steps.push_back(p.step);
+      EXPECT_EQ(p.done_bytes, 0u) << p.step << " starts at 0";
+    } else {
+      EXPECT_GE(p.done_bytes, events[i - 1].done_bytes) << p.step << " goes forward";
+    }
+    const bool last_of_step = i + 1 == events.size() || std::string(events[i + 1].step) != p.step;
+    if (last_of_step) EXPECT_EQ(p.done_bytes, p.total_bytes) << p.step << " ends at its total";
+  }
+  EXPECT_EQ(steps, (std::vector<std::string>{"repacking", "writing cache"}));
+  events.clear();
+  const auto second = Model::load(model_.string(), options);
+  EXPECT_TRUE(second->weights().tiles_from_cache);
+  EXPECT_TRUE(events.empty()) << events.size() << " reports from a load that mapped the cache";
 }
 
 // Each way of spoiling the cache file: it is not used, the logits are the file's, and the load

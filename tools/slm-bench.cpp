@@ -251,6 +251,7 @@ int run(Options o) {
     for (const std::string& activations : o.activations) {
       slm::LoadOptions load_options;
       load_options.activations = *slm::parse_activation_precision(activations);
+      load_options.on_progress = slm::tools::stderr_load_progress();
       const std::shared_ptr<const slm::Model> model = slm::Model::load(path, load_options);
       for (int t : o.threads) {
         run_model_tests(o, model, path, t, bandwidth_buffer, [&](TestResult result) {

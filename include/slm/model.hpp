@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,10 +88,21 @@ struct ModelConfig {
 
 struct ModelWeights;  // lib/model/weights.hpp: views into the mapped file
 
+// Where a load that repacks the weights is: the first load of a file on a CPU, or one whose tile
+// cache is missing or stale, repacks them ("repacking") and writes the cache ("writing cache").
+struct LoadProgress {
+  const char* step = "";
+  uint64_t done_bytes = 0;
+  uint64_t total_bytes = 0;
+};
+
 struct LoadOptions {
   // Int8: the matrices whose format the active kernels multiply with 8-bit activations
   // (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K on x86) do so; the others keep Int16 or float32.
   ActivationPrecision activations = ActivationPrecision::Int16;
+  // Called on the loading thread as a repacking load goes (each step from 0 to its total, then
+  // the next); never when the tiles come from the cache. Tools print it (tools/common/cli.hpp).
+  std::function<void(const LoadProgress&)> on_progress;
 };
 
 class Model {

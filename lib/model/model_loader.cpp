@@ -175,7 +175,7 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
 // All the tiles share one region, each matrix's at a 64-byte boundary: the model's tile cache
 // file when it holds exactly them (tile_cache.hpp), else zero pages they are repacked into,
 // then written as the cache for the next load.
-void interleave_weights(const GgufFile& file, ModelWeights& weights, ActivationPrecision activations) {
+void interleave_weights(const GgufFile& file, ModelWeights& weights, const LoadOptions& options) {
   const int n_threads = std::max(1, omp_get_num_procs());
   constexpr uint64_t kAlignment = 64;
   std::vector<TilePlacement> placed;
@@ -197,15 +197,22 @@ void interleave_weights(const GgufFile& file, ModelWeights& weights, ActivationP
     } catch (const std::bad_alloc&) {
       throw Error(fmt::format("{}: out of memory for the {} MB of repacked weights", file.path(), total_bytes >> 20));
     }
+    const auto report = [&](const char* step, uint64_t done) {
+      if (options.on_progress && total_bytes > 0) options.on_progress({step, done, total_bytes});
+    };
+    report("repacking", 0);
     for (const TilePlacement& p : placed) {
       uint8_t* tiles = weights.interleaved_tiles.data() + p.offset;
       ops::interleave_matrix(*p.matrix, tiles, n_threads);
       p.matrix->interleaved = tiles;
       file.release_pages(p.matrix->data, uint64_t(ops::n_interleaved_rows(*p.matrix)) * p.matrix->row_bytes);
+      report("repacking", p.offset + ops::interleaved_bytes(*p.matrix));
     }
-    write_tile_cache(file, placed, weights.interleaved_tiles.data(), total_bytes, n_threads);
+    report("repacking", total_bytes);
+    write_tile_cache(file, placed, weights.interleaved_tiles.data(), total_bytes, n_threads,
+                     [&](uint64_t written) { report("writing cache", written); });
   }
-  for (ops::WeightMatrix* w : matrices) w->activations = ops::supported_activations(*w, activations);
+  for (ops::WeightMatrix* w : matrices) w->activations = ops::supported_activations(*w, options.activations);
   if (weights.output.data == weights.token_embd.data) weights.token_embd.interleaved = weights.output.interleaved;
 }
 
@@ -300,7 +307,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
       throw Error(fmt::format("{}: {}.vocab_size is {}, but the tokenizer has {} tokens", file.path(), config.arch,
                               *vocab_size, config.n_vocab));
     weights = bind_model_weights(file, config);
-    interleave_weights(file, *weights, options.activations);
+    interleave_weights(file, *weights, options);
   } catch (...) {
     building.get();  // the tokenizer's own error, if it has one
     throw;

@@ -168,7 +168,7 @@ CachedTiles read_tile_cache(const GgufFile& file, std::span<const TilePlacement>
 }
 
 void write_tile_cache(const GgufFile& file, std::span<const TilePlacement> placed, const uint8_t* tiles,
-                      uint64_t total_bytes, int n_threads) {
+                      uint64_t total_bytes, int n_threads, const std::function<void(uint64_t)>& on_written) {
   const std::optional<std::filesystem::path> path = cache_path(file, total_bytes);
   if (!path || total_bytes == 0) return;
   std::optional<std::vector<uint8_t>> header = expected_header(file, placed, total_bytes);
@@ -181,7 +181,13 @@ void write_tile_cache(const GgufFile& file, std::span<const TilePlacement> place
   const std::filesystem::path aside = path->string() + ".part" + std::to_string(::getpid());
   const int fd = ::open(aside.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return;
-  const bool written = write_all(fd, header->data(), header->size()) && write_all(fd, tiles, total_bytes);
+  if (on_written) on_written(0);
+  bool written = write_all(fd, header->data(), header->size());
+  constexpr uint64_t kChunk = uint64_t(64) << 20;  // a progress report per 64 MiB written
+  for (uint64_t done = 0; written && done < total_bytes; done += kChunk) {
+    written = write_all(fd, tiles + done, std::min(kChunk, total_bytes - done));
+    if (on_written) on_written(std::min(total_bytes, done + kChunk));
+  }
   if (::close(fd) == 0 && written && ::rename(aside.c_str(), path->c_str()) == 0) return;
   ::unlink(aside.c_str());
 }

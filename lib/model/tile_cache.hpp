@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "lib/model/zero_pages.hpp"
@@ -45,7 +46,8 @@ CachedTiles read_tile_cache(const GgufFile& file, std::span<const TilePlacement>
 
 // Writes `tiles` (total_bytes) as the model's cache file, where caching is on; any failure
 // (no space, no permission) leaves no file and no error: the next load repacks again.
+// on_written(bytes of tiles written so far) follows the write.
 void write_tile_cache(const GgufFile& file, std::span<const TilePlacement> placed, const uint8_t* tiles,
-                      uint64_t total_bytes, int n_threads);
+                      uint64_t total_bytes, int n_threads, const std::function<void(uint64_t)>& on_written = {});
 
 }  // namespace slm

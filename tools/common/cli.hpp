@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -36,10 +37,16 @@ CLI::Option* add_activations_option(CLI::App& app, Target& activations) {
       ->type_name("PRECISION")->capture_default_str()->check(CLI::IsMember({"int16", "int8"}));
 }
 
-// The LoadOptions of an --activations value (checked by the option).
+// Prints a repacking load's progress on stderr, for loads of 256 MiB of tiles or more (smaller
+// ones take well under a second): a line per step with its size, the percentage in place on a
+// terminal, and the seconds it took.
+std::function<void(const LoadProgress&)> stderr_load_progress();
+
+// The LoadOptions of an --activations value (checked by the option), with stderr_load_progress.
 inline LoadOptions load_options(const std::string& activations) {
   LoadOptions options;
   options.activations = parse_activation_precision(activations).value_or(ActivationPrecision::Int16);
+  options.on_progress = stderr_load_progress();
   return options;
 }
 
