@@ -104,6 +104,19 @@ void gather_slots(const uint8_t (&q)[kInterleavedRows][kRowWeights], int first, 
   }
 }
 
+// Row `row`'s 32 quants of the 8 groups at `groups` (group m at groups + m * group_bytes, its
+// quants stored as f says): the inverse of gather_slots for one row.
+void row_quants(const uint8_t* groups, int group_bytes, QuantBytes f, int row, uint8_t (&q)[32]) {
+  for (int m = 0; m < kGroups; ++m) {
+    uint8_t slots[32];
+    unpack_quants(groups + m * group_bytes, f, slots);
+    for (int j = 0; j < 32; ++j) {
+      const SlotSource source = slot_source(m, j);
+      if (source.row == row) q[source.weight] = slots[j];
+    }
+  }
+}
+
 // Q4_K, Q5_K: see interleaved_blocks.hpp. Weight 32i + l of a block (sub-block i) is the low
 // (i even) or high nibble of qs[32(i / 2) + l]; Q5_K's 5th bit of it is bit i of qh[l].
 constexpr int kQ4KSubBlocks = 8;
@@ -165,6 +178,45 @@ void deinterleave_k_nibble_block(const uint8_t* in, int row, Block& block) {
         if constexpr (kHasFifthBit<Block>) block.qh[source.weight] |= uint8_t((slots[j] >> 4) << i);
       }
     }
+}
+
+// IQ4_XS: see interleaved_blocks.hpp. Sub-block i's 32 nibbles are an IQ4_NL block's quants
+// at qs + 16i (weight j low in byte j, 16 + j high); its tile groups are Q4_K's.
+constexpr int kIQ4XSQuantsOffset = kInterleavedRows * kScaleBytes + kQ4KSubBlocks * kInterleavedRows;
+static_assert(kIQ4XSQuantsOffset + kQ4KSubBlocks * kGroups * 16 == kIQ4XSTileBlockBytes);
+
+void interleave_iq4_xs_block(const BlockIQ4_XS* const (&rows)[kInterleavedRows], uint8_t* out) {
+  uint8_t q[kInterleavedRows][kSuperBlockSize];
+  for (int r = 0; r < kInterleavedRows; ++r) {
+    write_iq4_xs_tile_scales(*rows[r], r, out);
+    for (int i = 0; i < kQ4KSubBlocks; ++i) {
+      uint8_t sub_block[32];
+      unpack_quants(rows[r]->qs + 16 * i, kNibbles, sub_block);
+      std::memcpy(q[r] + 32 * i, sub_block, sizeof(sub_block));
+    }
+  }
+  for (int i = 0; i < kQ4KSubBlocks; ++i)
+    for (int m = 0; m < kGroups; ++m) {
+      uint8_t slots[32];
+      gather_slots(q, 32 * i, m, slots);
+      pack_quants(slots, kNibbles, out + kIQ4XSQuantsOffset + (i * kGroups + m) * 16);
+    }
+}
+
+void deinterleave_iq4_xs_block(const uint8_t* in, int row, BlockIQ4_XS& block) {
+  std::memcpy(&block.d, in + kScaleBytes * row, kScaleBytes);
+  block.scales_h = 0;
+  std::memset(block.scales_l, 0, sizeof(block.scales_l));
+  for (int i = 0; i < kQ4KSubBlocks; ++i) {
+    const int ls = int8_t(in[kInterleavedRows * kScaleBytes + i * kInterleavedRows + row]) + 32;
+    block.scales_l[i / 2] |= uint8_t((ls & 0x0f) << (4 * (i % 2)));
+    block.scales_h |= uint16_t((ls >> 4) << (2 * i));
+  }
+  for (int i = 0; i < kQ4KSubBlocks; ++i) {
+    uint8_t sub_block[32];
+    row_quants(in + kIQ4XSQuantsOffset + i * kGroups * 16, 16, kNibbles, row, sub_block);
+    pack_quants(sub_block, kNibbles, block.qs + 16 * i);
+  }
 }
 
 // Q6_K: see interleaved_blocks.hpp. Weight w of a block: half w / 128, group (w % 128) / 32
@@ -279,10 +331,16 @@ void write_scales(const Block& block, int row, uint8_t* tile_block) {
 void write_k_tile_scales(const BlockQ4_K& block, int row, uint8_t* tile_block) { write_scales(block, row, tile_block); }
 void write_k_tile_scales(const BlockQ5_K& block, int row, uint8_t* tile_block) { write_scales(block, row, tile_block); }
 
+void write_iq4_xs_tile_scales(const BlockIQ4_XS& block, int row, uint8_t* tile_block) {
+  std::memcpy(tile_block + kScaleBytes * row, &block.d, kScaleBytes);
+  for (int i = 0; i < kQ4KSubBlocks; ++i)
+    tile_block[kInterleavedRows * kScaleBytes + i * kInterleavedRows + row] = uint8_t(iq4_xs_scale(block, i) - 32);
+}
+
 bool has_interleaved_layout(GgmlType type) {
   return type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q8_0 || type == GgmlType::Q4_K ||
          type == GgmlType::Q5_K || type == GgmlType::Q6_K || type == GgmlType::Q3_K || type == GgmlType::Q2_K ||
-         type == GgmlType::IQ4_NL || has_block_min(type);
+         type == GgmlType::IQ4_NL || type == GgmlType::IQ4_XS || has_block_min(type);
 }
 
 bool has_block_min(GgmlType type) { return type == GgmlType::Q4_1 || type == GgmlType::Q5_1; }
@@ -292,6 +350,7 @@ int legacy_header_bytes(GgmlType type) { return (has_block_min(type) ? 2 : 1) * 
 uint64_t interleaved_tile_bytes(GgmlType type, int64_t n_in) {
   if (type == GgmlType::Q4_K) return uint64_t(n_in / kSuperBlockSize) * kQ4KTileBlockBytes;
   if (type == GgmlType::Q5_K) return uint64_t(n_in / kSuperBlockSize) * kQ5KTileBlockBytes;
+  if (type == GgmlType::IQ4_XS) return uint64_t(n_in / kSuperBlockSize) * kIQ4XSTileBlockBytes;
   if (type == GgmlType::Q6_K) return uint64_t(n_in / kSuperBlockSize) * kQ6KTileBlockBytes;
   if (type == GgmlType::Q3_K) return uint64_t(n_in / kSuperBlockSize) * kQ3KTileBlockBytes;
   if (type == GgmlType::Q2_K) return uint64_t(n_in / kSuperBlockSize) * kQ2KTileBlockBytes;
@@ -303,6 +362,8 @@ void interleave_rows_reference(GgmlType type, const uint8_t* first_row, uint64_t
     return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ4KTileBlockBytes, interleave_k_nibble_block<BlockQ4_K>);
   if (type == GgmlType::Q5_K)
     return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ5KTileBlockBytes, interleave_k_nibble_block<BlockQ5_K>);
+  if (type == GgmlType::IQ4_XS)
+    return interleave_super_blocks(first_row, row_bytes, n_in, tile, kIQ4XSTileBlockBytes, interleave_iq4_xs_block);
   if (type == GgmlType::Q6_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ6KTileBlockBytes, interleave_q6_k_block);
   if (type == GgmlType::Q3_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ3KTileBlockBytes, interleave_q3_k_block);
   if (type == GgmlType::Q2_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ2KTileBlockBytes, interleave_q2_k_block);
@@ -331,6 +392,8 @@ void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row,
     return deinterleave_super_blocks(tile, n_in, row, out, kQ4KTileBlockBytes, deinterleave_k_nibble_block<BlockQ4_K>);
   if (type == GgmlType::Q5_K)
     return deinterleave_super_blocks(tile, n_in, row, out, kQ5KTileBlockBytes, deinterleave_k_nibble_block<BlockQ5_K>);
+  if (type == GgmlType::IQ4_XS)
+    return deinterleave_super_blocks(tile, n_in, row, out, kIQ4XSTileBlockBytes, deinterleave_iq4_xs_block);
   if (type == GgmlType::Q6_K) return deinterleave_super_blocks(tile, n_in, row, out, kQ6KTileBlockBytes, deinterleave_q6_k_block);
   if (type == GgmlType::Q3_K) return deinterleave_super_blocks(tile, n_in, row, out, kQ3KTileBlockBytes, deinterleave_q3_k_block);
   if (type == GgmlType::Q2_K) return deinterleave_super_blocks(tile, n_in, row, out, kQ2KTileBlockBytes, deinterleave_q2_k_block);
@@ -343,14 +406,7 @@ void deinterleave_row(GgmlType type, const uint8_t* tile, int64_t n_in, int row,
     uint8_t* block = out + uint64_t(b) * block_size;
     copy_header_from_tile(type, in, row, block);
     uint8_t q[32];
-    for (int m = 0; m < kGroups; ++m) {
-      uint8_t slots[32];
-      unpack_quants(in + kInterleavedRows * header + m * group_size, group_bytes, slots);
-      for (int j = 0; j < 32; ++j) {
-        const SlotSource source = slot_source(m, j);
-        if (source.row == row) q[source.weight] = slots[j];
-      }
-    }
+    row_quants(in + kInterleavedRows * header, group_size, group_bytes, row, q);
     pack_quants(q, block_bytes, block);
   }
 }

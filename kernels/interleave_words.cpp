@@ -47,6 +47,18 @@ void interleave_nibble_runs(const uint8_t* const (&rows)[kInterleavedRows], int 
     }
 }
 
+// Groups 0..7 of 16 bytes of nibbles (group m at groups + m * stride), as Q4_0's, from 16 bytes
+// of each row at `offset` in Q4_0's order (byte l: weight l low, 16 + l high): word m gives
+// group m its low nibbles (weights 4m ..) and group m + 4 its high ones (16 + 4m ..).
+void interleave_nibble_halves(const uint8_t* const (&rows)[kInterleavedRows], int offset, uint8_t* groups, int stride) {
+  for (int r = 0; r < kInterleavedRows; ++r)
+    for (int m = 0; m < kGroups / 2; ++m) {
+      const uint32_t word = load_word(rows[r] + offset + 4 * m);
+      store_pair(groups + m * stride + 2 * r, low_nibble_pair(word));
+      store_pair(groups + (m + kGroups / 2) * stride + 2 * r, high_nibble_pair(word));
+    }
+}
+
 // Q4_K and Q5_K: qs[32p + l] holds sub-block 2p's weight l in its low nibble and 2p+1's in its
 // high one; a tile's group of kGroupBytes keeps its nibbles at kNibblesOffset (after Q5_K's qh).
 template <class Block, int kGroupBytes, int kNibblesOffset>
@@ -89,6 +101,20 @@ void interleave_q5_k_block(const BlockQ5_K* const (&blocks)[kInterleavedRows], u
       std::memcpy(out + kQuantsOffset + (i * kGroups + m) * kGroupBytes, &high_bits, sizeof(high_bits));
     }
   }
+}
+
+// IQ4_XS: sub-block i's nibbles at qs + 16i in Q4_0's order, to Q4_K's groups after the scales.
+void interleave_iq4_xs_block(const BlockIQ4_XS* const (&blocks)[kInterleavedRows], uint8_t* out) {
+  constexpr int kSubBlocks = 8, kGroupBytes = 16;
+  constexpr int kQuantsOffset = kInterleavedRows * kScaleBytes + kSubBlocks * kInterleavedRows;
+  static_assert(kQuantsOffset + kSubBlocks * kGroups * kGroupBytes == kIQ4XSTileBlockBytes);
+  const uint8_t* rows[kInterleavedRows];
+  for (int r = 0; r < kInterleavedRows; ++r) {
+    write_iq4_xs_tile_scales(*blocks[r], r, out);
+    rows[r] = blocks[r]->qs;
+  }
+  for (int i = 0; i < kSubBlocks; ++i)
+    interleave_nibble_halves(rows, 16 * i, out + kQuantsOffset + i * kGroups * kGroupBytes, kGroupBytes);
 }
 
 // Q6_K: a pair of groups a, b keeps 16 words a[j] | (b[16 + j] >> 2) << 6 | a[16 + j] << 10,
@@ -244,12 +270,7 @@ void interleave_legacy_blocks(GgmlType type, const uint8_t* first_row, uint64_t 
     // qh is row r's weight 4m + e, bit 16 + 2r + e its 4m + 2 + e.
     const bool fifth_bit = type == GgmlType::Q5_0 || type == GgmlType::Q5_1;
     const int qs_offset = header + (fifth_bit ? int(sizeof(uint32_t)) : 0), group_qs = qs_offset - header;
-    for (int r = 0; r < kInterleavedRows; ++r)
-      for (int m = 0; m < kGroups / 2; ++m) {
-        const uint32_t word = load_word(rows[r] + qs_offset + 4 * m);
-        store_pair(groups + m * group_bytes + group_qs + 2 * r, low_nibble_pair(word));
-        store_pair(groups + (m + kGroups / 2) * group_bytes + group_qs + 2 * r, high_nibble_pair(word));
-      }
+    interleave_nibble_halves(rows, qs_offset, groups + group_qs, group_bytes);
     if (!fifth_bit) continue;
     static_assert(offsetof(BlockQ5_0, qh) == sizeof(Fp16Bits) && offsetof(BlockQ5_1, qh) == 2 * sizeof(Fp16Bits));
     for (int m = 0; m < kGroups; ++m) {
@@ -268,6 +289,8 @@ void interleave_legacy_blocks(GgmlType type, const uint8_t* first_row, uint64_t 
 void interleave_rows(GgmlType type, const uint8_t* first_row, uint64_t row_bytes, int64_t n_in, uint8_t* tile) {
   if (type == GgmlType::Q4_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ4KTileBlockBytes, interleave_q4_k_block);
   if (type == GgmlType::Q5_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ5KTileBlockBytes, interleave_q5_k_block);
+  if (type == GgmlType::IQ4_XS)
+    return interleave_super_blocks(first_row, row_bytes, n_in, tile, kIQ4XSTileBlockBytes, interleave_iq4_xs_block);
   if (type == GgmlType::Q6_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ6KTileBlockBytes, interleave_q6_k_block);
   if (type == GgmlType::Q3_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ3KTileBlockBytes, interleave_q3_k_words);
   if (type == GgmlType::Q2_K) return interleave_super_blocks(first_row, row_bytes, n_in, tile, kQ2KTileBlockBytes, interleave_q2_k_words);

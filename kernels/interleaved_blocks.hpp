@@ -1,4 +1,4 @@
-// The 8-row interleaved layout of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and Q2_K .. Q6_K, into which a model's
+// The 8-row interleaved layout of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS and Q2_K .. Q6_K, into which a model's
 // matrices are repacked once at load time for the kernels that multiply them faster that way
 // (IsaKernels::interleaves; AVX2: one token 1.3x (Q5_0) to 1.7x (Q8_0) faster, measured with
 // benchmarks/bench_matmul). Same bytes, other order: a tile of 8 rows keeps, for each block b,
@@ -23,6 +23,12 @@
 //   uint8 scale[8][8], min[8][8]    [sub-block i][row r], unpacked from the 12 packed bytes
 //   for each sub-block i: 8 groups m of 16 bytes, as the Q4_0 groups, of weights 32i + 4m ..
 // 1184 bytes where the 8 blocks take 1152: the scales unpacked once here, not every token.
+//
+// IQ4_XS (8 sub-blocks of 32 whose nibbles index kIq4NlValues, no mins), a tile's block b is
+//   uint16 d[8]                     the 8 rows' fp16 scales
+//   int8 scale[8][8]                [sub-block i][row r]: ls_i - 32, unpacked from scales_h, scales_l
+//   for each sub-block i: 8 groups m of 16 bytes, as Q4_K's, of weights 32i + 4m ..
+// 1104 bytes where the 8 blocks take 1088: Q4_K's layout without dmin and the mins.
 //
 // Q5_K (Q4_K with a 5th bit per weight), a tile's block b is Q4_K's 160 bytes of scales, then
 // for each sub-block i 8 groups m of 20 bytes, as the Q5_0 groups (uint32 qh, then qs[16]), of
@@ -71,11 +77,12 @@ namespace slm::kernels {
 inline constexpr int kInterleavedRows = 8;
 inline constexpr int kQ4KTileBlockBytes = 1184;  // d, dmin: 32; scales, mins: 128; quants: 1024
 inline constexpr int kQ5KTileBlockBytes = 1440;  // d, dmin, scales, mins: 160; groups: 1280
+inline constexpr int kIQ4XSTileBlockBytes = 1104;  // d: 16; scales: 64; quants: 1024
 inline constexpr int kQ6KTileBlockBytes = 1680;  // d: 16; scales: 128; quants: 1536 (8 blocks of 210)
 inline constexpr int kQ3KTileBlockBytes = 912;   // d: 16; scales: 128; quants: 768
 inline constexpr int kQ2KTileBlockBytes = 672;   // d, dmin: 32; scales: 128; quants: 512 (8 blocks of 84)
 
-// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K.
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K.
 bool has_interleaved_layout(GgmlType type);
 
 // Q4_1 and Q5_1: a legacy block with a min (w = d * q + m).
@@ -101,6 +108,9 @@ struct BlockQ4_K;
 struct BlockQ5_K;
 void write_k_tile_scales(const BlockQ4_K& block, int row, uint8_t* tile_block);
 void write_k_tile_scales(const BlockQ5_K& block, int row, uint8_t* tile_block);
+// Row r's part of an IQ4_XS tile block's first 80 bytes (d, the unpacked signed scales).
+struct BlockIQ4_XS;
+void write_iq4_xs_tile_scales(const BlockIQ4_XS& block, int row, uint8_t* tile_block);
 
 // One super-block of the 8 rows of a Q3_K or Q2_K tile, and row `row`'s block back from it
 // (kernels/interleave_low_bit_k_quants.cpp).

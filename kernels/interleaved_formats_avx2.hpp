@@ -53,6 +53,15 @@ void five_bit_halves(const uint8_t* group, __m256i& low, __m256i& high) {
   high = with_fifth_bit(_mm256_srli_epi16(bytes, 4), second_bits);
 }
 
+// A group of 16 nibble bytes (Q4_0's) of IQ4_NL or IQ4_XS as 16-bit slots 0-15 (low) and
+// 16-31 (high): each nibble looked up in kIq4NlValues (signed bytes) in place of Q4_0's q - 8,
+// one 128-bit vpshufb per half, within a lane, then widened with its sign.
+void iq4_halves(const uint8_t* group, __m256i& low, __m256i& high) {
+  const __m128i packed = load16(group), mask = _mm_set1_epi8(0x0f);
+  low = _mm256_cvtepi8_epi16(iq4_values(_mm_and_si128(packed, mask)));
+  high = _mm256_cvtepi8_epi16(iq4_values(_mm_and_si128(_mm_srli_epi16(packed, 4), mask)));
+}
+
 // How many chains one token's madd_add steps take (ChainedSums). Where madd_add is one vpdpwssd (AVX-512 VNNI, AVX-VNNI), a chain waits 4 cycles for its last
 // while two can start each cycle (AMD EPYC Zen 4, a loop of each), and Q4_K's and Q5_K's two
 // chains of eight per sub-block held the one-token kernel to their latency: four chains,
@@ -107,11 +116,7 @@ struct InterleavedLegacy {
     } else if constexpr (kType == GgmlType::Q5_0 || kType == GgmlType::Q5_1) {
       five_bit_halves<!kHasMin>(group, low, high);  // Q5_0: q - 16; Q5_1: q, its min term after the block
     } else if constexpr (kType == GgmlType::IQ4_NL) {
-      // Q4_0's nibbles, each looked up in kIq4NlValues (signed bytes) in place of q - 8: one
-      // 128-bit vpshufb per half, within a lane, then widened with its sign.
-      const __m128i table = load16(kIq4NlValues), packed = load16(group), mask = _mm_set1_epi8(0x0f);
-      low = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(table, _mm_and_si128(packed, mask)));
-      high = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(packed, 4), mask)));
+      iq4_halves(group, low, high);
     } else {
       static_assert(kType == GgmlType::Q4_0 || kType == GgmlType::Q4_1);
       const __m256i bytes = _mm256_cvtepu8_epi16(load16(group));
@@ -169,19 +174,34 @@ struct InterleavedLegacy {
 // groups: 16 nibble bytes (Q4_K), or Q5_0's 20 bytes (Q5_K). The sub-block scale multiplies the
 // 8 rows' int32 sums of each sub-block (one _mm256_mullo_epi32 per 32 x 8 weights) instead of
 // every weight: the integer sums are exact, so these are the row formula's bits.
+// IQ4_XS: d[8], its signed scale[8][8] (ls_i - 32), then Q4_K's groups, each nibble looked up in
+// kIq4NlValues; no min, so no min term (at compile time), and groups of 64 weights, its row
+// kernel's (|scale_i * value| <= 4064: matmul_int_avx2.hpp).
 template <GgmlType kType>
 struct InterleavedKNibbles {
   static constexpr bool kFifthBit = kType == GgmlType::Q5_K;
-  static constexpr int kWeights = kSuperBlockSize, kGroupWeights = 128;
+  static constexpr bool kTableValues = kType == GgmlType::IQ4_XS;
+  static constexpr int kWeights = kSuperBlockSize, kGroupWeights = kTableValues ? 64 : 128;
   static constexpr int kActivationBits = activation_magnitude_bits(kType);
-  static constexpr bool kHasMin = true;
-  static constexpr int kBlockBytes = kFifthBit ? kQ5KTileBlockBytes : kQ4KTileBlockBytes;
-  static constexpr int kSubBlocks = 8, kScalesOffset = 32, kMinsOffset = 96, kQuantsOffset = 160;
+  static constexpr bool kHasMin = !kTableValues;
+  static constexpr int kBlockBytes = kFifthBit ? kQ5KTileBlockBytes : kTableValues ? kIQ4XSTileBlockBytes : kQ4KTileBlockBytes;
+  static constexpr int kSubBlocks = 8, kGroupSubBlocks = kGroupWeights / 32;
+  static constexpr int kScalesOffset = kHasMin ? 32 : 16, kMinsOffset = 96, kQuantsOffset = kHasMin ? 160 : 80;
   static constexpr int kGroupBytes = kFifthBit ? 20 : 16;
 
-  // Lane r: row r's scale (or min) of sub-block i.
+  // Lane r: row r's min of sub-block i.
   static __m256i sub_block_bytes(const uint8_t* block, int offset, int i) {
     return _mm256_cvtepu8_epi32(load8(block + offset + kInterleavedRows * i));
+  }
+  // Lane r: row r's scale of sub-block i (IQ4_XS's signed).
+  static __m256i sub_block_scales(const uint8_t* block, int i) {
+    if constexpr (kTableValues) return _mm256_cvtepi8_epi32(load8(block + kScalesOffset + kInterleavedRows * i));
+    return sub_block_bytes(block, kScalesOffset, i);
+  }
+  // 16-bit lanes 2r and 2r + 1: row r's scale of sub-block i.
+  static __m256i pair_scales(const uint8_t* block, int i) {
+    const __m128i scales = load8(block + kScalesOffset + kInterleavedRows * i);
+    return per_pair(kTableValues ? _mm_cvtepi8_epi16(scales) : _mm_cvtepu8_epi16(scales));
   }
   // Group m of sub-block i as two vectors of 16-bit weights (slots 0-15, then 16-31): the 16
   // bytes widened once, then masked and shifted, with no cross-lane step.
@@ -189,6 +209,8 @@ struct InterleavedKNibbles {
     const uint8_t* group = block + kQuantsOffset + (i * 8 + m) * kGroupBytes;
     if constexpr (kFifthBit) {
       five_bit_halves<false>(group, low, high);
+    } else if constexpr (kTableValues) {
+      iq4_halves(group, low, high);
     } else {
       const __m256i bytes = _mm256_cvtepu8_epi16(load16(group));
       low = _mm256_and_si256(bytes, _mm256_set1_epi16(0x0f));
@@ -202,7 +224,7 @@ struct InterleavedKNibbles {
     for (int g = 0; g < kWeights / kGroupWeights; ++g) {
       __m256i isum[kTokens];
       for (__m256i& sum : isum) sum = _mm256_setzero_si256();
-      for (int i = g * 4; i < g * 4 + 4; ++i) {
+      for (int i = g * kGroupSubBlocks; i < (g + 1) * kGroupSubBlocks; ++i) {
         GroupSums<kTokens, kFusedMaddChains> sub;
 #pragma GCC unroll 8
         for (int m = 0; m < 8; ++m) {
@@ -211,7 +233,7 @@ struct InterleavedKNibbles {
 #pragma GCC unroll 8
           for (int t = 0; t < kTokens; ++t) sub.add(t, m, low, high, x[t * x_stride].q + 32 * i + 4 * m);
         }
-        const __m256i scales = sub_block_bytes(block, kScalesOffset, i);
+        const __m256i scales = sub_block_scales(block, i);
 #pragma GCC unroll 8
         for (int t = 0; t < kTokens; ++t) {
           const __m256i sum = sub.total(t);
@@ -222,30 +244,34 @@ struct InterleavedKNibbles {
       for (int t = 0; t < kTokens; ++t)
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(x[t * x_stride].d)), acc[t]);
     }
-    const __m256 dmin = _mm256_cvtph_ps(load16(block + 16));
+    if constexpr (kHasMin) {
+      const __m256 dmin = _mm256_cvtph_ps(load16(block + 16));
 #pragma GCC unroll 8
-    for (int t = 0; t < kTokens; ++t) {
-      const ActivationBlock<kWeights>& x_t = x[t * x_stride];
-      __m256i products = _mm256_setzero_si256();
-      for (int i = 0; i < kSubBlocks; ++i)
-        products = _mm256_add_epi32(products, _mm256_mullo_epi32(sub_block_bytes(block, kMinsOffset, i), _mm256_set1_epi32(x_t.sum32[i])));
-      const __m256 min_scale = _mm256_mul_ps(dmin, _mm256_xor_ps(_mm256_set1_ps(x_t.d), _mm256_set1_ps(-0.0f)));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products), min_scale, acc[t]);
+      for (int t = 0; t < kTokens; ++t) {
+        const ActivationBlock<kWeights>& x_t = x[t * x_stride];
+        __m256i products = _mm256_setzero_si256();
+        for (int i = 0; i < kSubBlocks; ++i)
+          products = _mm256_add_epi32(products, _mm256_mullo_epi32(sub_block_bytes(block, kMinsOffset, i), _mm256_set1_epi32(x_t.sum32[i])));
+        const __m256 min_scale = _mm256_mul_ps(dmin, _mm256_xor_ps(_mm256_set1_ps(x_t.d), _mm256_set1_ps(-0.0f)));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(products), min_scale, acc[t]);
+      }
     }
   }
 
   static void decode_block(const uint8_t* block, RowTile<InterleavedKNibbles>& tile, int b, int row0) {
     _mm256_store_ps(tile.scale[b] + row0, _mm256_cvtph_ps(load16(block)));
-    _mm256_store_ps(tile.min_scale[b] + row0, _mm256_xor_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_set1_ps(-0.0f)));
+    if constexpr (kHasMin)
+      _mm256_store_ps(tile.min_scale[b] + row0, _mm256_xor_ps(_mm256_cvtph_ps(load16(block + 16)), _mm256_set1_ps(-0.0f)));
     for (int i = 0; i < kSubBlocks; ++i) {
-      _mm256_store_si256(reinterpret_cast<__m256i*>(tile.mins[b][i] + row0), sub_block_bytes(block, kMinsOffset, i));
-      const __m256i pair_scales = per_pair(_mm_cvtepu8_epi16(load8(block + kScalesOffset + kInterleavedRows * i)));
+      if constexpr (kHasMin)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(tile.mins[b][i] + row0), sub_block_bytes(block, kMinsOffset, i));
+      const __m256i scales = pair_scales(block, i);
       for (int m = 0; m < 8; ++m) {
         __m256i low, high;
         quants(block, i, m, low, high);
         const int pair = b * kWeights / 2 + 16 * i + 2 * m;
-        store_pair(tile, pair, row0, _mm256_mullo_epi16(low, pair_scales));
-        store_pair(tile, pair + 1, row0, _mm256_mullo_epi16(high, pair_scales));
+        store_pair(tile, pair, row0, _mm256_mullo_epi16(low, scales));
+        store_pair(tile, pair + 1, row0, _mm256_mullo_epi16(high, scales));
       }
     }
   }
@@ -253,6 +279,7 @@ struct InterleavedKNibbles {
 
 using InterleavedQ4_K = InterleavedKNibbles<GgmlType::Q4_K>;
 using InterleavedQ5_K = InterleavedKNibbles<GgmlType::Q5_K>;
+using InterleavedIQ4_XS = InterleavedKNibbles<GgmlType::IQ4_XS>;
 
 // Q6_K: d[8], scale[16][8] (int8, [sub-block][row]), then per 32 weights c 4 pairs of groups
 // (48 bytes: q6_k_pair_halves). Groups 0-3 of c (pairs 0, 1) are sub-block 2c, groups 4-7

@@ -28,10 +28,10 @@
 //   y = acc
 // where w_int is the weight without its block scale (and min):
 //   Q4_0: q - 8;  Q5_0: q - 16;  Q4_1, Q5_1: q;  Q8_0: q;  IQ4_NL: kIq4NlValues[q];
-//   Q4_K, Q5_K: scale_i * q;  Q6_K: scale_i * (q - 32).
-// Bounds: |w_int| <= 128 (legacy, IQ4_NL), 945 (Q4_K), 1953 (Q5_K), 4096 (Q6_K), |q| <= 127, so |isum| <= 256 *
-// 4096 * 127 < 2^28: no int32 sum overflows, in any order of addition. float(isum) rounds
-// to nearest even where |isum| > 2^24, the same in every path.
+//   Q4_K, Q5_K: scale_i * q;  Q6_K: scale_i * (q - 32);  IQ4_XS: (ls_i - 32) * kIq4NlValues[q].
+// Bounds: |w_int| <= 128 (legacy, IQ4_NL), 945 (Q4_K), 1953 (Q5_K), 4064 (IQ4_XS: 32 * 127),
+// 4096 (Q6_K), |q| <= 127, so |isum| <= 256 * 4096 * 127 < 2^28: no int32 sum overflows, in any
+// order of addition. float(isum) rounds to nearest even where |isum| > 2^24, the same in every path.
 #pragma once
 
 #include <cstdint>
@@ -53,7 +53,8 @@ constexpr bool has_int8_formula(GgmlType type) {
     case GgmlType::IQ4_NL:
     case GgmlType::Q4_K:
     case GgmlType::Q5_K:
-    case GgmlType::Q6_K: return true;
+    case GgmlType::Q6_K:
+    case GgmlType::IQ4_XS: return true;
     default: return false;
   }
 }

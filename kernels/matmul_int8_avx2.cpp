@@ -76,6 +76,15 @@ void accumulate_remainder(const typename Format::Tile& tile, int n_blocks, const
   }
 }
 
+// A pass's last n < kPassTokens tokens (accumulate_remainder), out of line: GCC inlined the
+// chain into Q5_1's multiply_tiles of the AVX-512 build once IQ4_XS joined this file, and 8 tokens
+// of Q5_1 ran 1.2x slower (bench_matmul matmul_interleaved_int8/avx512/Q5_1/tokens:8, Zen 4).
+template <class Format>
+[[gnu::noinline]] void accumulate_last_tokens(const typename Format::Tile& tile, int n_blocks,
+                                              const Int8Block<Format::kWeights>* const* x_tokens, __m256* acc, int n) {
+  accumulate_remainder<Format, Format::kPassTokens - 1>(tile, n_blocks, x_tokens, acc, n);
+}
+
 // kR consecutive layout tiles (8 rows each) for every token: tiles of kInt8TileTokens tokens,
 // each over the rows' chunks, each chunk decoded once per layout tile and served kPassTokens
 // tokens at a time to the kR tiles in turn, so that the first tile brings the pass's
@@ -111,8 +120,7 @@ void multiply_tiles(const uint8_t* first_tile, uint64_t tile_bytes, const uint8_
         for (int r = 0; r < kR; ++r)
           Format::template accumulate<Format::kPassTokens>(tile[r], chunk_blocks, x_tokens + t, acc[r] + t);
       for (int r = 0; r < kR; ++r)
-        accumulate_remainder<Format, Format::kPassTokens - 1>(tile[r], chunk_blocks, x_tokens + t, acc[r] + t,
-                                                               tile_tokens - t);
+        accumulate_last_tokens<Format>(tile[r], chunk_blocks, x_tokens + t, acc[r] + t, tile_tokens - t);
     }
     for (int r = 0; r < kR; ++r)
       for (int t = 0; t < tile_tokens; ++t)
@@ -176,6 +184,7 @@ bool int8_activations(GgmlType type) {
     case GgmlType::IQ4_NL: return Int8Format<GgmlType::IQ4_NL>::kReady;
     case GgmlType::Q4_K: return Int8Format<GgmlType::Q4_K>::kReady;
     case GgmlType::Q5_K: return Int8Format<GgmlType::Q5_K>::kReady;
+    case GgmlType::IQ4_XS: return Int8Format<GgmlType::IQ4_XS>::kReady;
     case GgmlType::Q6_K: return Int8Format<GgmlType::Q6_K>::kReady;
     default: return false;
   }
@@ -193,6 +202,7 @@ void matmul_interleaved_int8(GgmlType type, const uint8_t* tiles, int64_t n_in, 
     case GgmlType::IQ4_NL: ran = run_if_ready<GgmlType::IQ4_NL>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q4_K: ran = run_if_ready<GgmlType::Q4_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q5_K: ran = run_if_ready<GgmlType::Q5_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
+    case GgmlType::IQ4_XS: ran = run_if_ready<GgmlType::IQ4_XS>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     case GgmlType::Q6_K: ran = run_if_ready<GgmlType::Q6_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end); break;
     default: break;
   }

@@ -1,5 +1,5 @@
-// Row lanes, the order in which the Int8 formats (Q4_K, Q5_K: matmul_int8_q4_k_avx2.hpp; Q6_K:
-// matmul_int8_q6_k_avx2.hpp; Q4_0, Q5_0, Q8_0: matmul_int8_legacy_avx2.hpp) multiply a layout tile's groups
+// Row lanes, the order in which the Int8 formats (Q4_K, Q5_K, IQ4_XS: matmul_int8_q4_k_avx2.hpp; Q6_K:
+// matmul_int8_q6_k_avx2.hpp; Q4_0, Q5_0, Q8_0, IQ4_NL: matmul_int8_legacy_avx2.hpp) multiply a layout tile's groups
 // (kernels/interleaved_blocks.hpp): one 32-bit lane per row, holding that row's 4 weights
 // 4m .. 4m + 3 of group m (lane r: slots 2r, 2r + 1, 16 + 2r, 17 + 2r). _mm256_maddubs_epi16
 // of the group's (unsigned) bytes with the 4 activation bytes broadcast (_mm256_set1_epi32)
@@ -137,14 +137,17 @@ inline void pin_register(__m256i& v) { __asm__("" : "+x"(v)); }
 // `groups` (Q4_0's block, Q4_K's sub-block) for token t, x_of(t) its 32 activations in
 // word_pair_activations' order; vpdpbusd builds only. One token adds its products in two chains
 // of 4 vpdpbusd, not one of 8: Q4_K 1.15x with the matrix in the caches (bench_matmul, AMD EPYC
-// Zen 4; 4 chains: no faster). More tokens are chains of their own.
-template <int kTokens, class XOf>
+// Zen 4; 4 chains: no faster). More tokens are chains of their own. kIq4Values (IQ4_XS): each
+// nibble's kIq4NlValues + 128 (iq4_values) in its place.
+template <int kTokens, bool kIq4Values = false, class XOf>
 void nibble_word_pair_sums(const uint8_t* groups, XOf&& x_of, __m256i* sums) {
   ChainedSums<kTokens, 2> chains;
 #pragma GCC unroll 2
   for (int k = 0; k < 2; ++k) {
     __m256i quants[4];
     nibble_word_pairs(groups + 64 * k, quants);
+    if constexpr (kIq4Values)
+      for (__m256i& q : quants) q = iq4_values<true>(q);
 #pragma GCC unroll 4
     for (int n = 0; n < 4; ++n)
 #pragma GCC unroll 16

@@ -59,9 +59,7 @@ struct Int8Legacy {
   static __m256i group_quants(const uint8_t* block, int m) {
     const uint8_t* group = block + kScaleBytes + m * kGroupBytes;
     if constexpr (kType == GgmlType::IQ4_NL) {
-      __m256i table = _mm256_broadcastsi128_si256(load16(kIq4NlValues));
-      if constexpr (kOffsetQ8) table = _mm256_xor_si256(table, _mm256_set1_epi8(static_cast<char>(0x80)));
-      return _mm256_shuffle_epi8(table, lane_nibbles(group));
+      return iq4_values<kOffsetQ8>(lane_nibbles(group));
     } else if constexpr (kOffsetQ8) {
       return _mm256_xor_si256(lane_bytes(load32(group)), _mm256_set1_epi8(static_cast<char>(0x80)));
     } else if constexpr (kType == GgmlType::Q8_0) {

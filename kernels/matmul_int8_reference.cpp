@@ -126,6 +126,7 @@ void matmul_rows_int8_reference(GgmlType type, const uint8_t* weights, uint64_t 
     case GgmlType::IQ4_NL: return reference_rows<BlockIQ4_NL>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q4_K: return reference_rows<BlockQ4_K>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q5_K: return reference_rows<BlockQ5_K>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::IQ4_XS: return reference_rows<BlockIQ4_XS>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q6_K: return reference_rows<BlockQ6_K>(type, weights, row_bytes, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     default:
       throw std::invalid_argument(std::string("matmul_rows_int8_reference: no Int8 formula for ") +

@@ -85,15 +85,9 @@ struct Q8_0Ints {
   }
 };
 
-// IQ4_NL, and each sub-block of IQ4_XS: 16 bytes of nibbles (byte j: weight j in the low
-// nibble, weight j + 16 in the high one) looked up in kIq4NlValues, one vpshufb for 32 weights:
-// the values (-127..113) as signed bytes.
-__m256i iq4_values(const uint8_t* qs) {
-  const __m256i table = _mm256_broadcastsi128_si256(load16(kIq4NlValues));
-  return _mm256_shuffle_epi8(table, nibbles(qs));
-}
-
 // IQ4_NL: w = d * kIq4NlValues[q], |w / d| <= 127 as Q8_0's, so one group of 32 as the legacy formats.
+// Its 16 bytes of nibbles (byte j: weight j in the low nibble, weight j + 16 in the high one),
+// and each sub-block's of IQ4_XS, are looked up in one vpshufb for 32 weights (iq4_values).
 struct IQ4_NLInts {
   static constexpr int kWeights = kLegacyBlockSize, kBytes = sizeof(BlockIQ4_NL), kGroupWeights = 32;
   static constexpr int kActivationBits = activation_magnitude_bits(GgmlType::IQ4_NL);
@@ -103,7 +97,7 @@ struct IQ4_NLInts {
   static uint16_t d_bits(const uint8_t* bytes) { return reinterpret_cast<const BlockIQ4_NL*>(bytes)->d; }
   template <class Sink>
   static void decode_group(const uint8_t* bytes, const Scales&, int, Sink&& sink) {
-    const __m256i values = iq4_values(reinterpret_cast<const BlockIQ4_NL*>(bytes)->qs);
+    const __m256i values = iq4_values(nibbles(reinterpret_cast<const BlockIQ4_NL*>(bytes)->qs));
     sink(0, _mm256_cvtepi8_epi16(low_half(values)));
     sink(1, _mm256_cvtepi8_epi16(high_half(values)));
   }
@@ -139,7 +133,7 @@ struct IQ4_XSInts {
     const BlockIQ4_XS& block = *reinterpret_cast<const BlockIQ4_XS*>(bytes);
     for (int k = 0; k < kGroupWeights / 32; ++k) {
       const int sub = g * (kGroupWeights / 32) + k;
-      const __m256i values = iq4_values(block.qs + 16 * sub);
+      const __m256i values = iq4_values(nibbles(block.qs + 16 * sub));
       const __m256i sub_scale = _mm256_set1_epi16(int16_t(scales.sub_block[sub]));
       sink(2 * k, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(low_half(values)), sub_scale));
       sink(2 * k + 1, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(high_half(values)), sub_scale));

@@ -1,4 +1,4 @@
-// AVX2 integer kernels over Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and Q2_K .. Q6_K weights repacked into the 8-row
+// AVX2 integer kernels over Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS and Q2_K .. Q6_K weights repacked into the 8-row
 // interleaved layout (kernels/interleaved_blocks.hpp). Each group of 32 slots decodes to
 // 8 rows x 4 weights, as two vectors of 8 rows x one pair of 16-bit weights: one
 // _mm256_madd_epi16 with a broadcast pair of activations leaves each row's sum in its own
@@ -96,6 +96,7 @@ void matmul_interleaved(GgmlType type, const uint8_t* tiles, int64_t n_in, const
     case GgmlType::IQ4_NL: return matmul_tiles<InterleavedLegacy<GgmlType::IQ4_NL, BlockIQ4_NL>>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q4_K: return matmul_tiles<InterleavedQ4_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q5_K: return matmul_tiles<InterleavedQ5_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
+    case GgmlType::IQ4_XS: return matmul_tiles<InterleavedIQ4_XS>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q6_K: return matmul_tiles<InterleavedQ6_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q3_K: return matmul_tiles<InterleavedQ3_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);
     case GgmlType::Q2_K: return matmul_tiles<InterleavedQ2_K>(tiles, n_in, x, n_tokens, y, y_stride, row_begin, row_end);

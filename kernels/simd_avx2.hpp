@@ -12,6 +12,7 @@
 
 #include "kernels/matmul.hpp"
 #include "kernels/matmul_tiling.hpp"
+#include "kernels/quant_blocks.hpp"
 #include "slm/ggml_type.hpp"
 
 namespace slm::kernels::avx2 {
@@ -59,6 +60,23 @@ inline __m256i shift_mask(__m256i v, int shift, uint8_t mask) {
 
 inline __m128i load16(const void* bytes) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes)); }
 inline __m256i load32(const void* bytes) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes)); }
+
+// IQ4_NL's and IQ4_XS's nibbles (one per byte, 0..15) as their values kIq4NlValues[q] (signed
+// bytes, -127..113): the 16-entry table in a register (in both 128-bit lanes of a ymm) and one
+// vpshufb for 16 or 32 nibbles. kPlus128: the values + 128 (1..241, the sign bit flipped), the
+// unsigned bytes vpdpbusd multiplies, whose zero point 128 the Int8 kernels take off.
+template <bool kPlus128 = false>
+__m128i iq4_values(__m128i nibbles) {
+  __m128i table = load16(kIq4NlValues);
+  if constexpr (kPlus128) table = _mm_xor_si128(table, _mm_set1_epi8(static_cast<char>(0x80)));
+  return _mm_shuffle_epi8(table, nibbles);
+}
+template <bool kPlus128 = false>
+__m256i iq4_values(__m256i nibbles) {
+  __m256i table = _mm256_broadcastsi128_si256(load16(kIq4NlValues));
+  if constexpr (kPlus128) table = _mm256_xor_si256(table, _mm256_set1_epi8(static_cast<char>(0x80)));
+  return _mm256_shuffle_epi8(table, nibbles);
+}
 
 // The quants of a Q4_0/Q4_1/Q5_0/Q5_1 block (0..15, or 0..31 with the 5th bit): weights 0..15
 // in `first` (low nibbles of qs), 16..31 in `second` (high nibbles); bit j of qh is weight j's 5th bit.

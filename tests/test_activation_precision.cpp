@@ -95,25 +95,32 @@ TEST_P(ActivationPrecisionOfModel, Int8MovesTheLogitsALittleWhereItsKernelsRun) 
   expect_int8_moves_the_logits_a_little(path);
 }
 
-// IQ4_NL, which no shared file holds, made here by slm-quantize's code: its repacked matrices
-// run the Int8 kernels where the kernels have them (x86), as Q4_0's do.
-TEST(ActivationPrecision, Int8RunsIq4NlMatricesWhereItsKernelsDo) {
+// IQ4_NL and IQ4_XS, which no shared file holds, made here by slm-quantize's code: their
+// repacked matrices run the Int8 kernels where the kernels have them (x86), as Q4_0's and Q4_K's do.
+class ActivationPrecisionOfIq4 : public ::testing::TestWithParam<FileType> {};
+
+TEST_P(ActivationPrecisionOfIq4, Int8RunsItsMatricesWhereItsKernelsDo) {
   SLM_REQUIRE_ASSET(shared_path("models/syn-llama-tiny-F32.gguf"));
-  const std::filesystem::path path = quantize_tiny_llama(FileType::IQ4_NL, "activation-precision-IQ4_NL.gguf");
+  const QuantizeRecipe& recipe = quantize_recipe(GetParam());
+  const std::filesystem::path path =
+      quantize_tiny_llama(GetParam(), "activation-precision-" + std::string(recipe.name) + ".gguf");
   LoadOptions int8_load;
   int8_load.activations = ActivationPrecision::Int8;
   const auto model = Model::load(path.string(), int8_load);
-  int iq4_nl = 0;
+  int of_its_type = 0;
   for (const ops::WeightMatrix* w : repackable_matrices(model->weights())) {
-    if (w->type != GgmlType::IQ4_NL) continue;
-    ++iq4_nl;
+    if (w->type != recipe.base_type) continue;
+    ++of_its_type;
     const bool int8 = kernels::multiplies_int8_activations(w->type) && w->n_out >= kernels::kInterleavedRows;
     EXPECT_EQ(w->activations, int8 ? ActivationPrecision::Int8 : ActivationPrecision::Int16) << w->n_out << " rows";
   }
-  EXPECT_GT(iq4_nl, 0);
+  EXPECT_GT(of_its_type, 0);
   expect_int8_moves_the_logits_a_little(path);
   std::filesystem::remove(path);
 }
+
+INSTANTIATE_TEST_SUITE_P(Iq4, ActivationPrecisionOfIq4, ::testing::Values(FileType::IQ4_NL, FileType::IQ4_XS),
+                         [](const auto& info) { return std::string(quantize_recipe(info.param).name); });
 
 // A mixture's experts are repacked as dense matrices are, so Int8 runs them where its kernels
 // multiply their format (x86), and leaves them at Int16 elsewhere.

@@ -67,7 +67,7 @@ TEST_P(Determinism, LogitsAreBitIdenticalAcrossBatchingAndThreads) {
 }
 
 // IQ4_NL and IQ4_XS, which no shared file holds: made here from the F32 model by slm-quantize's
-// code. Int8 activations run its IQ4_NL matrices with the Int8 kernels and leave IQ4_XS at Int16.
+// code. Int8 activations run their IQ4_NL and IQ4_XS matrices with the Int8 kernels (x86).
 class DeterminismOfIq4 : public ::testing::TestWithParam<std::tuple<FileType, ActivationPrecision>> {};
 
 TEST_P(DeterminismOfIq4, LogitsAreBitIdenticalAcrossBatchingAndThreads) {

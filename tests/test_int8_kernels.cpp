@@ -128,7 +128,8 @@ TEST_P(Int8Kernels, GiveTheBitsOfTheReferenceWhateverTheRowsAndTokens) {
 
 // Every quant bit set, the block scales (and Q4_1/Q5_1's mins) kept: the largest unsigned
 // quants (Q4_0 and Q4_1 15, Q5_0, Q5_1 and Q5_K 31, Q4_K's and Q5_K's sub-block scales and mins 63).
-// IQ4_NL's largest |w_int| is nibble 0's -127: every quant byte `fill` = 0 there.
+// IQ4_NL's largest |w_int| is nibble 0's -127: every quant byte `fill` = 0 there; IQ4_XS's,
+// 4064, is that times scale ls_i - 32 = -32: its scale bits 0 too.
 template <class Block>
 void set_every_quant_bit(RandomMatrix& m, uint8_t fill = 0xff) {
   auto* blocks = reinterpret_cast<Block*>(m.bytes.data());
@@ -161,6 +162,7 @@ TEST_P(Int8Kernels, TheLargestQuantsAndActivationsGiveTheBitsOfTheReference) {
     case GgmlType::Q4_K: set_every_quant_bit<BlockQ4_K>(m); break;
     case GgmlType::Q5_K: set_every_quant_bit<BlockQ5_K>(m); break;
     case GgmlType::Q6_K: set_every_quant_bit<BlockQ6_K>(m); break;
+    case GgmlType::IQ4_XS: set_every_quant_bit<BlockIQ4_XS>(m, 0); break;
     default: FAIL() << "no block layout for " << ggml_type_name(type);
   }
   const std::vector<uint8_t> tiles = interleaved_tiles(m);

@@ -22,7 +22,7 @@ namespace {
 
 struct SharedModel {
   std::string stem;
-  bool has_interleavable;  // matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K
+  bool has_interleavable;  // matrices in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K
 };
 
 class InterleavedModel : public ::testing::TestWithParam<SharedModel> {};
@@ -59,19 +59,25 @@ TEST_P(InterleavedModel, RepacksExactlyTheMatricesTheKernelsInterleaveAndKeepsEv
   expect_repacked_as_the_kernels_interleave(path, GetParam().has_interleavable);
 }
 
-// IQ4_NL, which no shared file holds, made here from the F32 model by slm-quantize's code: its
-// IQ4_NL matrices are repacked as Q4_0's are.
-TEST(InterleavedModel, RepacksAnIq4NlModelsMatricesAndKeepsEveryRow) {
+// IQ4_NL and IQ4_XS, which no shared file holds, made here from the F32 model by slm-quantize's
+// code: their IQ4_NL matrices are repacked as Q4_0's are, their IQ4_XS ones as Q4_K's.
+class InterleavedIq4Model : public ::testing::TestWithParam<FileType> {};
+
+TEST_P(InterleavedIq4Model, RepacksItsMatricesAndKeepsEveryRow) {
   const auto input = shared_path("models/syn-llama-tiny-F32.gguf");
   SLM_REQUIRE_ASSET(input);
-  const std::filesystem::path path = quantize_tiny_llama(FileType::IQ4_NL, "interleaved-model-IQ4_NL.gguf");
+  const QuantizeRecipe& recipe = quantize_recipe(GetParam());
+  const std::filesystem::path path = quantize_tiny_llama(GetParam(), "interleaved-model-" + std::string(recipe.name) + ".gguf");
   const auto model = Model::load(path.string());
-  int iq4_nl = 0;
-  for (const ops::WeightMatrix* w : repackable_matrices(model->weights())) iq4_nl += w->type == GgmlType::IQ4_NL;
-  EXPECT_GT(iq4_nl, 0);
+  int of_its_type = 0;
+  for (const ops::WeightMatrix* w : repackable_matrices(model->weights())) of_its_type += w->type == recipe.base_type;
+  EXPECT_GT(of_its_type, 0);
   expect_repacked_as_the_kernels_interleave(path, true);
   std::filesystem::remove(path);
 }
+
+INSTANTIATE_TEST_SUITE_P(Iq4, InterleavedIq4Model, ::testing::Values(FileType::IQ4_NL, FileType::IQ4_XS),
+                         [](const auto& info) { return std::string(quantize_recipe(info.param).name); });
 
 INSTANTIATE_TEST_SUITE_P(SharedModels, InterleavedModel,
                          ::testing::Values(SharedModel{"syn-llama-tiny-Q4_0", true}, SharedModel{"syn-llama-tiny-Q5_0", true},

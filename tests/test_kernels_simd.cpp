@@ -115,7 +115,7 @@ TEST(InterleavedLayout, X86SimdInterleavesEveryQuantizedFormatAndNoOtherIsaDoes)
               has_interleaved_layout(GgmlType::Q5_K) && has_interleaved_layout(GgmlType::Q6_K) &&
               has_interleaved_layout(GgmlType::Q3_K) && has_interleaved_layout(GgmlType::Q2_K));
   EXPECT_TRUE(has_interleaved_layout(GgmlType::Q4_1) && has_interleaved_layout(GgmlType::Q5_1) &&
-              has_interleaved_layout(GgmlType::IQ4_NL));
+              has_interleaved_layout(GgmlType::IQ4_NL) && has_interleaved_layout(GgmlType::IQ4_XS));
   EXPECT_FALSE(has_interleaved_layout(GgmlType::F32) || has_interleaved_layout(GgmlType::F16) ||
                has_interleaved_layout(GgmlType::BF16));
 }

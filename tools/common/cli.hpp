@@ -32,7 +32,7 @@ CLI::Option* add_activations_option(CLI::App& app, Target& activations) {
       .add_option("--activations", activations,
                   "how quantized matrices round each layer's input: int16 (default: 13-15 bits per block) or int8 "
                   "(7 bits per block, as llama.cpp: faster prompts, measured KL-divergence in the README; for the "
-                  "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q4_K, Q5_K and Q6_K matrices on x86, the others keep int16; "
+                  "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS, Q4_K, Q5_K and Q6_K matrices on x86, the others keep int16; "
                   "BF16 matrices take bf16 activations, as llama.cpp: vdpbf16ps where the CPU has AVX512_BF16)")
       ->type_name("PRECISION")->capture_default_str()->check(CLI::IsMember({"int16", "int8"}));
 }
