@@ -50,6 +50,12 @@ std::vector<double> kl_divergences(const std::vector<float>& a, const std::vecto
   return out;
 }
 
+std::shared_ptr<const Model> load_with_int8(const std::filesystem::path& path) {
+  LoadOptions options;
+  options.activations = ActivationPrecision::Int8;
+  return Model::load(path.string(), options);
+}
+
 // The matrices of a model loaded with Int8 that run the Int8 kernels.
 int int8_matrices(const Model& model) {
   int n = 0;
@@ -62,9 +68,7 @@ class ActivationPrecisionOfModel : public ::testing::TestWithParam<const char*> 
 
 // Int8 moves the model's logits a little where its kernels run, and not at all where none do.
 void expect_int8_moves_the_logits_a_little(const std::filesystem::path& path) {
-  LoadOptions int8_load;
-  int8_load.activations = ActivationPrecision::Int8;
-  const auto int8_model = Model::load(path.string(), int8_load);
+  const auto int8_model = load_with_int8(path);
   const int n_int8 = int8_matrices(*int8_model);
   // BF16 matrices take bf16 activations on every ISA, repacked or not (kernels/matmul_bf16.hpp).
   for (const ops::WeightMatrix* w : repackable_matrices(int8_model->weights()))
@@ -104,9 +108,7 @@ TEST_P(ActivationPrecisionOfIq4, Int8RunsItsMatricesWhereItsKernelsDo) {
   const QuantizeRecipe& recipe = quantize_recipe(GetParam());
   const std::filesystem::path path =
       quantize_tiny_llama(GetParam(), "activation-precision-" + std::string(recipe.name) + ".gguf");
-  LoadOptions int8_load;
-  int8_load.activations = ActivationPrecision::Int8;
-  const auto model = Model::load(path.string(), int8_load);
+  const auto model = load_with_int8(path);
   int of_its_type = 0;
   for (const ops::WeightMatrix* w : repackable_matrices(model->weights())) {
     if (w->type != recipe.base_type) continue;
@@ -127,9 +129,7 @@ INSTANTIATE_TEST_SUITE_P(Iq4, ActivationPrecisionOfIq4, ::testing::Values(FileTy
 TEST(ActivationPrecision, Int8RunsAMixturesExpertsWhereItsKernelsDo) {
   const auto path = shared_path("models/syn-qwen3moe-tiny-Q4_K_M.gguf");
   SLM_REQUIRE_ASSET(path);
-  LoadOptions int8_load;
-  int8_load.activations = ActivationPrecision::Int8;
-  const auto model = Model::load(path.string(), int8_load);
+  const auto model = load_with_int8(path);
   int experts = 0;
   for (const ops::WeightMatrix* w : expert_matrices(model->weights())) {
     ++experts;
@@ -147,9 +147,7 @@ TEST(ActivationPrecision, Int8LeavesQ2_KAndQ3_KMatricesAtInt16) {
   for (const char* stem : {"syn-llama-tiny-Q3_K_M", "syn-llama-tiny-Q2_K"}) {
     const auto path = shared_path(std::string("models/") + stem + ".gguf");
     SLM_REQUIRE_ASSET(path);
-    LoadOptions int8_load;
-    int8_load.activations = ActivationPrecision::Int8;
-    const auto model = Model::load(path.string(), int8_load);
+    const auto model = load_with_int8(path);
     int low_bit = 0;
     for (const ops::WeightMatrix* w : repackable_matrices(model->weights())) {
       if (w->type != GgmlType::Q2_K && w->type != GgmlType::Q3_K) continue;
