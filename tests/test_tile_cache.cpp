@@ -88,6 +88,18 @@ TEST_F(TileCache, ASecondLoadMapsTheTilesTheFirstWroteAndGivesTheSameLogits) {
   EXPECT_EQ(std::memcmp(second.logits.data(), uncached.logits.data(), uncached.logits.size() * 4), 0);
 }
 
+// A cache is written only where it takes at most half of the free space and leaves 1 GiB.
+TEST(TileCacheRoom, ACacheNeverFillsTheDisk) {
+  constexpr uint64_t GiB = uint64_t(1) << 30;
+  EXPECT_TRUE(tile_cache_leaves_room(1 * GiB, 100 * GiB));
+  EXPECT_TRUE(tile_cache_leaves_room(17 * GiB, 34 * GiB));       // a full Qwen3-30B-A3B's: half the space
+  EXPECT_FALSE(tile_cache_leaves_room(17 * GiB, 34 * GiB - 1));
+  EXPECT_FALSE(tile_cache_leaves_room(17 * GiB, 10 * GiB));      // larger than the free space
+  EXPECT_TRUE(tile_cache_leaves_room(4096, GiB + 4096));         // small ones leave 1 GiB
+  EXPECT_FALSE(tile_cache_leaves_room(4096, GiB + 4095));
+  EXPECT_FALSE(tile_cache_leaves_room(1, 0));
+}
+
 // A load that repacks reports each step from 0 to its total, in order (LoadOptions::on_progress);
 // one that maps the cache reports nothing.
 TEST_F(TileCache, ARepackingLoadReportsItsProgressAndACachedOneDoesNot) {

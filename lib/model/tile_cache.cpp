@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -139,6 +140,10 @@ bool write_all(int fd, const uint8_t* bytes, uint64_t n) {
 
 }  // namespace
 
+bool tile_cache_leaves_room(uint64_t bytes, uint64_t available) {
+  return bytes <= available && available - bytes >= std::max<uint64_t>(uint64_t(1) << 30, bytes);
+}
+
 CachedTiles read_tile_cache(const GgufFile& file, std::span<const TilePlacement> placed, uint64_t total_bytes,
                             int n_threads) {
   const std::optional<std::filesystem::path> path = cache_path(file, total_bytes);
@@ -178,6 +183,10 @@ void write_tile_cache(const GgufFile& file, std::span<const TilePlacement> place
   std::error_code error;
   std::filesystem::create_directories(path->parent_path(), error);
   if (error) return;
+  struct statvfs disk {};
+  if (::statvfs(path->parent_path().c_str(), &disk) != 0 ||
+      !tile_cache_leaves_room(kTileCacheHeaderBytes + total_bytes, uint64_t(disk.f_bavail) * disk.f_frsize))
+    return;
   const std::filesystem::path aside = path->string() + ".part" + std::to_string(::getpid());
   const int fd = ::open(aside.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return;

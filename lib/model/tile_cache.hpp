@@ -44,8 +44,14 @@ struct CachedTiles {
 CachedTiles read_tile_cache(const GgufFile& file, std::span<const TilePlacement> placed, uint64_t total_bytes,
                             int n_threads);
 
-// Writes `tiles` (total_bytes) as the model's cache file, where caching is on; any failure
-// (no space, no permission) leaves no file and no error: the next load repacks again.
+// Whether a cache file of `bytes` may go where `available` bytes are free: it takes at most half
+// of them and leaves at least 1 GiB, so that a large model's cache (a mixture's is as large as
+// its file) never fills the user's disk.
+bool tile_cache_leaves_room(uint64_t bytes, uint64_t available);
+
+// Writes `tiles` (total_bytes) as the model's cache file, where caching is on and its filesystem
+// has room (tile_cache_leaves_room); any failure (no space, no permission) leaves no file and no
+// error: the next load repacks again.
 // on_written(bytes of tiles written so far) follows the write.
 void write_tile_cache(const GgufFile& file, std::span<const TilePlacement> placed, const uint8_t* tiles,
                       uint64_t total_bytes, int n_threads, const std::function<void(uint64_t)>& on_written = {});
