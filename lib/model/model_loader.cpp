@@ -200,13 +200,12 @@ void interleave_weights(const GgufFile& file, ModelWeights& weights, const LoadO
     const auto report = [&](const char* step, uint64_t done) {
       if (options.on_progress && total_bytes > 0) options.on_progress({step, done, total_bytes});
     };
-    report("repacking", 0);
     for (const TilePlacement& p : placed) {
+      report("repacking", p.offset);  // the bytes of the matrices before this one
       uint8_t* tiles = weights.interleaved_tiles.data() + p.offset;
       ops::interleave_matrix(*p.matrix, tiles, n_threads);
       p.matrix->interleaved = tiles;
       file.release_pages(p.matrix->data, uint64_t(ops::n_interleaved_rows(*p.matrix)) * p.matrix->row_bytes);
-      report("repacking", p.offset + ops::interleaved_bytes(*p.matrix));
     }
     report("repacking", total_bytes);
     write_tile_cache(file, placed, weights.interleaved_tiles.data(), total_bytes, n_threads,

@@ -15,7 +15,6 @@ std::function<void(const LoadProgress&)> stderr_load_progress() {
     std::string name;
     std::chrono::steady_clock::time_point start;
     int shown_percent = -1;
-    bool finished = false;
   };
   auto step = std::make_shared<Step>();
   const bool terminal = ::isatty(STDERR_FILENO) == 1;
@@ -23,18 +22,16 @@ std::function<void(const LoadProgress&)> stderr_load_progress() {
     if (p.total_bytes < kSmallestReported) return;
     const unsigned long long mib = p.total_bytes >> 20;
     if (step->name != p.step) {
-      *step = {p.step, std::chrono::steady_clock::now(), -1, false};
+      *step = {p.step, std::chrono::steady_clock::now(), -1};
       if (step->name == "repacking")
         std::fprintf(stderr, "slm: repacking %llu MiB of weights into this CPU's layout...", mib);
       else
         std::fprintf(stderr, "slm: writing the %llu MiB of repacked weights to the tile cache for the next load...", mib);
     }
-    if (step->finished) return;
     const int percent = static_cast<int>(p.done_bytes * 100 / p.total_bytes);
     if (terminal && percent != step->shown_percent && percent < 100) std::fprintf(stderr, " %3d%%\b\b\b\b\b", percent);
     step->shown_percent = percent;
     if (p.done_bytes == p.total_bytes) {
-      step->finished = true;
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - step->start).count();
       std::fprintf(stderr, " done in %.1f s\n", seconds);
     }
