@@ -28,6 +28,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -51,6 +52,9 @@ struct SchedulerOptions {
   std::shared_ptr<const Model> draft_model;
   SpeculativeOptions speculative;
   int32_t speculation_max_running = 1;  // requests running at most for drafting (measured: README)
+  // Called on the scheduler's thread before each step: a test holds the loop with it to fill
+  // the queue without a race against requests finishing.
+  std::function<void()> before_step;
 };
 
 struct GenerationRequest {

@@ -380,6 +380,7 @@ void SchedulerState::run() {
       if (stopping && !drain) break;
       if (stopping && queue.empty() && running.empty()) break;
     }
+    if (options.before_step) options.before_step();
     step();
     publish_stats();
   }

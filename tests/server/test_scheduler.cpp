@@ -4,6 +4,8 @@
 // within a step; a full queue refuses; shutdown drains or cancels.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "slm/generate.hpp"
@@ -235,13 +237,28 @@ TEST(Scheduler, FullQueueRefusesAndInvalidRequestsThrow) {
   if (!model) GTEST_SKIP() << "shared asset missing: models/stories260K.gguf";
   SchedulerOptions options = options_with(1, 512, 64, 0);
   options.queue = 2;
+  // The loop is held until the queue is full: a request that finished before the fourth
+  // submit would free its place (this test failed that way once on a loaded machine).
+  std::mutex held_mutex;
+  std::condition_variable released;
+  bool held = true;
+  options.before_step = [&] {
+    std::unique_lock lock(held_mutex);
+    released.wait(lock, [&] { return !held; });
+  };
   Scheduler scheduler(model, options);
+  const auto release = [&] {
+    { std::lock_guard lock(held_mutex); held = false; }
+    released.notify_all();
+  };
   GenerationRequest long_one = request_for(*model, kPrompts[0], 1, 100000);
   long_one.stop_at_end_of_generation = false;
   std::vector<std::shared_ptr<RequestStream>> accepted;
   for (int i = 0; i < 3; ++i) accepted.push_back(scheduler.submit(long_one));
+  const bool fourth_refused = !scheduler.submit(long_one);
+  release();
   for (auto& s : accepted) ASSERT_TRUE(s);
-  EXPECT_FALSE(scheduler.submit(long_one)) << "1 running (or about to) + 2 queued";
+  EXPECT_TRUE(fourth_refused) << "1 running (or about to) + 2 queued";
 
   GenerationRequest bad = request_for(*model, kPrompts[0], 0, 4);
   bad.prompt.clear();
