@@ -11,7 +11,8 @@
 // Generation (1 and 8 tokens) reads the weights from memory, as a model too big for the caches does: the
 // benchmark cycles through copies of the matrix that together exceed the last-level cache;
 // SLM_BENCH_CACHED=1 in the environment keeps one copy there instead, in the caches, so that
-// a kernel's instructions show where the memory would hide them.
+// a kernel's instructions show where the memory would hide them. The copies sit in 2 MiB pages
+// where the kernel gives them, as a model's tiles do; SLM_BENCH_SMALL_PAGES=1 puts them in 4 KiB ones.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
@@ -26,6 +27,7 @@
 #include "kernels/interleaved_blocks.hpp"
 #include "kernels/matmul.hpp"
 #include "kernels/quantize.hpp"
+#include "lib/ops/page_region.hpp"
 #include "slm/bench.hpp"
 #include "slm/ggml_type.hpp"
 
@@ -98,7 +100,10 @@ void BM_Matmul(benchmark::State& state, const slm::kernels::IsaKernels* variant,
   };
   const bool cached = std::getenv("SLM_BENCH_CACHED") != nullptr;
   const size_t n_copies = n_tokens <= 8 && !cached ? std::max<size_t>(1, kBytesPastCaches / matrix.size()) : 1;
-  std::vector<uint8_t> copies(matrix.size() * n_copies);
+  // In 2 MiB pages, as the model's tiles are (LoadOptions::huge_pages); SLM_BENCH_SMALL_PAGES=1: 4 KiB.
+  const slm::PageRegion copies(matrix.size() * n_copies, std::getenv("SLM_BENCH_SMALL_PAGES") != nullptr
+                                                             ? slm::PageSize::Small
+                                                             : slm::PageSize::Huge);
   for (size_t c = 0; c < n_copies; ++c) std::memcpy(copies.data() + c * matrix.size(), matrix.data(), matrix.size());
 
   size_t copy = 0;

@@ -76,7 +76,7 @@ TEST(KvPool, CopyBlockCopiesEveryLayersRows) {
 TEST(KvPool, StorageStartsOnA2MiBBoundaryAndIsZero) {
   for (KvType type : {KvType::F16, KvType::F32, KvType::Q8_0}) {
     const KvPool pool(type, 4, kLayers, kHeadsKv, kHeadDim);
-    for (const void* storage : {pool.keys.get(), pool.values.get()}) {
+    for (const void* storage : {pool.keys.data(), pool.values.data()}) {
       EXPECT_EQ(reinterpret_cast<uintptr_t>(storage) % (uintptr_t(2) << 20), 0u) << slm::kv_type_name(type);
       const auto* bytes = static_cast<const uint8_t*>(storage);
       for (uint64_t i = 0; i < pool.bytes() / 2; i += 4093) ASSERT_EQ(bytes[i], 0) << slm::kv_type_name(type) << " byte " << i;

@@ -88,6 +88,28 @@ TEST_F(TileCache, ASecondLoadMapsTheTilesTheFirstWroteAndGivesTheSameLogits) {
   EXPECT_EQ(std::memcmp(second.logits.data(), uncached.logits.data(), uncached.logits.size() * 4), 0);
 }
 
+// The repacked tiles ask for 2 MiB pages (LoadOptions::huge_pages): where they start, and the
+// same logits with 4 KiB pages (the option off, or SLM_HUGE_PAGES=off).
+TEST_F(TileCache, RepackedTilesStartOn2MiBPagesUnlessTurnedOffWithTheSameLogits) {
+  ::setenv("SLM_TILE_CACHE", "off", 1);
+  const auto huge = Model::load(model_.string());
+  const auto small = Model::load(model_.string(), {.huge_pages = false});
+  ::setenv("SLM_HUGE_PAGES", "off", 1);
+  const auto small_by_environment = Model::load(model_.string());
+  ::unsetenv("SLM_HUGE_PAGES");
+  ::unsetenv("SLM_TILE_CACHE");
+  if (huge->weights().interleaved_tiles.size() == 0) GTEST_SKIP() << "this ISA repacks nothing";
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(huge->weights().interleaved_tiles.data()) % kHugePageBytes, 0u);
+  // A 4 KiB-page region starts wherever mmap put it; only its contents are checked.
+  const std::vector<float> expected = logits_of(*huge, huge);
+  EXPECT_EQ(logits_of(*small, small), expected);
+  EXPECT_EQ(logits_of(*small_by_environment, small_by_environment), expected);
+  ASSERT_EQ(small->weights().interleaved_tiles.size(), huge->weights().interleaved_tiles.size());
+  EXPECT_EQ(std::memcmp(small->weights().interleaved_tiles.data(), huge->weights().interleaved_tiles.data(),
+                        huge->weights().interleaved_tiles.size()),
+            0);
+}
+
 // A cache is written only where it takes at most half of the free space and leaves 1 GiB.
 TEST(TileCacheRoom, ACacheNeverFillsTheDisk) {
   constexpr uint64_t GiB = uint64_t(1) << 30;

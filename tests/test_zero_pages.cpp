@@ -1,16 +1,20 @@
-// Zero pages from the kernel (lib/model/zero_pages.hpp, scratch_rows.hpp): the forward scratch
+// Zero pages from the kernel (lib/ops/page_region.hpp, scratch_rows.hpp): the forward scratch
 // and the interleaved tiles read as zeros, take no memory until written, and are given back
 // whole when freed.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "lib/model/scratch_rows.hpp"
-#include "lib/model/zero_pages.hpp"
+#include "lib/ops/page_region.hpp"
 
 namespace slm::test {
 namespace {
@@ -68,6 +72,52 @@ TEST(PageRegion, ARegionIsZerosUntilWrittenAndIsUnmappedWhenItsOwnerGoes) {
   moved = PageRegion();
   EXPECT_EQ(resident_pages(data, n_bytes), -1);
   EXPECT_EQ(PageRegion(0).data(), nullptr);
+}
+
+// The "THPeligible" field of the mapping that holds `address` in /proc/self/smaps: 1 when the
+// kernel may back it with 2 MiB pages; -1 when the kernel does not report it.
+int thp_eligible(const void* address) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto at = reinterpret_cast<uintptr_t>(address);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    uintptr_t begin = 0, end = 0;
+    char dash = 0;
+    std::istringstream header(line);
+    if (std::isxdigit(static_cast<unsigned char>(line[0])) && header >> std::hex >> begin >> dash >> end && dash == '-') {
+      inside = begin <= at && at < end;
+    } else if (inside && line.rfind("THPeligible:", 0) == 0) {
+      return std::stoi(line.substr(12));
+    }
+  }
+  return -1;
+}
+
+std::string transparent_huge_pages_mode() {
+  std::ifstream enabled("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  std::getline(enabled, modes);
+  return modes;
+}
+
+TEST(PageRegion, AHugePageRegionStartsOnA2MiBBoundaryIsZerosAndMayTake2MiBPages) {
+  const size_t n_bytes = (size_t(5) << 20) + 12345;
+  PageRegion region(n_bytes, PageSize::Huge);
+  ASSERT_EQ(region.size(), n_bytes);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(region.data()) % kHugePageBytes, 0u);
+  for (size_t i = 0; i < n_bytes; i += 4093) ASSERT_EQ(region.data()[i], 0) << "byte " << i;
+  region.data()[n_bytes - 1] = 9;  // the last byte is the region's
+  EXPECT_EQ(region.data()[n_bytes - 1], 9);
+  const std::string mode = transparent_huge_pages_mode();
+  if (mode.empty() || mode.find("[never]") != std::string::npos) {
+    GTEST_SKIP() << "transparent huge pages are off here ('" << mode << "'): 4 KiB pages, nothing more to check";
+  }
+  const int eligible = thp_eligible(region.data());
+  if (eligible < 0) GTEST_SKIP() << "this kernel's smaps has no THPeligible field";
+  EXPECT_EQ(eligible, 1) << "asked for 2 MiB pages (MADV_HUGEPAGE) under THP mode '" << mode << "'";
+  const uint8_t* data = region.data();
+  region = PageRegion();
+  EXPECT_EQ(resident_pages(data, n_bytes), -1) << "the whole mapping went back";
 }
 
 }  // namespace

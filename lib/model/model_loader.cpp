@@ -175,6 +175,15 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
 // All the tiles share one region, each matrix's at a 64-byte boundary: the model's tile cache
 // file when it holds exactly them (tile_cache.hpp), else zero pages they are repacked into,
 // then written as the cache for the next load.
+// 2 MiB pages for the repacked tiles unless LoadOptions::huge_pages or SLM_HUGE_PAGES=off says
+// no. (A warm load maps the cache file: its pages are the page cache's, 2 MiB ones where the
+// kernel keeps the file in large folios, as Linux 6.18 does on ext4, else 4 KiB ones.)
+PageSize tile_page_size(const LoadOptions& options) {
+  const char* env = std::getenv("SLM_HUGE_PAGES");
+  const bool refused = env && (std::strcmp(env, "off") == 0 || std::strcmp(env, "0") == 0);
+  return options.huge_pages && !refused ? PageSize::Huge : PageSize::Small;
+}
+
 void interleave_weights(const GgufFile& file, ModelWeights& weights, const LoadOptions& options) {
   const int n_threads = std::max(1, omp_get_num_procs());
   constexpr uint64_t kAlignment = 64;
@@ -193,7 +202,7 @@ void interleave_weights(const GgufFile& file, ModelWeights& weights, const LoadO
     weights.tiles_from_cache = true;
   } else {
     try {
-      weights.interleaved_tiles = PageRegion(total_bytes);
+      weights.interleaved_tiles = PageRegion(total_bytes, tile_page_size(options));
     } catch (const std::bad_alloc&) {
       throw Error(fmt::format("{}: out of memory for the {} MB of repacked weights", file.path(), total_bytes >> 20));
     }

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "lib/model/zero_pages.hpp"
+#include "lib/ops/page_region.hpp"
 
 namespace slm {
 

@@ -19,7 +19,7 @@
 #include <functional>
 #include <span>
 
-#include "lib/model/zero_pages.hpp"
+#include "lib/ops/page_region.hpp"
 #include "lib/ops/ops.hpp"
 #include "slm/gguf.hpp"
 

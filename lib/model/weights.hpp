@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "lib/model/zero_pages.hpp"
+#include "lib/ops/page_region.hpp"
 #include "lib/ops/moe.hpp"
 #include "lib/ops/ops.hpp"
 

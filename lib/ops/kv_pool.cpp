@@ -18,10 +18,6 @@
 
 namespace slm::ops {
 
-namespace {
-constexpr size_t kHugePageBytes = size_t(2) << 20;
-}  // namespace
-
 uint64_t kv_row_bytes(KvType type, int32_t head_dim) {
   switch (type) {
     case KvType::F32: return uint64_t(head_dim) * 4;
@@ -34,10 +30,6 @@ uint64_t kv_row_bytes(KvType type, int32_t head_dim) {
       return uint64_t(head_dim / kernels::kLegacyBlockSize) * sizeof(kernels::BlockQ8_0);
   }
   throw Error(fmt::format("unknown KV cache type {}", int(type)));
-}
-
-void KvStorageUnmap::operator()(void*) const {
-  if (mapping) ::munmap(mapping, bytes);
 }
 
 uint64_t KvPool::unit_bytes() const {
@@ -53,15 +45,11 @@ KvPool::KvPool(KvType type_, int32_t n_blocks_, int32_t n_layer_, int32_t n_head
       row_size(n_head_kv_ * head_dim_),
       row_units(int32_t(kv_row_bytes(type_, head_dim_) / unit_bytes())) {
   const uint64_t n = uint64_t(n_blocks) * block_units() * unit_bytes();
-  for (std::unique_ptr<void, KvStorageUnmap>* storage : {&keys, &values}) {
-    // One 2 MiB page more than the storage, so that it can start on a 2 MiB boundary.
-    const size_t mapping_bytes = size_t(n) + kHugePageBytes;
-    void* mapping = ::mmap(nullptr, mapping_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mapping == MAP_FAILED) throw Error(fmt::format("cannot allocate a KV pool of {} MiB", bytes() >> 20));
-    const uintptr_t first = (reinterpret_cast<uintptr_t>(mapping) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
-    ::madvise(reinterpret_cast<void*>(first), size_t(n), MADV_HUGEPAGE);  // advice: 4 KiB pages without it
-    storage->reset(reinterpret_cast<void*>(first));
-    storage->get_deleter() = {mapping, mapping_bytes};
+  try {
+    keys = PageRegion(size_t(n), PageSize::Huge);
+    values = PageRegion(size_t(n), PageSize::Huge);
+  } catch (const std::bad_alloc&) {
+    throw Error(fmt::format("cannot allocate a KV pool of {} MiB", bytes() >> 20));
   }
   ref_counts.assign(size_t(n_blocks), 0);
   free_blocks.resize(size_t(n_blocks));
@@ -81,7 +69,7 @@ void KvPool::release(int32_t block) {
 
 void KvPool::copy_block(int32_t from, int32_t to) {
   const uint64_t bytes_per_block = block_units() * unit_bytes();
-  for (void* storage : {keys.get(), values.get()}) {
+  for (void* storage : {keys.data(), values.data()}) {
     auto* base = static_cast<uint8_t*>(storage);
     std::memcpy(base + uint64_t(to) * bytes_per_block, base + uint64_t(from) * bytes_per_block, bytes_per_block);
   }
@@ -96,18 +84,18 @@ void KvPool::store(int32_t layer, const int32_t* blocks, int32_t position, const
     const float* head_key = key + int64_t(head) * head_dim;
     const float* head_value = value + int64_t(head) * head_dim;
     if (type == KvType::Q8_0) {
-      kernels::quantize_row_q8_0(head_key, static_cast<kernels::BlockQ8_0*>(keys.get()) + base, head_dim);
-      kernels::quantize_row_q8_0(head_value, static_cast<kernels::BlockQ8_0*>(values.get()) + base, head_dim);
+      kernels::quantize_row_q8_0(head_key, reinterpret_cast<kernels::BlockQ8_0*>(keys.data()) + base, head_dim);
+      kernels::quantize_row_q8_0(head_value, reinterpret_cast<kernels::BlockQ8_0*>(values.data()) + base, head_dim);
     } else if (type == KvType::F16) {
-      uint16_t* k = static_cast<uint16_t*>(keys.get()) + base;
-      uint16_t* v = static_cast<uint16_t*>(values.get()) + base;
+      uint16_t* k = reinterpret_cast<uint16_t*>(keys.data()) + base;
+      uint16_t* v = reinterpret_cast<uint16_t*>(values.data()) + base;
       for (int32_t i = 0; i < head_dim; ++i) {
         k[i] = kernels::fp32_to_fp16(head_key[i]);
         v[i] = kernels::fp32_to_fp16(head_value[i]);
       }
     } else {
-      std::memcpy(static_cast<float*>(keys.get()) + base, head_key, size_t(head_dim) * sizeof(float));
-      std::memcpy(static_cast<float*>(values.get()) + base, head_value, size_t(head_dim) * sizeof(float));
+      std::memcpy(reinterpret_cast<float*>(keys.data()) + base, head_key, size_t(head_dim) * sizeof(float));
+      std::memcpy(reinterpret_cast<float*>(values.data()) + base, head_value, size_t(head_dim) * sizeof(float));
     }
   }
 }
@@ -169,14 +157,14 @@ void attention(const float* q, const KvPool& pool, int32_t layer, std::span<cons
     queries.window = options.window;
     const uint64_t first_unit = layer_base + static_cast<uint64_t>(kv_head) * kKvBlockRows * pool.row_units;
     if (pool.type == KvType::Q8_0) {
-      queries.kv.keys_q8_0 = static_cast<const kernels::BlockQ8_0*>(pool.keys.get()) + first_unit;
-      queries.kv.values_q8_0 = static_cast<const kernels::BlockQ8_0*>(pool.values.get()) + first_unit;
+      queries.kv.keys_q8_0 = reinterpret_cast<const kernels::BlockQ8_0*>(pool.keys.data()) + first_unit;
+      queries.kv.values_q8_0 = reinterpret_cast<const kernels::BlockQ8_0*>(pool.values.data()) + first_unit;
     } else if (pool.type == KvType::F16) {
-      queries.kv.keys_f16 = static_cast<const uint16_t*>(pool.keys.get()) + first_unit;
-      queries.kv.values_f16 = static_cast<const uint16_t*>(pool.values.get()) + first_unit;
+      queries.kv.keys_f16 = reinterpret_cast<const uint16_t*>(pool.keys.data()) + first_unit;
+      queries.kv.values_f16 = reinterpret_cast<const uint16_t*>(pool.values.data()) + first_unit;
     } else {
-      queries.kv.keys_f32 = static_cast<const float*>(pool.keys.get()) + first_unit;
-      queries.kv.values_f32 = static_cast<const float*>(pool.values.get()) + first_unit;
+      queries.kv.keys_f32 = reinterpret_cast<const float*>(pool.keys.data()) + first_unit;
+      queries.kv.values_f32 = reinterpret_cast<const float*>(pool.values.data()) + first_unit;
     }
     queries.kv.stride = pool.row_units;  // a KV head's rows of a block are contiguous
     queries.kv.blocks = span.blocks;

@@ -27,19 +27,12 @@
 #include <vector>
 
 #include "kernels/attention.hpp"
+#include "lib/ops/page_region.hpp"
 #include "slm/session.hpp"
 
 namespace slm::ops {
 
 inline constexpr int32_t kKvBlockRows = kernels::kKvBlockRows;
-
-// Unmaps a KV pool's storage: the whole mapping, of `bytes` (the storage starts at its first
-// 2 MiB boundary).
-struct KvStorageUnmap {
-  void* mapping = nullptr;
-  size_t bytes = 0;
-  void operator()(void*) const;
-};
 
 struct KvPool {
   KvType type = KvType::F16;
@@ -52,7 +45,8 @@ struct KvPool {
   int32_t row_units = 0;
 
   // Zeroed lazily by the OS (an anonymous mapping): pages of blocks never written take no memory.
-  std::unique_ptr<void, KvStorageUnmap> keys, values;
+  // 2 MiB pages where the kernel gives them: at depth a decode step streams through the cache.
+  PageRegion keys, values;
 
   std::vector<int32_t> ref_counts;   // per block: the sequences holding it
   std::vector<int32_t> free_blocks;  // a stack; the lowest ids are handed out first
