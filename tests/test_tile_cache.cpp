@@ -110,6 +110,23 @@ TEST_F(TileCache, RepackedTilesStartOn2MiBPagesUnlessTurnedOffWithTheSameLogits)
             0);
 }
 
+// A warm load with 2 MiB pages copies the verified tiles into them where the kernel maps the
+// cache 4 KiB at a time (always so for a cache under 2 MiB, as this one); without, it maps them.
+TEST_F(TileCache, AWarmLoadCopiesTheCacheInto2MiBPagesWhereTheFileIsMapped4KiBAtATime) {
+  const Loaded written = load();
+  ASSERT_FALSE(written.from_cache);
+  ASSERT_LT(fs::file_size(cache_file()), kHugePageBytes) << "a small cache: the kernel cannot map it 2 MiB at a time";
+  const auto copied = Model::load(model_.string());
+  const auto mapped = Model::load(model_.string(), {.huge_pages = false});
+  ASSERT_TRUE(copied->weights().tiles_from_cache);
+  ASSERT_TRUE(mapped->weights().tiles_from_cache);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(copied->weights().interleaved_tiles.data()) % kHugePageBytes, 0u);
+  EXPECT_EQ(copied->weights().interleaved_tiles.size() + kTileCacheHeaderBytes, mapped->weights().interleaved_tiles.size())
+      << "the tiles alone, against the whole file mapped";
+  EXPECT_EQ(logits_of(*copied, copied), written.logits);
+  EXPECT_EQ(logits_of(*mapped, mapped), written.logits);
+}
+
 // A cache is written only where it takes at most half of the free space and leaves 1 GiB.
 TEST(TileCacheRoom, ACacheNeverFillsTheDisk) {
   constexpr uint64_t GiB = uint64_t(1) << 30;

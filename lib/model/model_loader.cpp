@@ -175,9 +175,8 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
 // All the tiles share one region, each matrix's at a 64-byte boundary: the model's tile cache
 // file when it holds exactly them (tile_cache.hpp), else zero pages they are repacked into,
 // then written as the cache for the next load.
-// 2 MiB pages for the repacked tiles unless LoadOptions::huge_pages or SLM_HUGE_PAGES=off says
-// no. (A warm load maps the cache file: its pages are the page cache's, 2 MiB ones where the
-// kernel keeps the file in large folios, as Linux 6.18 does on ext4, else 4 KiB ones.)
+// 2 MiB pages for the tiles unless LoadOptions::huge_pages or SLM_HUGE_PAGES=off says no: repacked
+// into them, or copied from the tile cache where the kernel maps that file 4 KiB at a time.
 PageSize tile_page_size(const LoadOptions& options) {
   const char* env = std::getenv("SLM_HUGE_PAGES");
   const bool refused = env && (std::strcmp(env, "off") == 0 || std::strcmp(env, "0") == 0);
@@ -196,13 +195,14 @@ void interleave_weights(const GgufFile& file, ModelWeights& weights, const LoadO
     placed.push_back({w, total_bytes});
     total_bytes += (ops::interleaved_bytes(*w) + kAlignment - 1) / kAlignment * kAlignment;
   }
-  if (CachedTiles cached = read_tile_cache(file, placed, total_bytes, n_threads); cached.tiles) {
+  const PageSize pages = tile_page_size(options);
+  if (CachedTiles cached = read_tile_cache(file, placed, total_bytes, n_threads, pages); cached.tiles) {
     for (const TilePlacement& p : placed) p.matrix->interleaved = cached.tiles + p.offset;
     weights.interleaved_tiles = std::move(cached.mapping);
     weights.tiles_from_cache = true;
   } else {
     try {
-      weights.interleaved_tiles = PageRegion(total_bytes, tile_page_size(options));
+      weights.interleaved_tiles = PageRegion(total_bytes, pages);
     } catch (const std::bad_alloc&) {
       throw Error(fmt::format("{}: out of memory for the {} MB of repacked weights", file.path(), total_bytes >> 20));
     }

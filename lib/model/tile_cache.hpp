@@ -35,14 +35,17 @@ struct TilePlacement {
 inline constexpr uint64_t kTileCacheHeaderBytes = 4096;
 
 struct CachedTiles {
-  PageRegion mapping;           // the whole cache file, mapped read-only; empty when not usable
-  const uint8_t* tiles = nullptr;  // mapping.data() + kTileCacheHeaderBytes
+  // The whole cache file, mapped read-only (tiles = its data + kTileCacheHeaderBytes), or a copy
+  // of the tiles alone in 2 MiB pages (tiles = its data); empty when the cache is not usable.
+  PageRegion mapping;
+  const uint8_t* tiles = nullptr;
 };
 
 // The tiles of `placed` (total_bytes in all) from the model's cache file, when it holds exactly
-// them; else an empty CachedTiles.
+// them; else an empty CachedTiles. PageSize::Huge: where the kernel maps the file 4 KiB at a time,
+// the tiles are copied into 2 MiB pages once verified.
 CachedTiles read_tile_cache(const GgufFile& file, std::span<const TilePlacement> placed, uint64_t total_bytes,
-                            int n_threads);
+                            int n_threads, PageSize pages);
 
 // Whether a cache file of `bytes` may go where `available` bytes are free: it takes at most half
 // of them and leaves at least 1 GiB, so that a large model's cache (a mixture's is as large as
