@@ -3,6 +3,8 @@
 // not a cache at all is never used (the load repacks, gets the same logits, and writes it again).
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,6 +127,35 @@ TEST_F(TileCache, AWarmLoadCopiesTheCacheInto2MiBPagesWhereTheFileIsMapped4KiBAt
       << "the tiles alone, against the whole file mapped";
   EXPECT_EQ(logits_of(*copied, copied), written.logits);
   EXPECT_EQ(logits_of(*mapped, mapped), written.logits);
+}
+
+// The smaps reader that decides whether a warm load copies the cache: a mapping's own fields.
+TEST(TileCacheSmaps, ReadsTheFieldsOfTheMappingThatStartsAtAnAddress) {
+  const fs::path file = fs::temp_directory_path() / ("slm-smaps-" + std::to_string(::getpid()));
+  const size_t n_bytes = size_t(3) << 20;
+  {
+    std::ofstream out(file, std::ios::binary);
+    const std::vector<char> bytes(n_bytes, 'x');
+    out.write(bytes.data(), std::streamsize(bytes.size()));
+  }
+  const int fd = ::open(file.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  void* mapping = ::mmap(nullptr, n_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  fs::remove(file);
+  ASSERT_NE(mapping, MAP_FAILED);
+  EXPECT_EQ(smaps_bytes(mapping, "Size"), n_bytes);
+  EXPECT_EQ(smaps_bytes(mapping, "Rss"), 0u) << "nothing read yet";
+  uint64_t sum = 0;
+  for (size_t i = 0; i < (size_t(1) << 20); i += 4096) sum += static_cast<const volatile char*>(mapping)[i];
+  EXPECT_EQ(sum, uint64_t('x') * 256);
+  const uint64_t resident = smaps_bytes(mapping, "Rss");
+  EXPECT_GE(resident, uint64_t(1) << 20) << "the first MiB, read";
+  EXPECT_LE(resident, n_bytes);
+  EXPECT_LE(smaps_bytes(mapping, "FilePmdMapped"), resident);
+  EXPECT_EQ(smaps_bytes(mapping, "NoSuchField"), 0u);
+  EXPECT_EQ(smaps_bytes(static_cast<const char*>(mapping) + 4096, "Size"), 0u) << "no mapping starts there";
+  ::munmap(mapping, n_bytes);
 }
 
 // A cache is written only where it takes at most half of the free space and leaves 1 GiB.

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernels/interleaved_blocks.hpp"
@@ -129,23 +130,6 @@ std::optional<std::filesystem::path> cache_path(const GgufFile& file, uint64_t t
   return dir / (name + suffix);
 }
 
-// Of the mapping that starts at `mapping`, the bytes the kernel maps 2 MiB at a time
-// (FilePmdMapped in /proc/self/smaps); 0 where it does not say.
-uint64_t pmd_mapped_bytes(const void* mapping) {
-  char header[32];
-  std::snprintf(header, sizeof(header), "%lx-", static_cast<unsigned long>(reinterpret_cast<uintptr_t>(mapping)));
-  std::ifstream smaps("/proc/self/smaps");
-  bool inside = false;
-  for (std::string line; std::getline(smaps, line);) {
-    // A mapping's first line starts with its address in lowercase hex; its fields' names are capitalized.
-    const bool first_line = !line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && !std::isupper(line[0]);
-    if (first_line && inside) break;
-    if (first_line) inside = line.rfind(header, 0) == 0;
-    else if (inside && line.rfind("FilePmdMapped:", 0) == 0) return std::strtoull(line.c_str() + 14, nullptr, 10) * 1024;
-  }
-  return 0;
-}
-
 // The verified tiles of a mapped cache copied into 2 MiB pages; the mapping itself when there is
 // no memory for them. Each copied chunk's file pages are unmapped at once (MADV_DONTNEED: they
 // stay in the page cache), so that the process never holds the tiles twice.
@@ -182,6 +166,23 @@ bool write_all(int fd, const uint8_t* bytes, uint64_t n) {
 
 }  // namespace
 
+uint64_t smaps_bytes(const void* mapping, std::string_view field) {
+  char header[32];
+  std::snprintf(header, sizeof(header), "%08lx-", static_cast<unsigned long>(reinterpret_cast<uintptr_t>(mapping)));
+  std::ifstream smaps("/proc/self/smaps");
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    // A mapping's first line starts with its address in lowercase hex; its fields' names are capitalized.
+    const bool first_line = !line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
+                            !std::isupper(static_cast<unsigned char>(line[0]));
+    if (first_line && inside) break;
+    if (first_line) inside = line.rfind(header, 0) == 0;
+    else if (inside && line.size() > field.size() && line.compare(0, field.size(), field) == 0 && line[field.size()] == ':')
+      return std::strtoull(line.c_str() + field.size() + 1, nullptr, 10) * 1024;
+  }
+  return 0;
+}
+
 bool tile_cache_leaves_room(uint64_t bytes, uint64_t available) {
   return bytes <= available && available - bytes >= std::max<uint64_t>(uint64_t(1) << 30, bytes);
 }
@@ -214,7 +215,7 @@ CachedTiles read_tile_cache(const GgufFile& file, std::span<const TilePlacement>
   // The hash touched every page, so the kernel has mapped them: 2 MiB at a time where it keeps
   // the file in large folios (Linux 6.18 on ext4), else 4 KiB at a time, and then a copy in
   // 2 MiB pages streams faster (README, "Huge pages for the weights").
-  if (pages == PageSize::Huge && 2 * pmd_mapped_bytes(mapping) < total_bytes)
+  if (pages == PageSize::Huge && 2 * smaps_bytes(mapping, "FilePmdMapped") < total_bytes)
     return copied_into_huge_pages(std::move(cached), total_bytes, n_threads);
   return cached;
 }

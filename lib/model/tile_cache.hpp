@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string_view>
 
 #include "lib/ops/page_region.hpp"
 #include "lib/ops/ops.hpp"
@@ -46,6 +47,10 @@ struct CachedTiles {
 // the tiles are copied into 2 MiB pages once verified.
 CachedTiles read_tile_cache(const GgufFile& file, std::span<const TilePlacement> placed, uint64_t total_bytes,
                             int n_threads, PageSize pages);
+
+// Of the mapping that starts at `mapping`, a size field of /proc/self/smaps in bytes ("Rss",
+// "FilePmdMapped": the bytes the kernel maps 2 MiB at a time); 0 where it does not say.
+uint64_t smaps_bytes(const void* mapping, std::string_view field);
 
 // Whether a cache file of `bytes` may go where `available` bytes are free: it takes at most half
 // of them and leaves at least 1 GiB, so that a large model's cache (a mixture's is as large as
