@@ -28,6 +28,16 @@ namespace {
 namespace fs = std::filesystem;
 
 class TileCache : public ::testing::Test {
+ public:
+  // Every position's logits of a fixed prompt.
+  static std::vector<float> logits_of(const Model& model, std::shared_ptr<const Model> owner) {
+    std::vector<TokenId> tokens;
+    for (int i = 0; i < 24; ++i) tokens.push_back(TokenId((i * 37 + 11) % model.config().n_vocab));
+    Session session(std::move(owner), {.n_ctx = 64, .n_threads = 2});
+    const std::span<const float> logits = session.eval(tokens, true);
+    return {logits.begin(), logits.end()};
+  }
+
  protected:
   void SetUp() override {
     const fs::path source = shared_path("models/syn-llama-tiny-Q4_K_M.gguf");
@@ -50,15 +60,6 @@ class TileCache : public ::testing::Test {
     for (const auto& entry : fs::directory_iterator(dir_ / "cache")) files.push_back(entry.path());
     EXPECT_EQ(files.size(), 1u) << "one cache file, no leftovers";
     return files.empty() ? fs::path() : files[0];
-  }
-
-  // Every position's logits of a fixed prompt.
-  static std::vector<float> logits_of(const Model& model, std::shared_ptr<const Model> owner) {
-    std::vector<TokenId> tokens;
-    for (int i = 0; i < 24; ++i) tokens.push_back(TokenId((i * 37 + 11) % model.config().n_vocab));
-    Session session(std::move(owner), {.n_ctx = 64, .n_threads = 2});
-    const std::span<const float> logits = session.eval(tokens, true);
-    return {logits.begin(), logits.end()};
   }
 
   struct Loaded {
@@ -127,6 +128,30 @@ TEST_F(TileCache, AWarmLoadCopiesTheCacheInto2MiBPagesWhereTheFileIsMapped4KiBAt
       << "the tiles alone, against the whole file mapped";
   EXPECT_EQ(logits_of(*copied, copied), written.logits);
   EXPECT_EQ(logits_of(*mapped, mapped), written.logits);
+}
+
+// Matrices without tiles (F16, BF16, F32) are copied out of the file into 2 MiB pages, a tied
+// token embedding with its output matrix, and give the mapped file's logits bit for bit.
+TEST(RowCopies, FloatMatricesAreCopiedInto2MiBPagesWithTheSameLogits) {
+  int n_checked = 0;
+  for (const char* name : {"syn-llama-tiny-F16", "syn-llama-tiny-BF16", "syn-gemma2-tiny-F32"}) {
+    const fs::path path = shared_path(std::string("models/") + name + ".gguf");
+    if (!fs::exists(path)) continue;
+    const auto copied = Model::load(path.string());
+    const auto mapped = Model::load(path.string(), {.huge_pages = false});
+    const ModelWeights& w = copied->weights();
+    if (w.output.interleaved) continue;  // an ISA that tiles this format: nothing to copy
+    ++n_checked;
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(w.row_copies.data()) % kHugePageBytes, 0u) << name;
+    EXPECT_EQ(mapped->weights().row_copies.size(), 0u) << name;
+    const auto inside = [&](const uint8_t* p) { return p >= w.row_copies.data() && p < w.row_copies.data() + w.row_copies.size(); };
+    EXPECT_TRUE(inside(w.output.data)) << name;
+    EXPECT_TRUE(inside(w.layers[0].ffn_down.data)) << name;
+    EXPECT_EQ(w.token_embd.data == w.output.data, mapped->weights().token_embd.data == mapped->weights().output.data)
+        << name << ": a tied embedding stays tied";
+    EXPECT_EQ(TileCache::logits_of(*copied, copied), TileCache::logits_of(*mapped, mapped)) << name;
+  }
+  if (n_checked == 0) GTEST_SKIP() << "no F16/BF16/F32 test model without tiles here";
 }
 
 // The smaps reader that decides whether a warm load copies the cache: a mapping's own fields.

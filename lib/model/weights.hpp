@@ -60,6 +60,9 @@ struct ModelWeights {
   // aligned: zero pages they were repacked into, or the tile cache file's mapping (header first).
   PageRegion interleaved_tiles;
   bool tiles_from_cache = false;
+  // The rows of the matrices read from rows (F16, BF16, F32: no tiles) copied out of the file
+  // into 2 MiB pages (LoadOptions::huge_pages), each 64-byte aligned; empty without.
+  PageRegion row_copies;
 };
 
 }  // namespace slm
