@@ -120,5 +120,15 @@ TEST(PageRegion, AHugePageRegionStartsOnA2MiBBoundaryIsZerosAndMayTake2MiBPages)
   EXPECT_EQ(resident_pages(data, n_bytes), -1) << "the whole mapping went back";
 }
 
+// A model's weights are copied into anonymous memory only while they take at most half of what
+// is available; beyond, they stay in the file's pages.
+TEST(PageRegion, ACopyTakesAtMostHalfOfTheAvailableMemory) {
+  EXPECT_TRUE(copy_fits(0, 0));
+  EXPECT_TRUE(copy_fits(uint64_t(8) << 30, uint64_t(16) << 30));
+  EXPECT_FALSE(copy_fits((uint64_t(8) << 30) + 1, uint64_t(16) << 30));
+  EXPECT_FALSE(copy_fits(1, 0)) << "unknown: no copy";
+  EXPECT_GT(available_memory_bytes(), uint64_t(0)) << "/proc/meminfo's MemAvailable";
+}
+
 }  // namespace
 }  // namespace slm::test

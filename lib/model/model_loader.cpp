@@ -189,7 +189,7 @@ PageSize tile_page_size(const LoadOptions& options) {
 // The matrices without tiles (F16, BF16, F32) stream from the file's mapping, 4 KiB at a time
 // on this project's VMs (FilePmdMapped 26 of Qwen2.5-0.5B F16's 948 MiB): their rows are copied
 // into 2 MiB pages, and the file's pages released, so that memory holds them once. A tied
-// token embedding follows its output matrix. Where the memory is not there, they stay mapped.
+// token embedding follows its output matrix. Where the memory is not there (copy_fits), they stay mapped.
 void copy_rows_into_huge_pages(const GgufFile& file, ModelWeights& weights, std::span<ops::WeightMatrix* const> matrices,
                                int n_threads) {
   constexpr uint64_t kAlignment = 64;
@@ -201,7 +201,7 @@ void copy_rows_into_huge_pages(const GgufFile& file, ModelWeights& weights, std:
     placed.emplace_back(w, total_bytes);
     total_bytes += (uint64_t(w->n_out) * w->row_bytes + kAlignment - 1) / kAlignment * kAlignment;
   }
-  if (total_bytes == 0) return;
+  if (total_bytes == 0 || !copy_fits(total_bytes, available_memory_bytes())) return;
   try {
     weights.row_copies = PageRegion(total_bytes, PageSize::Huge);
   } catch (const std::bad_alloc&) {

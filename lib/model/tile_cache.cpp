@@ -215,7 +215,8 @@ CachedTiles read_tile_cache(const GgufFile& file, std::span<const TilePlacement>
   // The hash touched every page, so the kernel has mapped them: 2 MiB at a time where it keeps
   // the file in large folios (Linux 6.18 on ext4), else 4 KiB at a time, and then a copy in
   // 2 MiB pages streams faster (README, "Huge pages for the weights").
-  if (pages == PageSize::Huge && 2 * smaps_bytes(mapping, "FilePmdMapped") < total_bytes)
+  if (pages == PageSize::Huge && 2 * smaps_bytes(mapping, "FilePmdMapped") < total_bytes &&
+      copy_fits(total_bytes, available_memory_bytes()))
     return copied_into_huge_pages(std::move(cached), total_bytes, n_threads);
   return cached;
 }

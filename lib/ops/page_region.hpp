@@ -8,7 +8,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <new>
+#include <string>
 #include <utility>
 
 namespace slm {
@@ -23,6 +26,20 @@ inline void* map_zero_pages(size_t bytes) {
 inline void unmap_pages(void* pages, size_t bytes) noexcept { ::munmap(pages, bytes); }
 
 inline constexpr size_t kHugePageBytes = size_t(2) << 20;
+
+// MemAvailable of /proc/meminfo in bytes: what can be allocated without swapping (free memory
+// and the page cache the kernel can drop); 0 where it cannot be read.
+inline uint64_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string line; std::getline(meminfo, line);)
+    if (line.rfind("MemAvailable:", 0) == 0) return std::strtoull(line.c_str() + 13, nullptr, 10) * 1024;
+  return 0;
+}
+
+// Whether a copy of `bytes` into anonymous memory may be made where `available` bytes are
+// available: at most half of them, so that a model too large to copy stays in the file's pages,
+// which the kernel can evict, instead of pushing the machine out of memory.
+inline bool copy_fits(uint64_t bytes, uint64_t available) { return bytes <= available / 2; }
 
 enum class PageSize { Small, Huge };
 
