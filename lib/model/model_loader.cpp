@@ -208,7 +208,8 @@ void copy_rows_into_huge_pages(const GgufFile& file, ModelWeights& weights, std:
     return;
   }
   const uint8_t* tied_output = weights.output.data == weights.token_embd.data ? weights.output.data : nullptr;
-  for (const auto& [w, offset] : placed) {
+  for (const auto& [matrix, offset] : placed) {
+    ops::WeightMatrix* w = matrix;  // a structured binding cannot be captured (C++20 before clang 16)
     uint8_t* copy = weights.row_copies.data() + offset;
     const uint64_t bytes = uint64_t(w->n_out) * w->row_bytes;
     const auto n_chunks = int64_t((bytes + (uint64_t(1) << 20) - 1) >> 20);
