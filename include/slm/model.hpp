@@ -103,9 +103,10 @@ struct LoadOptions {
   // Called on the loading thread as a repacking load goes (each step from 0 to its total, then
   // the next); never when the tiles come from the cache. Tools print it (tools/common/cli.hpp).
   std::function<void(const LoadProgress&)> on_progress;
-  // Repacked weights in 2 MiB pages where the kernel gives them (transparent huge pages
-  // "madvise" or "always"): generation streams through them, and on 4 KiB pages that stream
-  // stops at every page. The environment's SLM_HUGE_PAGES=off turns it off as well.
+  // The weights in 2 MiB pages where the kernel gives them (transparent huge pages "madvise" or
+  // "always"): the repacked tiles, and the rows of F16/BF16/F32 matrices copied out of the file.
+  // Generation streams through them every token, and on 4 KiB pages that stream stops at every
+  // page. The environment's SLM_HUGE_PAGES=off turns it off as well.
   bool huge_pages = true;
 };
 

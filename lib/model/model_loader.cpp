@@ -162,22 +162,6 @@ std::unique_ptr<ModelWeights> bind_weights(const GgufFile& file, const ArchSpec&
   return weights;
 }
 
-// Repacks every matrix the forward pass multiplies into the layout the active kernels read
-// faster (ops::should_interleave), once, and releases the file's pages of the repacked rows,
-// so that memory holds each weight once. A mixture's experts are repacked too: a token reads 8
-// of 128 per layer, a few rows each of a prompt's tokens, where the tiles' one-token and
-// few-token kernels are 1.3-2.2x the row kernels' (Qwen3-30B-A3B's shape on 2 Zen 4 cores:
-// tg128 1.22-1.26x, pp512 1.17-1.33x). Their tiles come from the tile cache like the others',
-// so pages of experts never chosen are clean pages of that file, which the kernel can reclaim.
-// A tied output matrix is the token embedding, whose lookups then read the tiles too
-// (ops::dequantize_matrix_row). Read from the file, each lookup maps the cached pages around
-// its row, as many as the page cache holds together (Linux 6.18 on ext4 maps a large folio
-// whole, not the 64 KiB fault-around window): the same 512 tokens made 29 MiB of
-// Qwen2.5-0.5B's table resident with one copy of the file and 45 MiB with another, memory
-// no plan can know.
-// All the tiles share one region, each matrix's at a 64-byte boundary: the model's tile cache
-// file when it holds exactly them (tile_cache.hpp), else zero pages they are repacked into,
-// then written as the cache for the next load.
 // 2 MiB pages for the tiles unless LoadOptions::huge_pages or SLM_HUGE_PAGES=off says no: repacked
 // into them, or copied from the tile cache where the kernel maps that file 4 KiB at a time.
 PageSize tile_page_size(const LoadOptions& options) {
@@ -225,6 +209,23 @@ void copy_rows_into_huge_pages(const GgufFile& file, ModelWeights& weights, std:
   }
 }
 
+// Repacks every matrix the forward pass multiplies into the layout the active kernels read
+// faster (ops::should_interleave), once, and releases the file's pages of the repacked rows,
+// so that memory holds each weight once. A mixture's experts are repacked too: a token reads 8
+// of 128 per layer, a few rows each of a prompt's tokens, where the tiles' one-token and
+// few-token kernels are 1.3-2.2x the row kernels' (Qwen3-30B-A3B's shape on 2 Zen 4 cores:
+// tg128 1.22-1.26x, pp512 1.17-1.33x). Their tiles come from the tile cache like the others',
+// so pages of experts never chosen are clean pages of that file, which the kernel can reclaim
+// (where the load maps the cache rather than copying it into 2 MiB pages: read_tile_cache).
+// A tied output matrix is the token embedding, whose lookups then read the tiles too
+// (ops::dequantize_matrix_row). Read from the file, each lookup maps the cached pages around
+// its row, as many as the page cache holds together (Linux 6.18 on ext4 maps a large folio
+// whole, not the 64 KiB fault-around window): the same 512 tokens made 29 MiB of
+// Qwen2.5-0.5B's table resident with one copy of the file and 45 MiB with another, memory
+// no plan can know.
+// All the tiles share one region, each matrix's at a 64-byte boundary: the model's tile cache
+// file when it holds exactly them (tile_cache.hpp), else zero pages they are repacked into,
+// then written as the cache for the next load.
 void interleave_weights(const GgufFile& file, ModelWeights& weights, const LoadOptions& options) {
   const int n_threads = std::max(1, omp_get_num_procs());
   constexpr uint64_t kAlignment = 64;
