@@ -18,7 +18,6 @@
 #include "lib/model/tile_cache.hpp"
 #include "lib/model/weight_binder.hpp"
 #include "lib/model/weights.hpp"
-#include "lib/ops/thread_pool.hpp"
 #include "slm/model.hpp"
 
 namespace slm {
@@ -192,15 +191,10 @@ void copy_rows_into_huge_pages(const GgufFile& file, ModelWeights& weights, std:
     return;
   }
   const uint8_t* tied_output = weights.output.data == weights.token_embd.data ? weights.output.data : nullptr;
-  for (const auto& [matrix, offset] : placed) {
-    ops::WeightMatrix* w = matrix;  // a structured binding cannot be captured (C++20 before clang 16)
+  for (const auto& [w, offset] : placed) {
     uint8_t* copy = weights.row_copies.data() + offset;
     const uint64_t bytes = uint64_t(w->n_out) * w->row_bytes;
-    const auto n_chunks = int64_t((bytes + (uint64_t(1) << 20) - 1) >> 20);
-    ops::parallel_for(n_chunks, ops::chunk_for(n_chunks, n_threads, 4), n_threads, [&](int64_t begin, int64_t end, int) {
-      const uint64_t first = uint64_t(begin) << 20;
-      std::memcpy(copy + first, w->data + first, std::min(uint64_t(end - begin) << 20, bytes - first));
-    });
+    ops::copy_in_chunks(copy, w->data, bytes, n_threads);
     file.release_pages(w->data, bytes);
     for (ops::WeightMatrix* other : matrices)
       if (other != w && other->data == w->data) other->data = copy;

@@ -140,14 +140,9 @@ CachedTiles copied_into_huge_pages(CachedTiles mapped, uint64_t total_bytes, int
   } catch (const std::bad_alloc&) {
     return mapped;
   }
-  const auto n_chunks = int64_t((total_bytes + kHashChunkBytes - 1) / kHashChunkBytes);
-  ops::parallel_for(n_chunks, ops::chunk_for(n_chunks, n_threads, 4), n_threads, [&](int64_t begin, int64_t end, int) {
-    for (int64_t c = begin; c < end; ++c) {
-      const uint64_t first = uint64_t(c) * kHashChunkBytes, bytes = std::min(kHashChunkBytes, total_bytes - first);
-      std::memcpy(copy.data() + first, mapped.tiles + first, bytes);
-      // Page-aligned: the tiles start a page into the file and chunks are whole pages.
-      ::madvise(const_cast<uint8_t*>(mapped.tiles + first), bytes, MADV_DONTNEED);
-    }
+  // Page-aligned: the tiles start a page into the file and chunks are whole pages.
+  ops::copy_in_chunks(copy.data(), mapped.tiles, total_bytes, n_threads, [](const uint8_t* chunk, uint64_t n) {
+    ::madvise(const_cast<uint8_t*>(chunk), n, MADV_DONTNEED);
   });
   const uint8_t* tiles = copy.data();
   return {std::move(copy), tiles};

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/dequantize.hpp"
@@ -70,6 +71,19 @@ void interleave_matrix(const WeightMatrix& w, uint8_t* tiles, int n_threads) {
     for (int64_t t = begin; t < end; ++t)
       kernels::interleave_rows(w.type, w.data + uint64_t(t) * tile_rows_bytes, w.row_bytes, w.n_in,
                                tiles + uint64_t(t) * tile_bytes);
+  });
+}
+
+void copy_in_chunks(uint8_t* to, const uint8_t* from, uint64_t bytes, int n_threads,
+                    const std::function<void(const uint8_t* chunk, uint64_t n)>& after_chunk) {
+  constexpr uint64_t kChunk = uint64_t(1) << 20;
+  const auto n_chunks = int64_t((bytes + kChunk - 1) / kChunk);
+  parallel_for(n_chunks, chunk_for(n_chunks, n_threads, 4), n_threads, [&](int64_t begin, int64_t end, int) {
+    for (int64_t c = begin; c < end; ++c) {
+      const uint64_t first = uint64_t(c) * kChunk, n = std::min(kChunk, bytes - first);
+      std::memcpy(to + first, from + first, n);
+      if (after_chunk) after_chunk(from + first, n);
+    }
   });
 }
 

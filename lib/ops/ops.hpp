@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 
 #include "slm/ggml_type.hpp"
@@ -44,6 +45,11 @@ uint64_t interleaved_bytes(const WeightMatrix& w);
 // Writes w's interleaved tiles to `tiles` (interleaved_bytes(w) bytes), the tiles divided
 // among n_threads threads.
 void interleave_matrix(const WeightMatrix& w, uint8_t* tiles, int n_threads);
+
+// Copies `bytes` in 1 MiB chunks divided among n_threads threads; after_chunk(first, n), when
+// given, runs on each chunk's source right after it is copied (e.g. to unmap it).
+void copy_in_chunks(uint8_t* to, const uint8_t* from, uint64_t bytes, int n_threads,
+                    const std::function<void(const uint8_t* chunk, uint64_t n)>& after_chunk = {});
 
 // y[t][o] = sum_i w[o][i] * x[t][i] for n_tokens rows of x; y is [n_tokens][w.n_out].
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, int n_threads);

@@ -47,7 +47,7 @@ enum class PageSize { Small, Huge };
 // PageSize::Huge starts it on a 2 MiB boundary and asks for 2 MiB pages (MADV_HUGEPAGE; advice:
 // 4 KiB pages where the kernel has none to give). A stream of reads through 4 KiB pages stops
 // at every page (the TLB, and the hardware prefetcher, which does not cross one): on this
-// project's Zen 4 VM one-token matmuls from memory ran 1.2-1.4x faster on 2 MiB pages
+// project's Zen 4 VM one-token matmuls from memory ran 1.2-1.55x faster on 2 MiB pages
 // (README, "Huge pages for the weights").
 class PageRegion {
  public:
