@@ -4,8 +4,8 @@
 // 32 and 8 of 64, 6 attention layers; 2 Qwen3.5-0.8B: 8 and 2 of 256, 6; 3 and 4: shapes 0 and 2 with
 // one layer, whose keys and values at depth 4,096 (2 and 8 MB) stay in the L3 cache, so that
 // the kernel's own time shows apart from memory's), the tokens of the call
-// (1: a decode step; 512: a prompt), the depth before them and the threads. Time is per call over
-// every layer.
+// (1: a decode step; 512: a prompt), the depth before them, the threads and the cache type (0 F16,
+// 1 Q8_0: --kv-type q8_0). Time is per call over every layer.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -25,9 +25,10 @@ void BM_AttentionAtDepth(benchmark::State& state) {
   const Shape shape = kShapes[state.range(0)];
   const auto n_tokens = int32_t(state.range(1)), depth = int32_t(state.range(2));
   const int n_threads = int(state.range(3));
+  const slm::KvType kv_type = state.range(4) == 1 ? slm::KvType::Q8_0 : slm::KvType::F16;
   const int32_t n_positions = depth + n_tokens;
   const int32_t n_blocks = (n_positions + slm::ops::kKvBlockRows - 1) / slm::ops::kKvBlockRows;
-  slm::ops::KvPool pool(slm::KvType::F16, n_blocks, shape.n_layer, shape.n_head_kv, shape.head_dim);
+  slm::ops::KvPool pool(kv_type, n_blocks, shape.n_layer, shape.n_head_kv, shape.head_dim);
   std::vector<int32_t> blocks(size_t(n_blocks), 0);
   for (int32_t& b : blocks) b = pool.allocate();
   const int32_t row = shape.n_head_kv * shape.head_dim;
@@ -48,9 +49,9 @@ void BM_AttentionAtDepth(benchmark::State& state) {
 }
 
 BENCHMARK(BM_AttentionAtDepth)
-    ->ArgNames({"shape", "tokens", "depth", "threads"})
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {1}, {0, 4096}, {2}})
-    ->ArgsProduct({{0}, {512}, {0, 4096}, {2}})
+    ->ArgNames({"shape", "tokens", "depth", "threads", "kv"})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {1}, {0, 4096}, {2}, {0, 1}})
+    ->ArgsProduct({{0}, {512}, {0, 4096}, {2}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -1,8 +1,8 @@
 // AVX2 (and, built again by attention_queries_avx512.cpp, AVX-512) attention for the queries that share one KV head (kernels/attention.hpp,
 // AttentionQueries), with the softmax computed online over blocks of kAttentionKeyBlock keys
 // (flash attention). Each block of keys is converted to float32 once, into L1, and then serves
-// every query of the group: the query heads of a KV head and several tokens; F16 values are
-// converted where they are added, each chunk once for up to seven of a token's heads (kMaxHeads).
+// every query of the group: the query heads of a KV head and several tokens; F16 and Q8_0 values
+// are converted where they are added, each chunk once for up to seven of a token's heads (kMaxHeads).
 //
 // What a query's output is, whatever the other queries and the vector width (blocks start at
 // multiples of kAttentionKeyBlock, so they depend on the key index alone; every step below is
@@ -51,6 +51,13 @@ template <int kChunks, typename Element>
 Vec load_chunk(const Element* row, int32_t c, int32_t head_dim) {
   return RowLanes::load(row + kWidth * c, kChunks > 0 ? kWidth : head_dim - kWidth * c);
 }
+// A Q8_0 row's chunk (head_dim a multiple of 32, so the chunk lies in one block and is whole):
+// q * d, exact in float32, so the bits of the row dequantized.
+template <int kChunks>
+Vec load_chunk(const BlockQ8_0* row, int32_t c, int32_t) {
+  const BlockQ8_0& block = row[kWidth * c / kLegacyBlockSize];
+  return RowLanes::mul(RowLanes::load_q8(block.qs + kWidth * c % kLegacyBlockSize), RowLanes::broadcast(_cvtsh_ss(block.d)));
+}
 template <int kChunks>
 void store_chunk(float* row, int32_t c, int32_t head_dim, Vec v) {
   RowLanes::store(row + kWidth * c, v, kChunks > 0 ? kWidth : head_dim - kWidth * c);
@@ -58,8 +65,8 @@ void store_chunk(float* row, int32_t c, int32_t head_dim, Vec v) {
 
 // A block of keys and values as float32 rows, key_stride and value_stride floats apart (with
 // two keys per vector, key row r is keys 2r and 2r + 1 interleaved: interleave_key_pairs); the
-// values of an F16 cache are read as they are (values_f16, value_stride elements apart) and
-// converted where they are used.
+// values of an F16 or Q8_0 cache are read as they are (values_f16 or values_q8_0, value_stride
+// elements or blocks apart) and converted where they are used.
 struct KeyBlock {
   const float* keys;
   const float* values;
@@ -68,6 +75,7 @@ struct KeyBlock {
   int32_t first_key;  // the key index of row 0
   int32_t n_keys;     // keys, <= kKeyBlock
   const uint16_t* values_f16 = nullptr;
+  const BlockQ8_0* values_q8_0 = nullptr;
   NextLines* next_keys = nullptr;    // fetched by the score loops
   NextLines* next_values = nullptr;  // fetched by the value loops
 };
@@ -367,6 +375,9 @@ void add_values_of_heads(const Scratch<L>& sc, const KeyBlock& block, int32_t qu
     if (block.values_f16) {
       if (group) add.template operator()<kGroup>(block.values_f16, block.value_stride, c);
       else add.template operator()<1>(block.values_f16, block.value_stride, c);
+    } else if (block.values_q8_0) {
+      if (group) add.template operator()<kGroup>(block.values_q8_0, block.value_stride, c);
+      else add.template operator()<1>(block.values_q8_0, block.value_stride, c);
     } else {
       if (group) add.template operator()<kGroup>(block.values, block.value_stride, c);
       else add.template operator()<1>(block.values, block.value_stride, c);
@@ -412,21 +423,18 @@ void convert_rows(const uint16_t* rows, int64_t stride, int32_t n, int32_t head_
 }
 
 // n Q8_0 rows (head_dim / 32 blocks each), stride blocks apart, as float32 rows of head_dim,
-// head_dim apart: q * d is exact in float32, so these are dequantize_row_q8_0's bits.
+// head_dim apart: q * d is exact in float32, so these are dequantize_row_q8_0's bits in any width.
 template <int>
 void convert_rows(const BlockQ8_0* rows, int64_t stride, int32_t n, int32_t head_dim, float* out) {
   for (int32_t j = 0; j < n; ++j)
     for (int32_t b = 0; b < head_dim / kLegacyBlockSize; ++b) {
       const BlockQ8_0& block = rows[j * stride + b];
-      const __m256 d = _mm256_set1_ps(fp16_to_fp32(block.d));
+      const Vec d = RowLanes::broadcast(_cvtsh_ss(block.d));  // exact, as fp16_to_fp32
       float* row = out + j * head_dim + b * kLegacyBlockSize;
-      for (int32_t i = 0; i < kLegacyBlockSize; i += 8) {
-        const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(block.qs + i)));
-        _mm256_storeu_ps(row + i, _mm256_mul_ps(_mm256_cvtepi32_ps(q), d));
-      }
+      for (int32_t i = 0; i < kLegacyBlockSize; i += kWidth)
+        RowLanes::store(row + i, RowLanes::mul(RowLanes::load_q8(block.qs + i), d), kWidth);
     }
 }
-
 
 template <class L, int kChunks, typename Element>
 void attend_all(const AttentionQueries& a, const Element* keys, const Element* values) {
@@ -487,9 +495,7 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
     if constexpr (std::is_same_v<Element, uint16_t>) {
       block.values_f16 = values + first_row;
     } else if constexpr (std::is_same_v<Element, BlockQ8_0>) {
-      convert_rows<kChunks>(values + first_row, a.kv.stride, n_block, D, sc.converted_values);
-      block.values = sc.converted_values;
-      block.value_stride = D;
+      block.values_q8_0 = values + first_row;
     }
     // The converted keys' rows are kKeyStride floats apart when head_dim is the kernel's.
     constexpr int64_t kKeyStride =

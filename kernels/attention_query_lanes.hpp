@@ -86,6 +86,8 @@ struct RowLanes {
     return _mm512_cvtph_ps(count >= kWidth ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row))
                                            : _mm256_maskz_loadu_epi16(first(count), row));
   }
+  // 16 int8 values (of a Q8_0 block) as floats.
+  static Vec load_q8(const int8_t* q) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)))); }
   static void store(float* row, Vec v, int32_t count) {
     if (count >= kWidth) _mm512_storeu_ps(row, v);
     else _mm512_mask_storeu_ps(row, first(count), v);
@@ -104,6 +106,8 @@ struct RowLanes {
   // The first `count` floats from row (all 8 when count >= 8), zero after.
   static Vec load(const float* row, int32_t count) { return load_row8(row, count); }
   static Vec load(const uint16_t* row, int32_t count) { return load_row8(row, count); }
+  // 8 int8 values (of a Q8_0 block) as floats.
+  static Vec load_q8(const int8_t* q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q)))); }
   static void store(float* row, Vec v, int32_t count) { store_row8(row, v, count); }
   static Vec broadcast(float v) { return _mm256_set1_ps(v); }
   static Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
