@@ -89,16 +89,24 @@ struct AttentionQueries {
 inline constexpr int32_t kAttentionKeyBlock = 32;
 static_assert(kKvBlockRows % kAttentionKeyBlock == 0);
 
-// The scratch floats attend_queries needs: the queries transposed, a block's scores, the running
-// state of every query (in vectors of up to 16 lanes) and a block of keys and values as float32;
+// The scratch floats attend_queries needs: the queries transposed (with a Q8_0 cache, as int16 and
+// a scale per 32 elements), a block's scores, the running state of every query (in vectors of up to 16 lanes) and a block of keys and values as float32;
 // or (evaluating the queries one by one) the scores of the longest query.
 inline int64_t attention_scratch_floats(const AttentionQueries& a) {
   const int64_t n_queries = int64_t(a.n_tokens) * a.n_heads, lanes = (n_queries + 15) / 16 * 16;
-  const int64_t state = lanes * (a.head_dim + kAttentionKeyBlock + 5) + n_queries * a.head_dim +
+  const int64_t state = lanes * (a.head_dim + a.head_dim / 32 + kAttentionKeyBlock + 5) + n_queries * a.head_dim +
                         2 * int64_t(kAttentionKeyBlock) * a.head_dim;
   const int64_t scores = int64_t(a.first_n_keys) + a.n_tokens;
   return state > scores ? state : scores;
 }
+
+// Q8_0 caches score int16 queries against the int8 keys: each 32-element block of a query is
+// rounded to q16 * dq (q16 = lrint(q * 32767 / amax), dq = amax / 32767: 15 bits, far finer
+// than the keys' 8), the block's dot product is an exact int32, and the score is
+// s = fma(float(dot_b), dq_b * dk_b, s) in block order, times the scale. Integer multiply-adds
+// take half the instructions of float32 FMAs on every x86 ISA (vpmaddwd: two per lane).
+void quantize_query_q8_0(const float* q, int32_t head_dim, int16_t* q16, float* dq);
+float score_q8_0(const int16_t* q16, const float* dq, const BlockQ8_0* key, int32_t head_dim);
 
 // Dispatched to active_isa()'s kernel.
 void attend_head(const AttentionHead& head);
@@ -107,17 +115,11 @@ void attend_queries(const AttentionQueries& queries);
 // Each query on its own with `attend_head`: the kernel of the ISAs without a grouped one.
 void attend_queries_one_by_one(const AttentionQueries& queries, void (*attend_head)(const AttentionHead&));
 
-// The scalar reference: dot_f32 / dot_f16_f32 per key, the soft cap with std::tanh, softmax
-// with std::exp and a double sum, then the values accumulated key by key. Q8_0 rows: the F32
-// reference on the rows dequantized (attend_head_dequantized).
+// The scalar reference: dot_f32 / dot_f16_f32 per key (score_q8_0 for Q8_0 keys), the soft cap
+// with std::tanh, softmax with std::exp and a double sum, then the values accumulated key by key
+// (Q8_0 values dequantized exactly: an int8 times an fp16 scale is a float). The ISAs without a
+// Q8_0 kernel of their own (NEON; the single-query attend_head of AVX2) take it for Q8_0 caches.
 void attend_head_scalar(const AttentionHead& head);
-
-// Q8_0 rows are dequantized exactly (an int8 times an fp16 scale is a float) into float rows,
-// the keys a query sees, and `attend_head_f32` attends over those: a kernel's result on a Q8_0
-// cache is its result on an F32 cache holding the dequantized rows, bit for bit. The ISAs
-// without a grouped kernel of their own take Q8_0 rows this way (attend_queries_one_by_one
-// dequantizes once for all its queries).
-void attend_head_dequantized(const AttentionHead& head, void (*attend_head_f32)(const AttentionHead&));
 
 // The reference's softmax: scores[first .. n - 1] each replaced by exp(score - max) (std::exp, in
 // key order), and 1 / their sum (accumulated in double) returned. Shared with the SIMD kernels that

@@ -105,7 +105,7 @@ void attend(const AttentionHead& h, const Element* keys, const Element* values) 
 }  // namespace
 
 void attend_head_avx2(const AttentionHead& h) {
-  if (h.kv.keys_q8_0) return attend_head_dequantized(h, attend_head_avx2);
+  if (h.kv.keys_q8_0) return attend_head_scalar(h);  // the reference's integer scores (attention.hpp)
   if (h.kv.keys_f16) attend(h, h.kv.keys_f16, h.kv.values_f16);
   else attend(h, h.kv.keys_f32, h.kv.values_f32);
 }

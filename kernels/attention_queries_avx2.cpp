@@ -23,7 +23,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/attention.hpp"
 #include "kernels/attention_avx2.hpp"
@@ -76,6 +78,8 @@ struct KeyBlock {
   int32_t n_keys;     // keys, <= kKeyBlock
   const uint16_t* values_f16 = nullptr;
   const BlockQ8_0* values_q8_0 = nullptr;
+  const int16_t* keys_q16 = nullptr;  // a Q8_0 cache's keys widened to int16, head_dim apart,
+  const float* key_scales = nullptr;  // and their scales, head_dim / 32 per key (widen_rows)
   NextLines* next_keys = nullptr;    // fetched by the score loops
   NextLines* next_values = nullptr;  // fetched by the value loops
 };
@@ -96,6 +100,7 @@ struct Scratch {
   float* c;
   float* first;     // [vector][lane]: keys first .. end - 1 are visible (none for padding lanes),
   float* end;       // as floats (a context is far below 2^24 keys)
+  float* dq;        // [vector][32-element block][lane]: a Q8_0 cache's query scales (queries: int16 pairs)
   float* o;         // [query][d]
   float* converted_keys;
   float* converted_values;
@@ -113,6 +118,7 @@ struct Scratch {
     c = take(lanes);
     first = take(lanes);
     end = take(lanes);
+    dq = take(lanes * (a.head_dim / kLegacyBlockSize));
     o = take(int64_t(n_queries) * a.head_dim);
     converted_keys = take(int64_t(kKeyBlock) * a.head_dim);
     converted_values = take(int64_t(kKeyBlock) * a.head_dim);
@@ -158,27 +164,80 @@ void score_tile(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t 
     for (int k = 0; k < kKeys; ++k) L::store(sc.weights + (int64_t(j + k) * sc.n_vectors + v + i) * W, L::mul(acc[i][k], scale_vec));
 }
 
+// The same scores against a Q8_0 cache's keys (attention.hpp, score_q8_0): the queries as int16
+// pairs (the int32 slots of sc.queries, pair p of vector v at [v][p][lane]), each key's pair
+// broadcast, an exact int32 dot product per 32-element block (vpmaddwd: two products per lane),
+// then s = fma(float(dot), dq * dk, s) block by block and the scale, as the reference. The weights
+// of the block hold s between blocks.
+// kHeadDim > 0: head_dim, known when compiling, so that each key's address is an immediate offset.
+template <class L, int kVectors, int kKeys, int32_t kHeadDim>
+void score_tile_q8_0(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t j, int32_t head_dim, float scale) {
+  constexpr int32_t W = L::kLanes, kPairsPerBlock = kLegacyBlockSize / 2;
+  using V = typename L::Vec;
+  using I = typename L::IVec;
+  if constexpr (kHeadDim > 0) head_dim = kHeadDim;
+  const int32_t n_pairs = head_dim / 2, n_blocks = head_dim / kLegacyBlockSize;
+  const int32_t* q = reinterpret_cast<const int32_t*>(sc.queries) + int64_t(v) * head_dim * W;
+  const int32_t* key = reinterpret_cast<const int32_t*>(block.keys_q16) + int64_t(j) * n_pairs;
+  NextLines next = *block.next_keys;
+  for (int32_t b = 0; b < n_blocks; ++b) {
+    I acc[kVectors][kKeys];
+    for (int i = 0; i < kVectors; ++i)
+      for (int k = 0; k < kKeys; ++k) acc[i][k] = L::izero();
+    // The next block's lines asked for here, not in the loop: its branch would split the loop in
+    // two, and GCC then moves every accumulator between registers at each pair.
+    for (int f = 0; f < 4; ++f) next.fetch();
+    for (int32_t p = b * kPairsPerBlock; p < (b + 1) * kPairsPerBlock; ++p) {
+      I key_p[kKeys];
+      for (int k = 0; k < kKeys; ++k) key_p[k] = L::ibroadcast(key + k * n_pairs + p);
+      for (int i = 0; i < kVectors; ++i) {
+        const I q_p = L::iload(q + (int64_t(i) * head_dim + p) * W);
+        for (int k = 0; k < kKeys; ++k) acc[i][k] = L::madd_add(acc[i][k], q_p, key_p[k]);
+      }
+    }
+    for (int i = 0; i < kVectors; ++i)
+      for (int k = 0; k < kKeys; ++k) {
+        float* score = sc.weights + (int64_t(j + k) * sc.n_vectors + v + i) * W;
+        const V factor = L::mul(L::load(sc.dq + (int64_t(v + i) * n_blocks + b) * W),
+                                L::broadcast(block.key_scales[(j + k) * n_blocks + b]));
+        V s = L::fma(L::to_float(acc[i][k]), factor, b == 0 ? L::zero() : L::load(score));
+        if (b == n_blocks - 1) s = L::mul(s, L::broadcast(scale));
+        L::store(score, s);
+      }
+  }
+  *block.next_keys = next;
+}
+
 // Fewer query vectors than L::kVectors (a decode step's heads) take more keys per tile, so that
 // as many FMA chains run side by side: with 4 of them, each FMA would wait on its chain's last.
-template <class L, int kVectors, int64_t kKeyStride>
+// Q8_0 keys (kQ8_0) take as many keys as the integer accumulators, the keys' pairs and a query
+// pair leave registers for.
+template <class L, int kVectors, int64_t kKeyStride, bool kQ8_0>
 void score_vectors(const Scratch<L>& sc, int32_t v, const KeyBlock& block, int32_t head_dim, float scale) {
-  constexpr int kKeys = std::min(8, L::kVectors * L::kKeys / kVectors);
   const int32_t n_rows = key_rows<L>(block);
   int32_t j = 0;
-  for (; j + kKeys <= n_rows; j += kKeys) score_tile<L, kVectors, kKeys, kKeyStride>(sc, v, block, j, head_dim, scale);
-  for (; j < n_rows; ++j) score_tile<L, kVectors, 1, kKeyStride>(sc, v, block, j, head_dim, scale);
+  if constexpr (kQ8_0) {
+    constexpr int kKeys = std::min(8, (RowLanes::kRegisters - 3) / (kVectors + 1));
+    constexpr int32_t kHeadDim = int32_t(kKeyStride);  // Q8_0: the widened keys' stride, head_dim
+    for (; j + kKeys <= n_rows; j += kKeys) score_tile_q8_0<L, kVectors, kKeys, kHeadDim>(sc, v, block, j, head_dim, scale);
+    for (; j < n_rows; ++j) score_tile_q8_0<L, kVectors, 1, kHeadDim>(sc, v, block, j, head_dim, scale);
+  } else {
+    constexpr int kKeys = std::min(8, L::kVectors * L::kKeys / kVectors);
+    for (; j + kKeys <= n_rows; j += kKeys) score_tile<L, kVectors, kKeys, kKeyStride>(sc, v, block, j, head_dim, scale);
+    for (; j < n_rows; ++j) score_tile<L, kVectors, 1, kKeyStride>(sc, v, block, j, head_dim, scale);
+  }
 }
 
 // Every query's scores of a block, scaled and soft-capped, in sc.weights.
-template <class L, int64_t kKeyStride>
+template <class L, int64_t kKeyStride, bool kQ8_0>
 void score_block(const Scratch<L>& sc, const KeyBlock& block, int32_t head_dim, float scale, float softcap) {
   int32_t v = 0;
   for (; v + L::kVectors <= sc.n_vectors; v += L::kVectors)
-    score_vectors<L, L::kVectors, kKeyStride>(sc, v, block, head_dim, scale);
+    score_vectors<L, L::kVectors, kKeyStride, kQ8_0>(sc, v, block, head_dim, scale);
   switch (sc.n_vectors - v) {
-    case 3: score_vectors<L, 3, kKeyStride>(sc, v, block, head_dim, scale); break;
-    case 2: score_vectors<L, 2, kKeyStride>(sc, v, block, head_dim, scale); break;
-    case 1: score_vectors<L, 1, kKeyStride>(sc, v, block, head_dim, scale); break;
+    case 3: score_vectors<L, 3, kKeyStride, kQ8_0>(sc, v, block, head_dim, scale); break;
+    case 2: score_vectors<L, 2, kKeyStride, kQ8_0>(sc, v, block, head_dim, scale); break;
+    case 1: score_vectors<L, 1, kKeyStride, kQ8_0>(sc, v, block, head_dim, scale); break;
     default: break;
   }
   if (softcap > 0.0f)
@@ -423,17 +482,50 @@ void convert_rows(const uint16_t* rows, int64_t stride, int32_t n, int32_t head_
 }
 
 // n Q8_0 rows (head_dim / 32 blocks each), stride blocks apart, as float32 rows of head_dim,
-// head_dim apart: q * d is exact in float32, so these are dequantize_row_q8_0's bits in any width.
+// head_dim apart: q * d is exact in float32, so these are load_chunk's bits.
 template <int>
 void convert_rows(const BlockQ8_0* rows, int64_t stride, int32_t n, int32_t head_dim, float* out) {
   for (int32_t j = 0; j < n; ++j)
-    for (int32_t b = 0; b < head_dim / kLegacyBlockSize; ++b) {
+    for (int32_t c = 0; c < head_dim / kWidth; ++c) store_chunk<1>(out + j * head_dim, c, head_dim, load_chunk<1>(rows + j * stride, c, head_dim));
+}
+
+// n Q8_0 rows (head_dim / 32 blocks each), stride blocks apart, as int16 rows of head_dim,
+// head_dim apart, and their scales, head_dim / 32 per row (score_tile_q8_0's keys).
+void widen_rows(const BlockQ8_0* rows, int64_t stride, int32_t n, int32_t head_dim, int16_t* out, float* scales) {
+  const int32_t n_blocks = head_dim / kLegacyBlockSize;
+  for (int32_t j = 0; j < n; ++j)
+    for (int32_t b = 0; b < n_blocks; ++b) {
       const BlockQ8_0& block = rows[j * stride + b];
-      const Vec d = RowLanes::broadcast(_cvtsh_ss(block.d));  // exact, as fp16_to_fp32
-      float* row = out + j * head_dim + b * kLegacyBlockSize;
-      for (int32_t i = 0; i < kLegacyBlockSize; i += kWidth)
-        RowLanes::store(row + i, RowLanes::mul(RowLanes::load_q8(block.qs + i), d), kWidth);
+      scales[j * n_blocks + b] = _cvtsh_ss(block.d);  // exact, as fp16_to_fp32
+      int16_t* row = out + j * head_dim + b * kLegacyBlockSize;
+      for (int32_t i = 0; i < kLegacyBlockSize; i += 16)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + i),
+                            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs + i))));
     }
+}
+
+// Every query quantized as quantize_query_q8_0 does (the same function: the reference's bits),
+// into sc.queries as int16 pairs and sc.dq; padding lanes score 0.
+template <class L>
+void quantize_queries(const AttentionQueries& a, const Scratch<L>& sc) {
+  constexpr int32_t W = L::kLanes;
+  const int32_t D = a.head_dim, n_blocks = D / kLegacyBlockSize, n_queries = a.n_tokens * a.n_heads;
+  thread_local std::vector<int16_t> q16;  // per thread, kept between calls
+  thread_local std::vector<float> dq;
+  q16.resize(size_t(D));
+  dq.resize(size_t(n_blocks));
+  for (int32_t lane = 0; lane < sc.n_vectors * W; ++lane) {
+    const int32_t v = lane / W, l = lane % W;
+    if (lane < n_queries) {
+      quantize_query_q8_0(a.q + (lane / a.n_heads) * a.token_stride + int64_t(lane % a.n_heads) * D, D, q16.data(), dq.data());
+    } else {
+      std::fill(q16.begin(), q16.end(), int16_t(0));
+      std::fill(dq.begin(), dq.end(), 0.0f);
+    }
+    int32_t* pairs = reinterpret_cast<int32_t*>(sc.queries) + int64_t(v) * D * W + l;
+    for (int32_t p = 0; p < D / 2; ++p) std::memcpy(pairs + int64_t(p) * W, &q16[size_t(2 * p)], sizeof(int32_t));
+    for (int32_t b = 0; b < n_blocks; ++b) sc.dq[(v * n_blocks + b) * W + l] = dq[size_t(b)];
+  }
 }
 
 template <class L, int kChunks, typename Element>
@@ -452,6 +544,7 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
     sc.m[lane] = -INFINITY;
     sc.s[lane] = 0.0f;
   }
+  if constexpr (std::is_same_v<Element, BlockQ8_0>) quantize_queries(a, sc);
   std::fill(sc.o, sc.o + int64_t(n_queries) * D, 0.0f);
   const int32_t last_n_keys = a.first_n_keys + a.n_tokens - 1;
   const int32_t last_window_start = first_visible_key(last_n_keys, a.window);
@@ -478,11 +571,12 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
       block.keys = keys + first_row;
       block.values = values + first_row;
     }
-    if constexpr (L::kKeysPerVector == 2 && std::is_same_v<Element, BlockQ8_0>) {
-      convert_rows<kChunks>(keys + first_row, a.kv.stride, n_block, D, sc.converted_values);  // the values' scratch is free
-      interleave_key_pairs(sc.converted_values, D, n_block, D, sc.converted_keys);
-      block.keys = sc.converted_keys;
-      block.key_stride = 2 * D;
+    if constexpr (std::is_same_v<Element, BlockQ8_0>) {
+      // int16 rows (16 D floats' room) and then their scales
+      int16_t* widened = reinterpret_cast<int16_t*>(sc.converted_keys);
+      widen_rows(keys + first_row, a.kv.stride, n_block, D, widened, sc.converted_keys + kKeyBlock * D / 2);
+      block.keys_q16 = widened;
+      block.key_scales = sc.converted_keys + kKeyBlock * D / 2;
     } else if constexpr (L::kKeysPerVector == 2) {
       interleave_key_pairs(keys + first_row, a.kv.stride, n_block, D, sc.converted_keys);
       block.keys = sc.converted_keys;
@@ -495,12 +589,20 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
     if constexpr (std::is_same_v<Element, uint16_t>) {
       block.values_f16 = values + first_row;
     } else if constexpr (std::is_same_v<Element, BlockQ8_0>) {
-      block.values_q8_0 = values + first_row;
+      // A decode step uses each value once per head; a prompt's tokens each use it again, and a
+      // Q8_0 chunk takes four instructions to convert (an F16 one, one): converted once, here.
+      if (a.n_tokens == 1) {
+        block.values_q8_0 = values + first_row;
+      } else {
+        convert_rows<kChunks>(values + first_row, a.kv.stride, n_block, D, sc.converted_values);
+        block.values = sc.converted_values;
+        block.value_stride = D;
+      }
     }
-    // The converted keys' rows are kKeyStride floats apart when head_dim is the kernel's.
+    // The converted keys' rows are kKeyStride floats (Q8_0: int16) apart when head_dim is the kernel's.
     constexpr int64_t kKeyStride =
         kChunks > 0 && (L::kKeysPerVector == 2 || !std::is_same_v<Element, float>) ? int64_t(L::kKeysPerVector) * kChunks * kWidth : 0;
-    score_block<L, kKeyStride>(sc, block, D, a.scale, a.softcap);
+    score_block<L, kKeyStride, std::is_same_v<Element, BlockQ8_0>>(sc, block, D, a.scale, a.softcap);
     // Whole blocks whose keys every query sees: from the last query's window start to the first
     // query's end (both grow with the token).
     if (first_key >= last_window_start && first_key + n_block <= a.first_n_keys && n_block == kKeyBlock)
@@ -535,7 +637,8 @@ void attend_all(const AttentionQueries& a, const Element* keys, const Element* v
   // Eight queries or fewer (a decode step's heads) fill a ymm register; more take zmm ones.
   if (n_queries > QueryLanes8::kLanes) return attend_all<QueryLanes16>(a, keys, values);
 #endif
-  if (2 * n_queries <= QueryLanes8::kLanes && a.head_dim % 8 == 0) return attend_all<KeyPairLanes8>(a, keys, values);
+  if constexpr (!std::is_same_v<Element, BlockQ8_0>)  // Q8_0 keys: one query a lane (score_tile_q8_0)
+    if (2 * n_queries <= QueryLanes8::kLanes && a.head_dim % 8 == 0) return attend_all<KeyPairLanes8>(a, keys, values);
   attend_all<QueryLanes8>(a, keys, values);
 }
 

@@ -27,6 +27,23 @@ struct QueryLanes8 {
     return _mm256_and_ps(_mm256_cmp_ps(_mm256_loadu_ps(first), k, _CMP_LE_OQ), _mm256_cmp_ps(_mm256_loadu_ps(end), k, _CMP_GT_OQ));
   }
   static Vec select(Mask m, Vec a, Vec b) { return _mm256_blendv_ps(b, a, m); }
+  // Integer lanes, for the int16 x int16 pairs of a Q8_0 cache's scores (score_tile_q8_0).
+  using IVec = __m256i;
+  static IVec izero() { return _mm256_setzero_si256(); }
+  static IVec iload(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static IVec ibroadcast(const int32_t* p) { return _mm256_set1_epi32(*p); }
+  // acc + the sum of the two products of each lane's int16 pair (exact while it stays below 2^31)
+  static IVec madd_add(IVec acc, IVec a, IVec b) {
+#if defined(__AVX512VNNI__)
+    // The same sum in one instruction (no saturation either). In asm, with the accumulator tied:
+    // GCC 12 copies every accumulator of a tile to another register at each use of the builtin.
+    asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+  }
+  static Vec to_float(IVec v) { return _mm256_cvtepi32_ps(v); }  // rounded to nearest even
 };
 
 // Four queries or fewer (a decode step's heads of a KV head, in Qwen3.5, LFM2, Llama 3.2) with
@@ -69,6 +86,15 @@ struct QueryLanes16 {
     return _mm512_cmp_ps_mask(_mm512_loadu_ps(first), k, _CMP_LE_OQ) & _mm512_cmp_ps_mask(_mm512_loadu_ps(end), k, _CMP_GT_OQ);
   }
   static Vec select(Mask m, Vec a, Vec b) { return _mm512_mask_blend_ps(m, b, a); }
+  using IVec = __m512i;
+  static IVec izero() { return _mm512_setzero_si512(); }
+  static IVec iload(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static IVec ibroadcast(const int32_t* p) { return _mm512_set1_epi32(*p); }
+  static IVec madd_add(IVec acc, IVec a, IVec b) {  // the build has VNNI; asm as QueryLanes8's
+    asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+  }
+  static Vec to_float(IVec v) { return _mm512_cvtepi32_ps(v); }
 };
 
 // A row of head_dim floats (a key, a value, an output) 16 floats per zmm register.

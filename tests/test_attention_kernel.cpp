@@ -1,6 +1,7 @@
 // kernels::attend_head on every available instruction set against the scalar reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <random>
@@ -8,6 +9,7 @@
 #include "kernels/attention.hpp"
 #include "kernels/matmul.hpp"
 #include "kernels/quant_blocks.hpp"
+#include "kernels/quantize.hpp"
 
 namespace slm::kernels {
 namespace {
@@ -294,6 +296,42 @@ TEST(AttentionKernel, OneKeyReturnsItsValueRow) {
     EXPECT_FLOAT_EQ(out[1], -5);
     EXPECT_FLOAT_EQ(out[2], 6);
   }
+}
+
+// A Q8_0 cache's query rounding (attention.hpp): each element within half a step (dq / 2) of the
+// query, the step amax / 32767 so that the largest element is +-32767; a zero block stays zero; and
+// score_q8_0 is the block-by-block sum of the exact integer dot products times dq * dk.
+TEST(AttentionQ8_0, QueriesRoundToInt16StepsAndScoresSumExactIntegerDots) {
+  constexpr int32_t kHeadDim = 96;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::vector<float> q(kHeadDim), key(kHeadDim);
+  for (float& x : q) x = normal(rng);
+  for (int32_t i = 32; i < 64; ++i) q[size_t(i)] = 0.0f;  // block 1 all zero
+  for (float& x : key) x = normal(rng);
+  std::vector<int16_t> q16(kHeadDim);
+  float dq[kHeadDim / 32];
+  quantize_query_q8_0(q.data(), kHeadDim, q16.data(), dq);
+  EXPECT_EQ(dq[1], 0.0f);
+  for (int32_t b = 0; b < kHeadDim / 32; ++b) {
+    int32_t largest = 0;
+    for (int32_t i = 32 * b; i < 32 * b + 32; ++i) {
+      largest = std::max(largest, std::abs(int32_t(q16[size_t(i)])));
+      EXPECT_LE(std::abs(float(q16[size_t(i)]) * dq[b] - q[size_t(i)]), 0.5001f * dq[b]) << i;
+    }
+    EXPECT_EQ(largest, b == 1 ? 0 : 32767) << b;
+  }
+  std::vector<BlockQ8_0> key8(kHeadDim / 32);
+  quantize_row_q8_0(key.data(), key8.data(), kHeadDim);
+  double expected = 0.0;
+  for (int32_t b = 0; b < kHeadDim / 32; ++b) {
+    int64_t dot = 0;
+    for (int32_t i = 0; i < 32; ++i) dot += int64_t(q16[size_t(32 * b + i)]) * key8[size_t(b)].qs[i];
+    expected += double(dot) * dq[b] * fp16_to_fp32(key8[size_t(b)].d);
+  }
+  const float score = score_q8_0(q16.data(), dq, key8.data(), kHeadDim);
+  EXPECT_NEAR(score, expected, 1e-5 * std::abs(expected) + 1e-6);
+  EXPECT_NE(score, 0.0f);
 }
 
 }  // namespace
