@@ -19,7 +19,8 @@ void quantize_query_q8_0(const float* q, int32_t head_dim, int16_t* q16, float* 
     for (int32_t i = 0; i < kLegacyBlockSize; ++i) amax = std::max(amax, std::fabs(x[i]));
     const float inverse = amax > 0.0f ? kMax / amax : 0.0f;
     dq[b] = amax / kMax;
-    // lrint rounds to nearest even, as the SIMD conversions; a NaN's result is clamped like any
+    // lrint rounds to nearest even (the default mode); a NaN's result (LONG_MIN on x86) is clamped
+    // to -32767 like any other out of range
     for (int32_t i = 0; i < kLegacyBlockSize; ++i)
       q16[b * kLegacyBlockSize + i] = int16_t(std::clamp(std::lrint(x[i] * inverse), -32767L, 32767L));
   }
@@ -77,7 +78,6 @@ void attend_head_scalar(const AttentionHead& h) {
 }
 
 void attend_queries_one_by_one(const AttentionQueries& a, void (*attend_head)(const AttentionHead&)) {
-  const KvRows kv = a.kv;
   for (int32_t t = 0; t < a.n_tokens; ++t)
     for (int32_t h = 0; h < a.n_heads; ++h) {
       const int64_t offset = t * a.token_stride + int64_t(h) * a.head_dim;
@@ -86,7 +86,7 @@ void attend_queries_one_by_one(const AttentionQueries& a, void (*attend_head)(co
       head.head_dim = a.head_dim;
       head.scale = a.scale;
       head.softcap = a.softcap;
-      head.kv = kv;
+      head.kv = a.kv;
       head.n_keys = a.first_n_keys + t;
       head.first_key = first_visible_key(head.n_keys, a.window);
       head.scores = a.scratch;

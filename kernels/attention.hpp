@@ -89,9 +89,10 @@ struct AttentionQueries {
 inline constexpr int32_t kAttentionKeyBlock = 32;
 static_assert(kKvBlockRows % kAttentionKeyBlock == 0);
 
-// The scratch floats attend_queries needs: the queries transposed (with a Q8_0 cache, as int16 and
-// a scale per 32 elements), a block's scores, the running state of every query (in vectors of up to 16 lanes) and a block of keys and values as float32;
-// or (evaluating the queries one by one) the scores of the longest query.
+// The scratch floats attend_queries needs: the queries transposed (with a Q8_0 cache, as int16
+// and a scale per 32 elements), a block's scores, the running state of every query (in vectors
+// of up to 16 lanes) and a block of keys and values as float32; or (evaluating the queries one by
+// one) the scores of the longest query.
 inline int64_t attention_scratch_floats(const AttentionQueries& a) {
   const int64_t n_queries = int64_t(a.n_tokens) * a.n_heads, lanes = (n_queries + 15) / 16 * 16;
   const int64_t state = lanes * (a.head_dim + a.head_dim / 32 + kAttentionKeyBlock + 5) + n_queries * a.head_dim +
