@@ -118,8 +118,8 @@ void attend_queries_one_by_one(const AttentionQueries& queries, void (*attend_he
 
 // The scalar reference: dot_f32 / dot_f16_f32 per key (score_q8_0 for Q8_0 keys), the soft cap
 // with std::tanh, softmax with std::exp and a double sum, then the values accumulated key by key
-// (Q8_0 values dequantized exactly: an int8 times an fp16 scale is a float). The ISAs without a
-// Q8_0 kernel of their own (NEON; the single-query attend_head of AVX2) take it for Q8_0 caches.
+// (Q8_0 values dequantized exactly: an int8 times an fp16 scale is a float). AVX2's single-query
+// attend_head takes it for Q8_0 caches.
 void attend_head_scalar(const AttentionHead& head);
 
 // The reference's softmax: scores[first .. n - 1] each replaced by exp(score - max) (std::exp, in

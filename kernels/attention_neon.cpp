@@ -9,14 +9,17 @@
 // are the reference's own code (softmax_numerators, soft_capped). F16 keys and values are
 // converted with fcvtl, which is exact like the reference's fp16_to_fp32. A query's result then
 // depends on its own keys alone: the same bits in a batch or alone, from a paged cache or not.
+// A Q8_0 cache takes the reference's integer scores (score_q8_0) and these value sums.
 // tests/support/attention_kernel_checks.hpp checks the bits under qemu (tests/cross).
 #include <arm_neon.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/attention.hpp"
+#include "kernels/dequantize.hpp"
 #include "kernels/simd_neon.hpp"
 
 namespace slm::kernels::neon {
@@ -83,10 +86,10 @@ void accumulate_chunks(const AttentionHead& h, const Element* values, int32_t d0
   }
 }
 
+// The softmax and the value sums of attend, over h.scores already filled with the scaled and
+// soft-capped scores of keys first_key .. n_keys - 1.
 template <typename Element>
-void attend(const AttentionHead& h, const Element* keys, const Element* values) {
-  for (int32_t j = h.first_key; j < h.n_keys; ++j)
-    h.scores[j] = soft_capped(dot_in_reference_order(h.q, keys + h.kv.offset(j), h.head_dim) * h.scale, h.softcap);
+void attend_scored(const AttentionHead& h, const Element* values) {
   const float inv_sum = softmax_numerators(h.scores, h.first_key, h.n_keys);
   for (int32_t j = h.first_key; j < h.n_keys; ++j) h.scores[j] *= inv_sum;  // the reference's weights
   // 32 output elements per pass over the values (8 q registers), then the rest.
@@ -95,11 +98,38 @@ void attend(const AttentionHead& h, const Element* keys, const Element* values) 
   for (; d < h.head_dim; d += 8) accumulate_chunks<1>(h, values, d);
 }
 
+template <typename Element>
+void attend(const AttentionHead& h, const Element* keys, const Element* values) {
+  for (int32_t j = h.first_key; j < h.n_keys; ++j)
+    h.scores[j] = soft_capped(dot_in_reference_order(h.q, keys + h.kv.offset(j), h.head_dim) * h.scale, h.softcap);
+  attend_scored(h, values);
+}
+
+// A Q8_0 cache: the reference's integer scores (score_q8_0 itself), then the value rows a query
+// sees dequantized (exactly) into float rows, head_dim apart, for the float value sums.
+void attend_q8_0(const AttentionHead& h) {
+  thread_local std::vector<int16_t> q16;  // per thread, kept between calls
+  thread_local std::vector<float> dq, rows;
+  q16.resize(size_t(h.head_dim));
+  dq.resize(size_t(h.head_dim / 32));
+  rows.resize(size_t(h.n_keys) * size_t(h.head_dim));
+  quantize_query_q8_0(h.q, h.head_dim, q16.data(), dq.data());
+  for (int32_t j = h.first_key; j < h.n_keys; ++j) {
+    h.scores[j] = soft_capped(score_q8_0(q16.data(), dq.data(), h.kv.keys_q8_0 + h.kv.offset(j), h.head_dim) * h.scale, h.softcap);
+    dequantize_row_q8_0(h.kv.values_q8_0 + h.kv.offset(j), rows.data() + size_t(j) * size_t(h.head_dim), h.head_dim);
+  }
+  AttentionHead dequantized = h;
+  dequantized.kv = KvRows{};
+  dequantized.kv.values_f32 = rows.data();
+  dequantized.kv.stride = h.head_dim;
+  attend_scored(dequantized, rows.data());
+}
+
 }  // namespace
 
 void attend_head_neon(const AttentionHead& h) {
-  if (h.kv.keys_q8_0) return attend_head_scalar(h);  // the reference's integer scores (attention.hpp)
-  if (h.kv.keys_f16) attend(h, h.kv.keys_f16, h.kv.values_f16);
+  if (h.kv.keys_q8_0) attend_q8_0(h);
+  else if (h.kv.keys_f16) attend(h, h.kv.keys_f16, h.kv.values_f16);
   else attend(h, h.kv.keys_f32, h.kv.values_f32);
 }
 
